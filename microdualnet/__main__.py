@@ -1,0 +1,5 @@
+import sys
+
+from microdualnet.cli import main
+
+sys.exit(main())

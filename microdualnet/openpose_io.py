@@ -1,0 +1,92 @@
+"""OpenPose JSON: one file per frame, `<stem>_<12-digit frame>_keypoints.json`, BODY_25 pose.
+
+The writer stores each float32 value in its shortest exact decimal form, so reading back gives
+bit-identical arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from microdualnet.body25 import NUM_JOINTS, check_keypoints
+from pipeio.errors import InputError
+
+_FRAME_RE = re.compile(r"_(\d{12})_keypoints\.json$")
+
+
+def frame_filename(stem: str, frame: int) -> str:
+    return f"{stem}_{frame:012d}_keypoints.json"
+
+
+def _num(v: np.float32) -> str:
+    return np.format_float_positional(v, unique=True, trim="-")
+
+
+def frame_json(people: np.ndarray) -> str:
+    """JSON text of one frame; `people` is `[P, 25, 3]` (P may be 0)."""
+    entries = []
+    for person in np.asarray(people, np.float32):
+        flat = ",".join(_num(v) for v in person.reshape(-1))
+        entries.append(
+            '{"person_id":[-1],"pose_keypoints_2d":[' + flat + '],"face_keypoints_2d":[],'
+            '"hand_left_keypoints_2d":[],"hand_right_keypoints_2d":[]}'
+        )
+    return '{"version":1.3,"people":[' + ",".join(entries) + "]}"
+
+
+def write_sequence(folder: str | Path, stem: str, keypoints: np.ndarray) -> None:
+    """Write one JSON per frame for a single person; frames with no joint found have no person."""
+    kp = check_keypoints(keypoints, f"keypoints for {stem}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(kp):
+        people = frame[None] if np.any(frame[:, 2] > 0) else np.zeros((0, NUM_JOINTS, 3))
+        (folder / frame_filename(stem, i)).write_text(frame_json(people))
+
+
+def read_frame(path: str | Path) -> np.ndarray:
+    """All people of one OpenPose JSON file as `[P, 25, 3]` float32."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not a readable OpenPose JSON file ({err})") from err
+    people = data.get("people") if isinstance(data, dict) else None
+    if not isinstance(people, list):
+        raise InputError(f"{path}: expected an object with a 'people' list")
+    out = np.zeros((len(people), NUM_JOINTS, 3), np.float32)
+    for k, person in enumerate(people):
+        flat = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
+        if not isinstance(flat, list) or len(flat) != NUM_JOINTS * 3:
+            got = len(flat) if isinstance(flat, list) else type(flat).__name__
+            raise InputError(
+                f"{path}: person {k} 'pose_keypoints_2d' must hold 75 numbers (BODY_25 x, y, c),"
+                f" got {got}"
+            )
+        out[k] = np.asarray(flat, np.float64).reshape(NUM_JOINTS, 3)
+    return out
+
+
+def frame_files(folder: str | Path) -> list[tuple[int, Path]]:
+    """(frame number, path) of every OpenPose JSON file in a folder, in frame order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"OpenPose folder {folder} does not exist")
+    found = []
+    for path in folder.iterdir():
+        m = _FRAME_RE.search(path.name)
+        if m:
+            found.append((int(m.group(1)), path))
+    if not found:
+        raise InputError(f"{folder}: no '*_<12-digit frame>_keypoints.json' files")
+    return sorted(found)
+
+
+def read_sequence(folder: str | Path) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Frame numbers `[T]` and each frame's people `[P, 25, 3]`, for a folder of one video."""
+    files = frame_files(folder)
+    return np.array([i for i, _ in files]), [read_frame(p) for _, p in files]

@@ -1,0 +1,250 @@
+"""`synth cohort`: a study cohort with planted group differences and its full truth.
+
+Each participant's time in each action follows a hurdle model: engagement (any time at all)
+with a group-specific probability, then, for engagers, the fraction of the video spent in the
+action from a Beta distribution with a group-specific mean. Those times are cut into 1-3 s
+events placed at random in one continuous video with idle stretches between them.
+
+Written under the output folder::
+
+    participants.tsv           participant_id, group, video, age, sex
+    videos/<pid>.mp4           one continuous recording per participant
+    openpose/<pid>/...json     OpenPose BODY_25 JSON per frame
+    truth_events.tsv           participant_id, action_id, action, start/end frame and second
+    truth_percent_time.tsv     participant_id, group, age, sex, action, percent_time, valid_s
+    cohort_config.yaml         the hurdle model, groups and video options (re-usable input)
+    provenance.json
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from microdualnet import openpose_io
+from microdualnet.synthetic.actions import ACTIONS, BY_ID, BY_NAME, RETURN_S, Event
+from microdualnet.synthetic.options import Positive, Probability, VideoOptions
+from microdualnet.synthetic.parallel import run_tasks
+from microdualnet.synthetic.scene import record
+from microdualnet.video_io import write_mp4
+from pipeio.atomic import atomic_write_text, staged_directory
+from pipeio.provenance import write_provenance
+
+Fraction01 = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class ActionEffect(BaseModel):
+    """Hurdle parameters of one action, per group: P(engaged) and mean fraction among engagers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str
+    engage: dict[str, Probability]
+    intensity: dict[str, Fraction01]
+
+
+class Demographics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    age_mean: float = 9.0
+    age_sd: Annotated[float, Field(ge=0)] = 1.8
+    p_male: Probability = 0.5
+
+
+class CohortConfig(VideoOptions):
+    """Everything that defines a synthetic cohort; saved beside it as `cohort_config.yaml`."""
+
+    groups: dict[str, Positive] = Field(default_factory=lambda: {"ASD": 12, "PSY": 12, "TDC": 12})
+    seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0
+    intensity_precision: Annotated[float, Field(gt=0)] = 20.0  # Beta precision (a + b)
+    max_action_fraction: Annotated[float, Field(gt=0, le=0.95)] = 0.75
+    demographics: dict[str, Demographics] = Field(default_factory=dict)
+    effects: list[ActionEffect] = Field(default_factory=lambda: default_effects())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CohortConfig:
+        groups = set(self.groups)
+        seen = set()
+        for k, eff in enumerate(self.effects):
+            if eff.action not in BY_NAME or BY_NAME[eff.action] not in ACTIONS:
+                raise ValueError(f"effects[{k}].action: unknown class name {eff.action!r}")
+            if eff.action in seen:
+                raise ValueError(f"effects[{k}].action: {eff.action!r} listed twice")
+            seen.add(eff.action)
+            for part in ("engage", "intensity"):
+                given = set(getattr(eff, part))
+                where = f"effects[{k}] ({eff.action}).{part}"
+                if given - groups:
+                    raise ValueError(
+                        f"{where}: planted effect on unknown group(s) {sorted(given - groups)};"
+                        f" groups are {sorted(groups)} (write a config with `synth config`,"
+                        " edit its effects, pass it with --config)")
+                if groups - given:
+                    raise ValueError(f"{where}: no value for group(s) {sorted(groups - given)}")
+        unknown = set(self.demographics) - groups
+        if unknown:
+            raise ValueError(f"demographics: unknown group(s) {sorted(unknown)}")
+        return self
+
+
+def default_effects() -> list[ActionEffect]:
+    """Planted effects echoing the paper's Table V directions, plus null actions."""
+    def eff(action: str, engage: tuple[float, float, float],
+            intensity: tuple[float, float, float]) -> ActionEffect:
+        g = ("ASD", "PSY", "TDC")
+        return ActionEffect(action=action, engage=dict(zip(g, engage, strict=True)),
+                            intensity=dict(zip(g, intensity, strict=True)))
+
+    return [
+        eff("retracting feet", (0.7, 0.7, 0.7), (0.05, 0.14, 0.07)),
+        eff("shaking legs", (0.85, 0.4, 0.6), (0.08, 0.08, 0.08)),
+        eff("shaking head", (0.3, 0.75, 0.5), (0.04, 0.04, 0.04)),
+        eff("head up", (0.8, 0.6, 0.4), (0.04, 0.04, 0.04)),
+        eff("stretching feet", (0.35, 0.6, 0.75), (0.04, 0.08, 0.06)),
+        eff("tilting head", (0.75, 0.4, 0.55), (0.04, 0.04, 0.04)),
+        eff("nodding", (0.3, 0.75, 0.6), (0.05, 0.05, 0.05)),
+        eff("turning head", (0.7, 0.7, 0.7), (0.10, 0.04, 0.08)),
+        eff("covering face", (0.4, 0.4, 0.4), (0.03, 0.03, 0.03)),
+        eff("rubbing hands", (0.5, 0.5, 0.5), (0.05, 0.05, 0.05)),
+        eff("crossing arms", (0.5, 0.5, 0.5), (0.06, 0.06, 0.06)),
+        eff("scratching or touching face", (0.5, 0.5, 0.5), (0.04, 0.04, 0.04)),
+        eff("shaking body", (0.4, 0.4, 0.4), (0.04, 0.04, 0.04)),
+    ]
+
+
+@dataclass(frozen=True)
+class Participant:
+    participant_id: str
+    group: str
+    index: int
+    age: float
+    sex: str
+
+
+def draw_participants(cfg: CohortConfig) -> list[Participant]:
+    """Participant ids, groups (in a seeded random order) and demographics."""
+    rng = np.random.default_rng([cfg.seed, 10])
+    groups = [g for g, n in cfg.groups.items() for _ in range(n)]
+    order = rng.permutation(len(groups))
+    out = []
+    for i, k in enumerate(order):
+        g = groups[k]
+        demo = cfg.demographics.get(g, Demographics())
+        age = float(np.clip(rng.normal(demo.age_mean, demo.age_sd), 3.0, 18.0))
+        sex = "M" if rng.random() < demo.p_male else "F"
+        out.append(Participant(f"sub-{i + 1:03d}", g, i, round(age, 2), sex))
+    return out
+
+
+def schedule_events(cfg: CohortConfig, group: str, rng: np.random.Generator) -> list[Event]:
+    """Draw each action's time from the hurdle model and place its events on the timeline.
+
+    Events are whole frames, 1-3 s long, never overlapping, with RETURN_S of idle after each
+    so a held position can relax before the next action starts.
+    """
+    fps, n_frames = cfg.fps, int(round(cfg.seconds * cfg.fps))
+    min_len, max_len = int(round(fps)), int(round(3 * fps))
+    gap = int(math.ceil(RETURN_S * fps)) + 1
+    chunks: list[tuple[int, int]] = []  # (action id, frames)
+    for eff in cfg.effects:
+        if rng.random() >= eff.engage[group]:
+            continue
+        mu, phi = eff.intensity[group], cfg.intensity_precision
+        frac = rng.beta(mu * phi, (1 - mu) * phi)
+        total = max(int(round(frac * n_frames)), min_len)
+        pieces = max(1, math.ceil(total / max_len))
+        base, extra = divmod(total, pieces)
+        lengths = [base + (1 if i < extra else 0) for i in range(pieces)]
+        chunks += [(BY_NAME[eff.action].action_id, max(n, min_len)) for n in lengths]
+    order = [int(k) for k in rng.permutation(len(chunks))]
+    chunks = [chunks[k] for k in order]
+    budget = int(cfg.max_action_fraction * n_frames)
+    while chunks and sum(n + gap for _, n in chunks) > budget:
+        chunks.pop()  # too busy for one video: drop events from the end of the random order
+    free = n_frames - sum(n + gap for _, n in chunks)
+    cuts = np.sort(rng.integers(0, free + 1, len(chunks)))
+    events, offset = [], 0
+    for (action_id, n), cut in zip(chunks, cuts, strict=True):
+        start = int(cut) + offset  # idle before it: the gap between consecutive cuts
+        events.append(Event(action_id, start / fps, (start + n) / fps,
+                            amplitude=float(rng.uniform(0.75, 1.25)),
+                            speed=float(rng.uniform(0.8, 1.25)),
+                            side=str(rng.choice(["R", "L"])),
+                            phase=float(rng.uniform(0, 2 * np.pi))))
+        offset += n + gap
+    return events
+
+
+@dataclass(frozen=True)
+class ParticipantTask:
+    root: Path
+    participant: Participant
+    cfg: CohortConfig
+
+
+def make_participant(task: ParticipantTask) -> list[dict]:
+    """Render one participant's video and pose; return their event rows."""
+    cfg, p = task.cfg, task.participant
+    rng = np.random.default_rng([cfg.seed, 20, p.index])
+    events = schedule_events(cfg, p.group, rng)
+    n_frames = int(round(cfg.seconds * cfg.fps))
+    rec = record(events, n_frames, cfg.fps, cfg.width, cfg.height, rng)
+    write_mp4(task.root / "videos" / f"{p.participant_id}.mp4", rec.frames(), cfg.fps,
+              cfg.width, cfg.height)
+    openpose_io.write_sequence(task.root / "openpose" / p.participant_id, p.participant_id,
+                               rec.keypoints)
+    return [{
+        "participant_id": p.participant_id, "action_id": ev.action_id,
+        "action": BY_ID[ev.action_id].name,
+        "start_frame": int(round(ev.start_s * cfg.fps)), "end_frame": int(round(ev.end_s * cfg.fps)),
+        "start_s": round(ev.start_s, 6), "end_s": round(ev.end_s, 6),
+    } for ev in events]
+
+
+def truth_percent_time(participants: list[Participant], events: pd.DataFrame,
+                       cfg: CohortConfig) -> pd.DataFrame:
+    """Long percent-time table (the aggregation contract) from the true events."""
+    n_frames = int(round(cfg.seconds * cfg.fps))
+    frames = (events.assign(n=events["end_frame"] - events["start_frame"])
+              .groupby(["participant_id", "action"])["n"].sum())
+    rows = []
+    for p in participants:
+        for eff in cfg.effects:
+            n = int(frames.get((p.participant_id, eff.action), 0))
+            rows.append({"participant_id": p.participant_id, "group": p.group, "age": p.age,
+                         "sex": p.sex, "action": eff.action,
+                         "percent_time": 100.0 * n / n_frames, "valid_s": n_frames / cfg.fps})
+    return pd.DataFrame(rows)
+
+
+def write_cohort(out: str | Path, cfg: CohortConfig, overwrite: bool = False) -> Path:
+    """Generate the whole cohort into `out` (built aside, then swapped in complete)."""
+    participants = draw_participants(cfg)
+    with staged_directory(out, overwrite=overwrite) as root:
+        tasks = [ParticipantTask(root, p, cfg) for p in participants]
+        rows = run_tasks(make_participant, tasks, cfg.workers, desc="synth cohort",
+                         unit="participant")
+        events = pd.DataFrame([r for rs in rows for r in rs],
+                              columns=["participant_id", "action_id", "action", "start_frame",
+                                       "end_frame", "start_s", "end_s"])
+        sheet = pd.DataFrame({
+            "participant_id": [p.participant_id for p in participants],
+            "group": [p.group for p in participants],
+            "video": [f"videos/{p.participant_id}.mp4" for p in participants],
+            "age": [p.age for p in participants], "sex": [p.sex for p in participants],
+        })
+        sheet.to_csv(root / "participants.tsv", sep="\t", index=False)
+        events.to_csv(root / "truth_events.tsv", sep="\t", index=False)
+        truth_percent_time(participants, events, cfg).to_csv(
+            root / "truth_percent_time.tsv", sep="\t", index=False, float_format="%.6f")
+        params = cfg.model_dump(exclude={"workers"})  # workers never change the output
+        atomic_write_text(root / "cohort_config.yaml", yaml.safe_dump(params, sort_keys=False))
+        write_provenance(root / "provenance.json", "synth cohort", params)
+    return Path(out)

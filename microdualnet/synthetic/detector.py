@@ -1,0 +1,51 @@
+"""Turn exact 2-D joints into what a pose detector would report: jitter, confidences, misses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from microdualnet.body25 import INDEX, NUM_JOINTS
+
+_FACE = [INDEX[n] for n in ("Nose", "REye", "LEye", "REar", "LEar")]
+_WRISTS = [INDEX["RWrist"], INDEX["LWrist"]]
+
+
+@dataclass(frozen=True)
+class DetectorModel:
+    """Noise model options (pixels are image pixels)."""
+
+    jitter_px: float = 0.8  # std of per-frame position noise
+    joint_dropout: float = 0.03  # chance a joint is missed in a frame
+    frame_dropout: float = 0.005  # chance the whole person is missed in a frame
+    occluded_conf: tuple[float, float] = (0.1, 0.4)
+
+
+def detect(uv: np.ndarray, depth: np.ndarray, head_depth: np.ndarray, scale: float,
+           width: int, height: int, rng: np.random.Generator,
+           model: DetectorModel | None = None) -> np.ndarray:
+    """OpenPose-style keypoints `[T, 25, 3]` (x, y, confidence; 0, 0, 0 where missed)."""
+    model = model or DetectorModel()
+    t = len(uv)
+    xy = uv + rng.normal(0.0, model.jitter_px, uv.shape)
+    base = rng.uniform(0.7, 0.95, NUM_JOINTS)
+    conf = np.clip(base + rng.normal(0.0, 0.05, (t, NUM_JOINTS)), 0.05, 1.0)
+    # A hand in front of the face hides the face points near it.
+    for w in _WRISTS:
+        near = np.linalg.norm(uv[:, _FACE] - uv[:, [w]], axis=-1) < 7.0 * scale
+        hidden = near & (depth[:, [w]] > depth[:, _FACE])
+        conf[:, _FACE] = np.where(hidden, rng.uniform(*model.occluded_conf, hidden.shape),
+                                  conf[:, _FACE])
+    # The ear on the far side of a turned head is rarely found.
+    for ear in (INDEX["REar"], INDEX["LEar"]):
+        far = depth[:, ear] < head_depth - 4.0  # cm behind the head centre
+        conf[:, ear] = np.where(far, rng.uniform(0.02, 0.2, t), conf[:, ear])
+    missed = rng.random((t, NUM_JOINTS)) < model.joint_dropout
+    missed |= (rng.random(t) < model.frame_dropout)[:, None]
+    outside = (xy[..., 0] < 0) | (xy[..., 0] > width - 1) | (xy[..., 1] < 0) | (
+        xy[..., 1] > height - 1)
+    missed |= outside
+    kp = np.concatenate([xy, conf[..., None]], -1).astype(np.float32)
+    kp[missed] = 0.0
+    return kp

