@@ -52,9 +52,10 @@ def contact_sheet(frames_per_row: int = 6, width: int = 200, height: int = 150,
 
 
 def write_contact_sheet(out: str | Path, **kwargs: float | int) -> Path:
-    """Write the contact sheet as PNG (atomically)."""
+    """Write the contact sheet as PNG or JPEG, by the suffix (atomically)."""
     img = contact_sheet(**kwargs)  # type: ignore[arg-type]
     with atomic_path(out) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+        params = [cv2.IMWRITE_JPEG_QUALITY, 85] if tmp.suffix.lower() in {".jpg", ".jpeg"} else []
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params):
             raise OSError(f"could not write {out}")
     return Path(out)

@@ -1,0 +1,46 @@
+"""OpenPose JSON written by the project reads back bit-exactly; bad files name themselves."""
+
+import json
+
+import numpy as np
+import pytest
+
+from microdualnet import openpose_io
+from pipeio.errors import InputError
+
+
+def test_round_trip_is_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    kp = np.concatenate([rng.uniform(0, 1920, (7, 25, 2)), rng.uniform(0, 1, (7, 25, 1))],
+                        -1).astype(np.float32)
+    kp[3] = 0.0  # no person found in this frame
+    kp[5, 4] = 0.0  # one joint missed
+    openpose_io.write_sequence(tmp_path, "vid", kp)
+    frames, people = openpose_io.read_sequence(tmp_path)
+    assert list(frames) == list(range(7))
+    assert len(people[3]) == 0
+    back = np.stack([p[0] if len(p) else np.zeros((25, 3), np.float32) for p in people])
+    assert back.dtype == np.float32
+    assert np.array_equal(back, kp)
+    name = openpose_io.frame_filename("vid", 2)
+    assert name == "vid_000000000002_keypoints.json"
+    assert "pose_keypoints_2d" in json.loads((tmp_path / name).read_text())["people"][0]
+
+
+def test_truncated_array_names_the_file(tmp_path):
+    bad = tmp_path / "v_000000000000_keypoints.json"
+    bad.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 74}]}))
+    with pytest.raises(InputError, match=r"v_000000000000_keypoints.json.*75 numbers.*got 74"):
+        openpose_io.read_frame(bad)
+
+
+def test_broken_json_and_missing_folder(tmp_path):
+    bad = tmp_path / "v_000000000001_keypoints.json"
+    bad.write_text('{"people": [')
+    with pytest.raises(InputError, match="not a readable OpenPose JSON"):
+        openpose_io.read_frame(bad)
+    with pytest.raises(InputError, match="does not exist"):
+        openpose_io.read_sequence(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no '\\*_<12-digit frame>_keypoints.json' files"):
+        openpose_io.read_sequence(tmp_path / "empty")
