@@ -12,6 +12,17 @@ from pathlib import Path
 from pipeio.errors import InputError
 
 
+def _default_file_mode() -> int:
+    """Mode a plain `open()` would give a new file (mkstemp's private 0600 is not wanted)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _default_dir_mode() -> int:
+    return _default_file_mode() | ((_default_file_mode() & 0o444) >> 2)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; move it into place only if the block succeeds.
@@ -28,6 +39,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _default_file_mode())
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -56,6 +68,7 @@ def staged_directory(out_dir: str | os.PathLike, overwrite: bool = False) -> Ite
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
         yield stage
+        os.chmod(stage, _default_dir_mode())
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
