@@ -1,0 +1,33 @@
+# Micro-DualNet clinical pipeline: videos -> pose -> windowed inference -> percent time -> hurdle
+# statistics. Run `snakemake --cores N` from the repository root; config.yaml runs the demo.
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+# Rules call the package CLIs with the interpreter that runs Snakemake, so an unactivated
+# virtual environment works too.
+PY = sys.executable
+RESULTS = config["results"]
+DEMO = config["demo"]
+
+if config["percent_time_source"] == "truth" and not DEMO["enabled"]:
+    raise ValueError(
+        "config: percent_time_source 'truth' needs demo.enabled: true (only the synthetic "
+        "cohort has a true percent time)"
+    )
+
+
+include: "workflow/rules/demo.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/percent_time.tsv",
