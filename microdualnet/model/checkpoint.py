@@ -1,0 +1,133 @@
+"""Model folders: `model.safetensors` (weights only) + `model.json` (config and preprocessing).
+
+Loading never unpickles: weights come from safetensors, everything else from JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from microdualnet.model.config import (
+    ModelConfig,
+    config_differences,
+    config_from_dict,
+    config_to_dict,
+)
+from microdualnet.model.network import MicroDualNet
+from pipeio.atomic import atomic_path, atomic_write_text
+from pipeio.errors import InputError
+
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "model.json"
+FORMAT = "microdualnet-model/1"
+
+
+@dataclass
+class LoadedModel:
+    """A rebuilt model (eval mode) and its model.json contents."""
+
+    model: MicroDualNet
+    meta: dict[str, Any]
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.cfg
+
+
+def save_checkpoint(model: MicroDualNet, folder: str | Path, *,
+                    class_names: Sequence[str] | None = None,
+                    body_map: Sequence[int] | None = None,
+                    metrics: dict[str, Any] | None = None) -> Path:
+    """Write both files atomically into `folder` (created if needed) and return it.
+
+    `class_names` default to `class_0..`; `body_map[i]` is the body category of class i
+    (MA-52) if the labels have one; `metrics` are the training results to record.
+    """
+    cfg = model.cfg
+    names = list(class_names) if class_names is not None else [
+        f"class_{i}" for i in range(cfg.num_classes)]
+    if len(names) != cfg.num_classes:
+        raise InputError(f"class_names has {len(names)} entries, the model has num_classes="
+                         f"{cfg.num_classes}")
+    if body_map is not None and len(body_map) != cfg.num_classes:
+        raise InputError(f"body_map has {len(body_map)} entries, expected {cfg.num_classes}")
+    folder = Path(folder)
+    meta = {
+        "format": FORMAT,
+        "config": config_to_dict(cfg),
+        "class_names": names,
+        "body_map": list(body_map) if body_map is not None else None,
+        "entities": [e.name for e in model.entities],
+        "normalisation": {"mean": list(cfg.pixel_mean), "std": list(cfg.pixel_std),
+                          "scale": "RGB 0-255"},
+        "input_size": cfg.input_size,
+        "frames": cfg.num_frames,
+        "frame_stride": cfg.frame_stride,
+        "metrics": metrics or {},
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+    atomic_write_text(folder / META_FILE, json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    """model.json of a model folder, checked for the format tag."""
+    path = Path(folder) / META_FILE
+    if not path.is_file():
+        raise InputError(f"model folder {folder}: missing {META_FILE}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"{path}: key 'format' must be {FORMAT!r}")
+    if not isinstance(meta.get("config"), dict):
+        raise InputError(f"{path}: key 'config' is missing or not an object")
+    return meta
+
+
+def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
+                    device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the model from `folder`; with `expected`, any config difference is an error
+    naming the key. A weight missing, unexpected or of the wrong shape is an error naming it."""
+    meta = read_meta(folder)
+    cfg = config_from_dict(meta["config"])
+    if expected is not None:
+        diff = config_differences(cfg, expected)
+        if diff:
+            key = diff[0]
+            raise InputError(f"checkpoint {folder}: config key {key!r} is "
+                             f"{getattr(cfg, key)!r}, the requested model has "
+                             f"{getattr(expected, key)!r} (differing keys: {diff})")
+    weights = Path(folder) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise InputError(f"model folder {folder}: missing {WEIGHTS_FILE}")
+    state = load_file(str(weights), device=str(device))
+    model = MicroDualNet(cfg).to(device)
+    _check_state(model.state_dict(), state, weights)
+    model.load_state_dict(state)
+    return LoadedModel(model.eval(), meta)
+
+
+def _check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
+                 where: Path) -> None:
+    missing = sorted(set(own) - set(state))
+    if missing:
+        raise InputError(f"{where}: weight {missing[0]!r} missing ({len(missing)} missing)")
+    unexpected = sorted(set(state) - set(own))
+    if unexpected:
+        raise InputError(f"{where}: unexpected weight {unexpected[0]!r} "
+                         f"({len(unexpected)} unexpected)")
+    for key, value in state.items():
+        if value.shape != own[key].shape:
+            raise InputError(f"{where}: weight {key!r} has shape {tuple(value.shape)}, the model "
+                             f"expects {tuple(own[key].shape)}")

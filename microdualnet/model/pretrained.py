@@ -1,0 +1,112 @@
+"""Local pretrained backbone weights: torchvision ImageNet ResNet, official TSM, mmaction2 TSM.
+
+Nothing is downloaded. `.pth` files are read with `torch.load(weights_only=True)` (no
+arbitrary unpickling), `.safetensors` with safetensors. Every source key is mapped to the
+torchvision name, the shifted-conv wrapper (`.net`) ignored, then matched to the backbone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import load_file
+from torch import Tensor
+
+from microdualnet.model.backbone import TSMBackbone
+from pipeio.errors import InputError
+
+SourceFormat = Literal["torchvision", "tsm", "mmaction2"]
+# Classifier heads of each source: never loaded into the backbone, listed as ignored.
+_HEADS = ("fc.", "new_fc.", "cls_head.")
+
+
+@dataclass
+class LoadReport:
+    """What happened to each key; `missing` are backbone weights left at their init."""
+
+    source_format: SourceFormat
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.source_format}: {len(self.loaded)} loaded, {len(self.missing)} missing, "
+                f"{len(self.unexpected)} unexpected, {len(self.ignored)} ignored (heads)")
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Tensors of a checkpoint file, unwrapped from a `state_dict`/`model` entry if nested."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"pretrained weights {path}: no such file")
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # weights_only refuses arbitrary objects: say so in one line
+        raise InputError(f"pretrained weights {path}: cannot read as a weights-only torch "
+                         f"checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
+    for key in ("state_dict", "model"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict):
+        raise InputError(f"pretrained weights {path}: expected a dict of tensors")
+    return {k: v for k, v in data.items() if isinstance(v, Tensor)}
+
+
+def detect_format(keys: list[str]) -> SourceFormat:
+    """mmaction2 keys start with `backbone.`, official TSM ones contain `base_model.`."""
+    if any(k.startswith("backbone.") for k in keys):
+        return "mmaction2"
+    if any("base_model." in k for k in keys):
+        return "tsm"
+    return "torchvision"
+
+
+def canonical_key(key: str, fmt: SourceFormat) -> str:
+    """The torchvision ResNet name of a source key (heads keep their head prefix)."""
+    key = key.removeprefix("module.")
+    if fmt == "tsm":
+        key = key.removeprefix("base_model.")
+    elif fmt == "mmaction2":
+        key = key.removeprefix("backbone.")
+        key = key.replace(".net.", ".")
+        key = re.sub(r"conv(\d)\.conv\.", r"conv\1.", key)
+        key = re.sub(r"conv(\d)\.bn\.", r"bn\1.", key)
+        key = key.replace("downsample.conv.", "downsample.0.").replace("downsample.bn.",
+                                                                         "downsample.1.")
+    return key.replace(".net.", ".")
+
+
+def load_backbone_weights(backbone: TSMBackbone, source: str | Path | dict[str, Tensor],
+                          fmt: SourceFormat | None = None) -> LoadReport:
+    """Copy matching weights into `backbone`; a shape mismatch is an error naming the key."""
+    state = source if isinstance(source, dict) else read_state_dict(source)
+    fmt = fmt or detect_format(list(state))
+    own = backbone.state_dict()
+    by_canonical = {k.replace(".net.", "."): k for k in own}
+    report = LoadReport(fmt)
+    update: dict[str, Tensor] = {}
+    for key, value in state.items():
+        name = canonical_key(key, fmt)
+        if name.startswith(_HEADS):
+            report.ignored.append(key)
+        elif name not in by_canonical:
+            report.unexpected.append(key)
+        else:
+            target = by_canonical[name]
+            if value.shape != own[target].shape:
+                raise InputError(f"pretrained key {key!r} has shape {tuple(value.shape)}, backbone "
+                                 f"weight {target!r} expects {tuple(own[target].shape)} (wrong "
+                                 f"depth or width?)")
+            update[target] = value
+            report.loaded.append(key)
+    backbone.load_state_dict(update, strict=False)
+    report.missing = sorted(k for k in set(own) - set(update)
+                            if not k.endswith("num_batches_tracked"))
+    return report

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from model_testkit import random_inputs, tiny_config
+from safetensors.torch import load_file, save_file
+
+from microdualnet.model.checkpoint import (
+    META_FILE,
+    WEIGHTS_FILE,
+    load_checkpoint,
+    read_meta,
+    save_checkpoint,
+)
+from microdualnet.model.config import config_to_dict
+from microdualnet.model.network import MicroDualNet
+from pipeio.errors import InputError
+
+
+def trained_like(cfg=None) -> MicroDualNet:
+    """A model whose BN statistics and weights differ from a fresh init."""
+    cfg = cfg or tiny_config()
+    model = MicroDualNet(cfg).train()
+    video, kp = random_inputs(cfg, batch=2, seed=3)
+    model(video, kp)  # updates BN running stats
+    with torch.no_grad():
+        model.router.prior.add_(torch.tensor([0.3, -0.3]))
+    return model.eval()
+
+
+def test_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
+    model = trained_like()
+    folder = save_checkpoint(model, tmp_path / "m", class_names=["a", "b", "c"],
+                             body_map=[0, 0, 1], metrics={"top1": 0.5})
+    assert sorted(p.name for p in folder.iterdir()) == [META_FILE, WEIGHTS_FILE]
+    loaded = load_checkpoint(folder, expected=model.cfg)
+    assert not loaded.model.training
+    video, kp = random_inputs(model.cfg, seed=7)
+    with torch.no_grad():
+        a, b = model(video, kp), loaded.model(video, kp)
+    assert torch.equal(a.logits, b.logits)
+    assert torch.equal(a.routing, b.routing)
+    meta = loaded.meta
+    assert meta["class_names"] == ["a", "b", "c"]
+    assert meta["body_map"] == [0, 0, 1]
+    assert meta["metrics"] == {"top1": 0.5}
+    assert meta["frames"] == 4 and meta["input_size"] == 64
+    assert meta["normalisation"]["mean"] == [123.675, 116.28, 103.53]
+    assert meta["entities"][0] == "head"
+
+
+def test_config_mismatch_names_the_key(tmp_path: Path) -> None:
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path)
+    with pytest.raises(InputError, match="'dim' is 32.*48"):
+        load_checkpoint(tmp_path, expected=tiny_config(dim=48))
+
+
+def test_unknown_config_key_and_bad_files(tmp_path: Path) -> None:
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path)
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    meta["config"]["depth_multiplier"] = 2
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="'depth_multiplier'"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(InputError, match="missing model.json"):
+        read_meta(tmp_path / "nowhere")
+    (tmp_path / META_FILE).write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_meta(tmp_path)
+
+
+def test_weights_that_do_not_fit_name_the_key(tmp_path: Path) -> None:
+    model = MicroDualNet(tiny_config())
+    save_checkpoint(model, tmp_path)
+    state = load_file(str(tmp_path / WEIGHTS_FILE))
+    state["router.prior"] = torch.zeros(3, 2)
+    save_file(state, str(tmp_path / WEIGHTS_FILE))
+    with pytest.raises(InputError, match="'router.prior' has shape"):
+        load_checkpoint(tmp_path)
+    del state["router.prior"]
+    save_file(state, str(tmp_path / WEIGHTS_FILE))
+    with pytest.raises(InputError, match="'router.prior' missing"):
+        load_checkpoint(tmp_path)
+
+
+def test_class_names_must_match(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="num_classes=3"):
+        save_checkpoint(MicroDualNet(tiny_config()), tmp_path, class_names=["a"])
+
+
+def test_json_holds_full_config(tmp_path: Path) -> None:
+    cfg = tiny_config(num_entities=5, entity_source="fixed")
+    save_checkpoint(MicroDualNet(cfg), tmp_path)
+    assert read_meta(tmp_path)["config"] == config_to_dict(cfg)
+    assert load_checkpoint(tmp_path).config == cfg

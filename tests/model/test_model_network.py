@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from model_testkit import random_inputs, tiny_config
+
+from microdualnet.model.config import VARIANTS, make_config
+from microdualnet.model.losses import compute_loss
+from microdualnet.model.network import MicroDualNet
+from pipeio.errors import InputError
+
+
+@pytest.mark.parametrize("k", [6, 5, 4])
+def test_demo_preset_shapes(k: int) -> None:
+    cfg = make_config("demo", num_entities=k, num_classes=7)
+    video, kp = random_inputs(cfg, batch=2)
+    out = MicroDualNet(cfg).eval()(video, kp)
+    t, d = cfg.num_frames, cfg.dim
+    assert out.logits.shape == (2, 7)
+    assert out.routing.shape == (2, t, k, 2)
+    assert out.boxes.shape == (2, t, k, 4)
+    assert out.confidence.shape == (2, t, k)
+    assert out.path_st.shape == out.path_ts.shape == (2, t, k, d)
+    assert torch.allclose(out.routing.sum(-1), torch.ones(2, t, k))
+
+
+def test_paper_preset_shapes_and_routing_size() -> None:
+    cfg = make_config("paper", num_entities=5, num_classes=32)
+    model = MicroDualNet(cfg).eval()
+    assert model.parameter_counts()["router"] == 5 * 66_178 + 5 * 2
+    video, kp = random_inputs(cfg, batch=1)
+    with torch.no_grad():
+        out = model(video, kp)
+    assert out.logits.shape == (1, 32)
+    assert out.path_st.shape == (1, 8, 5, 256)
+    assert model.classifier[0].in_features == 512  # "512 -> 256 -> C"
+
+
+def test_paper_routing_about_half_a_million_for_k6() -> None:
+    counts = MicroDualNet(make_config("paper", entity_source="pose")).parameter_counts()
+    # Per entity 512*128+128 (Linear) + 2*128 (LayerNorm) + 128*2+2 (Linear), plus b_i.
+    assert counts["router"] == 6 * 66_178 + 6 * 2
+    assert 0.35e6 < counts["router"] < 0.55e6
+
+
+def test_gradients_reach_every_parameter() -> None:
+    cfg = tiny_config(dropout=0.0, routing_dropout=0.0, classifier_dropout=0.0)
+    model = MicroDualNet(cfg).train()
+    video, kp = random_inputs(cfg, batch=3)
+    out = model(video, kp)
+    compute_loss(out, torch.tensor([0, 1, 2]), cfg).total.backward()
+    dead = [n for n, p in model.named_parameters()
+            if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    assert dead == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_variant_forward_backward(variant: str) -> None:
+    cfg = tiny_config(**VARIANTS[variant])
+    model = MicroDualNet(cfg).train()
+    video, kp = random_inputs(cfg, batch=2)
+    if variant == "pose-only":
+        video = None
+    if variant in ("rgb-only", "centre-crop"):
+        kp = None  # these variants never look at keypoints
+    out = model(video, kp)
+    terms = compute_loss(out, torch.tensor([0, 2]), cfg)
+    terms.total.backward()
+    assert torch.isfinite(terms.total)
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None for g in grads)
+    assert out.routing.shape == (2, cfg.num_frames, cfg.num_entities, 2)
+
+
+def test_variant_specifics() -> None:
+    video, kp = random_inputs(tiny_config(), batch=1)
+    st = MicroDualNet(tiny_config(**VARIANTS["st-only"])).eval()(video, kp)
+    assert st.path_ts is None and (st.routing[..., 0] == 1).all()
+    ts = MicroDualNet(tiny_config(**VARIANTS["ts-only"])).eval()(video, kp)
+    assert ts.path_st is None and (ts.routing[..., 1] == 1).all()
+    avg = MicroDualNet(tiny_config(**VARIANTS["no-routing"])).eval()(video, kp)
+    assert (avg.routing == 0.5).all()
+    pose = MicroDualNet(tiny_config(**VARIANTS["pose-only"]))
+    assert not hasattr(pose, "backbone")
+    centre = MicroDualNet(tiny_config(**VARIANTS["centre-crop"])).eval()(video)
+    assert (centre.boxes == torch.tensor([16.0, 16, 48, 48])).all()
+    assert (centre.confidence == 1).all()
+    cfg = tiny_config(**VARIANTS["no-mac"])
+    out = MicroDualNet(cfg)(video, kp)
+    assert compute_loss(out, torch.tensor([1]), cfg).mac == 0
+
+
+def test_loss_is_ce_plus_lambda_mac() -> None:
+    cfg = tiny_config(mac_weight=0.5)
+    out = MicroDualNet(cfg).eval()(*random_inputs(cfg))
+    terms = compute_loss(out, torch.tensor([0, 1]), cfg)
+    assert terms.mac > 0
+    assert torch.isclose(terms.total, terms.ce + 0.5 * terms.mac)
+
+
+def test_boxes_follow_keypoints() -> None:
+    cfg = tiny_config()
+    video, kp = random_inputs(cfg, batch=1)
+    out = MicroDualNet(cfg).eval()(video, kp)
+    moved = kp.clone()
+    moved[..., 0] = (moved[..., 0] * 0.5)
+    out2 = MicroDualNet(cfg).eval()(video, moved)
+    assert not torch.equal(out.boxes, out2.boxes)
+
+
+@pytest.mark.parametrize(
+    ("video_shape", "kp_shape", "message"),
+    [
+        ((2, 4, 64, 64, 3), (2, 4, 25, 3), "dim 2 (channels)"),
+        ((2, 4, 3, 64), (2, 4, 25, 3), "expected 5 dims"),
+        ((2, 5, 3, 64, 64), (2, 5, 25, 3), "dim 1 (frames)"),
+        ((2, 4, 3, 64, 32), (2, 4, 25, 3), "dim 4 (width)"),
+        ((2, 4, 3, 64, 64), (2, 4, 3, 25), "transposed"),
+        ((2, 4, 3, 64, 64), (2, 4, 18, 3), "dim 2 (joints)"),
+        ((2, 4, 3, 64, 64), (2, 4, 25, 2), "dim 3"),
+        ((2, 4, 3, 64, 64), (2, 4, 75), "expected 4 dims"),
+        ((2, 4, 3, 64, 64), (3, 4, 25, 3), "dim 0 (batch)"),
+    ],
+)
+def test_bad_input_names_the_dimension(video_shape: tuple[int, ...], kp_shape: tuple[int, ...],
+                                       message: str) -> None:
+    model = MicroDualNet(tiny_config())
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        model(torch.zeros(video_shape), torch.zeros(kp_shape))
+
+
+def test_bad_input_values() -> None:
+    cfg = tiny_config()
+    model = MicroDualNet(cfg)
+    video, kp = random_inputs(cfg)
+    with pytest.raises(InputError, match="confidence"):
+        model(video, kp * torch.tensor([1.0, 1.0, 2.0]))
+    with pytest.raises(InputError, match="keypoints are required"):
+        model(video, None)
+    with pytest.raises(InputError, match="float"):
+        model(video.to(torch.uint8), kp)
+    with pytest.raises(InputError, match="video is required"):
+        model(None, kp)
+
+
+def test_bad_config_names_the_key() -> None:
+    with pytest.raises(InputError, match="num_entities"):
+        make_config("demo", num_entities=7)
+    with pytest.raises(InputError, match="fusion"):
+        make_config("demo", paths="st")
+    with pytest.raises(InputError, match="'bogus'"):
+        make_config("demo", bogus=1)
+    with pytest.raises(InputError, match="preset"):
+        make_config("huge")
+
+
+def test_tiny_model_fits_a_small_batch() -> None:
+    """Labels are told apart by where the right wrist is; a few steps must fit them."""
+    cfg = tiny_config(num_classes=2, dropout=0.0, routing_dropout=0.0, classifier_dropout=0.0)
+    model = MicroDualNet(cfg).train()
+    video, kp = random_inputs(cfg, batch=6, seed=1)
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    kp[labels == 1, :, 4, :2] = 60.0
+    video[labels == 1, :, :, 40:, 40:] += 2.0
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        terms = compute_loss(model(video, kp), labels, cfg)
+        opt.zero_grad()
+        terms.total.backward()
+        opt.step()
+        losses.append(terms.ce.item())
+    assert losses[-1] < 0.3 * losses[0]

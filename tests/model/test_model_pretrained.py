@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from microdualnet.model.backbone import TSMBackbone, build_resnet
+from microdualnet.model.config import make_config
+from microdualnet.model.pretrained import canonical_key, load_backbone_weights, read_state_dict
+from pipeio.errors import InputError
+
+# Full-width ResNet-18 (torchvision shapes), 4 frames: small enough for a quick test.
+CFG = make_config("demo", backbone_depth=18, backbone_width=64, num_frames=4)
+
+
+def source_weights() -> dict[str, torch.Tensor]:
+    """torchvision-format ResNet-18 weights with recognisable values."""
+    g = torch.Generator().manual_seed(0)
+    return {k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+            for k, v in build_resnet(18).state_dict().items()}
+
+
+def as_tsm(tv: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Official TSM naming: module.base_model.<key>, shifted conv1 as conv1.net."""
+    out = {}
+    for k, v in tv.items():
+        if k.startswith("fc."):
+            out["module.new_fc." + k[3:]] = v
+            continue
+        k = re.sub(r"^(layer\d\.\d+)\.conv1\.", r"\1.conv1.net.", k)
+        out["module.base_model." + k] = v
+    return out
+
+
+def as_mmaction2(tv: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """mmaction2 ResNetTSM naming: ConvModule conv/bn pairs, shift wrapper inside conv1.conv."""
+    out = {}
+    for k, v in tv.items():
+        if k.startswith("fc."):
+            out["cls_head.fc_cls." + k[3:]] = v
+            continue
+        k = re.sub(r"^bn1\.", "conv1.bn.", k)
+        k = re.sub(r"^conv1\.", "conv1.conv.", k)
+        k = re.sub(r"\.conv(\d)\.", r".conv\1.conv.", k)
+        k = re.sub(r"\.bn(\d)\.", r".conv\1.bn.", k)
+        k = k.replace("downsample.0.", "downsample.conv.").replace("downsample.1.",
+                                                                     "downsample.bn.")
+        k = re.sub(r"^(layer\d\.\d+)\.conv1\.conv\.", r"\1.conv1.conv.net.", k)
+        out["backbone." + k] = v
+    return out
+
+
+def assert_copied(backbone: TSMBackbone, tv: dict[str, torch.Tensor]) -> None:
+    own = {k.replace(".net.", "."): v for k, v in backbone.state_dict().items()}
+    for k, v in tv.items():
+        if not k.startswith("fc."):
+            assert torch.equal(own[k], v), k
+
+
+@pytest.mark.parametrize(("convert", "fmt"), [(dict, "torchvision"), (as_tsm, "tsm"),
+                                              (as_mmaction2, "mmaction2")])
+def test_official_key_names_load(convert, fmt: str) -> None:
+    tv = source_weights()
+    backbone = TSMBackbone(CFG)
+    report = load_backbone_weights(backbone, convert(tv))
+    assert report.source_format == fmt
+    assert report.missing == [] and report.unexpected == []
+    assert len(report.ignored) == 2  # the classifier head's weight and bias
+    assert len(report.loaded) == len(tv) - 2
+    assert_copied(backbone, tv)
+
+
+def test_files_pth_and_safetensors(tmp_path: Path) -> None:
+    tv = source_weights()
+    torch.save({"epoch": 3, "state_dict": as_tsm(tv)}, tmp_path / "tsm.pth")
+    save_file(as_mmaction2(tv), str(tmp_path / "mm.safetensors"))
+    for name in ("tsm.pth", "mm.safetensors"):
+        backbone = TSMBackbone(CFG)
+        report = load_backbone_weights(backbone, tmp_path / name)
+        assert report.missing == [], name
+        assert_copied(backbone, tv)
+
+
+def test_reports_missing_and_unexpected() -> None:
+    tv = source_weights()
+    del tv["layer4.1.conv2.weight"]
+    tv["layer5.0.conv1.weight"] = torch.zeros(1)
+    report = load_backbone_weights(TSMBackbone(CFG), tv)
+    assert report.missing == ["layer4.1.conv2.weight"]
+    assert report.unexpected == ["layer5.0.conv1.weight"]
+    assert "1 missing" in report.summary()
+
+
+def test_shape_mismatch_and_unreadable_files(tmp_path: Path) -> None:
+    small = TSMBackbone(make_config("demo", backbone_depth=18, num_frames=4))  # width 16
+    with pytest.raises(InputError, match="'conv1.weight' has shape"):
+        load_backbone_weights(small, source_weights())
+    with pytest.raises(InputError, match="no such file"):
+        read_state_dict(tmp_path / "absent.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="weights-only"):
+        read_state_dict(tmp_path / "junk.pth")
+
+
+def test_canonical_keys() -> None:
+    assert canonical_key("module.base_model.layer1.0.conv1.net.weight", "tsm") == \
+        "layer1.0.conv1.weight"
+    assert canonical_key("backbone.layer2.0.downsample.bn.running_mean", "mmaction2") == \
+        "layer2.0.downsample.1.running_mean"
+    assert canonical_key("backbone.layer3.1.conv2.bn.weight", "mmaction2") == \
+        "layer3.1.bn2.weight"
+    assert canonical_key("backbone.conv1.bn.bias", "mmaction2") == "bn1.bias"

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import torch
+
+from microdualnet.model.mac_loss import mac_loss
+from microdualnet.model.routing import EntityRouter
+
+
+def test_routing_weights_sum_to_one_and_fuse() -> None:
+    router = EntityRouter(dim=16, num_entities=3, temperature=1.0, dropout=0.0).eval()
+    x_st, x_ts = torch.randn(2, 5, 3, 16), torch.randn(2, 5, 3, 16)
+    fused, alpha = router(x_st, x_ts)
+    assert alpha.shape == (2, 5, 3, 2)
+    assert torch.allclose(alpha.sum(-1), torch.ones(2, 5, 3))
+    assert torch.allclose(fused, alpha[..., :1] * x_st + alpha[..., 1:] * x_ts)
+    assert torch.equal(router.prior, torch.zeros(3, 2))
+
+
+def test_routing_temperature_sharpens() -> None:
+    torch.manual_seed(1)
+    router = EntityRouter(dim=16, num_entities=2, temperature=1.0, dropout=0.0).eval()
+    x_st, x_ts = torch.randn(4, 6, 2, 16), torch.randn(4, 6, 2, 16)
+    soft = router.weights(x_st, x_ts)
+    router.temperature = 0.1
+    sharp = router.weights(x_st, x_ts)
+    assert (sharp.amax(-1) >= soft.amax(-1) - 1e-6).all()
+    assert sharp.amax(-1).mean() > soft.amax(-1).mean() + 0.05
+    # Same preference order, only sharper.
+    assert torch.equal(sharp.argmax(-1), soft.argmax(-1))
+
+
+def test_routing_prior_shifts_weights() -> None:
+    router = EntityRouter(dim=8, num_entities=2, temperature=1.0, dropout=0.0).eval()
+    x = torch.randn(1, 3, 2, 8)
+    before = router.weights(x, x)
+    with torch.no_grad():
+        router.prior[0] = torch.tensor([2.0, 0.0])
+    after = router.weights(x, x)
+    assert (after[:, :, 0, 0] > before[:, :, 0, 0]).all()
+    assert torch.allclose(after[:, :, 1], before[:, :, 1])
+
+
+def test_mac_lower_when_paths_agree_than_shuffled_in_time() -> None:
+    g = torch.Generator().manual_seed(0)
+    x_st = torch.randn(2, 8, 3, 32, generator=g)
+    x_ts = x_st + 0.1 * torch.randn(2, 8, 3, 32, generator=g)
+    conf = torch.ones(2, 8, 3)
+    aligned = mac_loss(x_st, x_ts, conf)
+    shuffled = mac_loss(x_st, x_ts[:, torch.randperm(8, generator=g)], conf)
+    assert aligned < 0.1 < shuffled
+    assert torch.isclose(mac_loss(x_st, x_st, conf), torch.tensor(0.0), atol=1e-4)
+
+
+def test_mac_ignores_zero_confidence_entities() -> None:
+    g = torch.Generator().manual_seed(0)
+    x_st, x_ts = torch.randn(2, 6, 3, 16, generator=g), torch.randn(2, 6, 3, 16, generator=g)
+    conf = torch.rand(2, 6, 3, generator=g)
+    conf[:, :, 1] = 0
+    base = mac_loss(x_st, x_ts, conf)
+    scrambled = x_ts.clone()
+    scrambled[:, :, 1] = torch.randn(2, 6, 16, generator=g)
+    assert torch.isclose(mac_loss(x_st, scrambled, conf), base)
+    # Equal to the loss computed on the visible entities alone.
+    keep = [0, 2]
+    assert torch.isclose(mac_loss(x_st[:, :, keep], x_ts[:, :, keep], conf[:, :, keep]), base)
+    assert mac_loss(x_st, x_ts, torch.zeros(2, 6, 3)) == 0
+
+
+def test_mac_gradient_flows_to_both_paths() -> None:
+    x_st = torch.randn(1, 4, 2, 8, requires_grad=True)
+    x_ts = torch.randn(1, 4, 2, 8, requires_grad=True)
+    mac_loss(x_st, x_ts, torch.ones(1, 4, 2)).backward()
+    assert x_st.grad.abs().sum() > 0 and x_ts.grad.abs().sum() > 0
