@@ -1,7 +1,7 @@
 """OpenPose JSON: one file per frame, `<stem>_<12-digit frame>_keypoints.json`, BODY_25 pose.
 
-The writer stores each float32 value in its shortest exact decimal form, so reading back gives
-bit-identical arrays.
+The writer stores each float32 value as the decimal of its exact float64 value, so reading
+back gives bit-identical arrays.
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ def frame_filename(stem: str, frame: int) -> str:
     return f"{stem}_{frame:012d}_keypoints.json"
 
 
-def _num(v: np.float32) -> str:
-    return np.format_float_positional(v, unique=True, trim="-")
-
-
 def frame_json(people: np.ndarray) -> str:
     """JSON text of one frame; `people` is `[P, 25, 3]` (P may be 0)."""
     entries = []
     for person in np.asarray(people, np.float32):
-        flat = ",".join(_num(v) for v in person.reshape(-1))
+        # float32 -> float64 is exact and repr() round-trips float64, hence float32 too.
+        flat = ",".join(map(repr, person.reshape(-1).astype(np.float64).tolist()))
         entries.append(
             '{"person_id":[-1],"pose_keypoints_2d":[' + flat + '],"face_keypoints_2d":[],'
             '"hand_left_keypoints_2d":[],"hand_right_keypoints_2d":[]}'
@@ -45,7 +42,8 @@ def write_sequence(folder: str | Path, stem: str, keypoints: np.ndarray) -> None
     folder.mkdir(parents=True, exist_ok=True)
     for i, frame in enumerate(kp):
         people = frame[None] if np.any(frame[:, 2] > 0) else np.zeros((0, NUM_JOINTS, 3))
-        (folder / frame_filename(stem, i)).write_text(frame_json(people))
+        with open(folder / frame_filename(stem, i), "w", encoding="ascii") as fh:
+            fh.write(frame_json(people))
 
 
 def read_frame(path: str | Path) -> np.ndarray:

@@ -46,6 +46,9 @@ def detect(uv: np.ndarray, depth: np.ndarray, head_depth: np.ndarray, scale: flo
     outside = (xy[..., 0] < 0) | (xy[..., 0] > width - 1) | (xy[..., 1] < 0) | (
         xy[..., 1] > height - 1)
     missed |= outside
-    kp = np.concatenate([xy, conf[..., None]], -1).astype(np.float32)
+    # Quantised as a detector's text output would be (1/64 px, 1/1024 confidence); the
+    # values are exact binary fractions, so they stay short when written as JSON.
+    kp = np.concatenate([np.round(xy * 64) / 64, np.round(conf[..., None] * 1024) / 1024],
+                        -1).astype(np.float32)
     kp[missed] = 0.0
     return kp

@@ -1,0 +1,71 @@
+"""Geometric transforms applied to frames and their keypoints together.
+
+Every function takes frames `[T, H, W, 3]` uint8 and BODY_25 keypoints `[T, 25, 3]` (x, y in
+the frames' pixels, confidence) and returns both transformed the same way. Joints that were
+not detected (confidence 0) stay at (0, 0, 0) so they are never mistaken for real points.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from microdualnet.body25 import MIRROR
+
+# ImageNet normalisation on RGB 0-255 (the backbones' pretraining statistics).
+IMAGENET_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
+IMAGENET_STD = np.array([58.395, 57.12, 57.375], np.float32)
+
+
+def _affine_keypoints(kp: np.ndarray, scale_x: float, scale_y: float, dx: float,
+                      dy: float) -> np.ndarray:
+    out = kp.astype(np.float32, copy=True)
+    seen = out[..., 2] > 0
+    out[..., 0] = np.where(seen, out[..., 0] * scale_x + dx, 0.0)
+    out[..., 1] = np.where(seen, out[..., 1] * scale_y + dy, 0.0)
+    return out
+
+
+def resize_short_side(frames: np.ndarray, kp: np.ndarray, short: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scale so the shorter image side equals `short` (aspect ratio kept)."""
+    h, w = frames.shape[1:3]
+    s = short / min(h, w)
+    nw, nh = max(int(round(w * s)), short), max(int(round(h * s)), short)
+    if (nw, nh) == (w, h):
+        return frames, kp.astype(np.float32, copy=True)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    out = np.stack([cv2.resize(f, (nw, nh), interpolation=interp) for f in frames])
+    return out, _affine_keypoints(kp, nw / w, nh / h, 0.0, 0.0)
+
+
+def crop(frames: np.ndarray, kp: np.ndarray, x0: int, y0: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A `size` x `size` window with its top-left corner at (x0, y0)."""
+    h, w = frames.shape[1:3]
+    if not (0 <= x0 <= w - size and 0 <= y0 <= h - size):
+        raise ValueError(f"crop {size}px at ({x0}, {y0}) does not fit a {w}x{h} frame")
+    return frames[:, y0:y0 + size, x0:x0 + size], _affine_keypoints(kp, 1.0, 1.0, -x0, -y0)
+
+
+def center_crop(frames: np.ndarray, kp: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    h, w = frames.shape[1:3]
+    return crop(frames, kp, (w - size) // 2, (h - size) // 2, size)
+
+
+def hflip(frames: np.ndarray, kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror horizontally; the subject's left and right joints swap names."""
+    w = frames.shape[2]
+    flipped = _affine_keypoints(kp, -1.0, 1.0, w - 1.0, 0.0)
+    return frames[:, :, ::-1], flipped[..., MIRROR, :]
+
+
+def normalise(frames: np.ndarray) -> np.ndarray:
+    """`[T, H, W, 3]` uint8 -> `[T, 3, H, W]` float32, ImageNet-normalised."""
+    x = (frames.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def eval_view(frames: np.ndarray, kp: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The deterministic test-time view: shorter side to `size`, centre crop, normalise."""
+    frames, kp = resize_short_side(frames, kp, size)
+    frames, kp = center_crop(frames, kp, size)
+    return normalise(frames), kp

@@ -1,0 +1,56 @@
+"""Frames and keypoints move together under every transform."""
+
+import numpy as np
+import pytest
+
+from microdualnet.body25 import INDEX
+from microdualnet.data import transforms as tf
+
+
+def _marked(h=60, w=80):
+    """Frames with a white dot under each of two keypoints; joint 3 undetected."""
+    frames = np.zeros((2, h, w, 3), np.uint8)
+    kp = np.zeros((2, 25, 3), np.float32)
+    kp[:, INDEX["RWrist"]] = (20, 30, 0.9)
+    kp[:, INDEX["LWrist"]] = (60, 15, 0.8)
+    for x, y in ((20, 30), (60, 15)):
+        frames[:, y - 1:y + 2, x - 1:x + 2] = 255
+    return frames, kp
+
+
+def _dot_at(frame, xy):
+    x, y = np.round(xy).astype(int)
+    return frame[y, x].mean() > 100
+
+
+@pytest.mark.parametrize("op", ["resize", "crop", "center", "flip"])
+def test_keypoints_follow_pixels(op):
+    frames, kp = _marked()
+    if op == "resize":
+        out, k = tf.resize_short_side(frames, kp, 120)
+        assert out.shape[1:3] == (120, 160)
+    elif op == "crop":
+        out, k = tf.crop(frames, kp, 10, 5, 55)
+    elif op == "center":
+        out, k = tf.center_crop(frames, kp, 50)
+    else:
+        out, k = tf.hflip(frames, kp)
+        # The mirrored right wrist is now reported as the left wrist.
+        assert k[0, INDEX["LWrist"], 2] == pytest.approx(0.9)
+    for j in (INDEX["RWrist"], INDEX["LWrist"]):
+        if 0 <= k[0, j, 0] < out.shape[2] and 0 <= k[0, j, 1] < out.shape[1]:
+            assert _dot_at(out[0], k[0, j, :2]), (op, j)
+    assert (k[:, 3] == 0).all()  # undetected joint stays (0, 0, 0)
+
+
+def test_crop_outside_frame_is_refused():
+    frames, kp = _marked()
+    with pytest.raises(ValueError, match="does not fit"):
+        tf.crop(frames, kp, 50, 0, 40)
+
+
+def test_eval_view_shape_and_normalisation():
+    frames, kp = _marked(120, 160)
+    x, k = tf.eval_view(frames, kp, 112)
+    assert x.shape == (2, 3, 112, 112) and x.dtype == np.float32
+    assert x[0, :, 0, 0] == pytest.approx(-tf.IMAGENET_MEAN / tf.IMAGENET_STD)
