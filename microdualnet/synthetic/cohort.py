@@ -65,7 +65,9 @@ class CohortConfig(VideoOptions):
     seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0
     intensity_precision: Annotated[float, Field(gt=0)] = 20.0  # Beta precision (a + b)
     max_action_fraction: Annotated[float, Field(gt=0, le=0.95)] = 0.75
-    demographics: dict[str, Demographics] = Field(default_factory=dict)
+    demographics: dict[str, Demographics] = Field(default_factory=lambda: {
+        "ASD": Demographics(p_male=0.8), "PSY": Demographics(p_male=0.6),
+        "TDC": Demographics(p_male=0.5)})
     effects: list[ActionEffect] = Field(default_factory=lambda: default_effects())
 
     @model_validator(mode="after")
@@ -90,7 +92,8 @@ class CohortConfig(VideoOptions):
                     raise ValueError(f"{where}: no value for group(s) {sorted(groups - given)}")
         unknown = set(self.demographics) - groups
         if unknown:
-            raise ValueError(f"demographics: unknown group(s) {sorted(unknown)}")
+            raise ValueError(f"demographics: unknown group(s) {sorted(unknown)} (groups are "
+                             f"{sorted(groups)}); groups without an entry get the defaults")
         return self
 
 
