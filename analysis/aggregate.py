@@ -1,0 +1,279 @@
+"""Windows Parquet files -> the long percent-time table (no torch; reads the files directly).
+
+Time is cut into bins of `bin_s`. A bin takes the mean class probabilities of the valid
+windows whose span covers its centre; a bin no valid window covers is not valid time.
+Each valid bin gets at most one label:
+
+- `background` decision: the most probable class, where the background class ("no action")
+  means no action;
+- `threshold` decision: the most probable action (background ignored), only if its mean
+  probability reaches the threshold.
+
+percent_time = 100 * labelled time / valid time, so a participant's actions sum to at most
+100. A participant with no valid time (no person, video shorter than one window) is left out
+of the table and listed in the exclusions file with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeio import InputError, atomic_path
+
+log = logging.getLogger(__name__)
+
+# The windows contract (microdualnet/inference/windows.py), restated: no microdualnet import.
+META_KEY = b"microdualnet.windows"
+PROB_PREFIX = "prob_"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How a bin's mean probabilities become a label."""
+
+    mode: Literal["background", "threshold"] = "background"
+    background: str = "no action"
+    threshold: float = 0.5
+    bin_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("background", "threshold"):
+            raise InputError(f"decision must be background or threshold, got {self.mode!r}")
+        if not 0 <= self.threshold <= 1:
+            raise InputError(f"threshold must be within 0-1, got {self.threshold}")
+        if self.bin_s <= 0:
+            raise InputError(f"bin size must be positive, got {self.bin_s}")
+
+
+@dataclass
+class Timeline:
+    """Per-bin result for one participant (also what the timeline figure draws)."""
+
+    participant_id: str
+    classes: list[str]
+    actions: list[str]  # classes that count as actions (background removed)
+    bin_start: np.ndarray  # [N] seconds
+    bin_width: np.ndarray  # [N] seconds (the last bin may be cut by the video's end)
+    probs: np.ndarray  # [N, C] mean probabilities, NaN where not valid
+    valid: np.ndarray  # [N] bool
+    label: np.ndarray  # [N] index into `actions`, -1 for no action or not valid
+    excluded: str | None = None
+
+    @property
+    def valid_s(self) -> float:
+        return float(self.bin_width[self.valid].sum())
+
+    def percent_time(self) -> dict[str, float]:
+        total = self.valid_s
+        return {a: (100.0 * float(self.bin_width[self.label == i].sum()) / total
+                    if total > 0 else math.nan) for i, a in enumerate(self.actions)}
+
+
+def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A windows Parquet file and its `microdualnet.windows` metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"windows file {path} does not exist")
+    try:
+        arrow = pq.read_table(path)
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"windows file {path} is not readable Parquet ({err})") from err
+    raw = (arrow.schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise InputError(f"windows file {path} lacks its {META_KEY.decode()} metadata")
+    meta = json.loads(raw)
+    table = arrow.to_pandas()
+    need = ["start_s", "end_s", "valid"] + [PROB_PREFIX + c for c in meta.get("class_names", [])]
+    missing = [c for c in need if c not in table.columns]
+    if missing or not meta.get("class_names"):
+        raise InputError(f"windows file {path} lacks column(s) {missing or 'class_names'}")
+    return table, meta
+
+
+def _bin_means(table: pd.DataFrame, classes: list[str], duration: float,
+               bin_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin starts, widths and mean probabilities of the valid windows covering each bin."""
+    n = max(int(math.ceil(duration / bin_s - 1e-9)), 0)
+    start = np.arange(n) * bin_s
+    width = np.minimum(start + bin_s, duration) - start
+    rows = table[table["valid"].astype(bool)]
+    probs = rows[[PROB_PREFIX + c for c in classes]].to_numpy(np.float64)
+    # Bin i's centre (i + 0.5) * bin_s lies in [start_s, end_s) for i in [lo, hi).
+    lo = np.clip(np.ceil(rows["start_s"].to_numpy() / bin_s - 0.5 - 1e-9), 0, n).astype(int)
+    hi = np.clip(np.ceil(rows["end_s"].to_numpy() / bin_s - 0.5 - 1e-9), 0, n).astype(int)
+    acc = np.zeros((n + 1, len(classes)))
+    count = np.zeros(n + 1)
+    np.add.at(acc, lo, probs)
+    np.add.at(acc, hi, -probs)
+    np.add.at(count, lo, 1)
+    np.add.at(count, hi, -1)
+    acc, count = np.cumsum(acc, 0)[:n], np.round(np.cumsum(count)[:n])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count[:, None] > 0, acc / count[:, None], np.nan)
+    return start, width, mean
+
+
+def label_bins(probs: np.ndarray, classes: list[str], decision: Decision) -> tuple[list[str],
+                                                                                  np.ndarray]:
+    """Action names and per-bin label (index into them, -1 for none or not valid)."""
+    has_bg = decision.background in classes
+    if decision.mode == "background" and not has_bg:
+        raise InputError(f"decision 'background' needs a class named {decision.background!r}; "
+                         f"the model's classes are {classes} (use --decision threshold)")
+    action_idx = [i for i, c in enumerate(classes) if not (has_bg and c == decision.background)]
+    actions = [classes[i] for i in action_idx]
+    label = np.full(len(probs), -1)
+    valid = ~np.isnan(probs).any(1)
+    if not valid.any():
+        return actions, label
+    p = probs[valid]
+    if decision.mode == "background":
+        best = p.argmax(1)
+        to_action = {c: k for k, c in enumerate(action_idx)}
+        chosen = np.array([to_action.get(int(b), -1) for b in best])
+    else:
+        sub = p[:, action_idx]
+        best = sub.argmax(1)
+        chosen = np.where(sub[np.arange(len(sub)), best] >= decision.threshold, best, -1)
+    label[valid] = chosen
+    return actions, label
+
+
+def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
+    table, meta = read_windows(path)
+    classes = list(meta["class_names"])
+    pid = str(meta.get("participant_id") or Path(path).name.removesuffix(".parquet"))
+    duration = float(meta.get("duration_s") or (table["end_s"].max() if len(table) else 0.0))
+    start, width, probs = _bin_means(table, classes, duration, decision.bin_s)
+    actions, label = label_bins(probs, classes, decision)
+    valid = ~np.isnan(probs).any(1) if len(probs) else np.zeros(0, bool)
+    excluded = meta.get("excluded")
+    if not excluded and not valid.any():
+        excluded = (f"no valid window (too little pose: fewer than "
+                    f"{meta.get('min_pose_fraction', '?')} of sampled frames with a person)")
+    return Timeline(pid, classes, actions, start, width, probs, valid, label, excluded)
+
+
+def windows_files(sources: list[Path]) -> list[Path]:
+    """Expand folders to their `*.parquet` files, in name order."""
+    files: list[Path] = []
+    for src in sources:
+        if src.is_dir():
+            files += sorted(src.glob("*.parquet"))
+        else:
+            files.append(src)
+    if not files:
+        raise InputError(f"no windows files found in {[str(s) for s in sources]}")
+    return files
+
+
+def read_sheet(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"participant sheet {path} does not exist")
+    sheet = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "group": str})
+    for col in ("participant_id", "group"):
+        if col not in sheet.columns:
+            raise InputError(f"participant sheet {path} lacks column {col!r}")
+    return sheet
+
+
+def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
+              covariates: list[str] | None = None,
+              min_valid_s: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long percent-time table and the exclusions (participant_id, reason)."""
+    if covariates is None:
+        covariates = [c for c in sheet.columns if c not in ("participant_id", "group", "video")]
+    unknown = [c for c in covariates if c not in sheet.columns]
+    if unknown:
+        raise InputError(f"covariate(s) {unknown} are not columns of the participant sheet")
+    timelines = [participant_timeline(f, decision) for f in files]
+    pids = [t.participant_id for t in timelines]
+    repeated = sorted({p for p in pids if pids.count(p) > 1})
+    if repeated:
+        raise InputError(f"participant(s) {repeated} have more than one windows file")
+    in_sheet = set(sheet["participant_id"])
+    for problem, found in (("not in the participant sheet", sorted(set(pids) - in_sheet)),
+                           ("in the sheet but without a windows file",
+                            sorted(in_sheet - set(pids)))):
+        if found:
+            raise InputError(f"participant(s) {found[:8]} are {problem}")
+    actions = timelines[0].actions
+    rows, excluded = [], []
+    info = sheet.set_index("participant_id")
+    for tl in timelines:
+        if tl.actions != actions:
+            raise InputError(f"participant {tl.participant_id}: classes {tl.actions} differ "
+                             f"from {actions} (windows made with different models)")
+        reason = tl.excluded or (f"only {tl.valid_s:.1f} s of valid time (< {min_valid_s} s)"
+                                 if tl.valid_s < min_valid_s else None)
+        if reason:
+            log.warning("excluded participant %s: %s", tl.participant_id, reason)
+            excluded.append((tl.participant_id, reason))
+            continue
+        base = {"participant_id": tl.participant_id, "group": info.at[tl.participant_id, "group"],
+                **{c: info.at[tl.participant_id, c] for c in covariates}}
+        rows += [{**base, "action": a, "percent_time": pct, "valid_s": tl.valid_s}
+                 for a, pct in tl.percent_time().items()]
+    columns = ["participant_id", "group", *covariates, "action", "percent_time", "valid_s"]
+    return (pd.DataFrame(rows, columns=columns),
+            pd.DataFrame(excluded, columns=["participant_id", "reason"]))
+
+
+def default_exclusions_path(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".tsv") + "_exclusions.tsv")
+
+
+def add_decision_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decision", choices=("background", "threshold"), default="background",
+                   help="background: most probable class, background class = no action; "
+                   "threshold: most probable action if its probability >= --threshold")
+    p.add_argument("--background", default="no action",
+                   help="name of the background class (default 'no action')")
+    p.add_argument("--threshold", type=float, default=0.5, help="for --decision threshold")
+    p.add_argument("--bin-s", type=float, default=0.1, help="time bin in seconds (0.1)")
+
+
+def decision_from(args: argparse.Namespace) -> Decision:
+    return Decision(args.decision, args.background, args.threshold, args.bin_s)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("aggregate", help="windows Parquet files -> long percent-time table")
+    p.add_argument("--windows", type=Path, nargs="+", required=True,
+                   help="windows Parquet files or folders of them")
+    p.add_argument("--participants", type=Path, required=True, help="participant sheet TSV")
+    p.add_argument("--out", type=Path, required=True, help="percent-time TSV to write")
+    p.add_argument("--exclusions", type=Path, default=None,
+                   help="exclusions TSV (default: <out>_exclusions.tsv)")
+    p.add_argument("--covariates", default=None,
+                   help="comma-separated sheet columns to carry (default: all but "
+                   "participant_id, group, video; '' for none)")
+    p.add_argument("--min-valid-s", type=float, default=0.0,
+                   help="exclude participants with less valid time than this (s)")
+    add_decision_args(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.set_defaults(run=run_aggregate)
+
+
+def run_aggregate(args: argparse.Namespace) -> None:
+    covariates = None if args.covariates is None else [
+        c.strip() for c in args.covariates.split(",") if c.strip()]
+    table, excluded = aggregate(windows_files(args.windows), read_sheet(args.participants),
+                                decision_from(args), covariates, args.min_valid_s)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
+    with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
+        excluded.to_csv(tmp, sep="\t", index=False)
+    log.info("wrote %s (%d participants, %d excluded)", args.out,
+             table["participant_id"].nunique(), len(excluded))

@@ -1,0 +1,88 @@
+"""Binomial-logit GLM fits and their covariance matrices.
+
+Both parts of the hurdle model are logit-link binomial GLMs: part 1 on a 0/1 outcome
+(engaged or not), part 2 on a fraction in (0, 1] (Papke-Wooldridge fractional logit). The
+fit itself is statsmodels' IRLS; the covariance is written out here so the variant is
+explicit (statsmodels' GLM returns HC0 even when asked for HC1-HC3):
+
+    bread  B = (X' W X)^-1,   W = diag(mu (1 - mu))      (the model-based covariance)
+    meat   M = X' diag((y - mu)^2) X
+    HC0      = B M B
+    HC1      = HC0 * n / (n - p)      (R sandwich::vcovHC type "HC1")
+    stata    = HC0 * n / (n - 1)      (Stata's fracreg / glm, vce(robust))
+    HC3      = B X' diag((y - mu)^2 / (1 - h)^2) X B,  h = leverages of W^1/2 X
+               (R sandwich::vcovHC type "HC3"; a jackknife-like small-sample correction)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import statsmodels.api as sm
+from scipy.special import expit
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+#: A linear predictor beyond this puts a fitted probability within ~1e-13 of 0 or 1: the
+#: sign of (quasi-)separation, where coefficients run off and robust SEs collapse.
+MAX_ABS_ETA = 30.0
+
+
+@dataclass(frozen=True)
+class LogitFit:
+    """Coefficients and covariance of one binomial-logit fit."""
+
+    names: list[str]
+    params: np.ndarray
+    cov: np.ndarray
+    n_obs: int
+    converged: bool
+    separated: bool
+
+
+def sandwich_scale(variant: str, n: int, p: int) -> float:
+    """The factor multiplying HC0 for the variants that only rescale it (not HC3)."""
+    if variant == "HC0":
+        return 1.0
+    if variant == "HC1":
+        return n / (n - p)
+    if variant == "stata":
+        return n / (n - 1)
+    raise ValueError(f"unknown sandwich variant {variant!r}")
+
+
+def robust_cov(x: np.ndarray, y: np.ndarray, mu: np.ndarray, variant: str) -> np.ndarray:
+    """Sandwich covariance of logit-GLM coefficients (formula in the module docstring)."""
+    weight = mu * (1 - mu)
+    bread = np.linalg.inv(x.T @ (x * weight[:, None]))
+    resid = y - mu
+    if variant == "HC3":
+        leverage = weight * np.einsum("ij,jk,ik->i", x, bread, x)
+        resid = resid / (1 - leverage)
+        scale = 1.0
+    else:
+        scale = sandwich_scale(variant, *x.shape)
+    score = x * resid[:, None]
+    return scale * (bread @ (score.T @ score) @ bread)
+
+
+def fit_logit(x: np.ndarray, y: np.ndarray, names: list[str], robust: str | None) -> LogitFit:
+    """Fit a binomial-logit GLM of y (0/1 or a fraction) on x.
+
+    `robust=None` gives the model-based covariance (inverse Fisher information), the right
+    one for a 0/1 outcome; otherwise the named sandwich variant.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning,
+                                         RuntimeWarning))
+        result = sm.GLM(y, x, family=sm.families.Binomial()).fit(maxiter=100, tol=1e-12)
+    params = np.asarray(result.params, dtype=float)
+    eta = x @ params
+    mu = expit(eta)
+    separated = bool(np.max(np.abs(eta)) > MAX_ABS_ETA) or not np.all(np.isfinite(params))
+    if robust is None:
+        cov = np.linalg.inv(x.T @ (x * (mu * (1 - mu))[:, None]))
+    else:
+        cov = robust_cov(x, y, mu, robust)
+    return LogitFit(names, params, cov, len(y), bool(result.converged), separated)

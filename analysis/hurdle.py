@@ -1,0 +1,153 @@
+"""The two-part (hurdle) analysis of percent time, one action at a time.
+
+Part 1, engagement: did the participant do the action at all? `engaged = percent_time > 0`,
+logistic GLM on group (+ covariates), model-based standard errors.
+Part 2, intensity: among engagers, what fraction of the valid time? `y = percent_time / 100`
+in (0, 1], fractional logit (binomial GLM, logit link) with a robust sandwich covariance,
+because the binomial variance is only a working assumption for a fraction.
+
+Each part yields one row per configured contrast. Where a test cannot be trusted
+(separation, too few engagers, no engagement, a tiny group, a constant covariate, a model
+that does not converge) the row is kept with `estimable = False`, the reason, and no p-value,
+so it can never be reported as significant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.config import StatsConfig
+from analysis.contrasts import wald_contrast
+from analysis.design import build_design, constant_covariates
+from analysis.fdr import adjust_results
+from analysis.glm import fit_logit
+
+PARTS = ("engagement", "intensity")
+TYPE_LABEL = {"engagement": "Prob.", "intensity": "%"}
+
+RESULT_COLUMNS = [
+    "action", "part", "type", "contrast", "group_a", "group_b", "n_a", "n_b",
+    "engagers_a", "engagers_b", "observed_a", "observed_b", "n_model", "se_type",
+    "log_or", "se", "odds_ratio", "ci_low", "ci_high", "z", "p", "p_adj", "estimable", "reason",
+]
+
+
+def part_outcome(action_rows: pd.DataFrame, part: str) -> pd.DataFrame:
+    """The rows a part models, with its outcome `y` (0/1 engaged, or fraction of time)."""
+    if part == "engagement":
+        return action_rows.assign(y=(action_rows["percent_time"] > 0).astype(float))
+    engagers = action_rows[action_rows["percent_time"] > 0]
+    return engagers.assign(y=engagers["percent_time"] / 100.0)
+
+
+def group_problems(
+    action_rows: pd.DataFrame, part: str, groups: list[str], cfg: StatsConfig
+) -> dict[str, str]:
+    """Why a group cannot enter this part's model (groups missing from the dict are fine)."""
+    problems: dict[str, str] = {}
+    for g in groups:
+        pt = action_rows.loc[action_rows["group"] == g, "percent_time"].to_numpy()
+        n, engaged = len(pt), int((pt > 0).sum())
+        if n < cfg.min_participants:
+            problems[g] = f"group {g} has {n} participants (< min_participants {cfg.min_participants})"
+        elif part == "engagement" and engaged == 0:
+            problems[g] = f"no participant in group {g} engaged (separation)"
+        elif part == "engagement" and engaged == n:
+            problems[g] = f"every participant in group {g} engaged (separation)"
+        elif part == "intensity" and engaged < cfg.min_engagers:
+            problems[g] = f"group {g} has {engaged} engagers (< min_engagers {cfg.min_engagers})"
+        elif part == "intensity" and np.all(pt[pt > 0] >= 100):
+            problems[g] = f"every engager in group {g} spent 100% of the time (separation)"
+        elif part == "intensity" and np.ptp(pt[pt > 0]) == 0:
+            problems[g] = f"no variation in percent time among group {g}'s engagers"
+    return problems
+
+
+def _model_problem(rows: pd.DataFrame, usable: list[str], cfg: StatsConfig) -> str | None:
+    """A reason the whole part cannot be fitted, judged before fitting."""
+    if len(usable) < 2:
+        return "fewer than two groups usable in this part"
+    const = constant_covariates(rows, cfg.covariates)
+    if const:
+        return f"covariate(s) {', '.join(const)} constant in the modelled rows"
+    return None
+
+
+def _descriptives(action_rows: pd.DataFrame, part: str, group: str) -> tuple[int, int, float]:
+    """Group size, engager count, and the observed summary the part models."""
+    pt = action_rows.loc[action_rows["group"] == group, "percent_time"]
+    engaged = pt[pt > 0]
+    if part == "engagement":
+        observed = float(len(engaged) / len(pt)) if len(pt) else np.nan
+    else:
+        observed = float(engaged.mean()) if len(engaged) else np.nan
+    return len(pt), len(engaged), observed
+
+
+def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list[str],
+                 contrasts: list[tuple[str, str]], cfg: StatsConfig) -> list[dict]:
+    """Fit one part for one action and test every contrast; one result row per contrast."""
+    se_type = "model" if part == "engagement" else cfg.robust_se
+    problems = group_problems(action_rows, part, groups, cfg)
+    usable = [g for g in groups if g not in problems]
+    rows = part_outcome(action_rows, part)
+    rows = rows[rows["group"].isin(usable)]
+
+    if not (action_rows["percent_time"] > 0).any():
+        whole = "no participant engaged in this action"
+    elif part == "engagement" and (action_rows["percent_time"] > 0).all():
+        whole = "every participant engaged in this action (no variation)"
+    else:
+        whole = _model_problem(rows, usable, cfg)
+
+    fit = None
+    if whole is None:
+        design = build_design(rows, usable, cfg.covariates)
+        if np.linalg.matrix_rank(design.x) < design.x.shape[1]:
+            whole = "design matrix is rank deficient (a covariate is collinear with group)"
+        elif len(rows) <= design.x.shape[1]:
+            whole = "fewer observations than model coefficients"
+        else:
+            fit = fit_logit(design.x, rows["y"].to_numpy(), design.names,
+                            robust=None if part == "engagement" else cfg.robust_se)
+            if not fit.converged:
+                whole = "model did not converge"
+            elif fit.separated:
+                whole = "fitted probabilities at 0 or 1 (separation by a covariate)"
+
+    out = []
+    for a, b in contrasts:
+        (n_a, e_a, obs_a), (n_b, e_b, obs_b) = (_descriptives(action_rows, part, g) for g in (a, b))
+        row = {
+            "action": action, "part": part, "type": TYPE_LABEL[part], "contrast": f"{a} vs {b}",
+            "group_a": a, "group_b": b, "n_a": n_a, "n_b": n_b, "engagers_a": e_a,
+            "engagers_b": e_b, "observed_a": obs_a, "observed_b": obs_b,
+            "n_model": len(rows) if fit is not None else 0, "se_type": se_type,
+            "estimable": False, "reason": whole or problems.get(a) or problems.get(b) or "",
+        }
+        if not row["reason"] and fit is not None:
+            result = wald_contrast(fit, usable[0], a, b)
+            if np.isfinite(result.se) and result.se > 0:
+                row.update(estimable=True, log_or=result.log_or, se=result.se,
+                           odds_ratio=result.odds_ratio, ci_low=result.ci_low,
+                           ci_high=result.ci_high, z=result.z, p=result.p)
+            else:
+                row["reason"] = "standard error is zero or not finite"
+        out.append(row)
+    return out
+
+
+def run_hurdle(table: pd.DataFrame, groups: list[str], actions: list[str],
+               cfg: StatsConfig) -> pd.DataFrame:
+    """All actions x parts x contrasts, with Benjamini-Hochberg adjusted p-values."""
+    contrasts = cfg.resolved_contrasts(groups)
+    rows: list[dict] = []
+    for action in actions:
+        action_rows = table[table["action"] == action]
+        for part in PARTS:
+            rows += analyse_part(action, action_rows, part, groups, contrasts, cfg)
+    results = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+    results["estimable"] = results["estimable"].astype(bool)
+    results["p_adj"] = adjust_results(results, cfg.fdr_family)
+    return results

@@ -1,0 +1,216 @@
+"""Read and check the two inputs: the long percent-time table and the participant sheet.
+
+Every check names the column and the file rows (1-based line numbers, header = line 1), so a
+clinical researcher can open the file and fix it. Nothing is silently dropped: exclusions
+happen only when `exclude_incomplete` is set, and are returned so they can be logged and
+written next to the results.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.config import StatsConfig
+from pipeio import InputError
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = ("participant_id", "group", "action", "percent_time", "valid_s")
+SHEET_COLUMNS = ("participant_id", "group")
+_MAX_LISTED = 8
+
+
+@dataclass
+class CohortData:
+    """The checked long table, one row per participant x action, with covariate columns."""
+
+    table: pd.DataFrame
+    groups: list[str]
+    covariates: list[str]
+    exclusions: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["participant_id", "reason"])
+    )
+
+
+def _lines(index: pd.Index | list) -> str:
+    """File line numbers of data-frame rows (header is line 1), shortened if many."""
+    lines = [int(i) + 2 for i in index]
+    shown = ", ".join(str(n) for n in lines[:_MAX_LISTED])
+    more = f" and {len(lines) - _MAX_LISTED} more" if len(lines) > _MAX_LISTED else ""
+    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
+
+
+def _listed(values: list) -> str:
+    shown = ", ".join(str(v) for v in values[:_MAX_LISTED])
+    more = f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else ""
+    return shown + more
+
+
+def read_tsv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataFrame:
+    """Read a TSV keeping IDs as text, and insist on the required columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist")
+    try:
+        frame = pd.read_csv(
+            path, sep="\t", dtype={"participant_id": str, "group": str, "action": str}
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {path} is not a readable TSV: {exc}") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{what} {path} lacks column(s) {missing}; found {list(frame.columns)}"
+        )
+    for col in ("participant_id", "group", "action"):
+        if col in frame.columns:
+            blank = frame.index[frame[col].isna() | (frame[col].astype(str).str.strip() == "")]
+            if len(blank):
+                raise InputError(f"{what} {path}: column {col} is empty on {_lines(blank)}")
+            frame[col] = frame[col].astype(str).str.strip()
+    return frame
+
+
+def _numeric(frame: pd.DataFrame, col: str, what: str) -> pd.Series:
+    values = pd.to_numeric(frame[col], errors="coerce")
+    bad = frame.index[values.isna() & frame[col].notna()]
+    if len(bad):
+        raise InputError(f"{what}: column {col} is not a number on {_lines(bad)}")
+    return values
+
+
+def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Percent times must be numbers in 0-100, valid_s non-negative, one row per pair."""
+    frame = frame.copy()
+    frame["percent_time"] = _numeric(frame, "percent_time", what)
+    frame["valid_s"] = _numeric(frame, "valid_s", what)
+    missing = frame.index[frame["percent_time"].isna()]
+    if len(missing):
+        raise InputError(f"{what}: column percent_time is missing on {_lines(missing)}")
+    out_of_range = frame.index[(frame["percent_time"] < 0) | (frame["percent_time"] > 100)]
+    if len(out_of_range):
+        raise InputError(
+            f"{what}: column percent_time must be within 0-100; "
+            f"{_lines(out_of_range)} are outside"
+        )
+    negative = frame.index[frame["valid_s"] < 0]
+    if len(negative):
+        raise InputError(f"{what}: column valid_s is negative on {_lines(negative)}")
+    dup = frame.index[frame.duplicated(["participant_id", "action"], keep="first")]
+    if len(dup):
+        raise InputError(
+            f"{what}: more than one row for the same participant_id and action on {_lines(dup)}"
+        )
+    actions = frame["action"].unique()
+    per_pid = frame.groupby("participant_id")["action"].nunique()
+    short = per_pid.index[per_pid < len(actions)].tolist()
+    if short:
+        raise InputError(
+            f"{what}: participant(s) {_listed(short)} lack rows for some of the "
+            f"{len(actions)} actions (one row per participant x action is required)"
+        )
+    return frame
+
+
+def check_groups(frame: pd.DataFrame, groups: list[str], what: str) -> None:
+    """Every group in the file must be one of the configured groups."""
+    unknown = frame.index[~frame["group"].isin(groups)]
+    if len(unknown):
+        names = sorted(frame.loc[unknown, "group"].unique())
+        raise InputError(
+            f"{what}: column group has value(s) {names} not in stats.groups {groups} on "
+            f"{_lines(unknown)}"
+        )
+
+
+def load_cohort(
+    percent_time: str | Path, participants: str | Path, config: StatsConfig
+) -> CohortData:
+    """Read, check and join the percent-time table and the participant sheet."""
+    table_name = f"percent-time table {percent_time}"
+    sheet_name = f"participant sheet {participants}"
+    table = check_percent_table(read_tsv(percent_time, TABLE_COLUMNS, "percent-time table"),
+                                table_name)
+    sheet = read_tsv(participants, SHEET_COLUMNS, "participant sheet")
+    dup = sheet.index[sheet.duplicated("participant_id")]
+    if len(dup):
+        raise InputError(f"{sheet_name}: column participant_id repeats on {_lines(dup)}")
+
+    groups = config.groups or sorted(sheet["group"].unique())
+    check_groups(sheet, groups, sheet_name)
+    check_groups(table, groups, table_name)
+
+    exclusions: list[tuple[str, str]] = []
+    in_sheet, in_table = set(sheet["participant_id"]), set(table["participant_id"])
+    for pid_set, other, reason in (
+        (in_table - in_sheet, sheet_name, "in the percent-time table but not the sheet"),
+        (in_sheet - in_table, table_name, "in the sheet but not the percent-time table"),
+    ):
+        if not pid_set:
+            continue
+        if not config.exclude_incomplete:
+            raise InputError(
+                f"participant_id(s) {_listed(sorted(pid_set))} are {reason} ({other}); fix the "
+                "files or set stats.exclude_incomplete: true"
+            )
+        exclusions += [(pid, reason) for pid in sorted(pid_set)]
+
+    merged = table.merge(
+        sheet.rename(columns={"group": "sheet_group"}), on="participant_id", how="inner",
+        suffixes=("", "_sheet"),
+    )
+    clash = merged.index[merged["group"] != merged["sheet_group"]]
+    if len(clash):
+        pids = sorted(merged.loc[clash, "participant_id"].unique())
+        raise InputError(
+            f"column group differs between {table_name} and {sheet_name} for participant_id(s) "
+            f"{_listed(pids)}"
+        )
+    merged = merged.drop(columns="sheet_group")
+    merged, cov_exclusions = _attach_covariates(merged, table, sheet, config, sheet_name)
+    exclusions += cov_exclusions
+
+    excluded = pd.DataFrame(exclusions, columns=["participant_id", "reason"])
+    for pid, reason in exclusions:
+        log.warning("excluded participant %s: %s", pid, reason)
+    merged = merged[~merged["participant_id"].isin(excluded["participant_id"])]
+    keep = ["participant_id", "group", *config.covariates, "action", "percent_time", "valid_s"]
+    merged = merged[keep].reset_index(drop=True)
+    return CohortData(merged, list(groups), list(config.covariates), excluded)
+
+
+def _attach_covariates(
+    merged: pd.DataFrame,
+    table: pd.DataFrame,
+    sheet: pd.DataFrame,
+    config: StatsConfig,
+    sheet_name: str,
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Take each covariate from the sheet (preferred) or the table; check for gaps."""
+    exclusions: list[tuple[str, str]] = []
+    for cov in config.covariates:
+        if cov in sheet.columns:
+            if cov + "_sheet" in merged.columns:  # present in both files: the sheet wins
+                merged[cov] = merged.pop(cov + "_sheet")
+            source, rows = sheet_name, sheet.index[sheet[cov].isna()]
+            missing_pids = sheet.loc[rows, "participant_id"].tolist()
+        elif cov in table.columns:
+            source, rows = "the percent-time table", table.index[table[cov].isna()]
+            missing_pids = sorted(table.loc[rows, "participant_id"].unique())
+        else:
+            raise InputError(
+                f"covariate column {cov!r} (stats.covariates) is in neither the participant "
+                f"sheet nor the percent-time table; sheet columns: {list(sheet.columns)}"
+            )
+        if len(rows):
+            if not config.exclude_incomplete:
+                raise InputError(
+                    f"covariate column {cov} has missing values in {source} on {_lines(rows)}; "
+                    "fill them or set stats.exclude_incomplete: true"
+                )
+            exclusions += [(pid, f"missing covariate {cov}") for pid in missing_pids]
+    return merged, exclusions

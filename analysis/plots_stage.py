@@ -1,0 +1,73 @@
+"""The `plots` stage: violin plots per action and an overview, from hurdle.tsv's p-values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis.config import StatsConfig
+from analysis.hurdle import RESULT_COLUMNS
+from analysis.inputs import TABLE_COLUMNS, check_groups, check_percent_table, read_tsv
+from analysis.plots import brackets_for, caption_text, overview_figure, single_figure, slugify
+from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
+
+FORMATS = ("png", "pdf")
+
+
+def read_hurdle(path: Path) -> pd.DataFrame:
+    """Read hurdle.tsv as written by the stats stage and check its columns."""
+    if not path.is_file():
+        raise InputError(f"hurdle results {path} do not exist; run `analysis stats` first")
+    results = pd.read_csv(path, sep="\t", dtype={"action": str, "group_a": str,
+                                                 "group_b": str, "reason": str})
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    if missing:
+        raise InputError(f"hurdle results {path} lack column(s) {missing}")
+    results["estimable"] = results["estimable"].astype(str).str.lower() == "true"
+    return results
+
+
+def _save(fig, stem: Path, dpi: int = 150) -> list[Path]:
+    paths = []
+    for ext in FORMATS:
+        final = stem.with_name(f"{stem.name}.{ext}")
+        with atomic_path(final) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=ext)
+        paths.append(final)
+    plt.close(fig)
+    return paths
+
+
+def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path) -> list[Path]:
+    """Write violin_<action>.{png,pdf}, overview.{png,pdf}, caption.md and provenance."""
+    table = check_percent_table(read_tsv(percent_time, TABLE_COLUMNS, "percent-time table"),
+                                f"percent-time table {percent_time}")
+    groups = cfg.groups or sorted(table["group"].unique())
+    check_groups(table, groups, f"percent-time table {percent_time}")
+    results = read_hurdle(hurdle)
+    actions = list(dict.fromkeys(results["action"]))
+    absent = [a for a in actions if a not in set(table["action"])]
+    if absent:
+        raise InputError(f"hurdle results name action(s) {absent} absent from {percent_time}")
+    slugs = [slugify(a) for a in actions]
+    if len(set(slugs)) < len(slugs):
+        raise InputError(f"actions {actions} give clashing file names {slugs}")
+
+    p_column = "p_adj" if cfg.plot_p == "adjusted" else "p"
+    brackets = {a: brackets_for(results, a, cfg.plot_parts, p_column, cfg.alpha)
+                for a in actions}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for action, slug in zip(actions, slugs, strict=True):
+        fig = single_figure(table, action, groups, brackets[action])
+        written += _save(fig, out_dir / f"violin_{slug}")
+    if actions:
+        written += _save(overview_figure(table, actions, groups, brackets), out_dir / "overview")
+    caption = caption_text(cfg.plot_p, cfg.plot_parts, cfg.alpha, cfg.fdr_family)
+    written.append(atomic_write_text(out_dir / "caption.md", caption))
+    write_provenance(out_dir / "provenance.json", "analysis plots",
+                     params={"stats": cfg.model_dump(mode="json"), "actions": actions},
+                     inputs=[percent_time, hurdle])
+    return written

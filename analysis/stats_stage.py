@@ -1,0 +1,57 @@
+"""The `stats` stage end to end: read and check inputs, pick actions, fit, write outputs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.config import StatsConfig
+from analysis.hurdle import run_hurdle
+from analysis.inputs import load_cohort
+from analysis.methods import methods_text
+from analysis.selection import select_actions
+from analysis.tables import write_results
+from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StatsOutput:
+    """What the stage produced (the files are in `out_dir`)."""
+
+    results: pd.DataFrame
+    actions: list[str]
+    out_dir: Path
+
+
+def run_stats(cfg: StatsConfig, percent_time: Path, participants: Path,
+              out_dir: Path) -> StatsOutput:
+    """Run the hurdle analysis and write hurdle.tsv, Table V, methods.md and provenance."""
+    cohort = load_cohort(percent_time, participants, cfg)
+    groups = cohort.groups
+    for a, b in cfg.resolved_contrasts(groups):
+        unknown = [g for g in (a, b) if g not in groups]
+        if unknown:
+            raise InputError(f"stats.contrasts: [{a}, {b}] names unknown group(s) {unknown}; "
+                             f"groups are {groups}")
+    if cohort.table.empty:
+        raise InputError("no participants left to analyse after checks and exclusions")
+    actions = select_actions(cohort.table, cfg.top_k, cfg.actions)
+    log.info("analysing %d actions: %s", len(actions), ", ".join(actions))
+    results = run_hurdle(cohort.table, groups, actions, cfg)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_results(results, out_dir, cfg.alpha, cfg.fdr_family)
+    sizes = cohort.table.groupby("group")["participant_id"].nunique().to_dict()
+    atomic_write_text(out_dir / "methods.md", methods_text(
+        cfg, groups, sizes, actions, results, n_excluded=len(cohort.exclusions)))
+    with atomic_path(out_dir / "exclusions.tsv") as tmp:
+        cohort.exclusions.to_csv(tmp, sep="\t", index=False)
+    write_provenance(out_dir / "provenance.json", "analysis stats",
+                     params={"stats": cfg.model_dump(mode="json"), "actions": actions},
+                     inputs=[percent_time, participants])
+    return StatsOutput(results, actions, out_dir)

@@ -1,0 +1,117 @@
+"""Result tables: the full hurdle table and Table V in TSV, Markdown and LaTeX.
+
+Table V follows the paper: tests with unadjusted p < alpha, sorted by p, columns Action,
+Contrast (`ASD < PSY` when the odds ratio of ASD vs PSY is below 1), Type (`Prob.` for
+engagement, `%` for intensity), Effect (the odds ratio), p and p_adj in APA style
+(`<.001`, `.054`). The TSV keeps full-precision numbers for further work; Markdown and
+LaTeX carry the formatted strings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeio import atomic_path, atomic_write_text
+
+TABLE_V_COLUMNS = ["Action", "Contrast", "Type", "Effect", "p", "p_adj"]
+
+
+def format_p(p: float) -> str:
+    """APA style: three decimals without the leading zero, `<.001` below 0.001."""
+    if pd.isna(p):
+        return "NA"
+    if p < 0.001:
+        return "<.001"
+    text = f"{p:.3f}"
+    return text[1:] if text.startswith("0") else text
+
+
+def direction_label(group_a: str, group_b: str, odds_ratio: float) -> str:
+    """`A < B` when A's odds are lower than B's, else `A > B` (as in the paper)."""
+    return f"{group_a} {'<' if odds_ratio < 1 else '>'} {group_b}"
+
+
+def table_v(results: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """The significant tests (unadjusted p < alpha), sorted by p, with numeric values."""
+    sig = results[results["estimable"] & (results["p"] < alpha)]
+    sig = sig.sort_values(["p", "action", "part", "contrast"], kind="stable")
+    return pd.DataFrame({
+        "Action": sig["action"].to_numpy(),
+        "Contrast": [direction_label(a, b, r) for a, b, r in
+                     zip(sig["group_a"], sig["group_b"], sig["odds_ratio"], strict=True)],
+        "Type": sig["type"].to_numpy(),
+        "Effect": sig["odds_ratio"].to_numpy(),
+        "p": sig["p"].to_numpy(),
+        "p_adj": sig["p_adj"].to_numpy(),
+    })
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """Table V with the paper's number formats (Effect to 2 decimals, APA p-values)."""
+    out = table.copy()
+    out["Effect"] = [f"{v:.2f}" for v in table["Effect"]]
+    out["p"] = [format_p(v) for v in table["p"]]
+    out["p_adj"] = [format_p(v) for v in table["p_adj"]]
+    return out
+
+
+def to_markdown(table: pd.DataFrame, caption: str) -> str:
+    """A pipe table (no extra dependency), preceded by its caption."""
+    text = formatted(table)
+    lines = [caption, "", "| " + " | ".join(TABLE_V_COLUMNS) + " |",
+             "|" + "|".join(["---"] * 3 + ["---:"] * 3) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in text.itertuples(index=False)]
+    if text.empty:
+        lines.append("| " + " | ".join(["—"] * len(TABLE_V_COLUMNS)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+    "<": r"$<$", ">": r"$>$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape the characters LaTeX treats specially in running text."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(table: pd.DataFrame, caption: str) -> str:
+    """A booktabs table for the paper (needs `\\usepackage{booktabs}`)."""
+    text = formatted(table)
+    header = " & ".join(["Action", "Contrast", "Type", "Effect", "$p$", "$p_{adj}$"])
+    body = [" & ".join(latex_escape(str(v)) for v in row) + r" \\"
+            for row in text.itertuples(index=False)]
+    if not body:
+        body = [r"\multicolumn{6}{c}{No test reached the significance level.} \\"]
+    return "\n".join([
+        r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
+        r"\label{tab:group-differences}", r"\begin{tabular}{lllrrr}", r"\toprule",
+        header + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}",
+    ]) + "\n"
+
+
+def table_v_caption(alpha: float, fdr_family: str) -> str:
+    """The caption stating what the table lists and how p_adj was computed."""
+    family = ("all actions x contrasts x parts" if fdr_family == "all"
+              else "the contrasts x actions of each part separately")
+    return (f"Pairwise group differences (p < {alpha:g}) in micro-action engagement. "
+            "Prob.: engagement probability; %: percentage of time engaged among participants "
+            "with nonzero engagement. Effect: odds ratio of the first vs the second group. "
+            f"p_adj: Benjamini-Hochberg adjusted p-value over {family}.")
+
+
+def write_results(results: pd.DataFrame, out_dir: Path, alpha: float, fdr_family: str) -> None:
+    """Write hurdle.tsv and Table V (TSV, Markdown, LaTeX), each atomically."""
+    with atomic_path(out_dir / "hurdle.tsv") as tmp:
+        results.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
+    table = table_v(results, alpha)
+    with atomic_path(out_dir / "table_v.tsv") as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    caption = table_v_caption(alpha, fdr_family)
+    atomic_write_text(out_dir / "table_v.md", to_markdown(table, "Table V. " + caption))
+    atomic_write_text(out_dir / "table_v.tex", to_latex(table, caption))

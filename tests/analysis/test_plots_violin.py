@@ -1,0 +1,63 @@
+"""Violin plot helpers: stars, brackets from the model's p-values, file names, drawing."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.plots import (
+    Bracket,
+    brackets_for,
+    caption_text,
+    draw_violin,
+    slugify,
+    stars,
+)
+
+
+@pytest.mark.parametrize(("p", "mark"), [(0.0005, "***"), (0.005, "**"), (0.03, "*"),
+                                         (0.05, ""), (np.nan, "")])
+def test_stars(p: float, mark: str) -> None:
+    assert stars(p) == mark
+
+
+def test_slugify() -> None:
+    assert slugify("retracting feet") == "retracting_feet"
+    assert slugify("Scratching or touching (neck)") == "scratching_or_touching_neck"
+
+
+def results() -> pd.DataFrame:
+    return pd.DataFrame({
+        "action": ["a"] * 4, "part": ["engagement", "intensity", "intensity", "intensity"],
+        "type": ["Prob.", "%", "%", "%"], "group_a": ["ASD", "ASD", "PSY", "ASD"],
+        "group_b": ["PSY", "PSY", "TDC", "TDC"], "p": [0.004, 0.0001, 0.03, np.nan],
+        "p_adj": [0.02, 0.002, 0.09, np.nan], "estimable": [True, True, True, False],
+    })
+
+
+def test_brackets_use_the_configured_p_values_and_parts() -> None:
+    adjusted = brackets_for(results(), "a", ["engagement", "intensity"], "p_adj", 0.05)
+    assert adjusted == [Bracket("ASD", "PSY", "* Prob."), Bracket("ASD", "PSY", "** %")]
+    raw = brackets_for(results(), "a", ["intensity"], "p", 0.05)
+    assert raw == [Bracket("ASD", "PSY", "*** %"), Bracket("PSY", "TDC", "* %")]
+
+
+def test_draw_violin_marks_median_mean_and_brackets() -> None:
+    fig, ax = plt.subplots()
+    values = {"ASD": np.array([0.0, 10.0, 20.0, 30.0]), "PSY": np.array([5.0, 5.0]),
+              "TDC": np.array([])}
+    draw_violin(ax, values, ["ASD", "PSY", "TDC"], [Bracket("ASD", "PSY", "** %")], "t")
+    styles = [(c.get_linestyle()[0], tuple(c.get_segments()[0][0]))
+              for c in ax.collections if hasattr(c, "get_segments") and c.get_segments()]
+    ys = {round(seg[1], 6) for _, seg in styles}
+    assert {15.0, 5.0}.issubset(ys)  # ASD median 15 == mean 15; PSY both 5
+    assert [t.get_text() for t in ax.texts] == ["** %"]
+    assert ax.get_ylim()[1] > 30.0
+    plt.close(fig)
+
+
+def test_caption_states_which_p_values() -> None:
+    assert "Benjamini-Hochberg adjusted" in caption_text("adjusted", ["intensity"], 0.05, "all")
+    assert "unadjusted p-values" in caption_text("raw", ["engagement"], 0.05, "all")

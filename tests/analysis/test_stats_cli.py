@@ -1,0 +1,89 @@
+"""The `python -m analysis stats|plots` commands end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main
+
+OUTPUTS = ["hurdle.tsv", "table_v.tsv", "table_v.md", "table_v.tex", "methods.md",
+           "exclusions.tsv", "provenance.json"]
+
+
+def plant_effect(table: pd.DataFrame) -> pd.DataFrame:
+    """PSY spends four times as long on action 0 when engaged: a strong intensity effect."""
+    mask = (table["group"] == "PSY") & (table["action"] == "action 0")
+    table = table.copy()
+    table.loc[mask, "percent_time"] = (table.loc[mask, "percent_time"] * 4).clip(upper=100)
+    return table
+
+
+def test_stats_then_plots(cohort, write_cohort, tmp_path: Path) -> None:
+    table, sheet = cohort(n_actions=3, seed=1)
+    tpath, spath = write_cohort(plant_effect(table), sheet)
+    config = tmp_path / "config.yaml"
+    config.write_text("stats:\n  covariates: [age, sex]\n  top_k: 2\n")
+    out = tmp_path / "stats"
+    assert main(["stats", "--percent-time", str(tpath), "--participants", str(spath),
+                 "--config", str(config), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)  # no temp files left
+
+    hurdle = pd.read_csv(out / "hurdle.tsv", sep="\t")
+    assert len(hurdle) == 2 * 2 * 3  # actions x parts x contrasts
+    assert hurdle["action"].iloc[0] == "action 0"  # highest mean percent time after planting
+    tv = pd.read_csv(out / "table_v.tsv", sep="\t")
+    hit = tv[(tv["Action"] == "action 0") & (tv["Type"] == "%")]
+    assert set(hit["Contrast"]) >= {"ASD < PSY", "PSY > TDC"}
+    assert "adjusted for age and sex" in (out / "methods.md").read_text()
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["step"] == "analysis stats" and prov["params"]["stats"]["top_k"] == 2
+
+    figs = tmp_path / "figures"
+    assert main(["plots", "--percent-time", str(tpath), "--hurdle", str(out / "hurdle.tsv"),
+                 "--config", str(config), "--out", str(figs)]) == 0
+    names = {p.name for p in figs.iterdir()}
+    for stem in ("violin_action_0", "violin_action_1", "overview"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= names
+    assert (figs / "violin_action_0.png").read_bytes()[:4] == b"\x89PNG"
+    assert "adjusted" in (figs / "caption.md").read_text()
+
+
+def test_bad_input_exits_2_with_one_line(cohort, write_cohort, tmp_path: Path) -> None:
+    table, sheet = cohort(n_actions=1)
+    table.loc[5, "percent_time"] = 140.0
+    tpath, spath = write_cohort(table, sheet)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "stats", "--percent-time", str(tpath),
+         "--participants", str(spath), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: ") and "percent_time" in proc.stderr
+    assert "line 7" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_config_key_exits_2(cohort, write_cohort, tmp_path: Path, capsys) -> None:
+    tpath, spath = write_cohort(*cohort(n_actions=1))
+    config = tmp_path / "c.yaml"
+    config.write_text("stats:\n  min_engagers: 1\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["stats", "--percent-time", str(tpath), "--participants", str(spath),
+              "--config", str(config), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    assert "stats.min_engagers" in capsys.readouterr().err
+
+
+def test_analysis_never_imports_torch_or_the_model_package() -> None:
+    code = ("import sys, analysis.__main__, analysis.stats_stage, analysis.plots_stage; "
+            "print(sorted(m for m in ('torch', 'microdualnet') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout.strip() == "[]"

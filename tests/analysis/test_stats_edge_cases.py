@@ -1,0 +1,150 @@
+"""Degenerate data is reported as not estimable, with a reason, and never as significant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.config import StatsConfig
+from analysis.fdr import bh_adjust
+from analysis.hurdle import run_hurdle
+from analysis.tables import table_v
+
+GROUPS = ["ASD", "PSY", "TDC"]
+
+
+def one_action(values: dict[str, list[float]], covariate: dict[str, list] | None = None,
+               action: str = "nodding") -> pd.DataFrame:
+    """A single-action table from explicit percent times per group."""
+    rows = []
+    for g, pts in values.items():
+        for i, pt in enumerate(pts):
+            row = {"participant_id": f"{g}{i}", "group": g, "action": action,
+                   "percent_time": pt, "valid_s": 100.0}
+            if covariate:
+                row.update({k: v[len(rows)] for k, v in covariate.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def varied(n: int, zeros: int, seed: int, scale: float = 20.0) -> list[float]:
+    """n percent times, the first `zeros` of them 0, the rest spread around `scale`."""
+    rng = np.random.default_rng(seed)
+    return [0.0] * zeros + list(np.round(rng.uniform(0.3, 1.7, n - zeros) * scale, 3))
+
+
+def rows_for(results: pd.DataFrame, part: str) -> pd.DataFrame:
+    return results[results["part"] == part].set_index("contrast")
+
+
+def assert_not_significant(results: pd.DataFrame, cfg: StatsConfig) -> None:
+    """Non-estimable rows carry a reason, no p-values, and no Table V line."""
+    bad = results[~results["estimable"]]
+    assert bad["p"].isna().all() and bad["p_adj"].isna().all()
+    assert (bad["reason"].str.len() > 0).all()
+    bad_keys = {(r.action, r.type, frozenset((r.group_a, r.group_b))) for r in bad.itertuples()}
+    for row in table_v(results, cfg.alpha).itertuples():
+        pair = frozenset(row.Contrast.replace("<", " ").replace(">", " ").split())
+        assert (row.Action, row.Type, pair) not in bad_keys
+
+
+def test_group_with_no_engagers_is_separation() -> None:
+    # PSY never engages: a naive fit gives a huge OR with a tiny SE. It must not be reported.
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": [0.0] * 30, "TDC": varied(30, 12, 2)})
+    cfg = StatsConfig()
+    res = run_hurdle(data, GROUPS, ["nodding"], cfg)
+    eng = rows_for(res, "engagement")
+    assert not eng.loc["ASD vs PSY", "estimable"]
+    assert "no participant in group PSY engaged" in eng.loc["ASD vs PSY", "reason"]
+    assert eng.loc["ASD vs TDC", "estimable"]  # the other groups are still compared
+    assert "PSY" in rows_for(res, "intensity").loc["PSY vs TDC", "reason"]
+    assert not [c for c in table_v(res, 0.05)["Contrast"] if "PSY" in c]
+    assert_not_significant(res, cfg)
+
+
+def test_group_where_everyone_engages_is_separation() -> None:
+    data = one_action({"ASD": varied(30, 0, 1), "PSY": varied(30, 15, 2),
+                       "TDC": varied(30, 14, 3)})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig())
+    eng = rows_for(res, "engagement")
+    assert "every participant in group ASD engaged" in eng.loc["ASD vs TDC", "reason"]
+    assert eng.loc["PSY vs TDC", "estimable"]
+    assert rows_for(res, "intensity")["estimable"].all()
+
+
+def test_too_few_engagers_blocks_intensity_only() -> None:
+    data = one_action({"ASD": varied(30, 27, 1), "PSY": varied(30, 10, 2),
+                       "TDC": varied(30, 10, 3)})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(min_engagers=5))
+    inten = rows_for(res, "intensity")
+    assert inten.loc["ASD vs PSY", "reason"] == "group ASD has 3 engagers (< min_engagers 5)"
+    assert inten.loc["PSY vs TDC", "estimable"]
+    assert rows_for(res, "engagement")["estimable"].all()
+
+
+def test_action_without_any_engagement() -> None:
+    data = one_action({g: [0.0] * 20 for g in GROUPS})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig())
+    assert not res["estimable"].any()
+    assert (res["reason"] == "no participant engaged in this action").all()
+    assert table_v(res, 0.05).empty
+
+
+def test_tiny_group_is_not_compared() -> None:
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": varied(4, 1, 2),
+                       "TDC": varied(30, 12, 3)})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(min_participants=10))
+    for part in ("engagement", "intensity"):
+        rows = rows_for(res, part)
+        assert rows.loc["ASD vs PSY", "reason"] == \
+            "group PSY has 4 participants (< min_participants 10)"
+        assert rows.loc["ASD vs TDC", "estimable"]
+
+
+def test_constant_covariate_is_reported() -> None:
+    n = 90
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": varied(30, 9, 2),
+                       "TDC": varied(30, 12, 3)}, covariate={"site": ["A"] * n})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(covariates=["site"]))
+    assert not res["estimable"].any()
+    assert res["reason"].str.contains("covariate(s) site constant", regex=False).all()
+
+
+def test_intensity_without_variation_in_a_group() -> None:
+    data = one_action({"ASD": [0.0] * 10 + [25.0] * 20, "PSY": varied(30, 9, 2),
+                       "TDC": varied(30, 12, 3)})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig())
+    inten = rows_for(res, "intensity")
+    assert "no variation in percent time among group ASD" in inten.loc["ASD vs TDC", "reason"]
+    assert inten.loc["PSY vs TDC", "estimable"]
+
+
+def test_separation_by_a_covariate_is_caught() -> None:
+    # Engagement is perfectly predicted by age > 12: group contrasts would be meaningless.
+    rng = np.random.default_rng(5)
+    ages = rng.uniform(8, 17, 90)
+    pts = np.where(ages > 12, rng.uniform(5, 30, 90), 0.0)
+    data = one_action({"ASD": list(pts[:30]), "PSY": list(pts[30:60]), "TDC": list(pts[60:])},
+                      covariate={"age": list(ages)})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(covariates=["age"]))
+    eng = rows_for(res, "engagement")
+    assert not eng["estimable"].any()
+    assert eng["reason"].str.contains("separation").all()
+
+
+@pytest.mark.parametrize("family", ["all", "part"])
+def test_non_estimable_tests_are_not_in_the_fdr_family(family: str) -> None:
+    data = pd.concat([
+        one_action({"ASD": varied(40, 10, 1), "PSY": varied(40, 30, 2),
+                    "TDC": varied(40, 12, 3)}, action="a"),
+        one_action({g: [0.0] * 40 for g in GROUPS}, action="b"),
+    ])
+    res = run_hurdle(data, GROUPS, ["a", "b"], StatsConfig(fdr_family=family))
+
+    ok = res[res["estimable"]]
+    assert len(ok) == 6
+    expected = (bh_adjust(ok["p"].to_numpy()) if family == "all" else
+                np.concatenate([bh_adjust(ok.loc[ok["part"] == p, "p"].to_numpy())
+                                for p in ("engagement", "intensity")]))
+    np.testing.assert_allclose(ok["p_adj"].to_numpy(), expected)

@@ -1,0 +1,96 @@
+"""Bad input stops with a message naming the column and the rows (or a logged exclusion)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from analysis.config import StatsConfig
+from analysis.inputs import load_cohort
+from pipeio import InputError
+
+
+def test_good_input_is_joined_with_covariates(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    tpath, spath = write_cohort(table.drop(columns=["age", "sex"]), sheet)
+    data = load_cohort(tpath, spath, StatsConfig(covariates=["age", "sex"]))
+    assert list(data.table.columns) == ["participant_id", "group", "age", "sex", "action",
+                                        "percent_time", "valid_s"]
+    assert len(data.table) == len(table) and data.groups == ["ASD", "PSY", "TDC"]
+    assert data.exclusions.empty
+
+
+def test_percent_time_out_of_range_names_lines(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    table.loc[[3, 7], "percent_time"] = [101.0, -0.5]
+    with pytest.raises(InputError, match=r"percent_time must be within 0-100; lines 5, 9 "):
+        load_cohort(*write_cohort(table, sheet), StatsConfig())
+
+
+def test_non_numeric_percent_time(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    table["percent_time"] = table["percent_time"].astype(object)
+    table.loc[0, "percent_time"] = "twelve"
+    with pytest.raises(InputError, match="column percent_time is not a number on line 2"):
+        load_cohort(*write_cohort(table, sheet), StatsConfig())
+
+
+def test_unknown_group(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    sheet.loc[4, "group"] = "ADHD"
+    with pytest.raises(InputError, match=r"column group has value\(s\) \['ADHD'\].*line 6"):
+        load_cohort(*write_cohort(table, sheet), StatsConfig(groups=["ASD", "PSY", "TDC"]))
+
+
+def test_participant_missing_from_sheet(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    gone = sheet.loc[0, "participant_id"]
+    with pytest.raises(InputError, match=f"{gone} are in the percent-time table but not"):
+        load_cohort(*write_cohort(table, sheet.drop(index=0)), StatsConfig())
+
+
+def test_participant_missing_from_table_can_be_excluded(cohort, write_cohort, caplog) -> None:
+    table, sheet = cohort()
+    gone = sheet.loc[5, "participant_id"]
+    paths = write_cohort(table[table["participant_id"] != gone], sheet)
+    with pytest.raises(InputError, match=f"{gone} are in the sheet but not"):
+        load_cohort(*paths, StatsConfig())
+    with caplog.at_level(logging.WARNING):
+        data = load_cohort(*paths, StatsConfig(exclude_incomplete=True))
+    assert data.exclusions["participant_id"].tolist() == [gone]
+    assert gone in caplog.text
+
+
+def test_missing_covariate_column(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    with pytest.raises(InputError, match="covariate column 'bmi'"):
+        load_cohort(*write_cohort(table, sheet), StatsConfig(covariates=["bmi"]))
+
+
+def test_missing_covariate_values(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    sheet.loc[[2, 10], "age"] = np.nan
+    paths = write_cohort(table.drop(columns=["age"]), sheet)
+    with pytest.raises(InputError, match="covariate column age has missing values .* lines 4, 12"):
+        load_cohort(*paths, StatsConfig(covariates=["age"]))
+    data = load_cohort(*paths, StatsConfig(covariates=["age"], exclude_incomplete=True))
+    assert sorted(data.exclusions["participant_id"]) == sorted(sheet.loc[[2, 10],
+                                                                         "participant_id"])
+    assert data.table["age"].notna().all()
+
+
+def test_duplicate_rows_and_incomplete_grid(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    with pytest.raises(InputError, match="more than one row .* on line 3$"):
+        load_cohort(*write_cohort(table.iloc[[0, *range(len(table))]], sheet), StatsConfig())
+    with pytest.raises(InputError, match="lack rows for some of the 3 actions"):
+        load_cohort(*write_cohort(table.drop(index=1), sheet), StatsConfig())
+
+
+def test_group_disagreement_between_files(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    sheet.loc[0, "group"] = "TDC"
+    with pytest.raises(InputError, match=f"group differs .* {sheet.loc[0, 'participant_id']}"):
+        load_cohort(*write_cohort(table, sheet), StatsConfig())
