@@ -4,6 +4,9 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from analysis.config import load_stats_config
+from pipeio import InputError
+
 min_version("9.0")
 
 
@@ -17,6 +20,10 @@ validate(config, "workflow/schemas/config.schema.yaml")
 PY = sys.executable
 RESULTS = config["results"]
 DEMO = config["demo"]
+try:  # the stats section is checked key by key before any job runs
+    STATS = load_stats_config({"stats": config.get("stats") or {}})
+except InputError as err:
+    raise ValueError(f"config: {err}") from None
 
 if config["percent_time_source"] == "truth" and not DEMO["enabled"]:
     raise ValueError(
@@ -26,8 +33,10 @@ if config["percent_time_source"] == "truth" and not DEMO["enabled"]:
 
 
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/stats.smk"
 
 
 rule all:
     input:
-        f"{RESULTS}/percent_time.tsv",
+        rules.stats.output,
+        rules.plots.output,

@@ -38,6 +38,11 @@ def test_demo_runs_end_to_end_and_a_rerun_does_nothing(tmp_path):
     assert set(table["group"]) == {"ASD", "PSY", "TDC"}
     assert table["percent_time"].between(0, 100).all()
     assert (wd / "results/demo/benchmarks/demo_cohort.tsv").is_file()
+    hurdle = pd.read_csv(wd / "results/demo/stats/hurdle.tsv", sep="\t")
+    # Two participants per group: every test is reported, none as estimable.
+    assert len(hurdle) == 10 * 2 * 3 and not hurdle["estimable"].any()
+    assert (wd / "results/demo/stats/table_v.tex").is_file()
+    assert (wd / "results/demo/figures/overview.png").stat().st_size > 10_000
     again = _run(wd)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -48,4 +53,12 @@ def test_unknown_config_key_stops_before_any_job(tmp_path):
     res = _run(wd)
     assert res.returncode != 0
     assert "colour" in res.stderr
+    assert not (wd / "demo_data").exists()
+
+
+def test_bad_stats_key_is_named_before_any_job(tmp_path):
+    wd = _workdir(tmp_path, stats={"alpha": 2})
+    res = _run(wd)
+    assert res.returncode != 0
+    assert "stats.alpha" in res.stderr
     assert not (wd / "demo_data").exists()
