@@ -1,0 +1,162 @@
+"""End-to-end inference windows/s (video file -> Parquet) against the model alone.
+
+Target (issue 5): end-to-end >= 80% of model-only throughput on pre-loaded tensors, so that
+decoding, preprocessing and writing hide behind the model. Both use the same windows, batch
+size, device and torch threads; model-only runs the forward passes over tensors prepared
+beforehand. Runs alternate so load from other processes hits both alike; medians reported.
+
+    python bench/inference_throughput.py --threads 1                  # demo preset, CPU
+    python bench/inference_throughput.py --preset paper --device cuda --batch-size 16
+    python bench/inference_throughput.py --model models/demo          # a trained model
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from microdualnet.cli import main as cli_main
+from microdualnet.inference.loader import make_batches
+from microdualnet.inference.plan import plan_windows, read_model_meta, sampling_rule
+from microdualnet.inference.runner import (
+    InferenceOptions,
+    resolve_device,
+    run_inference,
+    window_keypoints,
+)
+from microdualnet.inference.video import open_video, video_info
+from microdualnet.inference.windows import write_windows
+from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
+from microdualnet.model.config import make_config
+from microdualnet.model.network import MicroDualNet
+from microdualnet.pose.extract import extract_pose
+from microdualnet.pose.npz import load_pose
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_inputs(work: Path, seconds: int, fps: int, width: int, height: int) -> tuple[Path, Path]:
+    """One synthetic participant video and its pose file (from the OpenPose JSON)."""
+    cohort = work / "cohort"
+    if cli_main(["synth", "cohort", "--out", str(cohort), "--per-group", "1", "--seconds",
+                 str(seconds), "--fps", str(fps), "--width", str(width), "--height",
+                 str(height), "--workers", "1"]):
+        raise SystemExit("could not synthesise the benchmark video")
+    video = sorted((cohort / "videos").glob("*.mp4"))[0]
+    pose = work / "pose.npz"
+    extract_pose("openpose", video, pose, openpose_dir=cohort / "openpose" / video.stem,
+                 progress=False)
+    return video, pose
+
+
+def model_only(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOptions,
+               device: torch.device) -> tuple[float, int]:
+    """Seconds for the forward passes alone over the same (pre-loaded) batches."""
+    loaded = load_checkpoint(model_dir, device=device)
+    model, cfg = loaded.model, loaded.config
+    reader = open_video(video)
+    info = video_info(reader)
+    plan = plan_windows(info.frames, info.fps, sampling_rule(loaded.meta), opts.window_s,
+                        opts.hop_s)
+    kp = window_keypoints(load_pose(pose_path), plan, pose_path)
+    batches = [(b.video.to(device) if b.video is not None else None, b.keypoints.to(device))
+               for b in make_batches(reader, video, plan.frames, kp, np.arange(len(plan)),
+                                     cfg.input_size, opts.batch_size, cfg.uses_cnn,
+                                     (info.height, info.width))]
+    with torch.inference_mode():
+        model(*batches[0])  # warm-up
+        _sync(device)
+        start = time.perf_counter()
+        for clip, points in batches:
+            torch.softmax(model(clip, points).logits.float(), -1).cpu()
+        _sync(device)
+    return time.perf_counter() - start, len(plan)
+
+
+def loader_only(model_dir: Path, video: Path, pose_path: Path,
+                opts: InferenceOptions) -> tuple[float, int]:
+    """Seconds to decode and prepare every batch in this process (the loader's CPU cost)."""
+    cfg = load_checkpoint(model_dir).config
+    reader = open_video(video)
+    info = video_info(reader)
+    plan = plan_windows(info.frames, info.fps, sampling_rule(read_model_meta(model_dir)),
+                        opts.window_s, opts.hop_s)
+    kp = window_keypoints(load_pose(pose_path), plan, pose_path)
+    start = time.perf_counter()
+    for _ in make_batches(reader, video, plan.frames, kp, np.arange(len(plan)), cfg.input_size,
+                          opts.batch_size, cfg.uses_cnn, (info.height, info.width)):
+        pass
+    return time.perf_counter() - start, len(plan)
+
+
+def end_to_end(model_dir: Path, video: Path, pose: Path, out: Path,
+               opts: InferenceOptions) -> tuple[float, int]:
+    """Seconds from the files to the written Parquet (model loading included)."""
+    start = time.perf_counter()
+    result = run_inference(model_dir, video, pose, opts)
+    write_windows(out, result.table, result.meta)
+    _sync(resolve_device(opts.device))
+    return time.perf_counter() - start, len(result.table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model folder (default: a random model of --preset)")
+    parser.add_argument("--preset", choices=("demo", "paper"), default="demo")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=120, help="video length")
+    parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--size", default="160x120", help="video WxH")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    width, height = (int(v) for v in args.size.split("x"))
+    opts = InferenceOptions(batch_size=args.batch_size, device=device.type, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        video, pose = make_inputs(work, args.seconds, args.fps, width, height)
+        model_dir = args.model
+        if model_dir is None:
+            torch.manual_seed(0)
+            model_dir = save_checkpoint(MicroDualNet(make_config(args.preset, num_classes=14)),
+                                        work / "model")
+        end_to_end(model_dir, video, pose, work / "w.parquet", opts)  # warm-up (file cache)
+        e2e, alone, loading = [], [], []
+        for _ in range(args.repeats):
+            seconds, n = end_to_end(model_dir, video, pose, work / "w.parquet", opts)
+            e2e.append(n / seconds)
+            seconds, n = model_only(model_dir, video, pose, opts, device)
+            alone.append(n / seconds)
+            seconds, n = loader_only(model_dir, video, pose, opts)
+            loading.append(n / seconds)
+    e2e_med, alone_med = statistics.median(e2e), statistics.median(alone)
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else "none"
+    print(f"preset/model: {args.model or args.preset}  device: {device} ({gpu})  "
+          f"threads: {args.threads}  batch: {args.batch_size}  windows: {n}  "
+          f"video: {args.seconds} s {args.size} @ {args.fps} fps")
+    print(f"load average (1/5/15 min): {' '.join(f'{v:.2f}' for v in os.getloadavg())}  "
+          f"cpus: {os.cpu_count()}")
+    print(f"end-to-end windows/s: {e2e_med:.1f}  (runs: {', '.join(f'{v:.1f}' for v in e2e)})")
+    print(f"model-only windows/s: {alone_med:.1f}  (runs: "
+          f"{', '.join(f'{v:.1f}' for v in alone)})")
+    print(f"loader alone (1 process) windows/s: {statistics.median(loading):.1f}  (runs: "
+          f"{', '.join(f'{v:.1f}' for v in loading)})")
+    print(f"end-to-end / model-only: {e2e_med / alone_med:.2f} (target >= 0.80)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""`python -m microdualnet infer`: one participant's video + pose -> windows Parquet."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("infer", help="sliding-window Micro-DualNet inference over one video",
+                       description=__doc__)
+    p.add_argument("--model", type=Path, required=True, help="model folder (model.json + "
+                   "model.safetensors)")
+    p.add_argument("--video", type=Path, required=True, help="participant video")
+    p.add_argument("--pose", type=Path, required=True, help="pose .npz from `pose`")
+    p.add_argument("--out", type=Path, required=True, help="windows Parquet to write")
+    p.add_argument("--participant-id", default=None,
+                   help="stored in the file's metadata (default: the --out file name)")
+    p.add_argument("--window-s", type=float, default=2.0, help="window length in s (2.0)")
+    p.add_argument("--hop-s", type=float, default=0.5, help="window hop in s (0.5)")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--workers", type=int, default=1,
+                   help="loader processes decoding ahead of the model (1; 0 = none)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--min-pose-fraction", type=float, default=0.5,
+                   help="a window is valid when at least this share of its sampled frames "
+                   "has a person (0.5)")
+    p.add_argument("--model-fps", type=float, default=None,
+                   help="frame rate of the model's training clips (default: model.json, "
+                   "else 25)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from microdualnet.inference.runner import InferenceOptions, run_inference
+    from microdualnet.inference.windows import write_windows
+    from pipeio.errors import InputError
+    from pipeio.provenance import write_provenance
+
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not 0 <= args.min_pose_fraction <= 1:
+        raise InputError(f"--min-pose-fraction must be within 0-1, got {args.min_pose_fraction}")
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    if args.workers < 0:
+        raise InputError(f"--workers must be 0 or more, got {args.workers}")
+    opts = InferenceOptions(args.window_s, args.hop_s, args.batch_size, args.device,
+                            args.min_pose_fraction, args.model_fps, not args.no_progress,
+                            args.workers)
+    result = run_inference(args.model, args.video, args.pose, opts)
+    pid = args.participant_id or args.out.name.removesuffix(".parquet")
+    write_windows(args.out, result.table, {"participant_id": pid, **result.meta})
+    write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "infer",
+                     vars(opts), [args.video, args.pose, args.model / "model.safetensors"])
+    valid = int(result.table["valid"].sum())
+    note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
+    print(f"infer {args.out}: {valid}/{len(result.table)} windows valid{note}")
+    return 0

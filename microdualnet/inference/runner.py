@@ -1,0 +1,169 @@
+"""Windowed inference over one whole video: model folder + video + pose file -> windows table.
+
+A window is classified only when at least `min_pose_fraction` of its sampled frames have a
+person in the pose file; the others keep NaN probabilities and `valid = False`. A video
+shorter than one window gives an empty table with the exclusion reason in the metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from microdualnet.inference.loader import WindowBatches, load_batches, normalise_video
+from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
+from microdualnet.inference.video import VideoInfo, open_video, video_info
+from microdualnet.inference.windows import PROB_PREFIX, ROUTE_PREFIXES
+from microdualnet.pose.npz import PoseData, has_person, load_pose
+from pipeio.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InferenceOptions:
+    window_s: float = 2.0
+    hop_s: float = 0.5
+    batch_size: int = 16
+    device: str = "auto"
+    min_pose_fraction: float = 0.5
+    model_fps: float | None = None
+    progress: bool = True
+    workers: int = 1  # loader processes; 0 loads in this process (no overlap)
+
+
+@dataclass
+class InferenceResult:
+    table: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but CUDA is not available")
+    if name not in ("cpu", "cuda"):
+        raise InputError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def check_pose_matches(pose: PoseData, info: VideoInfo, pose_path: Path, video: Path) -> None:
+    """A pose file made from another video (or a re-encoded one) is an error, not a guess."""
+    if pose.video_frames != info.frames:
+        raise InputError(f"pose file {pose_path} covers {pose.video_frames} frames, video "
+                         f"{video} has {info.frames}; re-run the pose stage for this video")
+    if (pose.width, pose.height) != (info.width, info.height):
+        raise InputError(f"pose file {pose_path} is for {pose.width}x{pose.height} frames, "
+                         f"video {video} is {info.width}x{info.height}")
+    if abs(pose.fps - info.fps) > 1e-3 * info.fps:
+        raise InputError(f"pose file {pose_path} says {pose.fps} fps, video {video} has "
+                         f"{info.fps} fps")
+
+
+def window_keypoints(pose: PoseData, plan: WindowPlan, pose_path: Path) -> np.ndarray:
+    """`[W, T, 25, 3]` keypoints of every sampled frame (frames the file lacks: an error)."""
+    kp, have = pose.at_frames(plan.frames)
+    if not have.all():
+        missing = np.unique(plan.frames[~have])
+        raise InputError(f"pose file {pose_path} lacks {len(missing)} frames the windows "
+                         f"sample (first: {missing[0]}); it was made for other window "
+                         "settings: re-run pose with the same --window-s/--hop-s or for all "
+                         "frames")
+    return kp
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _columns(classes: list[str], entities: list[str]) -> list[str]:
+    return ([PROB_PREFIX + c for c in classes]
+            + [p + e for p in ROUTE_PREFIXES for e in entities])
+
+
+def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Path,
+                  opts: InferenceOptions) -> InferenceResult:
+    """Classify every window with enough pose; see the module doc for the rest."""
+    video, pose_path = Path(video), Path(pose_path)
+    meta = read_model_meta(model_dir)
+    rule = sampling_rule(meta, opts.model_fps)
+    reader = open_video(video)
+    info = video_info(reader)
+    pose = load_pose(pose_path)
+    check_pose_matches(pose, info, pose_path, video)
+    plan = plan_windows(info.frames, info.fps, rule, opts.window_s, opts.hop_s)
+    classes, entities = list(meta["class_names"]), list(meta["entities"])
+    out_meta: dict[str, Any] = {
+        "video": str(video), "model": str(model_dir), "class_names": classes,
+        "entities": entities, "fps": info.fps, "video_frames": info.frames,
+        "duration_s": info.duration_s, "window_s": opts.window_s, "hop_s": opts.hop_s,
+        "frames_per_window": rule.num_frames, "stride_frames": plan.stride_frames,
+        "min_pose_fraction": opts.min_pose_fraction, "pose_backend": pose.backend,
+        "excluded": None,
+    }
+    values = np.full((len(plan), len(_columns(classes, entities))), np.nan, np.float32)
+    if len(plan) == 0:
+        out_meta["excluded"] = (f"video is {info.duration_s:.2f} s long, shorter than one "
+                                f"{opts.window_s} s window")
+        pose_fraction = np.zeros(0, np.float32)
+    else:
+        kp = window_keypoints(pose, plan, pose_path)
+        pose_fraction = has_person(kp).mean(1).astype(np.float32)
+        valid_rows = np.flatnonzero(pose_fraction >= opts.min_pose_fraction)
+        if len(valid_rows):
+            values[valid_rows] = _classify(model_dir, video, plan, kp, valid_rows,
+                                           info, opts)
+    table = pd.DataFrame(values, columns=_columns(classes, entities))
+    table.insert(0, "start_s", plan.start_s)
+    table.insert(1, "end_s", plan.end_s)
+    table.insert(2, "valid", pose_fraction >= opts.min_pose_fraction)
+    table.insert(3, "pose_fraction", pose_fraction)
+    return InferenceResult(table, out_meta)
+
+
+@torch.inference_mode()
+def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarray,
+              rows: np.ndarray, info: VideoInfo, opts: InferenceOptions) -> np.ndarray:
+    """`[len(rows), C + 2K]` probabilities and mean routing weights.
+
+    The loader workers start before the model is built, so loading hides behind them too.
+    """
+    from microdualnet.model.checkpoint import load_checkpoint
+    from microdualnet.model.config import config_from_dict
+
+    cfg = config_from_dict(read_model_meta(model_dir)["config"])
+    device = resolve_device(opts.device)
+    # On a GPU, uint8 frames cross (4x fewer bytes) and are normalised there.
+    on_gpu = device.type == "cuda"
+    dataset = WindowBatches(video, plan.frames, kp, rows, cfg.input_size, opts.batch_size,
+                            cfg.uses_cnn, (info.height, info.width), normalise=not on_gpu)
+    batches = load_batches(dataset, opts.workers, pin=on_gpu)
+    model = load_checkpoint(model_dir, expected=cfg, device=device).model
+    results = []
+    with tqdm(total=len(rows), desc=f"infer {video.stem}", unit="window",
+              disable=not opts.progress, mininterval=1.0) as bar:
+        for batch in batches:
+            clip = None
+            if batch.video is not None:
+                clip = batch.video.to(device, non_blocking=True)
+                clip = normalise_video(clip) if on_gpu else clip
+            points = batch.keypoints.to(device, non_blocking=True)
+            with _autocast(device):
+                res = model(clip, points)
+            probs = torch.softmax(res.logits.float(), dim=-1)
+            route = res.routing.float().mean(1)  # [B, K, 2]
+            results.append(torch.cat([probs, route[..., 0], route[..., 1]], 1).cpu().numpy())
+            bar.update(len(batch.windows))
+    return np.concatenate(results)

@@ -1,0 +1,47 @@
+"""`python -m microdualnet pose`: one participant's video -> pose `.npz` + QC JSON."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pose", help="extract BODY_25 pose for one video (mediapipe or OpenPose "
+                       "JSON)", description=__doc__)
+    p.add_argument("--backend", choices=("mediapipe", "openpose"), required=True)
+    p.add_argument("--video", type=Path, required=True, help="participant video")
+    p.add_argument("--openpose-dir", type=Path, default=None,
+                   help="folder of OpenPose JSON files, one per frame (openpose backend)")
+    p.add_argument("--out", type=Path, required=True, help="pose file to write (.npz)")
+    p.add_argument("--qc", type=Path, default=None,
+                   help="QC summary JSON (default: beside --out as <name>.qc.json)")
+    p.add_argument("--only-sampled", type=Path, default=None, metavar="MODEL_DIR",
+                   help="process only the frames `infer` samples with this model and the "
+                   "window options below")
+    p.add_argument("--window-s", type=float, default=2.0, help="window length, as for infer")
+    p.add_argument("--hop-s", type=float, default=0.5, help="window hop, as for infer")
+    p.add_argument("--model-fps", type=float, default=None,
+                   help="frame rate of the model's training clips, as for infer")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from microdualnet.pose.extract import extract_pose
+
+    only = None
+    if args.only_sampled is not None:
+        from microdualnet.inference.plan import plan_windows, read_model_meta, sampling_rule
+        from microdualnet.inference.video import open_video, video_info
+
+        info = video_info(open_video(args.video))
+        rule = sampling_rule(read_model_meta(args.only_sampled), args.model_fps)
+        only = plan_windows(info.frames, info.fps, rule, args.window_s,
+                            args.hop_s).unique_frames()
+    summary = extract_pose(args.backend, args.video, args.out, openpose_dir=args.openpose_dir,
+                           only_frames=only, qc_path=args.qc, progress=not args.no_progress)
+    state = f"excluded: {summary['exclusion_reason']}" if summary["excluded"] else "ok"
+    print(f"pose {args.out}: person in {summary['frames_with_person']}/"
+          f"{summary['frames_processed']} frames ({state})")
+    return 0

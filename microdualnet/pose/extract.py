@@ -1,0 +1,78 @@
+"""One participant's pose: video (+ OpenPose folder) -> pose `.npz` + QC summary JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from microdualnet.inference.video import open_video, read_frames, video_info
+from microdualnet.pose.npz import PoseData, save_pose
+from microdualnet.pose.qc import qc_summary, write_qc
+from pipeio.errors import InputError
+
+BACKENDS = ("mediapipe", "openpose")
+CHUNK = 32  # frames decoded at a time by the mediapipe backend
+
+
+def default_qc_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".npz") + ".qc.json")
+
+
+def _mediapipe(reader, video: Path, frames: np.ndarray,
+               progress: bool) -> tuple[np.ndarray, dict[str, Any]]:
+    from microdualnet.pose.mediapipe_backend import BlazePoseTracker
+
+    out = np.zeros((len(frames), 25, 3), np.float32)
+    with BlazePoseTracker() as tracker, tqdm(total=len(frames), desc=f"pose {video.stem}",
+                                              unit="frame", disable=not progress,
+                                              mininterval=1.0) as bar:
+        for lo in range(0, len(frames), CHUNK):
+            chunk = frames[lo:lo + CHUNK]
+            for i, frame in enumerate(read_frames(reader, chunk, video)):
+                out[lo + i] = tracker(frame)
+            bar.update(len(chunk))
+        stats = {"frames_from_person_crop": tracker.stats.crop_frames,
+                 "tile_searches": tracker.stats.tile_searches}
+    return out, stats
+
+
+def extract_pose(backend: str, video: str | Path, out: str | Path, *,
+                 openpose_dir: str | Path | None = None, only_frames: np.ndarray | None = None,
+                 qc_path: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Write the pose file and its QC summary; return the summary.
+
+    `only_frames` limits the work to those video frames (the ones inference samples).
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown pose backend {backend!r}; expected one of {BACKENDS}")
+    video = Path(video)
+    reader = open_video(video)
+    info = video_info(reader)
+    if only_frames is not None:
+        only_frames = np.unique(np.asarray(only_frames, np.int64))
+        if len(only_frames) and (only_frames[0] < 0 or only_frames[-1] >= info.frames):
+            raise InputError(f"frames to process lie outside the video's {info.frames} frames")
+    if backend == "openpose":
+        if openpose_dir is None:
+            raise InputError("the openpose backend needs --openpose-dir")
+        from microdualnet.pose.openpose_backend import read_openpose
+
+        frames, kp, track = read_openpose(openpose_dir, info.frames, only_frames)
+        extra = {"openpose_dir": str(openpose_dir),
+                 "frames_several_people": track.frames_several_people,
+                 "frames_person_rejected": track.frames_person_rejected}
+    else:
+        frames = np.arange(info.frames) if only_frames is None else only_frames
+        kp, extra = _mediapipe(reader, video, frames, progress)
+    pose = PoseData(kp, frames.astype(np.int64), info.fps, info.width, info.height, backend,
+                    info.frames)
+    save_pose(out, pose)
+    summary = qc_summary(pose, video, {"participant_id": Path(out).name.removesuffix(".npz"),
+                                       "only_sampled_frames": only_frames is not None,
+                                       **extra})
+    write_qc(qc_path or default_qc_path(out), summary)
+    return summary

@@ -1,0 +1,133 @@
+"""The `mediapipe` backend: BlazePose (legacy `mediapipe.solutions.pose`) in video mode.
+
+Only model complexity 1 ships with the package (0 and 2 try to download). BlazePose finds a
+person from a 224 px view of the whole frame, so a participant who fills little of a wide
+shot is missed or placed coarsely. Person-crop fallback: when the full frame gives no
+person, or one smaller than `SMALL_FRACTION` of the frame height, a second, static-mode
+BlazePose looks at a square crop around the person's last known box (grown by
+`CROP_GROWTH`); with no box known yet, it tries overlapping tiles (at most once every
+`TILE_EVERY` frames, so a video without anyone does not cost nine detections a frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from microdualnet.pose.blazepose_map import to_body25
+
+SMALL_FRACTION = 0.35
+CROP_GROWTH = 1.8
+TILE_EVERY = 10
+TILE_FRACTION = 0.5  # tile side as a fraction of the frame's shorter side
+SEEN = 0.5
+
+
+@dataclass
+class MediapipeStats:
+    crop_frames: int = 0  # frames whose keypoints came from a crop
+    tile_searches: int = 0
+
+
+def _landmarks(result, x0: float, y0: float, w: int, h: int) -> np.ndarray | None:
+    """`[33, 3]` in the full frame's pixels from a result on a crop at (x0, y0) of size w x h."""
+    if result.pose_landmarks is None:
+        return None
+    lm = result.pose_landmarks.landmark
+    return np.array([[x0 + p.x * w, y0 + p.y * h, p.visibility] for p in lm], np.float32)
+
+
+def _box(lm: np.ndarray) -> tuple[float, float, float, float] | None:
+    seen = lm[lm[:, 2] > SEEN, :2]
+    if len(seen) < 2:
+        return None
+    (x0, y0), (x1, y1) = seen.min(0), seen.max(0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _square(box: tuple[float, float, float, float], w: int, h: int) -> tuple[int, int, int]:
+    """A square crop (x0, y0, side) around `box`, grown and kept inside the frame."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    side = int(min(max(box[2] - box[0], box[3] - box[1]) * CROP_GROWTH, w, h))
+    side = max(side, 32)
+    x0 = int(np.clip(cx - side / 2, 0, max(w - side, 0)))
+    y0 = int(np.clip(cy - side / 2, 0, max(h - side, 0)))
+    return x0, y0, min(side, w, h)
+
+
+def _tiles(w: int, h: int) -> Iterator[tuple[int, int, int]]:
+    side = int(min(w, h) * TILE_FRACTION)
+    for y0 in np.linspace(0, h - side, 3).astype(int):
+        for x0 in np.linspace(0, w - side, 3).astype(int):
+            yield int(x0), int(y0), side
+
+
+class BlazePoseTracker:
+    """Call with consecutive RGB frames; returns BODY_25 `[25, 3]` per frame."""
+
+    def __init__(self) -> None:
+        import mediapipe as mp
+
+        pose = mp.solutions.pose
+        self._video = pose.Pose(static_image_mode=False, model_complexity=1,
+                                min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        self._crop = pose.Pose(static_image_mode=True, model_complexity=1,
+                               min_detection_confidence=0.5)
+        self._last_box: tuple[float, float, float, float] | None = None
+        self._since_tiles = TILE_EVERY
+        self.stats = MediapipeStats()
+
+    def close(self) -> None:
+        self._video.close()
+        self._crop.close()
+
+    def __enter__(self) -> BlazePoseTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_crop(self, frame: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray | None:
+        crop = np.ascontiguousarray(frame[y0:y0 + side, x0:x0 + side])
+        return _landmarks(self._crop.process(crop), x0, y0, side, side)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        frame = np.ascontiguousarray(frame)
+        lm = _landmarks(self._video.process(frame), 0, 0, w, h)
+        box = _box(lm) if lm is not None else None
+        small = box is None or (box[3] - box[1]) < SMALL_FRACTION * h
+        if small:
+            lm, box = self._fallback(frame, lm, box)
+        if box is not None:
+            self._last_box = box
+        if lm is None:
+            return np.zeros((25, 3), np.float32)
+        return to_body25(lm, w, h)
+
+    def _fallback(self, frame: np.ndarray, lm: np.ndarray | None,
+                  box: tuple[float, float, float, float] | None):
+        h, w = frame.shape[:2]
+        around = box or self._last_box
+        if around is not None:
+            found = self._on_crop(frame, *_square(around, w, h))
+            if found is not None and _box(found) is not None:
+                self.stats.crop_frames += 1
+                return found, _box(found)
+            return lm, box
+        self._since_tiles += 1
+        if self._since_tiles < TILE_EVERY:
+            return lm, box
+        self._since_tiles = 0
+        self.stats.tile_searches += 1
+        best: np.ndarray | None = None
+        for tile in _tiles(w, h):
+            found = self._on_crop(frame, *tile)
+            if found is not None and (best is None or found[:, 2].mean() > best[:, 2].mean()):
+                best = found
+        if best is None or _box(best) is None:
+            return lm, box
+        self.stats.crop_frames += 1
+        return best, _box(best)

@@ -1,0 +1,98 @@
+"""The pose file contract: one `.npz` per participant (DESIGN.md, "Data contracts").
+
+Arrays: `keypoints` float32 `[T, 25, 3]` BODY_25 (x, y pixels, confidence 0-1, 0 where not
+detected), `frame_index` int64 `[T]` (video frame of each row, increasing), `fps`, `width`,
+`height`, `backend`, and `video_frames` (the video's frame count, so a pose file made for
+another video, or covering only some frames, is recognised).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from microdualnet.body25 import NUM_JOINTS
+from pipeio.atomic import atomic_path
+from pipeio.errors import InputError
+
+# A frame "has a person" when at least this many joints are seen with confidence above the
+# model's keypoint threshold (theta of Eq. 1): fewer cannot place even one entity box.
+PERSON_MIN_JOINTS = 3
+PERSON_MIN_CONFIDENCE = 0.3
+
+
+@dataclass
+class PoseData:
+    keypoints: np.ndarray
+    frame_index: np.ndarray
+    fps: float
+    width: int
+    height: int
+    backend: str
+    video_frames: int
+
+    @property
+    def complete(self) -> bool:
+        """True when every video frame has a row (not only the frames inference samples)."""
+        return len(self.frame_index) == self.video_frames
+
+    def at_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints `[*frames.shape, 25, 3]` and a mask of the frames this file has."""
+        pos = np.searchsorted(self.frame_index, frames)
+        pos = np.clip(pos, 0, len(self.frame_index) - 1)
+        have = self.frame_index[pos] == frames
+        kp = np.where(have[..., None, None], self.keypoints[pos], 0.0).astype(np.float32)
+        return kp, have
+
+
+def has_person(keypoints: np.ndarray) -> np.ndarray:
+    """Per frame: enough confident joints to count as a detected person."""
+    return (keypoints[..., 2] > PERSON_MIN_CONFIDENCE).sum(-1) >= PERSON_MIN_JOINTS
+
+
+def save_pose(path: str | Path, pose: PoseData) -> Path:
+    """Write the contract atomically (a reader never sees half a file)."""
+    kp = np.asarray(pose.keypoints, np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or len(kp) != len(pose.frame_index):
+        raise ValueError(f"keypoints {kp.shape} do not match {len(pose.frame_index)} frames")
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh, keypoints=kp, frame_index=np.asarray(pose.frame_index, np.int64),
+            fps=np.float64(pose.fps), width=np.int64(pose.width), height=np.int64(pose.height),
+            backend=np.str_(pose.backend), video_frames=np.int64(pose.video_frames))
+    return Path(path)
+
+
+def load_pose(path: str | Path) -> PoseData:
+    """Read and check a pose file; every problem is an InputError naming the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"pose file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise InputError(f"pose file {path} is not a readable .npz ({err})") from err
+    need = ("keypoints", "frame_index", "fps", "width", "height", "backend")
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise InputError(f"pose file {path}: key {missing[0]!r} is missing (has "
+                         f"{sorted(arrays)})")
+    kp = arrays["keypoints"]
+    frames = arrays["frame_index"].astype(np.int64)
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3):
+        raise InputError(f"pose file {path}: 'keypoints' must be [T, 25, 3], got {kp.shape}")
+    if frames.shape != (len(kp),):
+        raise InputError(f"pose file {path}: 'frame_index' has shape {frames.shape}, expected "
+                         f"({len(kp)},)")
+    if len(frames) > 1 and np.any(np.diff(frames) <= 0):
+        raise InputError(f"pose file {path}: 'frame_index' must be strictly increasing")
+    conf = kp[..., 2]
+    if not np.all(np.isfinite(kp)) or conf.min(initial=0) < 0 or conf.max(initial=0) > 1:
+        raise InputError(f"pose file {path}: keypoints must be finite with confidence in 0-1")
+    video_frames = int(arrays["video_frames"]) if "video_frames" in arrays else len(kp)
+    return PoseData(kp.astype(np.float32), frames, float(arrays["fps"]), int(arrays["width"]),
+                    int(arrays["height"]), str(arrays["backend"]), video_frames)

@@ -1,0 +1,147 @@
+"""Aggregation: window probabilities -> per-bin labels -> the long percent-time table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main as analysis_main
+from analysis.aggregate import Decision, aggregate, participant_timeline
+from analysis.inputs import check_percent_table
+from microdualnet.inference.windows import write_windows
+from pipeio import InputError
+
+CLASSES = ["nodding", "shaking legs", "no action"]
+
+
+def _windows(path: Path, pid: str, rows: list[tuple[float, float, list[float] | None]],
+             duration: float, excluded: str | None = None) -> Path:
+    """A windows file from (start, end, probabilities or None for invalid) rows."""
+    table = pd.DataFrame({
+        "start_s": [r[0] for r in rows], "end_s": [r[1] for r in rows],
+        "valid": [r[2] is not None for r in rows], "pose_fraction": 1.0,
+        **{f"prob_{c}": [np.nan if r[2] is None else r[2][i] for r in rows]
+           for i, c in enumerate(CLASSES)},
+    })
+    meta = {"participant_id": pid, "class_names": CLASSES, "entities": [],
+            "duration_s": duration, "min_pose_fraction": 0.5, "excluded": excluded}
+    return write_windows(path / f"{pid}.parquet", table, meta)
+
+
+def _sheet(pids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"participant_id": pids, "group": ["ASD", "TDC", "PSY"][:len(pids)],
+                         "video": [f"{p}.mp4" for p in pids], "age": [9.5, 8.0, 7.0][:len(pids)]})
+
+
+def test_non_overlapping_windows_give_exact_percent_time(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (2, 4, [0.1, 0.6, 0.3]),
+                                    (4, 6, [0.1, 0.2, 0.7]), (6, 8, None)], duration=8.0)
+    table, excluded = aggregate([path], _sheet(["a"]), Decision())
+    got = dict(zip(table["action"], table["percent_time"], strict=True))
+    assert got == pytest.approx({"nodding": 100 * 2 / 6, "shaking legs": 100 * 2 / 6})
+    assert table["valid_s"].tolist() == pytest.approx([6.0, 6.0]) and excluded.empty
+    assert list(table.columns) == ["participant_id", "group", "age", "action", "percent_time",
+                                   "valid_s"]
+
+
+def test_overlapping_windows_are_averaged_per_bin(tmp_path):
+    # Bins in 1-2 s are covered by both windows: mean nodding 0.45 < mean background 0.5.
+    path = _windows(tmp_path, "a", [(0, 2, [0.8, 0.0, 0.2]), (1, 3, [0.1, 0.1, 0.8])], 3.0)
+    tl = participant_timeline(path, Decision(bin_s=0.5))
+    np.testing.assert_allclose(tl.probs[2], [0.45, 0.05, 0.5])
+    assert tl.label.tolist() == [0, 0, -1, -1, -1, -1]
+    assert tl.percent_time() == pytest.approx({"nodding": 100 / 3, "shaking legs": 0.0})
+
+
+def test_threshold_decision_ignores_background_and_needs_confidence(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 1, [0.4, 0.1, 0.5]), (1, 2, [0.2, 0.3, 0.5]),
+                                    (2, 3, [0.1, 0.6, 0.3])], 3.0)
+    tl = participant_timeline(path, Decision("threshold", threshold=0.35, bin_s=1.0))
+    assert tl.label.tolist() == [0, -1, 1]
+    bg = participant_timeline(path, Decision("background", bin_s=1.0))
+    assert bg.label.tolist() == [-1, -1, 1]
+
+
+def test_background_decision_needs_a_background_class(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 1, [0.4, 0.1, 0.5])], 1.0)
+    with pytest.raises(InputError, match="needs a class named 'rest'"):
+        participant_timeline(path, Decision(background="rest"))
+
+
+def test_percent_time_never_exceeds_100_and_passes_the_stats_checks(tmp_path):
+    rng = np.random.default_rng(4)
+    paths, pids = [], ["p1", "p2", "p3"]
+    for pid in pids:
+        starts = np.arange(0, 58, 0.5)
+        rows = [(s, s + 2, list(rng.dirichlet([0.3, 0.3, 0.3])) if rng.random() > 0.2 else None)
+                for s in starts]
+        paths.append(_windows(tmp_path, pid, rows, 60.0))
+    for decision in (Decision(), Decision("threshold", threshold=0.2)):
+        table, _ = aggregate(paths, _sheet(pids), decision)
+        sums = table.groupby("participant_id")["percent_time"].sum()
+        assert (sums <= 100 + 1e-9).all() and (sums > 0).all()
+        check_percent_table(table, "aggregate output")
+
+
+def test_excluded_participant_leaves_the_others_unchanged(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (1, 3, [0.2, 0.7, 0.1])], 3.0)
+    b = _windows(tmp_path, "b", [(0, 2, None), (1, 3, None)], 3.0)
+    c = _windows(tmp_path, "c", [], 1.5, excluded="video is 1.50 s long, shorter than one 2.0 s "
+                 "window")
+    alone, _ = aggregate([a], _sheet(["a"]), Decision())
+    table, excluded = aggregate([a, b, c], _sheet(["a", "b", "c"]), Decision())
+    pd.testing.assert_frame_equal(table, alone)
+    reasons = dict(zip(excluded["participant_id"], excluded["reason"], strict=True))
+    assert "no valid window" in reasons["b"] and "shorter than one" in reasons["c"]
+
+
+def test_sheet_and_windows_must_name_the_same_participants(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    with pytest.raises(InputError, match=r"\['b'\] are in the sheet but without a windows"):
+        aggregate([a], _sheet(["a", "b"]), Decision())
+    with pytest.raises(InputError, match="not in the participant sheet"):
+        aggregate([a], _sheet(["x"]), Decision())
+
+
+def test_cli_on_the_inferred_cohort(windows, cohort, tmp_path, capsys):
+    out = tmp_path / "percent_time.tsv"
+    code = analysis_main(["aggregate", "--windows", str(next(iter(windows.values())).parent),
+                          "--participants", str(cohort / "participants.tsv"), "--out", str(out)])
+    assert code == 0
+    table = pd.read_csv(out, sep="\t", dtype={"participant_id": str})
+    truth = pd.read_csv(cohort / "truth_percent_time.tsv", sep="\t", dtype={"participant_id": str})
+    assert list(table.columns) == list(truth.columns)
+    assert set(table["action"]) == set(truth["action"])
+    assert sorted(table["participant_id"].unique()) == sorted(windows)
+    assert table.groupby("participant_id")["percent_time"].sum().max() <= 100.0001
+    assert (table["valid_s"] > 6).all()  # 2-s windows every 0.5 s over 8 s: 0-8 s covered
+    assert pd.read_csv(tmp_path / "percent_time_exclusions.tsv", sep="\t").empty
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["aggregate", "--windows", str(tmp_path / "empty"), "--participants",
+                       str(cohort / "participants.tsv"), "--out", str(out)])
+    assert stop.value.code == 2 and "no windows files" in capsys.readouterr().err
+
+
+def test_timeline_figure_is_written(windows, cohort, tmp_path, poses):
+    out = tmp_path / "timeline.png"
+    code = analysis_main(["timeline", "--windows", str(windows["sub-001"]), "--pose",
+                          str(poses["sub-001"]), "--truth", str(cohort / "truth_events.tsv"),
+                          "--out", str(out)])
+    assert code == 0 and out.stat().st_size > 5000
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_analysis_never_imports_torch(tmp_path):
+    probe = ("import sys, analysis.aggregate, analysis.timeline, analysis.__main__; "
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('torch', 'microdualnet'))))")
+    res = subprocess.run([sys.executable, "-c", "import json; " + probe], capture_output=True,
+                         text=True, check=True)
+    assert json.loads(res.stdout) == []

@@ -1,0 +1,167 @@
+"""Windowed inference: the sampling rule, the Parquet contract, validity and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from inference_testkit import FPS, SECONDS
+
+from microdualnet.cli import main
+from microdualnet.data.transforms import eval_view
+from microdualnet.inference.plan import SamplingRule, plan_windows, read_model_meta, sampling_rule
+from microdualnet.inference.runner import InferenceOptions, run_inference
+from microdualnet.inference.video import open_video, read_frames
+from microdualnet.inference.windows import read_windows
+from microdualnet.model.checkpoint import load_checkpoint
+from microdualnet.pose.npz import PoseData, load_pose, save_pose
+from pipeio.errors import InputError
+
+OPTS = InferenceOptions(window_s=2.0, hop_s=0.5, batch_size=4, device="cpu", progress=False)
+
+
+def test_plan_windows_times_and_centred_frames():
+    plan = plan_windows(100, 10.0, SamplingRule(4, 0.2), window_s=2.0, hop_s=0.5)
+    assert len(plan) == 17  # starts 0, 0.5, ..., 8.0; the last ends at 10 s
+    np.testing.assert_allclose(plan.start_s[[0, -1]], [0.0, 8.0])
+    np.testing.assert_allclose(plan.end_s - plan.start_s, 2.0)
+    assert plan.stride_frames == 2
+    # Window 0 shows frames 0-19: 4 frames 2 apart around 9.5 (halves round up) -> 7-13.
+    np.testing.assert_array_equal(plan.frames[0], [7, 9, 11, 13])
+    np.testing.assert_array_equal(plan.frames[1], [12, 14, 16, 18])
+    np.testing.assert_array_equal(plan.frames[-1], [87, 89, 91, 93])
+
+
+def test_stride_in_seconds_follows_the_video_frame_rate():
+    meta = {"frames": 8, "frame_stride": 8, "class_names": ["a"], "entities": []}
+    rule = sampling_rule(meta)  # 8 frames at 25 fps = 0.32 s
+    assert rule.stride_frames(25) == 8
+    assert rule.stride_frames(50) == 16
+    assert rule.stride_frames(12.5) == 4
+    assert sampling_rule({**meta, "metrics": {"fps": 50}}).stride_frames(50) == 8
+    assert sampling_rule(meta, fps_override=10).stride_frames(10) == 8
+
+
+def test_video_shorter_than_one_window_has_no_windows():
+    assert len(plan_windows(15, 10.0, SamplingRule(8, 0.04), 2.0, 0.5)) == 0
+    assert len(plan_windows(20, 10.0, SamplingRule(8, 0.04), 2.0, 0.5)) == 1
+
+
+def test_windows_parquet_contract(windows, demo_model):
+    table, meta = read_windows(windows["sub-001"])
+    classes = read_model_meta(demo_model)["class_names"]
+    assert meta["participant_id"] == "sub-001" and meta["class_names"] == classes
+    assert list(table.columns[:4]) == ["start_s", "end_s", "valid", "pose_fraction"]
+    assert len(table) == len(plan_windows(SECONDS * FPS, FPS,
+                                          sampling_rule(read_model_meta(demo_model)), 2.0, 0.5))
+    probs = table[[f"prob_{c}" for c in classes]].to_numpy()
+    assert table["valid"].all()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    for entity in meta["entities"]:
+        st, ts = table[f"route_st_{entity}"], table[f"route_ts_{entity}"]
+        np.testing.assert_allclose(st + ts, 1.0, atol=1e-5)
+        assert st.between(0, 1).all()
+
+
+def test_batched_windows_equal_the_model_on_each_window(cohort, poses, demo_model, windows):
+    """Decode-once, batching and the background thread change nothing: window 5 recomputed
+    alone from decord frames through eval_view matches its row."""
+    table, meta = read_windows(windows["sub-002"])
+    loaded = load_checkpoint(demo_model)
+    plan = plan_windows(SECONDS * FPS, FPS, sampling_rule(loaded.meta), 2.0, 0.5)
+    video = cohort / "videos/sub-002.mp4"
+    frames = read_frames(open_video(video), plan.frames[5], video)
+    kp, _ = load_pose(poses["sub-002"]).at_frames(plan.frames[5])
+    view, kp_view = eval_view(frames, kp, loaded.config.input_size)
+    with torch.inference_mode():
+        out = loaded.model(torch.from_numpy(view)[None], torch.from_numpy(kp_view)[None])
+    expected = torch.softmax(out.logits, -1)[0].numpy()
+    got = table.loc[5, [f"prob_{c}" for c in meta["class_names"]]].to_numpy(np.float32)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_batch_size_does_not_change_results(cohort, poses, demo_model, windows):
+    table, _ = read_windows(windows["sub-003"])
+    one = run_inference(demo_model, cohort / "videos/sub-003.mp4", poses["sub-003"],
+                        InferenceOptions(batch_size=1, device="cpu", progress=False)).table
+    np.testing.assert_allclose(one.drop(columns="valid").to_numpy(np.float64),
+                               table.drop(columns="valid").to_numpy(np.float64), atol=1e-5)
+
+
+def test_windows_without_enough_pose_are_invalid_not_guessed(cohort, poses, demo_model,
+                                                             tmp_path):
+    pose = load_pose(poses["sub-001"])
+    pose.keypoints[pose.frame_index < 35] = 0  # no person in the first 3.5 s
+    save_pose(tmp_path / "p.npz", pose)
+    table = run_inference(demo_model, cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                          OPTS).table
+    early = table["end_s"] <= 3.5
+    assert not table.loc[early, "valid"].any() and table.loc[~early & (table["start_s"] >= 3.5),
+                                                             "valid"].all()
+    assert table.loc[~table["valid"], "prob_no action"].isna().all()
+    assert table.loc[table["valid"], "prob_no action"].notna().all()
+
+
+def test_pose_of_sampled_frames_only_gives_the_same_windows(cohort, poses, demo_model, windows,
+                                                            tmp_path):
+    pose = load_pose(poses["sub-001"])
+    plan = plan_windows(SECONDS * FPS, FPS, sampling_rule(read_model_meta(demo_model)), 2.0, 0.5)
+    keep = np.isin(pose.frame_index, plan.unique_frames())
+    subset = PoseData(pose.keypoints[keep], pose.frame_index[keep], pose.fps, pose.width,
+                      pose.height, pose.backend, pose.video_frames)
+    save_pose(tmp_path / "s.npz", subset)
+    got = run_inference(demo_model, cohort / "videos/sub-001.mp4", tmp_path / "s.npz", OPTS).table
+    want, _ = read_windows(windows["sub-001"])
+    np.testing.assert_allclose(got.drop(columns="valid").to_numpy(np.float64),
+                               want.drop(columns="valid").to_numpy(np.float64), atol=1e-5)
+    with pytest.raises(InputError, match="other window settings"):
+        run_inference(demo_model, cohort / "videos/sub-001.mp4", tmp_path / "s.npz",
+                      InferenceOptions(window_s=1.0, hop_s=0.3, device="cpu", progress=False))
+
+
+def test_pose_frame_count_not_matching_the_video_is_an_error(cohort, poses, demo_model,
+                                                             tmp_path, capsys):
+    pose = load_pose(poses["sub-001"])
+    short = PoseData(pose.keypoints[:-5], pose.frame_index[:-5], pose.fps, pose.width,
+                     pose.height, pose.backend, len(pose.frame_index) - 5)
+    save_pose(tmp_path / "p.npz", short)
+    code = main(["infer", "--model", str(demo_model), "--video",
+                 str(cohort / "videos/sub-001.mp4"), "--pose", str(tmp_path / "p.npz"),
+                 "--out", str(tmp_path / "w.parquet"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "covers 75 frames" in err and "has 80" in err
+    assert not (tmp_path / "w.parquet").exists()
+
+
+def test_video_shorter_than_one_window_is_a_documented_exclusion(cohort, poses, demo_model,
+                                                                 tmp_path):
+    code = main(["infer", "--model", str(demo_model), "--video",
+                 str(cohort / "videos/sub-001.mp4"), "--pose", str(poses["sub-001"]),
+                 "--out", str(tmp_path / "w.parquet"), "--window-s", "9", "--no-progress"])
+    table, meta = read_windows(tmp_path / "w.parquet")
+    assert code == 0 and len(table) == 0
+    assert "shorter than one 9.0 s window" in meta["excluded"]
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda src, dst: None, "does not exist"),
+    (lambda src, dst: dst.write_bytes(src.read_bytes()[:4000]), "not readable"),
+    (lambda src, dst: dst.write_bytes(b"\x00" * 1000), "not readable"),
+])
+def test_bad_video_is_a_one_line_error(cohort, poses, demo_model, tmp_path, capsys, damage,
+                                       needle):
+    video = tmp_path / "v.mp4"
+    damage(cohort / "videos/sub-001.mp4", video)
+    code = main(["infer", "--model", str(demo_model), "--video", str(video), "--pose",
+                 str(poses["sub-001"]), "--out", str(tmp_path / "w.parquet"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and needle in err and len(err.splitlines()) == 1
+
+
+def test_bad_pose_file_is_a_one_line_error(cohort, demo_model, tmp_path, capsys):
+    bad = tmp_path / "p.npz"
+    bad.write_text("nope")
+    code = main(["infer", "--model", str(demo_model), "--video",
+                 str(cohort / "videos/sub-001.mp4"), "--pose", str(bad), "--out",
+                 str(tmp_path / "w.parquet"), "--no-progress"])
+    assert code == 2 and "not a readable .npz" in capsys.readouterr().err

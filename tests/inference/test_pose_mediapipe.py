@@ -1,0 +1,90 @@
+"""The mediapipe backend on a real photograph (scikit-image's astronaut) and its mapping."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from microdualnet.body25 import INDEX
+from microdualnet.pose.blazepose_map import to_body25
+from microdualnet.pose.extract import extract_pose
+from microdualnet.pose.npz import load_pose
+from microdualnet.video_io import write_mp4
+
+pytest.importorskip("mediapipe")
+
+HEAD = ("Nose", "REye", "LEye", "REar", "LEar", "Neck")
+SHOULDERS = ("RShoulder", "LShoulder")
+# Astronaut nose in the 512x512 image (checked by eye: between the eyes, above the mouth).
+NOSE_XY = np.array([223.0, 131.0])
+
+
+def test_mapping_midpoints_missing_joints_and_out_of_image():
+    lm = np.zeros((33, 3), np.float32)
+    lm[:, :2] = np.arange(66).reshape(33, 2) + 10
+    lm[:, 2] = 0.9
+    lm[11] = [100, 50, 0.8]  # left shoulder
+    lm[12] = [60, 54, 0.6]  # right shoulder
+    lm[16] = [-5, 40, 0.99]  # right wrist outside the image
+    kp = to_body25(lm, width=200, height=150)
+    np.testing.assert_allclose(kp[INDEX["Neck"]], [80, 52, 0.6], rtol=1e-6)
+    np.testing.assert_allclose(kp[INDEX["LShoulder"]], [100, 50, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(kp[INDEX["RBigToe"]], lm[32], rtol=1e-6)
+    np.testing.assert_allclose(kp[INDEX["LHeel"]], lm[29], rtol=1e-6)
+    for name in ("LSmallToe", "RSmallToe", "RWrist"):
+        assert np.all(kp[INDEX[name]] == 0)
+
+
+@pytest.fixture(scope="module")
+def astronaut_clip(tmp_path_factory):
+    """12 frames: the astronaut sliding right by 8 px a frame inside a wider canvas."""
+    img = data.astronaut()
+    frames, offsets = [], []
+    for t in range(12):
+        canvas = np.full((512, 640, 3), 128, np.uint8)
+        dx = 8 * t
+        canvas[:, dx:dx + 512] = img
+        frames.append(canvas)
+        offsets.append(dx)
+    path = tmp_path_factory.mktemp("astro") / "astronaut.mp4"
+    write_mp4(path, frames, fps=10, width=640, height=512, crf=12)
+    return path, np.array(offsets)
+
+
+def test_astronaut_head_shoulders_and_arm_are_found(astronaut_clip, tmp_path):
+    video, offsets = astronaut_clip
+    qc = extract_pose("mediapipe", video, tmp_path / "a.npz", progress=False)
+    kp = load_pose(tmp_path / "a.npz").keypoints
+    assert qc["frames_with_person"] == len(offsets)
+    for name in (*HEAD, *SHOULDERS, "RElbow"):
+        assert kp[:, INDEX[name], 2].min() > 0.5, name
+    nose = kp[:, INDEX["Nose"], :2] - np.stack([offsets, np.zeros_like(offsets)], 1)
+    assert np.abs(nose - NOSE_XY).max() < 15  # follows the motion, stays on the face
+    assert kp[:, INDEX["RShoulder"], 0].mean() < kp[:, INDEX["LShoulder"], 0].mean()
+    assert json.loads((tmp_path / "a.qc.json").read_text())["mean_confidence_per_entity"][
+        "head"] > 0.9
+
+
+def test_small_person_is_found_by_the_crop_fallback(tmp_path):
+    small = cv2.resize(data.astronaut(), (160, 160), interpolation=cv2.INTER_AREA)
+    canvas = np.full((720, 1280, 3), 90, np.uint8)
+    canvas[500:660, 1000:1160] = small
+    video = tmp_path / "wide.mp4"
+    write_mp4(video, [canvas] * 4, fps=10, width=1280, height=720, crf=12)
+    qc = extract_pose("mediapipe", video, tmp_path / "w.npz", progress=False)
+    kp = load_pose(tmp_path / "w.npz").keypoints
+    assert qc["frames_from_person_crop"] == 4 and qc["frames_with_person"] == 4
+    expected = NOSE_XY * 160 / 512 + [1000, 500]
+    assert np.abs(kp[:, INDEX["Nose"], :2] - expected).max() < 8
+
+
+def test_video_without_a_person_is_excluded(tmp_path):
+    video = tmp_path / "empty.mp4"
+    write_mp4(video, [np.full((96, 128, 3), 200, np.uint8)] * 5, fps=10, width=128, height=96)
+    qc = extract_pose("mediapipe", video, tmp_path / "e.npz", progress=False)
+    assert qc["excluded"] is True and qc["frames_with_person"] == 0
+    assert load_pose(tmp_path / "e.npz").keypoints.shape == (5, 25, 3)

@@ -1,0 +1,136 @@
+"""The openpose backend, the pose file contract, the QC summary and the `pose` CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from inference_testkit import FPS, HEIGHT, SECONDS, WIDTH
+
+from microdualnet import openpose_io
+from microdualnet.cli import main
+from microdualnet.inference.plan import plan_windows, read_model_meta, sampling_rule
+from microdualnet.pose.extract import extract_pose
+from microdualnet.pose.npz import load_pose
+from microdualnet.pose.openpose_backend import choose_person
+from pipeio.errors import InputError
+
+
+def _copy_json(cohort: Path, pid: str, dest: Path) -> Path:
+    shutil.copytree(cohort / "openpose" / pid, dest)
+    return dest
+
+
+def test_pose_file_holds_the_contract_and_the_json_person(cohort, poses):
+    pid = "sub-001"
+    with np.load(poses[pid]) as data:
+        assert {"keypoints", "frame_index", "fps", "width", "height", "backend"} <= set(data.files)
+        assert data["keypoints"].dtype == np.float32
+    pose = load_pose(poses[pid])
+    n = SECONDS * FPS
+    assert pose.keypoints.shape == (n, 25, 3)
+    np.testing.assert_array_equal(pose.frame_index, np.arange(n))
+    assert (pose.fps, pose.width, pose.height, pose.backend) == (FPS, WIDTH, HEIGHT, "openpose")
+    _, people = openpose_io.read_sequence(cohort / "openpose" / pid)
+    for t in (0, 17, n - 1):
+        expected = people[t][0] if len(people[t]) else np.zeros((25, 3), np.float32)
+        np.testing.assert_array_equal(pose.keypoints[t], expected)
+
+
+def test_qc_summary_counts_frames_and_entities(poses):
+    qc = json.loads(poses["sub-002"].with_name("sub-002.qc.json").read_text())
+    assert qc["frames_processed"] == SECONDS * FPS
+    assert 0.8 * SECONDS * FPS <= qc["frames_with_person"] <= SECONDS * FPS
+    assert set(qc["mean_confidence_per_entity"]) == {"head", "face", "left_hand", "right_hand",
+                                                     "torso", "lower_body"}
+    assert all(0.3 < v <= 1 for v in qc["mean_confidence_per_entity"].values())
+    assert qc["excluded"] is False and qc["exclusion_reason"] is None
+
+
+def test_several_people_follow_the_first_most_prominent_person():
+    rng = np.random.default_rng(0)
+    main = rng.uniform(100, 200, (25, 2))
+    frames = []
+    for t in range(30):
+        a = np.concatenate([main + [t, 0], np.full((25, 1), 0.9)], 1)
+        # A smaller passer-by drifts towards the participant and later looks bigger.
+        b_xy = rng.uniform(0, 60, (25, 2)) * (1 + (t > 20)) + [400 - 8 * t, 300]
+        b = np.concatenate([b_xy, np.full((25, 1), 0.95)], 1)
+        frames.append(np.stack([b, a] if t % 2 else [a, b]).astype(np.float32))
+    frames[10] = frames[10][:0]  # nobody found in one frame
+    track, stats = choose_person(frames)
+    seen = [t for t in range(30) if t != 10]
+    np.testing.assert_allclose(track[seen, :, 0], (main[:, 0] + np.array(seen)[:, None]),
+                               atol=1e-3)
+    assert np.all(track[10] == 0)
+    assert stats.frames_several_people == 29
+
+
+def test_a_far_candidate_does_not_take_the_track_over():
+    person = np.zeros((25, 3), np.float32)
+    person[:, :2] = np.random.default_rng(1).uniform(100, 150, (25, 2))
+    person[:, 2] = 0.9
+    far = person.copy()
+    far[:, 0] += 500
+    track, stats = choose_person([person[None], far[None], person[None]])
+    assert np.all(track[1] == 0) and np.all(track[2] == person)
+    assert stats.frames_person_rejected == 1
+
+
+def test_json_with_no_people_is_an_exclusion_in_the_qc(cohort, tmp_path):
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    for _, path in openpose_io.frame_files(folder):
+        path.write_text(openpose_io.frame_json(np.zeros((0, 25, 3))))
+    qc = extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                      openpose_dir=folder, progress=False)
+    assert qc["excluded"] is True and "no person" in qc["exclusion_reason"]
+    assert json.loads((tmp_path / "p.qc.json").read_text())["excluded"] is True
+    assert np.all(load_pose(tmp_path / "p.npz").keypoints == 0)
+
+
+def test_json_frame_count_not_matching_the_video_is_an_error(cohort, tmp_path):
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    openpose_io.frame_files(folder)[-1][1].unlink()
+    with pytest.raises(InputError, match=r"79 frame files .* video has 80 frames"):
+        extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                     openpose_dir=folder, progress=False)
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_only_sampled_frames_are_processed(cohort, demo_model, tmp_path):
+    argv = ["pose", "--backend", "openpose", "--video", str(cohort / "videos/sub-003.mp4"),
+            "--openpose-dir", str(cohort / "openpose/sub-003"), "--out", str(tmp_path / "s.npz"),
+            "--only-sampled", str(demo_model), "--window-s", "1.0", "--hop-s", "1.0",
+            "--no-progress"]
+    assert main(argv) == 0
+    pose = load_pose(tmp_path / "s.npz")
+    plan = plan_windows(SECONDS * FPS, FPS, sampling_rule(read_model_meta(demo_model)), 1.0, 1.0)
+    np.testing.assert_array_equal(pose.frame_index, plan.unique_frames())
+    assert not pose.complete and pose.video_frames == SECONDS * FPS
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.write_bytes(b""), "is empty"),
+    (lambda p: p.write_text("not a video at all"), "not readable"),
+])
+def test_bad_video_files_give_one_line_errors(cohort, tmp_path, capsys, make, needle):
+    video = tmp_path / "bad.mp4"
+    make(video)
+    code = main(["pose", "--backend", "openpose", "--video", str(video), "--openpose-dir",
+                 str(cohort / "openpose/sub-001"), "--out", str(tmp_path / "p.npz")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and needle in err and str(video) in err and len(err.splitlines()) == 1
+
+
+def test_truncated_video_is_an_error_naming_the_file(cohort, tmp_path, capsys):
+    data = (cohort / "videos/sub-001.mp4").read_bytes()
+    video = tmp_path / "cut.mp4"
+    video.write_bytes(data[: len(data) * 2 // 3])
+    code = main(["pose", "--backend", "openpose", "--video", str(video), "--openpose-dir",
+                 str(cohort / "openpose/sub-001"), "--out", str(tmp_path / "p.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"video {video}" in err
