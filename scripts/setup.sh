@@ -17,4 +17,5 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+bash scripts/system_packages.sh
 echo "[setup] environment ready: .venv"

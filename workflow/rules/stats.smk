@@ -11,7 +11,6 @@ rule stats_config:
         f"{RESULTS}/stats/stats_config.yaml",
     params:
         stats=STATS.model_dump(mode="json"),
-    localrule: True
     run:
         import yaml
 
