@@ -32,7 +32,13 @@ if config["percent_time_source"] == "truth" and not DEMO["enabled"]:
     )
 
 
+FROM_MODEL = config["percent_time_source"] == "model"
+
+
+include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/inference.smk"
 include: "workflow/rules/stats.smk"
 
 
@@ -40,3 +46,4 @@ rule all:
     input:
         rules.stats.output,
         rules.plots.output,
+        expand(rules.timeline.output, pid=PIDS) if FROM_MODEL else [],

@@ -6,6 +6,7 @@ rule demo_cohort:
         sheet=f"{DEMO['out']}/participants.tsv",
         truth=f"{DEMO['out']}/truth_percent_time.tsv",
         events=f"{DEMO['out']}/truth_events.tsv",
+        videos=expand(f"{DEMO['out']}/videos/{{pid}}.mp4", pid=demo_participants()),
     log:
         f"{RESULTS}/logs/demo_cohort.log",
     benchmark:
@@ -23,13 +24,15 @@ rule demo_cohort:
         " --workers {threads} > {log} 2>&1"
 
 
-rule percent_time_from_truth:
-    """Until inference exists, the demo analyses the cohort's true percent time."""
-    input:
-        truth=rules.demo_cohort.output.truth,
-    output:
-        f"{RESULTS}/percent_time.tsv",
-    log:
-        f"{RESULTS}/logs/percent_time_from_truth.log",
-    shell:
-        "cp {input.truth} {output} 2> {log}"
+if not FROM_MODEL:
+
+    rule percent_time_from_truth:
+        """`percent_time_source: truth`: analyse the cohort's true percent time (no model)."""
+        input:
+            truth=rules.demo_cohort.output.truth,
+        output:
+            f"{RESULTS}/percent_time.tsv",
+        log:
+            f"{RESULTS}/logs/percent_time_from_truth.log",
+        shell:
+            "cp {input.truth} {output} 2> {log}"

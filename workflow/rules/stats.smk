@@ -1,10 +1,6 @@
 # Statistics: hurdle models, Table V and violin plots (python -m analysis; no torch).
 
 
-def participants_sheet():
-    return rules.demo_cohort.output.sheet if DEMO["enabled"] else config["participants"]
-
-
 rule stats_config:
     """The validated stats section as a file, so the CLI sees `--config` overrides too."""
     output:
@@ -22,7 +18,7 @@ rule stats_config:
 rule stats:
     input:
         percent_time=f"{RESULTS}/percent_time.tsv",
-        participants=participants_sheet(),
+        participants=SHEET_PATH,
         config=rules.stats_config.output,
     output:
         hurdle=f"{RESULTS}/stats/hurdle.tsv",

@@ -1,0 +1,47 @@
+# The Micro-DualNet model: synthetic training clips (demo) and the train rule.
+MODEL = config["model"]
+
+
+rule demo_clips:
+    output:
+        lists=expand(f"{MODEL['clips']}/{{split}}_list_videos.txt", split=["train", "val", "test"]),
+        labels=f"{MODEL['clips']}/label_map.tsv",
+    log:
+        f"{RESULTS}/logs/demo_clips.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/demo_clips.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+    params:
+        out=MODEL["clips"],
+        held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
+    shell:
+        "{PY} -m microdualnet synth clips --out {params.out} --overwrite"
+        " --train-per-class {MODEL[clips_per_class]} --val-per-class {params.held_out}"
+        " --test-per-class {params.held_out} --fps {DEMO[fps]}"
+        " --width {DEMO[width]} --height {DEMO[height]} --seed {DEMO[seed]}"
+        " --workers {threads} > {log} 2>&1"
+
+
+rule train:
+    input:
+        config=MODEL["train_config"],
+        clips=rules.demo_clips.output.lists if DEMO["enabled"] else [],
+    output:
+        weights=f"{MODEL['path']}/model.safetensors",
+        meta=f"{MODEL['path']}/model.json",
+    log:
+        f"{RESULTS}/logs/train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        gpu=1,
+    params:
+        out=MODEL["path"],
+        root=MODEL["clips"],
+    shell:
+        "{PY} -m microdualnet train --config {input.config} --data-root {params.root}"
+        " --out {params.out} --set threads={threads} --set progress=false > {log} 2>&1"
