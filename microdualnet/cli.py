@@ -17,6 +17,8 @@ from pipeio.errors import InputError
 COMMAND_MODULES: tuple[str, ...] = (
     "microdualnet.synthetic.cli",
     "microdualnet.model.cli",
+    "microdualnet.pose.cli",
+    "microdualnet.inference.cli",
 )
 
 
