@@ -17,6 +17,7 @@ from pipeio.errors import InputError
 COMMAND_MODULES: tuple[str, ...] = (
     "microdualnet.synthetic.cli",
     "microdualnet.model.cli",
+    "microdualnet.training.cli",
     "microdualnet.pose.cli",
     "microdualnet.inference.cli",
 )

@@ -1,0 +1,90 @@
+"""Reading one clip: only the sampled video frames (decord) and their OpenPose JSON files.
+
+Every way a file can be bad (missing, not decodable, truncated JSON, no person anywhere,
+confidence outside 0-1) becomes an `InputError` naming the file, so a DataLoader worker
+returns a reportable problem instead of dying with a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from microdualnet.body25 import NUM_JOINTS
+from microdualnet.data.records import ClipRecord
+from microdualnet.openpose_io import frame_filename, read_frame
+from pipeio.errors import InputError
+
+IndexPicker = Callable[[int], np.ndarray]
+
+
+def _reader(path: Path):
+    import decord
+    from decord._ffi.base import DECORDError  # not a RuntimeError: catch it by name
+
+    if not path.is_file():
+        raise InputError(f"{path}: clip file is missing")
+    try:
+        return decord.VideoReader(str(path), num_threads=1)
+    except (DECORDError, RuntimeError, OSError) as err:
+        raise InputError(f"{path}: not a readable video ({str(err).splitlines()[0]})") from err
+
+
+def read_video(record: ClipRecord, pick: IndexPicker) -> tuple[np.ndarray, np.ndarray]:
+    """Frames `[T, H, W, 3]` uint8 and their absolute frame numbers.
+
+    `pick(n)` chooses indices in the record's segment of n frames; only those are decoded.
+    """
+    from decord._ffi.base import DECORDError
+
+    vr = _reader(record.video)
+    total = len(vr)
+    end = total if record.end_frame is None else min(record.end_frame, total)
+    n = end - record.start_frame
+    if n < 1:
+        raise InputError(f"{record.video}: segment {record.start_frame}-{record.end_frame} is "
+                         f"outside the video's {total} frames")
+    frames_abs = record.start_frame + pick(n)
+    try:
+        frames = vr.get_batch([int(i) for i in frames_abs]).asnumpy()
+    except (DECORDError, RuntimeError, OSError) as err:
+        raise InputError(f"{record.video}: decoding failed ({str(err).splitlines()[0]})") from err
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise InputError(f"{record.video}: decoded frames have shape {frames.shape}")
+    return frames, frames_abs
+
+
+def _main_person(people: np.ndarray) -> np.ndarray:
+    """The most confidently detected person of a frame (zeros when nobody was found)."""
+    if len(people) == 0:
+        return np.zeros((NUM_JOINTS, 3), np.float32)
+    return people[int(np.argmax(people[:, :, 2].sum(axis=1)))]
+
+
+def read_pose(record: ClipRecord, frames_abs: np.ndarray) -> np.ndarray:
+    """BODY_25 keypoints `[T, 25, 3]` of the given frames (a frame without a file: no person)."""
+    if record.pose_dir is None or not record.pose_dir.is_dir():
+        raise InputError(f"{record.pose_dir}: pose folder for clip {record.name} is missing")
+    out = np.zeros((len(frames_abs), NUM_JOINTS, 3), np.float32)
+    for t, frame in enumerate(frames_abs):
+        path = record.pose_dir / frame_filename(record.pose_stem, int(frame))
+        if path.is_file():
+            out[t] = _main_person(read_frame(path))
+    conf = out[..., 2]
+    if not np.all(np.isfinite(out)) or conf.min() < 0 or conf.max() > 1:
+        raise InputError(f"{record.pose_dir}: keypoint confidences must be finite and in [0, 1]")
+    if not np.any(conf > 0):
+        raise InputError(f"{record.pose_dir}: no person detected in any sampled frame "
+                         f"({int(frames_abs[0])}-{int(frames_abs[-1])})")
+    return out
+
+
+def read_clip(record: ClipRecord, pick: IndexPicker, need_pose: bool
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Frames and keypoints (zeros when the model does not use pose) of the picked frames."""
+    frames, frames_abs = read_video(record, pick)
+    if need_pose:
+        return frames, read_pose(record, frames_abs)
+    return frames, np.zeros((len(frames), NUM_JOINTS, 3), np.float32)

@@ -1,0 +1,59 @@
+"""iMiGUE reader: labelled segments of long interview videos.
+
+Layout: `<root>/<split>.csv` (the annotation CSV: `video_id,label_id,start_frame,end_frame,...`),
+`<root>/videos/<video_id>.mp4`, `<root>/pose/<video_id>/<video_id>_<12-digit frame>_keypoints.json`.
+Frame numbers are those of the long video; `end_frame` is inclusive as in the release.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from microdualnet.data.labelmap import LabelMap
+from microdualnet.data.records import ClipRecord, Problem
+from pipeio.errors import InputError
+
+REQUIRED = ("video_id", "label_id", "start_frame", "end_frame")
+
+
+def read_split(root: str | Path, split: str, labels: LabelMap,
+               video_ext: str = ".mp4") -> tuple[list[ClipRecord], list[Problem]]:
+    """Records of one split's annotation CSV and the rows that cannot be used."""
+    root = Path(root)
+    table = root / f"{split}.csv"
+    try:
+        with open(table, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as err:
+        raise InputError(f"iMiGUE annotation file {table}: {err}") from err
+    if not rows:
+        raise InputError(f"{table}: no annotation rows")
+    missing = [c for c in REQUIRED if c not in rows[0]]
+    if missing:
+        raise InputError(f"{table}: missing column {missing[0]!r} (needs {', '.join(REQUIRED)})")
+    records: list[ClipRecord] = []
+    problems: list[Problem] = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{table}:{line}"
+        try:
+            label_id, start, end = (int(row[c]) for c in ("label_id", "start_frame", "end_frame"))
+        except (TypeError, ValueError):
+            problems.append(Problem(where, "label_id, start_frame and end_frame must be integers"))
+            continue
+        index = labels.index_of(label_id)
+        if index is None:
+            problems.append(Problem(where, f"label {label_id} is not in the label map"))
+            continue
+        if end < start or start < 0:
+            problems.append(Problem(where, f"bad segment: frames {start}-{end}"))
+            continue
+        vid = row["video_id"].strip()
+        video = root / "videos" / f"{vid}{video_ext}"
+        if not video.is_file():
+            problems.append(Problem(str(video), "video listed but missing"))
+            continue
+        records.append(ClipRecord(name=f"{vid}_{start}", video=video, label=index,
+                                  pose_dir=root / "pose" / vid, pose_stem=vid,
+                                  start_frame=start, end_frame=end + 1))
+    return records, problems

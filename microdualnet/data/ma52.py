@@ -1,0 +1,52 @@
+"""MA-52 layout reader (also the synthetic clips): split lists, mp4 clips, OpenPose JSON.
+
+`<root>/<split>_list_videos.txt` lists `<name>.mp4 <action_id>`; clips are `<root>/<split>/`
+and pose is `<root>/pose/<split>/<name>/`. Lines that cannot be used (malformed, label not in
+the map, missing clip) come back as Problems instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from microdualnet.data.labelmap import LabelMap, ma52_label_map, read_label_map
+from microdualnet.data.records import ClipRecord, Problem
+from pipeio.errors import InputError
+
+
+def label_map_for(root: str | Path) -> LabelMap:
+    """The folder's `label_map.tsv` if it has one (synthetic clips), else the MA-52 table."""
+    path = Path(root) / "label_map.tsv"
+    return read_label_map(path) if path.is_file() else ma52_label_map()
+
+
+def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[ClipRecord],
+                                                                        list[Problem]]:
+    """Records of one split and the problems found while listing it."""
+    root = Path(root)
+    listing = root / f"{split}_list_videos.txt"
+    if not listing.is_file():
+        raise InputError(f"MA-52 split list {listing} does not exist")
+    records: list[ClipRecord] = []
+    problems: list[Problem] = []
+    for line_no, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{listing}:{line_no}"
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            problems.append(Problem(where, f"expected '<name>.mp4 <action_id>', got {line!r}"))
+            continue
+        index = labels.index_of(int(parts[1]))
+        if index is None:
+            problems.append(Problem(where, f"label {parts[1]} is not in the label map "
+                                           f"(ids {min(labels.label_ids)}-{max(labels.label_ids)})"))
+            continue
+        video = root / split / parts[0]
+        if not video.is_file():
+            problems.append(Problem(str(video), "clip listed but missing"))
+            continue
+        stem = Path(parts[0]).stem
+        records.append(ClipRecord(name=stem, video=video, label=index,
+                                  pose_dir=root / "pose" / split / stem, pose_stem=stem))
+    return records, problems

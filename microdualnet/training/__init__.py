@@ -1,0 +1,1 @@
+"""Training Micro-DualNet: config, schedule, loop with resume, logs, figures, ablations."""

@@ -1,0 +1,64 @@
+"""`python -m microdualnet train` and `train-ablation`: training runs from a YAML config."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, type=Path, help="training config (YAML)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.epochs=5 (repeatable)")
+    p.add_argument("--data-root", type=Path, default=None, help="override data.root")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train and evaluate Micro-DualNet (MA-52, iMiGUE, synthetic clips)",
+        description="Train from a YAML config; the output folder becomes a model folder "
+                    "(model.safetensors + model.json) with logs, figures and test metrics "
+                    "under training/. An interrupted run resumes from its last epoch.")
+    _common(p)
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over even if the output folder holds a resume state")
+    p.set_defaults(func=_train)
+    a = subparsers.add_parser(
+        "train-ablation", help="train every model variant on the same data; one results table",
+        description="Run `train` once per variant into OUT/<variant>/ (each resumable) and "
+                    "write OUT/ablation.tsv and OUT/ablation.md.")
+    _common(a)
+    a.add_argument("--variants", default=None,
+                   help="comma-separated variants (default: all of the model's variants)")
+    a.set_defaults(func=_ablation)
+
+
+def _load(args: argparse.Namespace):
+    from microdualnet.training.config import load_config
+
+    sets = list(args.sets)
+    if args.data_root is not None:
+        sets.append(f"data.root={args.data_root}")
+    return load_config(args.config, sets)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from microdualnet.training.loop import train
+
+    metrics = train(_load(args), args.out, resume=not args.no_resume)
+    role = metrics["eval_split"]
+    m = metrics[role]
+    extra = f", F1_mean {m['f1_mean']:.2f}" if "f1_mean" in m else ""
+    print(f"{role}: Top-1 {m['top1']:.2f}, Top-5 {m['top5']:.2f}{extra} -> {args.out}")
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from microdualnet.model.config import VARIANTS
+    from microdualnet.training.ablation import run_ablation
+
+    variants = args.variants.split(",") if args.variants else list(VARIANTS)
+    table = run_ablation(_load(args), args.out, variants)
+    print(table)
+    return 0

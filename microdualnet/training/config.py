@@ -1,0 +1,117 @@
+"""The training config file (YAML): typed, validated, every key documented in docs/training.md.
+
+Sampling (frames, stride, input size) lives in the model section's overrides because the
+model folder must record it for inference; everything else about a run is here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeio.errors import InputError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    format: Literal["ma52", "imigue"] = "ma52"
+    root: Path = Field(description="dataset folder (relative paths: from the working directory)")
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str | None = "test"  # MA-52's public test labels are dummies: set null
+    workers: int = Field(2, ge=0)
+    cache: bool = False  # decode each clip once and keep it in memory (small sets only)
+    max_bad_clips: int = Field(0, ge=0)  # more unreadable clips than this stops the run
+    view: Literal["full", "person"] = "full"  # what the model sees; recorded in model.json
+    margin: float = Field(1.5, ge=1)  # person view: square side / extent of the joints
+    shift: float = Field(0.1, ge=0, le=0.5)  # person view: training centre jitter (of side)
+    scale: tuple[float, float] = (1.0, 1.15)  # training size jitter (short side / square side)
+    flip_p: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _scale_ok(self) -> DataConfig:
+        low = 1.0 if self.view == "full" else 0.5
+        if not low <= self.scale[0] <= self.scale[1] <= 2:
+            raise ValueError(f"scale must be [low, high] with {low} <= low <= high <= 2")
+        return self
+
+
+class ModelSection(_Section):
+    preset: Literal["demo", "paper"] = "demo"
+    variant: str = "full"
+    overrides: dict[str, Any] = Field(default_factory=dict)  # any ModelConfig field
+    pretrained: Path | None = None  # local torchvision / TSM / mmaction2 backbone weights
+
+
+class OptimConfig(_Section):
+    name: Literal["sgd", "adamw"] = "sgd"  # the paper: SGD with momentum
+    epochs: int = Field(120, ge=1)
+    batch_size: int = Field(12, ge=1)
+    eval_batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.01, gt=0)
+    warmup_epochs: float = Field(10, ge=0)
+    warmup_start_lr: float = Field(0.001, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
+    weight_decay: float = Field(5e-4, ge=0)
+    grad_clip: float | None = Field(20.0, gt=0)
+
+
+class TrainConfig(_Section):
+    name: str = "micro-dualnet"  # the method name in the Table-I row
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # mixed precision, CUDA only
+    threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default)
+    progress: bool = True
+    data: DataConfig
+    model: ModelSection = ModelSection()
+    optim: OptimConfig = OptimConfig()
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise InputError(f"--set {dotted}: {key!r} is not a section")
+    node[keys[-1]] = value
+
+
+def parse_config(data: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Validate a mapping; the first error names its key path."""
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise InputError(f"{where}: key {loc}: {first['msg']}") from err
+
+
+def load_config(path: str | Path, sets: list[str] = ()) -> TrainConfig:
+    """Read a YAML config and apply `key.path=value` overrides (values parsed as YAML)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise InputError(f"{path}: cannot read training config ({err})") from err
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {item!r}: expected key.path=value")
+        _set_path(data, key.strip(), yaml.safe_load(value))
+    return parse_config(data, str(path))
+
+
+def config_to_yaml(cfg: TrainConfig) -> str:
+    """The resolved config, as written next to the results."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

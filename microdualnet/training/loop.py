@@ -1,0 +1,344 @@
+"""One training run: data, model, SGD with warmup + cosine, per-epoch validation and resume
+state, best model by validation F1_mean (Top-1 without a body level), final test report.
+
+Output folder layout (the folder itself is the model folder inference reads)::
+
+    model.safetensors, model.json   best epoch's weights; metrics hold val + test results
+    labels.tsv                      class index -> dataset label id, name, body id
+    provenance.json
+    training/config.yaml, log.jsonl, state.pt, curves.png, confusion.png,
+             per_class.tsv, table_row.tsv, table_row.md, metrics.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from microdualnet.data import sources
+from microdualnet.data.dataset import ClipCache, ClipDataset, ViewSpec, collate
+from microdualnet.data.labelmap import LabelMap
+from microdualnet.data.records import ClipRecord
+from microdualnet.evaluation.metrics import classification_metrics, confusion_matrix
+from microdualnet.evaluation.report import write_per_class, write_table
+from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
+from microdualnet.model.config import ModelConfig, make_config
+from microdualnet.model.losses import compute_loss
+from microdualnet.model.network import MicroDualNet
+from microdualnet.training import figures, runlog, state
+from microdualnet.training.badclips import BadClips
+from microdualnet.training.config import TrainConfig, config_to_yaml
+from microdualnet.training.schedule import lr_at
+from pipeio.atomic import atomic_write_text
+from pipeio.errors import InputError
+from pipeio.provenance import write_provenance
+
+# Keys that may change between an interrupted run and its resumption.
+_RESUMABLE_CHANGES = {"progress", "threads", "device"}
+
+
+@dataclass
+class RunData:
+    labels: LabelMap
+    splits: dict[str, list[ClipRecord]]  # "train", "val", and "test" when configured
+
+
+def load_data(cfg: TrainConfig, bad: BadClips) -> RunData:
+    d = cfg.data
+    labels = sources.label_map(d.format, d.root)
+    splits = {}
+    for role, name in (("train", d.train_split), ("val", d.val_split), ("test", d.test_split)):
+        if name is None:
+            continue
+        records, problems = sources.read_split(d.format, d.root, name, labels)
+        bad.add_all((p.file, str(p)) for p in problems)
+        if not records:
+            raise InputError(f"{d.root}: split {name!r} has no usable clips")
+        splits[role] = records
+    return RunData(labels, splits)
+
+
+def model_config(cfg: TrainConfig, num_classes: int) -> ModelConfig:
+    return make_config(cfg.model.preset, cfg.model.variant, num_classes=num_classes,
+                       **cfg.model.overrides)
+
+
+def pick_device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device: cuda requested but CUDA is not available")
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = False
+
+
+def forward(model: MicroDualNet, batch, device: torch.device, amp: bool):
+    mcfg = model.cfg
+    video = batch.video.to(device, non_blocking=True) if mcfg.uses_cnn else None
+    kp = batch.keypoints.to(device, non_blocking=True) if mcfg.uses_keypoints else None
+    with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+        return model(video, kp)
+
+
+def make_optimizer(model: MicroDualNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
+                           weight_decay=o.weight_decay)
+
+
+def make_loader(ds: ClipDataset, batch_size: int, workers: int, train: bool,
+                seed: int) -> DataLoader:
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train,
+                      num_workers=workers, collate_fn=collate, generator=gen,
+                      pin_memory=False)
+
+
+def predict(model: MicroDualNet, loader: DataLoader, device: torch.device, amp: bool,
+            bad: BadClips, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax scores `[N, C]` and labels `[N]` of every readable clip."""
+    model.eval()
+    scores, labels = [], []
+    with torch.inference_mode():
+        for batch in loader:
+            bad.add_all((f"{key}:{f.index}", f.reason) for f in batch.failures)
+            if len(batch):
+                logits = forward(model, batch, device, amp).logits.float()
+                scores.append(torch.softmax(logits, dim=1).cpu().numpy())
+                labels.append(batch.labels.numpy())
+    if not scores:
+        raise InputError("no readable clips to evaluate")
+    return np.concatenate(scores), np.concatenate(labels)
+
+
+def _datasets(cfg: TrainConfig, data: RunData, mcfg: ModelConfig
+              ) -> tuple[dict[str, ClipDataset], int]:
+    d = cfg.data
+    need_pose = mcfg.uses_keypoints or d.view == "person"
+    specs = {role: ViewSpec(mcfg.num_frames, mcfg.frame_stride, mcfg.input_size, need_pose,
+                            train=role == "train", scale=d.scale, flip_p=d.flip_p, view=d.view,
+                            margin=d.margin, shift=d.shift) for role in data.splits}
+    # The person view crops a part of the frame: keep more pixels in the cache for it.
+    cache_short = mcfg.input_size * (2 if d.view == "person" else 1)
+    out = {}
+    for role, records in data.splits.items():
+        cache = None
+        if d.cache:
+            cache = ClipCache.build(records, mcfg.frame_stride, cache_short, need_pose,
+                                    d.workers)
+        out[role] = ClipDataset(records, specs[role], seed=cfg.seed, cache=cache)
+    return out, 0 if d.cache else d.workers
+
+
+def _check_resumable(saved_yaml: str, cfg: TrainConfig, where: Path) -> None:
+    import yaml
+
+    saved = yaml.safe_load(saved_yaml)
+    now = cfg.model_dump(mode="json")
+    diff = sorted(k for k in set(saved) | set(now)
+                  if k not in _RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+    if diff:
+        raise InputError(f"{where} was written with a different config (section {diff[0]!r} "
+                         f"differs); use --no-resume or another output folder")
+
+
+def view_record(cfg: TrainConfig) -> dict[str, Any]:
+    """How frames were turned into model input, for inference to repeat (model.json)."""
+    d = cfg.data
+    if d.view == "person":
+        return {"crop": "person", "margin": d.margin, "min_joint_confidence": 0.3}
+    return {"crop": "centre", "resize": "short side to input_size"}
+
+
+def _selection_score(metrics: dict[str, float]) -> float:
+    return metrics.get("f1_mean", metrics["top1"])
+
+
+def _flat(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": round(float(v), 4) for k, v in metrics.items() if k != "n"}
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
+          stop_after_epoch: int | None = None) -> dict[str, Any]:
+    """Run (or continue) training into `out`; returns the final metrics.
+
+    `stop_after_epoch` ends the run after that epoch as an interruption would (tests).
+    """
+    out = Path(out)
+    tdir = out / "training"
+    tdir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg)
+    amp = cfg.amp and device.type == "cuda"
+    bad = BadClips(cfg.data.max_bad_clips)
+    data = load_data(cfg, bad)
+    mcfg = model_config(cfg, data.labels.num_classes)
+    model = MicroDualNet(mcfg)
+    if cfg.model.pretrained is not None:
+        from microdualnet.model.pretrained import load_backbone_weights
+
+        if not mcfg.uses_cnn:
+            raise InputError("model.pretrained: the pose-only variant has no backbone")
+        print(load_backbone_weights(model.backbone, cfg.model.pretrained), file=sys.stderr)
+    model.to(device)
+    datasets, workers = _datasets(cfg, data, mcfg)
+    o = cfg.optim
+    optimizer = make_optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    steps_per_epoch = len(datasets["train"]) // o.batch_size
+    if steps_per_epoch < 1:
+        raise InputError(f"optim.batch_size={o.batch_size} is larger than the training set "
+                         f"({len(datasets['train'])} clips)")
+
+    state_path, log_path = tdir / "state.pt", tdir / "log.jsonl"
+    start_epoch, best, best_epoch, rows = 1, float("-inf"), 0, []
+    if resume and state_path.is_file():
+        saved = state.load_state(state_path)
+        _check_resumable(saved["config"], cfg, state_path)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        state.restore_rng(saved["rng"])
+        start_epoch, best, best_epoch = saved["epoch"] + 1, saved["best"], saved["best_epoch"]
+        bad.reasons.update(saved["bad"])
+        rows = [r for r in runlog.read_log(log_path) if r["epoch"] <= saved["epoch"]]
+        print(f"resuming after epoch {saved['epoch']} from {state_path}", file=sys.stderr)
+    atomic_write_text(tdir / "config.yaml", config_to_yaml(cfg))
+    meta = {"class_names": list(data.labels.names), "body_map": data.labels.body_ids}
+
+    for epoch in range(start_epoch, o.epochs + 1):
+        row = _train_epoch(model, datasets["train"], optimizer, scaler, cfg, epoch,
+                           steps_per_epoch, workers, device, amp, bad)
+        val_loader = make_loader(datasets["val"], o.eval_batch_size, workers, False, cfg.seed)
+        scores, labels = predict(model, val_loader, device, amp, bad, "val")
+        val = classification_metrics(scores, labels, data.labels.body_ids)
+        row.update(_flat("val", val), bad_clips=bad.count)
+        if _selection_score(val) > best:
+            best, best_epoch = _selection_score(val), epoch
+            save_checkpoint(model, out, **meta, metrics={
+                "best_epoch": epoch, "val": val, "label_ids": list(data.labels.label_ids),
+                "view": view_record(cfg)})
+        row["best_epoch"] = best_epoch
+        rows.append(row)
+        runlog.write_log(log_path, rows)
+        state.save_state(state_path, {
+            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(), "rng": state.capture_rng(), "best": best,
+            "best_epoch": best_epoch, "bad": dict(bad.reasons), "config": config_to_yaml(cfg)})
+        print(f"epoch {epoch}/{o.epochs}: loss {row['train_loss']:.3f} train top1 "
+              f"{row['train_top1']:.1f} val top1 {val['top1']:.1f}"
+              + (f" F1_mean {val['f1_mean']:.1f}" if "f1_mean" in val else "")
+              + f" ({row['seconds']:.0f}s)", file=sys.stderr)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            return {"stopped_after_epoch": epoch}
+
+    figures.plot_curves(rows, tdir / "curves.png")
+    return _final_report(cfg, out, data, datasets, workers, device, amp, bad, rows)
+
+
+def _train_epoch(model, ds: ClipDataset, optimizer, scaler, cfg: TrainConfig, epoch: int,
+                 steps_per_epoch: int, workers: int, device, amp: bool,
+                 bad: BadClips) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    o = cfg.optim
+    model.train()
+    ds.set_epoch(epoch)
+    loader = make_loader(ds, o.batch_size, workers, True, cfg.seed * 100_003 + epoch)
+    sums = {"loss": 0.0, "ce": 0.0, "mac": 0.0, "correct": 0, "n": 0}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch}/{o.epochs}",
+               disable=not cfg.progress, leave=False, file=sys.stderr)
+    lr = o.lr
+    for step, batch in enumerate(bar):
+        bad.add_all((f"train:{f.index}", f.reason) for f in batch.failures)
+        if not len(batch):
+            continue
+        lr = lr_at((epoch - 1) * steps_per_epoch + step, steps_per_epoch, o.epochs, o.lr,
+                   o.warmup_epochs, o.warmup_start_lr, o.min_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        out = forward(model, batch, device, amp)
+        labels = batch.labels.to(device)
+        terms = compute_loss(out, labels, model.cfg)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(terms.total).backward()
+        if o.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        n = len(batch)
+        sums["loss"] += float(terms.total.detach()) * n
+        sums["ce"] += float(terms.ce.detach()) * n
+        sums["mac"] += float(terms.mac.detach()) * n
+        sums["correct"] += int((out.logits.argmax(1) == labels).sum())
+        sums["n"] += n
+        bar.set_postfix(loss=f"{float(terms.total.detach()):.3f}",
+                        clips_s=f"{sums['n'] / (time.perf_counter() - t0):.1f}")
+    bar.close()
+    seconds = time.perf_counter() - t0
+    n = max(sums["n"], 1)
+    row = {"epoch": epoch, "lr": lr, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
+           "train_mac": sums["mac"] / n, "train_top1": 100 * sums["correct"] / n,
+           "seconds": round(seconds, 2), "clips_per_s": round(sums["n"] / seconds, 2)}
+    if device.type == "cuda":
+        row["peak_mem_gb"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
+    return row
+
+
+def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers: int,
+                  device, amp: bool, bad: BadClips, rows) -> dict[str, Any]:
+    """Evaluate the best model on the test split (val when there is none) and write results."""
+    tdir = out / "training"
+    best = load_checkpoint(out, device=device)
+    role = "test" if "test" in datasets else "val"
+    loader = make_loader(datasets[role], cfg.optim.eval_batch_size, workers, False, cfg.seed)
+    scores, labels = predict(best.model, loader, device, amp, bad, role)
+    lm = data.labels
+    result = classification_metrics(scores, labels, lm.body_ids)
+    cm = confusion_matrix(labels, scores.argmax(1), lm.num_classes)
+    figures.plot_confusion(cm, lm.names, tdir / "confusion.png",
+                           f"{cfg.name}: {role} split, Top-1 {result['top1']:.1f}%")
+    write_per_class(tdir / "per_class.tsv", lm.names, lm.label_ids, cm)
+    write_table(tdir, "table_row", [(cfg.name, result)])
+    metrics = dict(best.meta["metrics"], **{role: result, "eval_split": role,
+                                            "bad_clips": bad.count,
+                                            "train_seconds": round(sum(r["seconds"] for r in rows), 1)})
+    save_checkpoint(best.model, out, class_names=list(lm.names), body_map=lm.body_ids,
+                    metrics=metrics)
+    _write_labels(out / "labels.tsv", lm)
+    atomic_write_text(tdir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    d = cfg.data
+    listings = [Path(d.root) / "label_map.tsv"] + [
+        sources.split_file(d.format, d.root, name)
+        for name in (d.train_split, d.val_split, d.test_split) if name is not None]
+    write_provenance(out / "provenance.json", "train",
+                     params=cfg.model_dump(mode="json"), inputs=listings)
+    return metrics
+
+
+def _write_labels(path: Path, lm: LabelMap) -> None:
+    rows = lm.to_rows()
+    text = "index\tlabel_id\tname\tbody_id\n" + "".join(
+        f"{r['index']}\t{r['label_id']}\t{r['name']}\t{r['body_id']}\n" for r in rows)
+    atomic_write_text(path, text)

@@ -1,0 +1,42 @@
+"""The resume checkpoint `training/state.pt`: everything an interrupted run needs to continue
+bit-for-bit (weights, optimizer momentum, AMP scaler, RNG state, best score, bad clips).
+
+Only tensors, numbers, strings and containers are stored, so it loads with
+`weights_only=True` (no arbitrary unpickling).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeio.atomic import atomic_path
+from pipeio.errors import InputError
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise InputError(f"{path}: unreadable resume state ({err}); delete it or use "
+                         f"--no-resume") from err
+
+
+def capture_rng() -> dict[str, Any]:
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(rng: dict[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])

@@ -1,0 +1,97 @@
+"""Dataset readers: MA-52 layout (synthetic clips), iMiGUE segments, label maps, sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microdualnet.data import imigue, ma52
+from microdualnet.data.labelmap import imigue_label_map, ma52_label_map, read_label_map
+from microdualnet.data.sampling import sample_indices
+from microdualnet.labels import BODY_MAP
+from pipeio.errors import InputError
+
+
+def test_label_map_of_synthetic_set(tiny_clips):
+    lm = ma52.label_map_for(tiny_clips)
+    assert lm.label_ids == (9, 45, 52)  # nodding, covering face, background
+    assert lm.names[-1] == "no action" and lm.body_ids == (1, 5, -1)
+    assert lm.index_of(45) == 1 and lm.index_of(3) is None
+
+
+def test_builtin_label_maps():
+    assert ma52_label_map().body_ids == BODY_MAP and ma52_label_map().num_classes == 52
+    lm = imigue_label_map()
+    assert lm.num_classes == 32 and lm.index_of(1) == 0 and lm.index_of(32) == 31
+    assert lm.body_ids is None
+
+
+def test_ma52_split_reading(tiny_clips):
+    lm = ma52.label_map_for(tiny_clips)
+    records, problems = ma52.read_split(tiny_clips, "train", lm)
+    assert len(records) == 12 and not problems
+    rec = records[0]
+    assert rec.video.is_file() and rec.pose_dir.is_dir() and rec.pose_stem == rec.name
+    assert sorted({r.label for r in records}) == [0, 1, 2]
+
+
+def test_ma52_bad_lines_become_problems(clips_copy):
+    listing = clips_copy / "val_list_videos.txt"
+    lines = listing.read_text().splitlines()
+    lines += ["gone.mp4 9", f"{lines[0].split()[0]} 17", "no label here", ""]
+    listing.write_text("\n".join(lines) + "\n")
+    lm = read_label_map(clips_copy / "label_map.tsv")
+    records, problems = ma52.read_split(clips_copy, "val", lm)
+    assert len(records) == 6
+    text = [str(p) for p in problems]
+    assert len(text) == 3
+    assert "gone.mp4: clip listed but missing" in text[0]
+    assert "label 17 is not in the label map" in text[1] and ":8:" in text[1]
+    assert "expected '<name>.mp4 <action_id>'" in text[2]
+
+
+def test_ma52_missing_list_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="split list"):
+        ma52.read_split(tmp_path, "train", ma52_label_map())
+
+
+def test_imigue_segments(tiny_clips, tmp_path):
+    """A long 'interview' video (one synthetic clip) with two annotated segments."""
+    rec = ma52.read_split(tiny_clips, "test", ma52.label_map_for(tiny_clips))[0][0]
+    root = tmp_path / "imigue"
+    (root / "videos").mkdir(parents=True)
+    (root / "videos" / "0001.mp4").write_bytes(rec.video.read_bytes())
+    pose = root / "pose" / "0001"
+    pose.mkdir(parents=True)
+    for f in rec.pose_dir.iterdir():
+        (pose / f.name.replace(rec.name, "0001")).write_bytes(f.read_bytes())
+    (root / "train.csv").write_text(
+        "video_id,label_id,start_time,start_frame,end_time,end_frame,class,subject_id\n"
+        "0001,6,0,0,0.5,3,covering face,1\n"
+        "0001,31,0.5,4,1,7,shaking shoulders,1\n"
+        "0001,40,0,0,1,7,no such class,1\n"
+        "0002,6,0,0,1,7,covering face,1\n")
+    records, problems = imigue.read_split(root, "train", imigue_label_map())
+    assert [(r.label, r.start_frame, r.end_frame) for r in records] == [(5, 0, 4), (30, 4, 8)]
+    assert records[1].pose_stem == "0001"
+    assert "label 40" in str(problems[0]) and "0002.mp4: video listed but missing" in str(problems[1])
+    from microdualnet.data.clipio import read_clip
+
+    frames, kp = read_clip(records[1], lambda n: np.arange(n), need_pose=True)
+    assert frames.shape[0] == 4 and kp.shape == (4, 25, 3) and kp[..., 2].max() > 0
+
+
+def test_imigue_missing_column(tmp_path):
+    (tmp_path / "train.csv").write_text("video_id,label_id,start_frame\n1,2,3\n")
+    with pytest.raises(InputError, match="missing column 'end_frame'"):
+        imigue.read_split(tmp_path, "train", imigue_label_map())
+
+
+def test_sampling_centred_jittered_and_short():
+    assert sample_indices(30, 8, 2).tolist() == [7, 9, 11, 13, 15, 17, 19, 21]
+    rng = np.random.default_rng(0)
+    starts = {int(sample_indices(30, 8, 2, rng)[0]) for _ in range(200)}
+    assert starts == set(range(0, 16))  # every start with the whole window inside the clip
+    assert sample_indices(10, 8, 4).tolist() == [1, 2, 3, 4, 5, 6, 7, 8]  # largest stride fitting
+    assert sample_indices(15, 8, 4).tolist() == [0, 2, 4, 6, 8, 10, 12, 14]
+    assert sample_indices(3, 4, 2).tolist() == [0, 1, 2, 2]  # shorter than T: last frame repeats

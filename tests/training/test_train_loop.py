@@ -1,0 +1,113 @@
+"""The training loop on a tiny clip set: outputs, resume equivalence, bad clips, config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from microdualnet.model.checkpoint import load_checkpoint
+from microdualnet.training.config import load_config
+from microdualnet.training.loop import train
+from microdualnet.training.schedule import lr_at
+from pipeio.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_clips, make_config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "model"
+    metrics = train(make_config(tiny_clips), out)
+    return out, metrics
+
+
+def test_outputs_of_a_run(finished_run):
+    out, metrics = finished_run
+    loaded = load_checkpoint(out)
+    meta = loaded.meta
+    assert meta["class_names"] == ["nodding", "covering face", "no action"]
+    assert meta["body_map"] == [1, 5, -1] and meta["frames"] == 4
+    assert meta["metrics"]["label_ids"] == [9, 45, 52]
+    assert meta["metrics"]["eval_split"] == "test" and "f1_mean" in meta["metrics"]["test"]
+    assert 1 <= meta["metrics"]["best_epoch"] <= 3
+    for name in ("log.jsonl", "curves.png", "confusion.png", "per_class.tsv", "table_row.tsv",
+                 "table_row.md", "metrics.json", "config.yaml", "state.pt"):
+        assert (out / "training" / name).stat().st_size > 0, name
+    rows = [json.loads(x) for x in (out / "training" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert {"train_loss", "train_mac", "val_top1", "val_f1_mean", "lr", "clips_per_s"} <= set(rows[0])
+    header, *body = (out / "training" / "table_row.tsv").read_text().splitlines()
+    assert header.split("\t")[-1] == "F1_mean" and len(body) == 1
+    assert float(body[0].split("\t")[-1]) == pytest.approx(metrics["test"]["f1_mean"], abs=0.01)
+    per_class = (out / "training" / "per_class.tsv").read_text().splitlines()
+    assert per_class[1].startswith("0\t9\tnodding\t2\t")
+    assert (out / "labels.tsv").read_text().splitlines()[3] == "2\t52\tno action\t-1"
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["step"] == "train" and prov["params"]["optim"]["epochs"] == 3
+    assert any(p.endswith("train_list_videos.txt") for p in prov["inputs"])
+
+
+def test_resume_gives_the_same_weights(finished_run, tiny_clips, make_config, tmp_path):
+    out, _ = finished_run
+    cfg = make_config(tiny_clips)
+    part = tmp_path / "resumed"
+    assert train(cfg, part, stop_after_epoch=1) == {"stopped_after_epoch": 1}
+    assert not (part / "training" / "confusion.png").exists()
+    train(cfg, part)  # picks up after epoch 1
+    full = torch.load(out / "training" / "state.pt", weights_only=True)["model"]
+    resumed = torch.load(part / "training" / "state.pt", weights_only=True)["model"]
+    assert full.keys() == resumed.keys()
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key
+    log = (part / "training" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in log] == [1, 2, 3]
+
+
+def test_resume_refuses_a_changed_config(tiny_clips, make_config, tmp_path):
+    train(make_config(tiny_clips, optim={"epochs": 1}), tmp_path)
+    with pytest.raises(InputError, match="different config .*'optim'"):
+        train(make_config(tiny_clips, optim={"epochs": 2, "lr": 0.5}), tmp_path)
+
+
+def test_bad_clips_stop_the_run_or_are_skipped(clips_copy, make_config, damage, tmp_path,
+                                               capsys):
+    records = damage(clips_copy)
+    with pytest.raises(InputError, match=r"unusable clips, more than data.max_bad_clips=2"):
+        train(make_config(clips_copy, optim={"epochs": 1}, data={"max_bad_clips": 2}),
+              tmp_path / "a")
+    metrics = train(make_config(clips_copy, optim={"epochs": 1},
+                                data={"max_bad_clips": 4, "workers": 1}), tmp_path / "b")
+    assert metrics["bad_clips"] == 4
+    err = capsys.readouterr().err
+    assert f"skipping bad clip: {records[0].video}" in err
+    assert "Traceback" not in err
+
+
+def test_schedule_warmup_then_cosine():
+    kw = {"steps_per_epoch": 10, "epochs": 12, "lr": 0.01, "warmup_epochs": 2,
+          "warmup_start_lr": 0.001}
+    assert lr_at(0, **kw) == pytest.approx(0.001)
+    assert lr_at(10, **kw) == pytest.approx(0.0055)
+    assert lr_at(20, **kw) == pytest.approx(0.01)
+    assert lr_at(70, **kw) == pytest.approx(0.005)
+    assert lr_at(119, **kw) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_config_file_errors_name_the_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\noptim: {epochs: 0}\n")
+    with pytest.raises(InputError, match="key optim.epochs"):
+        load_config(path)
+    path.write_text("data: {root: x, cahce: true}\n")
+    with pytest.raises(InputError, match="key data.cahce"):
+        load_config(path)
+    path.write_text("data: {root: x}\n")
+    cfg = load_config(path, ["optim.lr=0.5", "model.overrides.num_frames=4"])
+    assert cfg.optim.lr == 0.5 and cfg.model.overrides == {"num_frames": 4}
+
+
+def test_shipped_demo_config_is_valid():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "train_demo.yaml")
+    assert cfg.model.preset == "demo" and cfg.data.cache
