@@ -17,25 +17,20 @@ of the table and listed in the exclusions file with the reason.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeio import InputError, atomic_path
+from pipeio.windows import PROB_PREFIX, read_windows
 
 log = logging.getLogger(__name__)
 
-# The windows contract (microdualnet/inference/windows.py), restated: no microdualnet import.
-META_KEY = b"microdualnet.windows"
-PROB_PREFIX = "prob_"
 
 
 @dataclass(frozen=True)
@@ -78,27 +73,6 @@ class Timeline:
         total = self.valid_s
         return {a: (100.0 * float(self.bin_width[self.label == i].sum()) / total
                     if total > 0 else math.nan) for i, a in enumerate(self.actions)}
-
-
-def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A windows Parquet file and its `microdualnet.windows` metadata."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"windows file {path} does not exist")
-    try:
-        arrow = pq.read_table(path)
-    except (OSError, pa.ArrowException) as err:
-        raise InputError(f"windows file {path} is not readable Parquet ({err})") from err
-    raw = (arrow.schema.metadata or {}).get(META_KEY)
-    if raw is None:
-        raise InputError(f"windows file {path} lacks its {META_KEY.decode()} metadata")
-    meta = json.loads(raw)
-    table = arrow.to_pandas()
-    need = ["start_s", "end_s", "valid"] + [PROB_PREFIX + c for c in meta.get("class_names", [])]
-    missing = [c for c in need if c not in table.columns]
-    if missing or not meta.get("class_names"):
-        raise InputError(f"windows file {path} lacks column(s) {missing or 'class_names'}")
-    return table, meta
 
 
 def _bin_means(table: pd.DataFrame, classes: list[str], duration: float,

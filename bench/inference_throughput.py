@@ -32,12 +32,12 @@ from microdualnet.inference.runner import (
     window_keypoints,
 )
 from microdualnet.inference.video import open_video, video_info
-from microdualnet.inference.windows import write_windows
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
 from microdualnet.model.config import make_config
 from microdualnet.model.network import MicroDualNet
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
+from pipeio.windows import write_windows
 
 
 def _sync(device: torch.device) -> None:

@@ -24,8 +24,8 @@ import yaml
 from analysis.aggregate import Decision, aggregate
 from microdualnet.cli import main as cli_main
 from microdualnet.inference.runner import InferenceOptions, run_inference
-from microdualnet.inference.windows import write_windows
 from microdualnet.pose.extract import extract_pose
+from pipeio.windows import write_windows
 
 
 def make_cohort(out: Path, per_group: int, seconds: int, seed: int) -> Path:

@@ -38,9 +38,9 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from microdualnet.inference.runner import InferenceOptions, run_inference
-    from microdualnet.inference.windows import write_windows
     from pipeio.errors import InputError
     from pipeio.provenance import write_provenance
+    from pipeio.windows import write_windows
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")

@@ -21,9 +21,9 @@ from tqdm import tqdm
 from microdualnet.inference.loader import WindowBatches, load_batches, normalise_video
 from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.video import VideoInfo, open_video, video_info
-from microdualnet.inference.windows import PROB_PREFIX, ROUTE_PREFIXES
 from microdualnet.pose.npz import PoseData, has_person, load_pose
 from pipeio.errors import InputError
+from pipeio.windows import PROB_PREFIX, ROUTE_PREFIXES
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import pytest
 from analysis.__main__ import main as analysis_main
 from analysis.aggregate import Decision, aggregate, participant_timeline
 from analysis.inputs import check_percent_table
-from microdualnet.inference.windows import write_windows
 from pipeio import InputError
+from pipeio.windows import write_windows
 
 CLASSES = ["nodding", "shaking legs", "no action"]
 

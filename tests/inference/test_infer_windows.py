@@ -12,10 +12,10 @@ from microdualnet.data.transforms import eval_view
 from microdualnet.inference.plan import SamplingRule, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.inference.video import open_video, read_frames
-from microdualnet.inference.windows import read_windows
 from microdualnet.model.checkpoint import load_checkpoint
 from microdualnet.pose.npz import PoseData, load_pose, save_pose
 from pipeio.errors import InputError
+from pipeio.windows import read_windows
 
 OPTS = InferenceOptions(window_s=2.0, hop_s=0.5, batch_size=4, device="cpu", progress=False)
 

@@ -6,8 +6,10 @@ valid: never guessed), `route_st_<entity>` / `route_ts_<entity>` (mean routing w
 the ST and TS paths over the window's frames). The file's key-value metadata
 `microdualnet.windows` (JSON) holds the class and entity names in model order, the
 participant, the video's length and frame rate, the window settings and, for a participant
-with no window at all, the exclusion reason. `analysis.aggregate` reads these names without
-importing this package.
+with no window at all, the exclusion reason.
+
+It lives in `pipeio` because both sides speak it: inference (torch) writes it and
+`analysis.aggregate` (no torch) reads it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def write_windows(path: str | Path, table: pd.DataFrame, meta: dict[str, Any]) -
 
 
 def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A windows Parquet file and its metadata, checked for the contract's columns."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"windows file {path} does not exist")
@@ -48,4 +51,10 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     raw = (arrow.schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise InputError(f"windows file {path} lacks its {META_KEY.decode()} metadata")
-    return arrow.to_pandas(), json.loads(raw)
+    meta = json.loads(raw)
+    table = arrow.to_pandas()
+    need = ["start_s", "end_s", "valid"] + [PROB_PREFIX + c for c in meta.get("class_names", [])]
+    missing = [c for c in need if c not in table.columns]
+    if missing or not meta.get("class_names"):
+        raise InputError(f"windows file {path} lacks column(s) {missing or 'class_names'}")
+    return table, meta
