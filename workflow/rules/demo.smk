@@ -15,12 +15,18 @@ rule demo_cohort:
     resources:
         mem_mb=2000,
     params:
+        py=PY,
+        demo_seconds=DEMO["seconds"],
+        demo_fps=DEMO["fps"],
+        demo_width=DEMO["width"],
+        demo_height=DEMO["height"],
+        demo_seed=DEMO["seed"],
         out=DEMO["out"],
         groups=lambda wc: ",".join(f"{g}={DEMO['per_group']}" for g in ("ASD", "PSY", "TDC")),
     shell:
-        "{PY} -m microdualnet synth cohort --out {params.out} --overwrite"
-        " --groups {params.groups} --seconds {DEMO[seconds]} --fps {DEMO[fps]}"
-        " --width {DEMO[width]} --height {DEMO[height]} --seed {DEMO[seed]}"
+        "{params.py} -m microdualnet synth cohort --out {params.out} --overwrite"
+        " --groups {params.groups} --seconds {params.demo_seconds} --fps {params.demo_fps}"
+        " --width {params.demo_width} --height {params.demo_height} --seed {params.demo_seed}"
         " --workers {threads} > {log} 2>&1"
 
 

@@ -3,10 +3,6 @@ POSE = config["pose"]
 INFER = config["inference"]
 
 
-def model_files():
-    return [f"{MODEL['path']}/model.safetensors", f"{MODEL['path']}/model.json"]
-
-
 rule pose:
     input:
         video=lambda wc: VIDEO[wc.pid],
@@ -22,16 +18,19 @@ rule pose:
     resources:
         mem_mb=1500,
     params:
+        py=PY,
+        pose_backend=POSE["backend"],
         source=lambda wc: (f"--openpose-dir {POSE['openpose_dir']}/{wc.pid}"
                            if POSE["backend"] == "openpose" else ""),
     shell:
-        "{PY} -m microdualnet pose --backend {POSE[backend]} --video {input.video}"
+        "{params.py} -m microdualnet pose --backend {params.pose_backend} --video {input.video}"
         " {params.source} --out {output.npz} --qc {output.qc} --no-progress > {log} 2>&1"
 
 
 rule infer:
     input:
-        model_files(),
+        f"{MODEL['path']}/model.safetensors",
+        f"{MODEL['path']}/model.json",
         video=lambda wc: VIDEO[wc.pid],
         pose=rules.pose.output.npz,
     output:
@@ -44,11 +43,18 @@ rule infer:
     resources:
         mem_mb=3000,
         gpu=1,
+    params:
+        py=PY,
+        model_path=MODEL["path"],
+        infer_window_s=INFER["window_s"],
+        infer_hop_s=INFER["hop_s"],
+        infer_batch_size=INFER["batch_size"],
+        infer_device=INFER["device"],
     shell:
-        "{PY} -m microdualnet infer --model {MODEL[path]} --video {input.video}"
+        "{params.py} -m microdualnet infer --model {params.model_path} --video {input.video}"
         " --pose {input.pose} --out {output} --participant-id {wildcards.pid}"
-        " --window-s {INFER[window_s]} --hop-s {INFER[hop_s]} --batch-size {INFER[batch_size]}"
-        " --device {INFER[device]} --threads 1 --workers 1 --no-progress > {log} 2>&1"
+        " --window-s {params.infer_window_s} --hop-s {params.infer_hop_s} --batch-size {params.infer_batch_size}"
+        " --device {params.infer_device} --threads 1 --workers 1 --no-progress > {log} 2>&1"
 
 
 if FROM_MODEL:
@@ -64,10 +70,14 @@ if FROM_MODEL:
             f"{RESULTS}/logs/aggregate.log",
         benchmark:
             f"{RESULTS}/benchmarks/aggregate.tsv"
+        params:
+            py=PY,
+            infer_decision=INFER["decision"],
+            infer_threshold=INFER["threshold"],
         shell:
-            "{PY} -m analysis aggregate --windows {input.windows} --participants {input.sheet}"
+            "{params.py} -m analysis aggregate --windows {input.windows} --participants {input.sheet}"
             " --out {output.table} --exclusions {output.exclusions}"
-            " --decision {INFER[decision]} --threshold {INFER[threshold]} -v > {log} 2>&1"
+            " --decision {params.infer_decision} --threshold {params.infer_threshold} -v > {log} 2>&1"
 
 
 rule timeline:
@@ -80,8 +90,11 @@ rule timeline:
     log:
         f"{RESULTS}/logs/timeline/{{pid}}.log",
     params:
+        py=PY,
+        infer_decision=INFER["decision"],
+        infer_threshold=INFER["threshold"],
         truth=lambda wc, input: f"--truth {input.truth}" if input.truth else "",
     shell:
-        "{PY} -m analysis timeline --windows {input.windows} --pose {input.pose}"
-        " {params.truth} --decision {INFER[decision]} --threshold {INFER[threshold]}"
+        "{params.py} -m analysis timeline --windows {input.windows} --pose {input.pose}"
+        " {params.truth} --decision {params.infer_decision} --threshold {params.infer_threshold}"
         " --out {output} > {log} 2>&1"

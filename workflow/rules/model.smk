@@ -14,13 +14,19 @@ rule demo_clips:
     resources:
         mem_mb=2000,
     params:
+        py=PY,
+        model_clips_per_class=MODEL["clips_per_class"],
+        demo_fps=DEMO["fps"],
+        demo_width=DEMO["width"],
+        demo_height=DEMO["height"],
+        demo_seed=DEMO["seed"],
         out=MODEL["clips"],
         held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
     shell:
-        "{PY} -m microdualnet synth clips --out {params.out} --overwrite"
-        " --train-per-class {MODEL[clips_per_class]} --val-per-class {params.held_out}"
-        " --test-per-class {params.held_out} --fps {DEMO[fps]}"
-        " --width {DEMO[width]} --height {DEMO[height]} --seed {DEMO[seed]}"
+        "{params.py} -m microdualnet synth clips --out {params.out} --overwrite"
+        " --train-per-class {params.model_clips_per_class} --val-per-class {params.held_out}"
+        " --test-per-class {params.held_out} --fps {params.demo_fps}"
+        " --width {params.demo_width} --height {params.demo_height} --seed {params.demo_seed}"
         " --workers {threads} > {log} 2>&1"
 
 
@@ -40,8 +46,9 @@ rule train:
         mem_mb=6000,
         gpu=1,
     params:
+        py=PY,
         out=MODEL["path"],
         root=MODEL["clips"],
     shell:
-        "{PY} -m microdualnet train --config {input.config} --data-root {params.root}"
+        "{params.py} -m microdualnet train --config {input.config} --data-root {params.root}"
         " --out {params.out} --set threads={threads} --set progress=false > {log} 2>&1"

@@ -31,9 +31,10 @@ rule stats:
     resources:
         mem_mb=2000,
     params:
+        py=PY,
         out=f"{RESULTS}/stats",
     shell:
-        "{PY} -m analysis stats --percent-time {input.percent_time}"
+        "{params.py} -m analysis stats --percent-time {input.percent_time}"
         " --participants {input.participants} --config {input.config}"
         " --out {params.out} -v > {log} 2>&1"
 
@@ -53,7 +54,8 @@ rule plots:
     resources:
         mem_mb=2000,
     params:
+        py=PY,
         out=f"{RESULTS}/figures",
     shell:
-        "{PY} -m analysis plots --percent-time {input.percent_time}"
+        "{params.py} -m analysis plots --percent-time {input.percent_time}"
         " --hurdle {input.hurdle} --config {input.config} --out {params.out} -v > {log} 2>&1"
