@@ -12,13 +12,13 @@ window (clipped to the video where the span is longer than the video allows).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from microdualnet.model.meta import META_FILE, read_meta
 from pipeio.errors import InputError
 
 # Frame rate assumed for a model whose model.json does not record its training clips' rate:
@@ -54,14 +54,9 @@ class WindowPlan:
 
 
 def read_model_meta(model_dir: str | Path) -> dict:
-    """model.json of a model folder (JSON only: no torch needed)."""
-    path = Path(model_dir) / "model.json"
-    if not path.is_file():
-        raise InputError(f"model folder {model_dir}: missing model.json")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from err
+    """model.json of a model folder with the keys window planning needs (no torch needed)."""
+    meta = read_meta(model_dir)
+    path = Path(model_dir) / META_FILE
     for key in ("frames", "frame_stride", "class_names", "entities"):
         if key not in meta:
             raise InputError(f"{path}: key {key!r} is missing")

@@ -20,13 +20,12 @@ from microdualnet.model.config import (
     config_from_dict,
     config_to_dict,
 )
+from microdualnet.model.meta import FORMAT, META_FILE, read_meta
 from microdualnet.model.network import MicroDualNet
 from pipeio.atomic import atomic_path, atomic_write_text
 from pipeio.errors import InputError
 
 WEIGHTS_FILE = "model.safetensors"
-META_FILE = "model.json"
-FORMAT = "microdualnet-model/1"
 
 
 @dataclass
@@ -77,22 +76,6 @@ def save_checkpoint(model: MicroDualNet, folder: str | Path, *,
         save_file(state, str(tmp), metadata={"format": FORMAT})
     atomic_write_text(folder / META_FILE, json.dumps(meta, indent=2) + "\n")
     return folder
-
-
-def read_meta(folder: str | Path) -> dict[str, Any]:
-    """model.json of a model folder, checked for the format tag."""
-    path = Path(folder) / META_FILE
-    if not path.is_file():
-        raise InputError(f"model folder {folder}: missing {META_FILE}")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError(f"{path}: key 'format' must be {FORMAT!r}")
-    if not isinstance(meta.get("config"), dict):
-        raise InputError(f"{path}: key 'config' is missing or not an object")
-    return meta
 
 
 def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
