@@ -9,7 +9,7 @@ from microdualnet.model.config import PRESETS, VARIANTS
 _LABELS = {
     "backbone": "TSM ResNet backbone",
     "sem": "SEM refinement + entity embedding (Eq. 2)",
-    "pose": "pose entity encoder (pose-only)",
+    "pose": "pose entity encoder (pose-only; pose_embedding)",
     "global_proj": "global feature projection (Eq. 20)",
     "st": "ST path (Eq. 9-10)",
     "ts": "TS path (Eq. 11-12)",

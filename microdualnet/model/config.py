@@ -44,12 +44,19 @@ class ModelConfig:
     box_padding: float = 0.1
     roi_size: int = 3
     dim: int = 256  # D
+    # Not in the paper: also add an embedding of each entity's body-relative joints to its
+    # ROI feature (the pose-only variant's encoder). For small, low-resolution figures where
+    # a head is a few pixels and the ROI sees little; on for the demo preset (docs/model.md).
+    pose_embedding: bool = False
     # Transformers (Eq. 3-12).
     paths: Paths = "dual"
     num_layers: int = 3
     num_heads: int = 8
     ffn_dim: int = 1024
     dropout: float = 0.1
+    # Post-LN as Eq. 4-5 (False) or pre-LN (True). Not in the paper: the demo preset uses
+    # pre-LN because the post-LN TS path trains poorly from scratch (docs/model.md).
+    norm_first: bool = False
     # Entity-level routing (Eq. 13-15).
     fusion: Fusion = "routing"
     routing_temperature: float = 1.0  # impl. details; Eq. 14's text says 0.7
@@ -76,7 +83,7 @@ class ModelConfig:
     @property
     def uses_keypoints(self) -> bool:
         """Whether forward() needs keypoints (boxes, pose features or MAC confidence)."""
-        return self.entity_source in ("keypoints", "pose")
+        return self.entity_source in ("keypoints", "pose") or self.pose_embedding
 
 
 def _check(cfg: ModelConfig) -> None:
@@ -125,6 +132,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_heads": 4,
         "ffn_dim": 128,
         "roi_size": 2,
+        "pose_embedding": True,
+        "norm_first": True,
         "global_proj_dim": 64,
         "classifier_hidden": 64,
         "classifier_dropout": 0.2,
@@ -135,8 +144,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
     "pose-only": {"entity_source": "pose"},
-    "rgb-only": {"entity_source": "fixed"},
-    "centre-crop": {"entity_source": "centre"},
+    "rgb-only": {"entity_source": "fixed", "pose_embedding": False},
+    "centre-crop": {"entity_source": "centre", "pose_embedding": False},
     "st-only": {"paths": "st", "fusion": "average", "mac_weight": 0.0},
     "ts-only": {"paths": "ts", "fusion": "average", "mac_weight": 0.0},
     "no-mac": {"mac_weight": 0.0},

@@ -50,6 +50,9 @@ class MicroDualNet(nn.Module):
             if cfg.global_proj_dim:
                 self.global_proj = nn.Linear(self.backbone.out_channels, cfg.global_proj_dim)
             head_in += cfg.global_proj_dim or self.backbone.out_channels
+            if cfg.pose_embedding:
+                self.pose = PoseEntityEncoder(self.entities, d, cfg.keypoint_threshold,
+                                              entity_embedding=False)
         else:
             self.pose = PoseEntityEncoder(self.entities, d, cfg.keypoint_threshold)
         self.st = STPath(cfg, levels) if cfg.paths in ("dual", "st") else None
@@ -75,6 +78,8 @@ class MicroDualNet(nn.Module):
         if cfg.uses_cnn:
             fmap, global_feat = self.backbone(video)
             x = self.sem(fmap, boxes, cfg.input_size)
+            if cfg.pose_embedding:
+                x = x + self.pose(keypoints, cfg.input_size)
         else:
             x = self.pose(keypoints, cfg.input_size)
         geometry = box_geometry(boxes, cfg.input_size)

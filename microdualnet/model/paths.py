@@ -17,8 +17,8 @@ class _Path(nn.Module):
     def __init__(self, cfg: ModelConfig, levels: tuple[int, ...]) -> None:
         super().__init__()
         args = (cfg.dim, cfg.num_heads, cfg.ffn_dim, cfg.num_layers, cfg.dropout)
-        self.spatial = SpatialTransformer(*args, levels=levels)
-        self.temporal = TemporalTransformer(*args)
+        self.spatial = SpatialTransformer(*args, levels=levels, norm_first=cfg.norm_first)
+        self.temporal = TemporalTransformer(*args, norm_first=cfg.norm_first)
         self.residual = _residual_mlp(cfg.dim)
 
 

@@ -6,7 +6,10 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
+from microdualnet.body25 import INDEX, NUM_JOINTS
 from microdualnet.model.entities import Entity
+
+FEATURES_PER_JOINT = 7  # see joint_features
 
 
 class SpatialEntityModule(nn.Module):
@@ -44,30 +47,83 @@ class SpatialEntityModule(nn.Module):
         return x + self.entity_embedding
 
 
-class PoseEntityEncoder(nn.Module):
-    """Pose-only variant: each entity embeds its own joints' (x, y, confidence) with an MLP.
+def body_frame(keypoints: Tensor, threshold: float, image_size: int) -> tuple[Tensor, Tensor]:
+    """Per-clip origin `[B, 2]` and scale `[B, 1]` (pixels) of the body in the window.
 
-    Coordinates are mapped to [-1, 1] over the image; joints at or below the confidence
-    threshold are zeroed so undetected points carry no position.
+    Origin: the neck averaged over the frames where it is confident (else the mean of all
+    confident joints, else the image centre). Scale: the mean neck-to-mid-hip length, else a
+    quarter of the image. One frame per clip, not per frame, so a swaying torso still moves.
+    """
+    xy, seen = keypoints[..., :2], (keypoints[..., 2:] > threshold).to(keypoints.dtype)
+    neck, mid_hip = INDEX["Neck"], INDEX["MidHip"]
+
+    def masked_mean(values: Tensor, weight: Tensor, dims: tuple[int, ...]) -> Tensor:
+        return (values * weight).sum(dims) / weight.sum(dims).clamp(min=1)
+
+    centre_all = masked_mean(xy, seen, (1, 2))
+    centre_all = torch.where(seen.sum((1, 2)) > 0, centre_all, image_size / 2)
+    w_neck = seen[:, :, neck]
+    origin = torch.where(w_neck.sum(1) > 0, masked_mean(xy[:, :, neck], w_neck, (1,)), centre_all)
+    w_torso = w_neck * seen[:, :, mid_hip]
+    torso = (xy[:, :, neck] - xy[:, :, mid_hip]).norm(dim=-1, keepdim=True)
+    scale = torch.where(w_torso.sum(1) > 0, masked_mean(torso, w_torso, (1,)),
+                        torch.full_like(w_torso[:, 0], image_size / 4))
+    return origin, scale.clamp(min=image_size / 64)
+
+
+def joint_features(keypoints: Tensor, threshold: float, image_size: int,
+                   motion_gain: float = 5.0) -> Tensor:
+    """`[B, T, 25, 7]` per joint: its mean position over the window relative to the body
+    frame (2), this frame's deviation from that mean (2) and the window's RMS deviation (2),
+    both times `motion_gain`, and confidence; zero for joints at or below the threshold.
+
+    Body-relative coordinates make a held head tilt or foot position look the same wherever
+    the person sits and however large they appear; the window mean gives every frame the
+    posture with the detector's jitter averaged out, and the RMS deviation the strength of a
+    rhythm, which a few pixels of shaking would otherwise not show against posture.
+    """
+    xy, conf = keypoints[..., :2], keypoints[..., 2:]
+    seen = conf > threshold
+    origin, scale = body_frame(keypoints, threshold, image_size)
+    rel = (xy - origin[:, None, None]) / scale[:, None, None]
+    w = seen.to(rel.dtype)
+    count = w.sum(1, keepdim=True).clamp(min=1)
+    mean = (rel * w).sum(1, keepdim=True) / count
+    dev = (rel - mean) * w * motion_gain
+    rms = ((dev**2).sum(1, keepdim=True) / count).sqrt().expand_as(dev)
+    feats = torch.cat([mean.expand_as(rel), dev, rms, conf], dim=-1)
+    return torch.where(seen, feats, 0.0)
+
+
+class PoseEntityEncoder(nn.Module):
+    """Each entity embeds its own joints' body-relative features (`joint_features`) with an MLP.
+
+    Used alone by the pose-only variant and, with `entity_embedding=False`, added to the ROI
+    features of the full model when `pose_embedding` is on.
     """
 
-    def __init__(self, entities: tuple[Entity, ...], dim: int, threshold: float) -> None:
+    def __init__(self, entities: tuple[Entity, ...], dim: int, threshold: float,
+                 entity_embedding: bool = True) -> None:
         super().__init__()
         self.joints = [list(e.joints) for e in entities]
         self.threshold = threshold
+        # Input BatchNorm (as ST-GCN's data_bn): features whose spread is a few hundredths
+        # of a torso (a held head tilt) get the same footing as whole-body positions.
+        self.input_norm = nn.BatchNorm1d(NUM_JOINTS * FEATURES_PER_JOINT)
         self.encoders = nn.ModuleList(
-            nn.Sequential(nn.Linear(3 * len(j), dim), nn.LayerNorm(dim), nn.GELU(),
-                          nn.Linear(dim, dim))
+            nn.Sequential(nn.Linear(FEATURES_PER_JOINT * len(j), dim), nn.LayerNorm(dim),
+                          nn.GELU(), nn.Linear(dim, dim))
             for j in self.joints
         )
-        self.entity_embedding = nn.Parameter(torch.zeros(len(entities), dim))
-        nn.init.normal_(self.entity_embedding, std=0.02)
+        self.entity_embedding = None
+        if entity_embedding:
+            self.entity_embedding = nn.Parameter(torch.zeros(len(entities), dim))
+            nn.init.normal_(self.entity_embedding, std=0.02)
 
     def forward(self, keypoints: Tensor, image_size: int) -> Tensor:
         """`keypoints [B, T, 25, 3]` -> `[B, T, K, D]`."""
-        xy = keypoints[..., :2] / image_size * 2 - 1
-        conf = keypoints[..., 2:]
-        feats = torch.where(conf > self.threshold, torch.cat([xy, conf], dim=-1), 0.0)
-        out = [enc(feats[..., j, :].flatten(-2)) for enc, j in
-               zip(self.encoders, self.joints, strict=True)]
-        return torch.stack(out, dim=2) + self.entity_embedding
+        feats = joint_features(keypoints.float(), self.threshold, image_size)
+        feats = self.input_norm(feats.flatten(-2).flatten(0, 1)).view(feats.shape)
+        out = torch.stack([enc(feats[..., j, :].flatten(-2)) for enc, j in
+                           zip(self.encoders, self.joints, strict=True)], dim=2)
+        return out if self.entity_embedding is None else out + self.entity_embedding

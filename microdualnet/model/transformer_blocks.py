@@ -1,4 +1,9 @@
-"""Spatial-T and Temporal-T (Eq. 3-8): post-LN transformer layers over entities or frames."""
+"""Spatial-T and Temporal-T (Eq. 3-8): transformer layers over entities or frames.
+
+Post-LN as the paper writes Eq. 4-5, or pre-LN (`norm_first`), which keeps an identity path
+from the entity features to the pooled output and trains far faster from scratch on small
+data (docs/model.md has the numbers).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,15 @@ from torch import Tensor, nn
 
 
 class EncoderLayer(nn.Module):
-    """X'' = LN(X' + MHSA(X')); X^ = LN(X'' + FFN(X'')) with a GELU FFN (Eq. 4-5 / 7-8)."""
+    """X'' = LN(X' + MHSA(X')); X^ = LN(X'' + FFN(X'')) with a GELU FFN (Eq. 4-5 / 7-8).
 
-    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float) -> None:
+    With `norm_first`: X'' = X' + MHSA(LN(X')); X^ = X'' + FFN(LN(X'')).
+    """
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float,
+                 norm_first: bool = False) -> None:
         super().__init__()
+        self.norm_first = norm_first
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.norm1 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout),
@@ -21,6 +31,10 @@ class EncoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.norm_first:
+            h = self.norm1(x)
+            x = x + self.drop(self.attn(h, h, h, need_weights=False)[0])
+            return x + self.drop(self.ffn(self.norm2(x)))
         attended, _ = self.attn(x, x, x, need_weights=False)
         x = self.norm1(x + self.drop(attended))
         return self.norm2(x + self.drop(self.ffn(x)))
@@ -46,12 +60,12 @@ class SpatialTransformer(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, ffn_dim: int, layers: int, dropout: float,
-                 levels: tuple[int, ...]) -> None:
+                 levels: tuple[int, ...], norm_first: bool = False) -> None:
         super().__init__()
         self.register_buffer("levels", torch.tensor(levels), persistent=False)
         self.level_embedding = nn.Embedding(max(levels) + 1, dim)
         self.geometry = nn.Linear(4, dim)
-        self.layers = nn.ModuleList(EncoderLayer(dim, heads, ffn_dim, dropout)
+        self.layers = nn.ModuleList(EncoderLayer(dim, heads, ffn_dim, dropout, norm_first)
                                     for _ in range(layers))
 
     def forward(self, x: Tensor, geometry: Tensor) -> Tensor:
@@ -67,9 +81,10 @@ class SpatialTransformer(nn.Module):
 class TemporalTransformer(nn.Module):
     """Attention across the T frames of each entity (Eq. 6-8), with sinusoidal TPE."""
 
-    def __init__(self, dim: int, heads: int, ffn_dim: int, layers: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, ffn_dim: int, layers: int, dropout: float,
+                 norm_first: bool = False) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(dim, heads, ffn_dim, dropout)
+        self.layers = nn.ModuleList(EncoderLayer(dim, heads, ffn_dim, dropout, norm_first)
                                     for _ in range(layers))
 
     def forward(self, x: Tensor) -> Tensor:
