@@ -14,9 +14,12 @@ _WRISTS = [INDEX["RWrist"], INDEX["LWrist"]]
 
 @dataclass(frozen=True)
 class DetectorModel:
-    """Noise model options (pixels are image pixels)."""
+    """Noise model options. Position errors are in cm at the figure, so they scale with the
+    person's size in the image, as a detector's do (it sees the person at its own input
+    resolution, whatever the video's)."""
 
-    jitter_px: float = 0.8  # std of per-frame position noise
+    jitter_cm: float = 0.45  # std of independent per-frame position noise
+    bias_cm: float = 0.8  # std of a per-joint offset that persists through a recording
     joint_dropout: float = 0.03  # chance a joint is missed in a frame
     frame_dropout: float = 0.005  # chance the whole person is missed in a frame
     occluded_conf: tuple[float, float] = (0.1, 0.4)
@@ -28,7 +31,8 @@ def detect(uv: np.ndarray, depth: np.ndarray, head_depth: np.ndarray, scale: flo
     """OpenPose-style keypoints `[T, 25, 3]` (x, y, confidence; 0, 0, 0 where missed)."""
     model = model or DetectorModel()
     t = len(uv)
-    xy = uv + rng.normal(0.0, model.jitter_px, uv.shape)
+    bias = rng.normal(0.0, model.bias_cm * scale, uv.shape[1:])
+    xy = uv + bias + rng.normal(0.0, model.jitter_cm * scale, uv.shape)
     base = rng.uniform(0.7, 0.95, NUM_JOINTS)
     conf = np.clip(base + rng.normal(0.0, 0.05, (t, NUM_JOINTS)), 0.05, 1.0)
     # A hand in front of the face hides the face points near it.
