@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis stats|plots|aggregate|timeline ...`.
+"""Command line: `python -m analysis stats|plots|aggregate|timeline|report ...`.
 
 Bad input ends with `error: <one line>` on stderr and exit status 2, never a traceback.
 """
@@ -45,10 +45,12 @@ def _parser() -> argparse.ArgumentParser:
 
     # Stages that set their own `run` (they take no stats config).
     from analysis.aggregate import add_parser as add_aggregate
+    from analysis.report import add_parser as add_report
     from analysis.timeline import add_parser as add_timeline
 
     add_aggregate(sub)
     add_timeline(sub)
+    add_report(sub)
     return parser
 
 

@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-fps", type=float, default=None,
                    help="frame rate of the model's training clips (default: model.json, "
                    "else 25)")
+    p.add_argument("--on-error", choices=("fail", "exclude"), default="fail",
+                   help="when this participant's video or pose file cannot be used (or the "
+                   "pose file is an exclusion record): fail (exit status 2), or exclude: "
+                   "write a windows file without windows whose metadata says why, and exit 0 "
+                   "(the model itself must load either way; default: fail)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -37,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from microdualnet.inference.runner import InferenceOptions, run_inference
+    from microdualnet.inference.plan import read_model_meta
+    from microdualnet.inference.runner import InferenceOptions, excluded_result, run_inference
+    from microdualnet.pose.npz import load_pose
     from pipeio.errors import InputError
     from pipeio.provenance import write_provenance
     from pipeio.windows import write_windows
@@ -53,11 +60,25 @@ def _run(args: argparse.Namespace) -> int:
     opts = InferenceOptions(args.window_s, args.hop_s, args.batch_size, args.device,
                             args.min_pose_fraction, args.model_fps, not args.no_progress,
                             args.workers)
-    result = run_inference(args.model, args.video, args.pose, opts)
+    # A model problem concerns every participant: it fails even with --on-error exclude.
+    read_model_meta(args.model)
+    if not (args.model / "model.safetensors").is_file():
+        raise InputError(f"model folder {args.model}: missing model.safetensors")
+    try:
+        result = run_inference(args.model, args.video, args.pose, opts)
+    except InputError as err:
+        if args.on_error != "exclude":
+            raise
+        try:  # a participant the pose stage excluded keeps the pose stage's reason
+            reason = load_pose(args.pose).excluded
+        except InputError:
+            reason = None
+        reason = reason or "infer: " + " ".join(str(err).split())
+        result = excluded_result(args.model, args.video, reason, opts)
     pid = args.participant_id or args.out.name.removesuffix(".parquet")
     write_windows(args.out, result.table, {"participant_id": pid, **result.meta})
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "infer",
-                     vars(opts), [args.video, args.pose, args.model / "model.safetensors"])
+                     {**vars(opts), "on_error": args.on_error}, [args.video, args.pose, args.model / "model.safetensors"])
     valid = int(result.table["valid"].sum())
     note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
     print(f"infer {args.out}: {valid}/{len(result.table)} windows valid{note}")

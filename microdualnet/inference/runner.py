@@ -102,6 +102,9 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
     reader = open_video(video)
     info = video_info(reader)
     pose = load_pose(pose_path)
+    if pose.excluded is not None:
+        raise InputError(f"pose file {pose_path} is the exclusion record of a participant "
+                         f"without pose ({pose.excluded})")
     check_pose_matches(pose, info, pose_path, video)
     plan = plan_windows(info.frames, info.fps, rule, opts.window_s, opts.hop_s)
     classes, entities = list(meta["class_names"]), list(meta["entities"])
@@ -131,6 +134,25 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
     table.insert(2, "valid", pose_fraction >= opts.min_pose_fraction)
     table.insert(3, "pose_fraction", pose_fraction)
     return InferenceResult(table, out_meta)
+
+
+def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
+                    opts: InferenceOptions) -> InferenceResult:
+    """A windows table without windows whose metadata carries the exclusion reason."""
+    meta = read_model_meta(model_dir)
+    classes, entities = list(meta["class_names"]), list(meta["entities"])
+    table = pd.DataFrame(np.zeros((0, len(_columns(classes, entities))), np.float32),
+                         columns=_columns(classes, entities))
+    table.insert(0, "start_s", np.zeros(0))
+    table.insert(1, "end_s", np.zeros(0))
+    table.insert(2, "valid", np.zeros(0, bool))
+    table.insert(3, "pose_fraction", np.zeros(0, np.float32))
+    return InferenceResult(table, {
+        "video": str(video), "model": str(model_dir), "class_names": classes,
+        "entities": entities, "fps": None, "video_frames": None, "duration_s": None,
+        "window_s": opts.window_s, "hop_s": opts.hop_s,
+        "min_pose_fraction": opts.min_pose_fraction, "excluded": reason,
+    })
 
 
 @torch.inference_mode()

@@ -23,20 +23,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hop-s", type=float, default=0.5, help="window hop, as for infer")
     p.add_argument("--model-fps", type=float, default=None,
                    help="frame rate of the model's training clips, as for infer")
+    p.add_argument("--on-error", choices=("fail", "exclude"), default="fail",
+                   help="when the video or the OpenPose folder cannot be read: fail (exit "
+                   "status 2), or exclude: write an exclusion record (a pose file without "
+                   "frames whose `excluded` key and QC JSON say why) and exit 0, so a "
+                   "workflow goes on with the other participants (default: fail)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pipeio.errors import InputError
+
+    # Settings problems concern every participant: they fail even with --on-error exclude.
+    if args.backend == "openpose" and args.openpose_dir is None:
+        raise InputError("the openpose backend needs --openpose-dir")
+    model_meta = None
+    if args.only_sampled is not None:
+        from microdualnet.inference.plan import read_model_meta
+
+        model_meta = read_model_meta(args.only_sampled)
+    try:
+        return _extract(args, model_meta)
+    except InputError as err:
+        if args.on_error != "exclude":
+            raise
+        from microdualnet.pose.extract import write_exclusion
+
+        reason = "pose: " + " ".join(str(err).split())
+        write_exclusion(args.backend, args.video, args.out, reason, qc_path=args.qc)
+        print(f"pose {args.out}: excluded ({reason})")
+        return 0
+
+
+def _extract(args: argparse.Namespace, model_meta: dict | None) -> int:
     from microdualnet.pose.extract import extract_pose
 
     only = None
-    if args.only_sampled is not None:
-        from microdualnet.inference.plan import plan_windows, read_model_meta, sampling_rule
+    if model_meta is not None:
+        from microdualnet.inference.plan import plan_windows, sampling_rule
         from microdualnet.inference.video import open_video, video_info
 
         info = video_info(open_video(args.video))
-        rule = sampling_rule(read_model_meta(args.only_sampled), args.model_fps)
+        rule = sampling_rule(model_meta, args.model_fps)
         only = plan_windows(info.frames, info.fps, rule, args.window_s,
                             args.hop_s).unique_frames()
     summary = extract_pose(args.backend, args.video, args.out, openpose_dir=args.openpose_dir,

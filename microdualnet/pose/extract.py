@@ -9,8 +9,8 @@ import numpy as np
 from tqdm import tqdm
 
 from microdualnet.inference.video import open_video, read_frames, video_info
-from microdualnet.pose.npz import PoseData, save_pose
-from microdualnet.pose.qc import qc_summary, write_qc
+from microdualnet.pose.npz import PoseData, excluded_pose, save_pose
+from microdualnet.pose.qc import exclusion_summary, qc_summary, write_qc
 from pipeio.errors import InputError
 
 BACKENDS = ("mediapipe", "openpose")
@@ -74,5 +74,14 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
     summary = qc_summary(pose, video, {"participant_id": Path(out).name.removesuffix(".npz"),
                                        "only_sampled_frames": only_frames is not None,
                                        **extra})
+    write_qc(qc_path or default_qc_path(out), summary)
+    return summary
+
+
+def write_exclusion(backend: str, video: str | Path, out: str | Path, reason: str, *,
+                    qc_path: str | Path | None = None) -> dict[str, Any]:
+    """Write the exclusion record (pose file without frames + QC JSON); return the QC."""
+    save_pose(out, excluded_pose(backend, reason))
+    summary = exclusion_summary(video, backend, Path(out).name.removesuffix(".npz"), reason)
     write_qc(qc_path or default_qc_path(out), summary)
     return summary

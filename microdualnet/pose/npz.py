@@ -4,6 +4,11 @@ Arrays: `keypoints` float32 `[T, 25, 3]` BODY_25 (x, y pixels, confidence 0-1, 0
 detected), `frame_index` int64 `[T]` (video frame of each row, increasing), `fps`, `width`,
 `height`, `backend`, and `video_frames` (the video's frame count, so a pose file made for
 another video, or covering only some frames, is recognised).
+
+An *exclusion record* (`pose --on-error exclude`, written when the participant's video or
+OpenPose output could not be read) has the same keys with no frames (`T = 0`, `fps` 0) and
+one more, `excluded`: the reason. Inference turns it into a windows file that carries the
+reason on to the exclusions list; it is never analysed as pose.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class PoseData:
     height: int
     backend: str
     video_frames: int
+    excluded: str | None = None  # set on an exclusion record: why there is no pose
 
     @property
     def complete(self) -> bool:
@@ -62,8 +68,15 @@ def save_pose(path: str | Path, pose: PoseData) -> Path:
         np.savez_compressed(
             fh, keypoints=kp, frame_index=np.asarray(pose.frame_index, np.int64),
             fps=np.float64(pose.fps), width=np.int64(pose.width), height=np.int64(pose.height),
-            backend=np.str_(pose.backend), video_frames=np.int64(pose.video_frames))
+            backend=np.str_(pose.backend), video_frames=np.int64(pose.video_frames),
+            **({"excluded": np.str_(pose.excluded)} if pose.excluded is not None else {}))
     return Path(path)
+
+
+def excluded_pose(backend: str, reason: str) -> PoseData:
+    """The exclusion record of a participant whose pose could not be extracted."""
+    return PoseData(np.zeros((0, NUM_JOINTS, 3), np.float32), np.zeros(0, np.int64), 0.0, 0,
+                    0, backend, 0, excluded=reason)
 
 
 def load_pose(path: str | Path) -> PoseData:
@@ -94,5 +107,6 @@ def load_pose(path: str | Path) -> PoseData:
     if not np.all(np.isfinite(kp)) or conf.min(initial=0) < 0 or conf.max(initial=0) > 1:
         raise InputError(f"pose file {path}: keypoints must be finite with confidence in 0-1")
     video_frames = int(arrays["video_frames"]) if "video_frames" in arrays else len(kp)
+    excluded = str(arrays["excluded"]) if "excluded" in arrays else None
     return PoseData(kp.astype(np.float32), frames, float(arrays["fps"]), int(arrays["width"]),
-                    int(arrays["height"]), str(arrays["backend"]), video_frames)
+                    int(arrays["height"]), str(arrays["backend"]), video_frames, excluded)

@@ -52,5 +52,21 @@ def qc_summary(pose: PoseData, video: str | Path, extra: dict[str, Any]) -> dict
     }
 
 
+def exclusion_summary(video: str | Path, backend: str, participant_id: str,
+                      reason: str) -> dict[str, Any]:
+    """The QC record of a participant whose pose could not be extracted at all."""
+    return {
+        "video": str(video),
+        "backend": backend,
+        "participant_id": participant_id,
+        "frames_processed": 0,
+        "frames_with_person": 0,
+        "fraction_with_person": 0.0,
+        "failed_stage": "pose",
+        "excluded": True,
+        "exclusion_reason": reason,
+    }
+
+
 def write_qc(path: str | Path, summary: dict[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(summary, indent=2) + "\n")

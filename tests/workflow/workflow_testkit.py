@@ -1,5 +1,6 @@
 """Helpers for the workflow tests: a reduced demo copy of the workflow and a runner."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -9,11 +10,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# The files a finished run's statistics consist of: they must not depend on how the run got
+# there (interrupted, restarted, partly re-run).
+FINAL_TABLES = ("percent_time.tsv", "stats/hurdle.tsv", "stats/table_v.tsv",
+                "stats/table_v.md", "stats/table_v.tex", "stats/methods.md",
+                "stats/exclusions.tsv")
 
 
 def reduced_workdir(tmp_path: Path, **overrides) -> Path:
     """A copy of the workflow files with a reduced demo config."""
-    for name in ("Snakefile", "workflow"):
+    for name in ("Snakefile", "workflow", "envs"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -24,6 +30,54 @@ def reduced_workdir(tmp_path: Path, **overrides) -> Path:
     return tmp_path
 
 
+def set_demo(workdir: Path, **values) -> None:
+    """Change keys of the demo section of a reduced workdir's config."""
+    cfg = yaml.safe_load((workdir / "config.yaml").read_text())
+    cfg["demo"].update(values)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
 def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*SNAKEMAKE, "--cores", "2", "--directory", str(workdir), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def job_counts(log: str) -> dict[str, int]:
+    """The `Job stats` table Snakemake prints before running (or in a dry run)."""
+    match = re.search(r"^job\s+count\n-+\s+-+\n(.*?)^total\s+\d+", log, re.M | re.S)
+    assert match is not None, log[-3000:]
+    return {name: int(n) for name, n in re.findall(r"^(\w+)\s+(\d+)$", match.group(1), re.M)}
+
+
+def job_wildcards(log: str) -> list[str]:
+    """The `wildcards:` line of every job a run or dry run lists."""
+    return re.findall(r"^\s+wildcards: (.+)$", log, re.M)
+
+
+def final_tables(workdir: Path, results: str = "results/demo") -> dict[str, bytes]:
+    return {name: (workdir / results / name).read_bytes() for name in FINAL_TABLES}
+
+
+def make_random_model(folder: Path) -> Path:
+    """A randomly initialised demo-preset model over the synthetic classes + background (no
+    training: the tests of the workflow's mechanics do not need a good model)."""
+    import torch
+
+    from microdualnet.model.checkpoint import save_checkpoint
+    from microdualnet.model.config import make_config
+    from microdualnet.model.network import MicroDualNet
+    from microdualnet.synthetic.actions import ACTIONS, BACKGROUND_NAME
+
+    names = [a.name for a in ACTIONS] + [BACKGROUND_NAME]
+    torch.manual_seed(0)
+    model = MicroDualNet(make_config("demo", num_classes=len(names)))
+    return save_checkpoint(model, folder, class_names=names)
+
+
+def model_workdir(tmp_path: Path, model: Path) -> Path:
+    """A reduced workdir on the model path with a copy of `model` (model.train: false)."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model",
+                         model={"train": False, "path": "model", "train_config": "unused.yaml",
+                                "clips": "demo_data/clips", "clips_per_class": 1})
+    shutil.copytree(model, wd / "model")
+    return wd

@@ -51,3 +51,25 @@ else:
     PIDS = list(_sheet["participant_id"])
     VIDEO = {pid: str(Path(SHEET_PATH).parent / v)
              for pid, v in zip(_sheet["participant_id"], _sheet["video"])}
+
+
+# GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job one free
+# device of the pool via CUDA_VISIBLE_DEVICES (left alone under SLURM; a no-op without a GPU).
+GPU = config["gpu"]
+
+
+def gpu_wrapper_args(device="auto"):
+    """Options for `python -m pipeio.gpu`: the device pool (`none` for CPU-only jobs)."""
+    import shlex
+
+    devices = GPU["devices"]
+    if device == "cpu":
+        devices = "none"
+    elif not isinstance(devices, str):
+        devices = ",".join(str(d) for d in devices)
+    lock = f" --lock-dir {shlex.quote(GPU['lock_dir'])}" if GPU.get("lock_dir") else ""
+    return f"--devices {shlex.quote(devices)}{lock}"
+
+
+# Caption files of the report (workflow/report/*.rst), beside the Snakefile.
+CAPTIONS = Path(workflow.basedir) / "workflow" / "report"

@@ -11,6 +11,8 @@ rule demo_cohort:
         f"{RESULTS}/logs/demo_cohort.log",
     benchmark:
         f"{RESULTS}/benchmarks/demo_cohort.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
     threads: 2
     resources:
         mem_mb=2000,
@@ -21,7 +23,7 @@ rule demo_cohort:
         demo_width=DEMO["width"],
         demo_height=DEMO["height"],
         demo_seed=DEMO["seed"],
-        out=DEMO["out"],
+        out=lambda wc, output: str(Path(output.sheet).parent),
         groups=lambda wc: ",".join(f"{g}={DEMO['per_group']}" for g in ("ASD", "PSY", "TDC")),
     shell:
         "{params.py} -m microdualnet synth cohort --out {params.out} --overwrite"
@@ -37,8 +39,14 @@ if not FROM_MODEL:
         input:
             truth=rules.demo_cohort.output.truth,
         output:
-            f"{RESULTS}/percent_time.tsv",
+            report(
+                f"{RESULTS}/percent_time.tsv",
+                caption="../report/percent_time.rst",
+                category="4. Percent time",
+            ),
         log:
             f"{RESULTS}/logs/percent_time_from_truth.log",
+        conda:
+            "../../envs/analysis.yaml"
         shell:
             "cp {input.truth} {output} 2> {log}"

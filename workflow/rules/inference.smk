@@ -1,4 +1,6 @@
 # Pose extraction and windowed inference, one job per participant; aggregation into percent time.
+# A participant whose video or pose cannot be read gets an exclusion record instead of a failed
+# job when ON_ERROR is "exclude" (config on_participant_error); aggregate and the report list it.
 POSE = config["pose"]
 INFER = config["inference"]
 
@@ -14,23 +16,27 @@ rule pose:
         f"{RESULTS}/logs/pose/{{pid}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pose/{{pid}}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
     threads: 1
     resources:
         mem_mb=1500,
     params:
         py=PY,
         pose_backend=POSE["backend"],
+        on_error=ON_ERROR,
         source=lambda wc: (f"--openpose-dir {POSE['openpose_dir']}/{wc.pid}"
                            if POSE["backend"] == "openpose" else ""),
     shell:
         "{params.py} -m microdualnet pose --backend {params.pose_backend} --video {input.video}"
-        " {params.source} --out {output.npz} --qc {output.qc} --no-progress > {log} 2>&1"
+        " {params.source} --out {output.npz} --qc {output.qc} --on-error {params.on_error}"
+        " --no-progress > {log} 2>&1"
 
 
 rule infer:
     input:
-        f"{MODEL['path']}/model.safetensors",
-        f"{MODEL['path']}/model.json",
+        weights=f"{MODEL['path']}/model.safetensors",
+        meta=f"{MODEL['path']}/model.json",
         video=lambda wc: VIDEO[wc.pid],
         pose=rules.pose.output.npz,
     output:
@@ -39,22 +45,28 @@ rule infer:
         f"{RESULTS}/logs/infer/{{pid}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/infer/{{pid}}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
     threads: 2
     resources:
         mem_mb=3000,
         gpu=1,
     params:
         py=PY,
-        model_path=MODEL["path"],
+        gpu=gpu_wrapper_args(INFER["device"]),
+        model_path=lambda wc, input: str(Path(input.weights).parent),
         infer_window_s=INFER["window_s"],
         infer_hop_s=INFER["hop_s"],
         infer_batch_size=INFER["batch_size"],
         infer_device=INFER["device"],
+        on_error=ON_ERROR,
     shell:
-        "{params.py} -m microdualnet infer --model {params.model_path} --video {input.video}"
+        "{params.py} -m pipeio.gpu {params.gpu} --"
+        " {params.py} -m microdualnet infer --model {params.model_path} --video {input.video}"
         " --pose {input.pose} --out {output} --participant-id {wildcards.pid}"
         " --window-s {params.infer_window_s} --hop-s {params.infer_hop_s} --batch-size {params.infer_batch_size}"
-        " --device {params.infer_device} --threads 1 --workers 1 --no-progress > {log} 2>&1"
+        " --device {params.infer_device} --on-error {params.on_error}"
+        " --threads 1 --workers 1 --no-progress > {log} 2>&1"
 
 
 if FROM_MODEL:
@@ -64,12 +76,22 @@ if FROM_MODEL:
             windows=expand(rules.infer.output, pid=PIDS),
             sheet=SHEET_PATH,
         output:
-            table=f"{RESULTS}/percent_time.tsv",
-            exclusions=f"{RESULTS}/percent_time_exclusions.tsv",
+            table=report(
+                f"{RESULTS}/percent_time.tsv",
+                caption="../report/percent_time.rst",
+                category="4. Percent time",
+            ),
+            exclusions=report(
+                f"{RESULTS}/percent_time_exclusions.tsv",
+                caption="../report/exclusions.rst",
+                category="5. Quality control",
+            ),
         log:
             f"{RESULTS}/logs/aggregate.log",
         benchmark:
             f"{RESULTS}/benchmarks/aggregate.tsv"
+        conda:
+            "../../envs/analysis.yaml"
         params:
             py=PY,
             infer_decision=INFER["decision"],
@@ -86,9 +108,17 @@ rule timeline:
         pose=rules.pose.output.npz,
         truth=f"{DEMO['out']}/truth_events.tsv" if DEMO["enabled"] else [],
     output:
-        f"{RESULTS}/figures/timeline/{{pid}}.png",
+        report(
+            f"{RESULTS}/figures/timeline/{{pid}}.png",
+            caption="../report/timeline.rst",
+            category="5. Quality control",
+            subcategory="Timelines",
+            labels={"participant": "{pid}"},
+        ),
     log:
         f"{RESULTS}/logs/timeline/{{pid}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         py=PY,
         infer_decision=INFER["decision"],

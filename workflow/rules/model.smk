@@ -2,53 +2,62 @@
 MODEL = config["model"]
 
 
-rule demo_clips:
-    output:
-        lists=expand(f"{MODEL['clips']}/{{split}}_list_videos.txt", split=["train", "val", "test"]),
-        labels=f"{MODEL['clips']}/label_map.tsv",
-    log:
-        f"{RESULTS}/logs/demo_clips.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/demo_clips.tsv"
-    threads: 2
-    resources:
-        mem_mb=2000,
-    params:
-        py=PY,
-        model_clips_per_class=MODEL["clips_per_class"],
-        demo_fps=DEMO["fps"],
-        demo_width=DEMO["width"],
-        demo_height=DEMO["height"],
-        demo_seed=DEMO["seed"],
-        out=MODEL["clips"],
-        held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
-    shell:
-        "{params.py} -m microdualnet synth clips --out {params.out} --overwrite"
-        " --train-per-class {params.model_clips_per_class} --val-per-class {params.held_out}"
-        " --test-per-class {params.held_out} --fps {params.demo_fps}"
-        " --width {params.demo_width} --height {params.demo_height} --seed {params.demo_seed}"
-        " --workers {threads} > {log} 2>&1"
+# With model.train: false, `model.path` is used as it is: no rule may write over it.
+if MODEL["train"]:
+
+    rule demo_clips:
+        output:
+            lists=expand(f"{MODEL['clips']}/{{split}}_list_videos.txt", split=["train", "val", "test"]),
+            labels=f"{MODEL['clips']}/label_map.tsv",
+        log:
+            f"{RESULTS}/logs/demo_clips.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/demo_clips.tsv"
+        conda:
+            "../../envs/pipeline.yaml"
+        threads: 2
+        resources:
+            mem_mb=2000,
+        params:
+            py=PY,
+            model_clips_per_class=MODEL["clips_per_class"],
+            demo_fps=DEMO["fps"],
+            demo_width=DEMO["width"],
+            demo_height=DEMO["height"],
+            demo_seed=DEMO["seed"],
+            out=lambda wc, output: str(Path(output.labels).parent),
+            held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
+        shell:
+            "{params.py} -m microdualnet synth clips --out {params.out} --overwrite"
+            " --train-per-class {params.model_clips_per_class} --val-per-class {params.held_out}"
+            " --test-per-class {params.held_out} --fps {params.demo_fps}"
+            " --width {params.demo_width} --height {params.demo_height} --seed {params.demo_seed}"
+            " --workers {threads} > {log} 2>&1"
 
 
-rule train:
-    input:
-        config=MODEL["train_config"],
-        clips=rules.demo_clips.output.lists if DEMO["enabled"] else [],
-    output:
-        weights=f"{MODEL['path']}/model.safetensors",
-        meta=f"{MODEL['path']}/model.json",
-    log:
-        f"{RESULTS}/logs/train.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train.tsv"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        gpu=1,
-    params:
-        py=PY,
-        out=MODEL["path"],
-        root=MODEL["clips"],
-    shell:
-        "{params.py} -m microdualnet train --config {input.config} --data-root {params.root}"
-        " --out {params.out} --set threads={threads} --set progress=false > {log} 2>&1"
+    rule train:
+        input:
+            config=MODEL["train_config"],
+            clips=rules.demo_clips.output.lists if DEMO["enabled"] else [],
+        output:
+            weights=f"{MODEL['path']}/model.safetensors",
+            meta=f"{MODEL['path']}/model.json",
+        log:
+            f"{RESULTS}/logs/train.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/train.tsv"
+        conda:
+            "../../envs/pipeline.yaml"
+        threads: 2
+        resources:
+            mem_mb=6000,
+            gpu=1,
+        params:
+            py=PY,
+            gpu=gpu_wrapper_args(),
+            out=lambda wc, output: str(Path(output.weights).parent),
+            root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
+        shell:
+            "{params.py} -m pipeio.gpu {params.gpu} --"
+            " {params.py} -m microdualnet train --config {input.config} --data-root {params.root}"
+            " --out {params.out} --set threads={threads} --set progress=false > {log} 2>&1"

@@ -5,6 +5,8 @@ rule stats_config:
     """The validated stats section as a file, so the CLI sees `--config` overrides too."""
     output:
         f"{RESULTS}/stats/stats_config.yaml",
+    log:
+        f"{RESULTS}/logs/stats_config.log",
     params:
         stats=STATS.model_dump(mode="json"),
     run:
@@ -13,6 +15,7 @@ rule stats_config:
         from pipeio import atomic_write_text
 
         atomic_write_text(output[0], yaml.safe_dump({"stats": params.stats}, sort_keys=False))
+        atomic_write_text(log[0], f"wrote {output[0]}\n")
 
 
 rule stats:
@@ -21,18 +24,36 @@ rule stats:
         participants=SHEET_PATH,
         config=rules.stats_config.output,
     output:
-        hurdle=f"{RESULTS}/stats/hurdle.tsv",
-        table_v=multiext(f"{RESULTS}/stats/table_v", ".tsv", ".md", ".tex"),
-        methods=f"{RESULTS}/stats/methods.md",
+        hurdle=report(
+            f"{RESULTS}/stats/hurdle.tsv",
+            caption="../report/hurdle.rst",
+            category="2. Statistics",
+        ),
+        table_v=report(
+            f"{RESULTS}/stats/table_v.tsv",
+            caption="../report/table_v.rst",
+            category="2. Statistics",
+        ),
+        table_v_md=f"{RESULTS}/stats/table_v.md",
+        table_v_tex=f"{RESULTS}/stats/table_v.tex",
+        methods=report(
+            f"{RESULTS}/stats/methods.md",
+            caption="../report/methods.rst",
+            category="2. Statistics",
+        ),
+        exclusions=f"{RESULTS}/stats/exclusions.tsv",
+        provenance=f"{RESULTS}/stats/provenance.json",
     log:
         f"{RESULTS}/logs/stats.log",
     benchmark:
         f"{RESULTS}/benchmarks/stats.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
     params:
         py=PY,
-        out=f"{RESULTS}/stats",
+        out=lambda wc, output: str(Path(output.hurdle).parent),
     shell:
         "{params.py} -m analysis stats --percent-time {input.percent_time}"
         " --participants {input.participants} --config {input.config}"
@@ -45,17 +66,27 @@ rule plots:
         hurdle=rules.stats.output.hurdle,
         config=rules.stats_config.output,
     output:
-        overview=multiext(f"{RESULTS}/figures/overview", ".png", ".pdf"),
+        # violin_<action>.{png,pdf} are written beside the overview too (the actions are
+        # chosen from the data, so they are not declared); the HTML report embeds them.
+        overview_png=report(
+            f"{RESULTS}/figures/overview.png",
+            caption="../report/overview.rst",
+            category="3. Figures",
+        ),
+        overview_pdf=f"{RESULTS}/figures/overview.pdf",
         caption=f"{RESULTS}/figures/caption.md",
+        provenance=f"{RESULTS}/figures/provenance.json",
     log:
         f"{RESULTS}/logs/plots.log",
     benchmark:
         f"{RESULTS}/benchmarks/plots.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
     params:
         py=PY,
-        out=f"{RESULTS}/figures",
+        out=lambda wc, output: str(Path(output.caption).parent),
     shell:
         "{params.py} -m analysis plots --percent-time {input.percent_time}"
         " --hurdle {input.hurdle} --config {input.config} --out {params.out} -v > {log} 2>&1"

@@ -1,0 +1,132 @@
+"""`--on-error exclude`: a participant whose video or pose cannot be read gets an exclusion
+record instead of a failed job, and the record's reason reaches the exclusions list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.aggregate import Decision, aggregate
+from microdualnet.cli import main
+from microdualnet.pose.npz import PoseData, load_pose, save_pose
+from pipeio.windows import read_windows
+
+
+@pytest.fixture
+def broken(cohort: Path, tmp_path: Path) -> dict[str, Path]:
+    """A corrupt copy of a video, and an OpenPose folder that does not exist."""
+    bad_video = tmp_path / "corrupt.mp4"
+    bad_video.write_bytes(b"this is not an mp4 file\n" * 64)
+    return {"video": bad_video, "openpose": tmp_path / "no_such_openpose"}
+
+
+def _pose(args: list[str]) -> int:
+    return main(["pose", "--backend", "openpose", "--no-progress", *args])
+
+
+def test_pose_fails_by_default_on_a_corrupt_video(broken, cohort, tmp_path, capsys):
+    out = tmp_path / "p.npz"
+    rc = _pose(["--video", str(broken["video"]), "--openpose-dir",
+                str(cohort / "openpose" / "sub-001"), "--out", str(out)])
+    assert rc == 2
+    assert "not readable" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_pose_exclusion_record_for_a_corrupt_video(broken, cohort, tmp_path):
+    out = tmp_path / "p.npz"
+    rc = _pose(["--video", str(broken["video"]), "--openpose-dir",
+                str(cohort / "openpose" / "sub-001"), "--out", str(out), "--on-error",
+                "exclude"])
+    assert rc == 0
+    pose = load_pose(out)
+    assert pose.excluded.startswith("pose: video ") and "not readable" in pose.excluded
+    assert pose.keypoints.shape == (0, 25, 3)
+    qc = json.loads((tmp_path / "p.qc.json").read_text())
+    assert qc["excluded"] is True and qc["exclusion_reason"] == pose.excluded
+    assert qc["failed_stage"] == "pose"
+
+
+def test_pose_exclusion_record_for_missing_openpose(broken, cohort, tmp_path):
+    out = tmp_path / "p.npz"
+    rc = _pose(["--video", str(cohort / "videos" / "sub-001.mp4"), "--openpose-dir",
+                str(broken["openpose"]), "--out", str(out), "--on-error", "exclude"])
+    assert rc == 0
+    assert "OpenPose folder" in load_pose(out).excluded
+
+
+def test_settings_errors_fail_even_in_exclude_mode(cohort, tmp_path):
+    out = tmp_path / "p.npz"
+    rc = _pose(["--video", str(cohort / "videos" / "sub-001.mp4"), "--out", str(out),
+                "--on-error", "exclude"])  # openpose backend without --openpose-dir
+    assert rc == 2 and not out.exists()
+
+
+def _infer(model: Path, video: Path, pose: Path, out: Path, *extra: str) -> int:
+    return main(["infer", "--model", str(model), "--video", str(video), "--pose", str(pose),
+                 "--out", str(out), "--threads", "1", "--workers", "0", "--batch-size", "5",
+                 "--no-progress", *extra])
+
+
+def test_infer_carries_the_pose_exclusion_on(broken, cohort, demo_model, tmp_path):
+    pose = tmp_path / "p.npz"
+    _pose(["--video", str(broken["video"]), "--openpose-dir",
+           str(cohort / "openpose" / "sub-001"), "--out", str(pose), "--on-error", "exclude"])
+    out = tmp_path / "sub-001.parquet"
+    # Without exclude, an exclusion record is an error, not something to analyse.
+    assert _infer(demo_model, broken["video"], pose, out) == 2
+    assert not out.exists()
+    assert _infer(demo_model, broken["video"], pose, out, "--on-error", "exclude") == 0
+    table, meta = read_windows(out)
+    assert len(table) == 0
+    assert meta["excluded"] == load_pose(pose).excluded  # the pose stage's reason, unchanged
+    assert meta["class_names"] == json.loads((demo_model / "model.json").read_text())[
+        "class_names"]
+
+
+def test_infer_excludes_on_a_pose_file_of_another_video(cohort, demo_model, poses, tmp_path):
+    out = tmp_path / "sub-001.parquet"
+    other = tmp_path / "other.npz"
+    p = load_pose(poses["sub-001"])  # as if made from a video 3 frames shorter
+    save_pose(other, PoseData(p.keypoints[:-3], p.frame_index[:-3], p.fps, p.width,
+                              p.height, p.backend, p.video_frames - 3))
+    assert _infer(demo_model, cohort / "videos" / "sub-001.mp4", other, out,
+                  "--on-error", "exclude") == 0
+    _, meta = read_windows(out)
+    assert meta["excluded"].startswith("infer: pose file ")
+
+
+def test_model_problems_fail_even_in_exclude_mode(cohort, poses, tmp_path):
+    out = tmp_path / "sub-001.parquet"
+    rc = _infer(tmp_path / "no_model", cohort / "videos" / "sub-001.mp4", poses["sub-001"],
+                out, "--on-error", "exclude")
+    assert rc == 2 and not out.exists()
+
+
+def test_aggregate_lists_the_excluded_participant_and_keeps_the_others(
+        broken, cohort, demo_model, windows, participants, tmp_path):
+    pose = tmp_path / "sub-002.npz"
+    _pose(["--video", str(broken["video"]), "--openpose-dir",
+           str(cohort / "openpose" / "sub-002"), "--out", str(pose), "--on-error", "exclude"])
+    excluded = tmp_path / "sub-002.parquet"
+    assert _infer(demo_model, broken["video"], pose, excluded, "--on-error", "exclude") == 0
+    files = [windows["sub-001"], excluded, windows["sub-003"]]
+    table, dropped = aggregate(files, participants, Decision())
+    assert list(dropped["participant_id"]) == ["sub-002"]
+    assert dropped["reason"].iloc[0].startswith("pose: video ")
+    assert set(table["participant_id"]) == {"sub-001", "sub-003"}
+    clean, _ = aggregate([windows["sub-001"], windows["sub-003"]],
+                         participants[participants["participant_id"] != "sub-002"],
+                         Decision())
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), clean.reset_index(drop=True))
+
+    # The QC timeline of an excluded participant is drawn (empty, with the reason).
+    from analysis.__main__ import main as analysis_main
+
+    fig = tmp_path / "timeline.png"
+    assert analysis_main(["timeline", "--windows", str(excluded), "--pose", str(pose),
+                          "--out", str(fig)]) == 0
+    assert fig.stat().st_size > 1000

@@ -1,0 +1,125 @@
+"""`python -m pipeio.gpu`: each concurrent GPU job gets its own device, without a GPU here
+(the device count is faked with MICRODUALNET_GPU_COUNT; only the assignment is tested)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeio.gpu import COUNT_ENV, acquire, device_pool
+
+# A job that reports its device, then holds it until its release file appears.
+HOLD = ("import os, pathlib, sys, time\n"
+        "out = pathlib.Path(sys.argv[1])\n"
+        "out.write_text(os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'))\n"
+        "while not pathlib.Path(sys.argv[2]).exists():\n"
+        "    time.sleep(0.05)\n")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", COUNT_ENV)}
+    env.update(extra)
+    return env
+
+
+def _job(tmp_path: Path, name: str, env: dict[str, str], *wrapper_args: str):
+    report, release = tmp_path / f"{name}.device", tmp_path / f"{name}.release"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"),
+         "--poll-s", "0.05", *wrapper_args, "--", sys.executable, "-c", HOLD, str(report),
+         str(release)], env=env, stderr=subprocess.PIPE, text=True)
+    return proc, report, release
+
+
+def _wait_for(path: Path, timeout: float = 30.0) -> str:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > end:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+    time.sleep(0.05)
+    return path.read_text()
+
+
+def test_concurrent_jobs_get_different_devices_and_a_third_waits(tmp_path):
+    env = _env(**{COUNT_ENV: "2"})
+    a = _job(tmp_path, "a", env)
+    b = _job(tmp_path, "b", env)
+    devices = {_wait_for(a[1]), _wait_for(b[1])}
+    assert devices == {"0", "1"}
+    c = _job(tmp_path, "c", env)
+    time.sleep(1.0)
+    assert not c[1].exists(), "a third job must wait while both devices are busy"
+    a[2].touch()  # job a ends: its device is free again and c gets exactly that one
+    assert a[0].wait(timeout=30) == 0
+    assert _wait_for(c[1]) == a[1].read_text()
+    b[2].touch()
+    c[2].touch()
+    assert b[0].wait(timeout=30) == 0 and c[0].wait(timeout=30) == 0
+    assert "in use; waiting" in c[0].stderr.read()
+
+
+def test_a_killed_job_frees_its_device(tmp_path):
+    env = _env(**{COUNT_ENV: "1"})
+    a = _job(tmp_path, "a", env)
+    assert _wait_for(a[1]) == "0"
+    a[0].kill()  # no clean-up code runs; the kernel drops the lock with the process
+    a[0].wait(timeout=30)
+    b = _job(tmp_path, "b", env)
+    assert _wait_for(b[1]) == "0"
+    b[2].touch()
+    assert b[0].wait(timeout=30) == 0
+
+
+def test_pool_from_cuda_visible_devices_and_explicit_list(tmp_path):
+    env = _env(CUDA_VISIBLE_DEVICES="3,5")
+    a = _job(tmp_path, "a", env)
+    b = _job(tmp_path, "b", env)
+    assert {_wait_for(a[1]), _wait_for(b[1])} == {"3", "5"}
+    c = _job(tmp_path, "c", _env(), "--devices", "7")
+    assert _wait_for(c[1]) == "7"
+    for job in (a, b, c):
+        job[2].touch()
+        assert job[0].wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize(("env", "args", "expected"), [
+    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "2", COUNT_ENV: "4"}, [], "2"),
+    ({"SLURM_JOB_ID": "42"}, [], "unset"),
+    ({COUNT_ENV: "0"}, [], "unset"),
+    ({COUNT_ENV: "4"}, ["--devices", "none"], "unset"),
+])
+def test_environment_left_alone_under_slurm_or_without_a_gpu(tmp_path, env, args, expected):
+    job = _job(tmp_path, "a", _env(**env), *args)
+    assert _wait_for(job[1]) == expected
+    job[2].touch()
+    assert job[0].wait(timeout=30) == 0
+
+
+def test_device_pool_rules():
+    assert device_pool("auto", {COUNT_ENV: "3"}) == ["0", "1", "2"]
+    assert device_pool("auto", {"CUDA_VISIBLE_DEVICES": "1,0", COUNT_ENV: "3"}) == ["1", "0"]
+    assert device_pool("auto", {"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert device_pool("auto", {"CUDA_VISIBLE_DEVICES": "0,-1,1"}) == ["0"]
+    assert device_pool("0, 2", {}) == ["0", "2"]
+    assert device_pool("none", {COUNT_ENV: "2"}) == []
+    with pytest.raises(ValueError, match=COUNT_ENV):
+        device_pool("auto", {COUNT_ENV: "two"})
+
+
+def test_acquire_times_out_when_every_device_stays_busy(tmp_path):
+    device, fd = acquire(["0"], tmp_path)
+    try:
+        with pytest.raises(TimeoutError):
+            acquire(["0"], tmp_path, poll_s=0.05, timeout_s=0.3)
+    finally:
+        os.close(fd)
+    device2, fd2 = acquire(["0"], tmp_path, timeout_s=1)
+    os.close(fd2)
+    assert device == device2 == "0"

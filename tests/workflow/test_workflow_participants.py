@@ -1,0 +1,133 @@
+"""Per-participant jobs on the model path (a random, untrained model: these tests are about
+the workflow's mechanics): reruns touch only what changed, and a participant whose video or
+pose cannot be read is excluded, listed with the reason, and changes no one else's result."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from workflow_testkit import (
+    final_tables,
+    job_counts,
+    job_wildcards,
+    make_random_model,
+    model_workdir,
+    run_snakemake,
+)
+
+RESULTS = "results/demo"
+PIDS = [f"sub-{i:03d}" for i in range(1, 7)]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_random_model(tmp_path_factory.mktemp("model") / "demo")
+
+
+@pytest.fixture(scope="module")
+def model_run(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[Path, dict]:
+    """A finished model-path run and its final tables as they first came out."""
+    wd = model_workdir(tmp_path_factory.mktemp("model_run"), model)
+    res = run_snakemake(wd)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return wd, final_tables(wd)
+
+
+def test_second_run_has_nothing_to_do(model_run):
+    wd, _ = model_run
+    res = run_snakemake(wd, "--dry-run")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+COHORT_STEPS = {"aggregate": 1, "stats": 1, "plots": 1, "report": 1, "all": 1}
+ONE_PARTICIPANT = {"pose": 1, "infer": 1, "timeline": 1, **COHORT_STEPS}
+
+
+def test_a_changed_video_reruns_only_that_participant(model_run):
+    wd, _ = model_run
+    video = wd / "demo_data/cohort/videos/sub-004.mp4"
+    original, stat = video.read_bytes(), video.stat()
+    video.write_bytes(original + b"\0")  # new content (a touch alone is not a change)
+    try:
+        plan = run_snakemake(wd, "--dry-run")
+        log = plan.stdout + plan.stderr
+        assert plan.returncode == 0, log[-3000:]
+        assert job_counts(log) == ONE_PARTICIPANT
+        assert job_wildcards(log) == ["pid=sub-004"] * 3
+    finally:
+        video.write_bytes(original)
+        os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert "Nothing to be done" in run_snakemake(wd, "--dry-run").stdout
+
+
+def test_redoing_one_participant_reruns_only_its_jobs_and_the_cohort_steps(model_run):
+    wd, tables = model_run
+    others = {pid: (wd / RESULTS / f"windows/{pid}.parquet").stat().st_mtime_ns
+              for pid in PIDS if pid != "sub-003"}
+    pose = f"{RESULTS}/pose/sub-003.npz"
+    (wd / pose).unlink()
+    # A deleted intermediate alone is not rebuilt while the results made from it are current
+    # (Snakemake's rule); --forcerun on it redoes that participant and what depends on it.
+    idle = run_snakemake(wd, "--dry-run")
+    assert "Nothing to be done" in idle.stdout, idle.stdout[-3000:]
+    plan = run_snakemake(wd, "--dry-run", "--forcerun", pose)
+    log = plan.stdout + plan.stderr
+    assert plan.returncode == 0, log[-3000:]
+    assert job_counts(log) == ONE_PARTICIPANT
+    assert job_wildcards(log) == ["pid=sub-003"] * 3
+
+    res = run_snakemake(wd, "--forcerun", pose)
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = res.stdout + res.stderr
+    assert job_counts(log) == ONE_PARTICIPANT
+    assert job_wildcards(log) == ["pid=sub-003"] * 3
+    assert {pid: (wd / RESULTS / f"windows/{pid}.parquet").stat().st_mtime_ns
+            for pid in others} == others
+    assert final_tables(wd) == tables
+    assert "Nothing to be done" in run_snakemake(wd, "--dry-run").stdout
+
+
+def test_unreadable_participants_are_excluded_and_listed(tmp_path, model, model_run):
+    wd = model_workdir(tmp_path, model)
+    made = run_snakemake(wd, "demo_cohort")
+    assert made.returncode == 0, made.stderr[-3000:]
+    cohort = wd / "demo_data/cohort"
+    (cohort / "videos/sub-002.mp4").write_bytes(b"not a video\n" * 100)  # corrupt video
+    shutil.rmtree(cohort / "openpose/sub-005")  # pose output missing
+
+    res = run_snakemake(wd, "--keep-going")
+    assert res.returncode == 0, res.stderr[-4000:]
+
+    table = pd.read_csv(wd / RESULTS / "percent_time.tsv", sep="\t")
+    kept = ["sub-001", "sub-003", "sub-004", "sub-006"]
+    assert sorted(table["participant_id"].unique()) == kept
+    # The others' results do not depend on the excluded participants.
+    reference = pd.read_csv(model_run[0] / RESULTS / "percent_time.tsv", sep="\t")
+    pd.testing.assert_frame_equal(
+        table.reset_index(drop=True),
+        reference[reference["participant_id"].isin(kept)].reset_index(drop=True))
+
+    excluded = pd.read_csv(wd / RESULTS / "percent_time_exclusions.tsv", sep="\t")
+    reasons = dict(zip(excluded["participant_id"], excluded["reason"], strict=True))
+    assert sorted(reasons) == ["sub-002", "sub-005"]
+    assert reasons["sub-002"].startswith("pose: video ") and "not readable" in reasons["sub-002"]
+    assert reasons["sub-005"].startswith("pose: OpenPose folder ")
+    qc = json.loads((wd / RESULTS / "pose/sub-002.qc.json").read_text())
+    assert qc["excluded"] is True and qc["exclusion_reason"] == reasons["sub-002"]
+    assert (wd / RESULTS / "figures/timeline/sub-005.png").is_file()
+
+    report = (wd / RESULTS / "report.html").read_text()
+    assert "analysed: 4" in report and "excluded: 2." in report
+    sheet = pd.read_csv(cohort / "participants.tsv", sep="\t")
+    group = dict(zip(sheet["participant_id"], sheet["group"], strict=True))
+    for pid, reason in reasons.items():
+        row = (f"<tr><td>{pid}</td><td>{group[pid]}</td><td>pose</td>"
+               f"<td>{html.escape(reason)}</td></tr>")
+        assert row in report

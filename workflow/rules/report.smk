@@ -1,0 +1,47 @@
+# The run's HTML report: Table V, methods, figures, exclusions and provenance in one
+# self-contained file (python -m analysis report). `snakemake --report` builds Snakemake's own
+# report from the report()-flagged outputs, with the same caption files (workflow/report/).
+
+
+rule report:
+    input:
+        table_v=rules.stats.output.table_v,
+        table_v_md=rules.stats.output.table_v_md,
+        hurdle=rules.stats.output.hurdle,
+        methods=rules.stats.output.methods,
+        exclusions=rules.stats.output.exclusions,
+        upstream=rules.aggregate.output.exclusions if FROM_MODEL else [],
+        percent_time=f"{RESULTS}/percent_time.tsv",
+        participants=SHEET_PATH,
+        overview=rules.plots.output.overview_png,
+        figure_caption=rules.plots.output.caption,
+        provenance=[rules.stats.output.provenance, rules.plots.output.provenance],
+        captions=[
+            str(CAPTIONS / f"{name}.rst")
+            for name in ("workflow", "table_v", "overview", "hurdle", "exclusions")
+        ],
+    output:
+        report(
+            f"{RESULTS}/report.html",
+            caption="../report/report.rst",
+            category="1. Summary",
+        ),
+    log:
+        f"{RESULTS}/logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        py=PY,
+        upstream=lambda wc, input: (
+            f"--upstream-exclusions {input.upstream}" if input.upstream else ""
+        ),
+        captions=lambda wc, input: str(Path(input.captions[0]).parent),
+    shell:
+        "{params.py} -m analysis report --table-v {input.table_v} --table-v-md {input.table_v_md}"
+        " --hurdle {input.hurdle} --methods {input.methods} --percent-time {input.percent_time}"
+        " --exclusions {input.exclusions} {params.upstream} --participants {input.participants}"
+        " --overview {input.overview} --figure-caption {input.figure_caption}"
+        " --provenance {input.provenance} --captions {params.captions:q}"
+        " --out {output} -v > {log} 2>&1"
