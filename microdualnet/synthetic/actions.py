@@ -114,7 +114,9 @@ def touching_face(tr: PoseTrack, t: np.ndarray, ev: Event) -> None:
 
 # ---- position-defined -----------------------------------------------------------------
 def head_up(tr: PoseTrack, t: np.ndarray, ev: Event) -> None:
-    tr.head_pitch -= 0.6 * ev.amplitude * held_envelope(t, ev)
+    # 0.75 rad like a head turn: with 0.6, the smallest lifts were no larger than what the
+    # viewpoint (camera pitch 0.12-0.35 rad) and neck length change in the resting head.
+    tr.head_pitch -= 0.75 * ev.amplitude * held_envelope(t, ev)
 
 
 def tilting_head(tr: PoseTrack, t: np.ndarray, ev: Event) -> None:

@@ -44,7 +44,7 @@ class ClipSetOptions(VideoOptions):
     min_seconds: Annotated[float, Field(gt=0)] = 1.0
     max_seconds: Annotated[float, Field(gt=0)] = 3.0
     subjects: dict[str, Positive] = Field(
-        default_factory=lambda: {"train": 40, "val": 10, "test": 10})
+        default_factory=lambda: {"train": 200, "val": 50, "test": 50})
 
     @field_validator("classes")
     @classmethod
