@@ -59,6 +59,23 @@ class StatsConfig(BaseModel):
         "default), HC0, HC1 = HC0*n/(n-p), stata = HC0*n/(n-1) as Stata's fracreg. "
         "See docs/statistics.md.",
     )
+    intensity_test: Literal["permutation", "wald"] = Field(
+        default="permutation",
+        description="Test of the intensity contrasts: 'permutation' = robust score statistic "
+        "referred to its permutation distribution (keeps the 5% level in small, skewed "
+        "groups; default), 'wald' = Wald z with the robust_se sandwich, as in the paper. "
+        "Effects and CIs are Wald either way. See docs/statistics.md.",
+    )
+    permutations: int = Field(
+        default=9999, ge=99,
+        description="Label permutations per intensity contrast (intensity_test: permutation); "
+        "p-values are multiples of 1/(permutations + 1).",
+    )
+    permutation_seed: int = Field(
+        default=0, ge=0,
+        description="Seed of the permutation test; each test has its own stream keyed by "
+        "action and contrast, so a p-value does not depend on the other actions analysed.",
+    )
     min_participants: int = Field(
         default=10, ge=1,
         description="A group with fewer participants is not compared (either part).",

@@ -67,22 +67,28 @@ def robust_cov(x: np.ndarray, y: np.ndarray, mu: np.ndarray, variant: str) -> np
     return scale * (bread @ (score.T @ score) @ bread)
 
 
-def fit_logit(x: np.ndarray, y: np.ndarray, names: list[str], robust: str | None) -> LogitFit:
-    """Fit a binomial-logit GLM of y (0/1 or a fraction) on x.
-
-    `robust=None` gives the model-based covariance (inverse Fisher information), the right
-    one for a 0/1 outcome; otherwise the named sandwich variant.
-    """
+def fit_params(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+    """Quasi-likelihood estimates, whether IRLS converged, and whether the fit is separated."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning,
                                          RuntimeWarning))
         result = sm.GLM(y, x, family=sm.families.Binomial()).fit(maxiter=100, tol=1e-12)
     params = np.asarray(result.params, dtype=float)
     eta = x @ params
-    mu = expit(eta)
     separated = bool(np.max(np.abs(eta)) > MAX_ABS_ETA) or not np.all(np.isfinite(params))
+    return params, bool(result.converged), separated
+
+
+def fit_logit(x: np.ndarray, y: np.ndarray, names: list[str], robust: str | None) -> LogitFit:
+    """Fit a binomial-logit GLM of y (0/1 or a fraction) on x.
+
+    `robust=None` gives the model-based covariance (inverse Fisher information), the right
+    one for a 0/1 outcome; otherwise the named sandwich variant.
+    """
+    params, converged, separated = fit_params(x, y)
+    mu = expit(x @ params)
     if robust is None:
         cov = np.linalg.inv(x.T @ (x * (mu * (1 - mu))[:, None]))
     else:
         cov = robust_cov(x, y, mu, robust)
-    return LogitFit(names, params, cov, len(y), bool(result.converged), separated)
+    return LogitFit(names, params, cov, len(y), converged, separated)

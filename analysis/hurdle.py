@@ -4,7 +4,9 @@ Part 1, engagement: did the participant do the action at all? `engaged = percent
 logistic GLM on group (+ covariates), model-based standard errors.
 Part 2, intensity: among engagers, what fraction of the valid time? `y = percent_time / 100`
 in (0, 1], fractional logit (binomial GLM, logit link) with a robust sandwich covariance,
-because the binomial variance is only a working assumption for a fraction.
+because the binomial variance is only a working assumption for a fraction. Its contrasts are
+tested by permutation of the robust score statistic (`analysis.permutation`) unless
+`intensity_test: wald`; effects and CIs are Wald in both parts.
 
 Each part yields one row per configured contrast. Where a test cannot be trusted
 (separation, too few engagers, no engagement, a tiny group, a constant covariate, a model
@@ -18,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.config import StatsConfig
-from analysis.contrasts import wald_contrast
-from analysis.design import build_design, constant_covariates
+from analysis.contrasts import contrast_vector, wald_contrast
+from analysis.design import Design, build_design, constant_covariates
 from analysis.fdr import adjust_results
-from analysis.glm import fit_logit
+from analysis.glm import LogitFit, fit_logit
+from analysis.permutation import contrast_stream, permutation_score_test
 
 PARTS = ("engagement", "intensity")
 TYPE_LABEL = {"engagement": "Prob.", "intensity": "%"}
@@ -29,7 +32,7 @@ TYPE_LABEL = {"engagement": "Prob.", "intensity": "%"}
 RESULT_COLUMNS = [
     "action", "part", "type", "contrast", "group_a", "group_b", "n_a", "n_b",
     "engagers_a", "engagers_b", "observed_a", "observed_b", "n_model", "se_type",
-    "log_or", "se", "odds_ratio", "ci_low", "ci_high", "z", "p", "p_adj", "estimable", "reason",
+    "test", "log_or", "se", "odds_ratio", "ci_low", "ci_high", "z", "p", "p_adj", "estimable", "reason",
 ]
 
 
@@ -85,10 +88,34 @@ def _descriptives(action_rows: pd.DataFrame, part: str, group: str) -> tuple[int
     return len(pt), len(engaged), observed
 
 
+def _contrast_result(fit: LogitFit, design: Design, rows: pd.DataFrame, action: str,
+                     a: str, b: str, part: str, cfg: StatsConfig) -> dict:
+    """Effect, Wald CI and the part's test of A vs B; only a reason if it cannot be reported."""
+    reference = design.groups[0]
+    wald = wald_contrast(fit, reference, a, b)
+    if not (np.isfinite(wald.se) and wald.se > 0):
+        return {"reason": "standard error is zero or not finite"}
+    out = {"estimable": True, "log_or": wald.log_or, "se": wald.se,
+           "odds_ratio": wald.odds_ratio, "ci_low": wald.ci_low, "ci_high": wald.ci_high,
+           "z": wald.z, "p": wald.p}
+    if part == "intensity" and cfg.intensity_test == "permutation":
+        group = rows["group"].to_numpy()
+        test = permutation_score_test(
+            design.x, rows["y"].to_numpy(), contrast_vector(fit, reference, a, b),
+            group == a, group == b, contrast_stream(cfg.permutation_seed, action, a, b),
+            cfg.permutations)
+        if test is None:
+            return {"reason": f"the null model ({a} and {b} merged) failed to fit or fits "
+                              "exactly"}
+        out.update(z=test.z, p=test.p)
+    return out
+
+
 def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list[str],
                  contrasts: list[tuple[str, str]], cfg: StatsConfig) -> list[dict]:
     """Fit one part for one action and test every contrast; one result row per contrast."""
     se_type = "model" if part == "engagement" else cfg.robust_se
+    test = "wald" if part == "engagement" else cfg.intensity_test
     problems = group_problems(action_rows, part, groups, cfg)
     usable = [g for g in groups if g not in problems]
     rows = part_outcome(action_rows, part)
@@ -101,7 +128,7 @@ def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list
     else:
         whole = _model_problem(rows, usable, cfg)
 
-    fit = None
+    fit = design = None
     if whole is None:
         design = build_design(rows, usable, cfg.covariates)
         if np.linalg.matrix_rank(design.x) < design.x.shape[1]:
@@ -123,17 +150,11 @@ def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list
             "action": action, "part": part, "type": TYPE_LABEL[part], "contrast": f"{a} vs {b}",
             "group_a": a, "group_b": b, "n_a": n_a, "n_b": n_b, "engagers_a": e_a,
             "engagers_b": e_b, "observed_a": obs_a, "observed_b": obs_b,
-            "n_model": len(rows) if fit is not None else 0, "se_type": se_type,
+            "n_model": len(rows) if fit is not None else 0, "se_type": se_type, "test": test,
             "estimable": False, "reason": whole or problems.get(a) or problems.get(b) or "",
         }
-        if not row["reason"] and fit is not None:
-            result = wald_contrast(fit, usable[0], a, b)
-            if np.isfinite(result.se) and result.se > 0:
-                row.update(estimable=True, log_or=result.log_or, se=result.se,
-                           odds_ratio=result.odds_ratio, ci_low=result.ci_low,
-                           ci_high=result.ci_high, z=result.z, p=result.p)
-            else:
-                row["reason"] = "standard error is zero or not finite"
+        if not row["reason"] and fit is not None and design is not None:
+            row.update(_contrast_result(fit, design, rows, action, a, b, part, cfg))
         out.append(row)
     return out
 

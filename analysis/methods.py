@@ -18,6 +18,22 @@ _SANDWICH_TEXT = {
 }
 
 
+def _test_text(cfg: StatsConfig) -> str:
+    """The sentence naming the tests behind the p-values."""
+    if cfg.intensity_test == "wald":
+        return "P-values are from two-sided Wald tests in both parts."
+    return (
+        "Engagement p-values are from two-sided Wald tests. Intensity p-values are from a "
+        "permutation test of the robust score statistic (the score for the contrast under the "
+        "null model, in which the two groups share one coefficient, divided by its sandwich "
+        f"standard error), with {cfg.permutations} random permutations of the group labels "
+        "between the two groups compared (p = (1 + number of permuted statistics at least as "
+        f"large) / ({cfg.permutations} + 1); seed {cfg.permutation_seed}), because Wald tests "
+        "with sandwich standard errors reject a true null too often for skewed fractions in "
+        "small groups."
+    )
+
+
 def _join(items: list[str]) -> str:
     if len(items) <= 2:
         return " and ".join(items)
@@ -56,7 +72,7 @@ def methods_text(
         f"(binomial GLM with logit link; Papke and Wooldridge, 1996) of the fraction of time "
         f"engaged on {rhs}, with {_SANDWICH_TEXT[cfg.robust_se]} for robust standard errors. "
         f"Pairwise group contrasts ({contrasts}) are reported as odds ratios with 95% Wald "
-        f"confidence intervals and two-sided Wald p-values. P-values were adjusted with the "
+        f"confidence intervals. {_test_text(cfg)} P-values were adjusted with the "
         f"Benjamini-Hochberg procedure over the estimable tests of {family}; results with unadjusted p < "
         f"{cfg.alpha:g} are listed together with the adjusted values. "
         f"Comparisons were not estimated (and never counted as significant) when a group had "

@@ -45,7 +45,7 @@ def run_stats(cfg: StatsConfig, percent_time: Path, participants: Path,
     results = run_hurdle(cohort.table, groups, actions, cfg)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_results(results, out_dir, cfg.alpha, cfg.fdr_family)
+    write_results(results, out_dir, cfg.alpha, cfg.fdr_family, cfg.intensity_test)
     sizes = cohort.table.groupby("group")["participant_id"].nunique().to_dict()
     atomic_write_text(out_dir / "methods.md", methods_text(
         cfg, groups, sizes, actions, results, n_excluded=len(cohort.exclusions)))

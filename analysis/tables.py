@@ -95,23 +95,27 @@ def to_latex(table: pd.DataFrame, caption: str) -> str:
     ]) + "\n"
 
 
-def table_v_caption(alpha: float, fdr_family: str) -> str:
-    """The caption stating what the table lists and how p_adj was computed."""
+def table_v_caption(alpha: float, fdr_family: str, intensity_test: str) -> str:
+    """The caption stating what the table lists, which tests gave p, and how p_adj was made."""
     family = ("all actions x contrasts x parts" if fdr_family == "all"
               else "the contrasts x actions of each part separately")
+    tests = ("p: two-sided Wald test" if intensity_test == "wald" else
+             "p: two-sided Wald test (Prob.) or permutation test of the robust score "
+             "statistic (%)")
     return (f"Pairwise group differences (p < {alpha:g}) in micro-action engagement. "
             "Prob.: engagement probability; %: percentage of time engaged among participants "
             "with nonzero engagement. Effect: odds ratio of the first vs the second group. "
-            f"p_adj: Benjamini-Hochberg adjusted p-value over {family}.")
+            f"{tests}. p_adj: Benjamini-Hochberg adjusted p-value over {family}.")
 
 
-def write_results(results: pd.DataFrame, out_dir: Path, alpha: float, fdr_family: str) -> None:
+def write_results(results: pd.DataFrame, out_dir: Path, alpha: float, fdr_family: str,
+                  intensity_test: str) -> None:
     """Write hurdle.tsv and Table V (TSV, Markdown, LaTeX), each atomically."""
     with atomic_path(out_dir / "hurdle.tsv") as tmp:
         results.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
     table = table_v(results, alpha)
     with atomic_path(out_dir / "table_v.tsv") as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    caption = table_v_caption(alpha, fdr_family)
+    caption = table_v_caption(alpha, fdr_family, intensity_test)
     atomic_write_text(out_dir / "table_v.md", to_markdown(table, "Table V. " + caption))
     atomic_write_text(out_dir / "table_v.tex", to_latex(table, caption))

@@ -13,6 +13,7 @@ from pipeio import InputError
 def test_defaults_follow_the_paper() -> None:
     cfg = load_stats_config(None)
     assert (cfg.top_k, cfg.alpha, cfg.fdr_family, cfg.plot_p) == (10, 0.05, "all", "adjusted")
+    assert (cfg.robust_se, cfg.intensity_test, cfg.permutations) == ("HC3", "permutation", 9999)
     assert cfg.resolved_contrasts(["ASD", "PSY", "TDC"]) == [
         ("ASD", "PSY"), ("ASD", "TDC"), ("PSY", "TDC")]
 
@@ -43,6 +44,8 @@ def test_a_file_without_stats_key_is_the_stats_section(tmp_path: Path) -> None:
     ({"covariates": ["age", "age"]}, "covariates"),
     ({"covariates": ["group"]}, "covariates"),
     ({"plot_parts": ["engagement", "dose"]}, "plot_parts.1"),
+    ({"stats": {"intensity_test": "t"}}, "stats.intensity_test"),
+    ({"stats": {"permutations": 10}}, "stats.permutations"),
 ])
 def test_errors_name_the_key(data: dict, key: str) -> None:
     with pytest.raises(InputError) as err:
