@@ -99,6 +99,29 @@ def main() -> None:
     print(table.to_markdown(index=False, floatfmt=".3f"))
     planted_rows = table[table["planted"]]
     print(f"planted actions with r >= 0.9: {int(planted_rows['pass'].sum())}/{len(planted_rows)}")
+    print("\nSame windows, other decision rules (aggregation only):")
+    print(compare_decisions(files, sheet, truth, planted, args.bin_s).to_markdown(
+        index=False, floatfmt=".3f"))
+
+
+def compare_decisions(files: list[Path], sheet: pd.DataFrame, truth: pd.DataFrame,
+                      planted: set[str], bin_s: float) -> pd.DataFrame:
+    """Lowest planted r, how many pass, and the mean bias (estimated - true) per rule."""
+    rules = [Decision("background", bin_s=bin_s)] + [
+        Decision("threshold", threshold=t, bin_s=bin_s) for t in (0.5, 0.6, 0.7, 0.8)]
+    rows = []
+    for rule in rules:
+        estimated, _ = aggregate(files, sheet, rule)
+        table = agreement(estimated[["participant_id", "action", "percent_time"]],
+                          truth[["participant_id", "action", "percent_time"]], planted)
+        table = table[table["planted"]]
+        rows.append({"decision": rule.mode if rule.mode == "background"
+                     else f"threshold {rule.threshold:.1f}",
+                     "min_r": table["pearson_r"].min(),
+                     "pass": f"{int(table['pass'].sum())}/{len(table)}",
+                     "mean_bias": float((table["mean_est"] - table["mean_true"]).mean()),
+                     "mae": float(table["mae"].mean())})
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":

@@ -91,14 +91,20 @@ def test_second_run_has_nothing_to_do(demo_run):
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupted_run_restarts_to_identical_tables(demo_run, tmp_path, how):
     wd = demo_workdir(tmp_path)
     started = wd / RESULTS / "logs/stats.log"  # made by the stats job's shell as it starts
     with open(tmp_path / "first.log", "w") as log:
+        # Default SIGINT handling in the child: a test run started in the background of a
+        # non-interactive shell inherits SIGINT ignored, and Ctrl-C would then do nothing.
         proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "--directory", str(wd)],
                                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_default_sigint)
         deadline = time.monotonic() + 300
         while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
