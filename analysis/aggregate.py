@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 class Decision:
     """How a bin's mean probabilities become a label."""
 
-    mode: Literal["background", "threshold"] = "background"
+    mode: Literal["background", "threshold"] = "threshold"
     background: str = "no action"
-    threshold: float = 0.5
+    threshold: float = 0.6
     bin_s: float = 0.1
 
     def __post_init__(self) -> None:
@@ -209,12 +209,14 @@ def default_exclusions_path(out: Path) -> Path:
 
 
 def add_decision_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--decision", choices=("background", "threshold"), default="background",
-                   help="background: most probable class, background class = no action; "
-                   "threshold: most probable action if its probability >= --threshold")
+    p.add_argument("--decision", choices=("background", "threshold"), default="threshold",
+                   help="threshold (default): most probable action if its mean probability "
+                   ">= --threshold; background: most probable class, background class = no "
+                   "action")
     p.add_argument("--background", default="no action",
                    help="name of the background class (default 'no action')")
-    p.add_argument("--threshold", type=float, default=0.5, help="for --decision threshold")
+    p.add_argument("--threshold", type=float, default=0.6,
+                   help="for --decision threshold (0.6; docs/inference.md says why)")
     p.add_argument("--bin-s", type=float, default=0.1, help="time bin in seconds (0.1)")
 
 

@@ -42,7 +42,7 @@ def _sheet(pids: list[str]) -> pd.DataFrame:
 def test_non_overlapping_windows_give_exact_percent_time(tmp_path):
     path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (2, 4, [0.1, 0.6, 0.3]),
                                     (4, 6, [0.1, 0.2, 0.7]), (6, 8, None)], duration=8.0)
-    table, excluded = aggregate([path], _sheet(["a"]), Decision())
+    table, excluded = aggregate([path], _sheet(["a"]), Decision("background"))
     got = dict(zip(table["action"], table["percent_time"], strict=True))
     assert got == pytest.approx({"nodding": 100 * 2 / 6, "shaking legs": 100 * 2 / 6})
     assert table["valid_s"].tolist() == pytest.approx([6.0, 6.0]) and excluded.empty
@@ -53,7 +53,7 @@ def test_non_overlapping_windows_give_exact_percent_time(tmp_path):
 def test_overlapping_windows_are_averaged_per_bin(tmp_path):
     # Bins in 1-2 s are covered by both windows: mean nodding 0.45 < mean background 0.5.
     path = _windows(tmp_path, "a", [(0, 2, [0.8, 0.0, 0.2]), (1, 3, [0.1, 0.1, 0.8])], 3.0)
-    tl = participant_timeline(path, Decision(bin_s=0.5))
+    tl = participant_timeline(path, Decision("background", bin_s=0.5))
     np.testing.assert_allclose(tl.probs[2], [0.45, 0.05, 0.5])
     assert tl.label.tolist() == [0, 0, -1, -1, -1, -1]
     assert tl.percent_time() == pytest.approx({"nodding": 100 / 3, "shaking legs": 0.0})
@@ -71,7 +71,7 @@ def test_threshold_decision_ignores_background_and_needs_confidence(tmp_path):
 def test_background_decision_needs_a_background_class(tmp_path):
     path = _windows(tmp_path, "a", [(0, 1, [0.4, 0.1, 0.5])], 1.0)
     with pytest.raises(InputError, match="needs a class named 'rest'"):
-        participant_timeline(path, Decision(background="rest"))
+        participant_timeline(path, Decision("background", background="rest"))
 
 
 def test_percent_time_never_exceeds_100_and_passes_the_stats_checks(tmp_path):
@@ -82,7 +82,7 @@ def test_percent_time_never_exceeds_100_and_passes_the_stats_checks(tmp_path):
         rows = [(s, s + 2, list(rng.dirichlet([0.3, 0.3, 0.3])) if rng.random() > 0.2 else None)
                 for s in starts]
         paths.append(_windows(tmp_path, pid, rows, 60.0))
-    for decision in (Decision(), Decision("threshold", threshold=0.2)):
+    for decision in (Decision("background"), Decision(), Decision("threshold", threshold=0.2)):
         table, _ = aggregate(paths, _sheet(pids), decision)
         sums = table.groupby("participant_id")["percent_time"].sum()
         assert (sums <= 100 + 1e-9).all() and (sums > 0).all()
