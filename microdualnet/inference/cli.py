@@ -78,7 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     pid = args.participant_id or args.out.name.removesuffix(".parquet")
     write_windows(args.out, result.table, {"participant_id": pid, **result.meta})
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "infer",
-                     {**vars(opts), "on_error": args.on_error}, [args.video, args.pose, args.model / "model.safetensors"])
+                     {**vars(opts), "on_error": args.on_error},
+                     [args.video, args.pose, args.model / "model.safetensors"])
     valid = int(result.table["valid"].sum())
     note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
     print(f"infer {args.out}: {valid}/{len(result.table)} windows valid{note}")

@@ -128,12 +128,21 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
         if len(valid_rows):
             values[valid_rows] = _classify(model_dir, video, plan, kp, valid_rows,
                                            info, opts)
-    table = pd.DataFrame(values, columns=_columns(classes, entities))
-    table.insert(0, "start_s", plan.start_s)
-    table.insert(1, "end_s", plan.end_s)
-    table.insert(2, "valid", pose_fraction >= opts.min_pose_fraction)
-    table.insert(3, "pose_fraction", pose_fraction)
+    table = _windows_table(values, classes, entities, plan.start_s, plan.end_s,
+                           pose_fraction, opts.min_pose_fraction)
     return InferenceResult(table, out_meta)
+
+
+def _windows_table(values: np.ndarray, classes: list[str], entities: list[str],
+                   start_s: np.ndarray, end_s: np.ndarray, pose_fraction: np.ndarray,
+                   min_pose_fraction: float) -> pd.DataFrame:
+    """The windows-contract table: times, validity, pose share, then the model's columns."""
+    table = pd.DataFrame(values, columns=_columns(classes, entities))
+    table.insert(0, "start_s", start_s)
+    table.insert(1, "end_s", end_s)
+    table.insert(2, "valid", pose_fraction >= min_pose_fraction)
+    table.insert(3, "pose_fraction", pose_fraction)
+    return table
 
 
 def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
@@ -141,12 +150,10 @@ def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
     """A windows table without windows whose metadata carries the exclusion reason."""
     meta = read_model_meta(model_dir)
     classes, entities = list(meta["class_names"]), list(meta["entities"])
-    table = pd.DataFrame(np.zeros((0, len(_columns(classes, entities))), np.float32),
-                         columns=_columns(classes, entities))
-    table.insert(0, "start_s", np.zeros(0))
-    table.insert(1, "end_s", np.zeros(0))
-    table.insert(2, "valid", np.zeros(0, bool))
-    table.insert(3, "pose_fraction", np.zeros(0, np.float32))
+    none = np.zeros(0)
+    table = _windows_table(np.zeros((0, len(_columns(classes, entities))), np.float32),
+                           classes, entities, none, none, np.zeros(0, np.float32),
+                           opts.min_pose_fraction)
     return InferenceResult(table, {
         "video": str(video), "model": str(model_dir), "class_names": classes,
         "entities": entities, "fps": None, "video_frames": None, "duration_s": None,
