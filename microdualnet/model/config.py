@@ -113,6 +113,9 @@ def _check(cfg: ModelConfig) -> None:
                  "backbone_width", "classifier_hidden"):
         if getattr(cfg, name) < 1:
             raise bad(name, "must be at least 1")
+    for name in ("pose_embedding", "norm_first", "mac_confidence_weighting"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise bad(name, "expected true or false")
     for name in ("routing_temperature", "mac_temperature"):
         if getattr(cfg, name) <= 0:
             raise bad(name, "must be positive")

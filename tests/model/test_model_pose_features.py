@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from model_testkit import random_inputs, tiny_config
 
@@ -10,6 +11,7 @@ from microdualnet.model.config import make_config
 from microdualnet.model.network import MicroDualNet
 from microdualnet.model.sem import body_frame, joint_features
 from microdualnet.model.transformer_blocks import EncoderLayer
+from pipeio.errors import InputError
 
 
 def _clip(batch: int = 2, frames: int = 6, seed: int = 0) -> torch.Tensor:
@@ -97,3 +99,9 @@ def test_pre_ln_layer_keeps_the_input_on_an_identity_path() -> None:
         # With the residual branches silenced, pre-LN is the identity; post-LN normalises.
         assert torch.allclose(pre(x), x)
         assert torch.allclose(post(x).std(-1, unbiased=False), torch.ones(3, 5), atol=1e-3)
+
+
+def test_switches_must_be_booleans() -> None:
+    for name in ("pose_embedding", "norm_first"):
+        with pytest.raises(InputError, match=f"{name}='yes': expected true or false"):
+            make_config("demo", **{name: "yes"})
