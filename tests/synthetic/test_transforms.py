@@ -54,3 +54,24 @@ def test_eval_view_shape_and_normalisation():
     x, k = tf.eval_view(frames, kp, 112)
     assert x.shape == (2, 3, 112, 112) and x.dtype == np.float32
     assert x[0, :, 0, 0] == pytest.approx(-tf.IMAGENET_MEAN / tf.IMAGENET_STD)
+
+
+def _arithmetic(frames):
+    """The normalisation written out, as the reference for the table look-up."""
+    x = (frames.astype(np.float32) - tf.IMAGENET_MEAN) / tf.IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def test_normalise_by_table_equals_the_arithmetic_bit_for_bit():
+    every_value = np.broadcast_to(np.arange(256, dtype=np.uint8)[None, :, None, None],
+                                  (1, 256, 4, 3)).copy()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 30, 40, 3), dtype=np.uint8)
+    cropped = frames[:, 5:25, 7:27]  # a strided view, as the centre crop hands over
+    for x in (every_value, frames, cropped):
+        got = tf.normalise(x)
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, _arithmetic(x))
+
+
+def test_normalise_of_no_frames_is_empty():
+    assert tf.normalise(np.zeros((0, 8, 8, 3), np.uint8)).shape == (0, 3, 8, 8)
