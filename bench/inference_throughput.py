@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from microdualnet.cli import main as cli_main
-from microdualnet.inference.loader import make_batches
+from microdualnet.inference.loader import make_batches, normalise_video
 from microdualnet.inference.plan import plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.runner import (
     InferenceOptions,
@@ -31,7 +31,7 @@ from microdualnet.inference.runner import (
     run_inference,
     window_keypoints,
 )
-from microdualnet.inference.video import open_video, video_info
+from microdualnet.inference.video import FrameStream, open_video, video_info
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
 from microdualnet.model.config import make_config
 from microdualnet.model.network import MicroDualNet
@@ -69,10 +69,12 @@ def model_only(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOpt
     plan = plan_windows(info.frames, info.fps, sampling_rule(loaded.meta), opts.window_s,
                         opts.hop_s)
     kp = window_keypoints(load_pose(pose_path), plan, pose_path)
-    batches = [(b.video.to(device) if b.video is not None else None, b.keypoints.to(device))
-               for b in make_batches(reader, video, plan.frames, kp, np.arange(len(plan)),
-                                     cfg.input_size, opts.batch_size, cfg.uses_cnn,
-                                     (info.height, info.width))]
+    with FrameStream(video) as stream:
+        batches = [(normalise_video(b.video).to(device) if b.video is not None else None,
+                    b.keypoints.to(device))
+                   for b in make_batches(stream if cfg.uses_cnn else None, plan.frames, kp,
+                                         np.arange(len(plan)), cfg.input_size,
+                                         opts.batch_size, (info.height, info.width))]
     with torch.inference_mode():
         model(*batches[0])  # warm-up
         _sync(device)
@@ -93,9 +95,12 @@ def loader_only(model_dir: Path, video: Path, pose_path: Path,
                         opts.window_s, opts.hop_s)
     kp = window_keypoints(load_pose(pose_path), plan, pose_path)
     start = time.perf_counter()
-    for _ in make_batches(reader, video, plan.frames, kp, np.arange(len(plan)), cfg.input_size,
-                          opts.batch_size, cfg.uses_cnn, (info.height, info.width)):
-        pass
+    with FrameStream(video) as stream:
+        for batch in make_batches(stream if cfg.uses_cnn else None, plan.frames, kp,
+                                  np.arange(len(plan)), cfg.input_size, opts.batch_size,
+                                  (info.height, info.width)):
+            if batch.video is not None:
+                normalise_video(batch.video)  # done beside the model in a real run
     return time.perf_counter() - start, len(plan)
 
 

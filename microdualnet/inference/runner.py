@@ -174,20 +174,17 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
 
     cfg = config_from_dict(read_model_meta(model_dir)["config"])
     device = resolve_device(opts.device)
-    # On a GPU, uint8 frames cross (4x fewer bytes) and are normalised there.
-    on_gpu = device.type == "cuda"
     dataset = WindowBatches(video, plan.frames, kp, rows, cfg.input_size, opts.batch_size,
-                            cfg.uses_cnn, (info.height, info.width), normalise=not on_gpu)
-    batches = load_batches(dataset, opts.workers, pin=on_gpu)
+                            cfg.uses_cnn, (info.height, info.width))
+    batches = load_batches(dataset, opts.workers, pin=device.type == "cuda")
     model = load_checkpoint(model_dir, expected=cfg, device=device).model
     results = []
     with tqdm(total=len(rows), desc=f"infer {video.stem}", unit="window",
               disable=not opts.progress, mininterval=1.0) as bar:
         for batch in batches:
             clip = None
-            if batch.video is not None:
-                clip = batch.video.to(device, non_blocking=True)
-                clip = normalise_video(clip) if on_gpu else clip
+            if batch.video is not None:  # uint8 crosses to the device, 4x fewer bytes
+                clip = normalise_video(batch.video.to(device, non_blocking=True))
             points = batch.keypoints.to(device, non_blocking=True)
             with _autocast(device):
                 res = model(clip, points)

@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from microdualnet.inference.video import open_video, read_frames, video_info
+from microdualnet.inference.video import FrameStream, open_video, video_info
 from microdualnet.pose.npz import PoseData, excluded_pose, save_pose
 from microdualnet.pose.qc import exclusion_summary, qc_summary, write_qc
 from pipeio.errors import InputError
 
 BACKENDS = ("mediapipe", "openpose")
-CHUNK = 32  # frames decoded at a time by the mediapipe backend
 
 
 def default_qc_path(out: str | Path) -> Path:
@@ -22,19 +21,17 @@ def default_qc_path(out: str | Path) -> Path:
     return out.with_name(out.name.removesuffix(".npz") + ".qc.json")
 
 
-def _mediapipe(reader, video: Path, frames: np.ndarray,
+def _mediapipe(video: Path, frames: np.ndarray,
                progress: bool) -> tuple[np.ndarray, dict[str, Any]]:
     from microdualnet.pose.mediapipe_backend import BlazePoseTracker
 
     out = np.zeros((len(frames), 25, 3), np.float32)
-    with BlazePoseTracker() as tracker, tqdm(total=len(frames), desc=f"pose {video.stem}",
-                                              unit="frame", disable=not progress,
-                                              mininterval=1.0) as bar:
-        for lo in range(0, len(frames), CHUNK):
-            chunk = frames[lo:lo + CHUNK]
-            for i, frame in enumerate(read_frames(reader, chunk, video)):
-                out[lo + i] = tracker(frame)
-            bar.update(len(chunk))
+    with BlazePoseTracker() as tracker, FrameStream(video) as stream, \
+            tqdm(total=len(frames), desc=f"pose {video.stem}", unit="frame",
+                 disable=not progress, mininterval=1.0) as bar:
+        for i, (_, frame) in enumerate(stream.frames(frames)):
+            out[i] = tracker(frame)
+            bar.update()
         stats = {"frames_from_person_crop": tracker.stats.crop_frames,
                  "tile_searches": tracker.stats.tile_searches}
     return out, stats
@@ -67,7 +64,7 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
                  "frames_person_rejected": track.frames_person_rejected}
     else:
         frames = np.arange(info.frames) if only_frames is None else only_frames
-        kp, extra = _mediapipe(reader, video, frames, progress)
+        kp, extra = _mediapipe(video, frames, progress)
     pose = PoseData(kp, frames.astype(np.int64), info.fps, info.width, info.height, backend,
                     info.frames)
     save_pose(out, pose)

@@ -8,10 +8,11 @@ import torch
 from inference_testkit import FPS, SECONDS
 
 from microdualnet.cli import main
+from microdualnet.data.clipio import read_video
+from microdualnet.data.records import ClipRecord
 from microdualnet.data.transforms import eval_view
 from microdualnet.inference.plan import SamplingRule, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.runner import InferenceOptions, run_inference
-from microdualnet.inference.video import open_video, read_frames
 from microdualnet.model.checkpoint import load_checkpoint
 from microdualnet.pose.npz import PoseData, load_pose, save_pose
 from pipeio.errors import InputError
@@ -64,13 +65,13 @@ def test_windows_parquet_contract(windows, demo_model):
 
 
 def test_batched_windows_equal_the_model_on_each_window(cohort, poses, demo_model, windows):
-    """Decode-once, batching and the background thread change nothing: window 5 recomputed
-    alone from decord frames through eval_view matches its row."""
+    """Decode-once, batching and the loader process change nothing: window 5 recomputed
+    alone from the frames training would read (decord) through eval_view matches its row."""
     table, meta = read_windows(windows["sub-002"])
     loaded = load_checkpoint(demo_model)
     plan = plan_windows(SECONDS * FPS, FPS, sampling_rule(loaded.meta), 2.0, 0.5)
     video = cohort / "videos/sub-002.mp4"
-    frames = read_frames(open_video(video), plan.frames[5], video)
+    frames, _ = read_video(ClipRecord("w5", video, 0), lambda n: plan.frames[5])
     kp, _ = load_pose(poses["sub-002"]).at_frames(plan.frames[5])
     view, kp_view = eval_view(frames, kp, loaded.config.input_size)
     with torch.inference_mode():

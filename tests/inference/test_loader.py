@@ -1,0 +1,122 @@
+"""The inference loader: each frame decoded once, forward, and every batch exactly eval_view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from inference_testkit import FPS, HEIGHT, SECONDS, WIDTH
+
+from microdualnet.data import transforms
+from microdualnet.data.clipio import read_video
+from microdualnet.data.records import ClipRecord
+from microdualnet.inference.loader import (
+    PreparedFrames,
+    WindowBatches,
+    _normalise_arithmetic,
+    load_batches,
+    make_batches,
+    normalise_video,
+)
+from microdualnet.inference.plan import SamplingRule, plan_windows
+from microdualnet.inference.video import FrameStream
+
+SIZE = 64
+
+
+class SpyStream(FrameStream):
+    """Records which frames were decoded to RGB, in order."""
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.read: list[int] = []
+
+    def frames(self, indices):
+        for index, pixels in super().frames(indices):
+            self.read.append(index)
+            yield index, pixels
+
+
+@pytest.fixture(scope="module")
+def setup(cohort):
+    video = cohort / "videos/sub-001.mp4"
+    plan = plan_windows(SECONDS * FPS, FPS, SamplingRule(4, 0.2), 2.0, 0.5)
+    rng = np.random.default_rng(0)
+    keypoints = rng.uniform(0, 1, (len(plan), 4, 25, 3)).astype(np.float32)
+    keypoints[..., 0] *= WIDTH
+    keypoints[..., 1] *= HEIGHT
+    return video, plan, keypoints
+
+
+def _expected(video, frames, kp):
+    """What evaluation does with one window: training's reader, then eval_view."""
+    pixels, _ = read_video(ClipRecord("w", video, 0), lambda n: frames)
+    view, kp_view = transforms.eval_view(pixels, kp, SIZE)
+    return torch.from_numpy(view), torch.from_numpy(kp_view)
+
+
+@pytest.mark.parametrize("batch_size, which", [(1, "all"), (3, "all"), (16, "all"),
+                                               (3, "some")])
+def test_every_batch_is_eval_view_of_its_windows(setup, batch_size, which):
+    video, plan, keypoints = setup
+    rows = np.arange(len(plan)) if which == "all" else np.array([0, 2, 3, 7, 11])
+    with SpyStream(video) as stream:
+        batches = list(make_batches(stream, plan.frames, keypoints, rows, SIZE, batch_size,
+                                    (HEIGHT, WIDTH)))
+        decoded = stream.read
+    assert np.array_equal(np.concatenate([b.windows for b in batches]), rows)
+    for batch in batches:
+        assert batch.video.dtype == torch.uint8
+        clips = normalise_video(batch.video)
+        for i, row in enumerate(batch.windows):
+            view, kp_view = _expected(video, plan.frames[row], keypoints[row])
+            assert torch.equal(clips[i], view) and torch.equal(batch.keypoints[i], kp_view)
+    # Each needed frame decoded exactly once, in order: no seeking back.
+    assert decoded == np.unique(plan.frames[rows]).tolist()
+
+
+def test_kept_frames_stay_within_two_batches(setup):
+    """Memory is bounded by the batch size, not by the video's length."""
+    video, plan, _ = setup
+    batches = [plan.frames[lo:lo + 2] for lo in range(0, len(plan), 2)]
+    out = torch.empty((2, plan.frames.shape[1], SIZE, SIZE, 3), dtype=torch.uint8)
+    sizes = []
+    with FrameStream(video) as stream:
+        prepared = PreparedFrames(stream, batches, SIZE)
+        for k, idx in enumerate(batches):
+            prepared.gather(k, idx, out[:len(idx)])
+            sizes.append(len(prepared.cache))
+    two_batches = 2 * 2 * plan.frames.shape[1]  # of two windows, T frames each
+    assert len(batches) > 5 and max(sizes) <= two_batches
+
+
+def test_pose_only_models_decode_nothing(setup):
+    video, plan, keypoints = setup
+    batches = list(make_batches(None, plan.frames, keypoints, np.arange(len(plan)), SIZE, 4,
+                                (HEIGHT, WIDTH)))
+    assert all(b.video is None for b in batches)
+    _, kp_view = _expected(video, plan.frames[5], keypoints[5])
+    assert torch.equal(batches[1].keypoints[1], kp_view)
+
+
+def test_two_loader_processes_give_the_batches_of_one_in_order(setup):
+    video, plan, keypoints = setup
+    rows = np.arange(len(plan))
+
+    def run(workers):
+        data = WindowBatches(video, plan.frames, keypoints, rows, SIZE, 3, True, (HEIGHT, WIDTH))
+        return list(load_batches(data, workers, pin=False))
+
+    alone, two = run(0), run(2)
+    assert len(alone) == len(two)
+    for a, b in zip(alone, two, strict=True):
+        assert np.array_equal(a.windows, b.windows) and torch.equal(a.video, b.video)
+
+
+def test_normalise_video_on_cpu_and_the_gpu_arithmetic_equal_training(setup):
+    frames = torch.from_numpy(np.random.default_rng(1).integers(
+        0, 256, (2, 3, 8, 8, 3), dtype=np.uint8))
+    expected = torch.from_numpy(transforms.normalise(frames.reshape(-1, 8, 8, 3).numpy()))
+    expected = expected.view(2, 3, 3, 8, 8)
+    assert torch.equal(normalise_video(frames), expected)
+    assert torch.equal(_normalise_arithmetic(frames), expected)
