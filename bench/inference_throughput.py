@@ -37,6 +37,7 @@ from microdualnet.model.config import make_config
 from microdualnet.model.network import MicroDualNet
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
+from microdualnet.runtime import retain_freed_memory
 from pipeio.windows import write_windows
 
 
@@ -128,6 +129,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    retain_freed_memory()  # as `infer` does; model-only and end-to-end alike
     device = resolve_device(args.device)
     width, height = (int(v) for v in args.size.split("x"))
     opts = InferenceOptions(batch_size=args.batch_size, device=device.type, progress=False)

@@ -22,6 +22,7 @@ from microdualnet.inference.loader import WindowBatches, load_batches, normalise
 from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.video import VideoInfo, open_video, video_info
 from microdualnet.pose.npz import PoseData, has_person, load_pose
+from microdualnet.runtime import retain_freed_memory
 from pipeio.errors import InputError
 from pipeio.windows import PROB_PREFIX, ROUTE_PREFIXES
 
@@ -174,6 +175,7 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
 
     cfg = config_from_dict(read_model_meta(model_dir)["config"])
     device = resolve_device(opts.device)
+    retain_freed_memory()
     dataset = WindowBatches(video, plan.frames, kp, rows, cfg.input_size, opts.batch_size,
                             cfg.uses_cnn, (info.height, info.width))
     batches = load_batches(dataset, opts.workers, pin=device.type == "cuda")

@@ -1,0 +1,47 @@
+"""Process-wide settings that make the model run faster on CPU.
+
+glibc hands large blocks (the model's activations, 0.1-32 MiB) straight back to the kernel
+when torch frees them, so the next batch page-faults the same memory in again: the demo model
+spent a fifth of its time in those faults (about 1,100 per batch of 16 windows, worse in a
+virtual machine). Keeping freed memory in the process costs nothing but a resident size that
+stays at the peak of one batch. Measured on the 2-core CPU: inference 155 -> 190 windows/s
+(a demo training epoch: 36/35 s without, 33/39 s with, i.e. within the machine's noise, so
+training leaves the default).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+log = logging.getLogger(__name__)
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MMAP_MAX = 32 << 20  # glibc's ceiling for M_MMAP_THRESHOLD on 64-bit systems
+_TRIM = 1 << 30
+_done = False
+
+
+def retain_freed_memory() -> bool:
+    """Serve blocks up to 32 MiB from the heap and keep freed heap memory (glibc only).
+
+    Returns whether the setting took effect; elsewhere (macOS, musl) it does nothing.
+    Idempotent; a forked loader process inherits it.
+    """
+    global _done
+    if _done:
+        return True
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    _done = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_MAX)) and bool(mallopt(_M_TRIM_THRESHOLD,
+                                                                         _TRIM))
+    if not _done:
+        log.debug("mallopt refused; freed memory goes back to the kernel as before")
+    return _done
