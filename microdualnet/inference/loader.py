@@ -134,9 +134,11 @@ def make_batches(stream: FrameStream | None, frames: np.ndarray, keypoints: np.n
 
 class WindowBatches(IterableDataset):
     """`make_batches` in DataLoader worker processes, so decoding never competes with the
-    model for the GIL. Each worker opens its own stream and takes every n-th batch; the
-    DataLoader visits workers in turn, so batches arrive in order. A bad-input error in a
-    worker arrives as an `_Failed` item and is raised as a one-line InputError here."""
+    model for the GIL. Each worker takes a stretch of consecutive batches and decodes only
+    its stretch of the video (from the keyframe before it), so the decoding, the bulk of the
+    work, is shared out; batches therefore arrive out of order and carry their window rows.
+    A bad-input error in a worker arrives as an `_Failed` item and is raised as a one-line
+    InputError here."""
 
     def __init__(self, path: Path, frames: np.ndarray, keypoints: np.ndarray,
                  windows: np.ndarray, size: int, batch_size: int, need_video: bool,
@@ -150,11 +152,15 @@ class WindowBatches(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         if info is not None:
             cv2.setNumThreads(1)
-        step = self.batch_size * workers
-        mine = np.concatenate([self.windows[lo:lo + self.batch_size] for lo in range(
-            worker * self.batch_size, len(self.windows), step)] or [np.zeros(0, np.int64)])
+        count = -(-len(self.windows) // self.batch_size)
+        lo, hi = (count * worker // workers * self.batch_size,
+                  count * (worker + 1) // workers * self.batch_size)
+        mine = self.windows[lo:hi]
+        if len(mine) == 0:
+            return
         try:
-            stream = FrameStream(self.path) if self.need_video else None
+            stream = (FrameStream(self.path, start=int(self.frames[mine].min()))
+                      if self.need_video else None)
             try:
                 yield from make_batches(stream, self.frames, self.keypoints, mine, self.size,
                                         self.batch_size, self.frame_shape,

@@ -166,7 +166,7 @@ def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
 @torch.inference_mode()
 def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarray,
               rows: np.ndarray, info: VideoInfo, opts: InferenceOptions) -> np.ndarray:
-    """`[len(rows), C + 2K]` probabilities and mean routing weights.
+    """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending).
 
     The loader workers start before the model is built, so loading hides behind them too.
     """
@@ -180,7 +180,7 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
                             cfg.uses_cnn, (info.height, info.width))
     batches = load_batches(dataset, opts.workers, pin=device.type == "cuda")
     model = load_checkpoint(model_dir, expected=cfg, device=device).model
-    results = []
+    parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in rows, values)
     with tqdm(total=len(rows), desc=f"infer {video.stem}", unit="window",
               disable=not opts.progress, mininterval=1.0) as bar:
         for batch in batches:
@@ -192,6 +192,15 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
                 res = model(clip, points)
             probs = torch.softmax(res.logits.float(), dim=-1)
             route = res.routing.float().mean(1)  # [B, K, 2]
-            results.append(torch.cat([probs, route[..., 0], route[..., 1]], 1).cpu().numpy())
+            parts.append((np.searchsorted(rows, batch.windows),
+                          torch.cat([probs, route[..., 0], route[..., 1]], 1).cpu().numpy()))
             bar.update(len(batch.windows))
-    return np.concatenate(results)
+    # Loader workers take stretches of the video each, so batches come out of order.
+    done = np.concatenate([where for where, _ in parts])
+    if len(done) != len(rows) or len(np.unique(done)) != len(rows):
+        raise RuntimeError(f"inference of {video}: {len(np.unique(done))} of {len(rows)} "
+                           "windows came back from the loader")
+    values = np.empty((len(rows), parts[0][1].shape[1]), np.float32)
+    for where, part in parts:
+        values[where] = part
+    return values

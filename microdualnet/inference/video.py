@@ -14,6 +14,7 @@ as RuntimeError from its C++ core; both name the file here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ import av  # imported here, not in the loader process that forks from this one
 import numpy as np
 
 from pipeio.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,40 +79,75 @@ class FrameStream:
     """A video's frames decoded forward, one at a time, converted to RGB only when wanted.
 
     Frame i is the i-th frame the decoder outputs (presentation order), as decord's index i.
-    Memory stays at one frame, whatever the video's length or size.
+    Memory stays at one frame, whatever the video's length or size. With `start`, decoding
+    begins at the keyframe before frame `start` (found by decord's frame times), so several
+    readers can share a video's decoding by taking a stretch each.
     """
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, start: int = 0) -> None:
         self.path = Path(path)
         self._errors = (av.FFmpegError, RuntimeError)
+        self._threads = threads
+        self._open()
+        self.decoded = 0  # frames decoded so far (the work done)
+        if start > 0:
+            self._seek(start)
+
+    def _open(self) -> None:
         try:
             self._container = av.open(str(self.path))
-            stream = self._container.streams.video[0]
+            self._stream = self._container.streams.video[0]
         except (*self._errors, IndexError) as err:
             raise InputError(f"video {self.path} is not readable (truncated or not a "
                              f"video?): {_first_line(err)}") from err
-        stream.thread_count = threads
-        self._decoded = self._container.decode(stream)
-        self.position = 0  # the index of the frame the decoder outputs next
+        self._stream.thread_count = self._threads
+        self._decoded = self._container.decode(self._stream)
+        self._last_index, self._last = -1, None  # the frame decoded last
+
+    def _seek(self, start: int) -> None:
+        """Continue from the keyframe at or before `start`; from the first frame if the
+        keyframe's time does not match decord's index (a file with odd timestamps)."""
+        times = open_video(self.path).get_frame_timestamp(np.arange(start + 1))[:, 0]
+        tolerance = 0.5 * float(np.median(np.diff(times))) if start > 1 else 1e-3
+        try:
+            self._container.seek(int(round(times[start] / self._stream.time_base)),
+                                 stream=self._stream, backward=True, any_frame=False)
+            self._decoded = self._container.decode(self._stream)
+            first = next(self._decoded)
+        except (*self._errors, StopIteration):
+            first = None
+        index = int(np.argmin(np.abs(times - first.time))) if first is not None and \
+            first.time is not None else -1
+        if index < 0 or abs(times[index] - first.time) > tolerance:
+            log.debug("%s: seeking found no frame of the index; decoding from the start",
+                      self.path)
+            self._container.close()
+            self._open()
+            return
+        self._last_index, self._last = index, first
+        self.decoded += 1
 
     def frames(self, indices: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        """`(index, RGB uint8 [H, W, 3])` for `indices`, ascending and not yet passed."""
+        """`(index, RGB uint8 [H, W, 3])` for `indices`, ascending, from the last frame read
+        on."""
         for index in (int(i) for i in indices):
-            if index < self.position:
+            if index < self._last_index:
                 raise ValueError(f"FrameStream reads forward: frame {index} asked for after "
-                                 f"frame {self.position - 1}")
-            while self.position <= index:
+                                 f"frame {self._last_index}")
+            while self._last_index < index:
                 try:
-                    frame = next(self._decoded)
+                    self._last = next(self._decoded)
                 except StopIteration:
-                    raise InputError(f"video {self.path} ends after {self.position} decodable "
-                                     f"frames, frame {index} was needed (truncated file?)"
-                                     ) from None
+                    raise InputError(f"video {self.path} ends after {self._last_index + 1} "
+                                     f"decodable frames, frame {index} was needed (truncated "
+                                     "file?)") from None
                 except self._errors as err:
-                    raise InputError(f"video {self.path}: decoding frame {self.position} "
-                                     f"failed (truncated file?): {_first_line(err)}") from err
-                self.position += 1
-            yield index, frame.to_ndarray(format="rgb24")
+                    raise InputError(f"video {self.path}: decoding frame "
+                                     f"{self._last_index + 1} failed (truncated file?): "
+                                     f"{_first_line(err)}") from err
+                self._last_index += 1
+                self.decoded += 1
+            yield index, self._last.to_ndarray(format="rgb24")
 
     def close(self) -> None:
         self._container.close()

@@ -16,9 +16,11 @@ from pipeio.errors import InputError
 
 def _write(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv420p",
            options: dict | None = None, colorspace: int | None = None,
-           color_range: int | None = None) -> Path:
+           color_range: int | None = None, gop: int | None = None) -> Path:
     with av.open(str(path), "w", format="mp4", options=options or {}) as out:
         stream = out.add_stream(codec, rate=Fraction(25))
+        if gop is not None:
+            stream.options = {"g": str(gop), "keyint_min": str(gop)}
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
         if colorspace is not None:
             stream.codec_context.colorspace = colorspace
@@ -73,6 +75,20 @@ def test_reads_forward_only_and_in_several_calls(tmp_path, noise):
         assert first == [3, 4] and second == [5, 20]
         with pytest.raises(ValueError, match="reads forward"):
             list(stream.frames(np.array([10])))
+
+
+@pytest.mark.parametrize("start", [0, 1, 9, 10, 17, 29])
+def test_a_stream_started_late_gives_the_same_frames_and_decodes_less(tmp_path, noise, start):
+    """Keyframes every 10 frames, with B-frames: decoding starts at the keyframe before."""
+    video = _write(tmp_path / "gop.mp4", noise, gop=10)
+    wanted = np.arange(start, 30)
+    expected = open_video(video).get_batch(wanted.tolist()).asnumpy()
+    with FrameStream(video, start=start) as stream:
+        got = list(stream.frames(wanted))
+        decoded = stream.decoded
+    assert [i for i, _ in got] == wanted.tolist()
+    np.testing.assert_array_equal(np.stack([f for _, f in got]), expected)
+    assert decoded == 30 - start + start % 10
 
 
 def test_frame_past_the_end_names_the_file(tmp_path, noise):

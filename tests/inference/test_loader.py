@@ -99,18 +99,34 @@ def test_pose_only_models_decode_nothing(setup):
     assert torch.equal(batches[1].keypoints[1], kp_view)
 
 
-def test_two_loader_processes_give_the_batches_of_one_in_order(setup):
+def test_two_loader_processes_share_the_video_and_give_the_same_batches(setup):
+    """Each process takes a stretch of consecutive batches; together they give every batch
+    of one process once, with the same pixels (the order of arrival may differ)."""
     video, plan, keypoints = setup
     rows = np.arange(len(plan))
 
     def run(workers):
         data = WindowBatches(video, plan.frames, keypoints, rows, SIZE, 3, True, (HEIGHT, WIDTH))
-        return list(load_batches(data, workers, pin=False))
+        return {int(b.windows[0]): b for b in load_batches(data, workers, pin=False)}
 
     alone, two = run(0), run(2)
-    assert len(alone) == len(two)
-    for a, b in zip(alone, two, strict=True):
-        assert np.array_equal(a.windows, b.windows) and torch.equal(a.video, b.video)
+    assert sorted(alone) == sorted(two)
+    for first, batch in alone.items():
+        assert np.array_equal(batch.windows, two[first].windows)
+        assert torch.equal(batch.video, two[first].video)
+        assert torch.equal(batch.keypoints, two[first].keypoints)
+
+
+def test_inference_with_two_loader_processes_equals_one(cohort, poses, demo_model):
+    from microdualnet.inference.runner import InferenceOptions, run_inference
+
+    def table(workers):
+        opts = InferenceOptions(batch_size=3, device="cpu", progress=False, workers=workers)
+        return run_inference(demo_model, cohort / "videos/sub-003.mp4", poses["sub-003"],
+                             opts).table
+
+    one, two = table(1), table(2)
+    assert one.equals(two)
 
 
 def test_normalise_video_on_cpu_and_the_gpu_arithmetic_equal_training(setup):
