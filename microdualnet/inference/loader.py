@@ -142,10 +142,11 @@ class WindowBatches(IterableDataset):
 
     def __init__(self, path: Path, frames: np.ndarray, keypoints: np.ndarray,
                  windows: np.ndarray, size: int, batch_size: int, need_video: bool,
-                 frame_shape: tuple[int, int]) -> None:
+                 frame_shape: tuple[int, int], times: np.ndarray | None = None) -> None:
+        """`times`: the video's frame times (`video.frame_times`), else read in each worker."""
         self.path, self.frames, self.keypoints, self.windows = path, frames, keypoints, windows
         self.size, self.batch_size, self.need_video = size, batch_size, need_video
-        self.frame_shape = frame_shape
+        self.frame_shape, self.times = frame_shape, times
 
     def __iter__(self) -> Iterator[Batch | _Failed]:
         info = get_worker_info()
@@ -159,8 +160,8 @@ class WindowBatches(IterableDataset):
         if len(mine) == 0:
             return
         try:
-            stream = (FrameStream(self.path, start=int(self.frames[mine].min()))
-                      if self.need_video else None)
+            stream = (FrameStream(self.path, start=int(self.frames[mine].min()),
+                                  times=self.times) if self.need_video else None)
             try:
                 yield from make_batches(stream, self.frames, self.keypoints, mine, self.size,
                                         self.batch_size, self.frame_shape,

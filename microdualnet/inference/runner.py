@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from microdualnet.inference.loader import WindowBatches, load_batches, normalise_video
 from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
-from microdualnet.inference.video import VideoInfo, open_video, video_info
+from microdualnet.inference.video import VideoInfo, frame_times, open_video, video_info
 from microdualnet.pose.npz import PoseData, has_person, load_pose
 from microdualnet.runtime import retain_freed_memory
 from pipeio.errors import InputError
@@ -128,7 +128,7 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
         valid_rows = np.flatnonzero(pose_fraction >= opts.min_pose_fraction)
         if len(valid_rows):
             values[valid_rows] = _classify(model_dir, video, plan, kp, valid_rows,
-                                           info, opts)
+                                           info, frame_times(reader), opts)
     table = _windows_table(values, classes, entities, plan.start_s, plan.end_s,
                            pose_fraction, opts.min_pose_fraction)
     return InferenceResult(table, out_meta)
@@ -165,7 +165,8 @@ def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
 
 @torch.inference_mode()
 def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarray,
-              rows: np.ndarray, info: VideoInfo, opts: InferenceOptions) -> np.ndarray:
+              rows: np.ndarray, info: VideoInfo, times: np.ndarray,
+              opts: InferenceOptions) -> np.ndarray:
     """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending).
 
     The loader workers start before the model is built, so loading hides behind them too.
@@ -177,7 +178,7 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
     device = resolve_device(opts.device)
     retain_freed_memory()
     dataset = WindowBatches(video, plan.frames, kp, rows, cfg.input_size, opts.batch_size,
-                            cfg.uses_cnn, (info.height, info.width))
+                            cfg.uses_cnn, (info.height, info.width), times)
     batches = load_batches(dataset, opts.workers, pin=device.type == "cuda")
     model = load_checkpoint(model_dir, expected=cfg, device=device).model
     parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in rows, values)

@@ -68,6 +68,11 @@ def open_video(path: str | Path, threads: int = 1):  # -> decord.VideoReader
     return reader
 
 
+def frame_times(reader) -> np.ndarray:
+    """Each frame's start time in seconds, by decord's frame index."""
+    return reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].astype(np.float64)
+
+
 def video_info(reader) -> VideoInfo:
     """Frame count, rate and size (decodes the first frame: decord exposes no size)."""
     height, width = reader[0].shape[:2]
@@ -84,14 +89,17 @@ class FrameStream:
     readers can share a video's decoding by taking a stretch each.
     """
 
-    def __init__(self, path: str | Path, threads: int = 1, start: int = 0) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, start: int = 0,
+                 times: np.ndarray | None = None) -> None:
+        """`times`: each frame's start in seconds (`frame_times`), to seek without opening
+        the file with decord again."""
         self.path = Path(path)
         self._errors = (av.FFmpegError, RuntimeError)
         self._threads = threads
         self._open()
         self.decoded = 0  # frames decoded so far (the work done)
         if start > 0:
-            self._seek(start)
+            self._seek(start, times if times is not None else frame_times(open_video(path)))
 
     def _open(self) -> None:
         try:
@@ -104,10 +112,10 @@ class FrameStream:
         self._decoded = self._container.decode(self._stream)
         self._last_index, self._last = -1, None  # the frame decoded last
 
-    def _seek(self, start: int) -> None:
+    def _seek(self, start: int, times: np.ndarray) -> None:
         """Continue from the keyframe at or before `start`; from the first frame if the
         keyframe's time does not match decord's index (a file with odd timestamps)."""
-        times = open_video(self.path).get_frame_timestamp(np.arange(start + 1))[:, 0]
+        times = times[:start + 1]
         tolerance = 0.5 * float(np.median(np.diff(times))) if start > 1 else 1e-3
         try:
             self._container.seek(int(round(times[start] / self._stream.time_base)),
