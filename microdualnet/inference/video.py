@@ -126,7 +126,7 @@ class FrameStream:
             first = None
         index = int(np.argmin(np.abs(times - first.time))) if first is not None and \
             first.time is not None else -1
-        if index < 0 or abs(times[index] - first.time) > tolerance:
+        if index < 0 or index > start or abs(times[index] - first.time) > tolerance:
             log.debug("%s: seeking found no frame of the index; decoding from the start",
                       self.path)
             self._container.close()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from av.video.frame import PictureType
 
-from microdualnet.inference.video import FrameStream, open_video
+from microdualnet.inference.video import FrameStream, frame_times, open_video
 from pipeio.errors import InputError
 
 
@@ -89,6 +89,17 @@ def test_a_stream_started_late_gives_the_same_frames_and_decodes_less(tmp_path, 
     assert [i for i, _ in got] == wanted.tolist()
     np.testing.assert_array_equal(np.stack([f for _, f in got]), expected)
     assert decoded == 30 - start + start % 10
+
+
+def test_times_that_do_not_match_the_file_fall_back_to_reading_from_the_start(tmp_path,
+                                                                             noise):
+    video = _write(tmp_path / "gop.mp4", noise, gop=10)
+    wrong = frame_times(open_video(video)) + 100.0  # as if decord and PyAV disagreed
+    expected = open_video(video).get_batch([17, 18]).asnumpy()
+    with FrameStream(video, start=17, times=wrong) as stream:
+        got = np.stack([f for _, f in stream.frames(np.array([17, 18]))])
+        assert stream.decoded == 19
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_frame_past_the_end_names_the_file(tmp_path, noise):
