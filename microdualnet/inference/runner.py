@@ -197,7 +197,7 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
                           torch.cat([probs, route[..., 0], route[..., 1]], 1).cpu().numpy()))
             bar.update(len(batch.windows))
     # Loader workers take stretches of the video each, so batches come out of order.
-    done = np.concatenate([where for where, _ in parts])
+    done = np.concatenate([where for where, _ in parts] or [np.zeros(0, np.int64)])
     if len(done) != len(rows) or len(np.unique(done)) != len(rows):
         raise RuntimeError(f"inference of {video}: {len(np.unique(done))} of {len(rows)} "
                            "windows came back from the loader")
