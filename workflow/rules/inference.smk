@@ -47,13 +47,15 @@ rule infer:
         f"{RESULTS}/benchmarks/infer/{{pid}}.tsv"
     conda:
         "../../envs/pipeline.yaml"
-    threads: 2
+    threads: INFER["threads"]
     resources:
         mem_mb=3000,
         gpu=1,
     params:
         py=PY,
         gpu=gpu_wrapper_args(INFER["device"]),
+        # The model process runs on one core, the others decode (a stretch of video each).
+        loader_workers=lambda wc, threads: max(1, threads - 1),
         model_path=lambda wc, input: str(Path(input.weights).parent),
         infer_window_s=INFER["window_s"],
         infer_hop_s=INFER["hop_s"],
@@ -66,7 +68,7 @@ rule infer:
         " --pose {input.pose} --out {output} --participant-id {wildcards.pid}"
         " --window-s {params.infer_window_s} --hop-s {params.infer_hop_s} --batch-size {params.infer_batch_size}"
         " --device {params.infer_device} --on-error {params.on_error}"
-        " --threads 1 --workers 1 --no-progress > {log} 2>&1"
+        " --threads 1 --workers {params.loader_workers} --no-progress > {log} 2>&1"
 
 
 if FROM_MODEL:
