@@ -123,8 +123,11 @@ def make_batches(stream: FrameStream | None, frames: np.ndarray, keypoints: np.n
     batches = [windows[lo:lo + batch_size] for lo in range(0, len(windows), batch_size)]
     prepared = (PreparedFrames(stream, [frames[rows] for rows in batches], size)
                 if stream is not None and batches else None)
+    # One geometry for the whole video (it resizes a blank full-size frame to find it); each
+    # batch copies its slice so a worker hands over only that, not the whole array.
+    kp_view = view_keypoints(keypoints[windows], frame_shape, size)
     for k, rows in enumerate(batches):
-        kp = torch.from_numpy(view_keypoints(keypoints[rows], frame_shape, size))
+        kp = torch.from_numpy(kp_view[k * batch_size:(k + 1) * batch_size].copy())
         video = None
         if prepared is not None:
             video = torch.empty((len(rows), frames.shape[1], size, size, 3), dtype=torch.uint8)
