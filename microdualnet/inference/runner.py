@@ -109,14 +109,11 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
     check_pose_matches(pose, info, pose_path, video)
     plan = plan_windows(info.frames, info.fps, rule, opts.window_s, opts.hop_s)
     classes, entities = list(meta["class_names"]), list(meta["entities"])
-    out_meta: dict[str, Any] = {
-        "video": str(video), "model": str(model_dir), "class_names": classes,
-        "entities": entities, "fps": info.fps, "video_frames": info.frames,
-        "duration_s": info.duration_s, "window_s": opts.window_s, "hop_s": opts.hop_s,
-        "frames_per_window": rule.num_frames, "stride_frames": plan.stride_frames,
-        "min_pose_fraction": opts.min_pose_fraction, "pose_backend": pose.backend,
-        "excluded": None,
-    }
+    out_meta = _result_meta(model_dir, video, classes, entities, opts, fps=info.fps,
+                            video_frames=info.frames, duration_s=info.duration_s,
+                            frames_per_window=rule.num_frames,
+                            stride_frames=plan.stride_frames, pose_backend=pose.backend,
+                            excluded=None)
     values = np.full((len(plan), len(_columns(classes, entities))), np.nan, np.float32)
     if len(plan) == 0:
         out_meta["excluded"] = (f"video is {info.duration_s:.2f} s long, shorter than one "
@@ -155,12 +152,17 @@ def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
     table = _windows_table(np.zeros((0, len(_columns(classes, entities))), np.float32),
                            classes, entities, none, none, np.zeros(0, np.float32),
                            opts.min_pose_fraction)
-    return InferenceResult(table, {
-        "video": str(video), "model": str(model_dir), "class_names": classes,
-        "entities": entities, "fps": None, "video_frames": None, "duration_s": None,
-        "window_s": opts.window_s, "hop_s": opts.hop_s,
-        "min_pose_fraction": opts.min_pose_fraction, "excluded": reason,
-    })
+    return InferenceResult(table, _result_meta(model_dir, video, classes, entities, opts,
+                                               fps=None, video_frames=None, duration_s=None,
+                                               excluded=reason))
+
+
+def _result_meta(model_dir: str | Path, video: str | Path, classes: list[str],
+                 entities: list[str], opts: InferenceOptions, **specific: Any) -> dict[str, Any]:
+    """The windows file's metadata: what every file carries, then the video-specific keys."""
+    return {"video": str(video), "model": str(model_dir), "class_names": classes,
+            "entities": entities, "window_s": opts.window_s, "hop_s": opts.hop_s,
+            "min_pose_fraction": opts.min_pose_fraction, **specific}
 
 
 @torch.inference_mode()
