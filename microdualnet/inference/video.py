@@ -21,6 +21,7 @@ from pathlib import Path
 
 import av  # imported here, not in the loader process that forks from this one
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeio.errors import InputError
 
@@ -109,6 +110,10 @@ class FrameStream:
             raise InputError(f"video {self.path} is not readable (truncated or not a "
                              f"video?): {_first_line(err)}") from err
         self._stream.thread_count = self._threads
+        # One converter for the stream: `frame.to_ndarray(format=...)` builds a new FFmpeg
+        # scaler context for every frame (0.33 instead of 0.06 ms a 160x120 frame); the same
+        # conversion through a kept context gives the same pixels (tested against decord).
+        self._to_rgb = VideoReformatter()
         self._decoded = self._container.decode(self._stream)
         self._last_index, self._last = -1, None  # the frame decoded last
 
@@ -155,7 +160,7 @@ class FrameStream:
                                      f"{_first_line(err)}") from err
                 self._last_index += 1
                 self.decoded += 1
-            yield index, self._last.to_ndarray(format="rgb24")
+            yield index, self._to_rgb.reformat(self._last, format="rgb24").to_ndarray()
 
     def close(self) -> None:
         self._container.close()
