@@ -1,26 +1,21 @@
-"""Batches of windows, prepared in worker processes while the model runs on the last one.
+"""Batches of windows: each video frame decoded once, brought to the test-time view, gathered.
 
-Every video frame the windows need is decoded once, reading forward (`FrameStream`), and
-brought to the test-time view at once (`data.transforms.eval_view`'s resize and centre crop),
-so only `S x S` frames are kept, whatever the video's size. Batches gather those uint8 frames
-into `[B, T, S, S, 3]` (a quarter of the bytes of float) with `[B, T, 25, 3]` keypoints;
-`normalise_video` turns them into the model's input where the model runs.
-Processes rather than a thread: a loader thread holding the GIL between its numpy and
-OpenCV calls stalls the model's many small Python-level module calls (measured: the demo
-model ran at half speed beside one).
+Every frame the windows need is decoded once, reading forward (`FrameStream`), and brought
+to the test-time view at once (`data.transforms.eval_view`'s resize and centre crop), so
+only `S x S` frames are kept, whatever the video's size. A batch gathers those frames into
+`[B, T, S, S, 3]` uint8 (normalised where the model runs: a quarter of the bytes cross to a
+GPU) or, for a CPU model, straight into the model's input `[B, T, 3, S, S]` float32, so the
+model's process does nothing but run the model. `workers.py` runs this in loader processes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from microdualnet.data.transforms import (
     IMAGENET_MEAN,
@@ -30,26 +25,19 @@ from microdualnet.data.transforms import (
     resize_short_side,
 )
 from microdualnet.inference.video import FrameStream
-from pipeio.errors import InputError
-
-T = TypeVar("T")
 
 
 @dataclass
 class Batch:
     windows: np.ndarray  # row numbers in the window plan
-    video: torch.Tensor | None  # [B, T, S, S, 3] uint8, None for pose-only models
+    # [B, T, S, S, 3] uint8, or [B, T, 3, S, S] float32 when normalised; None for pose-only
+    video: torch.Tensor | None
     keypoints: torch.Tensor  # [B, T, 25, 3] in input pixels
-
-    def pin_memory(self) -> Batch:
-        """Called by the DataLoader when it pins memory for CUDA copies."""
-        video = self.video.pin_memory() if self.video is not None else None
-        return Batch(self.windows, video, self.keypoints.pin_memory())
 
 
 def view_geometry(pixels: np.ndarray, kp: np.ndarray, size: int) -> tuple[np.ndarray,
                                                                           np.ndarray]:
-    """eval_view's resize and centre crop (frames stay uint8 until `normalise_video`)."""
+    """eval_view's resize and centre crop (frames stay uint8 until normalised)."""
     return center_crop(*resize_short_side(pixels, kp, size), size)
 
 
@@ -111,92 +99,96 @@ class PreparedFrames:
 _NO_KEYPOINTS = np.zeros((0, 25, 3), np.float32)
 
 
-def make_batches(stream: FrameStream | None, frames: np.ndarray, keypoints: np.ndarray,
-                 windows: np.ndarray, size: int, batch_size: int,
-                 frame_shape: tuple[int, int], shared: bool = False) -> Iterator[Batch]:
-    """Batches over `windows` (row numbers); `frames` `[W, T]`, `keypoints` `[W, T, 25, 3]`.
+class WindowBatches:
+    """The batches over `windows` (row numbers of the plan, ascending), made on demand.
 
-    Without a `stream` (pose-only models) nothing is decoded and `Batch.video` is None.
-    `shared=True` builds each batch in shared memory, so a worker process hands it over
-    without a copy.
+    `frames` `[W, T]` and `keypoints` `[W, T, 25, 3]` are the plan's; batch k holds rows
+    `windows[k * batch_size:(k + 1) * batch_size]`. Without `need_video` (pose-only models)
+    nothing is decoded and `Batch.video` is None; with `normalised`, videos come as the
+    model's float input instead of uint8. Picklable, so loader processes can take a copy.
     """
-    batches = [windows[lo:lo + batch_size] for lo in range(0, len(windows), batch_size)]
-    prepared = (PreparedFrames(stream, [frames[rows] for rows in batches], size)
-                if stream is not None and batches else None)
-    # One geometry for the whole video (it resizes a blank full-size frame to find it); each
-    # batch copies its slice so a worker hands over only that, not the whole array.
-    kp_view = view_keypoints(keypoints[windows], frame_shape, size)
-    for k, rows in enumerate(batches):
-        kp = torch.from_numpy(kp_view[k * batch_size:(k + 1) * batch_size].copy())
-        video = None
-        if prepared is not None:
-            video = torch.empty((len(rows), frames.shape[1], size, size, 3), dtype=torch.uint8)
-            video = prepared.gather(k, frames[rows], video.share_memory_() if shared else video)
-        yield Batch(rows, video, kp)
-
-
-class WindowBatches(IterableDataset):
-    """`make_batches` in DataLoader worker processes, so decoding never competes with the
-    model for the GIL. Each worker takes a stretch of consecutive batches and decodes only
-    its stretch of the video (from the keyframe before it), so the decoding, the bulk of the
-    work, is shared out; batches therefore arrive out of order and carry their window rows.
-    A bad-input error in a worker arrives as an `_Failed` item and is raised as a one-line
-    InputError here."""
 
     def __init__(self, path: Path, frames: np.ndarray, keypoints: np.ndarray,
                  windows: np.ndarray, size: int, batch_size: int, need_video: bool,
-                 frame_shape: tuple[int, int], times: np.ndarray | None = None) -> None:
-        """`times`: the video's frame times (`video.frame_times`), else read in each worker."""
-        self.path, self.frames, self.keypoints, self.windows = path, frames, keypoints, windows
+                 frame_shape: tuple[int, int], times: np.ndarray | None = None,
+                 normalised: bool = False) -> None:
+        """`times`: the video's frame times (`video.frame_times`), to seek into a stretch
+        without opening the video with decord again."""
+        self.path, self.frames, self.windows = path, frames, windows
         self.size, self.batch_size, self.need_video = size, batch_size, need_video
-        self.frame_shape, self.times = frame_shape, times
+        self.times, self.normalised = times, normalised
+        # One geometry for the whole video (it resizes a blank full-size frame to find it).
+        self.keypoints = view_keypoints(keypoints[windows], frame_shape, size)
 
-    def __iter__(self) -> Iterator[Batch | _Failed]:
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        if info is not None:
-            cv2.setNumThreads(1)
-        count = -(-len(self.windows) // self.batch_size)
-        lo, hi = (count * worker // workers * self.batch_size,
-                  count * (worker + 1) // workers * self.batch_size)
-        mine = self.windows[lo:hi]
-        if len(mine) == 0:
+    def __len__(self) -> int:
+        return -(-len(self.windows) // self.batch_size)
+
+    def rows(self, k: int) -> np.ndarray:
+        return self.windows[k * self.batch_size:(k + 1) * self.batch_size]
+
+    def video_buffer(self, n: int) -> tuple[tuple[int, ...], torch.dtype] | None:
+        """Shape and dtype of the video of a batch of `n` windows (None: no video)."""
+        if not self.need_video:
+            return None
+        t, s = self.frames.shape[1], self.size
+        if self.normalised:
+            return (n, t, 3, s, s), torch.float32
+        return (n, t, s, s, 3), torch.uint8
+
+    def stretch(self, part: int, parts: int) -> range:
+        """Batch numbers of loader `part` of `parts`: consecutive, so each decodes only its
+        stretch of the video."""
+        return range(len(self) * part // parts, len(self) * (part + 1) // parts)
+
+    def produce(self, ks: range, out: Callable[[int], torch.Tensor] | None = None,
+                stream: FrameStream | None = None) -> Iterator[Batch]:
+        """Batches `ks` in order. `out(n)`: the tensor a batch of n windows' video is
+        written to (default: a new one); `stream`: a reader to use instead of opening one
+        at the keyframe before the stretch."""
+        if len(ks) == 0:
             return
+        if out is None:
+            def out(n: int) -> torch.Tensor:
+                shape, dtype = self.video_buffer(n)
+                return torch.empty(shape, dtype=dtype)
+        own = stream is None and self.need_video
+        if own:
+            stream = FrameStream(self.path, start=int(self.frames[self.rows(ks[0])].min()),
+                                 times=self.times)
         try:
-            stream = (FrameStream(self.path, start=int(self.frames[mine].min()),
-                                  times=self.times) if self.need_video else None)
-            try:
-                yield from make_batches(stream, self.frames, self.keypoints, mine, self.size,
-                                        self.batch_size, self.frame_shape,
-                                        shared=info is not None)
-            finally:
-                if stream is not None:
-                    stream.close()
-        except InputError as err:
-            yield _Failed(str(err))
+            yield from self._produce(ks, out, stream)
+        finally:
+            if own:
+                stream.close()
+
+    def _produce(self, ks: range, out: Callable[[int], torch.Tensor],
+                 stream: FrameStream | None) -> Iterator[Batch]:
+        prepared = (PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks], self.size)
+                    if self.need_video else None)
+        staging = None  # uint8 frames of a batch, before they are normalised into `out`
+        for i, k in enumerate(ks):
+            rows = self.rows(k)
+            kp = torch.from_numpy(self.keypoints[k * self.batch_size:][:len(rows)].copy())
+            video = None
+            if prepared is not None:
+                video = out(len(rows))
+                if self.normalised:
+                    if staging is None:
+                        staging = torch.empty((self.batch_size, self.frames.shape[1],
+                                               self.size, self.size, 3), dtype=torch.uint8)
+                    frames = prepared.gather(i, self.frames[rows], staging[:len(rows)])
+                    normalise(frames.view(-1, *frames.shape[2:]).numpy(),
+                              out=video.view(-1, *video.shape[2:]).numpy())
+                else:
+                    prepared.gather(i, self.frames[rows], video)
+            yield Batch(rows, video, kp)
 
 
-@dataclass
-class _Failed:
-    message: str
-
-
-def _as_is(item: T) -> T:
-    return item
-
-
-def load_batches(dataset: WindowBatches, workers: int, pin: bool) -> Iterator[Batch]:
-    """The batches, `workers` processes ahead (0: in this process, no overlap).
-
-    The workers start now, so the first batches are prepared while the caller loads the model.
-    """
-    loader = DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is,
-                        pin_memory=pin, prefetch_factor=2 if workers else None)
-    return _raising(iter(loader))
-
-
-def _raising(items: Iterator[Batch | _Failed]) -> Iterator[Batch]:
-    for item in items:
-        if isinstance(item, _Failed):
-            raise InputError(item.message)
-        yield item
+def make_batches(stream: FrameStream | None, frames: np.ndarray, keypoints: np.ndarray,
+                 windows: np.ndarray, size: int, batch_size: int,
+                 frame_shape: tuple[int, int], normalised: bool = False) -> Iterator[Batch]:
+    """All batches over `windows` in this process, read from `stream` (None: pose only)."""
+    batches = WindowBatches(Path(stream.path) if stream is not None else Path(), frames,
+                            keypoints, windows, size, batch_size, stream is not None,
+                            frame_shape, normalised=normalised)
+    return batches.produce(range(len(batches)), stream=stream)

@@ -18,9 +18,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from microdualnet.inference.loader import WindowBatches, load_batches, normalise_video
+from microdualnet.inference.loader import WindowBatches, normalise_video
 from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.video import VideoInfo, frame_times, open_video, video_info
+from microdualnet.inference.workers import load_batches
 from microdualnet.pose.npz import PoseData, has_person, load_pose
 from microdualnet.runtime import retain_freed_memory
 from pipeio.errors import InputError
@@ -179,18 +180,22 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
     cfg = config_from_dict(read_model_meta(model_dir)["config"])
     device = resolve_device(opts.device)
     retain_freed_memory()
-    dataset = WindowBatches(video, plan.frames, kp, rows, cfg.input_size, opts.batch_size,
-                            cfg.uses_cnn, (info.height, info.width), times)
-    batches = load_batches(dataset, opts.workers, pin=device.type == "cuda")
+    # For a CPU model the loaders hand over its input as is; for a GPU, uint8 frames cross
+    # (a quarter of the bytes) and are normalised there.
+    on_cpu = device.type == "cpu"
+    batches = load_batches(WindowBatches(video, plan.frames, kp, rows, cfg.input_size,
+                                         opts.batch_size, cfg.uses_cnn,
+                                         (info.height, info.width), times, normalised=on_cpu),
+                           opts.workers)
     model = load_checkpoint(model_dir, expected=cfg, device=device).model
     parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in rows, values)
     with tqdm(total=len(rows), desc=f"infer {video.stem}", unit="window",
               disable=not opts.progress, mininterval=1.0) as bar:
         for batch in batches:
-            clip = None
-            if batch.video is not None:  # uint8 crosses to the device, 4x fewer bytes
-                clip = normalise_video(batch.video.to(device, non_blocking=True))
-            points = batch.keypoints.to(device, non_blocking=True)
+            clip = batch.video
+            if clip is not None and not on_cpu:
+                clip = normalise_video(clip.to(device))
+            points = batch.keypoints.to(device)
             with _autocast(device):
                 res = model(clip, points)
             probs = torch.softmax(res.logits.float(), dim=-1)

@@ -11,15 +11,16 @@ from microdualnet.data import transforms
 from microdualnet.data.clipio import read_video
 from microdualnet.data.records import ClipRecord
 from microdualnet.inference.loader import (
+    Batch,
     PreparedFrames,
     WindowBatches,
     _normalise_arithmetic,
-    load_batches,
     make_batches,
     normalise_video,
 )
 from microdualnet.inference.plan import SamplingRule, plan_windows
 from microdualnet.inference.video import FrameStream
+from microdualnet.inference.workers import load_batches
 
 SIZE = 64
 
@@ -107,7 +108,9 @@ def test_two_loader_processes_share_the_video_and_give_the_same_batches(setup):
 
     def run(workers):
         data = WindowBatches(video, plan.frames, keypoints, rows, SIZE, 3, True, (HEIGHT, WIDTH))
-        return {int(b.windows[0]): b for b in load_batches(data, workers, pin=False)}
+        # A batch's buffer is reused once the next is asked for: keep copies.
+        return {int(b.windows[0]): Batch(b.windows, b.video.clone(), b.keypoints.clone())
+                for b in load_batches(data, workers)}
 
     alone, two = run(0), run(2)
     assert sorted(alone) == sorted(two)

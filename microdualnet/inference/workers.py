@@ -1,0 +1,158 @@
+"""Loader processes that prepare batches into reused shared-memory buffers while the model runs.
+
+Processes rather than threads: a loader thread holding the GIL between its numpy and OpenCV
+calls stalls the model's many small Python-level module calls (measured: the demo model ran
+at half speed beside one). Not torch's DataLoader: it hands every batch over in a new
+shared-memory file that both processes map and fault in page by page, about 3.5 ms for a
+4.8 MB batch on each side on the 2-core CPU, as much as the model's own work on it would
+allow. Here a fixed ring of batch buffers is made once; a loader takes a free buffer, fills
+it and sends its number; the model's process uses it and gives it back when it asks for the
+next batch.
+
+Each loader takes a stretch of consecutive batches and decodes only its stretch of the video
+(from the keyframe before it), so decoding is shared out; batches therefore arrive out of
+order and carry their window rows.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import queue
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from microdualnet.inference.loader import Batch, WindowBatches
+from pipeio.errors import InputError
+
+_POLL_S = 0.5  # how often a waiting model process checks that its loaders are alive
+
+
+@dataclass
+class _Ready:
+    slot: int
+    windows: np.ndarray
+    keypoints: np.ndarray
+
+
+@dataclass
+class _Failed:  # bad input (a one-line InputError)
+    message: str
+
+
+@dataclass
+class _Crashed:  # anything else: a bug, with the loader's traceback
+    trace: str
+
+
+@dataclass
+class _Done:
+    pass
+
+
+def load_batches(batches: WindowBatches, workers: int) -> Iterator[Batch]:
+    """The batches, prepared by `workers` processes ahead of the caller (0: in this process,
+    no overlap). A batch's tensors are valid until the next batch is asked for.
+
+    The processes start now, so the first batches are prepared while the caller loads the
+    model.
+    """
+    if workers == 0 or len(batches) == 0:
+        return batches.produce(range(len(batches)))
+    return _from_processes(batches, min(workers, len(batches)))
+
+
+def _from_processes(batches: WindowBatches, workers: int) -> Iterator[Batch]:
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
+    # One buffer in use by the model, and per loader one filled and one being filled.
+    slots = 2 * workers + 1
+    buffer = batches.video_buffer(batches.batch_size)
+    ring = _shared((slots, *buffer[0]), buffer[1], ctx) if buffer is not None else None
+    free, ready = ctx.Queue(), ctx.Queue()
+    for slot in range(slots):
+        free.put(slot)
+    procs = [ctx.Process(target=_load, args=(batches, part, workers, ring, free, ready),
+                         daemon=True, name=f"microdualnet-loader-{part}")
+             for part in range(workers)]
+    for proc in procs:
+        proc.start()
+    return _receive(procs, ring, free, ready)
+
+
+def _shared(shape: tuple[int, ...], dtype: torch.dtype, ctx) -> torch.Tensor:
+    """A zeroed tensor the loader processes share. Forked ones inherit an anonymous shared
+    mapping (nothing to create or copy: 0.1 ms where torch's `share_memory_` took 33 ms for
+    the demo's 57 MB ring); spawned ones get torch's shared memory."""
+    if ctx.get_start_method() == "fork":
+        nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
+        return torch.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).view(shape)
+    return torch.zeros(shape, dtype=dtype).share_memory_()
+
+
+def _receive(procs: list, ring: torch.Tensor | None, free, ready) -> Iterator[Batch]:
+    held = None  # the buffer the caller is using
+    try:
+        done = 0
+        while done < len(procs):
+            if held is not None:
+                free.put(held)
+                held = None
+            item = _next(ready, procs)
+            if isinstance(item, _Done):
+                done += 1
+            elif isinstance(item, _Failed):
+                raise InputError(item.message)
+            elif isinstance(item, _Crashed):
+                raise RuntimeError(f"a loader process failed:\n{item.trace}")
+            else:
+                held = item.slot if ring is not None else None
+                video = ring[item.slot, :len(item.windows)] if ring is not None else None
+                yield Batch(item.windows, video, torch.from_numpy(item.keypoints))
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+        for q in (free, ready):
+            q.cancel_join_thread()
+            q.close()
+
+
+def _next(ready, procs: list) -> _Ready | _Failed | _Crashed | _Done:
+    """The next message, or an error if a loader died without one (killed, out of memory)."""
+    while True:
+        try:
+            return ready.get(timeout=_POLL_S)
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"loader process {dead[0].name} died (exit code "
+                                   f"{dead[0].exitcode}; out of memory?)") from None
+
+
+def _load(batches: WindowBatches, part: int, parts: int, ring: torch.Tensor | None, free,
+          ready) -> None:
+    """A loader process: fill free buffers with this part's batches, then say it is done."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    taken: list[int] = []
+
+    def take(n: int) -> torch.Tensor:
+        taken.append(free.get())
+        return ring[taken[-1], :n]
+
+    try:
+        for batch in batches.produce(batches.stretch(part, parts), take):
+            slot = taken.pop() if batch.video is not None else -1
+            ready.put(_Ready(slot, batch.windows, batch.keypoints.numpy()))
+        ready.put(_Done())
+    except InputError as err:
+        ready.put(_Failed(str(err)))
+    except Exception:  # noqa: BLE001 - sent to the model's process, which raises it
+        ready.put(_Crashed(traceback.format_exc()))
