@@ -75,3 +75,14 @@ def test_normalise_by_table_equals_the_arithmetic_bit_for_bit():
 
 def test_normalise_of_no_frames_is_empty():
     assert tf.normalise(np.zeros((0, 8, 8, 3), np.uint8)).shape == (0, 3, 8, 8)
+
+
+def test_normalise_writes_into_a_given_buffer_and_refuses_a_wrong_one():
+    frames = np.random.default_rng(2).integers(0, 256, (2, 6, 5, 3), dtype=np.uint8)
+    out = np.full((2, 3, 6, 5), np.nan, np.float32)
+    assert tf.normalise(frames, out=out) is out
+    np.testing.assert_array_equal(out, _arithmetic(frames))
+    for bad in (np.empty((2, 3, 5, 6), np.float32), np.empty((2, 3, 6, 5), np.float64),
+                np.empty((2, 3, 6, 10), np.float32)[..., ::2]):
+        with pytest.raises(ValueError, match="C-contiguous float32"):
+            tf.normalise(frames, out=bad)

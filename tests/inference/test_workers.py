@@ -1,0 +1,116 @@
+"""Loader processes: the same batches as one process, in reused buffers; failures surface."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+import torch
+from inference_testkit import HEIGHT, WIDTH
+
+from microdualnet.inference.loader import WindowBatches, make_batches, normalise_video
+from microdualnet.inference.plan import SamplingRule, plan_windows
+from microdualnet.inference.video import FrameStream
+from microdualnet.inference.workers import load_batches
+from pipeio.errors import InputError
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def setup(cohort):
+    video = cohort / "videos/sub-002.mp4"
+    plan = plan_windows(80, 10.0, SamplingRule(4, 0.2), 2.0, 0.5)
+    keypoints = np.random.default_rng(0).uniform(0, 1, (len(plan), 4, 25, 3)).astype(
+        np.float32) * np.array([WIDTH, HEIGHT, 1], np.float32)
+    return video, plan, keypoints
+
+
+def _batches(setup, cls=WindowBatches, need_video=True, normalised=True):
+    video, plan, keypoints = setup
+    return cls(video, plan.frames, keypoints, np.arange(len(plan)), SIZE, 3, need_video,
+               (HEIGHT, WIDTH), normalised=normalised)
+
+
+def _collect(batches, workers):
+    """{first window row: (rows, video copy, keypoints)}; buffers are reused, so copy."""
+    return {int(b.windows[0]): (b.windows, None if b.video is None else b.video.clone(),
+                                b.keypoints) for b in load_batches(batches, workers)}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_processes_hand_over_the_normalised_input_of_every_window_once(setup, workers):
+    video, plan, keypoints = setup
+    with FrameStream(video) as stream:
+        expected = {int(b.windows[0]): b for b in make_batches(
+            stream, plan.frames, keypoints, np.arange(len(plan)), SIZE, 3, (HEIGHT, WIDTH))}
+    got = _collect(_batches(setup), workers)
+    assert sorted(got) == sorted(expected)
+    assert np.array_equal(np.sort(np.concatenate([r for r, _, _ in got.values()])),
+                          np.arange(len(plan)))
+    for first, (rows, clip, kp) in got.items():
+        assert clip.dtype == torch.float32 and clip.shape == (len(rows), 4, 3, SIZE, SIZE)
+        assert np.array_equal(rows, expected[first].windows)
+        assert torch.equal(clip, normalise_video(expected[first].video))
+        assert torch.equal(kp, expected[first].keypoints)
+    assert multiprocessing.active_children() == []
+
+
+def test_uint8_batches_for_a_gpu_and_pose_only_batches(setup):
+    one = _collect(_batches(setup, normalised=False), 0)
+    two = _collect(_batches(setup, normalised=False), 2)
+    assert all(torch.equal(one[k][1], two[k][1]) and two[k][1].dtype == torch.uint8
+               for k in one)
+    pose_only = _collect(_batches(setup, need_video=False), 2)
+    assert sorted(pose_only) == sorted(one)
+    assert all(v is None and torch.equal(kp, one[k][2])
+               for k, (_, v, kp) in pose_only.items())
+
+
+class _BadInputAtSecondBatch(WindowBatches):
+    def produce(self, ks, out=None, stream=None):
+        for i, batch in enumerate(super().produce(ks, out, stream)):
+            if i == 1:
+                raise InputError("video x.mp4: decoding frame 12 failed (truncated file?)")
+            yield batch
+
+
+class _Bug(WindowBatches):
+    def produce(self, ks, out=None, stream=None):
+        raise ValueError("an unexpected bug")
+        yield
+
+
+class _Killed(WindowBatches):
+    def produce(self, ks, out=None, stream=None):
+        os._exit(9)
+        yield
+
+
+def test_bad_input_in_a_loader_is_the_one_line_error(setup):
+    with pytest.raises(InputError, match=r"^video x.mp4: decoding frame 12 failed"):
+        list(load_batches(_batches(setup, _BadInputAtSecondBatch), 1))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_bug_in_a_loader_arrives_with_its_traceback(setup):
+    with pytest.raises(RuntimeError, match=r"(?s)a loader process failed.*ValueError: an "
+                                           "unexpected bug"):
+        list(load_batches(_batches(setup, _Bug), 2))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_loader_that_dies_is_an_error_not_a_hang(setup):
+    with pytest.raises(RuntimeError, match=r"loader process .* died \(exit code 9"):
+        list(load_batches(_batches(setup, _Killed), 1))
+    assert multiprocessing.active_children() == []
+
+
+def test_stopping_early_ends_the_loader_processes(setup):
+    batches = load_batches(_batches(setup), 2)
+    next(batches)
+    assert multiprocessing.active_children()
+    batches.close()
+    assert multiprocessing.active_children() == []
