@@ -26,16 +26,35 @@ def _affine_keypoints(kp: np.ndarray, scale_x: float, scale_y: float, dx: float,
     return out
 
 
+def _short_side(h: int, w: int, short: int) -> tuple[int, int, int]:
+    """Width, height and OpenCV interpolation that bring the shorter side to `short`."""
+    s = short / min(h, w)
+    nw, nh = max(int(round(w * s)), short), max(int(round(h * s)), short)
+    return nw, nh, cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+
+
 def resize_short_side(frames: np.ndarray, kp: np.ndarray, short: int) -> tuple[np.ndarray, np.ndarray]:
     """Scale so the shorter image side equals `short` (aspect ratio kept)."""
     h, w = frames.shape[1:3]
-    s = short / min(h, w)
-    nw, nh = max(int(round(w * s)), short), max(int(round(h * s)), short)
+    nw, nh, interp = _short_side(h, w, short)
     if (nw, nh) == (w, h):
         return frames, kp.astype(np.float32, copy=True)
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     out = np.stack([cv2.resize(f, (nw, nh), interpolation=interp) for f in frames])
     return out, _affine_keypoints(kp, nw / w, nh / h, 0.0, 0.0)
+
+
+def eval_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """One frame `[H, W, 3]` in eval_view's geometry (resize, centre crop), still uint8.
+
+    The same pixels as `resize_short_side` + `center_crop` (tested), for inference, which
+    prepares frames one at a time and has no keypoints to carry along.
+    """
+    h, w = frame.shape[:2]
+    nw, nh, interp = _short_side(h, w, size)
+    if (nw, nh) != (w, h):
+        frame = cv2.resize(frame, (nw, nh), interpolation=interp)
+    x0, y0 = (nw - size) // 2, (nh - size) // 2
+    return frame[y0:y0 + size, x0:x0 + size]
 
 
 def crop(frames: np.ndarray, kp: np.ndarray, x0: int, y0: int, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from microdualnet.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     center_crop,
+    eval_frame,
     normalise,
     resize_short_side,
 )
@@ -35,16 +36,11 @@ class Batch:
     keypoints: torch.Tensor  # [B, T, 25, 3] in input pixels
 
 
-def view_geometry(pixels: np.ndarray, kp: np.ndarray, size: int) -> tuple[np.ndarray,
-                                                                          np.ndarray]:
-    """eval_view's resize and centre crop (frames stay uint8 until normalised)."""
-    return center_crop(*resize_short_side(pixels, kp, size), size)
-
-
 def view_keypoints(kp: np.ndarray, frame_shape: tuple[int, int], size: int) -> np.ndarray:
     """eval_view's geometry for keypoints `[..., 25, 3]` of frames `frame_shape` (H, W)."""
     blank = np.zeros((1, *frame_shape, 3), np.uint8)  # the geometry needs only the size
-    return view_geometry(blank, kp.reshape(-1, 25, 3), size)[1].reshape(kp.shape)
+    return center_crop(*resize_short_side(blank, kp.reshape(-1, 25, 3), size), size)[1].reshape(
+        kp.shape)
 
 
 def normalise_video(video: torch.Tensor) -> torch.Tensor:
@@ -89,14 +85,11 @@ class PreparedFrames:
             del self.cache[f]
         upto = int(np.searchsorted(self.needed, idx.max(), side="right"))
         for index, pixels in self.stream.frames(self.needed[self.read_upto:upto]):
-            self.cache[index] = view_geometry(pixels[None], _NO_KEYPOINTS, self.size)[0][0]
+            self.cache[index] = eval_frame(pixels, self.size)
         self.read_upto = max(self.read_upto, upto)
         np.stack([self.cache[f] for f in idx.ravel().tolist()],
                  out=out.view(-1, *out.shape[2:]).numpy())
         return out
-
-
-_NO_KEYPOINTS = np.zeros((0, 25, 3), np.float32)
 
 
 class WindowBatches:

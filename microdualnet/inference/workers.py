@@ -3,9 +3,8 @@
 Processes rather than threads: a loader thread holding the GIL between its numpy and OpenCV
 calls stalls the model's many small Python-level module calls (measured: the demo model ran
 at half speed beside one). Not torch's DataLoader: it hands every batch over in a new
-shared-memory file that both processes map and fault in page by page, about 3.5 ms for a
-4.8 MB batch on each side on the 2-core CPU, as much as the model's own work on it would
-allow. Here a fixed ring of batch buffers is made once; a loader takes a free buffer, fills
+shared-memory file that both processes map and fault in page by page (about 3.5 ms for a
+4.8 MB batch on each side, measured on the 2-core CPU). Here a fixed ring of batch buffers is made once; a loader takes a free buffer, fills
 it and sends its number; the model's process uses it and gives it back when it asks for the
 next batch.
 

@@ -86,3 +86,14 @@ def test_normalise_writes_into_a_given_buffer_and_refuses_a_wrong_one():
                 np.empty((2, 3, 6, 10), np.float32)[..., ::2]):
         with pytest.raises(ValueError, match="C-contiguous float32"):
             tf.normalise(frames, out=bad)
+
+
+@pytest.mark.parametrize("shape", [(120, 160), (72, 96), (41, 30), (224, 224), (30, 200)])
+@pytest.mark.parametrize("size", [112, 64])
+def test_eval_frame_is_eval_views_geometry_of_one_frame(shape, size):
+    frame = np.random.default_rng(3).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    expected, _ = tf.center_crop(*tf.resize_short_side(frame[None], np.zeros((1, 25, 3)), size),
+                                 size)
+    got = tf.eval_frame(frame, size)
+    assert got.shape == (size, size, 3)
+    np.testing.assert_array_equal(got, expected[0])
