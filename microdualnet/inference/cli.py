@@ -82,5 +82,10 @@ def _run(args: argparse.Namespace) -> int:
                      [args.video, args.pose, args.model / "model.safetensors"])
     valid = int(result.table["valid"].sum())
     note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
-    print(f"infer {args.out}: {valid}/{len(result.table)} windows valid{note}")
+    time_note = ""
+    if result.timing:  # where the time went: a run waiting on its loaders wants --workers
+        t = result.timing
+        time_note = (f"; {t['total_s']:.1f} s (model {t['forward_s']:.1f} s, loading it "
+                     f"{t['model_load_s']:.1f} s, waiting for frames {t['wait_s']:.1f} s)")
+    print(f"infer {args.out}: {valid}/{len(result.table)} windows valid{note}{time_note}")
     return 0

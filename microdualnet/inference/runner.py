@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class InferenceOptions:
 class InferenceResult:
     table: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    # Seconds: all, loading the model, in the model, waiting for the loaders (not written
+    # to the windows file, which stays the same from run to run; the CLI prints them).
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -98,6 +102,7 @@ def _columns(classes: list[str], entities: list[str]) -> list[str]:
 def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Path,
                   opts: InferenceOptions) -> InferenceResult:
     """Classify every window with enough pose; see the module doc for the rest."""
+    started = time.perf_counter()
     video, pose_path = Path(video), Path(pose_path)
     meta = read_model_meta(model_dir)
     rule = sampling_rule(meta, opts.model_fps)
@@ -116,6 +121,7 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
                             stride_frames=plan.stride_frames, pose_backend=pose.backend,
                             excluded=None)
     values = np.full((len(plan), len(_columns(classes, entities))), np.nan, np.float32)
+    timing = {"model_load_s": 0.0, "forward_s": 0.0, "wait_s": 0.0}
     if len(plan) == 0:
         out_meta["excluded"] = (f"video is {info.duration_s:.2f} s long, shorter than one "
                                 f"{opts.window_s} s window")
@@ -126,10 +132,11 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
         valid_rows = np.flatnonzero(pose_fraction >= opts.min_pose_fraction)
         if len(valid_rows):
             values[valid_rows] = _classify(model_dir, video, plan, kp, valid_rows,
-                                           info, frame_times(reader), opts)
+                                           info, frame_times(reader), opts, timing)
     table = _windows_table(values, classes, entities, plan.start_s, plan.end_s,
                            pose_fraction, opts.min_pose_fraction)
-    return InferenceResult(table, out_meta)
+    timing["total_s"] = time.perf_counter() - started
+    return InferenceResult(table, out_meta, timing)
 
 
 def _windows_table(values: np.ndarray, classes: list[str], entities: list[str],
@@ -169,8 +176,9 @@ def _result_meta(model_dir: str | Path, video: str | Path, classes: list[str],
 @torch.inference_mode()
 def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarray,
               rows: np.ndarray, info: VideoInfo, times: np.ndarray,
-              opts: InferenceOptions) -> np.ndarray:
-    """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending).
+              opts: InferenceOptions, timing: dict[str, float]) -> np.ndarray:
+    """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending);
+    adds its seconds to `timing`.
 
     The loader workers start before the model is built, so loading hides behind them too.
     """
@@ -187,11 +195,16 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
                                          opts.batch_size, cfg.uses_cnn,
                                          (info.height, info.width), times, normalised=on_cpu),
                            opts.workers)
+    clock = time.perf_counter()
     model = load_checkpoint(model_dir, expected=cfg, device=device).model
+    timing["model_load_s"] += time.perf_counter() - clock
     parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in rows, values)
     with tqdm(total=len(rows), desc=f"infer {video.stem}", unit="window",
               disable=not opts.progress, mininterval=1.0) as bar:
+        clock = time.perf_counter()
         for batch in batches:
+            now = time.perf_counter()
+            timing["wait_s"] += now - clock
             clip = batch.video
             if clip is not None and not on_cpu:
                 clip = normalise_video(clip.to(device))
@@ -202,6 +215,8 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
             route = res.routing.float().mean(1)  # [B, K, 2]
             parts.append((np.searchsorted(rows, batch.windows),
                           torch.cat([probs, route[..., 0], route[..., 1]], 1).cpu().numpy()))
+            clock = time.perf_counter()
+            timing["forward_s"] += clock - now
             bar.update(len(batch.windows))
     # Loader workers take stretches of the video each, so batches come out of order.
     done = np.concatenate([where for where, _ in parts] or [np.zeros(0, np.int64)])

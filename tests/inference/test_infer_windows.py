@@ -166,3 +166,17 @@ def test_bad_pose_file_is_a_one_line_error(cohort, demo_model, tmp_path, capsys)
                  str(cohort / "videos/sub-001.mp4"), "--pose", str(bad), "--out",
                  str(tmp_path / "w.parquet"), "--no-progress"])
     assert code == 2 and "not a readable .npz" in capsys.readouterr().err
+
+
+def test_run_reports_where_its_time_went(cohort, poses, demo_model, tmp_path, capsys):
+    result = run_inference(demo_model, cohort / "videos/sub-001.mp4", poses["sub-001"], OPTS)
+    t = result.timing
+    assert t["forward_s"] > 0 and t["model_load_s"] > 0 and t["wait_s"] >= 0
+    assert t["forward_s"] + t["model_load_s"] + t["wait_s"] <= t["total_s"]
+    out = tmp_path / "sub-001.parquet"
+    assert main(["infer", "--model", str(demo_model), "--video",
+                 str(cohort / "videos/sub-001.mp4"), "--pose", str(poses["sub-001"]), "--out",
+                 str(out), "--device", "cpu", "--no-progress"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"infer {out}: ") and "(model " in line
+    assert "waiting for frames" in line
