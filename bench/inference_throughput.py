@@ -107,13 +107,14 @@ def loader_only(model_dir: Path, video: Path, pose_path: Path,
 
 
 def end_to_end(model_dir: Path, video: Path, pose: Path, out: Path,
-               opts: InferenceOptions) -> tuple[float, int]:
-    """Seconds from the files to the written Parquet (model loading included)."""
+               opts: InferenceOptions) -> tuple[float, int, dict[str, float]]:
+    """Seconds from the files to the written Parquet (model loading included), and where
+    the inference's own time went."""
     start = time.perf_counter()
     result = run_inference(model_dir, video, pose, opts)
     write_windows(out, result.table, result.meta)
     _sync(resolve_device(opts.device))
-    return time.perf_counter() - start, len(result.table)
+    return time.perf_counter() - start, len(result.table), result.timing
 
 
 def main() -> None:
@@ -143,10 +144,12 @@ def main() -> None:
             model_dir = save_checkpoint(MicroDualNet(make_config(args.preset, num_classes=14)),
                                         work / "model")
         end_to_end(model_dir, video, pose, work / "w.parquet", opts)  # warm-up (file cache)
-        e2e, alone, loading = [], [], []
+        e2e, alone, loading, shares = [], [], [], []
         for _ in range(args.repeats):
-            seconds, n = end_to_end(model_dir, video, pose, work / "w.parquet", opts)
+            seconds, n, timing = end_to_end(model_dir, video, pose, work / "w.parquet", opts)
             e2e.append(n / seconds)
+            shares.append({k: timing[k] / seconds for k in ("forward_s", "model_load_s",
+                                                             "wait_s")})
             seconds, n = model_only(model_dir, video, pose, opts, device)
             alone.append(n / seconds)
             seconds, n = loader_only(model_dir, video, pose, opts, device)
@@ -163,6 +166,10 @@ def main() -> None:
           f"{', '.join(f'{v:.1f}' for v in alone)})")
     print(f"loader alone (1 process) windows/s: {statistics.median(loading):.1f}  (runs: "
           f"{', '.join(f'{v:.1f}' for v in loading)})")
+    share = {k: statistics.median(s[k] for s in shares) for k in shares[0]}
+    print(f"end-to-end time (medians): model {share['forward_s']:.0%}, loading it "
+          f"{share['model_load_s']:.0%}, waiting for frames {share['wait_s']:.0%}, the rest "
+          f"{1 - sum(share.values()):.0%} (opening files, pose, start-up, writing)")
     # Each end-to-end run is timed right beside a model-only run, so the ratio of a pair sees
     # one state of a noisy machine; their median is steadier than the ratio of medians.
     pairs = [a / b for a, b in zip(e2e, alone, strict=True)]
