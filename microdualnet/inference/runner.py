@@ -180,22 +180,25 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
     """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending);
     adds its seconds to `timing`.
 
-    The loader workers start before the model is built, so loading hides behind them too.
+    The loader workers start before the model's code is imported (1.5 s in a fresh process:
+    torchvision's roi_align imports torch._dynamo) and the model is built, so the first
+    batches are ready when it is.
     """
-    from microdualnet.model.checkpoint import load_checkpoint
-    from microdualnet.model.config import config_from_dict
+    from microdualnet.model.config import config_from_dict  # light: no torchvision
 
     cfg = config_from_dict(read_model_meta(model_dir)["config"])
     device = resolve_device(opts.device)
     retain_freed_memory()
     # For a CPU model the loaders hand over its input as is; for a GPU, uint8 frames cross
     # (a quarter of the bytes) and are normalised there.
-    on_cpu = device.type == "cpu"
     batches = load_batches(WindowBatches(video, plan.frames, kp, rows, cfg.input_size,
                                          opts.batch_size, cfg.uses_cnn,
-                                         (info.height, info.width), times, normalised=on_cpu),
+                                         (info.height, info.width), times,
+                                         normalised=device.type == "cpu"),
                            opts.workers)
     clock = time.perf_counter()
+    from microdualnet.model.checkpoint import load_checkpoint
+
     model = load_checkpoint(model_dir, expected=cfg, device=device).model
     timing["model_load_s"] += time.perf_counter() - clock
     parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in rows, values)
@@ -206,7 +209,7 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
             now = time.perf_counter()
             timing["wait_s"] += now - clock
             clip = batch.video
-            if clip is not None and not on_cpu:
+            if clip is not None and clip.dtype == torch.uint8:
                 clip = normalise_video(clip.to(device))
             points = batch.keypoints.to(device)
             with _autocast(device):
