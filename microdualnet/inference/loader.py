@@ -79,16 +79,19 @@ class PreparedFrames:
         self.read_upto = 0  # self.needed[:read_upto] have been read
         self.cache: dict[int, np.ndarray] = {}
 
-    def gather(self, k: int, idx: np.ndarray, out: torch.Tensor) -> torch.Tensor:
-        """Fill `out` (`[B, T, S, S, 3]` uint8) with batch k's frames `idx` (`[B, T]`)."""
+    def frames(self, k: int, idx: np.ndarray) -> list[np.ndarray]:
+        """Batch k's frames `idx` (`[B, T]`), flattened: `S x S x 3` uint8 views."""
         for f in [f for f in self.cache if f < self.keep_from[k]]:
             del self.cache[f]
         upto = int(np.searchsorted(self.needed, idx.max(), side="right"))
         for index, pixels in self.stream.frames(self.needed[self.read_upto:upto]):
             self.cache[index] = eval_frame(pixels, self.size)
         self.read_upto = max(self.read_upto, upto)
-        np.stack([self.cache[f] for f in idx.ravel().tolist()],
-                 out=out.view(-1, *out.shape[2:]).numpy())
+        return [self.cache[f] for f in idx.ravel().tolist()]
+
+    def gather(self, k: int, idx: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+        """Fill `out` (`[B, T, S, S, 3]` uint8) with batch k's frames `idx` (`[B, T]`)."""
+        np.stack(self.frames(k, idx), out=out.view(-1, *out.shape[2:]).numpy())
         return out
 
 
@@ -158,19 +161,14 @@ class WindowBatches:
                  stream: FrameStream | None) -> Iterator[Batch]:
         prepared = (PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks], self.size)
                     if self.need_video else None)
-        staging = None  # uint8 frames of a batch, before they are normalised into `out`
         for i, k in enumerate(ks):
             rows = self.rows(k)
             kp = torch.from_numpy(self.keypoints[k * self.batch_size:][:len(rows)].copy())
             video = None
             if prepared is not None:
                 video = out(len(rows))
-                if self.normalised:
-                    if staging is None:
-                        staging = torch.empty((self.batch_size, self.frames.shape[1],
-                                               self.size, self.size, 3), dtype=torch.uint8)
-                    frames = prepared.gather(i, self.frames[rows], staging[:len(rows)])
-                    normalise(frames.view(-1, *frames.shape[2:]).numpy(),
+                if self.normalised:  # from the kept frames straight into the model's input
+                    normalise(prepared.frames(i, self.frames[rows]),
                               out=video.view(-1, *video.shape[2:]).numpy())
                 else:
                     prepared.gather(i, self.frames[rows], video)

@@ -97,3 +97,9 @@ def test_eval_frame_is_eval_views_geometry_of_one_frame(shape, size):
     got = tf.eval_frame(frame, size)
     assert got.shape == (size, size, 3)
     np.testing.assert_array_equal(got, expected[0])
+
+
+def test_normalise_of_a_list_of_frame_views_equals_the_stacked_frames():
+    frames = np.random.default_rng(4).integers(0, 256, (3, 10, 12, 3), dtype=np.uint8)
+    views = [f[1:9, 2:10] for f in frames]  # strided crops, as the loader keeps them
+    np.testing.assert_array_equal(tf.normalise(views), tf.normalise(np.stack(views)))
