@@ -180,11 +180,10 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
     """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending);
     adds its seconds to `timing`.
 
-    The loader workers start before the model's code is imported (1.5 s in a fresh process:
-    torchvision's roi_align imports torch._dynamo) and the model is built, so the first
-    batches are ready when it is.
+    The loader workers start before the model's code is imported and the model is built,
+    so the first batches are ready when it is.
     """
-    from microdualnet.model.config import config_from_dict  # light: no torchvision
+    from microdualnet.model.config import config_from_dict
 
     cfg = config_from_dict(read_model_meta(model_dir)["config"])
     device = resolve_device(opts.device)

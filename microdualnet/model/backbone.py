@@ -1,12 +1,12 @@
-"""TSM ResNet backbone: torchvision ResNet with residual temporal shift (paper section III-B)."""
+"""TSM ResNet backbone: a torchvision-layout ResNet with residual temporal shift (paper III-B)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from microdualnet.model.config import ModelConfig
+from microdualnet.model.resnet import BasicBlock, Bottleneck, ResNet
 from microdualnet.model.temporal_shift import TemporalShift
 
 # Blocks per stage; 10 is the small BasicBlock ResNet used by the demo preset.
@@ -21,7 +21,7 @@ STAGES: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
 
 
 def build_resnet(depth: int, width: int = 64) -> ResNet:
-    """A randomly initialised torchvision ResNet (never downloads weights).
+    """A randomly initialised ResNet in torchvision's layout (never downloads weights).
 
     `width` scales the stage widths (width, 2w, 4w, 8w); 64 is the standard network whose
     keys and shapes match torchvision/TSM checkpoints.

@@ -95,17 +95,12 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
     if not weights.is_file():
         raise InputError(f"model folder {folder}: missing {WEIGHTS_FILE}")
     state = load_file(str(weights), device=str(device))
-    # Built without memory and filled with the file's tensors: a random initialisation
-    # that the weights then overwrite took 50 of the 75 ms a demo model took to load, once
-    # per participant.
-    with torch.device("meta"):
-        model = MicroDualNet(cfg)
+    # Built normally, then overwritten: the random initialisation costs about 50 ms, but
+    # building on the meta device (`with torch.device("meta")`) imports torch._dynamo,
+    # 1.4 s in every new process.
+    model = MicroDualNet(cfg).to(device)
     _check_state(model.state_dict(), state, weights)
-    model.load_state_dict(state, assign=True)
-    left = [name for name, t in [*model.named_parameters(), *model.named_buffers()]
-            if t.is_meta]
-    if left:  # a tensor the file cannot fill (a non-persistent buffer): a bug, not bad input
-        raise RuntimeError(f"load_checkpoint: {left[0]!r} has no value after loading")
+    model.load_state_dict(state)
     return LoadedModel(model.eval(), meta)
 
 
