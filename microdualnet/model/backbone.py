@@ -20,16 +20,20 @@ _LAYOUTS: dict[int, tuple[type[nn.Module], list[int]]] = {
 STAGES: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
 
 
-def build_resnet(depth: int, width: int = 64) -> ResNet:
+def build_resnet(depth: int, width: int = 64, torchvision_draws: bool = True) -> ResNet:
     """A randomly initialised ResNet in torchvision's layout (never downloads weights).
 
     `width` scales the stage widths (width, 2w, 4w, 8w); 64 is the standard network whose
-    keys and shapes match torchvision/TSM checkpoints.
+    keys and shapes match torchvision/TSM checkpoints. A narrower one is made, as it always
+    was, by building the standard network and replacing its stages, so a seed gives the
+    weights it gave before; `torchvision_draws=False` builds it directly (the same names
+    and shapes, other random values: for weights that a checkpoint overwrites next; the
+    detour is most of the demo model's build time, about 100 ms).
     """
     block, layers = _LAYOUTS[depth]
+    if width != 64 and not torchvision_draws:
+        return ResNet(block, layers, width=width)
     net = ResNet(block, layers)
-    if width == 64:
-        return net
     net.inplanes = width
     net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
     net.bn1 = nn.BatchNorm2d(width)
@@ -56,9 +60,9 @@ class TSMBackbone(nn.Module):
     wrapped as `conv1.net`, so checkpoint keys map one-to-one.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, torchvision_draws: bool = True) -> None:
         super().__init__()
-        net = build_resnet(cfg.backbone_depth, cfg.backbone_width)
+        net = build_resnet(cfg.backbone_depth, cfg.backbone_width, torchvision_draws)
         every = cfg.shift_every or official_shift_every(net)
         for stage in STAGES:
             for i, block in enumerate(getattr(net, stage)):
@@ -67,7 +71,7 @@ class TSMBackbone(nn.Module):
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             net.layer1, net.layer2, net.layer3, net.layer4)
-        self.out_channels: int = net.fc.in_features * cfg.backbone_width // 64
+        self.out_channels: int = net.layer4[-1].expansion * 8 * cfg.backbone_width
 
     def forward(self, video: Tensor) -> tuple[Tensor, Tensor]:
         """`video [B, T, 3, H, W]` -> (last feature map `[B*T, C, H/32, W/32]`, GAP feature `[B, C]`).

@@ -95,10 +95,9 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
     if not weights.is_file():
         raise InputError(f"model folder {folder}: missing {WEIGHTS_FILE}")
     state = load_file(str(weights), device=str(device))
-    # Built normally, then overwritten: the random initialisation costs about 50 ms, but
-    # building on the meta device (`with torch.device("meta")`) imports torch._dynamo,
-    # 1.4 s in every new process.
-    model = MicroDualNet(cfg).to(device)
+    # Not built on the meta device to skip the random initialisation: that imports
+    # torch._dynamo, 1.4 s in every new process.
+    model = MicroDualNet(cfg, loading=True).to(device)
     _check_state(model.state_dict(), state, weights)
     model.load_state_dict(state)
     return LoadedModel(model.eval(), meta)

@@ -35,9 +35,13 @@ class ModelOutput:
 
 
 class MicroDualNet(nn.Module):
-    """The full network; `cfg` picks the preset and the ablation variant."""
+    """The full network; `cfg` picks the preset and the ablation variant.
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    `loading=True`: the weights come from a checkpoint next, so the backbone skips the
+    detour that reproduces torchvision's random draws (see `backbone.build_resnet`).
+    """
+
+    def __init__(self, cfg: ModelConfig, loading: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.entities = ENTITY_SETS[cfg.num_entities]
@@ -45,7 +49,7 @@ class MicroDualNet(nn.Module):
         levels = tuple(e.level for e in self.entities)
         head_in = d
         if cfg.uses_cnn:
-            self.backbone = TSMBackbone(cfg)
+            self.backbone = TSMBackbone(cfg, torchvision_draws=not loading)
             self.sem = SpatialEntityModule(self.backbone.out_channels, d, k, cfg.roi_size)
             if cfg.global_proj_dim:
                 self.global_proj = nn.Linear(self.backbone.out_channels, cfg.global_proj_dim)

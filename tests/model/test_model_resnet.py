@@ -76,3 +76,14 @@ def test_loading_and_running_a_model_imports_neither_torchvision_nor_dynamo(tmp_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("preset", ["demo", "paper"])
+def test_a_model_built_for_loading_has_the_same_weights_layout(preset):
+    """`loading=True` skips the full-width detour; a checkpoint must fit either build."""
+    from microdualnet.model.config import make_config
+    from microdualnet.model.network import MicroDualNet
+
+    cfg = make_config(preset, num_classes=5)
+    trained, loading = MicroDualNet(cfg).state_dict(), MicroDualNet(cfg, loading=True).state_dict()
+    assert [(k, v.shape) for k, v in trained.items()] == [(k, v.shape) for k, v in loading.items()]
