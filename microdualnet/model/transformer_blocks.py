@@ -62,7 +62,7 @@ class SpatialTransformer(nn.Module):
     def __init__(self, dim: int, heads: int, ffn_dim: int, layers: int, dropout: float,
                  levels: tuple[int, ...], norm_first: bool = False) -> None:
         super().__init__()
-        self.levels = list(levels)  # each entity's level (a constant, not a weight)
+        self.register_buffer("levels", torch.tensor(levels), persistent=False)
         self.level_embedding = nn.Embedding(max(levels) + 1, dim)
         self.geometry = nn.Linear(4, dim)
         self.layers = nn.ModuleList(EncoderLayer(dim, heads, ffn_dim, dropout, norm_first)
@@ -71,7 +71,7 @@ class SpatialTransformer(nn.Module):
     def forward(self, x: Tensor, geometry: Tensor) -> Tensor:
         """`x [B, T, K, D]`, `geometry [B, T, K, 4]` (entities.box_geometry) -> `[B, T, K, D]`."""
         b, t, k, d = x.shape
-        x = x + self.level_embedding.weight[self.levels] + self.geometry(geometry)  # Eq. 3
+        x = x + self.level_embedding(self.levels) + self.geometry(geometry)  # Eq. 3
         x = x.reshape(b * t, k, d)
         for layer in self.layers:
             x = layer(x)
