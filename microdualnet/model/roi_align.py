@@ -2,9 +2,12 @@
 
 `import torchvision` (or `torchvision.ops`) costs 1.5 s in every new process because its
 `roi_align` module imports `torch._dynamo`; inference starts one process per participant.
-The compiled library holds the same operator (CPU, CUDA and autocast kernels) and loads in
-milliseconds. Where it cannot be found (another torchvision layout), torchvision's own
-function is used: slower to import, same results.
+The compiled library holds the same forward operator (CPU, CUDA and autocast kernels) and
+loads in milliseconds, but its backward is registered by torchvision's Python package: when
+a gradient is wanted (training), torchvision's own function is used, imported once. Without
+that, backward through the bare operator silently gives the backbone no gradient from the
+entity features (it changed the demo's training; tested now). Where the library cannot be
+found (another torchvision layout), torchvision's function is used throughout.
 """
 
 from __future__ import annotations
@@ -16,6 +19,14 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
+
+@cache
+def _torchvision() -> Callable[..., Tensor]:
+    from torchvision.ops import roi_align
+
+    return lambda x, rois, scale, size, ratio, aligned: roi_align(
+        x, rois, size, spatial_scale=scale, sampling_ratio=ratio, aligned=aligned)
 
 
 @cache
@@ -32,14 +43,13 @@ def _kernel() -> Callable[..., Tensor]:
         if op is not None:
             return lambda x, rois, scale, size, ratio, aligned: op(x, rois, scale, size, size,
                                                                     ratio, aligned)
-    from torchvision.ops import roi_align
-
-    return lambda x, rois, scale, size, ratio, aligned: roi_align(
-        x, rois, size, spatial_scale=scale, sampling_ratio=ratio, aligned=aligned)
+    return _torchvision()
 
 
 def roi_align(features: Tensor, rois: Tensor, output_size: int, spatial_scale: float,
               sampling_ratio: int, aligned: bool) -> Tensor:
     """`features [N, C, H, W]`, `rois [R, 5]` (batch index, x1, y1, x2, y2 in input pixels)
     -> `[R, C, output_size, output_size]`, as `torchvision.ops.roi_align`."""
-    return _kernel()(features, rois, spatial_scale, output_size, sampling_ratio, aligned)
+    wants_grad = torch.is_grad_enabled() and (features.requires_grad or rois.requires_grad)
+    kernel = _torchvision() if wants_grad else _kernel()
+    return kernel(features, rois, spatial_scale, output_size, sampling_ratio, aligned)

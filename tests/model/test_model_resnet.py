@@ -87,3 +87,16 @@ def test_a_model_built_for_loading_has_the_same_weights_layout(preset):
     cfg = make_config(preset, num_classes=5)
     trained, loading = MicroDualNet(cfg).state_dict(), MicroDualNet(cfg, loading=True).state_dict()
     assert [(k, v.shape) for k, v in trained.items()] == [(k, v.shape) for k, v in loading.items()]
+
+
+def test_roi_align_gradients_equal_torchvisions():
+    """Training needs the backward, which torchvision registers from Python."""
+    gen = torch.Generator().manual_seed(1)
+    features = torch.randn(2, 4, 10, 10, generator=gen, requires_grad=True)
+    rois = torch.tensor([[0, 2.0, 3.0, 30.0, 25.0], [1, 0.0, 0.0, 39.0, 39.0]])
+    roi_align(features, rois, 2, 0.25, 2, True).square().sum().backward()
+    ours = features.grad.clone()
+    features.grad = None
+    tv_roi_align(features, rois, 2, spatial_scale=0.25, sampling_ratio=2,
+                 aligned=True).square().sum().backward()
+    assert ours.abs().sum() > 0 and torch.equal(ours, features.grad)
