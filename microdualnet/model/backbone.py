@@ -34,6 +34,8 @@ def build_resnet(depth: int, width: int = 64, torchvision_draws: bool = True) ->
     if width != 64 and not torchvision_draws:
         return ResNet(block, layers, width=width)
     net = ResNet(block, layers)
+    if width == 64:
+        return net
     net.inplanes = width
     net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
     net.bn1 = nn.BatchNorm2d(width)

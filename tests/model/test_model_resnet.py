@@ -35,6 +35,20 @@ def test_a_seed_builds_the_same_backbone_as_torchvision(monkeypatch, depth, widt
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
+@pytest.mark.parametrize("depth", [10, 18, 50])
+def test_the_standard_width_is_torchvisions_network_as_built(depth):
+    """At width 64 a seed gives exactly torchvision's own ResNet, nothing rebuilt after."""
+    tv = torchvision.models.resnet
+    block, layers = backbone._LAYOUTS[depth]
+    torch.manual_seed(5)
+    ours = backbone.build_resnet(depth, 64).state_dict()
+    torch.manual_seed(5)
+    reference = tv.ResNet({"BasicBlock": tv.BasicBlock, "Bottleneck": tv.Bottleneck}[
+        block.__name__], layers).state_dict()
+    assert list(ours) == list(reference)
+    assert all(torch.equal(ours[k], reference[k]) for k in ours)
+
+
 @pytest.mark.parametrize("depth", [18, 50])
 def test_forward_equals_torchvisions(depth):
     block, layers = backbone._LAYOUTS[depth]
