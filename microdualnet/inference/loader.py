@@ -122,6 +122,11 @@ class WindowBatches:
     def rows(self, k: int) -> np.ndarray:
         return self.windows[k * self.batch_size:(k + 1) * self.batch_size]
 
+    def batch_keypoints(self, k: int) -> torch.Tensor:
+        """Batch k's keypoints in the test-time view `[B, T, 25, 3]` (a copy)."""
+        return torch.from_numpy(self.keypoints[k * self.batch_size:(k + 1) * self.batch_size]
+                                .copy())
+
     def video_buffer(self, n: int) -> tuple[tuple[int, ...], torch.dtype] | None:
         """Shape and dtype of the video of a batch of `n` windows (None: no video)."""
         if not self.need_video:
@@ -163,7 +168,6 @@ class WindowBatches:
                     if self.need_video else None)
         for i, k in enumerate(ks):
             rows = self.rows(k)
-            kp = torch.from_numpy(self.keypoints[k * self.batch_size:][:len(rows)].copy())
             video = None
             if prepared is not None:
                 video = out(len(rows))
@@ -172,7 +176,7 @@ class WindowBatches:
                               out=video.view(-1, *video.shape[2:]).numpy())
                 else:
                     prepared.gather(i, self.frames[rows], video)
-            yield Batch(rows, video, kp)
+            yield Batch(rows, video, self.batch_keypoints(k))
 
 
 def make_batches(stream: FrameStream | None, frames: np.ndarray, keypoints: np.ndarray,

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
-import numpy as np
 import torch
 import torch.multiprocessing as mp
 
@@ -34,10 +33,9 @@ _POLL_S = 0.5  # how often a waiting model process checks that its loaders are a
 
 
 @dataclass
-class _Ready:
-    slot: int
-    windows: np.ndarray
-    keypoints: np.ndarray
+class _Ready:  # batch k is in buffer `slot` (-1: no video); rows and keypoints the model's
+    slot: int  # process has in its own copy of the WindowBatches
+    k: int
 
 
 @dataclass
@@ -81,7 +79,7 @@ def _from_processes(batches: WindowBatches, workers: int) -> Iterator[Batch]:
              for part in range(workers)]
     for proc in procs:
         proc.start()
-    return _receive(procs, ring, free, ready)
+    return _receive(batches, procs, ring, free, ready)
 
 
 def _shared(shape: tuple[int, ...], dtype: torch.dtype, ctx) -> torch.Tensor:
@@ -94,7 +92,8 @@ def _shared(shape: tuple[int, ...], dtype: torch.dtype, ctx) -> torch.Tensor:
     return torch.zeros(shape, dtype=dtype).share_memory_()
 
 
-def _receive(procs: list, ring: torch.Tensor | None, free, ready) -> Iterator[Batch]:
+def _receive(batches: WindowBatches, procs: list, ring: torch.Tensor | None, free,
+             ready) -> Iterator[Batch]:
     held = None  # the buffer the caller is using
     try:
         done = 0
@@ -110,9 +109,10 @@ def _receive(procs: list, ring: torch.Tensor | None, free, ready) -> Iterator[Ba
             elif isinstance(item, _Crashed):
                 raise RuntimeError(f"a loader process failed:\n{item.trace}")
             else:
+                rows = batches.rows(item.k)
                 held = item.slot if ring is not None else None
-                video = ring[item.slot, :len(item.windows)] if ring is not None else None
-                yield Batch(item.windows, video, torch.from_numpy(item.keypoints))
+                video = ring[item.slot, :len(rows)] if ring is not None else None
+                yield Batch(rows, video, batches.batch_keypoints(item.k))
     finally:
         for proc in procs:
             if proc.is_alive():
@@ -147,9 +147,9 @@ def _load(batches: WindowBatches, part: int, parts: int, ring: torch.Tensor | No
         return ring[taken[-1], :n]
 
     try:
-        for batch in batches.produce(batches.stretch(part, parts), take):
-            slot = taken.pop() if batch.video is not None else -1
-            ready.put(_Ready(slot, batch.windows, batch.keypoints.numpy()))
+        mine = batches.stretch(part, parts)
+        for k, batch in zip(mine, batches.produce(mine, take), strict=True):
+            ready.put(_Ready(taken.pop() if batch.video is not None else -1, k))
         ready.put(_Done())
     except InputError as err:
         ready.put(_Failed(str(err)))
