@@ -15,6 +15,7 @@ from microdualnet.inference.loader import (
     PreparedFrames,
     WindowBatches,
     _normalise_arithmetic,
+    batch_starts,
     make_batches,
     normalise_video,
 )
@@ -76,6 +77,23 @@ def test_every_batch_is_eval_view_of_its_windows(setup, batch_size, which):
     assert decoded == np.unique(plan.frames[rows]).tolist()
 
 
+@pytest.mark.parametrize("n, batch_size", [(0, 16), (3, 16), (13, 16), (237, 16), (10, 1),
+                                           (9, 2), (50, 3), (100, 64)])
+def test_batches_cover_every_window_once_the_first_two_smaller(n, batch_size):
+    """The model starts on a quarter and then half a batch (ready sooner), then full ones."""
+    starts = batch_starts(n, batch_size)
+    sizes = np.diff(starts)
+    assert starts[0] == 0 and starts[-1] == n and (sizes > 0).all()
+    if n == 0:
+        assert len(sizes) == 0
+        return
+    ramp = [s for s in (batch_size // 4, batch_size // 2) if 0 < s < batch_size]
+    expected = [*ramp, *[batch_size] * n][:len(sizes)]
+    assert sizes[:-1].tolist() == expected[:-1] and sizes[-1] <= expected[-1]
+    if n >= 3 * batch_size and batch_size >= 4:
+        assert sizes[0] == batch_size // 4 and sizes[1] == batch_size // 2
+
+
 def test_kept_frames_stay_within_two_batches(setup):
     """Memory is bounded by the batch size, not by the video's length."""
     video, plan, _ = setup
@@ -97,7 +115,7 @@ def test_pose_only_models_decode_nothing(setup):
                                 (HEIGHT, WIDTH)))
     assert all(b.video is None for b in batches)
     _, kp_view = _expected(video, plan.frames[5], keypoints[5])
-    assert torch.equal(batches[1].keypoints[1], kp_view)
+    assert torch.equal(torch.cat([b.keypoints for b in batches])[5], kp_view)
 
 
 def test_two_loader_processes_share_the_video_and_give_the_same_batches(setup):
