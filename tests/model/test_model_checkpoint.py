@@ -52,6 +52,26 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     assert meta["entities"][0] == "head"
 
 
+@pytest.mark.parametrize("preset", ["tiny", "demo"])
+def test_a_loaded_model_holds_every_tensor_of_the_saved_one(tmp_path: Path, preset) -> None:
+    """Loading builds without drawing weights: every parameter and buffer, persistent or
+    computed, must still equal the saved model's, and torch.nn.init must work afterwards."""
+    from microdualnet.model.config import make_config
+
+    torch.manual_seed(0)
+    model = trained_like(tiny_config() if preset == "tiny" else make_config("demo",
+                                                                              num_classes=5))
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "m"), expected=model.cfg).model
+    mine = dict(loaded.named_buffers()) | dict(loaded.named_parameters())
+    theirs = dict(model.named_buffers()) | dict(model.named_parameters())
+    assert sorted(mine) == sorted(theirs) and "levels" in " ".join(mine)
+    for name, tensor in theirs.items():
+        assert torch.equal(mine[name], tensor), name
+    weight = torch.zeros(3, 3)
+    torch.nn.init.ones_(weight)
+    assert torch.equal(weight, torch.ones(3, 3))
+
+
 def test_config_mismatch_names_the_key(tmp_path: Path) -> None:
     save_checkpoint(MicroDualNet(tiny_config()), tmp_path)
     with pytest.raises(InputError, match="'dim' is 32.*48"):
