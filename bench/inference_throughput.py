@@ -5,7 +5,10 @@ decoding, preprocessing and writing hide behind the model. Both use the same win
 size, device and torch threads; model-only runs the forward passes over tensors prepared
 beforehand. Each measurement runs in a new process with its imports done before the clock
 starts (`infer` runs one participant per process); runs alternate so load from other
-processes hits both alike; medians reported.
+processes hits both alike; medians reported. Last, the ratio in two factors that no drift
+of the machine between processes can skew: the model's share of the end-to-end run's own
+time, and how much a loader process beside the model slows its forward passes (pairs of
+passes alternating in one process).
 
     python bench/inference_throughput.py --threads 1                  # demo preset, CPU
     python bench/inference_throughput.py --preset paper --device cuda --batch-size 16
@@ -22,14 +25,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+import torch.multiprocessing as mp
 
 from microdualnet.cli import main as cli_main
-from microdualnet.inference.loader import make_batches
-from microdualnet.inference.plan import plan_windows, read_model_meta, sampling_rule
+from microdualnet.inference.loader import Batch, make_batches
+from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.runner import (
     InferenceOptions,
     resolve_device,
@@ -38,7 +45,7 @@ from microdualnet.inference.runner import (
 )
 from microdualnet.inference.video import FrameStream, open_video, video_info
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
-from microdualnet.model.config import make_config
+from microdualnet.model.config import ModelConfig, make_config
 from microdualnet.model.network import MicroDualNet
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
@@ -65,31 +72,66 @@ def make_inputs(work: Path, seconds: int, fps: int, width: int, height: int) -> 
     return video, pose
 
 
+@dataclass
+class Setup:
+    """What a measurement needs besides the model: the window plan and its keypoints."""
+
+    video: Path
+    plan: WindowPlan
+    keypoints: np.ndarray
+    frame_shape: tuple[int, int]
+
+
+def setup(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOptions) -> Setup:
+    info = video_info(open_video(video))
+    plan = plan_windows(info.frames, info.fps, sampling_rule(read_model_meta(model_dir)),
+                        opts.window_s, opts.hop_s)
+    return Setup(video, plan, window_keypoints(load_pose(pose_path), plan, pose_path),
+                 (info.height, info.width))
+
+
+def batches(where: Setup, cfg: ModelConfig, opts: InferenceOptions,
+            normalised: bool) -> Iterator[Batch]:
+    """Every batch of the video, prepared in this process as a loader prepares them."""
+    with FrameStream(where.video) as stream:
+        yield from make_batches(stream if cfg.uses_cnn else None, where.plan.frames,
+                                where.keypoints, np.arange(len(where.plan)), cfg.input_size,
+                                opts.batch_size, where.frame_shape, normalised=normalised)
+
+
+def forward_passes(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOptions,
+                   device: torch.device, passes: Callable[[Callable[[], float]], None]
+                   ) -> int:
+    """Loads the model and every batch (pre-loaded tensors), runs one warm-up forward, then
+    hands `passes` a function that times one pass over all batches; returns the window
+    count."""
+    loaded = load_checkpoint(model_dir, device=device)
+    model, cfg = loaded.model, loaded.config
+    where = setup(model_dir, video, pose_path, opts)
+    inputs = [(b.video.to(device) if b.video is not None else None,
+               b.keypoints.to(device)) for b in batches(where, cfg, opts, normalised=True)]
+
+    def one_pass() -> float:
+        _sync(device)
+        start = time.perf_counter()
+        for clip, points in inputs:
+            torch.softmax(model(clip, points).logits.float(), -1).cpu()
+        _sync(device)
+        return time.perf_counter() - start
+
+    with torch.inference_mode():
+        model(*inputs[0])  # warm-up
+        passes(one_pass)
+    return len(where.plan)
+
+
 def model_only(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOptions,
                device: torch.device) -> tuple[float, int]:
     """Seconds for the forward passes alone over the same (pre-loaded) batches."""
-    loaded = load_checkpoint(model_dir, device=device)
-    model, cfg = loaded.model, loaded.config
-    reader = open_video(video)
-    info = video_info(reader)
-    plan = plan_windows(info.frames, info.fps, sampling_rule(loaded.meta), opts.window_s,
-                        opts.hop_s)
-    kp = window_keypoints(load_pose(pose_path), plan, pose_path)
-    with FrameStream(video) as stream:
-        batches = [(b.video.to(device) if b.video is not None else None,
-                    b.keypoints.to(device))
-                   for b in make_batches(stream if cfg.uses_cnn else None, plan.frames, kp,
-                                         np.arange(len(plan)), cfg.input_size,
-                                         opts.batch_size, (info.height, info.width),
-                                         normalised=True)]
-    with torch.inference_mode():
-        model(*batches[0])  # warm-up
-        _sync(device)
-        start = time.perf_counter()
-        for clip, points in batches:
-            torch.softmax(model(clip, points).logits.float(), -1).cpu()
-        _sync(device)
-    return time.perf_counter() - start, len(plan)
+    seconds: list[float] = []
+    n = forward_passes(model_dir, video, pose_path, opts, device,
+                       lambda one_pass: seconds.append(one_pass()))
+    return seconds[0], n
 
 
 def loader_only(model_dir: Path, video: Path, pose_path: Path,
@@ -97,18 +139,60 @@ def loader_only(model_dir: Path, video: Path, pose_path: Path,
     """Seconds to decode and prepare every batch in this process (the loader's CPU cost;
     for a CPU model that includes normalising, for a GPU it is done on the device)."""
     cfg = load_checkpoint(model_dir).config
-    reader = open_video(video)
-    info = video_info(reader)
-    plan = plan_windows(info.frames, info.fps, sampling_rule(read_model_meta(model_dir)),
-                        opts.window_s, opts.hop_s)
-    kp = window_keypoints(load_pose(pose_path), plan, pose_path)
+    where = setup(model_dir, video, pose_path, opts)
     start = time.perf_counter()
-    with FrameStream(video) as stream:
-        for _batch in make_batches(stream if cfg.uses_cnn else None, plan.frames, kp,
-                                  np.arange(len(plan)), cfg.input_size, opts.batch_size,
-                                  (info.height, info.width), normalised=device.type == "cpu"):
-            pass
-    return time.perf_counter() - start, len(plan)
+    for _batch in batches(where, cfg, opts, normalised=device.type == "cpu"):
+        pass
+    return time.perf_counter() - start, len(where.plan)
+
+
+def beside_a_loader(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOptions,
+                    device: torch.device, pairs: int) -> list[float]:
+    """Speed of the forward passes while a loader process prepares the video's batches,
+    over their speed alone: pairs of passes in this process, one with the loader running
+    and one without, alternating. The two processes slow each other through the cache and
+    memory they share; this separates that from end-to-end's fixed costs, and the
+    machine's drift between processes does not enter it."""
+    ctx = mp.get_context("fork")
+    running, idle = ctx.Event(), ctx.Event()
+    cfg = load_checkpoint(model_dir).config
+    where = setup(model_dir, video, pose_path, opts)
+
+    def load_while_running() -> None:
+        cv2.setNumThreads(1)
+        torch.set_num_threads(1)
+        while True:
+            idle.set()
+            running.wait()
+            idle.clear()
+            for _batch in batches(where, cfg, opts, normalised=device.type == "cpu"):
+                if not running.is_set():
+                    break
+
+    loader = ctx.Process(target=load_while_running, daemon=True)
+    loader.start()
+    ratios: list[float] = []
+
+    def passes(one_pass: Callable[[], float]) -> None:
+        for i in range(pairs):
+            seconds = {}
+            # Alone first, then beside, and the next pair the other way round: drift cancels.
+            for beside in (False, True) if i % 2 == 0 else (True, False):
+                if beside:
+                    running.set()
+                    time.sleep(0.05)  # the loader is decoding before the clock starts
+                else:
+                    running.clear()
+                    idle.wait()
+                seconds[beside] = one_pass()
+            ratios.append(seconds[False] / seconds[True])
+
+    try:
+        forward_passes(model_dir, video, pose_path, opts, device, passes)
+    finally:
+        loader.terminate()
+        loader.join()
+    return ratios
 
 
 def end_to_end(model_dir: Path, video: Path, pose: Path, out: Path,
@@ -134,6 +218,8 @@ def measure_one(kind: str, model_dir: Path, video: Path, pose: Path, out: Path,
         seconds, n, timing = end_to_end(model_dir, video, pose, out, opts)
         return {"rate": n / seconds, "n": n, **{k: timing[k] / seconds for k in
                                                 ("forward_s", "model_load_s", "wait_s")}}
+    if kind == "beside":
+        return {"ratios": beside_a_loader(model_dir, video, pose, opts, device, pairs=8)}
     seconds, n = (model_only(model_dir, video, pose, opts, device) if kind == "model"
                   else loader_only(model_dir, video, pose, opts, device))
     return {"rate": n / seconds, "n": n}
@@ -202,6 +288,7 @@ def main() -> None:
             result = one("loader")
             loading.append(result["rate"])
             n = result["n"]
+        beside = one("beside")["ratios"]
     e2e_med, alone_med = statistics.median(e2e), statistics.median(alone)
     gpu = torch.cuda.get_device_name() if device.type == "cuda" else "none"
     print(f"preset/model: {args.model or args.preset}  device: {device} ({gpu})  "
@@ -225,6 +312,13 @@ def main() -> None:
           f"{statistics.median(pairs):.2f} (median of pairs: "
           f"{', '.join(f'{v:.2f}' for v in pairs)}; {sum(p >= 0.8 for p in pairs)} of "
           f"{len(pairs)} pairs >= 0.80) (target >= 0.80)")
+    # The ratio in two factors that each come from one process's own clocks, which a
+    # machine whose speed drifts from one process to the next cannot skew.
+    slowed = statistics.median(beside)
+    print(f"forward passes beside a loader / alone: {slowed:.2f} (median of "
+          f"{len(beside)} alternating pairs in one process: "
+          f"{', '.join(f'{v:.2f}' for v in beside)}); times the model's share of end-to-end "
+          f"time: {slowed * share['forward_s']:.2f}")
 
 
 if __name__ == "__main__":
