@@ -52,10 +52,25 @@ def sandwich_scale(variant: str, n: int, p: int) -> float:
     raise ValueError(f"unknown sandwich variant {variant!r}")
 
 
+def information_inverse(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`(X' W X)^-1`, or NaN where it is singular.
+
+    Singular where every fitted probability is 0 or 1 to machine precision (a separated
+    fit: each weight underflows to 0), which the caller reports as not estimable; whether
+    the weights underflow exactly depends on the machine's floating-point library, so
+    this must not raise on one machine and pass on another.
+    """
+    info = x.T @ (x * weight[:, None])
+    try:
+        return np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return np.full_like(info, np.nan)
+
+
 def robust_cov(x: np.ndarray, y: np.ndarray, mu: np.ndarray, variant: str) -> np.ndarray:
     """Sandwich covariance of logit-GLM coefficients (formula in the module docstring)."""
     weight = mu * (1 - mu)
-    bread = np.linalg.inv(x.T @ (x * weight[:, None]))
+    bread = information_inverse(x, weight)
     resid = y - mu
     if variant == "HC3":
         leverage = weight * np.einsum("ij,jk,ik->i", x, bread, x)
@@ -87,8 +102,6 @@ def fit_logit(x: np.ndarray, y: np.ndarray, names: list[str], robust: str | None
     """
     params, converged, separated = fit_params(x, y)
     mu = expit(x @ params)
-    if robust is None:
-        cov = np.linalg.inv(x.T @ (x * (mu * (1 - mu))[:, None]))
-    else:
-        cov = robust_cov(x, y, mu, robust)
+    cov = (information_inverse(x, mu * (1 - mu)) if robust is None
+           else robust_cov(x, y, mu, robust))
     return LogitFit(names, params, cov, len(y), converged, separated)

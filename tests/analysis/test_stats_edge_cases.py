@@ -8,6 +8,7 @@ import pytest
 
 from analysis.config import StatsConfig
 from analysis.fdr import bh_adjust
+from analysis.glm import fit_logit, information_inverse
 from analysis.hurdle import run_hurdle
 from analysis.tables import table_v
 
@@ -148,3 +149,22 @@ def test_non_estimable_tests_are_not_in_the_fdr_family(family: str) -> None:
                 np.concatenate([bh_adjust(ok.loc[ok["part"] == p, "p"].to_numpy())
                                 for p in ("engagement", "intensity")]))
     np.testing.assert_allclose(ok["p_adj"].to_numpy(), expected)
+
+
+def test_a_fit_whose_weights_all_underflow_has_nan_covariance_not_an_error(monkeypatch) -> None:
+    """Where every fitted probability is 0 or 1 to machine precision the information matrix
+    is exactly singular on some machines' floating point and not on others: either way the
+    fit is reported as separated, never raised as LinAlgError."""
+    rng = np.random.default_rng(0)
+    x = np.column_stack([np.ones(40), rng.normal(size=40)])
+    assert np.isnan(information_inverse(x, np.zeros(40))).all()
+    weight = rng.uniform(0.1, 0.25, 40)
+    np.testing.assert_allclose(information_inverse(x, weight),
+                               np.linalg.inv(x.T @ (x * weight[:, None])))
+    y = (x[:, 1] > 0).astype(float)  # perfectly separated by the covariate
+    # IRLS as it ended on the machine where this failed: every weight exactly 0.
+    monkeypatch.setattr("analysis.glm.fit_params",
+                        lambda x, y: (np.array([0.0, 1e6]), True, True))
+    for robust in (None, "HC1", "HC3"):
+        fit = fit_logit(x, y, ["const", "age"], robust=robust)
+        assert fit.separated and np.isnan(fit.cov).all()
