@@ -45,7 +45,7 @@ from microdualnet.inference.runner import (
 )
 from microdualnet.inference.video import FrameStream, open_video, video_info
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
-from microdualnet.model.config import ModelConfig, make_config
+from microdualnet.model.config import ModelConfig, config_from_dict, make_config
 from microdualnet.model.network import MicroDualNet
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
@@ -138,7 +138,7 @@ def loader_only(model_dir: Path, video: Path, pose_path: Path,
                 opts: InferenceOptions, device: torch.device) -> tuple[float, int]:
     """Seconds to decode and prepare every batch in this process (the loader's CPU cost;
     for a CPU model that includes normalising, for a GPU it is done on the device)."""
-    cfg = load_checkpoint(model_dir).config
+    cfg = config_from_dict(read_model_meta(model_dir)["config"])
     where = setup(model_dir, video, pose_path, opts)
     start = time.perf_counter()
     for _batch in batches(where, cfg, opts, normalised=device.type == "cpu"):
@@ -155,7 +155,7 @@ def beside_a_loader(model_dir: Path, video: Path, pose_path: Path, opts: Inferen
     machine's drift between processes does not enter it."""
     ctx = mp.get_context("fork")
     running, idle = ctx.Event(), ctx.Event()
-    cfg = load_checkpoint(model_dir).config
+    cfg = config_from_dict(read_model_meta(model_dir)["config"])
     where = setup(model_dir, video, pose_path, opts)
 
     def load_while_running() -> None:
