@@ -47,7 +47,8 @@ def cmd_clips(args: argparse.Namespace) -> int:
     from microdualnet.synthetic.options import ClipSetOptions, validated
 
     values = _given(args, "fps", "width", "height", "seed", "workers", "train_per_class",
-                    "val_per_class", "test_per_class", "min_seconds", "max_seconds")
+                    "val_per_class", "test_per_class", "min_seconds", "max_seconds",
+                    "background_factor")
     if args.classes:
         values["classes"] = [c.strip() for c in args.classes.split(",")]
     values["background"] = not args.no_background
@@ -120,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", help="comma-separated class names (default: all)")
     p.add_argument("--no-background", action="store_true", help="omit the 'no action' class")
     p.add_argument("--train-per-class", type=int, help="training clips per class (default 100)")
+    p.add_argument("--background-factor", type=int,
+                   help="'no action' clips per split as a multiple of the per-class count "
+                        "(default 3)")
     p.add_argument("--val-per-class", type=int, help="validation clips per class (default 20)")
     p.add_argument("--test-per-class", type=int, help="test clips per class (default 20)")
     p.add_argument("--min-seconds", type=float, help="shortest clip (default 1)")

@@ -101,12 +101,12 @@ def write_clip_set(out: str | Path, opts: ClipSetOptions, overwrite: bool = Fals
                  "test": opts.test_per_class}
     with staged_directory(out, overwrite=overwrite) as root:
         tasks = []
+        extra_background = (opts.background_factor - 1) if opts.background else 0
         for split in SPLITS:
-            index = 0
-            for _ in range(per_split[split]):
-                for action_id in labels["action_id"]:
-                    tasks.append(ClipTask(root, split, index, int(action_id), opts))
-                    index += 1
+            ids = [int(a) for _ in range(per_split[split]) for a in labels["action_id"]]
+            # Appended, so the balanced clips keep their indices (and content) at any factor.
+            ids += [BACKGROUND_ID] * (extra_background * per_split[split])
+            tasks += [ClipTask(root, split, index, a, opts) for index, a in enumerate(ids)]
         rows = run_tasks(make_clip, tasks, opts.workers, desc="synth clips", unit="clip")
         manifest = pd.DataFrame(rows)
         for split in SPLITS:

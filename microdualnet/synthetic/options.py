@@ -38,6 +38,12 @@ class ClipSetOptions(VideoOptions):
 
     classes: list[str] | None = None  # None: every synthetic class
     background: bool = True
+    # Background ("no action") clips per split as a multiple of the per-class count. Rest is
+    # most of a real conversation (about 65% of the synthetic cohort's time), so a model
+    # that sees more of it, across more people and viewpoints, mistakes less of it for an
+    # action (docs/training.md). The extra clips come after the balanced ones, which are the
+    # same at any factor; 1 gives a class-balanced set.
+    background_factor: Annotated[int, Field(ge=1, le=20)] = 3
     train_per_class: NonNegative = 100
     val_per_class: NonNegative = 20
     test_per_class: NonNegative = 20

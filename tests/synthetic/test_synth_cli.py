@@ -63,7 +63,8 @@ def test_existing_folder_is_kept_unless_overwrite_and_survives_a_failure(tmp_pat
     monkeypatch.undo()
     assert main([*small, "--overwrite"]) == 0
     assert not (out / "keep.txt").exists()
-    assert Path(out / "train_list_videos.txt").read_text().count(".mp4") == 2
+    # One nodding clip, then "no action" at the default background factor 3.
+    assert Path(out / "train_list_videos.txt").read_text().count(".mp4") == 1 + 3
 
 
 def test_contact_sheet_is_written(tmp_path):

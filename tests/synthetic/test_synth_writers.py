@@ -24,7 +24,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def _clip_opts(**kw) -> ClipSetOptions:
     base = dict(classes=["nodding", "covering face"], train_per_class=2, val_per_class=1,
-                test_per_class=1, max_seconds=1.5, **SMALL)
+                test_per_class=1, max_seconds=1.5, background_factor=1, **SMALL)
     return ClipSetOptions(**{**base, **kw})
 
 
@@ -135,3 +135,29 @@ def test_background_class_is_optional(tmp_path):
     labels = pd.read_csv(out / "label_map.tsv", sep="\t")
     assert BACKGROUND_ID not in set(labels["action_id"])
     assert (out / "val_list_videos.txt").read_text() == ""
+
+
+def test_background_factor_appends_rest_clips_and_keeps_the_balanced_ones(tmp_path):
+    base = write_clip_set(tmp_path / "base", _clip_opts(workers=1))
+    more = write_clip_set(tmp_path / "more", _clip_opts(workers=1, background_factor=3))
+    for split, per_class in (("train", 2), ("val", 1), ("test", 1)):
+        lines = (more / f"{split}_list_videos.txt").read_text().splitlines()
+        labels = [int(line.split()[1]) for line in lines]
+        # Two classes plus background, then two more background clips per per-class clip.
+        assert labels.count(BACKGROUND_ID) == 3 * per_class
+        assert len(labels) == 3 * per_class + 2 * per_class
+        assert labels[3 * per_class:] == [BACKGROUND_ID] * (2 * per_class)
+        # The balanced clips are byte-identical to those of the factor-1 set.
+        balanced = (base / f"{split}_list_videos.txt").read_text().splitlines()
+        assert lines[:len(balanced)] == balanced
+        for line in balanced:
+            name = line.split()[0]
+            assert (more / split / name).read_bytes() == (base / split / name).read_bytes()
+    manifest = pd.read_csv(more / "clips.tsv", sep="\t")
+    extra = manifest[manifest["action_id"] == BACKGROUND_ID]
+    assert extra["name"].is_unique and manifest["name"].is_unique
+
+
+def test_background_factor_is_validated():
+    with pytest.raises(ValueError, match="background_factor"):
+        _clip_opts(background_factor=0)

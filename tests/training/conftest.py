@@ -16,12 +16,13 @@ CLASSES = "nodding,covering face"
 
 @pytest.fixture(scope="session")
 def tiny_clips(tmp_path_factory) -> Path:
-    """3 classes (2 + background), 4/2/2 clips per class, 64x48 at 8 fps."""
+    """3 classes (2 + background), 4/2/2 clips per class (balanced), 64x48 at 8 fps."""
     root = tmp_path_factory.mktemp("clips") / "set"
     rc = cli_main(["synth", "clips", "--out", str(root), "--classes", CLASSES,
                    "--train-per-class", "4", "--val-per-class", "2", "--test-per-class", "2",
                    "--width", "64", "--height", "48", "--fps", "8", "--min-seconds", "1",
-                   "--max-seconds", "1.5", "--workers", "1", "--seed", "3"])
+                   "--max-seconds", "1.5", "--background-factor", "1", "--workers", "1",
+                   "--seed", "3"])
     assert rc == 0
     return root
 

@@ -21,6 +21,7 @@ if MODEL["train"]:
         params:
             py=PY,
             model_clips_per_class=MODEL["clips_per_class"],
+            model_background_factor=MODEL["background_factor"],
             demo_fps=DEMO["fps"],
             demo_width=DEMO["width"],
             demo_height=DEMO["height"],
@@ -30,7 +31,8 @@ if MODEL["train"]:
         shell:
             "{params.py} -m microdualnet synth clips --out {params.out} --overwrite"
             " --train-per-class {params.model_clips_per_class} --val-per-class {params.held_out}"
-            " --test-per-class {params.held_out} --fps {params.demo_fps}"
+            " --test-per-class {params.held_out}"
+            " --background-factor {params.model_background_factor} --fps {params.demo_fps}"
             " --width {params.demo_width} --height {params.demo_height} --seed {params.demo_seed}"
             " --workers {threads} > {log} 2>&1"
 
