@@ -9,6 +9,15 @@ Each valid bin gets at most one label:
 - `threshold` decision: the most probable action (background ignored), only if its mean
   probability reaches the threshold.
 
+Before the decision, the `median` baseline (default) subtracts from every action's bin
+probabilities that participant's median over their valid time: their resting level. A
+position-defined action (head up, stretching feet) is defined against a person's neutral
+posture, which a 2-D view does not fix; some people's resting posture sits near the model's
+boundary, and their rest would otherwise be read as the action for minutes. Rest fills most
+of a conversation, so the median is the resting level as long as no single action fills half
+of the participant's valid time; an action whose median itself reaches the threshold (it
+would fill most of the time) is left uncorrected and logged. `none` skips the step.
+
 percent_time = 100 * labelled time / valid time, so a participant's actions sum to at most
 100. A participant with no valid time (no person, video shorter than one window) is left out
 of the table and listed in the exclusions file with the reason.
@@ -19,14 +28,14 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from pipeio import InputError, atomic_path
+from pipeio import InputError, atomic_path, write_provenance
 from pipeio.windows import PROB_PREFIX, read_windows
 
 log = logging.getLogger(__name__)
@@ -41,10 +50,13 @@ class Decision:
     background: str = "no action"
     threshold: float = 0.6
     bin_s: float = 0.1
+    baseline: Literal["median", "none"] = "median"
 
     def __post_init__(self) -> None:
         if self.mode not in ("background", "threshold"):
             raise InputError(f"decision must be background or threshold, got {self.mode!r}")
+        if self.baseline not in ("median", "none"):
+            raise InputError(f"baseline must be median or none, got {self.baseline!r}")
         if not 0 <= self.threshold <= 1:
             raise InputError(f"threshold must be within 0-1, got {self.threshold}")
         if self.bin_s <= 0:
@@ -63,6 +75,7 @@ class Timeline:
     probs: np.ndarray  # [N, C] mean probabilities, NaN where not valid
     valid: np.ndarray  # [N] bool
     label: np.ndarray  # [N] index into `actions`, -1 for no action or not valid
+    baseline: np.ndarray  # [C] resting level subtracted before the decision (0: none)
     excluded: str | None = None
 
     @property
@@ -124,19 +137,41 @@ def label_bins(probs: np.ndarray, classes: list[str], decision: Decision) -> tup
     return actions, label
 
 
+def resting_level(probs: np.ndarray, classes: list[str], decision: Decision,
+                  participant_id: str = "") -> np.ndarray:
+    """Per class, the probability to subtract before the decision (module docstring)."""
+    base = np.zeros(len(classes))
+    valid = ~np.isnan(probs).any(1) if len(probs) else np.zeros(0, bool)
+    if decision.baseline == "none" or not valid.any():
+        return base
+    median = np.median(probs[valid], axis=0)
+    for i, c in enumerate(classes):
+        if c == decision.background:
+            continue
+        if median[i] >= decision.threshold:
+            log.warning("participant %s: %r has a median probability of %.2f over the valid "
+                        "time (it would fill most of it); its resting level is not subtracted",
+                        participant_id, c, median[i])
+            continue
+        base[i] = median[i]
+    return base
+
+
 def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
     table, meta = read_windows(path)
     classes = list(meta["class_names"])
     pid = str(meta.get("participant_id") or Path(path).name.removesuffix(".parquet"))
     duration = float(meta.get("duration_s") or (table["end_s"].max() if len(table) else 0.0))
     start, width, probs = _bin_means(table, classes, duration, decision.bin_s)
-    actions, label = label_bins(probs, classes, decision)
+    baseline = resting_level(probs, classes, decision, pid)
+    actions, label = label_bins(np.clip(probs - baseline, 0.0, None), classes, decision)
     valid = ~np.isnan(probs).any(1) if len(probs) else np.zeros(0, bool)
     excluded = meta.get("excluded")
     if not excluded and not valid.any():
         excluded = (f"no valid window (too little pose: fewer than "
                     f"{meta.get('min_pose_fraction', '?')} of sampled frames with a person)")
-    return Timeline(pid, classes, actions, start, width, probs, valid, label, excluded)
+    return Timeline(pid, classes, actions, start, width, probs, valid, label, baseline,
+                    excluded)
 
 
 def windows_files(sources: list[Path]) -> list[Path]:
@@ -218,10 +253,13 @@ def add_decision_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.6,
                    help="for --decision threshold (0.6; docs/inference.md says why)")
     p.add_argument("--bin-s", type=float, default=0.1, help="time bin in seconds (0.1)")
+    p.add_argument("--baseline", choices=("median", "none"), default="median",
+                   help="median (default): subtract each participant's median probability of "
+                   "every action (their resting level) before the decision; none: raw")
 
 
 def decision_from(args: argparse.Namespace) -> Decision:
-    return Decision(args.decision, args.background, args.threshold, args.bin_s)
+    return Decision(args.decision, args.background, args.threshold, args.bin_s, args.baseline)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -245,11 +283,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_aggregate(args: argparse.Namespace) -> None:
     covariates = None if args.covariates is None else [
         c.strip() for c in args.covariates.split(",") if c.strip()]
-    table, excluded = aggregate(windows_files(args.windows), read_sheet(args.participants),
-                                decision_from(args), covariates, args.min_valid_s)
+    files = windows_files(args.windows)
+    table, excluded = aggregate(files, read_sheet(args.participants), decision_from(args),
+                                covariates, args.min_valid_s)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
         excluded.to_csv(tmp, sep="\t", index=False)
+    write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "aggregate",
+                     params={**asdict(decision_from(args)), "min_valid_s": args.min_valid_s,
+                             "covariates": covariates},
+                     inputs=[*files, args.participants])
     log.info("wrote %s (%d participants, %d excluded)", args.out,
              table["participant_id"].nunique(), len(excluded))

@@ -62,6 +62,10 @@ def main() -> None:
     parser.add_argument("--decision", choices=("background", "threshold"), default="threshold")
     parser.add_argument("--threshold", type=float, default=0.6)
     parser.add_argument("--bin-s", type=float, default=0.1)
+    parser.add_argument("--baseline", choices=("median", "none"), default="median")
+    parser.add_argument("--windows-from", type=Path, default=None,
+                        help="reuse the windows/ of an earlier run (aggregation only; --model "
+                        "is then only reported)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -74,6 +78,9 @@ def main() -> None:
     start = time.perf_counter()
     files = []
     for pid, video in zip(sheet["participant_id"], sheet["video"], strict=True):
+        if args.windows_from is not None:
+            files.append(args.windows_from / f"{pid}.parquet")
+            continue
         pose = args.out / "pose" / f"{pid}.npz"
         extract_pose("openpose", cohort / video, pose, openpose_dir=cohort / "openpose" / pid,
                      progress=False)
@@ -81,7 +88,8 @@ def main() -> None:
         files.append(write_windows(args.out / "windows" / f"{pid}.parquet", result.table,
                                    {"participant_id": pid, **result.meta}))
     elapsed = time.perf_counter() - start
-    decision = Decision(args.decision, threshold=args.threshold, bin_s=args.bin_s)
+    decision = Decision(args.decision, threshold=args.threshold, bin_s=args.bin_s,
+                        baseline=args.baseline)
     estimated, excluded = aggregate(files, sheet, decision)
     truth = pd.read_csv(cohort / "truth_percent_time.tsv", sep="\t",
                         dtype={"participant_id": str})
@@ -94,7 +102,8 @@ def main() -> None:
     table.to_csv(args.out / "agreement.tsv", sep="\t", index=False, float_format="%.4f")
     print(f"model {args.model}; cohort {cohort} ({len(sheet)} participants, "
           f"{len(excluded)} excluded); window {args.window_s} s, hop {args.hop_s} s, "
-          f"decision {args.decision}; {elapsed:.0f} s for pose + inference; load average "
+          f"decision {args.decision}, baseline {args.baseline}; {elapsed:.0f} s for pose + "
+          f"inference; load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(table.to_markdown(index=False, floatfmt=".3f"))
     planted_rows = table[table["planted"]]
@@ -107,8 +116,9 @@ def main() -> None:
 def compare_decisions(files: list[Path], sheet: pd.DataFrame, truth: pd.DataFrame,
                       planted: set[str], bin_s: float) -> pd.DataFrame:
     """Lowest planted r, how many pass, and the mean bias (estimated - true) per rule."""
-    rules = [Decision("background", bin_s=bin_s)] + [
-        Decision("threshold", threshold=t, bin_s=bin_s) for t in (0.5, 0.6, 0.7, 0.8)]
+    rules = [Decision("background", bin_s=bin_s, baseline=b) for b in ("none", "median")] + [
+        Decision("threshold", threshold=t, bin_s=bin_s, baseline=b)
+        for b in ("none", "median") for t in (0.5, 0.6, 0.7, 0.8)]
     rows = []
     for rule in rules:
         estimated, _ = aggregate(files, sheet, rule)
@@ -116,7 +126,7 @@ def compare_decisions(files: list[Path], sheet: pd.DataFrame, truth: pd.DataFram
                           truth[["participant_id", "action", "percent_time"]], planted)
         table = table[table["planted"]]
         rows.append({"decision": rule.mode if rule.mode == "background"
-                     else f"threshold {rule.threshold:.1f}",
+                     else f"threshold {rule.threshold:.1f}", "baseline": rule.baseline,
                      "min_r": table["pearson_r"].min(),
                      "pass": f"{int(table['pass'].sum())}/{len(table)}",
                      "mean_bias": float((table["mean_est"] - table["mean_true"]).mean()),

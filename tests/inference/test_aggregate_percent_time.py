@@ -62,10 +62,44 @@ def test_overlapping_windows_are_averaged_per_bin(tmp_path):
 def test_threshold_decision_ignores_background_and_needs_confidence(tmp_path):
     path = _windows(tmp_path, "a", [(0, 1, [0.4, 0.1, 0.5]), (1, 2, [0.2, 0.3, 0.5]),
                                     (2, 3, [0.1, 0.6, 0.3])], 3.0)
-    tl = participant_timeline(path, Decision("threshold", threshold=0.35, bin_s=1.0))
+    tl = participant_timeline(path, Decision("threshold", threshold=0.35, bin_s=1.0,
+                                             baseline="none"))
     assert tl.label.tolist() == [0, -1, 1]
-    bg = participant_timeline(path, Decision("background", bin_s=1.0))
+    bg = participant_timeline(path, Decision("background", bin_s=1.0, baseline="none"))
     assert bg.label.tolist() == [-1, -1, 1]
+
+
+def _nodding(values: list[float]) -> list[tuple[float, float, list[float]]]:
+    """1-s windows whose nodding probability is `values` (the rest is background)."""
+    return [(i, i + 1, [v, 0.0, 1 - v]) for i, v in enumerate(values)]
+
+
+def test_median_baseline_raises_the_bar_by_the_participants_resting_level(tmp_path):
+    # Rest (8 of 10 s) reads as nodding at 0.35, twice at 0.65; two real nods at 1.0.
+    values = [0.35, 0.65, 0.35, 0.65, 0.35, 0.35, 0.35, 0.35, 1.0, 1.0]
+    path = _windows(tmp_path, "a", _nodding(values), 10.0)
+    raw = participant_timeline(path, Decision(bin_s=1.0, baseline="none"))
+    assert raw.percent_time()["nodding"] == pytest.approx(40.0)
+    assert raw.baseline.tolist() == [0.0, 0.0, 0.0]
+    tl = participant_timeline(path, Decision(bin_s=1.0))
+    assert tl.baseline.tolist() == pytest.approx([0.35, 0.0, 0.0])  # background: never
+    assert tl.label.tolist() == [-1] * 8 + [0, 0]
+    assert tl.percent_time()["nodding"] == pytest.approx(20.0)
+    np.testing.assert_allclose(tl.probs, raw.probs)  # the timeline keeps the raw means
+
+
+def test_an_action_filling_most_of_the_time_keeps_its_probabilities(tmp_path, caplog):
+    values = [0.9] * 7 + [0.1] * 3
+    path = _windows(tmp_path, "a", _nodding(values), 10.0)
+    tl = participant_timeline(path, Decision(bin_s=1.0))
+    assert tl.baseline.tolist() == [0.0, 0.0, 0.0]
+    assert tl.percent_time()["nodding"] == pytest.approx(70.0)
+    assert "'nodding' has a median probability of 0.90" in caplog.text
+
+
+def test_baseline_must_be_known():
+    with pytest.raises(InputError, match="baseline must be median or none"):
+        Decision(baseline="mean")
 
 
 def test_background_decision_needs_a_background_class(tmp_path):
@@ -82,11 +116,15 @@ def test_percent_time_never_exceeds_100_and_passes_the_stats_checks(tmp_path):
         rows = [(s, s + 2, list(rng.dirichlet([0.3, 0.3, 0.3])) if rng.random() > 0.2 else None)
                 for s in starts]
         paths.append(_windows(tmp_path, pid, rows, 60.0))
-    for decision in (Decision("background"), Decision(), Decision("threshold", threshold=0.2)):
-        table, _ = aggregate(paths, _sheet(pids), decision)
-        sums = table.groupby("participant_id")["percent_time"].sum()
-        assert (sums <= 100 + 1e-9).all() and (sums > 0).all()
-        check_percent_table(table, "aggregate output")
+    for baseline in ("none", "median"):
+        for decision in (Decision("background", baseline=baseline),
+                         Decision(baseline=baseline),
+                         Decision("threshold", threshold=0.2, baseline=baseline)):
+            table, _ = aggregate(paths, _sheet(pids), decision)
+            sums = table.groupby("participant_id")["percent_time"].sum()
+            assert (sums <= 100 + 1e-9).all()
+            assert (sums > 0).all() or baseline == "median"  # random windows: all "rest"
+            check_percent_table(table, "aggregate output")
 
 
 def test_excluded_participant_leaves_the_others_unchanged(tmp_path):
@@ -122,6 +160,10 @@ def test_cli_on_the_inferred_cohort(windows, cohort, tmp_path, capsys):
     assert table.groupby("participant_id")["percent_time"].sum().max() <= 100.0001
     assert (table["valid_s"] > 6).all()  # 2-s windows every 0.5 s over 8 s: 0-8 s covered
     assert pd.read_csv(tmp_path / "percent_time_exclusions.tsv", sep="\t").empty
+    prov = json.loads((tmp_path / "percent_time.tsv.provenance.json").read_text())
+    assert prov["step"] == "aggregate"
+    assert prov["params"]["mode"] == "threshold" and prov["params"]["baseline"] == "median"
+    assert len(prov["inputs"]) == len(windows) + 1  # every windows file and the sheet
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as stop:
         analysis_main(["aggregate", "--windows", str(tmp_path / "empty"), "--participants",

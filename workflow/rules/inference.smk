@@ -98,10 +98,12 @@ if FROM_MODEL:
             py=PY,
             infer_decision=INFER["decision"],
             infer_threshold=INFER["threshold"],
+            infer_baseline=INFER["baseline"],
         shell:
             "{params.py} -m analysis aggregate --windows {input.windows} --participants {input.sheet}"
             " --out {output.table} --exclusions {output.exclusions}"
-            " --decision {params.infer_decision} --threshold {params.infer_threshold} -v > {log} 2>&1"
+            " --decision {params.infer_decision} --threshold {params.infer_threshold}"
+            " --baseline {params.infer_baseline} -v > {log} 2>&1"
 
 
 rule timeline:
@@ -125,8 +127,9 @@ rule timeline:
         py=PY,
         infer_decision=INFER["decision"],
         infer_threshold=INFER["threshold"],
+        infer_baseline=INFER["baseline"],
         truth=lambda wc, input: f"--truth {input.truth}" if input.truth else "",
     shell:
         "{params.py} -m analysis timeline --windows {input.windows} --pose {input.pose}"
         " {params.truth} --decision {params.infer_decision} --threshold {params.infer_threshold}"
-        " --out {output} > {log} 2>&1"
+        " --baseline {params.infer_baseline} --out {output} > {log} 2>&1"
