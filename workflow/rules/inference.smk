@@ -88,6 +88,7 @@ if FROM_MODEL:
                 caption="../report/exclusions.rst",
                 category="5. Quality control",
             ),
+            provenance=f"{RESULTS}/percent_time.tsv.provenance.json",
         log:
             f"{RESULTS}/logs/aggregate.log",
         benchmark:

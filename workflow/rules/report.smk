@@ -15,7 +15,8 @@ rule report:
         participants=SHEET_PATH,
         overview=rules.plots.output.overview_png,
         figure_caption=rules.plots.output.caption,
-        provenance=[rules.stats.output.provenance, rules.plots.output.provenance],
+        provenance=[rules.stats.output.provenance, rules.plots.output.provenance]
+        + ([rules.aggregate.output.provenance] if FROM_MODEL else []),
         captions=[
             str(CAPTIONS / f"{name}.rst")
             for name in ("workflow", "table_v", "overview", "hurdle", "exclusions")
