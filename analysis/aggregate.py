@@ -137,11 +137,10 @@ def label_bins(probs: np.ndarray, classes: list[str], decision: Decision) -> tup
     return actions, label
 
 
-def resting_level(probs: np.ndarray, classes: list[str], decision: Decision,
-                  participant_id: str = "") -> np.ndarray:
+def resting_level(probs: np.ndarray, valid: np.ndarray, classes: list[str],
+                  decision: Decision, participant_id: str = "") -> np.ndarray:
     """Per class, the probability to subtract before the decision (module docstring)."""
     base = np.zeros(len(classes))
-    valid = ~np.isnan(probs).any(1) if len(probs) else np.zeros(0, bool)
     if decision.baseline == "none" or not valid.any():
         return base
     median = np.median(probs[valid], axis=0)
@@ -163,9 +162,9 @@ def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
     pid = str(meta.get("participant_id") or Path(path).name.removesuffix(".parquet"))
     duration = float(meta.get("duration_s") or (table["end_s"].max() if len(table) else 0.0))
     start, width, probs = _bin_means(table, classes, duration, decision.bin_s)
-    baseline = resting_level(probs, classes, decision, pid)
-    actions, label = label_bins(np.clip(probs - baseline, 0.0, None), classes, decision)
     valid = ~np.isnan(probs).any(1) if len(probs) else np.zeros(0, bool)
+    baseline = resting_level(probs, valid, classes, decision, pid)
+    actions, label = label_bins(np.clip(probs - baseline, 0.0, None), classes, decision)
     excluded = meta.get("excluded")
     if not excluded and not valid.any():
         excluded = (f"no valid window (too little pose: fewer than "
@@ -283,15 +282,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_aggregate(args: argparse.Namespace) -> None:
     covariates = None if args.covariates is None else [
         c.strip() for c in args.covariates.split(",") if c.strip()]
-    files = windows_files(args.windows)
-    table, excluded = aggregate(files, read_sheet(args.participants), decision_from(args),
-                                covariates, args.min_valid_s)
+    files, decision = windows_files(args.windows), decision_from(args)
+    table, excluded = aggregate(files, read_sheet(args.participants), decision, covariates,
+                                args.min_valid_s)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
         excluded.to_csv(tmp, sep="\t", index=False)
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "aggregate",
-                     params={**asdict(decision_from(args)), "min_valid_s": args.min_valid_s,
+                     params={**asdict(decision), "min_valid_s": args.min_valid_s,
                              "covariates": covariates},
                      inputs=[*files, args.participants])
     log.info("wrote %s (%d participants, %d excluded)", args.out,
