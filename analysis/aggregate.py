@@ -30,7 +30,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from pipeio import InputError, atomic_path, write_provenance
 from pipeio.windows import PROB_PREFIX, read_windows
 
 log = logging.getLogger(__name__)
+
+Baseline = Literal["median", "none"]
+BASELINES: tuple[str, ...] = get_args(Baseline)  # the resting-level choices (module docstring)
 
 
 
@@ -50,13 +53,13 @@ class Decision:
     background: str = "no action"
     threshold: float = 0.6
     bin_s: float = 0.1
-    baseline: Literal["median", "none"] = "median"
+    baseline: Baseline = "median"
 
     def __post_init__(self) -> None:
         if self.mode not in ("background", "threshold"):
             raise InputError(f"decision must be background or threshold, got {self.mode!r}")
-        if self.baseline not in ("median", "none"):
-            raise InputError(f"baseline must be median or none, got {self.baseline!r}")
+        if self.baseline not in BASELINES:
+            raise InputError(f"baseline must be {' or '.join(BASELINES)}, got {self.baseline!r}")
         if not 0 <= self.threshold <= 1:
             raise InputError(f"threshold must be within 0-1, got {self.threshold}")
         if self.bin_s <= 0:
@@ -252,7 +255,7 @@ def add_decision_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.6,
                    help="for --decision threshold (0.6; docs/inference.md says why)")
     p.add_argument("--bin-s", type=float, default=0.1, help="time bin in seconds (0.1)")
-    p.add_argument("--baseline", choices=("median", "none"), default="median",
+    p.add_argument("--baseline", choices=BASELINES, default="median",
                    help="median (default): subtract each participant's median probability of "
                    "every action (their resting level) before the decision; none: raw")
 

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import yaml
 
-from analysis.aggregate import Decision, aggregate
+from analysis.aggregate import BASELINES, Decision, aggregate
 from microdualnet.cli import main as cli_main
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.pose.extract import extract_pose
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--decision", choices=("background", "threshold"), default="threshold")
     parser.add_argument("--threshold", type=float, default=0.6)
     parser.add_argument("--bin-s", type=float, default=0.1)
-    parser.add_argument("--baseline", choices=("median", "none"), default="median")
+    parser.add_argument("--baseline", choices=BASELINES, default="median")
     parser.add_argument("--windows-from", type=Path, default=None,
                         help="reuse the windows/ of an earlier run (aggregation only; --model "
                         "is then only reported)")
@@ -116,9 +116,10 @@ def main() -> None:
 def compare_decisions(files: list[Path], sheet: pd.DataFrame, truth: pd.DataFrame,
                       planted: set[str], bin_s: float) -> pd.DataFrame:
     """Lowest planted r, how many pass, and the mean bias (estimated - true) per rule."""
-    rules = [Decision("background", bin_s=bin_s, baseline=b) for b in ("none", "median")] + [
+    raw_first = BASELINES[::-1]
+    rules = [Decision("background", bin_s=bin_s, baseline=b) for b in raw_first] + [
         Decision("threshold", threshold=t, bin_s=bin_s, baseline=b)
-        for b in ("none", "median") for t in (0.5, 0.6, 0.7, 0.8)]
+        for b in raw_first for t in (0.5, 0.6, 0.7, 0.8)]
     rows = []
     for rule in rules:
         estimated, _ = aggregate(files, sheet, rule)
