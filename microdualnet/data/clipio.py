@@ -1,4 +1,4 @@
-"""Reading one clip: only the sampled video frames (decord) and their OpenPose JSON files.
+"""Reading one clip: only the sampled video frames and their OpenPose JSON files.
 
 Every way a file can be bad (missing, not decodable, truncated JSON, no person anywhere,
 confidence outside 0-1) becomes an `InputError` naming the file, so a DataLoader worker
@@ -8,52 +8,32 @@ returns a reportable problem instead of dying with a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 from microdualnet.body25 import NUM_JOINTS
 from microdualnet.data.records import ClipRecord
 from microdualnet.openpose_io import frame_filename, read_frame
+from microdualnet.video import probe, read_frames
 from pipeio.errors import InputError
 
 IndexPicker = Callable[[int], np.ndarray]
 
 
-def _reader(path: Path):
-    import decord
-    from decord._ffi.base import DECORDError  # not a RuntimeError: catch it by name
-
-    if not path.is_file():
-        raise InputError(f"{path}: clip file is missing")
-    try:
-        return decord.VideoReader(str(path), num_threads=1)
-    except (DECORDError, RuntimeError, OSError) as err:
-        raise InputError(f"{path}: not a readable video ({str(err).splitlines()[0]})") from err
-
-
 def read_video(record: ClipRecord, pick: IndexPicker) -> tuple[np.ndarray, np.ndarray]:
     """Frames `[T, H, W, 3]` uint8 and their absolute frame numbers.
 
-    `pick(n)` chooses indices in the record's segment of n frames; only those are decoded.
+    `pick(n)` chooses indices in the record's segment of n frames; only those are decoded
+    (from the keyframe before the first).
     """
-    from decord._ffi.base import DECORDError
-
-    vr = _reader(record.video)
-    total = len(vr)
-    end = total if record.end_frame is None else min(record.end_frame, total)
+    info = probe(record.video)
+    end = info.frames if record.end_frame is None else min(record.end_frame, info.frames)
     n = end - record.start_frame
     if n < 1:
         raise InputError(f"{record.video}: segment {record.start_frame}-{record.end_frame} is "
-                         f"outside the video's {total} frames")
+                         f"outside the video's {info.frames} frames")
     frames_abs = record.start_frame + pick(n)
-    try:
-        frames = vr.get_batch([int(i) for i in frames_abs]).asnumpy()
-    except (DECORDError, RuntimeError, OSError) as err:
-        raise InputError(f"{record.video}: decoding failed ({str(err).splitlines()[0]})") from err
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise InputError(f"{record.video}: decoded frames have shape {frames.shape}")
-    return frames, frames_abs
+    return read_frames(record.video, frames_abs, info), frames_abs
 
 
 def _main_person(people: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from microdualnet.data.clipio import read_clip
 from microdualnet.data.personcrop import person_view
 from microdualnet.data.records import ClipRecord
 from microdualnet.data.sampling import sample_indices
+from microdualnet.data.views import prescale
 from pipeio.errors import InputError
 
 
@@ -40,6 +41,7 @@ class ViewSpec:
     view: str = "full"  # "full": short side to size, crop; "person": square around the body
     margin: float = 1.5  # person view: square side / extent of the joints
     shift: float = 0.1  # person view, training: centre jitter as a fraction of the side
+    source_short: int | None = None  # person view: frames' shorter side before the crop
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,7 @@ class _DecodeAll(Dataset):
                 rec, lambda n: np.arange(0, n, self.stride), self.need_pose))
         except InputError as err:
             return i, str(err)
-        if min(frames.shape[1:3]) <= self.max_short:
-            return i, (frames, kp)
-        return i, transforms.resize_short_side(frames, kp, self.max_short)
+        return i, prescale(frames, kp, self.max_short)
 
 
 class ClipDataset(Dataset):
@@ -165,7 +165,8 @@ class ClipDataset(Dataset):
                     spec.need_pose))
         except InputError as err:
             return Failure(i, str(err))
-        if spec.view == "person":
+        if spec.view == "person":  # from frames at the resolution the clip cache keeps
+            frames, kp = prescale(frames, kp, spec.source_short)
             video, kp = person_view(frames, kp, spec.size, spec.margin, rng, spec.scale,
                                     spec.shift, spec.flip_p)
         elif rng is not None:

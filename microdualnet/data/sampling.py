@@ -1,7 +1,9 @@
 """Which frames of a clip the model sees: T frames, `stride` apart (TSM-style dense sampling).
 
-Training jitters the window's start uniformly; evaluation centres it. A clip shorter than the
-window is covered by the largest stride that fits, repeating the last frame if needed.
+Training jitters the window's start uniformly; evaluation centres it, halves rounding up as
+inference's window plan does (`microdualnet.windowplan`), so a clip evaluated here and the
+same frames as one inference window are the same input. A clip shorter than the window is
+covered by the largest stride that fits, repeating the last frame if needed.
 """
 
 from __future__ import annotations
@@ -20,5 +22,5 @@ def sample_indices(n_frames: int, num_frames: int, stride: int,
         step = max((n_frames - 1) // max(num_frames - 1, 1), 1)
         span = min((num_frames - 1) * step + 1, n_frames)
     slack = n_frames - span
-    start = int(rng.integers(0, slack + 1)) if rng is not None else slack // 2
+    start = int(rng.integers(0, slack + 1)) if rng is not None else (slack + 1) // 2
     return np.minimum(start + np.arange(num_frames) * step, n_frames - 1)

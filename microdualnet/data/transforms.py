@@ -28,21 +28,30 @@ def _affine_keypoints(kp: np.ndarray, scale_x: float, scale_y: float, dx: float,
     return out
 
 
-def _short_side(h: int, w: int, short: int) -> tuple[int, int, int]:
+def short_side_geometry(h: int, w: int, short: int) -> tuple[int, int, int]:
     """Width, height and OpenCV interpolation that bring the shorter side to `short`."""
     s = short / min(h, w)
     nw, nh = max(int(round(w * s)), short), max(int(round(h * s)), short)
     return nw, nh, cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
 
 
+def resize_keypoints(kp: np.ndarray, frame_shape: tuple[int, int], short: int) -> np.ndarray:
+    """Keypoints of frames `frame_shape` (H, W) as `resize_short_side` moves them."""
+    h, w = frame_shape
+    nw, nh, _ = short_side_geometry(h, w, short)
+    if (nw, nh) == (w, h):
+        return kp.astype(np.float32, copy=True)
+    return _affine_keypoints(kp, nw / w, nh / h, 0.0, 0.0)
+
+
 def resize_short_side(frames: np.ndarray, kp: np.ndarray, short: int) -> tuple[np.ndarray, np.ndarray]:
     """Scale so the shorter image side equals `short` (aspect ratio kept)."""
     h, w = frames.shape[1:3]
-    nw, nh, interp = _short_side(h, w, short)
+    nw, nh, interp = short_side_geometry(h, w, short)
     if (nw, nh) == (w, h):
         return frames, kp.astype(np.float32, copy=True)
     out = np.stack([cv2.resize(f, (nw, nh), interpolation=interp) for f in frames])
-    return out, _affine_keypoints(kp, nw / w, nh / h, 0.0, 0.0)
+    return out, resize_keypoints(kp, (h, w), short)
 
 
 def eval_frame(frame: np.ndarray, size: int) -> np.ndarray:
@@ -52,11 +61,16 @@ def eval_frame(frame: np.ndarray, size: int) -> np.ndarray:
     prepares frames one at a time and has no keypoints to carry along.
     """
     h, w = frame.shape[:2]
-    nw, nh, interp = _short_side(h, w, size)
+    nw, nh, interp = short_side_geometry(h, w, size)
     if (nw, nh) != (w, h):
         frame = cv2.resize(frame, (nw, nh), interpolation=interp)
     x0, y0 = (nw - size) // 2, (nh - size) // 2
     return frame[y0:y0 + size, x0:x0 + size]
+
+
+def crop_keypoints(kp: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """Keypoints as `crop` with its top-left corner at (x0, y0) moves them."""
+    return _affine_keypoints(kp, 1.0, 1.0, -x0, -y0)
 
 
 def crop(frames: np.ndarray, kp: np.ndarray, x0: int, y0: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +78,7 @@ def crop(frames: np.ndarray, kp: np.ndarray, x0: int, y0: int, size: int) -> tup
     h, w = frames.shape[1:3]
     if not (0 <= x0 <= w - size and 0 <= y0 <= h - size):
         raise ValueError(f"crop {size}px at ({x0}, {y0}) does not fit a {w}x{h} frame")
-    return frames[:, y0:y0 + size, x0:x0 + size], _affine_keypoints(kp, 1.0, 1.0, -x0, -y0)
+    return frames[:, y0:y0 + size, x0:x0 + size], crop_keypoints(kp, x0, y0)
 
 
 def center_crop(frames: np.ndarray, kp: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
 """Windowed Micro-DualNet inference over whole participant videos -> windows Parquet.
 
-`plan` decides which frames each window samples (torch-free, shared with the pose stage),
-`video` opens files (decord) and reads them forward (PyAV), `loader` prepares batches in a
-worker process, `runner` runs the model and builds the table that `pipeio.windows` writes,
-`cli` is `python -m microdualnet infer`.
+The model folder's contract (`microdualnet.contract`), the window plan
+(`microdualnet.windowplan`) and video reading (`microdualnet.video`) are torch-free and
+shared with the pose stage. Here `loader` prepares batches in the model's view
+(`data.views`), `workers` runs it in loader processes, `runner` runs the model and builds the
+table that `pipeio.windows` writes, `cli` is `python -m microdualnet infer`.
 """

@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a window is valid when at least this share of its sampled frames "
                    "has a person (0.5)")
     p.add_argument("--model-fps", type=float, default=None,
-                   help="frame rate of the model's training clips (default: model.json, "
-                   "else 25)")
+                   help="frame rate of the model's training clips, for a model folder from "
+                   "an older version whose model.json lacks 'fps' (newer folders record it)")
     p.add_argument("--on-error", choices=("fail", "exclude"), default="fail",
                    help="when this participant's video or pose file cannot be used (or the "
                    "pose file is an exclusion record): fail (exit status 2), or exclude: "
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from microdualnet.inference.plan import read_model_meta
+    from microdualnet.contract import read_contract
     from microdualnet.inference.runner import InferenceOptions, excluded_result, run_inference
     from microdualnet.pose.npz import load_pose
     from pipeio.errors import InputError
@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
                             args.min_pose_fraction, args.model_fps, not args.no_progress,
                             args.workers)
     # A model problem concerns every participant: it fails even with --on-error exclude.
-    read_model_meta(args.model)
+    read_contract(args.model, args.model_fps)
     if not (args.model / "model.safetensors").is_file():
         raise InputError(f"model folder {args.model}: missing model.safetensors")
     try:

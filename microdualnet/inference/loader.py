@@ -1,11 +1,13 @@
-"""Batches of windows: each video frame decoded once, brought to the test-time view, gathered.
+"""Batches of windows: each video frame decoded once, kept in the model's view, gathered.
 
 Every frame the windows need is decoded once, reading forward (`FrameStream`), and brought
-to the test-time view at once (`data.transforms.eval_view`'s resize and centre crop), so
-only `S x S` frames are kept, whatever the video's size. A batch gathers those frames into
-`[B, T, S, S, 3]` uint8 (normalised where the model runs: a quarter of the bytes cross to a
-GPU) or, for a CPU model, straight into the model's input `[B, T, 3, S, S]` float32, so the
-model's process does nothing but run the model. `workers.py` runs this in loader processes.
+at once to what the model's view keeps of it (`data.views`): the `S x S` centre square for
+the full view, a frame at the person view's source resolution for the person view, so what
+is kept does not grow with the video's size. A batch assembles each window from those
+frames into `[B, T, S, S, 3]` uint8 (normalised where the model runs: a quarter of the bytes
+cross to a GPU) or, for a CPU model, straight into the model's input `[B, T, 3, S, S]`
+float32, so the model's process does nothing but run the model. `workers.py` runs this in
+loader processes.
 """
 
 from __future__ import annotations
@@ -17,15 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from microdualnet.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    center_crop,
-    eval_frame,
-    normalise,
-    resize_short_side,
-)
-from microdualnet.inference.video import FrameStream
+from microdualnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
+from microdualnet.data.views import FullView, PersonView
+from microdualnet.video import FrameStream, VideoInfo
+
+ModelView = FullView | PersonView
 
 
 @dataclass
@@ -34,13 +32,6 @@ class Batch:
     # [B, T, S, S, 3] uint8, or [B, T, 3, S, S] float32 when normalised; None for pose-only
     video: torch.Tensor | None
     keypoints: torch.Tensor  # [B, T, 25, 3] in input pixels
-
-
-def view_keypoints(kp: np.ndarray, frame_shape: tuple[int, int], size: int) -> np.ndarray:
-    """eval_view's geometry for keypoints `[..., 25, 3]` of frames `frame_shape` (H, W)."""
-    blank = np.zeros((1, *frame_shape, 3), np.uint8)  # the geometry needs only the size
-    return center_crop(*resize_short_side(blank, kp.reshape(-1, 25, 3), size), size)[1].reshape(
-        kp.shape)
 
 
 def normalise_video(video: torch.Tensor) -> torch.Tensor:
@@ -62,7 +53,8 @@ def _normalise_arithmetic(video: torch.Tensor) -> torch.Tensor:
 
 
 class PreparedFrames:
-    """Video frames in the test-time view, each decoded and prepared once, read forward only.
+    """Video frames as the model's view keeps them, each decoded and prepared once, read
+    forward only.
 
     Neighbouring batches share frames (windows overlap) and interleave them (a window's
     frames start among the previous window's). A batch therefore reads every frame that any
@@ -71,8 +63,8 @@ class PreparedFrames:
     (reading batch by batch did, costing 1.6x the decoding of one forward pass).
     """
 
-    def __init__(self, stream: FrameStream, batches: list[np.ndarray], size: int) -> None:
-        self.stream, self.size = stream, size
+    def __init__(self, stream: FrameStream, batches: list[np.ndarray], view: ModelView) -> None:
+        self.stream, self.view = stream, view
         self.needed = np.unique(np.concatenate([b.ravel() for b in batches]))
         # keep_from[k]: the first frame batches k, k+1, ... need; earlier ones can go.
         self.keep_from = np.minimum.accumulate([int(b.min()) for b in batches][::-1])[::-1]
@@ -80,19 +72,26 @@ class PreparedFrames:
         self.cache: dict[int, np.ndarray] = {}
 
     def frames(self, k: int, idx: np.ndarray) -> list[np.ndarray]:
-        """Batch k's frames `idx` (`[B, T]`), flattened: `S x S x 3` uint8 views."""
+        """Batch k's kept frames `idx` (`[B, T]`), flattened."""
         for f in [f for f in self.cache if f < self.keep_from[k]]:
             del self.cache[f]
         upto = int(np.searchsorted(self.needed, idx.max(), side="right"))
         for index, pixels in self.stream.frames(self.needed[self.read_upto:upto]):
-            self.cache[index] = eval_frame(pixels, self.size)
+            self.cache[index] = self.view.prepare(pixels)
         self.read_upto = max(self.read_upto, upto)
         return [self.cache[f] for f in idx.ravel().tolist()]
 
-    def gather(self, k: int, idx: np.ndarray, out: torch.Tensor) -> torch.Tensor:
-        """Fill `out` (`[B, T, S, S, 3]` uint8) with batch k's frames `idx` (`[B, T]`)."""
-        np.stack(self.frames(k, idx), out=out.view(-1, *out.shape[2:]).numpy())
-        return out
+    def windows(self, k: int, idx: np.ndarray, boxes: np.ndarray | None) -> list[np.ndarray]:
+        """Batch k's windows `idx` (`[B, T]`) in the model's view: `B * T` uint8 `S x S x 3`
+        frames; `boxes` `[B, 3]`: the person view's crops (None: the full view)."""
+        kept = self.frames(k, idx)
+        if boxes is None:
+            return kept
+        t, size = idx.shape[1], self.view.size
+        out = np.empty((len(idx), t, size, size, 3), np.uint8)
+        for b, box in enumerate(boxes):
+            self.view.assemble(kept[b * t:(b + 1) * t], box, out[b])
+        return list(out.reshape(-1, size, size, 3))
 
 
 def batch_starts(n: int, batch_size: int) -> np.ndarray:
@@ -111,23 +110,25 @@ def batch_starts(n: int, batch_size: int) -> np.ndarray:
 class WindowBatches:
     """The batches over `windows` (row numbers of the plan, ascending), made on demand.
 
-    `frames` `[W, T]` and `keypoints` `[W, T, 25, 3]` are the plan's; batch k holds rows
-    `windows[starts[k]:starts[k + 1]]` (`batch_starts`). Without `need_video` (pose-only models)
-    nothing is decoded and `Batch.video` is None; with `normalised`, videos come as the
-    model's float input instead of uint8. Picklable, so loader processes can take a copy.
+    `frames` `[W, T]` and `keypoints` `[W, T, 25, 3]` (video pixels) are the plan's; batch k
+    holds rows `windows[starts[k]:starts[k + 1]]` (`batch_starts`). Without `need_video`
+    (pose-only models) nothing is decoded and `Batch.video` is None; with `normalised`,
+    videos come as the model's float input instead of uint8. Picklable, so loader processes
+    can take a copy.
     """
 
     def __init__(self, path: Path, frames: np.ndarray, keypoints: np.ndarray,
-                 windows: np.ndarray, size: int, batch_size: int, need_video: bool,
-                 frame_shape: tuple[int, int], times: np.ndarray | None = None,
+                 windows: np.ndarray, *, view: ModelView, batch_size: int, need_video: bool,
+                 frame_shape: tuple[int, int], info: VideoInfo | None = None,
                  normalised: bool = False) -> None:
-        """`times`: the video's frame times (`video.frame_times`), to seek into a stretch
-        without opening the video with decord again."""
+        """`info`: the video's probe, to seek into a stretch without probing it again."""
         self.path, self.frames, self.windows = path, frames, windows
-        self.size, self.batch_size, self.need_video = size, batch_size, need_video
-        self.times, self.normalised = times, normalised
-        # One geometry for the whole video (it resizes a blank full-size frame to find it).
-        self.keypoints = view_keypoints(keypoints[windows], frame_shape, size)
+        self.view, self.batch_size, self.need_video = view, batch_size, need_video
+        self.size = view.size
+        self.info, self.normalised = info, normalised
+        # Crop boxes and keypoints of every window, from the keypoints alone.
+        geometry = view.geometry(keypoints[windows], frame_shape)
+        self.keypoints, self.boxes = geometry.keypoints, geometry.boxes
         self.starts = batch_starts(len(windows), batch_size)
 
     def __len__(self) -> int:
@@ -168,7 +169,7 @@ class WindowBatches:
         own = stream is None and self.need_video
         if own:
             stream = FrameStream(self.path, start=int(self.frames[self.rows(ks[0])].min()),
-                                 times=self.times)
+                                 info=self.info)
         try:
             yield from self._produce(ks, out, stream)
         finally:
@@ -177,26 +178,30 @@ class WindowBatches:
 
     def _produce(self, ks: range, out: Callable[[int], torch.Tensor],
                  stream: FrameStream | None) -> Iterator[Batch]:
-        prepared = (PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks], self.size)
+        prepared = (PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks], self.view)
                     if self.need_video else None)
         for i, k in enumerate(ks):
             rows = self.rows(k)
             video = None
             if prepared is not None:
                 video = out(len(rows))
+                boxes = None if self.boxes is None else self.boxes[
+                    self.starts[k]:self.starts[k + 1]]
+                pixels = prepared.windows(i, self.frames[rows], boxes)
+                flat = video.view(-1, *video.shape[2:]).numpy()
                 if self.normalised:  # from the kept frames straight into the model's input
-                    normalise(prepared.frames(i, self.frames[rows]),
-                              out=video.view(-1, *video.shape[2:]).numpy())
+                    normalise(pixels, out=flat)
                 else:
-                    prepared.gather(i, self.frames[rows], video)
+                    np.stack(pixels, out=flat)
             yield Batch(rows, video, self.batch_keypoints(k))
 
 
 def make_batches(stream: FrameStream | None, frames: np.ndarray, keypoints: np.ndarray,
-                 windows: np.ndarray, size: int, batch_size: int,
+                 windows: np.ndarray, *, view: ModelView, batch_size: int,
                  frame_shape: tuple[int, int], normalised: bool = False) -> Iterator[Batch]:
     """All batches over `windows` in this process, read from `stream` (None: pose only)."""
     batches = WindowBatches(Path(stream.path) if stream is not None else Path(), frames,
-                            keypoints, windows, size, batch_size, stream is not None,
-                            frame_shape, normalised=normalised)
+                            keypoints, windows, view=view, batch_size=batch_size,
+                            need_video=stream is not None, frame_shape=frame_shape,
+                            normalised=normalised)
     return batches.produce(range(len(batches)), stream=stream)

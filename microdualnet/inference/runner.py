@@ -19,12 +19,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from microdualnet.contract import ModelContract, read_contract
+from microdualnet.data.views import make_view
 from microdualnet.inference.loader import WindowBatches, normalise_video
-from microdualnet.inference.plan import WindowPlan, plan_windows, read_model_meta, sampling_rule
-from microdualnet.inference.video import VideoInfo, frame_times, open_video, video_info
 from microdualnet.inference.workers import load_batches
 from microdualnet.pose.npz import PoseData, has_person, load_pose
 from microdualnet.runtime import retain_freed_memory
+from microdualnet.video import VideoInfo, probe
+from microdualnet.windowplan import WindowPlan, plan_windows
 from pipeio.errors import InputError
 from pipeio.windows import PROB_PREFIX, ROUTE_PREFIXES
 
@@ -104,21 +106,22 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
     """Classify every window with enough pose; see the module doc for the rest."""
     started = time.perf_counter()
     video, pose_path = Path(video), Path(pose_path)
-    meta = read_model_meta(model_dir)
-    rule = sampling_rule(meta, opts.model_fps)
-    reader = open_video(video)
-    info = video_info(reader)
+    contract = read_contract(model_dir, opts.model_fps)
+    rule = contract.sampling_rule
+    info = probe(video)
     pose = load_pose(pose_path)
     if pose.excluded is not None:
         raise InputError(f"pose file {pose_path} is the exclusion record of a participant "
                          f"without pose ({pose.excluded})")
     check_pose_matches(pose, info, pose_path, video)
     plan = plan_windows(info.frames, info.fps, rule, opts.window_s, opts.hop_s)
-    classes, entities = list(meta["class_names"]), list(meta["entities"])
+    classes, entities = list(contract.class_names), list(contract.entities)
     out_meta = _result_meta(model_dir, video, classes, entities, opts, fps=info.fps,
                             video_frames=info.frames, duration_s=info.duration_s,
+                            width=info.width, height=info.height,
                             frames_per_window=rule.num_frames,
-                            stride_frames=plan.stride_frames, pose_backend=pose.backend,
+                            stride_frames=plan.stride_frames, model_fps=contract.fps,
+                            view=contract.view.to_json(), pose_backend=pose.backend,
                             excluded=None)
     values = np.full((len(plan), len(_columns(classes, entities))), np.nan, np.float32)
     timing = {"model_load_s": 0.0, "forward_s": 0.0, "wait_s": 0.0}
@@ -131,8 +134,8 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
         pose_fraction = has_person(kp).mean(1).astype(np.float32)
         valid_rows = np.flatnonzero(pose_fraction >= opts.min_pose_fraction)
         if len(valid_rows):
-            values[valid_rows] = _classify(model_dir, video, plan, kp, valid_rows,
-                                           info, frame_times(reader), opts, timing)
+            values[valid_rows] = _classify(contract, video, plan, kp, valid_rows, info, opts,
+                                           timing)
     table = _windows_table(values, classes, entities, plan.start_s, plan.end_s,
                            pose_fraction, opts.min_pose_fraction)
     timing["total_s"] = time.perf_counter() - started
@@ -154,8 +157,8 @@ def _windows_table(values: np.ndarray, classes: list[str], entities: list[str],
 def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
                     opts: InferenceOptions) -> InferenceResult:
     """A windows table without windows whose metadata carries the exclusion reason."""
-    meta = read_model_meta(model_dir)
-    classes, entities = list(meta["class_names"]), list(meta["entities"])
+    contract = read_contract(model_dir, opts.model_fps)
+    classes, entities = list(contract.class_names), list(contract.entities)
     none = np.zeros(0)
     table = _windows_table(np.zeros((0, len(_columns(classes, entities))), np.float32),
                            classes, entities, none, none, np.zeros(0, np.float32),
@@ -174,9 +177,9 @@ def _result_meta(model_dir: str | Path, video: str | Path, classes: list[str],
 
 
 @torch.inference_mode()
-def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarray,
-              rows: np.ndarray, info: VideoInfo, times: np.ndarray,
-              opts: InferenceOptions, timing: dict[str, float]) -> np.ndarray:
+def _classify(contract: ModelContract, video: Path, plan: WindowPlan, kp: np.ndarray,
+              rows: np.ndarray, info: VideoInfo, opts: InferenceOptions,
+              timing: dict[str, float]) -> np.ndarray:
     """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending);
     adds its seconds to `timing`.
 
@@ -185,20 +188,21 @@ def _classify(model_dir: str | Path, video: Path, plan: WindowPlan, kp: np.ndarr
     """
     from microdualnet.model.config import config_from_dict
 
-    cfg = config_from_dict(read_model_meta(model_dir)["config"])
+    cfg = config_from_dict(contract.config)
     device = resolve_device(opts.device)
     retain_freed_memory()
     # For a CPU model the loaders hand over its input as is; for a GPU, uint8 frames cross
     # (a quarter of the bytes) and are normalised there.
-    batches = load_batches(WindowBatches(video, plan.frames, kp, rows, cfg.input_size,
-                                         opts.batch_size, cfg.uses_cnn,
-                                         (info.height, info.width), times,
+    view = make_view(contract.view, contract.input_size)
+    batches = load_batches(WindowBatches(video, plan.frames, kp, rows, view=view,
+                                         batch_size=opts.batch_size, need_video=cfg.uses_cnn,
+                                         frame_shape=(info.height, info.width), info=info,
                                          normalised=device.type == "cpu"),
                            opts.workers)
     clock = time.perf_counter()
     from microdualnet.model.checkpoint import load_checkpoint
 
-    model = load_checkpoint(model_dir, expected=cfg, device=device).model
+    model = load_checkpoint(contract.folder, expected=cfg, device=device).model
     timing["model_load_s"] += time.perf_counter() - clock
     parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in rows, values)
     with tqdm(total=len(rows), desc=f"infer {video.stem}", unit="window",

@@ -15,13 +15,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from microdualnet.contract import FORMAT, META_FILE, View, read_meta
 from microdualnet.model.config import (
     ModelConfig,
     config_differences,
     config_from_dict,
     config_to_dict,
 )
-from microdualnet.model.meta import FORMAT, META_FILE, read_meta
 from microdualnet.model.network import MicroDualNet
 from pipeio.atomic import atomic_path, atomic_write_text
 from pipeio.errors import InputError
@@ -41,14 +41,17 @@ class LoadedModel:
         return self.model.cfg
 
 
-def save_checkpoint(model: MicroDualNet, folder: str | Path, *,
+def save_checkpoint(model: MicroDualNet, folder: str | Path, *, fps: float, view: View,
                     class_names: Sequence[str] | None = None,
                     body_map: Sequence[int] | None = None,
                     metrics: dict[str, Any] | None = None) -> Path:
     """Write both files atomically into `folder` (created if needed) and return it.
 
-    `class_names` default to `class_0..`; `body_map[i]` is the body category of class i
-    (MA-52) if the labels have one; `metrics` are the training results to record.
+    `fps` is the frame rate of the training clips and `view` how their frames became model
+    input: with the model's config they are the contract inference applies
+    (`microdualnet.contract`). `class_names` default to `class_0..`; `body_map[i]` is the
+    body category of class i (MA-52) if the labels have one; `metrics` are the training
+    results to record.
     """
     cfg = model.cfg
     names = list(class_names) if class_names is not None else [
@@ -56,6 +59,8 @@ def save_checkpoint(model: MicroDualNet, folder: str | Path, *,
     if len(names) != cfg.num_classes:
         raise InputError(f"class_names has {len(names)} entries, the model has num_classes="
                          f"{cfg.num_classes}")
+    if not fps > 0:
+        raise InputError(f"fps must be positive, got {fps}")
     if body_map is not None and len(body_map) != cfg.num_classes:
         raise InputError(f"body_map has {len(body_map)} entries, expected {cfg.num_classes}")
     folder = Path(folder)
@@ -68,8 +73,10 @@ def save_checkpoint(model: MicroDualNet, folder: str | Path, *,
         "normalisation": {"mean": list(cfg.pixel_mean), "std": list(cfg.pixel_std),
                           "scale": "RGB 0-255"},
         "input_size": cfg.input_size,
+        "fps": float(fps),
         "frames": cfg.num_frames,
         "frame_stride": cfg.frame_stride,
+        "view": view.to_json(),
         "metrics": metrics or {},
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

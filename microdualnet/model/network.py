@@ -7,15 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from microdualnet.bodyparts import CENTRE_REGION, ENTITY_SETS
 from microdualnet.model.backbone import TSMBackbone
 from microdualnet.model.config import ModelConfig
-from microdualnet.model.entities import (
-    CENTRE_REGION,
-    ENTITY_SETS,
-    box_geometry,
-    keypoint_boxes,
-    region_boxes,
-)
+from microdualnet.model.entities import box_geometry, keypoint_boxes, region_boxes
 from microdualnet.model.inputs import check_batch, check_keypoints, check_video
 from microdualnet.model.paths import STPath, TSPath
 from microdualnet.model.routing import EntityRouter

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from microdualnet.body25 import INDEX, NUM_JOINTS
-from microdualnet.model.entities import Entity
+from microdualnet.bodyparts import Entity
 from microdualnet.model.roi_align import roi_align
 
 FEATURES_PER_JOINT = 7  # see joint_features

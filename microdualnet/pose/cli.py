@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from microdualnet.contract import ModelContract
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window-s", type=float, default=2.0, help="window length, as for infer")
     p.add_argument("--hop-s", type=float, default=0.5, help="window hop, as for infer")
     p.add_argument("--model-fps", type=float, default=None,
-                   help="frame rate of the model's training clips, as for infer")
+                   help="frame rate of the model's training clips, as for infer (only for "
+                   "a model folder from an older version)")
     p.add_argument("--on-error", choices=("fail", "exclude"), default="fail",
                    help="when the video or the OpenPose folder cannot be read: fail (exit "
                    "status 2), or exclude: write an exclusion record (a pose file without "
@@ -38,13 +43,13 @@ def _run(args: argparse.Namespace) -> int:
     # Settings problems concern every participant: they fail even with --on-error exclude.
     if args.backend == "openpose" and args.openpose_dir is None:
         raise InputError("the openpose backend needs --openpose-dir")
-    model_meta = None
+    contract = None
     if args.only_sampled is not None:
-        from microdualnet.inference.plan import read_model_meta
+        from microdualnet.contract import read_contract
 
-        model_meta = read_model_meta(args.only_sampled)
+        contract = read_contract(args.only_sampled, args.model_fps)
     try:
-        return _extract(args, model_meta)
+        return _extract(args, contract)
     except InputError as err:
         if args.on_error != "exclude":
             raise
@@ -56,17 +61,16 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
 
-def _extract(args: argparse.Namespace, model_meta: dict | None) -> int:
+def _extract(args: argparse.Namespace, contract: ModelContract | None) -> int:
     from microdualnet.pose.extract import extract_pose
 
     only = None
-    if model_meta is not None:
-        from microdualnet.inference.plan import plan_windows, sampling_rule
-        from microdualnet.inference.video import open_video, video_info
+    if contract is not None:
+        from microdualnet.video import probe
+        from microdualnet.windowplan import plan_windows
 
-        info = video_info(open_video(args.video))
-        rule = sampling_rule(model_meta, args.model_fps)
-        only = plan_windows(info.frames, info.fps, rule, args.window_s,
+        info = probe(args.video)
+        only = plan_windows(info.frames, info.fps, contract.sampling_rule, args.window_s,
                             args.hop_s).unique_frames()
     summary = extract_pose(args.backend, args.video, args.out, openpose_dir=args.openpose_dir,
                            only_frames=only, qc_path=args.qc, progress=not args.no_progress)

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from microdualnet.inference.video import FrameStream, open_video, video_info
 from microdualnet.pose.npz import PoseData, excluded_pose, save_pose
 from microdualnet.pose.qc import exclusion_summary, qc_summary, write_qc
+from microdualnet.video import FrameStream, probe
 from pipeio.errors import InputError
 
 BACKENDS = ("mediapipe", "openpose")
@@ -47,8 +47,7 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
     if backend not in BACKENDS:
         raise InputError(f"unknown pose backend {backend!r}; expected one of {BACKENDS}")
     video = Path(video)
-    reader = open_video(video)
-    info = video_info(reader)
+    info = probe(video)
     if only_frames is not None:
         only_frames = np.unique(np.asarray(only_frames, np.int64))
         if len(only_frames) and (only_frames[0] < 0 or only_frames[-1] >= info.frames):

@@ -1,6 +1,6 @@
 """Per-participant pose QC summary: how much of the video has a usable person, and how sure.
 
-Entities are the model's K=6 joint groups (`microdualnet.model.entities`), so a low value
+Entities are the model's K=6 joint groups (`microdualnet.bodyparts`), so a low value
 here points at the entity whose boxes inference will have to carry forward or guess.
 """
 
@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from microdualnet.bodyparts import ENTITY_SETS
 from microdualnet.pose.npz import PERSON_MIN_CONFIDENCE, PERSON_MIN_JOINTS, PoseData, has_person
 from pipeio.atomic import atomic_write_text
 
 
 def entity_confidence(keypoints: np.ndarray) -> dict[str, float | None]:
     """Mean joint confidence of each entity over the frames that have a person."""
-    from microdualnet.model.entities import ENTITY_SETS
-
     person = has_person(keypoints)
     out: dict[str, float | None] = {}
     for entity in ENTITY_SETS[6]:

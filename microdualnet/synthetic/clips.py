@@ -28,7 +28,7 @@ from microdualnet.synthetic.appearance import sample_appearance
 from microdualnet.synthetic.options import ClipSetOptions
 from microdualnet.synthetic.parallel import run_tasks
 from microdualnet.synthetic.scene import record
-from microdualnet.video_io import write_mp4
+from microdualnet.video import write_mp4
 from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.provenance import write_provenance
 

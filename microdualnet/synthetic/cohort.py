@@ -33,7 +33,7 @@ from microdualnet.synthetic.actions import ACTIONS, BY_ID, BY_NAME, RETURN_S, Ev
 from microdualnet.synthetic.options import Positive, Probability, VideoOptions
 from microdualnet.synthetic.parallel import run_tasks
 from microdualnet.synthetic.scene import record
-from microdualnet.video_io import write_mp4
+from microdualnet.video import write_mp4
 from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.provenance import write_provenance
 

@@ -23,8 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from microdualnet.contract import View
 from microdualnet.data import sources
 from microdualnet.data.dataset import ClipCache, ClipDataset, ViewSpec, collate
+from microdualnet.data.framerate import training_fps
 from microdualnet.data.labelmap import LabelMap
 from microdualnet.data.records import ClipRecord
 from microdualnet.evaluation.metrics import classification_metrics, confusion_matrix
@@ -49,6 +51,7 @@ _RESUMABLE_CHANGES = {"progress", "threads", "device"}
 class RunData:
     labels: LabelMap
     splits: dict[str, list[ClipRecord]]  # "train", "val", and "test" when configured
+    fps: float  # the clips' frame rate, measured (model.json `fps`)
 
 
 def load_data(cfg: TrainConfig, bad: BadClips) -> RunData:
@@ -63,7 +66,7 @@ def load_data(cfg: TrainConfig, bad: BadClips) -> RunData:
         if not records:
             raise InputError(f"{d.root}: split {name!r} has no usable clips")
         splits[role] = records
-    return RunData(labels, splits)
+    return RunData(labels, splits, training_fps([r for rs in splits.values() for r in rs]))
 
 
 def model_config(cfg: TrainConfig, num_classes: int) -> ModelConfig:
@@ -126,15 +129,17 @@ def predict(model: MicroDualNet, loader: DataLoader, device: torch.device, amp: 
     return np.concatenate(scores), np.concatenate(labels)
 
 
-def _datasets(cfg: TrainConfig, data: RunData, mcfg: ModelConfig
-              ) -> tuple[dict[str, ClipDataset], int]:
+def build_datasets(cfg: TrainConfig, data: RunData, mcfg: ModelConfig
+                   ) -> tuple[dict[str, ClipDataset], int]:
+    """The clip datasets of every split in the model's view, and the DataLoader workers."""
     d = cfg.data
     need_pose = mcfg.uses_keypoints or d.view == "person"
+    view = model_view(cfg, mcfg)
     specs = {role: ViewSpec(mcfg.num_frames, mcfg.frame_stride, mcfg.input_size, need_pose,
                             train=role == "train", scale=d.scale, flip_p=d.flip_p, view=d.view,
-                            margin=d.margin, shift=d.shift) for role in data.splits}
-    # The person view crops a part of the frame: keep more pixels in the cache for it.
-    cache_short = mcfg.input_size * (2 if d.view == "person" else 1)
+                            margin=d.margin, shift=d.shift, source_short=view.source_short_side)
+             for role in data.splits}
+    cache_short = view.source_short_side or mcfg.input_size
     out = {}
     for role, records in data.splits.items():
         cache = None
@@ -157,12 +162,14 @@ def _check_resumable(saved_yaml: str, cfg: TrainConfig, where: Path) -> None:
                          f"differs); use --no-resume or another output folder")
 
 
-def view_record(cfg: TrainConfig) -> dict[str, Any]:
-    """How frames were turned into model input, for inference to repeat (model.json)."""
+def model_view(cfg: TrainConfig, mcfg: ModelConfig) -> View:
+    """How frames become model input, for inference to repeat (model.json `view`). The
+    person view crops a part of the frame, so it starts from frames at twice the input
+    size (the clip cache keeps them so; without the cache they are brought there first)."""
     d = cfg.data
     if d.view == "person":
-        return {"crop": "person", "margin": d.margin, "min_joint_confidence": 0.3}
-    return {"crop": "centre", "resize": "short side to input_size"}
+        return View("person", d.margin, source_short_side=2 * mcfg.input_size)
+    return View("full")
 
 
 def _selection_score(metrics: dict[str, float]) -> float:
@@ -198,7 +205,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
             raise InputError("model.pretrained: the pose-only variant has no backbone")
         print(load_backbone_weights(model.backbone, cfg.model.pretrained), file=sys.stderr)
     model.to(device)
-    datasets, workers = _datasets(cfg, data, mcfg)
+    datasets, workers = build_datasets(cfg, data, mcfg)
     o = cfg.optim
     optimizer = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -221,7 +228,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
         rows = [r for r in runlog.read_log(log_path) if r["epoch"] <= saved["epoch"]]
         print(f"resuming after epoch {saved['epoch']} from {state_path}", file=sys.stderr)
     atomic_write_text(tdir / "config.yaml", config_to_yaml(cfg))
-    meta = {"class_names": list(data.labels.names), "body_map": data.labels.body_ids}
+    meta = {"class_names": list(data.labels.names), "body_map": data.labels.body_ids,
+            "fps": data.fps, "view": model_view(cfg, mcfg)}
 
     for epoch in range(start_epoch, o.epochs + 1):
         row = _train_epoch(model, datasets["train"], optimizer, scaler, cfg, epoch,
@@ -233,8 +241,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
         if _selection_score(val) > best:
             best, best_epoch = _selection_score(val), epoch
             save_checkpoint(model, out, **meta, metrics={
-                "best_epoch": epoch, "val": val, "label_ids": list(data.labels.label_ids),
-                "view": view_record(cfg)})
+                "best_epoch": epoch, "val": val, "label_ids": list(data.labels.label_ids)})
         row["best_epoch"] = best_epoch
         rows.append(row)
         runlog.write_log(log_path, rows)
@@ -325,7 +332,7 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
                                             "bad_clips": bad.count,
                                             "train_seconds": round(sum(r["seconds"] for r in rows), 1)})
     save_checkpoint(best.model, out, class_names=list(lm.names), body_map=lm.body_ids,
-                    metrics=metrics)
+                    fps=data.fps, view=model_view(cfg, best.model.cfg), metrics=metrics)
     _write_labels(out / "labels.tsv", lm)
     atomic_write_text(tdir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     d = cfg.data

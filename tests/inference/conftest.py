@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from inference_testkit import FPS, HEIGHT, SECONDS, WIDTH
+from inference_testkit import FPS, HEIGHT, MODEL_FPS, SECONDS, WIDTH
 
 from microdualnet.cli import main
 
@@ -34,6 +34,7 @@ def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised demo-preset model over the synthetic classes + background."""
     import torch
 
+    from microdualnet.contract import View
     from microdualnet.model.checkpoint import save_checkpoint
     from microdualnet.model.config import make_config
     from microdualnet.model.network import MicroDualNet
@@ -42,7 +43,8 @@ def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     names = [a.name for a in ACTIONS] + [BACKGROUND_NAME]
     torch.manual_seed(0)
     model = MicroDualNet(make_config("demo", num_classes=len(names)))
-    return save_checkpoint(model, tmp_path_factory.mktemp("model") / "demo", class_names=names)
+    return save_checkpoint(model, tmp_path_factory.mktemp("model") / "demo", fps=MODEL_FPS,
+                           view=View("full"), class_names=names)
 
 
 @pytest.fixture(scope="session")

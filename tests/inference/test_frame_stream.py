@@ -1,4 +1,5 @@
-"""Reading whole videos forward: the same pixels as decord (training's reader), bad files."""
+"""Reading videos (`microdualnet.video`): probing, reading forward and from a keyframe, the
+same pixels as a plain full decode, and bad files."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ import numpy as np
 import pytest
 from av.video.frame import PictureType
 
-from microdualnet.inference.video import FrameStream, frame_times, open_video
+from microdualnet.video import FrameStream, probe, read_frames
 from pipeio.errors import InputError
+
+
+def _reference(path: Path, wanted) -> np.ndarray:
+    """Every frame decoded in order by PyAV's plain path, a new converter per frame."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack([frames[i] for i in wanted])
 
 
 def _write(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv420p",
@@ -41,7 +49,7 @@ def noise() -> np.ndarray:
 
 
 @pytest.mark.parametrize("kind", ["default", "bt709", "full_range", "yuv444", "mpeg4"])
-def test_same_pixels_as_decord_frame_for_frame(tmp_path, noise, kind):
+def test_same_pixels_as_a_plain_decode_frame_for_frame(tmp_path, noise, kind):
     settings = {
         "default": {},  # libx264's defaults: B-frames, decoded out of order
         "bt709": {"colorspace": 1},
@@ -50,13 +58,14 @@ def test_same_pixels_as_decord_frame_for_frame(tmp_path, noise, kind):
         "mpeg4": {"codec": "mpeg4"},
     }[kind]
     video = _write(tmp_path / f"{kind}.mp4", noise, **settings)
-    reader = open_video(video)
     wanted = np.array([0, 1, 2, 7, 8, 15, 29])
-    expected = reader.get_batch(wanted.tolist()).asnumpy()
-    with FrameStream(video) as stream:
-        got = list(stream.frames(wanted))
-    assert [i for i, _ in got] == wanted.tolist()
-    np.testing.assert_array_equal(np.stack([f for _, f in got]), expected)
+    expected = _reference(video, wanted)
+    for threads in (1, 2):
+        with FrameStream(video, threads=threads) as stream:
+            got = list(stream.frames(wanted))
+        assert [i for i, _ in got] == wanted.tolist()
+        np.testing.assert_array_equal(np.stack([f for _, f in got]), expected)
+    np.testing.assert_array_equal(read_frames(video, wanted[::-1]), expected[::-1])
 
 
 def test_b_frames_are_really_there(tmp_path, noise):
@@ -82,7 +91,7 @@ def test_a_stream_started_late_gives_the_same_frames_and_decodes_less(tmp_path, 
     """Keyframes every 10 frames, with B-frames: decoding starts at the keyframe before."""
     video = _write(tmp_path / "gop.mp4", noise, gop=10)
     wanted = np.arange(start, 30)
-    expected = open_video(video).get_batch(wanted.tolist()).asnumpy()
+    expected = _reference(video, wanted)
     with FrameStream(video, start=start) as stream:
         got = list(stream.frames(wanted))
         decoded = stream.decoded
@@ -94,9 +103,10 @@ def test_a_stream_started_late_gives_the_same_frames_and_decodes_less(tmp_path, 
 def test_times_that_do_not_match_the_file_fall_back_to_reading_from_the_start(tmp_path,
                                                                              noise):
     video = _write(tmp_path / "gop.mp4", noise, gop=10)
-    wrong = frame_times(open_video(video)) + 100.0  # as if decord and PyAV disagreed
-    expected = open_video(video).get_batch([17, 18]).asnumpy()
-    with FrameStream(video, start=17, times=wrong) as stream:
+    info = probe(video)
+    wrong = type(info)(info.frames, info.fps, info.width, info.height, info.times + 100.0)
+    expected = _reference(video, [17, 18])
+    with FrameStream(video, start=17, info=wrong) as stream:
         got = np.stack([f for _, f in stream.frames(np.array([17, 18]))])
         assert stream.decoded == 19
     np.testing.assert_array_equal(got, expected)
@@ -122,3 +132,62 @@ def test_not_a_video_is_an_input_error(tmp_path):
     bad.write_text("not a video")
     with pytest.raises(InputError, match="notes.mp4.*not readable"):
         FrameStream(bad)
+
+
+def _write_timed(path: Path, frames: np.ndarray, pts: list[int], time_base: Fraction) -> Path:
+    """An mp4 whose frames carry the given timestamps (a phone's variable frame rate)."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(30))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.codec_context.time_base = time_base
+        stream.options = {"bf": "0"}
+        for frame, t in zip(frames, pts, strict=True):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = t, time_base
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode())
+    return path
+
+
+def test_probe_counts_frames_and_times_them_without_decoding(tmp_path, noise):
+    video = _write(tmp_path / "v.mp4", noise)
+    info = probe(video)
+    assert (info.frames, info.fps, info.width, info.height) == (30, 25.0, 64, 48)
+    np.testing.assert_allclose(np.diff(info.times), 0.04, atol=1e-6)
+    assert info.duration_s == pytest.approx(1.2)
+
+
+def test_variable_frame_rate_is_refused_with_the_way_out(tmp_path, noise):
+    """Half the video at 30 fps, half at 15 fps (a phone in low light)."""
+    steps = [1] * 15 + [2] * 15
+    video = _write_timed(tmp_path / "vfr.mp4", noise, list(np.cumsum([0] + steps[:-1])),
+                         Fraction(1, 30))
+    with pytest.raises(InputError, match=r"vfr.mp4 has a variable frame rate.*ffmpeg"):
+        probe(video)
+
+
+def test_constant_rate_with_one_dropped_frame_is_accepted(tmp_path, noise):
+    frames = np.concatenate([noise] * 4)  # 120 frames
+    pts = [i for i in range(121) if i != 12]  # frame 12 missing: one interval of 2
+    info = probe(_write_timed(tmp_path / "drop.mp4", frames, pts, Fraction(1, 30)))
+    assert info.frames == 120 and info.fps == pytest.approx(30.0, rel=0.01)
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda p: p.unlink(), "does not exist"),
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_text("not a video"), "not readable"),
+])
+def test_probe_of_a_bad_file_names_it(tmp_path, noise, damage, needle):
+    video = _write(tmp_path / "bad.mp4", noise)
+    damage(video)
+    with pytest.raises(InputError, match=f"bad.mp4.*{needle}"):
+        probe(video)
+
+
+def test_truncated_file_whose_index_promises_more_frames_is_refused(tmp_path, noise):
+    video = _write(tmp_path / "v.mp4", noise, options={"movflags": "faststart"})
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(video.read_bytes()[:len(video.read_bytes()) // 2])
+    with pytest.raises(InputError, match="cut.mp4"):
+        probe(cut)

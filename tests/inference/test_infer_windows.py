@@ -8,13 +8,14 @@ import torch
 from inference_testkit import FPS, SECONDS
 
 from microdualnet.cli import main
+from microdualnet.contract import read_contract
 from microdualnet.data.clipio import read_video
 from microdualnet.data.records import ClipRecord
 from microdualnet.data.transforms import eval_view
-from microdualnet.inference.plan import SamplingRule, plan_windows, read_model_meta, sampling_rule
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.model.checkpoint import load_checkpoint
 from microdualnet.pose.npz import PoseData, load_pose, save_pose
+from microdualnet.windowplan import SamplingRule, plan_windows
 from pipeio.errors import InputError
 from pipeio.windows import read_windows
 
@@ -34,13 +35,27 @@ def test_plan_windows_times_and_centred_frames():
 
 
 def test_stride_in_seconds_follows_the_video_frame_rate():
-    meta = {"frames": 8, "frame_stride": 8, "class_names": ["a"], "entities": []}
-    rule = sampling_rule(meta)  # 8 frames at 25 fps = 0.32 s
+    rule = SamplingRule(8, 8 / 25)  # stride 8 at 25 fps = 0.32 s
     assert rule.stride_frames(25) == 8
     assert rule.stride_frames(50) == 16
     assert rule.stride_frames(12.5) == 4
-    assert sampling_rule({**meta, "metrics": {"fps": 50}}).stride_frames(50) == 8
-    assert sampling_rule(meta, fps_override=10).stride_frames(10) == 8
+
+
+@pytest.mark.parametrize("fps", [25.0, 30.0, 60.0, 29.97])
+def test_sampled_frames_span_the_training_time_at_any_frame_rate(fps):
+    """A model trained at 30 fps with stride 2 sees 8 frames over 7 x 67 ms: every recording
+    rate gets the frames nearest those times, not a whole-frame stride 20% off at 25 fps."""
+    rule = SamplingRule(8, 2 / 30)
+    plan = plan_windows(int(60 * fps), fps, rule, 2.0, 0.5)
+    times = plan.frames / fps
+    np.testing.assert_allclose(times[:, -1] - times[:, 0], 7 * 2 / 30, atol=1 / fps)
+    offsets = (times - times[:, :1]) - np.arange(8) * 2 / 30
+    assert np.abs(offsets).max() <= 1 / fps
+    if fps == 25.0:  # 1.67 frames apart: steps of 1 and 2, 11-12 frames in all
+        assert set(np.diff(plan.frames).ravel().tolist()) == {1, 2}
+        assert set((plan.frames[:, -1] - plan.frames[:, 0]).tolist()) <= {11, 12}
+    if fps == 30.0:  # the training rate: exactly the training stride
+        assert (np.diff(plan.frames, axis=1) == 2).all()
 
 
 def test_video_shorter_than_one_window_has_no_windows():
@@ -50,11 +65,12 @@ def test_video_shorter_than_one_window_has_no_windows():
 
 def test_windows_parquet_contract(windows, demo_model):
     table, meta = read_windows(windows["sub-001"])
-    classes = read_model_meta(demo_model)["class_names"]
+    contract = read_contract(demo_model)
+    classes = list(contract.class_names)
     assert meta["participant_id"] == "sub-001" and meta["class_names"] == classes
+    assert meta["model_fps"] == contract.fps and meta["view"] == {"kind": "full"}
     assert list(table.columns[:4]) == ["start_s", "end_s", "valid", "pose_fraction"]
-    assert len(table) == len(plan_windows(SECONDS * FPS, FPS,
-                                          sampling_rule(read_model_meta(demo_model)), 2.0, 0.5))
+    assert len(table) == len(plan_windows(SECONDS * FPS, FPS, contract.sampling_rule, 2.0, 0.5))
     probs = table[[f"prob_{c}" for c in classes]].to_numpy()
     assert table["valid"].all()
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
@@ -66,10 +82,10 @@ def test_windows_parquet_contract(windows, demo_model):
 
 def test_batched_windows_equal_the_model_on_each_window(cohort, poses, demo_model, windows):
     """Decode-once, batching and the loader process change nothing: window 5 recomputed
-    alone from the frames training would read (decord) through eval_view matches its row."""
+    alone from the frames training would read through eval_view matches its row."""
     table, meta = read_windows(windows["sub-002"])
     loaded = load_checkpoint(demo_model)
-    plan = plan_windows(SECONDS * FPS, FPS, sampling_rule(loaded.meta), 2.0, 0.5)
+    plan = plan_windows(SECONDS * FPS, FPS, read_contract(demo_model).sampling_rule, 2.0, 0.5)
     video = cohort / "videos/sub-002.mp4"
     frames, _ = read_video(ClipRecord("w5", video, 0), lambda n: plan.frames[5])
     kp, _ = load_pose(poses["sub-002"]).at_frames(plan.frames[5])
@@ -106,7 +122,7 @@ def test_windows_without_enough_pose_are_invalid_not_guessed(cohort, poses, demo
 def test_pose_of_sampled_frames_only_gives_the_same_windows(cohort, poses, demo_model, windows,
                                                             tmp_path):
     pose = load_pose(poses["sub-001"])
-    plan = plan_windows(SECONDS * FPS, FPS, sampling_rule(read_model_meta(demo_model)), 2.0, 0.5)
+    plan = plan_windows(SECONDS * FPS, FPS, read_contract(demo_model).sampling_rule, 2.0, 0.5)
     keep = np.isin(pose.frame_index, plan.unique_frames())
     subset = PoseData(pose.keypoints[keep], pose.frame_index[keep], pose.fps, pose.width,
                       pose.height, pose.backend, pose.video_frames)

@@ -7,9 +7,13 @@ import pytest
 import torch
 from inference_testkit import FPS, HEIGHT, SECONDS, WIDTH
 
+from microdualnet.contract import View
 from microdualnet.data import transforms
 from microdualnet.data.clipio import read_video
+from microdualnet.data.dataset import ViewSpec
+from microdualnet.data.personcrop import person_view
 from microdualnet.data.records import ClipRecord
+from microdualnet.data.views import FullView, PersonView, prescale
 from microdualnet.inference.loader import (
     Batch,
     PreparedFrames,
@@ -19,9 +23,9 @@ from microdualnet.inference.loader import (
     make_batches,
     normalise_video,
 )
-from microdualnet.inference.plan import SamplingRule, plan_windows
-from microdualnet.inference.video import FrameStream
 from microdualnet.inference.workers import load_batches
+from microdualnet.video import FrameStream
+from microdualnet.windowplan import SamplingRule, plan_windows
 
 SIZE = 64
 
@@ -50,29 +54,42 @@ def setup(cohort):
     return video, plan, keypoints
 
 
-def _expected(video, frames, kp):
-    """What evaluation does with one window: training's reader, then eval_view."""
+# A person view whose source resolution is below the video's, so frames are prescaled too.
+PERSON = View("person", margin=1.5, source_short_side=60)
+VIEWS = {"full": FullView(SIZE), "person": PersonView(SIZE, PERSON)}
+
+
+def _expected(video, frames, kp, kind="full"):
+    """What evaluation does with one window: training's reader, then its eval view."""
     pixels, _ = read_video(ClipRecord("w", video, 0), lambda n: frames)
-    view, kp_view = transforms.eval_view(pixels, kp, SIZE)
+    if kind == "full":
+        view, kp_view = transforms.eval_view(pixels, kp, SIZE)
+    else:
+        spec = ViewSpec(len(frames), 1, SIZE, view="person", margin=PERSON.margin,
+                        source_short=PERSON.source_short_side)
+        pixels, kp = prescale(pixels, kp, spec.source_short)
+        view, kp_view = person_view(pixels, kp, SIZE, spec.margin)
     return torch.from_numpy(view), torch.from_numpy(kp_view)
 
 
-@pytest.mark.parametrize("batch_size, which", [(1, "all"), (3, "all"), (16, "all"),
-                                               (3, "some")])
-def test_every_batch_is_eval_view_of_its_windows(setup, batch_size, which):
+@pytest.mark.parametrize("batch_size, which, kind", [
+    (1, "all", "full"), (3, "all", "full"), (16, "all", "full"), (3, "some", "full"),
+    (3, "all", "person"), (16, "some", "person")])
+def test_every_batch_is_the_eval_view_of_its_windows(setup, batch_size, which, kind):
     video, plan, keypoints = setup
     rows = np.arange(len(plan)) if which == "all" else np.array([0, 2, 3, 7, 11])
     with SpyStream(video) as stream:
-        batches = list(make_batches(stream, plan.frames, keypoints, rows, SIZE, batch_size,
-                                    (HEIGHT, WIDTH)))
+        batches = list(make_batches(stream, plan.frames, keypoints, rows, view=VIEWS[kind],
+                                    batch_size=batch_size, frame_shape=(HEIGHT, WIDTH)))
         decoded = stream.read
     assert np.array_equal(np.concatenate([b.windows for b in batches]), rows)
     for batch in batches:
         assert batch.video.dtype == torch.uint8
         clips = normalise_video(batch.video)
         for i, row in enumerate(batch.windows):
-            view, kp_view = _expected(video, plan.frames[row], keypoints[row])
-            assert torch.equal(clips[i], view) and torch.equal(batch.keypoints[i], kp_view)
+            view, kp_view = _expected(video, plan.frames[row], keypoints[row], kind)
+            assert torch.equal(clips[i], view)
+            torch.testing.assert_close(batch.keypoints[i], kp_view, rtol=0, atol=1e-4)
     # Each needed frame decoded exactly once, in order: no seeking back.
     assert decoded == np.unique(plan.frames[rows]).tolist()
 
@@ -101,9 +118,9 @@ def test_kept_frames_stay_within_two_batches(setup):
     out = torch.empty((2, plan.frames.shape[1], SIZE, SIZE, 3), dtype=torch.uint8)
     sizes = []
     with FrameStream(video) as stream:
-        prepared = PreparedFrames(stream, batches, SIZE)
+        prepared = PreparedFrames(stream, batches, VIEWS["full"])
         for k, idx in enumerate(batches):
-            prepared.gather(k, idx, out[:len(idx)])
+            np.stack(prepared.windows(k, idx, None), out=out[:len(idx)].flatten(0, 1).numpy())
             sizes.append(len(prepared.cache))
     two_batches = 2 * 2 * plan.frames.shape[1]  # of two windows, T frames each
     assert len(batches) > 5 and max(sizes) <= two_batches
@@ -111,8 +128,8 @@ def test_kept_frames_stay_within_two_batches(setup):
 
 def test_pose_only_models_decode_nothing(setup):
     video, plan, keypoints = setup
-    batches = list(make_batches(None, plan.frames, keypoints, np.arange(len(plan)), SIZE, 4,
-                                (HEIGHT, WIDTH)))
+    batches = list(make_batches(None, plan.frames, keypoints, np.arange(len(plan)),
+                                view=VIEWS["full"], batch_size=4, frame_shape=(HEIGHT, WIDTH)))
     assert all(b.video is None for b in batches)
     _, kp_view = _expected(video, plan.frames[5], keypoints[5])
     assert torch.equal(torch.cat([b.keypoints for b in batches])[5], kp_view)
@@ -125,7 +142,8 @@ def test_two_loader_processes_share_the_video_and_give_the_same_batches(setup):
     rows = np.arange(len(plan))
 
     def run(workers):
-        data = WindowBatches(video, plan.frames, keypoints, rows, SIZE, 3, True, (HEIGHT, WIDTH))
+        data = WindowBatches(video, plan.frames, keypoints, rows, view=VIEWS["full"],
+                             batch_size=3, need_video=True, frame_shape=(HEIGHT, WIDTH))
         # A batch's buffer is reused once the next is asked for: keep copies.
         return {int(b.windows[0]): Batch(b.windows, b.video.clone(), b.keypoints.clone())
                 for b in load_batches(data, workers)}

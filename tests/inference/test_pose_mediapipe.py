@@ -13,7 +13,7 @@ from microdualnet.body25 import INDEX
 from microdualnet.pose.blazepose_map import to_body25
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
-from microdualnet.video_io import write_mp4
+from microdualnet.video import write_mp4
 
 pytest.importorskip("mediapipe")
 

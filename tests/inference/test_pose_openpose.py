@@ -12,10 +12,11 @@ from inference_testkit import FPS, HEIGHT, SECONDS, WIDTH
 
 from microdualnet import openpose_io
 from microdualnet.cli import main
-from microdualnet.inference.plan import plan_windows, read_model_meta, sampling_rule
+from microdualnet.contract import read_contract
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
 from microdualnet.pose.openpose_backend import choose_person
+from microdualnet.windowplan import plan_windows
 from pipeio.errors import InputError
 
 
@@ -107,7 +108,7 @@ def test_only_sampled_frames_are_processed(cohort, demo_model, tmp_path):
             "--no-progress"]
     assert main(argv) == 0
     pose = load_pose(tmp_path / "s.npz")
-    plan = plan_windows(SECONDS * FPS, FPS, sampling_rule(read_model_meta(demo_model)), 1.0, 1.0)
+    plan = plan_windows(SECONDS * FPS, FPS, read_contract(demo_model).sampling_rule, 1.0, 1.0)
     np.testing.assert_array_equal(pose.frame_index, plan.unique_frames())
     assert not pose.complete and pose.video_frames == SECONDS * FPS
 

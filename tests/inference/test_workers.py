@@ -10,10 +10,11 @@ import pytest
 import torch
 from inference_testkit import HEIGHT, WIDTH
 
+from microdualnet.data.views import FullView
 from microdualnet.inference.loader import WindowBatches, make_batches, normalise_video
-from microdualnet.inference.plan import SamplingRule, plan_windows
-from microdualnet.inference.video import FrameStream
 from microdualnet.inference.workers import load_batches
+from microdualnet.video import FrameStream
+from microdualnet.windowplan import SamplingRule, plan_windows
 from pipeio.errors import InputError
 
 SIZE = 48
@@ -30,8 +31,9 @@ def setup(cohort):
 
 def _batches(setup, cls=WindowBatches, need_video=True, normalised=True):
     video, plan, keypoints = setup
-    return cls(video, plan.frames, keypoints, np.arange(len(plan)), SIZE, 3, need_video,
-               (HEIGHT, WIDTH), normalised=normalised)
+    return cls(video, plan.frames, keypoints, np.arange(len(plan)), view=FullView(SIZE),
+               batch_size=3, need_video=need_video, frame_shape=(HEIGHT, WIDTH),
+               normalised=normalised)
 
 
 def _collect(batches, workers):
@@ -45,7 +47,8 @@ def test_processes_hand_over_the_normalised_input_of_every_window_once(setup, wo
     video, plan, keypoints = setup
     with FrameStream(video) as stream:
         expected = {int(b.windows[0]): b for b in make_batches(
-            stream, plan.frames, keypoints, np.arange(len(plan)), SIZE, 3, (HEIGHT, WIDTH))}
+            stream, plan.frames, keypoints, np.arange(len(plan)), view=FullView(SIZE),
+            batch_size=3, frame_shape=(HEIGHT, WIDTH))}
     got = _collect(_batches(setup), workers)
     assert sorted(got) == sorted(expected)
     assert np.array_equal(np.sort(np.concatenate([r for r, _, _ in got.values()])),

@@ -8,6 +8,7 @@ import torch
 from model_testkit import random_inputs, tiny_config
 from safetensors.torch import load_file, save_file
 
+from microdualnet.contract import View
 from microdualnet.model.checkpoint import (
     META_FILE,
     WEIGHTS_FILE,
@@ -33,8 +34,9 @@ def trained_like(cfg=None) -> MicroDualNet:
 
 def test_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     model = trained_like()
-    folder = save_checkpoint(model, tmp_path / "m", class_names=["a", "b", "c"],
-                             body_map=[0, 0, 1], metrics={"top1": 0.5})
+    folder = save_checkpoint(model, tmp_path / "m", fps=25.0, view=View("full"),
+                             class_names=["a", "b", "c"], body_map=[0, 0, 1],
+                             metrics={"top1": 0.5})
     assert sorted(p.name for p in folder.iterdir()) == [META_FILE, WEIGHTS_FILE]
     loaded = load_checkpoint(folder, expected=model.cfg)
     assert not loaded.model.training
@@ -61,7 +63,8 @@ def test_a_loaded_model_holds_every_tensor_of_the_saved_one(tmp_path: Path, pres
     torch.manual_seed(0)
     model = trained_like(tiny_config() if preset == "tiny" else make_config("demo",
                                                                               num_classes=5))
-    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "m"), expected=model.cfg).model
+    folder = save_checkpoint(model, tmp_path / "m", fps=25.0, view=View("full"))
+    loaded = load_checkpoint(folder, expected=model.cfg).model
     mine = dict(loaded.named_buffers()) | dict(loaded.named_parameters())
     theirs = dict(model.named_buffers()) | dict(model.named_parameters())
     assert sorted(mine) == sorted(theirs) and "levels" in " ".join(mine)
@@ -73,13 +76,13 @@ def test_a_loaded_model_holds_every_tensor_of_the_saved_one(tmp_path: Path, pres
 
 
 def test_config_mismatch_names_the_key(tmp_path: Path) -> None:
-    save_checkpoint(MicroDualNet(tiny_config()), tmp_path)
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
     with pytest.raises(InputError, match="'dim' is 32.*48"):
         load_checkpoint(tmp_path, expected=tiny_config(dim=48))
 
 
 def test_unknown_config_key_and_bad_files(tmp_path: Path) -> None:
-    save_checkpoint(MicroDualNet(tiny_config()), tmp_path)
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
     meta = json.loads((tmp_path / META_FILE).read_text())
     meta["config"]["depth_multiplier"] = 2
     (tmp_path / META_FILE).write_text(json.dumps(meta))
@@ -94,7 +97,7 @@ def test_unknown_config_key_and_bad_files(tmp_path: Path) -> None:
 
 def test_weights_that_do_not_fit_name_the_key(tmp_path: Path) -> None:
     model = MicroDualNet(tiny_config())
-    save_checkpoint(model, tmp_path)
+    save_checkpoint(model, tmp_path, fps=25.0, view=View("full"))
     state = load_file(str(tmp_path / WEIGHTS_FILE))
     state["router.prior"] = torch.zeros(3, 2)
     save_file(state, str(tmp_path / WEIGHTS_FILE))
@@ -108,12 +111,13 @@ def test_weights_that_do_not_fit_name_the_key(tmp_path: Path) -> None:
 
 def test_class_names_must_match(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="num_classes=3"):
-        save_checkpoint(MicroDualNet(tiny_config()), tmp_path, class_names=["a"])
+        save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"),
+                        class_names=["a"])
 
 
 def test_json_holds_full_config(tmp_path: Path) -> None:
     cfg = tiny_config(num_entities=5, entity_source="fixed")
-    save_checkpoint(MicroDualNet(cfg), tmp_path)
+    save_checkpoint(MicroDualNet(cfg), tmp_path, fps=25.0, view=View("full"))
     assert read_meta(tmp_path)["config"] == config_to_dict(cfg)
     assert load_checkpoint(tmp_path).config == cfg
 

@@ -3,13 +3,8 @@ from __future__ import annotations
 import torch
 
 from microdualnet.body25 import INDEX
-from microdualnet.model.entities import (
-    ENTITY_SETS,
-    LEFT_HAND,
-    TORSO,
-    box_geometry,
-    keypoint_boxes,
-)
+from microdualnet.bodyparts import ENTITY_SETS, LEFT_HAND, TORSO
+from microdualnet.model.entities import box_geometry, keypoint_boxes
 
 SIZE = 200
 

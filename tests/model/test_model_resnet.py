@@ -76,11 +76,13 @@ def test_roi_align_equals_torchvisions(aligned, ratio):
 def test_loading_and_running_a_model_imports_neither_torchvision_nor_dynamo(tmp_path):
     """Both cost 1.5 s in every new process, i.e. for every participant's inference (a model
     built under `torch.device("meta")` pulls in torch._dynamo too)."""
+    from microdualnet.contract import View
     from microdualnet.model.checkpoint import save_checkpoint
     from microdualnet.model.config import make_config
     from microdualnet.model.network import MicroDualNet
 
-    save_checkpoint(MicroDualNet(make_config("demo", num_classes=3, num_frames=2)), tmp_path)
+    save_checkpoint(MicroDualNet(make_config("demo", num_classes=3, num_frames=2)), tmp_path,
+                    fps=25.0, view=View("full"))
     code = ("import sys, torch\n"
             "from microdualnet.model.checkpoint import load_checkpoint\n"
             f"model = load_checkpoint({str(tmp_path)!r}).model\n"

@@ -88,7 +88,7 @@ def test_imigue_missing_column(tmp_path):
 
 
 def test_sampling_centred_jittered_and_short():
-    assert sample_indices(30, 8, 2).tolist() == [7, 9, 11, 13, 15, 17, 19, 21]
+    assert sample_indices(30, 8, 2).tolist() == [8, 10, 12, 14, 16, 18, 20, 22]  # half up
     rng = np.random.default_rng(0)
     starts = {int(sample_indices(30, 8, 2, rng)[0]) for _ in range(200)}
     assert starts == set(range(0, 16))  # every start with the whole window inside the clip

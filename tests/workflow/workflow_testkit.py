@@ -63,6 +63,7 @@ def make_random_model(folder: Path) -> Path:
     training: the tests of the workflow's mechanics do not need a good model)."""
     import torch
 
+    from microdualnet.contract import View
     from microdualnet.model.checkpoint import save_checkpoint
     from microdualnet.model.config import make_config
     from microdualnet.model.network import MicroDualNet
@@ -71,7 +72,7 @@ def make_random_model(folder: Path) -> Path:
     names = [a.name for a in ACTIONS] + [BACKGROUND_NAME]
     torch.manual_seed(0)
     model = MicroDualNet(make_config("demo", num_classes=len(names)))
-    return save_checkpoint(model, folder, class_names=names)
+    return save_checkpoint(model, folder, fps=25.0, view=View("full"), class_names=names)
 
 
 def model_workdir(tmp_path: Path, model: Path) -> Path:

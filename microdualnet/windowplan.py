@@ -3,27 +3,24 @@
 Torch-free, so the pose stage can ask for the same frames without loading a model.
 
 Rule (docs/inference.md): the model was trained on T frames `frame_stride` frames apart at
-`model_fps` (the frame rate of its training clips), i.e. `frame_stride / model_fps` seconds
-apart. On a video at `fps` the sampled frames are `max(1, round(stride_s * fps))` frames
-apart, so the model sees the same time span whatever the recording's frame rate. Windows
-start every `hop_s` seconds, last `window_s` seconds, and the T frames are centred in the
-window (clipped to the video where the span is longer than the video allows).
+the frame rate of its training clips (model.json `fps`), i.e. `frame_stride / fps` seconds
+apart. On a video at another rate each sampled frame is the one nearest to its time
+(`stride_s * fps` frames apart, not rounded to a whole stride), so the model sees the same
+time span whatever the recording's frame rate: at 25 fps a model trained at 30 fps with
+stride 2 gets frames 1 or 2 apart, e.g. 0, 1, 3, 5, 6, 8, 10, 11 (0.44-0.48 s for 8 frames,
+0.467 s in training), rather than every second frame (0.56 s). At the training rate this is exactly the training stride.
+Windows start every `hop_s` seconds, last `window_s` seconds, and the T frames are centred in
+the window (clipped to the video where the span is longer than the video allows).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from microdualnet.model.meta import META_FILE, read_meta
 from pipeio.errors import InputError
-
-# Frame rate assumed for a model whose model.json does not record its training clips' rate:
-# the synthetic clips and MA-52 are 25 fps.
-DEFAULT_MODEL_FPS = 25.0
 
 
 @dataclass(frozen=True)
@@ -33,8 +30,9 @@ class SamplingRule:
     num_frames: int
     stride_s: float
 
-    def stride_frames(self, fps: float) -> int:
-        return max(1, int(round(self.stride_s * fps)))
+    def stride_frames(self, fps: float) -> float:
+        """The spacing in frames of a video at `fps` (whole at the training rate)."""
+        return round(self.stride_s * fps, 9)
 
 
 @dataclass(frozen=True)
@@ -44,40 +42,13 @@ class WindowPlan:
     start_s: np.ndarray  # [W]
     end_s: np.ndarray  # [W]
     frames: np.ndarray  # [W, T] frame indices into the video
-    stride_frames: int
+    stride_frames: float  # spacing of the sampled frames before rounding to frames
 
     def __len__(self) -> int:
         return len(self.start_s)
 
     def unique_frames(self) -> np.ndarray:
         return np.unique(self.frames)
-
-
-def read_model_meta(model_dir: str | Path) -> dict:
-    """model.json of a model folder with the keys window planning needs (no torch needed)."""
-    meta = read_meta(model_dir)
-    path = Path(model_dir) / META_FILE
-    for key in ("frames", "frame_stride", "class_names", "entities"):
-        if key not in meta:
-            raise InputError(f"{path}: key {key!r} is missing")
-    return meta
-
-
-def model_fps(meta: dict, override: float | None = None) -> float:
-    """Training frame rate: the override, else model.json `fps` or `metrics.fps`, else 25."""
-    if override is not None:
-        if override <= 0:
-            raise InputError(f"--model-fps must be positive, got {override}")
-        return float(override)
-    for source in (meta, meta.get("metrics") or {}):
-        if isinstance(source.get("fps"), int | float) and source["fps"] > 0:
-            return float(source["fps"])
-    return DEFAULT_MODEL_FPS
-
-
-def sampling_rule(meta: dict, fps_override: float | None = None) -> SamplingRule:
-    return SamplingRule(int(meta["frames"]),
-                        float(meta["frame_stride"]) / model_fps(meta, fps_override))
 
 
 def plan_windows(num_frames: int, fps: float, rule: SamplingRule, window_s: float,
@@ -99,8 +70,8 @@ def plan_windows(num_frames: int, fps: float, rule: SamplingRule, window_s: floa
     last = np.minimum(np.ceil(end * fps - 1e-9) - 1, num_frames - 1)
     mid = (first + last) / 2
     # floor(x + 0.5), not numpy round-half-to-even, so every window shifts alike.
-    lo = np.floor(mid - (rule.num_frames - 1) * stride / 2 + 0.5).astype(np.int64)
-    frames = lo[:, None] + stride * np.arange(rule.num_frames)[None, :]
+    offsets = (np.arange(rule.num_frames) - (rule.num_frames - 1) / 2) * stride
+    frames = np.floor(mid[:, None] + offsets[None, :] + 0.5).astype(np.int64)
     frames = np.clip(frames, 0, num_frames - 1)
     return WindowPlan(start.astype(np.float64), end.astype(np.float64),
                       frames.reshape(count, rule.num_frames), stride)

@@ -1,0 +1,250 @@
+"""Video files in and out (PyAV): probe, read forward, read a clip's frames, write mp4.
+
+Torch-free, so the pose stage, inference and training all read video through this module.
+
+A frame is numbered by its place in presentation order, from 0: frame i is the i-th frame
+the decoder outputs. `probe` finds the count and each frame's time by reading the packets
+(no decoding), which is also where a recording the pipeline cannot time is refused: no frame
+rate, no timestamps, a variable frame rate, or an index that promises more frames than the
+file holds. Every failure is an `InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from pipeio.atomic import atomic_path
+from pipeio.errors import InputError
+
+log = logging.getLogger(__name__)
+
+# A recording is constant-rate when at most this share of its frame intervals differ from the
+# median interval by more than VFR_TOLERANCE of it (a dropped frame now and then is fine; a
+# phone switching between 30 and 15 fps is not).
+VFR_TOLERANCE = 0.25
+VFR_MAX_SHARE = 0.02
+_ERRORS = (av.FFmpegError, RuntimeError, OSError)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know of a video before decoding it."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+    times: np.ndarray  # [frames] each frame's presentation time in seconds (the file's)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+def _first_line(err: BaseException) -> str:
+    """FFmpeg's reason without the file name it repeats; else the message's first line."""
+    reason = getattr(err, "strerror", None)
+    if reason:
+        return str(reason)
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _open(path: Path):
+    try:
+        container = av.open(str(path))
+    except _ERRORS as err:
+        raise InputError(f"video {path} is not readable (truncated or not a video?): "
+                         f"{_first_line(err)}") from err
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"video {path} has no video stream")
+    return container, container.streams.video[0]
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Frame count, constant frame rate, size and frame times, from the packets alone."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"video {path} does not exist")
+    if path.stat().st_size == 0:
+        raise InputError(f"video {path} is empty (0 bytes)")
+    container, stream = _open(path)
+    try:  # the stream's fields, read before the container is closed
+        base, nominal = stream.time_base, stream.average_rate or stream.guessed_rate
+        width, height, listed = int(stream.width), int(stream.height), int(stream.frames or 0)
+        pts = [p.pts for p in container.demux(stream) if p.size]
+    except _ERRORS as err:
+        raise InputError(f"video {path} is not readable (truncated?): {_first_line(err)}"
+                         ) from err
+    finally:
+        container.close()
+    if not pts:
+        raise InputError(f"video {path} has no frames")
+    if any(p is None for p in pts):
+        raise InputError(f"video {path} has frames without timestamps; re-encode it (e.g. "
+                         "ffmpeg -i IN -c:v libx264 OUT.mp4)")
+    if listed and len(pts) < listed:
+        raise InputError(f"video {path} is truncated: its index lists {listed} frames, the "
+                         f"file holds {len(pts)}")
+    if not base:
+        raise InputError(f"video {path} has no time base for its timestamps; re-encode it")
+    times = np.sort(np.asarray(pts, np.float64)) * float(base)
+    fps = _constant_rate(path, times, nominal)
+    return VideoInfo(len(times), fps, width, height, times)
+
+
+def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> float:
+    """The frame rate of a constant-rate recording: the container's, where the frame times
+    agree with it within 1%, else the one the times show. Variable rates are refused."""
+    if len(times) < 2:
+        if not nominal or nominal <= 0:
+            raise InputError(f"video {path} has one frame and no frame rate")
+        return float(nominal)
+    step = np.diff(times)
+    median = float(np.median(step))
+    if median <= 0:
+        raise InputError(f"video {path} has frames with equal timestamps; re-encode it")
+    off = np.abs(step - median) > VFR_TOLERANCE * median
+    if off.mean() > VFR_MAX_SHARE:
+        raise InputError(
+            f"video {path} has a variable frame rate ({100 * off.mean():.0f}% of frame "
+            f"intervals are not {1000 * median:.1f} ms; from {1000 * step.min():.1f} to "
+            f"{1000 * step.max():.1f} ms); re-encode it at a constant rate, e.g. ffmpeg -i IN "
+            f"-vf fps={round(1 / median)} -c:v libx264 OUT.mp4")
+    measured = 1.0 / median
+    if nominal and nominal > 0 and abs(float(nominal) - measured) <= 0.01 * measured:
+        return float(nominal)
+    return measured
+
+
+class FrameStream:
+    """A video's frames decoded forward, one at a time, converted to RGB only when wanted.
+
+    Memory stays at one frame, whatever the video's length or size. With `start`, decoding
+    begins at the keyframe before frame `start` (found from `info.times`), so several readers
+    can share a video's decoding by taking a stretch each. `threads` > 1 lets FFmpeg decode
+    frames in parallel (frame and slice threads); the pixels are the same.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1, start: int = 0,
+                 info: VideoInfo | None = None) -> None:
+        self.path = Path(path)
+        self._threads = threads
+        self._open()
+        self.decoded = 0  # frames decoded so far (the work done)
+        if start > 0:
+            self._seek(start, (info or probe(path)).times)
+
+    def _open(self) -> None:
+        self._container, self._stream = _open(self.path)
+        if self._threads != 1:
+            self._stream.thread_type = "AUTO"
+        self._stream.thread_count = self._threads
+        # One converter for the stream: `frame.to_ndarray(format=...)` builds a new FFmpeg
+        # scaler context for every frame; a kept context gives the same pixels (tested).
+        self._to_rgb = VideoReformatter()
+        self._decoded = self._container.decode(self._stream)
+        self._last_index, self._last = -1, None  # the frame decoded last
+
+    def _seek(self, start: int, times: np.ndarray) -> None:
+        """Continue from the keyframe at or before `start`; from the first frame if the
+        keyframe's time matches no frame of the index (a file with odd timestamps)."""
+        times = times[:start + 1]
+        tolerance = 0.5 * float(np.median(np.diff(times))) if start > 1 else 1e-3
+        try:
+            self._container.seek(int(round(times[start] / self._stream.time_base)),
+                                 stream=self._stream, backward=True, any_frame=False)
+            self._decoded = self._container.decode(self._stream)
+            first = next(self._decoded)
+        except (*_ERRORS, StopIteration):
+            first = None
+        found = None if first is None else first.time
+        index = int(np.argmin(np.abs(times - found))) if found is not None else -1
+        if index < 0 or index > start or abs(times[index] - found) > tolerance:
+            log.debug("%s: seeking found no frame of the index; decoding from the start",
+                      self.path)
+            self._container.close()
+            self._open()
+            return
+        self._last_index, self._last = index, first
+        self.decoded += 1
+
+    def frames(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """`(index, RGB uint8 [H, W, 3])` for `indices`, ascending, from the last frame read
+        on."""
+        for index in (int(i) for i in indices):
+            if index < self._last_index:
+                raise ValueError(f"FrameStream reads forward: frame {index} asked for after "
+                                 f"frame {self._last_index}")
+            while self._last_index < index:
+                try:
+                    self._last = next(self._decoded)
+                except StopIteration:
+                    raise InputError(f"video {self.path} ends after {self._last_index + 1} "
+                                     f"decodable frames, frame {index} was needed (truncated "
+                                     "file?)") from None
+                except _ERRORS as err:
+                    raise InputError(f"video {self.path}: decoding frame "
+                                     f"{self._last_index + 1} failed (truncated file?): "
+                                     f"{_first_line(err)}") from err
+                self._last_index += 1
+                self.decoded += 1
+            yield index, self._to_rgb.reformat(self._last, format="rgb24").to_ndarray()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> FrameStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_frames(path: str | Path, indices: np.ndarray, info: VideoInfo | None = None,
+                threads: int = 1) -> np.ndarray:
+    """Frames `indices` (any order, repeats allowed) as RGB uint8 `[N, H, W, 3]`; decoding
+    starts at the keyframe before the first one wanted (training clips, segments)."""
+    indices = np.asarray(indices, np.int64)
+    info = info or probe(path)
+    if len(indices) == 0:
+        raise ValueError("read_frames: no frame indices given")
+    if indices.min() < 0 or indices.max() >= info.frames:
+        raise InputError(f"video {path}: frames {indices.min()}-{indices.max()} asked for, "
+                         f"it has {info.frames}")
+    wanted = np.unique(indices)
+    with FrameStream(path, threads, start=int(wanted[0]), info=info) as stream:
+        got = dict(stream.frames(wanted))
+    return np.stack([got[int(i)] for i in indices])
+
+
+def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float, width: int,
+              height: int, crf: int = 20) -> int:
+    """Encode RGB uint8 frames `[H, W, 3]` as H.264 mp4 and return the number written.
+
+    Single-threaded x264 so the same frames always give the same bytes; written atomically.
+    """
+    if width % 2 or height % 2:
+        raise InputError(f"video size must be even for H.264 (got {width}x{height})")
+    count = 0
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.thread_count = 1
+        stream.options = {"crf": str(crf), "preset": "ultrafast", "threads": "1"}
+        for frame in frames:
+            if frame.shape != (height, width, 3):
+                raise ValueError(f"frame {count} has shape {frame.shape}, expected "
+                                 f"{(height, width, 3)}")
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            count += 1
+        container.mux(stream.encode())
+    return count
