@@ -35,15 +35,21 @@ def frame_json(people: np.ndarray) -> str:
     return '{"version":1.3,"people":[' + ",".join(entries) + "]}"
 
 
-def write_sequence(folder: str | Path, stem: str, keypoints: np.ndarray) -> None:
-    """Write one JSON per frame for a single person; frames with no joint found have no person."""
+def write_sequence(folder: str | Path, stem: str, keypoints: np.ndarray,
+                   order_rng: np.random.Generator | None = None) -> None:
+    """Write one JSON per frame: keypoints `[T, 25, 3]` (one person) or `[T, P, 25, 3]`; a
+    person with no joint found in a frame is left out of it. `order_rng` shuffles the people
+    of each frame, as OpenPose lists them in no particular order."""
     kp = check_keypoints(keypoints, f"keypoints for {stem}")
+    people_kp = kp[:, None] if kp.ndim == 3 else kp
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for i, frame in enumerate(kp):
-        people = frame[None] if np.any(frame[:, 2] > 0) else np.zeros((0, NUM_JOINTS, 3))
+    for i, frame in enumerate(people_kp):
+        people = frame[np.any(frame[..., 2] > 0, axis=-1)]
+        if order_rng is not None and len(people) > 1:
+            people = people[order_rng.permutation(len(people))]
         with open(folder / frame_filename(stem, i), "w", encoding="ascii") as fh:
-            fh.write(frame_json(people))
+            fh.write(frame_json(people if len(people) else np.zeros((0, NUM_JOINTS, 3))))
 
 
 def read_frame(path: str | Path) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from microdualnet.contract import ModelContract
+    from microdualnet.pose.participant import ParticipantHint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "status 2), or exclude: write an exclusion record (a pose file without "
                    "frames whose `excluded` key and QC JSON say why) and exit 0, so a "
                    "workflow goes on with the other participants (default: fail)")
+    where = p.add_argument_group(
+        "the participant among several people (default: the person nearest the frame centre)")
+    where.add_argument("--participant-side", choices=("left", "right"), default=None,
+                       help="the half of the frame the participant sits in")
+    where.add_argument("--participant-box", default=None, metavar="X0,Y0,X1,Y1",
+                       help="where the participant sits, as fractions of width and height")
+    where.add_argument("--sheet", type=Path, default=None,
+                       help="participant sheet (TSV) whose participant_side/participant_box "
+                       "cells say it, for --participant-id")
+    where.add_argument("--participant-id", default=None, help="this participant's row in "
+                       "--sheet")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -43,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     # Settings problems concern every participant: they fail even with --on-error exclude.
     if args.backend == "openpose" and args.openpose_dir is None:
         raise InputError("the openpose backend needs --openpose-dir")
+    args.hint = _hint(args)
     contract = None
     if args.only_sampled is not None:
         from microdualnet.contract import read_contract
@@ -61,6 +74,19 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _hint(args: argparse.Namespace) -> ParticipantHint:
+    from microdualnet.pose.participant import hint_from_sheet, parse_hint
+    from pipeio.errors import InputError
+
+    if args.sheet is not None:
+        if args.participant_id is None:
+            raise InputError("--sheet needs --participant-id (the row to read)")
+        if args.participant_side or args.participant_box:
+            raise InputError("give --sheet or --participant-side/--participant-box, not both")
+        return hint_from_sheet(args.sheet, args.participant_id)
+    return parse_hint(args.participant_side, args.participant_box, "--participant-box")
+
+
 def _extract(args: argparse.Namespace, contract: ModelContract | None) -> int:
     from microdualnet.pose.extract import extract_pose
 
@@ -73,7 +99,8 @@ def _extract(args: argparse.Namespace, contract: ModelContract | None) -> int:
         only = plan_windows(info.frames, info.fps, contract.sampling_rule, args.window_s,
                             args.hop_s).unique_frames()
     summary = extract_pose(args.backend, args.video, args.out, openpose_dir=args.openpose_dir,
-                           only_frames=only, qc_path=args.qc, progress=not args.no_progress)
+                           only_frames=only, qc_path=args.qc, progress=not args.no_progress,
+                           hint=args.hint)
     state = f"excluded: {summary['exclusion_reason']}" if summary["excluded"] else "ok"
     print(f"pose {args.out}: person in {summary['frames_with_person']}/"
           f"{summary['frames_processed']} frames ({state})")

@@ -9,8 +9,9 @@ import numpy as np
 from tqdm import tqdm
 
 from microdualnet.pose.npz import PoseData, excluded_pose, save_pose
+from microdualnet.pose.participant import NO_HINT, ParticipantHint, several_people_warning
 from microdualnet.pose.qc import exclusion_summary, qc_summary, write_qc
-from microdualnet.video import FrameStream, probe
+from microdualnet.video import FrameStream, VideoInfo, probe
 from pipeio.errors import InputError
 
 BACKENDS = ("mediapipe", "openpose")
@@ -21,28 +22,35 @@ def default_qc_path(out: str | Path) -> Path:
     return out.with_name(out.name.removesuffix(".npz") + ".qc.json")
 
 
-def _mediapipe(video: Path, frames: np.ndarray,
+def _mediapipe(video: Path, info: VideoInfo, frames: np.ndarray, hint: ParticipantHint,
                progress: bool) -> tuple[np.ndarray, dict[str, Any]]:
     from microdualnet.pose.mediapipe_backend import BlazePoseTracker
 
     out = np.zeros((len(frames), 25, 3), np.float32)
-    with BlazePoseTracker() as tracker, FrameStream(video) as stream, \
+    region = hint.region(info.width, info.height)
+    full = region == (0, 0, info.width, info.height)
+    with BlazePoseTracker(None if full else region) as tracker, \
+            FrameStream(video, start=int(frames[0]) if len(frames) else 0, info=info) as stream, \
             tqdm(total=len(frames), desc=f"pose {video.stem}", unit="frame",
                  disable=not progress, mininterval=1.0) as bar:
         for i, (_, frame) in enumerate(stream.frames(frames)):
             out[i] = tracker(frame)
             bar.update()
-        stats = {"frames_from_person_crop": tracker.stats.crop_frames,
+        stats = {"participant_rule": hint.rule + ("" if not full else
+                                                  " (mediapipe follows the first person it finds)"),
+                 "frames_from_person_crop": tracker.stats.crop_frames,
                  "tile_searches": tracker.stats.tile_searches}
     return out, stats
 
 
 def extract_pose(backend: str, video: str | Path, out: str | Path, *,
                  openpose_dir: str | Path | None = None, only_frames: np.ndarray | None = None,
-                 qc_path: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+                 qc_path: str | Path | None = None, progress: bool = True,
+                 hint: ParticipantHint = NO_HINT) -> dict[str, Any]:
     """Write the pose file and its QC summary; return the summary.
 
-    `only_frames` limits the work to those video frames (the ones inference samples).
+    `only_frames` limits the work to those video frames (the ones inference samples);
+    `hint` says where the participant sits when others are in view (`pose.participant`).
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown pose backend {backend!r}; expected one of {BACKENDS}")
@@ -57,13 +65,14 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
             raise InputError("the openpose backend needs --openpose-dir")
         from microdualnet.pose.openpose_backend import read_openpose
 
-        frames, kp, track = read_openpose(openpose_dir, info.frames, only_frames)
-        extra = {"openpose_dir": str(openpose_dir),
-                 "frames_several_people": track.frames_several_people,
-                 "frames_person_rejected": track.frames_person_rejected}
+        frames, kp, track = read_openpose(openpose_dir, info.frames, info.width, info.height,
+                                          only_frames, hint)
+        extra = {"openpose_dir": str(openpose_dir), **track.to_json(),
+                 "participant_warning": several_people_warning(
+                     track.rule, track.frames_several_people, len(frames))}
     else:
         frames = np.arange(info.frames) if only_frames is None else only_frames
-        kp, extra = _mediapipe(video, frames, progress)
+        kp, extra = _mediapipe(video, info, frames, hint, progress)
     pose = PoseData(kp, frames.astype(np.int64), info.fps, info.width, info.height, backend,
                     info.frames)
     save_pose(out, pose)

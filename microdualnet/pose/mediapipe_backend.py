@@ -7,6 +7,10 @@ person, or one smaller than `SMALL_FRACTION` of the frame height, a second, stat
 BlazePose looks at a square crop around the person's last known box (grown by
 `CROP_GROWTH`); with no box known yet, it tries overlapping tiles (at most once every
 `TILE_EVERY` frames, so a video without anyone does not cost nine detections a frame).
+
+BlazePose follows one person. With `region` (the participant's half of the frame or box,
+`pose.participant`) it only ever looks there, so the interviewer on the other side is not
+seen; without it, it takes whoever it finds first.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ def _tiles(w: int, h: int) -> Iterator[tuple[int, int, int]]:
 class BlazePoseTracker:
     """Call with consecutive RGB frames; returns BODY_25 `[25, 3]` per frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, region: tuple[int, int, int, int] | None = None) -> None:
+        """`region`: x0, y0, x1, y1 in pixels; None: the whole frame."""
         import mediapipe as mp
 
         pose = mp.solutions.pose
@@ -77,6 +82,7 @@ class BlazePoseTracker:
                                min_detection_confidence=0.5)
         self._last_box: tuple[float, float, float, float] | None = None
         self._since_tiles = TILE_EVERY
+        self._region = region
         self.stats = MediapipeStats()
 
     def close(self) -> None:
@@ -94,6 +100,16 @@ class BlazePoseTracker:
         return _landmarks(self._crop.process(crop), x0, y0, side, side)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
+        if self._region is None:
+            return self._find(frame)
+        x0, y0, x1, y1 = self._region
+        found = self._find(frame[y0:y1, x0:x1])
+        seen = found[:, 2] > 0
+        found[seen, 0] += x0
+        found[seen, 1] += y0
+        return found
+
+    def _find(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         frame = np.ascontiguousarray(frame)
         lm = _landmarks(self._video.process(frame), 0, 0, w, h)

@@ -64,14 +64,21 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
     )
 
 
-def sample_camera(rng: np.random.Generator, width: int, height: int) -> Camera:
-    """A viewpoint that keeps the seated figure (about 100 cm tall) inside the frame."""
-    scale = height / 135.0 * rng.uniform(0.85, 1.05)
+def sample_camera(rng: np.random.Generator, width: int, height: int, *, x: float = 0.5,
+                  size: tuple[float, float] = (0.85, 1.05),
+                  yaw: tuple[float, float] = (-0.3, 0.3)) -> Camera:
+    """A viewpoint that keeps the seated figure (about 100 cm tall) inside the frame.
+
+    `x` is where the figure sits across the frame (a fraction of the width, jittered by
+    0.07); `size` scales the figure against its default height (about 0.7 of the frame's);
+    `yaw` turns it (radians; > 0 turns its front towards the image's right).
+    """
+    scale = height / 135.0 * rng.uniform(*size)
     return Camera(
-        yaw=float(rng.uniform(-0.3, 0.3)),
+        yaw=float(rng.uniform(*yaw)),
         pitch=float(rng.uniform(0.12, 0.35)),
         roll=float(rng.uniform(-0.07, 0.07)),
         scale=float(scale),
-        cx=float(width * (0.5 + rng.uniform(-0.07, 0.07))),
+        cx=float(width * (x + rng.uniform(-0.07, 0.07))),
         cy=float(height * (0.6 + rng.uniform(-0.03, 0.03))),
     )

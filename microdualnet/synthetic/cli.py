@@ -76,7 +76,10 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     from microdualnet.synthetic.options import validated
 
     values = _load_cohort_values(args.config)
-    values.update(_given(args, "fps", "width", "height", "seed", "workers", "seconds"))
+    values.update(_given(args, "fps", "width", "height", "seed", "workers", "seconds",
+                         "participant_side"))
+    if args.interviewer:
+        values["interviewer"] = True
     if args.groups:
         values["groups"] = _parse_groups(args.groups)
     if args.per_group is not None:
@@ -137,6 +140,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--groups", help="group sizes, e.g. ASD=12,PSY=12,TDC=12")
     p.add_argument("--per-group", type=int, help="participants in every group")
     p.add_argument("--seconds", type=float, help="video length per participant (default 60)")
+    p.add_argument("--participant-side", choices=("centre", "left", "right", "random"),
+                   help="where the participant sits (default centre; a side is written to the "
+                   "sheet's participant_side column)")
+    p.add_argument("--interviewer", action="store_true",
+                   help="a seated interviewer on the other side, making micro-actions of "
+                   "their own (needs a --participant-side other than centre)")
     _video_args(p)
     p.set_defaults(func=cmd_cohort)
 

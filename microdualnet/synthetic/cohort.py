@@ -7,11 +7,14 @@ events placed at random in one continuous video with idle stretches between them
 
 Written under the output folder::
 
-    participants.tsv           participant_id, group, video, age, sex
+    participants.tsv           participant_id, group, video, age, sex (participant_side when
+                               the participant sits on a side)
     videos/<pid>.mp4           one continuous recording per participant
-    openpose/<pid>/...json     OpenPose BODY_25 JSON per frame
+    openpose/<pid>/...json     OpenPose BODY_25 JSON per frame (every person in view)
     truth_events.tsv           participant_id, action_id, action, start/end frame and second
     truth_percent_time.tsv     participant_id, group, age, sex, action, percent_time, valid_s
+    truth_interviewer_events.tsv, truth_people/<pid>.npz  with an interviewer: their events,
+                               and both people's exact joints per frame ([T, 25, 2] each)
     cohort_config.yaml         the hurdle model, groups and video options (re-usable input)
     provenance.json
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,9 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from microdualnet import openpose_io
 from microdualnet.synthetic.actions import ACTIONS, BY_ID, BY_NAME, RETURN_S, Event
+from microdualnet.synthetic.appearance import sample_appearance, sample_camera
 from microdualnet.synthetic.options import Positive, Probability, VideoOptions
 from microdualnet.synthetic.parallel import run_tasks
-from microdualnet.synthetic.scene import record
+from microdualnet.synthetic.scene import Room, record
 from microdualnet.video import write_mp4
 from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.provenance import write_provenance
@@ -69,6 +73,18 @@ class CohortConfig(VideoOptions):
         "ASD": Demographics(p_male=0.8), "PSY": Demographics(p_male=0.6),
         "TDC": Demographics(p_male=0.5)})
     effects: list[ActionEffect] = Field(default_factory=lambda: default_effects())
+    # Where the participant sits: the centre of the frame, one side, or a side drawn per
+    # participant; `participant_size` scales the figure (1: about 0.7 of the frame height).
+    participant_side: Literal["centre", "left", "right", "random"] = "centre"
+    participant_size: tuple[Annotated[float, Field(gt=0.2, le=1.3)],
+                            Annotated[float, Field(gt=0.2, le=1.3)]] = (0.85, 1.05)
+    # A seated interviewer on the other side, turned towards the participant, larger (an
+    # adult), sometimes cut by the frame edge, making micro-actions of their own that must
+    # not count toward the participant's percent time.
+    interviewer: bool = False
+    # With the participant on a side: write it into participants.tsv (`participant_side`),
+    # as a study's sheet tells the pose stage where the participant sits.
+    side_column: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> CohortConfig:
@@ -90,6 +106,11 @@ class CohortConfig(VideoOptions):
                         " edit its effects, pass it with --config)")
                 if groups - given:
                     raise ValueError(f"{where}: no value for group(s) {sorted(groups - given)}")
+        if self.interviewer and self.participant_side == "centre":
+            raise ValueError("interviewer: needs participant_side left, right or random (the "
+                             "interviewer takes the other side)")
+        if self.participant_size[0] > self.participant_size[1]:
+            raise ValueError("participant_size: [low, high] with low <= high")
         unknown = set(self.demographics) - groups
         if unknown:
             raise ValueError(f"demographics: unknown group(s) {sorted(unknown)} (groups are "
@@ -192,23 +213,77 @@ class ParticipantTask:
     cfg: CohortConfig
 
 
-def make_participant(task: ParticipantTask) -> list[dict]:
-    """Render one participant's video and pose; return their event rows."""
+# Seats across the frame (fractions of the width): the participant's, and the interviewer's
+# on the other side, nearer the edge, so a large interviewer is sometimes cut by it.
+SEAT_X = {"left": 0.3, "right": 0.7}
+INTERVIEWER_X = {"left": 0.16, "right": 0.84}
+INTERVIEWER_SIZE = (1.15, 1.35)  # an adult beside a child
+INTERVIEWER_YAW = {"left": (0.5, 0.9), "right": (-0.9, -0.5)}  # turned to the participant
+INTERVIEWER_ENGAGE, INTERVIEWER_INTENSITY = 0.5, 0.05  # every action, for the interviewer
+
+
+def seat(cfg: CohortConfig, p: Participant) -> str | None:
+    """The participant's side (None: centre); "random" draws from its own stream, so the
+    participant's events and looks do not depend on it."""
+    if cfg.participant_side == "centre":
+        return None
+    if cfg.participant_side == "random":
+        pick = np.random.default_rng([cfg.seed, 40, p.index]).random()
+        return "left" if pick < 0.5 else "right"
+    return cfg.participant_side
+
+
+def _interviewer(cfg: CohortConfig, p: Participant, side: str, n_frames: int):
+    """The interviewer's recording: own looks, events and stream ([seed, 30, index])."""
+    rng = np.random.default_rng([cfg.seed, 30, p.index])
+    own = cfg.model_copy(update={"effects": [
+        ActionEffect(action=e.action, engage={"interviewer": INTERVIEWER_ENGAGE},
+                     intensity={"interviewer": INTERVIEWER_INTENSITY}) for e in cfg.effects]})
+    events = schedule_events(own, "interviewer", rng)
+    other = "right" if side == "left" else "left"
+    app = sample_appearance(rng)
+    cam = sample_camera(rng, cfg.width, cfg.height, x=INTERVIEWER_X[other],
+                        size=INTERVIEWER_SIZE, yaw=INTERVIEWER_YAW[other])
+    return record(events, n_frames, cfg.fps, cfg.width, cfg.height, rng, appearance=app,
+                  camera=cam)
+
+
+def _event_rows(pid: str, events: list[Event], fps: float) -> list[dict]:
+    return [{
+        "participant_id": pid, "action_id": ev.action_id, "action": BY_ID[ev.action_id].name,
+        "start_frame": int(round(ev.start_s * fps)), "end_frame": int(round(ev.end_s * fps)),
+        "start_s": round(ev.start_s, 6), "end_s": round(ev.end_s, 6),
+    } for ev in events]
+
+
+def make_participant(task: ParticipantTask) -> dict:
+    """Render one participant's video and pose; return their (and the interviewer's) event
+    rows and seat."""
     cfg, p = task.cfg, task.participant
     rng = np.random.default_rng([cfg.seed, 20, p.index])
     events = schedule_events(cfg, p.group, rng)
     n_frames = int(round(cfg.seconds * cfg.fps))
-    rec = record(events, n_frames, cfg.fps, cfg.width, cfg.height, rng)
-    write_mp4(task.root / "videos" / f"{p.participant_id}.mp4", rec.frames(), cfg.fps,
+    side = seat(cfg, p)
+    app = sample_appearance(rng)
+    cam = sample_camera(rng, cfg.width, cfg.height, x=SEAT_X.get(side, 0.5),
+                        size=cfg.participant_size)
+    rec = record(events, n_frames, cfg.fps, cfg.width, cfg.height, rng, appearance=app,
+                 camera=cam)
+    room = Room(rec, [_interviewer(cfg, p, side, n_frames)] if cfg.interviewer else [])
+    write_mp4(task.root / "videos" / f"{p.participant_id}.mp4", room.frames(), cfg.fps,
               cfg.width, cfg.height)
+    if room.others:  # who is where, for measuring how a pose backend follows the participant
+        (task.root / "truth_people").mkdir(exist_ok=True)
+        np.savez_compressed(task.root / "truth_people" / f"{p.participant_id}.npz",
+                            participant=rec.clean_uv.astype(np.float32),
+                            interviewer=room.others[0].clean_uv.astype(np.float32))
+    # OpenPose lists the people of a frame in no particular order: neither will we.
     openpose_io.write_sequence(task.root / "openpose" / p.participant_id, p.participant_id,
-                               rec.keypoints)
-    return [{
-        "participant_id": p.participant_id, "action_id": ev.action_id,
-        "action": BY_ID[ev.action_id].name,
-        "start_frame": int(round(ev.start_s * cfg.fps)), "end_frame": int(round(ev.end_s * cfg.fps)),
-        "start_s": round(ev.start_s, 6), "end_s": round(ev.end_s, 6),
-    } for ev in events]
+                               room.people_keypoints(),
+                               order_rng=np.random.default_rng([cfg.seed, 50, p.index]))
+    return {"events": _event_rows(p.participant_id, events, cfg.fps), "side": side,
+            "interviewer_events": _event_rows(p.participant_id, room.others[0].events, cfg.fps)
+            if room.others else []}
 
 
 def truth_percent_time(participants: list[Participant], events: pd.DataFrame,
@@ -232,19 +307,25 @@ def write_cohort(out: str | Path, cfg: CohortConfig, overwrite: bool = False) ->
     participants = draw_participants(cfg)
     with staged_directory(out, overwrite=overwrite) as root:
         tasks = [ParticipantTask(root, p, cfg) for p in participants]
-        rows = run_tasks(make_participant, tasks, cfg.workers, desc="synth cohort",
+        done = run_tasks(make_participant, tasks, cfg.workers, desc="synth cohort",
                          unit="participant")
-        events = pd.DataFrame([r for rs in rows for r in rs],
-                              columns=["participant_id", "action_id", "action", "start_frame",
-                                       "end_frame", "start_s", "end_s"])
+        columns = ["participant_id", "action_id", "action", "start_frame", "end_frame",
+                   "start_s", "end_s"]
+        events = pd.DataFrame([r for d in done for r in d["events"]], columns=columns)
         sheet = pd.DataFrame({
             "participant_id": [p.participant_id for p in participants],
             "group": [p.group for p in participants],
             "video": [f"videos/{p.participant_id}.mp4" for p in participants],
             "age": [p.age for p in participants], "sex": [p.sex for p in participants],
         })
+        if cfg.participant_side != "centre" and cfg.side_column:
+            sheet["participant_side"] = [d["side"] for d in done]
         sheet.to_csv(root / "participants.tsv", sep="\t", index=False)
         events.to_csv(root / "truth_events.tsv", sep="\t", index=False)
+        if cfg.interviewer:
+            pd.DataFrame([r for d in done for r in d["interviewer_events"]],
+                         columns=columns).to_csv(root / "truth_interviewer_events.tsv",
+                                                 sep="\t", index=False)
         truth_percent_time(participants, events, cfg).to_csv(
             root / "truth_percent_time.tsv", sep="\t", index=False, float_format="%.6f")
         params = cfg.model_dump(exclude={"workers"})  # workers never change the output

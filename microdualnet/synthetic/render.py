@@ -239,9 +239,12 @@ class FigureRenderer:
         for _, draw in sorted(self._part_list(f), key=lambda item: item[0]):
             draw(img)
 
-    def frame(self, f: Projected, noise: bool = True) -> np.ndarray:
-        """One RGB uint8 frame `[H, W, 3]`."""
+    def frame(self, f: Projected, noise: bool = True,
+              behind: list[tuple[FigureRenderer, Projected]] = ()) -> np.ndarray:
+        """One RGB uint8 frame `[H, W, 3]`; `behind`: other figures drawn first."""
         img = self.background.copy()
+        for renderer, other in behind:
+            renderer.draw_body(img, other)
         self.draw_body(img, f)
         if noise:
             pos, neg = self.noise[int(self.rng.integers(len(self.noise)))]

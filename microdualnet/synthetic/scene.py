@@ -1,4 +1,5 @@
-"""A recording: one person in one room performing a timeline of events, frame by frame."""
+"""A recording: one person in one room performing a timeline of events, frame by frame; and
+a room where a second person (the interviewer) sits beside the participant."""
 
 from __future__ import annotations
 
@@ -39,6 +40,24 @@ class Recording:
         """RGB uint8 frames, rendered lazily (a long video never sits in memory)."""
         for p in self.projected:
             yield self.renderer.frame(p)
+
+
+@dataclass
+class Room:
+    """The participant's recording with other people in the same frames (drawn behind)."""
+
+    participant: Recording
+    others: list[Recording]
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The participant's room and noise, every other person, then the participant."""
+        for t, p in enumerate(self.participant.projected):
+            behind = [(o.renderer, o.projected[t]) for o in self.others]
+            yield self.participant.renderer.frame(p, behind=behind)
+
+    def people_keypoints(self) -> np.ndarray:
+        """`[T, P, 25, 3]` detector keypoints, the participant first."""
+        return np.stack([self.participant.keypoints, *(o.keypoints for o in self.others)], 1)
 
 
 def record(events: list[Event], n_frames: int, fps: float, width: int, height: int,

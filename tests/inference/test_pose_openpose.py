@@ -15,7 +15,6 @@ from microdualnet.cli import main
 from microdualnet.contract import read_contract
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
-from microdualnet.pose.openpose_backend import choose_person
 from microdualnet.windowplan import plan_windows
 from pipeio.errors import InputError
 
@@ -49,36 +48,6 @@ def test_qc_summary_counts_frames_and_entities(poses):
                                                      "torso", "lower_body"}
     assert all(0.3 < v <= 1 for v in qc["mean_confidence_per_entity"].values())
     assert qc["excluded"] is False and qc["exclusion_reason"] is None
-
-
-def test_several_people_follow_the_first_most_prominent_person():
-    rng = np.random.default_rng(0)
-    main = rng.uniform(100, 200, (25, 2))
-    frames = []
-    for t in range(30):
-        a = np.concatenate([main + [t, 0], np.full((25, 1), 0.9)], 1)
-        # A smaller passer-by drifts towards the participant and later looks bigger.
-        b_xy = rng.uniform(0, 60, (25, 2)) * (1 + (t > 20)) + [400 - 8 * t, 300]
-        b = np.concatenate([b_xy, np.full((25, 1), 0.95)], 1)
-        frames.append(np.stack([b, a] if t % 2 else [a, b]).astype(np.float32))
-    frames[10] = frames[10][:0]  # nobody found in one frame
-    track, stats = choose_person(frames)
-    seen = [t for t in range(30) if t != 10]
-    np.testing.assert_allclose(track[seen, :, 0], (main[:, 0] + np.array(seen)[:, None]),
-                               atol=1e-3)
-    assert np.all(track[10] == 0)
-    assert stats.frames_several_people == 29
-
-
-def test_a_far_candidate_does_not_take_the_track_over():
-    person = np.zeros((25, 3), np.float32)
-    person[:, :2] = np.random.default_rng(1).uniform(100, 150, (25, 2))
-    person[:, 2] = 0.9
-    far = person.copy()
-    far[:, 0] += 500
-    track, stats = choose_person([person[None], far[None], person[None]])
-    assert np.all(track[1] == 0) and np.all(track[2] == person)
-    assert stats.frames_person_rejected == 1
 
 
 def test_json_with_no_people_is_an_exclusion_in_the_qc(cohort, tmp_path):

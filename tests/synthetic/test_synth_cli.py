@@ -18,6 +18,7 @@ from microdualnet.synthetic import clips
     (["cohort", "--groups", "ASD=2,XYZ=2"], "planted effect on unknown group(s) ['PSY', 'TDC']"),
     (["cohort", "--groups", "ASD=two"], "--groups: count of 'ASD' is not an integer"),
     (["cohort", "--seconds", "-1"], "--seconds"),
+    (["cohort", "--interviewer"], "interviewer: needs participant_side left, right or random"),
     (["contact-sheet", "--frames", "0"], "--frames"),
 ])
 def test_bad_options_give_one_line_errors(tmp_path, capsys, argv, needle):

@@ -32,6 +32,11 @@ def read_sheet(path):
             raise ValueError(
                 f"{path}: line {int(bad.index[0]) + 2}: group {bad['group'].iloc[0]!r} is not "
                 f"one of stats.groups {groups}")
+    from microdualnet.pose.participant import parse_hint
+
+    for i, row in sheet.iterrows():
+        parse_hint(row.get("participant_side"), row.get("participant_box"),
+                   f"{path}: line {int(i) + 2}")
     base = Path(path).parent
     absent = [(int(i) + 2, v) for i, v in sheet["video"].items() if not (base / v).is_file()]
     if absent:

@@ -28,8 +28,11 @@ rule pose:
         source=lambda wc: (f"--openpose-dir {POSE['openpose_dir']}/{wc.pid}"
                            if POSE["backend"] == "openpose" else ""),
     shell:
+        # The sheet's participant_side / participant_box say who the participant is when
+        # others are in view (pose.participant).
         "{params.py} -m microdualnet pose --backend {params.pose_backend} --video {input.video}"
-        " {params.source} --out {output.npz} --qc {output.qc} --on-error {params.on_error}"
+        " {params.source} --sheet {input.sheet} --participant-id {wildcards.pid}"
+        " --out {output.npz} --qc {output.qc} --on-error {params.on_error}"
         " --no-progress > {log} 2>&1"
 
 

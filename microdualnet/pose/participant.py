@@ -1,0 +1,234 @@
+"""Which person is the participant, when the recording shows several (the interviewer too).
+
+A study says where the participant sits in its participant sheet: `participant_side`
+(`left` or `right`: the half of the frame, as the camera sees it) or `participant_box`
+(`x0,y0,x1,y1`, fractions of the frame's width and height). Without either, the stated
+default applies: the participant is the person nearest the frame's centre.
+
+Both pose backends follow that person through the video (`follow`): where people first
+appear, the candidate nearest the anchor (the side's centre line, the box's centre, or the
+frame's centre) is taken; then in each frame the candidate nearest to where the participant
+was last seen, as long as it is within `MAX_JUMP` body sizes. A frame where none is that
+near counts as lost (the participant was not detected there, or moved away). With a hint
+the candidate nearest the anchor is taken back at once if it lies in the hinted region (the
+side's half, the box), so the interviewer on the other side never takes the track over;
+with the default rule only after `REACQUIRE_AFTER` lost frames in a row, so a frame where
+the detector missed the participant does not hand the track to whoever else is in view.
+QC counts the frames with several people, lost frames, and frames where another person was
+nearer the anchor than the one followed, and warns when several people were in view and the
+sheet said nothing (the default rule is a guess; on the synthetic two-person recordings it
+followed the interviewer about half the time: docs/inference.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microdualnet.body25 import NUM_JOINTS
+from pipeio.errors import InputError
+
+SEEN = 0.1  # joints below this confidence do not count for matching
+MAX_JUMP = 1.0  # in units of the followed person's box diagonal
+REACQUIRE_AFTER = 10  # lost frames in a row before the default rule looks afresh
+SEVERAL_PEOPLE_WARN = 0.01  # share of frames with others in view that earns a QC warning
+SIDES = ("left", "right")
+
+
+@dataclass(frozen=True)
+class ParticipantHint:
+    """Where the participant sits: a side, a box (fractions of the frame), or neither."""
+
+    side: str | None = None
+    box: tuple[float, float, float, float] | None = None
+
+    @property
+    def rule(self) -> str:
+        if self.side is not None:
+            return f"sheet: participant_side {self.side}"
+        if self.box is not None:
+            return "sheet: participant_box " + ",".join(f"{v:g}" for v in self.box)
+        return "default: the person nearest the frame centre"
+
+    def anchor(self, width: int, height: int) -> np.ndarray:
+        """The point (px) the participant is looked for around."""
+        if self.side is not None:
+            return np.array([width * (0.25 if self.side == "left" else 0.75), height / 2])
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            return np.array([width * (x0 + x1) / 2, height * (y0 + y1) / 2])
+        return np.array([width / 2, height / 2])
+
+    def region(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """Where the participant may be (px, x0 y0 x1 y1): the side's half, the box, or the
+        frame. A side's half reaches a tenth of the width past the middle."""
+        if self.side == "left":
+            return 0, 0, int(round(0.6 * width)), height
+        if self.side == "right":
+            return int(round(0.4 * width)), 0, width, height
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            return (int(math.floor(x0 * width)), int(math.floor(y0 * height)),
+                    int(math.ceil(x1 * width)), int(math.ceil(y1 * height)))
+        return 0, 0, width, height
+
+    def to_json(self) -> dict[str, Any]:
+        return {"side": self.side, "box": list(self.box) if self.box else None,
+                "rule": self.rule}
+
+
+NO_HINT = ParticipantHint()  # the sheet says nothing: the default rule
+
+
+def parse_hint(side: Any = None, box: Any = None, where: str = "") -> ParticipantHint:
+    """The hint from a sheet's cells or command-line values; empty cells mean none. A bad
+    value is an `InputError` naming `where` (file and line, or the option)."""
+    prefix = f"{where}: " if where else ""
+    side = None if _empty(side) else str(side).strip()
+    box_text = None if _empty(box) else str(box).strip()
+    if side is not None and side not in SIDES:
+        raise InputError(f"{prefix}participant_side {side!r} must be 'left' or 'right'")
+    if side is not None and box_text is not None:
+        raise InputError(f"{prefix}give participant_side or participant_box, not both")
+    parsed = None
+    if box_text is not None:
+        try:
+            parsed = tuple(float(v) for v in box_text.split(","))
+        except ValueError:
+            parsed = ()
+        if len(parsed) != 4 or not all(math.isfinite(v) for v in parsed):
+            raise InputError(f"{prefix}participant_box {box_text!r} must be four numbers "
+                             "x0,y0,x1,y1 (fractions of the frame's width and height)")
+        x0, y0, x1, y1 = parsed
+        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+            raise InputError(f"{prefix}participant_box {box_text!r} lies outside the frame: "
+                             "needs 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+    return ParticipantHint(side, parsed)
+
+
+def hint_from_sheet(sheet: str | Path, participant_id: str) -> ParticipantHint:
+    """The hint in a participant sheet's (TSV) row of `participant_id`: its
+    `participant_side` / `participant_box` cells, none where the columns are absent."""
+    sheet = Path(sheet)
+    try:
+        with open(sheet, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+    except OSError as err:
+        raise InputError(f"participant sheet {sheet}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise InputError(f"participant sheet {sheet} is not UTF-8 text (byte {err.start}); "
+                         "save it as UTF-8") from err
+    for line, row in enumerate(rows, start=2):
+        if row.get("participant_id") == participant_id:
+            return parse_hint(row.get("participant_side"), row.get("participant_box"),
+                              f"{sheet}: line {line}")
+    raise InputError(f"participant sheet {sheet} has no participant_id {participant_id!r}")
+
+
+def _empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+@dataclass
+class FollowStats:
+    """What following the participant had to do, for the QC summary."""
+
+    rule: str
+    frames_several_people: int = 0
+    frames_track_lost: int = 0  # candidates, but none near where the participant was
+    frames_other_nearer_anchor: int = 0  # another person nearer the anchor than the one taken
+    frames_outside_region: int = 0  # the person taken lies outside the hinted region
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"participant_rule": self.rule,
+                "frames_several_people": self.frames_several_people,
+                "frames_track_lost": self.frames_track_lost,
+                "frames_other_nearer_anchor": self.frames_other_nearer_anchor,
+                "frames_outside_region": self.frames_outside_region, **self.extra}
+
+
+def several_people_warning(rule: str, several: int, frames: int) -> str | None:
+    """The QC warning for a default-rule participant among others in view, or None."""
+    if not rule.startswith("default") or frames == 0 or several <= SEVERAL_PEOPLE_WARN * frames:
+        return None
+    return (f"several people in view in {several} of {frames} frames and the sheet gives no "
+            "participant_side or participant_box: the person nearest the centre was followed, "
+            "which may be the interviewer")
+
+
+def box(person: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Centre and diagonal of the seen joints' box, or None with fewer than 2 seen."""
+    seen = person[person[:, 2] > SEEN, :2]
+    if len(seen) < 2:
+        return None
+    lo, hi = seen.min(0), seen.max(0)
+    return (lo + hi) / 2, float(max(np.linalg.norm(hi - lo), 1.0))
+
+
+def _distance(ref: np.ndarray, cand: np.ndarray) -> float:
+    """Mean joint distance over joints both see (box centres if fewer), in reference sizes."""
+    ref_box, cand_box = box(ref), box(cand)
+    if ref_box is None or cand_box is None:
+        return np.inf
+    both = (ref[:, 2] > SEEN) & (cand[:, 2] > SEEN)
+    if both.sum() >= 2:
+        d = float(np.linalg.norm(ref[both, :2] - cand[both, :2], axis=1).mean())
+    else:
+        d = float(np.linalg.norm(ref_box[0] - cand_box[0]))
+    return d / ref_box[1]
+
+
+def _inside(centre: np.ndarray, region: tuple[int, int, int, int]) -> bool:
+    x0, y0, x1, y1 = region
+    return bool(x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1)
+
+
+def follow(people: list[np.ndarray], hint: ParticipantHint, width: int,
+           height: int) -> tuple[np.ndarray, FollowStats]:
+    """One `[T, 25, 3]` track from each frame's `[P, 25, 3]` people (zeros where the
+    participant is not found), and what it took."""
+    out = np.zeros((len(people), NUM_JOINTS, 3), np.float32)
+    stats = FollowStats(hint.rule)
+    anchor, region = hint.anchor(width, height), hint.region(width, height)
+    limited = region != (0, 0, width, height)
+    ref: np.ndarray | None = None
+    lost_run = 0
+    for t, frame_people in enumerate(people):
+        cands = [(p, c) for p in frame_people if (c := box(p)) is not None]
+        if len(cands) > 1:
+            stats.frames_several_people += 1
+        if not cands:
+            continue
+        to_anchor = [float(np.linalg.norm(c[0] - anchor)) for _, c in cands]
+        nearest_anchor = int(np.argmin(to_anchor))
+        pick = None
+        if ref is not None:
+            dists = [_distance(ref, p) for p, _ in cands]
+            best = int(np.argmin(dists))
+            if dists[best] <= MAX_JUMP:
+                pick, lost_run = best, 0
+            else:
+                stats.frames_track_lost += 1
+                lost_run += 1
+        if pick is None:  # first sight, or lost: back to the anchor, inside the region
+            if ref is not None and not limited and lost_run <= REACQUIRE_AFTER:
+                continue
+            if limited and not _inside(cands[nearest_anchor][1][0], region):
+                continue
+            pick, lost_run = nearest_anchor, 0
+        if pick != nearest_anchor and to_anchor[nearest_anchor] < to_anchor[pick]:
+            stats.frames_other_nearer_anchor += 1
+        if limited and not _inside(cands[pick][1][0], region):
+            stats.frames_outside_region += 1
+        out[t] = ref = cands[pick][0]
+    return out, stats

@@ -1,0 +1,169 @@
+"""The participant among several people: the sheet's hint, the default rule, following."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from microdualnet.cli import main
+from microdualnet.pose.extract import extract_pose
+from microdualnet.pose.npz import has_person, load_pose
+from microdualnet.pose.participant import (
+    NO_HINT,
+    REACQUIRE_AFTER,
+    ParticipantHint,
+    follow,
+    hint_from_sheet,
+    parse_hint,
+)
+from pipeio.errors import InputError
+
+W, H = 640, 480
+
+
+def person(cx: float, cy: float, size: float = 100.0, seed: int = 0) -> np.ndarray:
+    """A BODY_25 person `[25, 3]` spread over a box of `size` around (cx, cy)."""
+    kp = np.ones((25, 3), np.float32) * 0.9
+    kp[:, :2] = np.random.default_rng(seed).uniform(-size / 2, size / 2, (25, 2)) + [cx, cy]
+    return kp
+
+
+def frames(*people_per_frame: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.stack(p) if p else np.zeros((0, 25, 3), np.float32) for p in people_per_frame]
+
+
+def test_default_rule_takes_the_most_central_and_keeps_following_them():
+    """The other person later comes nearer the centre: continuity keeps the participant, and
+    QC counts those frames."""
+    seq = [[person(280 - t, 240, seed=1), person(560 - 12 * t, 240, seed=2)] for t in range(20)]
+    track, stats = follow(frames(*seq), NO_HINT, W, H)
+    np.testing.assert_allclose(track[:, :, 0].mean(1), [280 - t for t in range(20)], atol=8)
+    assert stats.frames_several_people == 20 and stats.frames_track_lost == 0
+    assert stats.frames_other_nearer_anchor > 0
+    assert stats.rule.startswith("default")
+
+
+def test_a_side_takes_that_side_even_when_the_other_person_is_more_central():
+    seq = [[person(400, 240, seed=1), person(150, 240, seed=2)]] * 5
+    track, stats = follow(frames(*seq), parse_hint("left"), W, H)
+    assert np.allclose(track[:, :, 0].mean(1), 150, atol=8)
+    assert stats.rule == "sheet: participant_side left"
+    box = parse_hint(None, "0.5,0,1,1")
+    track, _ = follow(frames(*seq), box, W, H)
+    assert np.allclose(track[:, :, 0].mean(1), 400, atol=8)
+
+
+def test_a_missed_participant_does_not_hand_the_track_to_the_other_person():
+    """Frames where only the interviewer is detected: not the participant (lost), with a
+    hint at once back to the participant, without one only after REACQUIRE_AFTER frames."""
+    me, other = person(200, 240, seed=1), person(500, 240, seed=2)
+    seq = [[me, other]] * 3 + [[other]] * 4 + [[me, other]] * 3
+    for hint in (NO_HINT, parse_hint("left")):
+        track, stats = follow(frames(*seq), hint, W, H)
+        assert np.all(track[3:7] == 0) and stats.frames_track_lost == 4
+        assert np.allclose(track[[0, 1, 2, 7, 8, 9], :, 0].mean(1), 200, atol=8)
+    long_gone = [[me, other]] * 2 + [[other]] * (REACQUIRE_AFTER + 2)
+    track, _ = follow(frames(*long_gone), NO_HINT, W, H)
+    assert np.all(track[2:2 + REACQUIRE_AFTER] == 0)  # then the default looks afresh
+    assert np.allclose(track[-1, :, 0].mean(), 500, atol=8)
+    track, _ = follow(frames(*long_gone), parse_hint("left"), W, H)
+    assert np.all(track[2:] == 0)  # the hinted side is never left
+
+
+@pytest.mark.parametrize("side, box, needle", [
+    ("middle", None, "participant_side 'middle' must be 'left' or 'right'"),
+    (None, "0.2,0.1,0.9", "must be four numbers"),
+    (None, "0.2,0.1,1.4,0.9", "lies outside the frame"),
+    (None, "0.6,0.1,0.4,0.9", "lies outside the frame"),
+    ("left", "0,0,1,1", "not both"),
+])
+def test_bad_hints_name_the_place_and_what_was_expected(side, box, needle):
+    with pytest.raises(InputError, match=f"sheet.tsv: line 3: .*{needle}"):
+        parse_hint(side, box, "sheet.tsv: line 3")
+
+
+def test_empty_cells_are_no_hint():
+    assert parse_hint(float("nan"), "") == NO_HINT == parse_hint(None, None)
+    assert parse_hint(" right ").side == "right"
+    assert parse_hint(None, "0,0.1,0.5,1").box == (0.0, 0.1, 0.5, 1.0)
+
+
+def test_hint_from_the_sheet_row(tmp_path):
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tvideo\tparticipant_side\n"
+                     "a\tASD\ta.mp4\tleft\nb\tTDC\tb.mp4\t\nc\tTDC\tc.mp4\tup\n")
+    assert hint_from_sheet(sheet, "a") == ParticipantHint("left")
+    assert hint_from_sheet(sheet, "b") == NO_HINT
+    with pytest.raises(InputError, match=r"participants.tsv: line 4: participant_side 'up'"):
+        hint_from_sheet(sheet, "c")
+    with pytest.raises(InputError, match="has no participant_id 'd'"):
+        hint_from_sheet(sheet, "d")
+    sheet.write_bytes(b"participant_id\tgroup\nx\xe9\tASD\n")  # Latin-1, not UTF-8
+    with pytest.raises(InputError, match="not UTF-8"):
+        hint_from_sheet(sheet, "x")
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory):
+    """Three participants with an interviewer beside them, 8 s at 10 fps, 192 x 108."""
+    out = tmp_path_factory.mktemp("two") / "cohort"
+    assert main(["synth", "cohort", "--out", str(out), "--per-group", "1",
+                 "--seconds", "8", "--fps", "10", "--width", "192", "--height", "108",
+                 "--participant-side", "random", "--interviewer", "--seed", "5",
+                 "--workers", "1"]) == 0
+    return out
+
+
+def _followed_participant(kp: np.ndarray, truth) -> np.ndarray:
+    """Per frame with a person: is it nearer the participant's true joints than the
+    interviewer's?"""
+    seen = has_person(kp)
+    d_p = np.linalg.norm(kp[..., :2] - truth["participant"], axis=-1)
+    d_i = np.linalg.norm(kp[..., :2] - truth["interviewer"], axis=-1)
+    conf = kp[..., 2] > 0.3
+    mean = lambda d: np.where(conf, d, 0).sum(1) / np.maximum(conf.sum(1), 1)  # noqa: E731
+    return (mean(d_p) < mean(d_i))[seen]
+
+
+def test_synthetic_interviewer_is_in_the_json_and_the_sheet_side_follows_the_participant(
+        two_people, tmp_path):
+    sheet = pd.read_csv(two_people / "participants.tsv", sep="\t")
+    assert set(sheet["participant_side"]) <= {"left", "right"}
+    assert (two_people / "truth_interviewer_events.tsv").is_file()
+    for pid in sheet["participant_id"]:
+        truth = np.load(two_people / "truth_people" / f"{pid}.npz")
+        hint = hint_from_sheet(two_people / "participants.tsv", pid)
+        qc = extract_pose("openpose", two_people / "videos" / f"{pid}.mp4",
+                          tmp_path / f"{pid}.npz", openpose_dir=two_people / "openpose" / pid,
+                          progress=False, hint=hint)
+        assert qc["frames_several_people"] >= 0.9 * qc["frames_processed"]
+        assert qc["participant_rule"] == f"sheet: participant_side {hint.side}"
+        assert qc["participant_warning"] is None
+        followed = _followed_participant(load_pose(tmp_path / f"{pid}.npz").keypoints, truth)
+        assert followed.mean() == 1.0
+        # The wrong side follows the interviewer: the hint is what decides.
+        wrong = parse_hint("left" if hint.side == "right" else "right")
+        extract_pose("openpose", two_people / "videos" / f"{pid}.mp4", tmp_path / "w.npz",
+                     openpose_dir=two_people / "openpose" / pid, progress=False, hint=wrong)
+        assert _followed_participant(load_pose(tmp_path / "w.npz").keypoints,
+                                     truth).mean() == 0.0
+
+
+def test_default_rule_among_several_people_warns_in_the_qc(two_people, tmp_path):
+    qc = extract_pose("openpose", two_people / "videos/sub-001.mp4", tmp_path / "p.npz",
+                      openpose_dir=two_people / "openpose/sub-001", progress=False)
+    assert qc["participant_rule"].startswith("default")
+    assert "participant_side" in qc["participant_warning"]
+
+
+def test_pose_cli_reads_the_hint_from_the_sheet(two_people, tmp_path, capsys):
+    args = ["pose", "--backend", "openpose", "--video", str(two_people / "videos/sub-002.mp4"),
+            "--openpose-dir", str(two_people / "openpose/sub-002"), "--out",
+            str(tmp_path / "p.npz"), "--no-progress"]
+    assert main([*args, "--sheet", str(two_people / "participants.tsv"),
+                 "--participant-id", "sub-002"]) == 0
+    qc = (tmp_path / "p.qc.json").read_text()
+    assert "sheet: participant_side" in qc
+    assert main([*args, "--participant-box", "0.5,0.2,1.3,0.9"]) == 2
+    assert "--participant-box: participant_box" in capsys.readouterr().err

@@ -1,0 +1,62 @@
+"""A study's own participant sheet: where the participant sits (participant_side or
+participant_box) is checked when the workflow is parsed and reaches the pose jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from workflow_testkit import make_random_model, model_workdir, run_snakemake
+
+from microdualnet.cli import main
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reduced workdir pointed at a two-person cohort as a study's own data."""
+    root = tmp_path_factory.mktemp("study")
+    model = make_random_model(root / "model_src")
+    (root / "wd").mkdir()
+    wd = model_workdir(root / "wd", model)
+    assert main(["synth", "cohort", "--out", str(wd / "study"), "--per-group", "1",
+                 "--seconds", "6", "--fps", "8", "--width", "96", "--height", "64",
+                 "--participant-side", "random", "--interviewer", "--workers", "1"]) == 0
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
+    cfg["demo"]["enabled"] = False
+    cfg["participants"] = "study/participants.tsv"
+    cfg["pose"].update(backend="openpose", openpose_dir="study/openpose")
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return wd
+
+
+def test_the_sheet_side_reaches_the_pose_job(study):
+    res = run_snakemake(study, "results/demo/pose/sub-002.qc.json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    sheet = pd.read_csv(study / "study/participants.tsv", sep="\t", index_col=0)
+    qc = json.loads((study / "results/demo/pose/sub-002.qc.json").read_text())
+    assert qc["participant_rule"] == ("sheet: participant_side "
+                                      + sheet.loc["sub-002", "participant_side"])
+
+
+@pytest.mark.parametrize("column, value, needle", [
+    ("participant_side", "middle", "line 3: participant_side 'middle' must be 'left' or"),
+    ("participant_box", "0.1,0.2,1.5,0.9", "line 3: participant_box '0.1,0.2,1.5,0.9' lies "
+                                           "outside the frame"),
+])
+def test_a_bad_seat_stops_before_any_job_naming_the_line(study, column, value, needle):
+    sheet_path = study / "study/participants.tsv"
+    original = sheet_path.read_text()
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    sheet = sheet.drop(columns="participant_side")
+    sheet[column] = ""
+    sheet.loc[1, column] = value
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    try:
+        res = run_snakemake(study, "--dry-run")
+    finally:
+        sheet_path.write_text(original)
+    assert res.returncode != 0
+    assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
