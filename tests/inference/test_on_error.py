@@ -130,3 +130,28 @@ def test_aggregate_lists_the_excluded_participant_and_keeps_the_others(
     assert analysis_main(["timeline", "--windows", str(excluded), "--pose", str(pose),
                           "--out", str(fig)]) == 0
     assert fig.stat().st_size > 1000
+
+
+def test_a_variable_frame_rate_recording_is_a_recorded_exclusion(cohort, tmp_path):
+    """A phone recording that drops to half rate: excluded with the way out, not mistimed."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    video = tmp_path / "phone.mp4"
+    with av.open(str(video), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(30))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 30)
+        for i, t in enumerate([*range(40), *range(40, 120, 2)]):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i % 250, np.uint8),
+                                               format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 30)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    rc = _pose(["--video", str(video), "--openpose-dir", str(cohort / "openpose" / "sub-001"),
+                "--out", str(tmp_path / "p.npz"), "--on-error", "exclude"])
+    assert rc == 0
+    reason = load_pose(tmp_path / "p.npz").excluded
+    assert "variable frame rate" in reason and "ffmpeg" in reason and "phone.mp4" in reason
