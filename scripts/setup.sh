@@ -1,15 +1,48 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment in .venv with the pinned package set.
 # Idempotent: a second run only checks that everything is installed.
+#
+#   bash scripts/setup.sh          # what the demo and the pipeline need
+#   bash scripts/setup.sh --test   # also the Debian packages some tests use (SLURM, R)
+#
+# Python: the newest supported python3.x found (3.13, 3.12, 3.11), or $PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3.11}
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version}"'
+SUPPORTED=(3.13 3.12 3.11)
+test_packages=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) test_packages=1 ;;
+    *) echo "[setup] unknown option $arg (use --test for the test suite's system packages)" >&2
+       exit 2 ;;
+  esac
+done
+
+works() {  # a Python interpreter that runs and is one of the supported versions
+  "$1" -c 'import sys; sys.exit(0 if sys.version_info[:2] in [(3, 11), (3, 12), (3, 13)] else 1)' \
+    >/dev/null 2>&1
+}
+
+if [ -x .venv/bin/python ] && works .venv/bin/python; then
+  PYTHON=.venv/bin/python
+elif [ -n "${PYTHON:-}" ]; then
+  works "$PYTHON" || { echo "[setup] PYTHON=$PYTHON is not Python ${SUPPORTED[*]}" >&2; exit 1; }
+else
+  for v in "${SUPPORTED[@]}"; do
+    if works "python$v"; then PYTHON="python$v"; break; fi
+  done
+  if [ -z "${PYTHON:-}" ] && works python3; then PYTHON=python3; fi
+  if [ -z "${PYTHON:-}" ]; then
+    echo "[setup] no supported Python found: install Python ${SUPPORTED[*]} (python3.12 from" \
+      "your package manager, pyenv or conda), or point PYTHON=/path/to/python at one" >&2
+    exit 1
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
-  echo "[setup] creating .venv with $("$PYTHON" --version)"
+  echo "[setup] creating .venv with $("$PYTHON" --version) ($(command -v "$PYTHON"))"
   "$PYTHON" -m venv .venv
 fi
+echo "[setup] using $(.venv/bin/python --version) in .venv"
 stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   # The CUDA build of torch (it also runs on the CPU) makes the environment about 7 GB, and
@@ -28,5 +61,7 @@ if [ ! -f "$stamp" ]; then
   rm -rf .venv/.pip-tmp .venv/.installed-*
   touch "$stamp"
 fi
-bash scripts/system_packages.sh
+if [ "$test_packages" = 1 ]; then
+  bash scripts/system_packages.sh
+fi
 echo "[setup] environment ready: .venv"

