@@ -1,9 +1,10 @@
-"""One GPU per job: `python -m pipeio.gpu [options] -- COMMAND [ARGS...]`.
+"""A GPU slot per job: `python -m pipeio.gpu [options] -- COMMAND [ARGS...]`.
 
 Snakemake's local executor counts a `gpu` resource (`--resources gpu=N` caps how many GPU
 jobs run at once) but never says *which* device a job may use, so two jobs on a machine with
-several GPUs would both land on device 0. This wrapper picks a free device for the command
-and runs it with `CUDA_VISIBLE_DEVICES` set to that one device:
+several GPUs would both land on device 0. This wrapper picks a free slot for the command
+(`--share` slots per device: that many jobs may use one device at once, so decoding on many
+cores keeps one GPU fed) and runs it with `CUDA_VISIBLE_DEVICES` set to that one device:
 
 1. Under SLURM (`SLURM_JOB_ID` set) the scheduler already gave the job its GPUs and set
    `CUDA_VISIBLE_DEVICES`: the command runs unchanged.
@@ -14,15 +15,22 @@ and runs it with `CUDA_VISIBLE_DEVICES` set to that one device:
    `nvidia-smi -L`). `--devices none` means no GPU.
 3. An empty pool (no GPU on this machine): the command runs unchanged and falls back to the
    CPU (`--device auto`).
-4. Otherwise the wrapper takes the first device whose lock file `<lock dir>/gpu-<id>.lock`
-   it can lock exclusively (`flock`), waiting while every device is taken. The lock's file
-   descriptor is inherited by the command (the wrapper `exec`s it, keeping its process id),
-   so the device stays taken exactly as long as the command runs and is freed however it
-   ends, a crash or `kill -9` included: there are no stale locks to clean up.
+4. Otherwise the wrapper takes a free slot: slot lock files `<lock dir>/gpu-<id>.<k>.lock`
+   (k < share) locked exclusively (`flock`), slot 0 of every device before slot 1 of any, so
+   jobs spread over the devices; it waits while every slot is taken. With `--min-free-mib`
+   a slot whose device has less free memory than that (nvidia-smi) is given back and waited
+   for. The command inherits the slot's descriptor (with `--share 1` the wrapper `exec`s
+   it; with more, it runs as the wrapper's child, killed if the wrapper dies), so the slot
+   stays taken exactly as long as the command runs and is freed however it ends, a crash or
+   `kill -9` included: there are no stale locks to clean up.
+5. A command that exits with `OUT_OF_MEMORY_EXIT` (75: `infer` ran out of GPU memory on a
+   shared device) is run once more alone on its device: the wrapper gives its slot back and
+   takes every slot of that device (in slot order, so two such retries cannot deadlock).
 
 Jobs of every Snakemake run of the same user on one machine share the default lock folder
-(`<temp dir>/microdualnet-gpu-<uid>`), so two runs side by side do not share a device either.
-No torch import: picking a device costs milliseconds.
+(`<temp dir>/microdualnet-gpu-<uid>`), so two runs side by side do not put more jobs on a
+device than its share (when they use the same `--share`). No torch import: picking a slot
+costs milliseconds.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import argparse
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +48,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 COUNT_ENV = "MICRODUALNET_GPU_COUNT"
+SHARE_ENV = "MICRODUALNET_GPU_SHARE"  # set for the command: how many jobs share its device
+FREE_MIB_ENV = "MICRODUALNET_GPU_FREE_MIB"  # tests: every device's free memory, faked
+OUT_OF_MEMORY_EXIT = 75  # EX_TEMPFAIL: the command ran out of GPU memory; worth a retry alone
 _PROC_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
@@ -91,41 +103,100 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"microdualnet-gpu-{os.getuid()}"
 
 
-def _lock_name(device: str) -> str:
-    return "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", device) + ".lock"
+def _lock_name(device: str, slot: int) -> str:
+    return "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", device) + f".{slot}.lock"
 
 
-def try_lock(lock_dir: Path, device: str) -> int | None:
-    """An open, exclusively locked descriptor for `device`'s lock file, or None if taken."""
+def try_lock(lock_dir: Path, device: str, slot: int = 0, block: bool = False) -> int | None:
+    """An open, exclusively locked descriptor for a slot's lock file, or None if taken
+    (`block`: wait for it instead)."""
     lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / _lock_name(device), os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(lock_dir / _lock_name(device, slot), os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
     except BlockingIOError:
         os.close(fd)
         return None
-    # Who holds it (the exec'd command keeps this process id), for a curious reader.
+    # Who holds it, for a curious reader.
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
 
 
+def free_mib(device: str, env: Mapping[str, str]) -> int | None:
+    """Free memory of `device` in MiB from nvidia-smi (None: cannot be asked)."""
+    if env.get(FREE_MIB_ENV, "").strip():
+        return int(env[FREE_MIB_ENV])
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free",
+                              "--format=csv,noheader,nounits", "-i", device],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    try:
+        return int(out.stdout.split()[0]) if out.returncode == 0 else None
+    except (IndexError, ValueError):
+        return None
+
+
 def acquire(pool: Sequence[str], lock_dir: Path, poll_s: float = 1.0,
-            timeout_s: float | None = None, log=None) -> tuple[str, int]:
-    """Wait for a free device of `pool`; return it and its locked descriptor."""
+            timeout_s: float | None = None, log=None, share: int = 1,
+            min_free_mib: int = 0, env: Mapping[str, str] | None = None
+            ) -> tuple[str, int]:
+    """Wait for a free slot of `pool` (slot 0 of every device first); return its device and
+    locked descriptor."""
     start = time.monotonic()
+    warned = False
+    low: set[str] = set()
+    while True:
+        for slot in range(share):
+            for device in pool:
+                fd = try_lock(lock_dir, device, slot)
+                if fd is None:
+                    continue
+                free = free_mib(device, env or os.environ) if min_free_mib else None
+                if free is not None and free < min_free_mib:
+                    os.close(fd)
+                    if log is not None and device not in low:
+                        log(f"gpu: device {device} has {free} MiB free, below "
+                            f"--min-free-mib {min_free_mib}; waiting")
+                    low.add(device)
+                    continue
+                return device, fd
+        if timeout_s is not None and time.monotonic() - start >= timeout_s:
+            raise TimeoutError(f"no free GPU slot among {list(pool)} x {share} after "
+                               f"{timeout_s} s")
+        if not warned and log is not None:
+            log(f"gpu: all {share} slot(s) of {len(pool)} device(s) {list(pool)} are in use; "
+                f"waiting (lock files in {lock_dir}; pass --resources gpu={len(pool) * share}"
+                " to snakemake so it starts no more GPU jobs than there are slots)")
+            warned = True
+        time.sleep(poll_s)
+
+
+def acquire_alone(device: str, lock_dir: Path, share: int) -> list[int]:
+    """Every slot of `device`, taken in slot order (waiting for each)."""
+    return [try_lock(lock_dir, device, slot, block=True) for slot in range(share)]
+
+
+def acquire_whole(pool: Sequence[str], lock_dir: Path, share: int, poll_s: float = 1.0,
+                  log=None) -> tuple[str, list[int]]:
+    """A device with every one of its `share` slots free (training takes a whole GPU)."""
     warned = False
     while True:
         for device in pool:
-            fd = try_lock(lock_dir, device)
-            if fd is not None:
-                return device, fd
-        if timeout_s is not None and time.monotonic() - start >= timeout_s:
-            raise TimeoutError(f"no free GPU among {list(pool)} after {timeout_s} s")
+            fds = []
+            for slot in range(share):
+                fd = try_lock(lock_dir, device, slot)
+                if fd is None:
+                    break
+                fds.append(fd)
+            if len(fds) == share:
+                return device, fds
+            for fd in fds:
+                os.close(fd)
         if not warned and log is not None:
-            log(f"gpu: all {len(pool)} device(s) {list(pool)} are in use; waiting (lock "
-                f"files in {lock_dir}; pass --resources gpu={len(pool)} to snakemake so it "
-                "starts no more GPU jobs than there are GPUs)")
+            log(f"gpu: no device of {list(pool)} is free of other jobs; waiting")
             warned = True
         time.sleep(poll_s)
 
@@ -134,14 +205,58 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _exec(command: list[str], env: dict[str, str]) -> int:
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as err:
+        _log(f"error: cannot run {command[0]!r}: {err}")
+        return 127
+    return 0  # not reached
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed when the wrapper dies (Linux), so a wrapper killed with
+    SIGKILL leaves no command running on the device with its slot freed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run(command: list[str], env: dict[str, str], fds: list[int]) -> int:
+    """The command as a child holding the slot descriptors; SIGINT/SIGTERM reach it."""
+    try:
+        child = subprocess.Popen(command, env=env, pass_fds=fds,
+                                 preexec_fn=_die_with_parent)
+    except OSError as err:
+        _log(f"error: cannot run {command[0]!r}: {err}")
+        return 127
+    forward = lambda signum, _frame: child.send_signal(signum)  # noqa: E731
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeio.gpu",
-        description="Run COMMAND with CUDA_VISIBLE_DEVICES set to one free GPU of the pool "
+        description="Run COMMAND with CUDA_VISIBLE_DEVICES set to a free GPU slot of the pool "
         "(unchanged under SLURM or without a GPU).")
     parser.add_argument("--devices", default="auto",
                         help="auto (CUDA_VISIBLE_DEVICES, else MICRODUALNET_GPU_COUNT, else "
                         "the driver's GPUs), none, or a list such as 0,1")
+    parser.add_argument("--share", type=int, default=1,
+                        help="jobs that may use one device at once (default 1)")
+    parser.add_argument("--whole", action="store_true",
+                        help="take a device with none of its slots in use (training)")
+    parser.add_argument("--min-free-mib", type=int, default=0,
+                        help="wait while the device has less free memory than this (MiB; "
+                        "0: no check)")
     parser.add_argument("--lock-dir", type=Path, default=None,
                         help=f"lock files (default: {default_lock_dir()})")
     parser.add_argument("--poll-s", type=float, default=1.0, help="wait between tries (s)")
@@ -151,29 +266,52 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")
+    if args.share < 1 or args.min_free_mib < 0:
+        parser.error("--share must be at least 1 and --min-free-mib at least 0")
     env = dict(os.environ)
     if env.get("SLURM_JOB_ID"):
         _log(f"gpu: SLURM job {env['SLURM_JOB_ID']}, CUDA_VISIBLE_DEVICES="
              f"{env.get('CUDA_VISIBLE_DEVICES', '(unset)')} left as the scheduler set it")
-    else:
-        try:
-            pool = device_pool(args.devices, env)
-        except ValueError as err:
-            parser.error(str(err))
-        if not pool:
-            _log("gpu: no GPU in the pool; running on the CPU")
-        else:
-            device, fd = acquire(pool, args.lock_dir or default_lock_dir(), args.poll_s,
-                                 log=_log)
-            os.set_inheritable(fd, True)  # the lock lives as long as the command
-            env["CUDA_VISIBLE_DEVICES"] = device
-            _log(f"gpu: CUDA_VISIBLE_DEVICES={device} (pool {','.join(pool)})")
+        return _exec(command, env)
     try:
-        os.execvpe(command[0], command, env)
-    except OSError as err:
-        _log(f"error: cannot run {command[0]!r}: {err}")
-        return 127
-    return 0  # not reached
+        pool = device_pool(args.devices, env)
+    except ValueError as err:
+        parser.error(str(err))
+    if not pool:
+        _log("gpu: no GPU in the pool; running on the CPU")
+        return _exec(command, env)
+    lock_dir = args.lock_dir or default_lock_dir()
+    if args.whole:
+        device, fds = acquire_whole(pool, lock_dir, args.share, args.poll_s, log=_log)
+        for held in fds:
+            os.set_inheritable(held, True)
+        env.update(CUDA_VISIBLE_DEVICES=device, **{SHARE_ENV: "1"})
+        _log(f"gpu: CUDA_VISIBLE_DEVICES={device} (pool {','.join(pool)}, the whole device)")
+        return _exec(command, env)
+    device, fd = acquire(pool, lock_dir, args.poll_s, log=_log, share=args.share,
+                         min_free_mib=args.min_free_mib, env=env)
+    env.update(CUDA_VISIBLE_DEVICES=device, **{SHARE_ENV: str(args.share)})
+    _log(f"gpu: CUDA_VISIBLE_DEVICES={device} (pool {','.join(pool)}, {args.share} job(s) "
+         "per device)")
+    if args.share == 1:  # nothing to retry: the command takes the wrapper's place
+        os.set_inheritable(fd, True)
+        return _exec(command, env)
+    code = _run(command, env, [fd])
+    os.close(fd)
+    if code != OUT_OF_MEMORY_EXIT or args.share == 1:
+        return code
+    _log(f"gpu: the command ran out of memory on device {device} shared by up to "
+         f"{args.share} jobs; running it again alone on that device")
+    fds = acquire_alone(device, lock_dir, args.share)
+    env[SHARE_ENV] = "1"
+    try:
+        code = _run(command, env, fds)
+    finally:
+        for held in fds:
+            os.close(held)
+    if code == OUT_OF_MEMORY_EXIT:
+        _log(f"gpu: out of GPU memory on device {device} alone too")
+    return code
 
 
 if __name__ == "__main__":

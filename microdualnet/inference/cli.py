@@ -64,8 +64,20 @@ def _run(args: argparse.Namespace) -> int:
     read_contract(args.model, args.model_fps)
     if not (args.model / "model.safetensors").is_file():
         raise InputError(f"model folder {args.model}: missing model.safetensors")
+    pid = args.participant_id or args.out.name.removesuffix(".parquet")
     try:
         result = run_inference(args.model, args.video, args.pose, opts)
+    except torch.OutOfMemoryError as err:  # not the participant's fault: never an exclusion
+        import os
+        import sys
+
+        from pipeio.gpu import OUT_OF_MEMORY_EXIT, SHARE_ENV
+
+        share = os.environ.get(SHARE_ENV, "1")
+        print(f"error: infer {pid}: out of GPU memory with the device shared by up to {share} "
+              f"job(s) ({str(err).splitlines()[0][:120]}); lower --batch-size or gpu.share",
+              file=sys.stderr)
+        return OUT_OF_MEMORY_EXIT
     except InputError as err:
         if args.on_error != "exclude":
             raise
@@ -75,7 +87,6 @@ def _run(args: argparse.Namespace) -> int:
             reason = None
         reason = reason or "infer: " + " ".join(str(err).split())
         result = excluded_result(args.model, args.video, reason, opts)
-    pid = args.participant_id or args.out.name.removesuffix(".parquet")
     write_windows(args.out, result.table, {"participant_id": pid, **result.meta})
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "infer",
                      {**vars(opts), "on_error": args.on_error},

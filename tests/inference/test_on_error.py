@@ -168,3 +168,26 @@ def test_mediapipe_missing_names_the_python_and_the_way_out(cohort, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "Python 3.11-3.12" in err and "openpose" in err
+
+
+def test_out_of_gpu_memory_is_exit_75_naming_the_participant_and_writes_nothing(
+        cohort, poses, demo_model, tmp_path, capsys, monkeypatch):
+    """`pipeio.gpu` retries exit 75 alone on the device; it is never an exclusion."""
+    import torch
+
+    from microdualnet.inference import runner
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(runner, "run_inference", out_of_memory)
+    monkeypatch.setenv("MICRODUALNET_GPU_SHARE", "4")
+    out = tmp_path / "w.parquet"
+    rc = main(["infer", "--model", str(demo_model), "--video",
+               str(cohort / "videos/sub-001.mp4"), "--pose", str(poses["sub-001"]), "--out",
+               str(out), "--participant-id", "sub-001", "--on-error", "exclude",
+               "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 75 and not out.exists()
+    assert len(err.splitlines()) == 1
+    assert "infer sub-001: out of GPU memory" in err and "shared by up to 4" in err

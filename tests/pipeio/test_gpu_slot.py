@@ -123,3 +123,78 @@ def test_acquire_times_out_when_every_device_stays_busy(tmp_path):
     device2, fd2 = acquire(["0"], tmp_path, timeout_s=1)
     os.close(fd2)
     assert device == device2 == "0"
+
+
+def test_a_shared_device_takes_share_jobs_spread_over_devices_first(tmp_path):
+    env = _env(**{COUNT_ENV: "2"})
+    jobs = [_job(tmp_path, name, env, "--share", "2") for name in "abcd"]
+    devices = sorted(_wait_for(job[1]) for job in jobs)
+    assert devices == ["0", "0", "1", "1"]
+    e = _job(tmp_path, "e", env, "--share", "2")
+    time.sleep(1.0)
+    assert not e[1].exists(), "a fifth job must wait: 2 devices x 2 slots are taken"
+    for job in (*jobs, e):
+        job[2].touch()
+    assert _wait_for(e[1]) in ("0", "1")
+    for job in (*jobs, e):
+        assert job[0].wait(timeout=30) == 0
+
+
+def test_a_device_short_of_memory_is_waited_for(tmp_path):
+    env = _env(**{COUNT_ENV: "1", "MICRODUALNET_GPU_FREE_MIB": "100"})
+    job = _job(tmp_path, "a", env, "--share", "2", "--min-free-mib", "500")
+    time.sleep(1.5)
+    assert not job[1].exists()
+    job[0].kill()
+    assert "100 MiB free, below --min-free-mib 500" in job[0].stderr.read()
+
+
+# Runs out of memory while its device is shared; alone, it says so and succeeds.
+OOM_WHEN_SHARED = ("import os, pathlib, sys\n"
+                   "if os.environ['MICRODUALNET_GPU_SHARE'] != '1':\n"
+                   "    sys.exit(75)\n"
+                   "pathlib.Path(sys.argv[1]).write_text('alone on ' + "
+                   "os.environ['CUDA_VISIBLE_DEVICES'])\n")
+
+
+def test_out_of_memory_on_a_shared_device_is_retried_alone(tmp_path):
+    env = _env(**{COUNT_ENV: "1"})
+    other = _job(tmp_path, "other", env, "--share", "2")
+    assert _wait_for(other[1]) == "0"
+    report = tmp_path / "oom.out"
+    oom = subprocess.Popen(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"),
+         "--poll-s", "0.05", "--share", "2", "--", sys.executable, "-c", OOM_WHEN_SHARED,
+         str(report)], env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    assert oom.poll() is None and not report.exists(), "the retry waits for the device"
+    other[2].touch()
+    assert oom.wait(timeout=30) == 0 and report.read_text() == "alone on 0"
+    assert "running it again alone" in oom.stderr.read()
+    assert other[0].wait(timeout=30) == 0
+
+
+def test_a_killed_wrapper_of_a_shared_job_frees_its_slot(tmp_path):
+    env = _env(**{COUNT_ENV: "1"})
+    a, b = (_job(tmp_path, name, env, "--share", "2") for name in "ab")
+    assert _wait_for(a[1]) == _wait_for(b[1]) == "0"
+    a[0].kill()  # the wrapper dies; its command goes with it and the slot is free again
+    a[0].wait(timeout=30)
+    c = _job(tmp_path, "c", env, "--share", "2")
+    assert _wait_for(c[1]) == "0"
+    for job in (b, c):
+        job[2].touch()
+        assert job[0].wait(timeout=30) == 0
+
+
+def test_training_takes_a_whole_device(tmp_path):
+    env = _env(**{COUNT_ENV: "2"})
+    a = _job(tmp_path, "a", env, "--share", "2")
+    assert _wait_for(a[1]) == "0"
+    whole = _job(tmp_path, "w", env, "--share", "2", "--whole")
+    assert _wait_for(whole[1]) == "1"  # device 0 has a job on it
+    b = _job(tmp_path, "b", env, "--share", "2")
+    assert _wait_for(b[1]) == "0"  # device 1 is all taken: b shares device 0
+    for job in (a, whole, b):
+        job[2].touch()
+        assert job[0].wait(timeout=30) == 0

@@ -58,13 +58,15 @@ else:
              for pid, v in zip(_sheet["participant_id"], _sheet["video"])}
 
 
-# GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job one free
-# device of the pool via CUDA_VISIBLE_DEVICES (left alone under SLURM; a no-op without a GPU).
+# GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job a free
+# slot of the pool via CUDA_VISIBLE_DEVICES (left alone under SLURM; a no-op without a GPU):
+# up to gpu.share infer jobs per device, training a whole device.
 GPU = config["gpu"]
 
 
-def gpu_wrapper_args(device="auto"):
-    """Options for `python -m pipeio.gpu`: the device pool (`none` for CPU-only jobs)."""
+def gpu_wrapper_args(device="auto", whole=False):
+    """Options for `python -m pipeio.gpu`: the device pool (`none` for CPU-only jobs), its
+    share, and for training the whole device."""
     import shlex
 
     devices = GPU["devices"]
@@ -73,7 +75,8 @@ def gpu_wrapper_args(device="auto"):
     elif not isinstance(devices, str):
         devices = ",".join(str(d) for d in devices)
     lock = f" --lock-dir {shlex.quote(GPU['lock_dir'])}" if GPU.get("lock_dir") else ""
-    return f"--devices {shlex.quote(devices)}{lock}"
+    mode = " --whole" if whole else f" --min-free-mib {GPU['min_free_mib']}"
+    return f"--devices {shlex.quote(devices)} --share {GPU['share']}{mode}{lock}"
 
 
 # Caption files of the report (workflow/report/*.rst), beside the Snakefile.

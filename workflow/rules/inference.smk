@@ -53,7 +53,7 @@ rule infer:
     threads: INFER["threads"]
     resources:
         mem_mb=3000,
-        gpu=1,
+        gpu=1,  # a slot: pass --resources gpu=<GPUs x gpu.share> to cap them
     params:
         py=PY,
         gpu=gpu_wrapper_args(INFER["device"]),

@@ -56,7 +56,7 @@ if MODEL["train"]:
             gpu=1,
         params:
             py=PY,
-            gpu=gpu_wrapper_args(),
+            gpu=gpu_wrapper_args(whole=True),
             out=lambda wc, output: str(Path(output.weights).parent),
             root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
         shell:
