@@ -15,6 +15,9 @@ from microdualnet.video import FrameStream, VideoInfo, probe
 from pipeio.errors import InputError
 
 BACKENDS = ("mediapipe", "openpose")
+# BlazePose looks at 224-256 px views of a frame: frames are brought down to this longer
+# side first (by FFmpeg, while converting), and keypoints scaled back to the video's pixels.
+MEDIAPIPE_MAX_SIDE = 640
 
 
 def default_qc_path(out: str | Path) -> Path:
@@ -23,33 +26,43 @@ def default_qc_path(out: str | Path) -> Path:
 
 
 def _mediapipe(video: Path, info: VideoInfo, frames: np.ndarray, hint: ParticipantHint,
-               progress: bool) -> tuple[np.ndarray, dict[str, Any]]:
+               progress: bool, max_side: int | None) -> tuple[np.ndarray, dict[str, Any]]:
     from microdualnet.pose.mediapipe_backend import BlazePoseTracker
 
     out = np.zeros((len(frames), 25, 3), np.float32)
-    region = hint.region(info.width, info.height)
-    full = region == (0, 0, info.width, info.height)
+    scale = 1.0 if not max_side else min(1.0, max_side / max(info.width, info.height))
+    size = (info.width, info.height) if scale == 1 else (
+        int(round(info.width * scale)) // 2 * 2, int(round(info.height * scale)) // 2 * 2)
+    sx, sy = size[0] / info.width, size[1] / info.height
+    region = hint.region(*size)
+    full = region == (0, 0, *size)
     with BlazePoseTracker(None if full else region) as tracker, \
             FrameStream(video, start=int(frames[0]) if len(frames) else 0, info=info) as stream, \
             tqdm(total=len(frames), desc=f"pose {video.stem}", unit="frame",
                  disable=not progress, mininterval=1.0) as bar:
-        for i, (_, frame) in enumerate(stream.frames(frames)):
+        for i, (_, frame) in enumerate(stream.frames(frames, None if scale == 1 else size)):
             out[i] = tracker(frame)
             bar.update()
-        stats = {"participant_rule": hint.rule + ("" if not full else
-                                                  " (mediapipe follows the first person it finds)"),
-                 "frames_from_person_crop": tracker.stats.crop_frames,
-                 "tile_searches": tracker.stats.tile_searches}
+    seen = out[..., 2] > 0
+    out[..., 0] = np.where(seen, out[..., 0] / sx, 0)
+    out[..., 1] = np.where(seen, out[..., 1] / sy, 0)
+    stats = {"participant_rule": hint.rule + ("" if not full else
+                                              " (mediapipe follows the first person it finds)"),
+             "frames_from_person_crop": tracker.stats.crop_frames,
+             "tile_searches": tracker.stats.tile_searches,
+             "pose_frame_size": list(size)}
     return out, stats
 
 
 def extract_pose(backend: str, video: str | Path, out: str | Path, *,
                  openpose_dir: str | Path | None = None, only_frames: np.ndarray | None = None,
                  qc_path: str | Path | None = None, progress: bool = True,
-                 hint: ParticipantHint = NO_HINT) -> dict[str, Any]:
+                 hint: ParticipantHint = NO_HINT,
+                 max_side: int | None = MEDIAPIPE_MAX_SIDE) -> dict[str, Any]:
     """Write the pose file and its QC summary; return the summary.
 
     `only_frames` limits the work to those video frames (the ones inference samples);
+    `max_side`: mediapipe sees frames brought down to this longer side (None: full size);
     `hint` says where the participant sits when others are in view (`pose.participant`).
     """
     if backend not in BACKENDS:
@@ -72,7 +85,7 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
                      track.rule, track.frames_several_people, len(frames))}
     else:
         frames = np.arange(info.frames) if only_frames is None else only_frames
-        kp, extra = _mediapipe(video, info, frames, hint, progress)
+        kp, extra = _mediapipe(video, info, frames, hint, progress, max_side)
     pose = PoseData(kp, frames.astype(np.int64), info.fps, info.width, info.height, backend,
                     info.frames)
     save_pose(out, pose)

@@ -191,3 +191,19 @@ def test_truncated_file_whose_index_promises_more_frames_is_refused(tmp_path, no
     cut.write_bytes(video.read_bytes()[:len(video.read_bytes()) // 2])
     with pytest.raises(InputError, match="cut.mp4"):
         probe(cut)
+
+
+def test_frames_scaled_while_converting_match_an_area_resize(tmp_path):
+    """Pose reads HD frames brought down by FFmpeg; close to OpenCV's area resize."""
+    import cv2
+
+    y, x = np.mgrid[0:96, 0:128]
+    smooth = np.stack([np.stack([(x + 3 * t) % 256, (y * 2) % 256, (x + y) % 256], -1)
+                       for t in range(8)]).astype(np.uint8)  # what cameras see: no pixel noise
+    video = _write(tmp_path / "v.mp4", smooth)
+    with FrameStream(video) as stream:
+        small = [f for _, f in stream.frames([3, 4], size=(32, 24))]
+    full = _reference(video, [3, 4])
+    assert all(f.shape == (24, 32, 3) and f.dtype == np.uint8 for f in small)
+    expected = np.stack([cv2.resize(f, (32, 24), interpolation=cv2.INTER_AREA) for f in full])
+    assert np.abs(np.stack(small).astype(int) - expected).mean() < 3
