@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,12 @@ import numpy as np
 from tqdm import tqdm
 
 from microdualnet.pose.npz import PoseData, excluded_pose, save_pose
-from microdualnet.pose.participant import NO_HINT, ParticipantHint, several_people_warning
+from microdualnet.pose.participant import (
+    NO_HINT,
+    SIDES,
+    ParticipantHint,
+    several_people_warning,
+)
 from microdualnet.pose.qc import exclusion_summary, qc_summary, write_qc
 from microdualnet.video import FrameStream, VideoInfo, probe
 from pipeio.errors import InputError
@@ -18,6 +24,7 @@ BACKENDS = ("mediapipe", "openpose")
 # BlazePose looks at 224-256 px views of a frame: frames are brought down to this longer
 # side first (by FFmpeg, while converting), and keypoints scaled back to the video's pixels.
 MEDIAPIPE_MAX_SIDE = 640
+START_FRAMES = 5  # mediapipe without a hint: frames searched for people on each half
 
 
 def default_qc_path(out: str | Path) -> Path:
@@ -34,24 +41,51 @@ def _mediapipe(video: Path, info: VideoInfo, frames: np.ndarray, hint: Participa
     size = (info.width, info.height) if scale == 1 else (
         int(round(info.width * scale)) // 2 * 2, int(round(info.height * scale)) // 2 * 2)
     sx, sy = size[0] / info.width, size[1] / info.height
-    region = hint.region(*size)
-    full = region == (0, 0, *size)
-    with BlazePoseTracker(None if full else region) as tracker, \
-            FrameStream(video, start=int(frames[0]) if len(frames) else 0, info=info) as stream, \
+    with FrameStream(video, start=int(frames[0]) if len(frames) else 0, info=info) as stream, \
             tqdm(total=len(frames), desc=f"pose {video.stem}", unit="frame",
                  disable=not progress, mininterval=1.0) as bar:
-        for i, (_, frame) in enumerate(stream.frames(frames, None if scale == 1 else size)):
-            out[i] = tracker(frame)
-            bar.update()
+        decoded = (f for _, f in stream.frames(frames, None if scale == 1 else size))
+        first = [f for _, f in zip(range(START_FRAMES), decoded, strict=False)]
+        region, rule, found = _participant_region(first, hint, size)
+        with BlazePoseTracker(region) as tracker:
+            for i, frame in enumerate(itertools.chain(first, decoded)):
+                out[i] = tracker(frame)
+                bar.update()
     seen = out[..., 2] > 0
     out[..., 0] = np.where(seen, out[..., 0] / sx, 0)
     out[..., 1] = np.where(seen, out[..., 1] / sy, 0)
-    stats = {"participant_rule": hint.rule + ("" if not full else
-                                              " (mediapipe follows the first person it finds)"),
+    warning = None
+    if hint == NO_HINT and found > 1:
+        warning = (f"{found} people found at the start and the sheet gives no "
+                   "participant_side or participant_box: the person nearest the centre was "
+                   "followed, which may be the interviewer")
+    stats = {"participant_rule": rule, "people_at_start": found,
+             "participant_warning": warning,
              "frames_from_person_crop": tracker.stats.crop_frames,
              "tile_searches": tracker.stats.tile_searches,
              "pose_frame_size": list(size)}
     return out, stats
+
+
+def _participant_region(first: list[np.ndarray], hint: ParticipantHint, size: tuple[int, int]
+                        ) -> tuple[tuple[int, int, int, int] | None, str, int]:
+    """Where BlazePose looks (None: the whole frame), the rule that said so, and how many
+    people the default rule found in the first frames (-1: not looked)."""
+    if hint != NO_HINT:
+        return hint.region(*size), hint.rule, -1
+    from microdualnet.pose.mediapipe_backend import people_at_start
+
+    halves = [ParticipantHint(side).region(*size) for side in SIDES]
+    people = people_at_start(first, halves)
+    if len(people) < 2:
+        return None, hint.rule, len(people)
+    centre = np.array(size) / 2
+    nearest = min(people, key=lambda b: float(np.hypot((b[0] + b[2]) / 2 - centre[0],
+                                                       (b[1] + b[3]) / 2 - centre[1])))
+    side = "left" if (nearest[0] + nearest[2]) / 2 < centre[0] else "right"
+    return (ParticipantHint(side).region(*size),
+            f"{hint.rule} (of {len(people)} found at the start: followed on the {side} half)",
+            len(people))
 
 
 def extract_pose(backend: str, video: str | Path, out: str | Path, *,

@@ -10,7 +10,9 @@ BlazePose looks at a square crop around the person's last known box (grown by
 
 BlazePose follows one person. With `region` (the participant's half of the frame or box,
 `pose.participant`) it only ever looks there, so the interviewer on the other side is not
-seen; without it, it takes whoever it finds first.
+seen. Without a hint, `people_at_start` looks for people on each half of the first frames;
+when it finds more than one, the default rule (the person nearest the centre) picks the
+half to follow.
 """
 
 from __future__ import annotations
@@ -66,6 +68,37 @@ def _tiles(w: int, h: int) -> Iterator[tuple[int, int, int]]:
     for y0 in np.linspace(0, h - side, 3).astype(int):
         for x0 in np.linspace(0, w - side, 3).astype(int):
             yield int(x0), int(y0), side
+
+
+def _merge(boxes: list[tuple[float, float, float, float]]
+           ) -> list[tuple[float, float, float, float]]:
+    """One box per person: boxes whose centres lie within half a box width are one."""
+    people: list[tuple[float, float, float, float]] = []
+    for b in sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True):
+        cx = (b[0] + b[2]) / 2
+        if all(abs(cx - (p[0] + p[2]) / 2) > 0.5 * max(p[2] - p[0], b[2] - b[0])
+               for p in people):
+            people.append(b)
+    return people
+
+
+def people_at_start(frames: list[np.ndarray], halves: list[tuple[int, int, int, int]]
+                    ) -> list[tuple[float, float, float, float]]:
+    """Boxes (x0, y0, x1, y1 px) of the distinct people static BlazePose finds on each of
+    `halves` (x0, y0, x1, y1) of a few frames."""
+    import mediapipe as mp
+
+    boxes = []
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                min_detection_confidence=0.5) as pose:
+        for frame in frames:
+            for x0, y0, x1, y1 in halves:
+                crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+                lm = _landmarks(pose.process(crop), x0, y0, x1 - x0, y1 - y0)
+                box = _box(lm) if lm is not None else None
+                if box is not None:
+                    boxes.append(box)
+    return _merge(boxes)
 
 
 class BlazePoseTracker:

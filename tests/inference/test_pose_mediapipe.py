@@ -14,6 +14,7 @@ from microdualnet.body25 import INDEX
 from microdualnet.pose.blazepose_map import to_body25
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
+from microdualnet.pose.participant import ParticipantHint
 from microdualnet.video import write_mp4
 
 if sys.version_info >= (3, 13):  # elsewhere a missing mediapipe is a failure, not a skip
@@ -90,3 +91,32 @@ def test_video_without_a_person_is_excluded(tmp_path):
     qc = extract_pose("mediapipe", video, tmp_path / "e.npz", progress=False)
     assert qc["excluded"] is True and qc["frames_with_person"] == 0
     assert load_pose(tmp_path / "e.npz").keypoints.shape == (5, 25, 3)
+
+
+@pytest.fixture(scope="module")
+def two_astronauts(tmp_path_factory):
+    """Two people side by side in 1280x720: one nearer the centre (left), one at the right."""
+    person = cv2.resize(data.astronaut(), (400, 400), interpolation=cv2.INTER_AREA)
+    canvas = np.full((720, 1280, 3), 100, np.uint8)
+    canvas[200:600, 240:640] = person  # centre x 440
+    canvas[200:600, 860:1260] = person[:, ::-1]  # centre x 1060
+    video = tmp_path_factory.mktemp("two") / "two.mp4"
+    write_mp4(video, [canvas] * 6, fps=10, width=1280, height=720, crf=12)
+    return video
+
+
+def _nose_x(path) -> float:
+    return float(np.median(load_pose(path).keypoints[:, INDEX["Nose"], 0]))
+
+
+def test_two_people_the_default_rule_follows_the_one_nearest_the_centre(two_astronauts,
+                                                                         tmp_path):
+    qc = extract_pose("mediapipe", two_astronauts, tmp_path / "d.npz", progress=False)
+    assert qc["people_at_start"] == 2 and "followed on the left half" in qc["participant_rule"]
+    assert "participant_side" in qc["participant_warning"]
+    assert 240 < _nose_x(tmp_path / "d.npz") < 640
+    qc = extract_pose("mediapipe", two_astronauts, tmp_path / "r.npz", progress=False,
+                      hint=ParticipantHint("right"))
+    assert qc["participant_rule"] == "sheet: participant_side right"
+    assert qc["participant_warning"] is None
+    assert 860 < _nose_x(tmp_path / "r.npz") < 1260
