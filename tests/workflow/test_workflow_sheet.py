@@ -60,3 +60,20 @@ def test_a_bad_seat_stops_before_any_job_naming_the_line(study, column, value, n
         sheet_path.write_text(original)
     assert res.returncode != 0
     assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
+
+
+def test_pose_only_for_the_frames_the_model_samples(study):
+    config = study / "config.yaml"
+    original = config.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["pose"]["only_sampled"] = True
+    cfg["results"] = "results/sampled"
+    config.write_text(yaml.safe_dump(cfg))
+    try:
+        res = run_snakemake(study, "results/sampled/pose/sub-001.qc.json")
+    finally:
+        config.write_text(original)
+    assert res.returncode == 0, res.stderr[-3000:]
+    qc = json.loads((study / "results/sampled/pose/sub-001.qc.json").read_text())
+    assert qc["only_sampled_frames"] is True
+    assert 0 < qc["frames_processed"] < qc["video_frames"]

@@ -1,6 +1,8 @@
 # Pose extraction and windowed inference, one job per participant; aggregation into percent time.
 # A participant whose video or pose cannot be read gets an exclusion record instead of a failed
 # job when ON_ERROR is "exclude" (config on_participant_error); aggregate and the report list it.
+import shlex
+
 POSE = config["pose"]
 INFER = config["inference"]
 
@@ -9,6 +11,8 @@ rule pose:
     input:
         video=lambda wc: VIDEO[wc.pid],
         sheet=SHEET_PATH,
+        # Only the frames the model's windows sample: the pose file then belongs to the model.
+        model=f"{MODEL['path']}/model.json" if POSE["only_sampled"] else [],
     output:
         npz=f"{RESULTS}/pose/{{pid}}.npz",
         qc=f"{RESULTS}/pose/{{pid}}.qc.json",
@@ -27,11 +31,14 @@ rule pose:
         on_error=ON_ERROR,
         source=lambda wc: (f"--openpose-dir {POSE['openpose_dir']}/{wc.pid}"
                            if POSE["backend"] == "openpose" else ""),
+        sampled=lambda wc, input: (
+            f"--only-sampled {shlex.quote(str(Path(input.model).parent))} --window-s "
+            f"{INFER['window_s']} --hop-s {INFER['hop_s']}" if input.model else ""),
     shell:
         # The sheet's participant_side / participant_box say who the participant is when
         # others are in view (pose.participant).
         "{params.py} -m microdualnet pose --backend {params.pose_backend} --video {input.video}"
-        " {params.source} --sheet {input.sheet} --participant-id {wildcards.pid}"
+        " {params.source} {params.sampled} --sheet {input.sheet} --participant-id {wildcards.pid}"
         " --out {output.npz} --qc {output.qc} --on-error {params.on_error}"
         " --no-progress > {log} 2>&1"
 
