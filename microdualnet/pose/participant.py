@@ -8,10 +8,11 @@ default applies: the participant is the person nearest the frame's centre.
 Both pose backends follow that person through the video (`follow`): where people first
 appear, the candidate nearest the anchor (the side's centre line, the box's centre, or the
 frame's centre) is taken; then in each frame the candidate nearest to where the participant
-was last seen, as long as it is within `MAX_JUMP` body sizes. A frame where none is that
-near counts as lost (the participant was not detected there, or moved away). With a hint
-the candidate nearest the anchor is taken back at once if it lies in the hinted region (the
-side's half, the box), so the interviewer on the other side never takes the track over;
+was last seen, as long as it is within `MAX_JUMP` body sizes. With a hint, only people whose
+centre lies in the hinted region (the side's half, the box) are candidates at all, so the
+interviewer on the other side never takes the track over. A frame where no candidate is
+that near counts as lost (the participant was not detected there, or moved away); with a
+hint the candidate nearest the anchor is then taken at once;
 with the default rule only after `REACQUIRE_AFTER` lost frames in a row, so a frame where
 the detector missed the participant does not hand the track to whoever else is in view.
 QC counts the frames with several people, lost frames, and frames where another person was
@@ -34,7 +35,7 @@ from microdualnet.body25 import NUM_JOINTS
 from pipeio.errors import InputError
 
 SEEN = 0.1  # joints below this confidence do not count for matching
-MAX_JUMP = 1.0  # in units of the followed person's box diagonal
+MAX_JUMP = 0.5  # in units of the followed person's box diagonal, between processed frames
 REACQUIRE_AFTER = 10  # lost frames in a row before the default rule looks afresh
 SEVERAL_PEOPLE_WARN = 0.01  # share of frames with others in view that earns a QC warning
 SIDES = ("left", "right")
@@ -146,15 +147,13 @@ class FollowStats:
     frames_several_people: int = 0
     frames_track_lost: int = 0  # candidates, but none near where the participant was
     frames_other_nearer_anchor: int = 0  # another person nearer the anchor than the one taken
-    frames_outside_region: int = 0  # the person taken lies outside the hinted region
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"participant_rule": self.rule,
                 "frames_several_people": self.frames_several_people,
                 "frames_track_lost": self.frames_track_lost,
-                "frames_other_nearer_anchor": self.frames_other_nearer_anchor,
-                "frames_outside_region": self.frames_outside_region, **self.extra}
+                "frames_other_nearer_anchor": self.frames_other_nearer_anchor, **self.extra}
 
 
 def several_people_warning(rule: str, several: int, frames: int) -> str | None:
@@ -210,25 +209,23 @@ def follow(people: list[np.ndarray], hint: ParticipantHint, width: int,
         if not cands:
             continue
         to_anchor = [float(np.linalg.norm(c[0] - anchor)) for _, c in cands]
-        nearest_anchor = int(np.argmin(to_anchor))
+        # With a hint nobody outside its region can be the participant, however near.
+        eligible = [i for i, (_, c) in enumerate(cands) if not limited or _inside(c[0], region)]
         pick = None
         if ref is not None:
-            dists = [_distance(ref, p) for p, _ in cands]
-            best = int(np.argmin(dists))
-            if dists[best] <= MAX_JUMP:
+            dists = {i: _distance(ref, cands[i][0]) for i in eligible}
+            best = min(dists, key=dists.get) if dists else None
+            if best is not None and dists[best] <= MAX_JUMP:
                 pick, lost_run = best, 0
             else:
                 stats.frames_track_lost += 1
                 lost_run += 1
-        if pick is None:  # first sight, or lost: back to the anchor, inside the region
-            if ref is not None and not limited and lost_run <= REACQUIRE_AFTER:
+        if pick is None:  # first sight, or lost: the candidate nearest the anchor
+            if not eligible or (ref is not None and not limited
+                                and lost_run <= REACQUIRE_AFTER):
                 continue
-            if limited and not _inside(cands[nearest_anchor][1][0], region):
-                continue
-            pick, lost_run = nearest_anchor, 0
-        if pick != nearest_anchor and to_anchor[nearest_anchor] < to_anchor[pick]:
+            pick, lost_run = min(eligible, key=lambda i: to_anchor[i]), 0
+        if min(to_anchor) < to_anchor[pick]:
             stats.frames_other_nearer_anchor += 1
-        if limited and not _inside(cands[pick][1][0], region):
-            stats.frames_outside_region += 1
         out[t] = ref = cands[pick][0]
     return out, stats

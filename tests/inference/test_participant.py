@@ -167,3 +167,15 @@ def test_pose_cli_reads_the_hint_from_the_sheet(two_people, tmp_path, capsys):
     assert "sheet: participant_side" in qc
     assert main([*args, "--participant-box", "0.5,0.2,1.3,0.9"]) == 2
     assert "--participant-box: participant_box" in capsys.readouterr().err
+
+
+def test_with_a_side_the_other_person_is_never_taken_even_when_near():
+    """The interviewer leans in (within one body size of the participant) while the detector
+    misses the participant: the track waits instead of stepping over (it used to, and then
+    followed the interviewer for half a synthetic HD recording)."""
+    W2, H2 = 1280, 720
+    me, other = person(800, 360, size=300, seed=1), person(450, 360, size=300, seed=2)
+    seq = [[me, other], [other], [other], [me, other], [me, other]]
+    track, stats = follow(frames(*seq), parse_hint("right"), W2, H2)
+    assert np.all(track[1:3] == 0) and stats.frames_track_lost == 2
+    assert np.allclose(track[[0, 3, 4], :, 0].mean(1), 800, atol=8)
