@@ -162,9 +162,9 @@ def beside_a_loader(model_dir: Path, video: Path, pose_path: Path, opts: Inferen
     running, idle = ctx.Event(), ctx.Event()
     cfg = config_from_dict(read_contract(model_dir).config)
     where = setup(model_dir, video, pose_path, opts)
+    cv2.setNumThreads(1)  # before forking, as workers.py does (a child changing it hangs)
 
     def load_while_running() -> None:
-        cv2.setNumThreads(1)
         torch.set_num_threads(1)
         while True:
             idle.set()

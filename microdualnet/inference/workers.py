@@ -67,6 +67,10 @@ def load_batches(batches: WindowBatches, workers: int) -> Iterator[Batch]:
 
 def _from_processes(batches: WindowBatches, workers: int) -> Iterator[Batch]:
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
+    # Loaders run OpenCV on one thread. Set here, before forking: a forked child that changes
+    # the thread count tears down the pool it inherited, whose worker threads it does not
+    # have, and waits for them forever (seen when this process had used OpenCV's threads).
+    cv2.setNumThreads(1)
     # One buffer in use by the model, and per loader one filled and one being filled.
     slots = 2 * workers + 1
     buffer = batches.video_buffer(batches.batch_size)
@@ -138,7 +142,6 @@ def _next(ready, procs: list) -> _Ready | _Failed | _Crashed | _Done:
 def _load(batches: WindowBatches, part: int, parts: int, ring: torch.Tensor | None, free,
           ready) -> None:
     """A loader process: fill free buffers with this part's batches, then say it is done."""
-    cv2.setNumThreads(1)
     torch.set_num_threads(1)
     taken: list[int] = []
 

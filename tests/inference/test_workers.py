@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -117,3 +119,31 @@ def test_stopping_early_ends_the_loader_processes(setup):
     assert multiprocessing.active_children()
     batches.close()
     assert multiprocessing.active_children() == []
+
+
+def test_loaders_start_after_this_process_used_opencv_threads(setup, tmp_path):
+    """OpenCV's thread pool busy in the model's process before the loaders fork: a loader
+    changing the thread count then waited forever for workers it does not have (the suite
+    hung here once). Run in a subprocess, so a regression fails instead of hanging."""
+    video, plan, _ = setup
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import cv2, numpy as np, sys\n"
+        "from microdualnet.data.views import FullView\n"
+        "from microdualnet.inference.loader import WindowBatches\n"
+        "from microdualnet.inference.workers import load_batches\n"
+        "cv2.setNumThreads(2)\n"
+        "big = np.zeros((1080, 1920, 3), np.uint8)\n"
+        "for _ in range(20):\n"
+        "    cv2.resize(big, (640, 360), interpolation=cv2.INTER_AREA)\n"
+        "frames = np.load(sys.argv[2])\n"
+        "kp = np.zeros((len(frames), frames.shape[1], 25, 3), np.float32)\n"
+        "data = WindowBatches(sys.argv[1], frames, kp, np.arange(len(frames)),\n"
+        "                     view=FullView(48), batch_size=3, need_video=True,\n"
+        f"                     frame_shape=({HEIGHT}, {WIDTH}))\n"
+        "print(sum(len(b.windows) for b in load_batches(data, 2)))\n")
+    np.save(tmp_path / "frames.npy", plan.frames)
+    done = subprocess.run([sys.executable, str(script), str(video), str(tmp_path / "frames.npy")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(len(plan))
