@@ -21,15 +21,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+# The pixel statistics the loaders apply (ImageNet's, RGB 0-255), as the model config has them.
+from microdualnet.model.config import IMAGENET_MEAN, IMAGENET_STD
 from microdualnet.windowplan import SamplingRule
 from pipeio.errors import InputError
 
 META_FILE = "model.json"
 FORMAT = "microdualnet-model/2"
 OLD_FORMATS = ("microdualnet-model/1",)
-# The pixel statistics the loaders apply (ImageNet's, RGB 0-255).
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
 PERSON_MIN_JOINT_CONFIDENCE = 0.3
 
 

@@ -1,7 +1,7 @@
 """The model's view (model.json `view`) as inference applies it, window by window.
 
-Inference decodes each frame once and keeps it `prepare`d; a window's input is then
-`assemble`d from its T kept frames. The two views give the same pixels and keypoints as
+Inference decodes each frame once and keeps it `prepare`d; a person-view window's input is
+then `assemble`d from its T kept frames (a full-view kept frame is already the input). The two views give the same pixels and keypoints as
 training's evaluation path (`dataset.ClipDataset` without augmentation) for the same frames
 (tested through the model's logits):
 
@@ -50,16 +50,13 @@ class FullView:
         return transforms.eval_frame(frame, self.size)
 
     def geometry(self, kp: np.ndarray, frame_shape: tuple[int, int]) -> WindowGeometry:
-        """`kp` `[W, T, 25, 3]` in the video's pixels; `frame_shape` (H, W)."""
+        """`kp` `[W, T, 25, 3]` in the video's pixels; `frame_shape` (H, W). No boxes: a
+        kept frame is already the window's frame."""
         h, w = frame_shape
         scaled = transforms.resize_keypoints(kp, frame_shape, self.size)
         nw, nh, _ = transforms.short_side_geometry(h, w, self.size)
         out = transforms.crop_keypoints(scaled, (nw - self.size) // 2, (nh - self.size) // 2)
         return WindowGeometry(None, out.reshape(kp.shape))
-
-    def assemble(self, frames: list[np.ndarray], box: np.ndarray | None,
-                 out: np.ndarray) -> None:
-        np.stack(frames, out=out)
 
 
 class PersonView:
@@ -92,8 +89,8 @@ class PersonView:
                                                  (s, s), self.size)
         return WindowGeometry(boxes, out)
 
-    def assemble(self, frames: list[np.ndarray], box: np.ndarray | None,
-                 out: np.ndarray) -> None:
+    def assemble(self, frames: list[np.ndarray], box: np.ndarray, out: np.ndarray) -> None:
+        """One window's T kept frames cropped to its `box` and resized, into `out`."""
         x0, y0, s = (int(v) for v in box)
         crops = np.stack(frames)[:, y0:y0 + s, x0:x0 + s]
         out[...] = transforms.resize_short_side(crops, np.zeros((len(crops), 0, 3), np.float32),

@@ -22,10 +22,8 @@ from pipeio.windows import PROB_PREFIX
 
 
 @pytest.fixture(scope="module", params=["full", "person"])
-def trained(request, tiny_clips, tmp_path_factory):
-    from conftest import tiny_config
-
-    cfg = tiny_config(tiny_clips, optim={"epochs": 1}, data={"view": request.param})
+def trained(request, tiny_clips, make_config, tmp_path_factory):
+    cfg = make_config(tiny_clips, optim={"epochs": 1}, data={"view": request.param})
     out = tmp_path_factory.mktemp(f"model-{request.param}")
     train(cfg, out)
     return cfg, out
