@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.config import StatsConfig
+from analysis.config import WALD_MIN_ENGAGERS, StatsConfig
+from analysis.tables import preset_text
+
+_PRESET_TEXT = {
+    "recommended": "calibrated tests",
+    "paper": "the analysis of the Micro-DualNet paper as far as its text specifies it",
+}
 
 _SANDWICH_TEXT = {
     "HC0": "the HC0 sandwich estimator",
@@ -63,6 +69,8 @@ def methods_text(
     n_not = int((~results["estimable"]).sum())
     excluded = (f" {n_excluded} participant(s) were excluded for incomplete data."
                 if n_excluded else "")
+    engagers = (max(cfg.min_engagers, WALD_MIN_ENGAGERS) if cfg.intensity_test == "wald"
+                else cfg.min_engagers)
     return (
         f"We analysed percent time engaged in {chosen} for {sizes}.{excluded} "
         "Each action was analysed with a two-part (hurdle) model. "
@@ -78,6 +86,7 @@ def methods_text(
         f"Comparisons were not estimated (and never counted as significant) when a group had "
         f"fewer than {cfg.min_participants} participants, when a group had all or no "
         f"participants engaged (separation), or, for the intensity part, when a group had "
-        f"fewer than {cfg.min_engagers} engagers or no variation in intensity; "
-        f"{n_tests} tests were estimable and {n_not} were not.\n"
+        f"fewer than {engagers} engagers or no variation in intensity; "
+        f"{n_tests} tests were estimable and {n_not} were not. "
+        f"Settings: the pipeline's {preset_text(cfg)} ({_PRESET_TEXT[cfg.preset]}).\n"
     )

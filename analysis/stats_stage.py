@@ -40,18 +40,22 @@ def run_stats(cfg: StatsConfig, percent_time: Path, participants: Path,
                              f"groups are {groups}")
     if cohort.table.empty:
         raise InputError("no participants left to analyse after checks and exclusions")
+    changed = cfg.overrides()
+    log.info("analysis preset %s%s", cfg.preset, "".join(
+        f"; {k} overridden: {v['used']} (preset: {v['preset']})" for k, v in changed.items()))
     actions = select_actions(cohort.table, cfg.top_k, cfg.actions)
     log.info("analysing %d actions: %s", len(actions), ", ".join(actions))
     results = run_hurdle(cohort.table, groups, actions, cfg)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_results(results, out_dir, cfg.alpha, cfg.fdr_family, cfg.intensity_test)
+    write_results(results, out_dir, cfg)
     sizes = cohort.table.groupby("group")["participant_id"].nunique().to_dict()
     atomic_write_text(out_dir / "methods.md", methods_text(
         cfg, groups, sizes, actions, results, n_excluded=len(cohort.exclusions)))
     with atomic_path(out_dir / "exclusions.tsv") as tmp:
         cohort.exclusions.to_csv(tmp, sep="\t", index=False)
     write_provenance(out_dir / "provenance.json", "analysis stats",
-                     params={"stats": cfg.model_dump(mode="json"), "actions": actions},
+                     params={"stats": cfg.model_dump(mode="json"), "preset": cfg.preset,
+                             "overrides": cfg.overrides(), "actions": actions},
                      inputs=[percent_time, participants])
     return StatsOutput(results, actions, out_dir)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.config import StatsConfig
 from pipeio import atomic_path, atomic_write_text
 
 TABLE_V_COLUMNS = ["Action", "Contrast", "Type", "Effect", "p", "p_adj"]
@@ -95,27 +96,37 @@ def to_latex(table: pd.DataFrame, caption: str) -> str:
     ]) + "\n"
 
 
-def table_v_caption(alpha: float, fdr_family: str, intensity_test: str) -> str:
-    """The caption stating what the table lists, which tests gave p, and how p_adj was made."""
-    family = ("all actions x contrasts x parts" if fdr_family == "all"
+def preset_text(cfg: StatsConfig) -> str:
+    """Which preset ran and which of its values were overridden (for captions and methods)."""
+    changed = cfg.overrides()
+    if not changed:
+        return f"analysis preset '{cfg.preset}'"
+    shown = "; ".join(f"{key} {v['used']} instead of {v['preset']}" for key, v in changed.items())
+    return f"analysis preset '{cfg.preset}', overridden: {shown}"
+
+
+def table_v_caption(cfg: StatsConfig) -> str:
+    """The caption stating what the table lists, which tests gave p, how p_adj was made, and
+    which preset ran (the same data give different tables under different presets)."""
+    family = ("all actions x contrasts x parts" if cfg.fdr_family == "all"
               else "the contrasts x actions of each part separately")
-    tests = ("p: two-sided Wald test" if intensity_test == "wald" else
+    tests = ("p: two-sided Wald test" if cfg.intensity_test == "wald" else
              "p: two-sided Wald test (Prob.) or permutation test of the robust score "
              "statistic (%)")
-    return (f"Pairwise group differences (p < {alpha:g}) in micro-action engagement. "
+    return (f"Pairwise group differences (p < {cfg.alpha:g}) in micro-action engagement. "
             "Prob.: engagement probability; %: percentage of time engaged among participants "
             "with nonzero engagement. Effect: odds ratio of the first vs the second group. "
-            f"{tests}. p_adj: Benjamini-Hochberg adjusted p-value over {family}.")
+            f"{tests}. p_adj: Benjamini-Hochberg adjusted p-value over {family}. "
+            f"Settings: {preset_text(cfg)}.")
 
 
-def write_results(results: pd.DataFrame, out_dir: Path, alpha: float, fdr_family: str,
-                  intensity_test: str) -> None:
+def write_results(results: pd.DataFrame, out_dir: Path, cfg: StatsConfig) -> None:
     """Write hurdle.tsv and Table V (TSV, Markdown, LaTeX), each atomically."""
     with atomic_path(out_dir / "hurdle.tsv") as tmp:
         results.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
-    table = table_v(results, alpha)
+    table = table_v(results, cfg.alpha)
     with atomic_path(out_dir / "table_v.tsv") as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    caption = table_v_caption(alpha, fdr_family, intensity_test)
+    caption = table_v_caption(cfg)
     atomic_write_text(out_dir / "table_v.md", to_markdown(table, "Table V. " + caption))
     atomic_write_text(out_dir / "table_v.tex", to_latex(table, caption))

@@ -10,8 +10,9 @@ from analysis.config import StatsConfig, load_stats_config
 from pipeio import InputError
 
 
-def test_defaults_follow_the_paper() -> None:
+def test_defaults_are_the_recommended_preset() -> None:
     cfg = load_stats_config(None)
+    assert cfg.preset == "recommended" and cfg.overrides() == {}
     assert (cfg.top_k, cfg.alpha, cfg.fdr_family, cfg.plot_p) == (10, 0.05, "all", "adjusted")
     assert (cfg.robust_se, cfg.intensity_test, cfg.permutations) == ("HC3", "permutation", 9999)
     assert cfg.resolved_contrasts(["ASD", "PSY", "TDC"]) == [

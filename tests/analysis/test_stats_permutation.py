@@ -204,5 +204,5 @@ def test_methods_and_caption_name_the_tests() -> None:
         text = methods_text(cfg, GROUPS, {"ASD": 50, "PSY": 25, "TDC": 50}, ["nodding"],
                             results)
         assert phrase in text
-        caption = table_v_caption(cfg.alpha, cfg.fdr_family, cfg.intensity_test)
+        caption = table_v_caption(cfg)
         assert ("permutation test" in caption) == (cfg.intensity_test == "permutation")
