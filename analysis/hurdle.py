@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.config import StatsConfig
+from analysis.config import WALD_MIN_ENGAGERS, StatsConfig
 from analysis.contrasts import contrast_vector, wald_contrast
 from analysis.design import Design, build_design, constant_covariates
 from analysis.fdr import adjust_results
@@ -60,6 +60,10 @@ def group_problems(
             problems[g] = f"every participant in group {g} engaged (separation)"
         elif part == "intensity" and engaged < cfg.min_engagers:
             problems[g] = f"group {g} has {engaged} engagers (< min_engagers {cfg.min_engagers})"
+        elif (part == "intensity" and cfg.intensity_test == "wald"
+              and engaged < WALD_MIN_ENGAGERS):
+            problems[g] = (f"group {g} has {engaged} engagers (< {WALD_MIN_ENGAGERS}, the "
+                           "fewest for a Wald test of intensity)")
         elif part == "intensity" and np.all(pt[pt > 0] >= 100):
             problems[g] = f"every engager in group {g} spent 100% of the time (separation)"
         elif part == "intensity" and np.ptp(pt[pt > 0]) == 0:
@@ -143,6 +147,10 @@ def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list
             elif fit.separated:
                 whole = "fitted probabilities at 0 or 1 (separation by a covariate)"
 
+    def in_model(a: str, b: str) -> bool:
+        """Was a model fitted with both groups in it (n_model is then its size)?"""
+        return fit is not None and a in usable and b in usable
+
     out = []
     for a, b in contrasts:
         (n_a, e_a, obs_a), (n_b, e_b, obs_b) = (_descriptives(action_rows, part, g) for g in (a, b))
@@ -150,7 +158,7 @@ def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list
             "action": action, "part": part, "type": TYPE_LABEL[part], "contrast": f"{a} vs {b}",
             "group_a": a, "group_b": b, "n_a": n_a, "n_b": n_b, "engagers_a": e_a,
             "engagers_b": e_b, "observed_a": obs_a, "observed_b": obs_b,
-            "n_model": len(rows) if fit is not None else 0, "se_type": se_type, "test": test,
+            "n_model": len(rows) if in_model(a, b) else pd.NA, "se_type": se_type, "test": test,
             "estimable": False, "reason": whole or problems.get(a) or problems.get(b) or "",
         }
         if not row["reason"] and fit is not None and design is not None:
@@ -170,5 +178,6 @@ def run_hurdle(table: pd.DataFrame, groups: list[str], actions: list[str],
             rows += analyse_part(action, action_rows, part, groups, contrasts, cfg)
     results = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
     results["estimable"] = results["estimable"].astype(bool)
+    results["n_model"] = results["n_model"].astype("Int64")  # blank where no model held both
     results["p_adj"] = adjust_results(results, cfg.fdr_family)
     return results

@@ -94,9 +94,14 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     out_of_range = frame.index[(frame["percent_time"] < 0) | (frame["percent_time"] > 100)]
     if len(out_of_range):
         raise InputError(
-            f"{what}: column percent_time must be within 0-100; "
-            f"{_lines(out_of_range)} are outside"
+            f"{what}: column percent_time is outside 0-100 on {_lines(out_of_range)}"
         )
+    largest = float(frame["percent_time"].max()) if len(frame) else 0.0
+    if 0 < largest <= 1:
+        log.warning(
+            "%s: every value of column percent_time lies within 0-1 (largest %.4g): they look "
+            "like fractions, but the column is percent time (0-100); if they are fractions, "
+            "multiply them by 100", what, largest)
     negative = frame.index[frame["valid_s"] < 0]
     if len(negative):
         raise InputError(f"{what}: column valid_s is negative on {_lines(negative)}")
@@ -116,15 +121,31 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     return frame
 
 
-def check_groups(frame: pd.DataFrame, groups: list[str], what: str) -> None:
-    """Every group in the file must be one of the configured groups."""
+def check_groups(frame: pd.DataFrame, groups: list[str], what: str,
+                 configured: bool = True) -> None:
+    """Every group in the file must be one of the configured groups (or, with `groups`
+    unset, one of the participant sheet's); the error lists every stray label."""
     unknown = frame.index[~frame["group"].isin(groups)]
     if len(unknown):
         names = sorted(frame.loc[unknown, "group"].unique())
+        where = (f"stats.groups {groups}" if configured else
+                 f"the participant sheet's groups {groups} (stats.groups is not set)")
         raise InputError(
-            f"{what}: column group has value(s) {names} not in stats.groups {groups} on "
-            f"{_lines(unknown)}"
+            f"{what}: column group has value(s) {names} not in {where} on {_lines(unknown)}"
         )
+
+
+def resolve_groups(frame: pd.DataFrame, config: StatsConfig, what: str) -> list[str]:
+    """The configured groups, or the file's groups (sorted) with a warning naming each and
+    its n: without `stats.groups` a typo or stray label silently becomes a group."""
+    if config.groups:
+        return list(config.groups)
+    sizes = frame.groupby("group")["participant_id"].nunique().sort_index()
+    log.warning(
+        "stats.groups is not set: the groups are those found in %s: %s. A stray label or a "
+        "typo is a group of its own; set stats.groups to the groups you mean", what,
+        ", ".join(f"{g} (n={n})" for g, n in sizes.items()))
+    return list(sizes.index)
 
 
 def load_cohort(
@@ -140,9 +161,9 @@ def load_cohort(
     if len(dup):
         raise InputError(f"{sheet_name}: column participant_id repeats on {_lines(dup)}")
 
-    groups = config.groups or sorted(sheet["group"].unique())
-    check_groups(sheet, groups, sheet_name)
-    check_groups(table, groups, table_name)
+    groups = resolve_groups(sheet, config, sheet_name)
+    check_groups(sheet, groups, sheet_name, configured=bool(config.groups))
+    check_groups(table, groups, table_name, configured=bool(config.groups))
 
     exclusions: list[tuple[str, str]] = []
     in_sheet, in_table = set(sheet["participant_id"]), set(table["participant_id"])

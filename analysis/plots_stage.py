@@ -9,7 +9,13 @@ import pandas as pd
 
 from analysis.config import StatsConfig
 from analysis.hurdle import RESULT_COLUMNS
-from analysis.inputs import TABLE_COLUMNS, check_groups, check_percent_table, read_tsv
+from analysis.inputs import (
+    TABLE_COLUMNS,
+    check_groups,
+    check_percent_table,
+    read_tsv,
+    resolve_groups,
+)
 from analysis.plots import brackets_for, caption_text, overview_figure, single_figure, slugify
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
 
@@ -44,7 +50,7 @@ def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path)
     """Write violin_<action>.{png,pdf}, overview.{png,pdf}, caption.md and provenance."""
     table = check_percent_table(read_tsv(percent_time, TABLE_COLUMNS, "percent-time table"),
                                 f"percent-time table {percent_time}")
-    groups = cfg.groups or sorted(table["group"].unique())
+    groups = resolve_groups(table, cfg, f"percent-time table {percent_time}")
     check_groups(table, groups, f"percent-time table {percent_time}")
     results = read_hurdle(hurdle)
     actions = list(dict.fromkeys(results["action"]))
@@ -68,6 +74,7 @@ def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path)
     caption = caption_text(cfg.plot_p, cfg.plot_parts, cfg.alpha, cfg.fdr_family)
     written.append(atomic_write_text(out_dir / "caption.md", caption))
     write_provenance(out_dir / "provenance.json", "analysis plots",
-                     params={"stats": cfg.model_dump(mode="json"), "actions": actions},
+                     params={"stats": cfg.model_dump(mode="json"), "preset": cfg.preset,
+                             "overrides": cfg.overrides(), "actions": actions},
                      inputs=[percent_time, hurdle])
     return written

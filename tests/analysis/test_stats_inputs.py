@@ -25,7 +25,12 @@ def test_good_input_is_joined_with_covariates(cohort, write_cohort) -> None:
 def test_percent_time_out_of_range_names_lines(cohort, write_cohort) -> None:
     table, sheet = cohort()
     table.loc[[3, 7], "percent_time"] = [101.0, -0.5]
-    with pytest.raises(InputError, match=r"percent_time must be within 0-100; lines 5, 9 "):
+    paths = write_cohort(table, sheet)
+    with pytest.raises(InputError, match=r"percent_time.tsv: column percent_time is outside "
+                       r"0-100 on lines 5, 9$"):
+        load_cohort(*paths, StatsConfig())
+    table.loc[7, "percent_time"] = 1.0
+    with pytest.raises(InputError, match="column percent_time is outside 0-100 on line 5$"):
         load_cohort(*write_cohort(table, sheet), StatsConfig())
 
 
