@@ -42,9 +42,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: Fewest engagers per group for a Wald test of an intensity contrast, whatever
 #: min_engagers says: with fewer, the sandwich rests on a handful of residuals and the z can
-#: be absurd (p = 1e-12 from 2 engagers per group). Simulated false positive rate of the HC0
-#: Wald z at alpha 0.05 (mean intensity 5%, Beta precision 20): 0.33 at 2, 0.17 at 5, 0.12 at
-#: 8, 0.11 at 10 engagers per group. A floor against nonsense, not a calibration.
+#: be absurd (p = 1e-12 from 2 engagers per group). False positive rate of the HC0 Wald z at
+#: alpha 0.05 (bench/stats_wald_floor.py: mean intensity 5%, Beta precision 20): 0.31 at 2,
+#: 0.17 at 5, 0.12 at 8, 0.11 at 10, 0.07 at 20 engagers per group. A floor against nonsense,
+#: not a calibration.
 WALD_MIN_ENGAGERS = 10
 #: Schema floors of min_participants and min_engagers (docs/statistics.md gives the reasons).
 MIN_PARTICIPANTS_FLOOR = 5
