@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.config import WALD_MIN_ENGAGERS, StatsConfig
-from analysis.tables import preset_text
+from analysis.tables import overrides_text
 
 _PRESET_TEXT = {
     "recommended": "calibrated tests",
@@ -88,5 +88,6 @@ def methods_text(
         f"participants engaged (separation), or, for the intensity part, when a group had "
         f"fewer than {engagers} engagers or no variation in intensity; "
         f"{n_tests} tests were estimable and {n_not} were not. "
-        f"Settings: the pipeline's {preset_text(cfg)} ({_PRESET_TEXT[cfg.preset]}).\n"
+        f"Settings: the pipeline's analysis preset '{cfg.preset}' ({_PRESET_TEXT[cfg.preset]})"
+        f"{overrides_text(cfg)}.\n"
     )

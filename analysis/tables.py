@@ -96,13 +96,18 @@ def to_latex(table: pd.DataFrame, caption: str) -> str:
     ]) + "\n"
 
 
-def preset_text(cfg: StatsConfig) -> str:
-    """Which preset ran and which of its values were overridden (for captions and methods)."""
+def overrides_text(cfg: StatsConfig) -> str:
+    """', overridden: <key> <value> instead of <preset value>; ...', or '' when none."""
     changed = cfg.overrides()
     if not changed:
-        return f"analysis preset '{cfg.preset}'"
-    shown = "; ".join(f"{key} {v['used']} instead of {v['preset']}" for key, v in changed.items())
-    return f"analysis preset '{cfg.preset}', overridden: {shown}"
+        return ""
+    return ", overridden: " + "; ".join(
+        f"{key} {v['used']} instead of {v['preset']}" for key, v in changed.items())
+
+
+def preset_text(cfg: StatsConfig) -> str:
+    """Which preset ran and which of its values were overridden (for captions and methods)."""
+    return f"analysis preset '{cfg.preset}'{overrides_text(cfg)}"
 
 
 def table_v_caption(cfg: StatsConfig) -> str:
