@@ -42,10 +42,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: Fewest engagers per group for a Wald test of an intensity contrast, whatever
 #: min_engagers says: with fewer, the sandwich rests on a handful of residuals and the z can
-#: be absurd (p = 1e-12 from 2 engagers per group). False positive rate of the HC0 Wald z at
-#: alpha 0.05 (bench/stats_wald_floor.py: mean intensity 5%, Beta precision 20): 0.31 at 2,
-#: 0.17 at 5, 0.12 at 8, 0.11 at 10, 0.07 at 20 engagers per group. A floor against nonsense,
-#: not a calibration.
+#: be absurd (with no group difference, 2 + 2 engagers give HC0 p < 0.001 in 14% of
+#: comparisons). False positive rate of the HC0 Wald z at alpha 0.05
+#: (bench/stats_wald_floor.py: mean intensity 5%, Beta precision 20): 0.31 at 2, 0.17 at 5,
+#: 0.12 at 8, 0.11 at 10, 0.07 at 20 engagers per group. A floor against nonsense, not a
+#: calibration.
 WALD_MIN_ENGAGERS = 10
 #: Schema floors of min_participants and min_engagers (docs/statistics.md gives the reasons).
 MIN_PARTICIPANTS_FLOOR = 5
@@ -67,7 +68,8 @@ class StatsConfig(BaseModel):
     )
     groups: list[str] | None = Field(
         default=None,
-        description="Diagnostic groups in display order; null = the sheet's groups, sorted.",
+        description="Diagnostic groups in display order; labels in the files outside them are "
+        "an error. null = the sheet's groups, sorted, with a warning naming each and its n.",
     )
     contrasts: list[tuple[str, str]] | None = Field(
         default=None,
