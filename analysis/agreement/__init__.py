@@ -1,0 +1,1 @@
+"""Agreement between the model and human coders, and between coders (docs/agreement.md)."""

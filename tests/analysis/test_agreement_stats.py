@@ -1,0 +1,85 @@
+"""Each agreement statistic against a case computed by hand (the arithmetic is written out)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis.agreement.stats import (
+    EventScore,
+    bland_altman,
+    icc_a1,
+    kappa,
+    match_events,
+)
+
+
+def test_icc_a1_by_hand_two_raters():
+    # 4 participants x 2 raters. Row means 3, 4, 7, 8; rater means 5, 6; grand mean 5.5.
+    # MSR = 2 * (2.5^2 + 1.5^2 + 1.5^2 + 2.5^2) / 3 = 34/3
+    # MSC = 4 * (0.5^2 + 0.5^2) / 1 = 2
+    # residuals are all +-0.5: SSE = 8 * 0.25 = 2, MSE = 2 / (3 * 1) = 2/3
+    # ICC(A,1) = (34/3 - 2/3) / (34/3 + 2/3 + 2 * (2 - 2/3) / 4) = (32/3) / (38/3) = 16/19
+    got = icc_a1(np.array([[2, 4], [4, 4], [6, 8], [8, 8]]))
+    assert got.icc == pytest.approx(16 / 19)
+    assert got.low < got.icc < got.high and (got.n, got.k) == (4, 2)
+
+
+def test_icc_a1_reproduces_shrout_fleiss_1979():
+    # Shrout & Fleiss (1979), Table 2: 6 targets, 4 judges. Their ICC(2,1) is 0.29; McGraw &
+    # Wong's 95% interval for it is [0.019, 0.76] (as R's psych::ICC prints for these data).
+    sf = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
+                   [6, 2, 4, 7]])
+    got = icc_a1(sf)
+    assert got.icc == pytest.approx(0.29, abs=0.005)
+    assert got.low == pytest.approx(0.019, abs=0.001)
+    assert got.high == pytest.approx(0.76, abs=0.005)
+
+
+def test_icc_a1_edges():
+    perfect = icc_a1(np.array([[1.0, 1.0], [5.0, 5.0], [3.0, 3.0]]))
+    assert (perfect.icc, perfect.low, perfect.high) == (1.0, 1.0, 1.0)
+    assert math.isnan(icc_a1(np.full((4, 2), 2.0)).icc)  # nobody differs: 0/0
+    assert math.isnan(icc_a1(np.array([[1.0, 2.0]])).icc)  # one participant
+    # A constant offset lowers absolute agreement, though consistency is perfect.
+    shifted = icc_a1(np.array([[1.0, 3.0], [2.0, 4.0], [3.0, 5.0], [4.0, 6.0]]))
+    assert shifted.icc < 0.5
+
+
+def test_bland_altman_by_hand():
+    # d = compared - reference = 1, 2, 3, 2: bias 2, SD = sqrt((1 + 0 + 1 + 0) / 3)
+    got = bland_altman(np.array([10.0, 20.0, 30.0, 40.0]), np.array([11.0, 22.0, 33.0, 42.0]))
+    sd = math.sqrt(2 / 3)
+    assert (got.bias, got.sd, got.n) == pytest.approx((2.0, sd, 4))
+    assert (got.low, got.high) == pytest.approx((2 - 1.959964 * sd, 2 + 1.959964 * sd))
+    assert bland_altman(np.array([1.0]), np.array([2.0]), level=0.9).n == 1
+
+
+def test_kappa_by_hand():
+    # 50 bins: both yes 15, both no 20, reference yes only 10, compared yes only 5.
+    # p_o = 35/50 = 0.7; reference yes 25/50, compared yes 20/50:
+    # p_e = 0.5 * 0.4 + 0.5 * 0.6 = 0.5; kappa = (0.7 - 0.5) / 0.5 = 0.4
+    ref = np.array([1] * 15 + [0] * 20 + [1] * 10 + [0] * 5)
+    cmp = np.array([1] * 15 + [0] * 20 + [0] * 10 + [1] * 5)
+    assert kappa(ref, cmp) == pytest.approx(0.4)
+    assert kappa(ref, ref) == pytest.approx(1.0)
+    assert math.isnan(kappa(np.zeros(10), np.zeros(10)))  # one label: chance agreement is 1
+
+
+def test_event_matching_by_hand():
+    ref = [(0.0, 2.0), (5.0, 6.0), (10.0, 12.0)]
+    cmp = [(0.5, 2.0), (5.6, 7.0), (10.0, 11.0), (20.0, 21.0)]
+    # IoUs: (0,2)-(0.5,2) = 1.5/2 = 0.75 match; (5,6)-(5.6,7) = 0.4/2 = 0.2 no;
+    # (10,12)-(10,11) = 1/2 = 0.5 match (>= 0.5); (20,21) overlaps nothing.
+    assert match_events(ref, cmp) == [(0, 0), (2, 2)]
+    score = EventScore(len(ref), len(cmp), 2)
+    assert (score.precision, score.recall, score.f1) == pytest.approx((2 / 4, 2 / 3, 4 / 7))
+
+
+def test_event_matching_is_one_to_one():
+    # Both compared events reach IoU 0.5 with the one reference event; only one may match,
+    # the higher IoU first: (0,2)-(0,1.2) = 0.6, (0,2)-(1,2) = 0.5.
+    assert match_events([(0.0, 2.0)], [(0.0, 1.2), (1.0, 2.0)]) == [(0, 0)]
+    assert math.isnan(EventScore(0, 0, 0).f1)
