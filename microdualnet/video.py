@@ -7,6 +7,11 @@ the decoder outputs. `probe` finds the count and each frame's time by reading th
 (no decoding), which is also where a recording the pipeline cannot time is refused: no frame
 rate, no timestamps, a variable frame rate, or an index that promises more frames than the
 file holds. Every failure is an `InputError` naming the file.
+
+Frames come out as the recording is meant to be seen: a file's display rotation (a phone held
+upright or sideways stores landscape pixels plus a rotation) is applied to every frame, and
+`VideoInfo` gives the displayed width and height, so pose, crops and the model all work in
+one upright picture.
 """
 
 from __future__ import annotations
@@ -40,9 +45,10 @@ class VideoInfo:
 
     frames: int
     fps: float
-    width: int
+    width: int  # as displayed, after `rotation`
     height: int
     times: np.ndarray  # [frames] each frame's presentation time in seconds (the file's)
+    rotation: int = 0  # degrees counter-clockwise the stored frames are turned for display
 
     @property
     def duration_s(self) -> float:
@@ -98,7 +104,32 @@ def probe(path: str | Path) -> VideoInfo:
         raise InputError(f"video {path} has no time base for its timestamps; re-encode it")
     times = np.sort(np.asarray(pts, np.float64)) * float(base)
     fps = _constant_rate(path, times, nominal)
-    return VideoInfo(len(times), fps, width, height, times)
+    rotation = _display_rotation(path)
+    if rotation % 180:
+        width, height = height, width
+    return VideoInfo(len(times), fps, width, height, times, rotation)
+
+
+def _quarter_turns(path: Path, degrees: float) -> int:
+    """A display rotation as counter-clockwise quarter turns (0-3); others are refused."""
+    turns = degrees / 90
+    if abs(turns - round(turns)) > 1e-3:
+        raise InputError(f"video {path} asks to be shown rotated by {degrees:g} degrees; only "
+                         "multiples of 90 are supported (re-encode it upright)")
+    return int(round(turns)) % 4
+
+
+def _display_rotation(path: Path) -> int:
+    """The rotation (degrees counter-clockwise, 0/90/180/270) of the first decoded frame."""
+    container, stream = _open(path)
+    try:
+        first = next(container.decode(stream), None)
+    except _ERRORS as err:
+        raise InputError(f"video {path}: decoding the first frame failed (truncated?): "
+                         f"{_first_line(err)}") from err
+    finally:
+        container.close()
+    return 0 if first is None else 90 * _quarter_turns(path, first.rotation)
 
 
 def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> float:
@@ -180,10 +211,9 @@ class FrameStream:
     def frames(self, indices: Iterable[int], size: tuple[int, int] | None = None
                ) -> Iterator[tuple[int, np.ndarray]]:
         """`(index, RGB uint8 [H, W, 3])` for `indices`, ascending, from the last frame read
-        on. `size` (width, height): scaled by FFmpeg while converting (area averaging), far
-        cheaper on HD frames than converting at full size and resizing after."""
-        scale = {} if size is None else {"width": size[0], "height": size[1],
-                                         "interpolation": "AREA"}
+        on, turned upright by the file's display rotation. `size` (width, height, as
+        displayed): scaled by FFmpeg while converting (area averaging), far cheaper on HD
+        frames than converting at full size and resizing after."""
         for index in (int(i) for i in indices):
             if index < self._last_index:
                 raise ValueError(f"FrameStream reads forward: frame {index} asked for after "
@@ -201,8 +231,16 @@ class FrameStream:
                                      f"{_first_line(err)}") from err
                 self._last_index += 1
                 self.decoded += 1
-            yield index, self._to_rgb.reformat(self._last, format="rgb24",
-                                               **scale).to_ndarray()
+            yield index, self._upright(self._last, size)
+
+    def _upright(self, frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
+        turns = _quarter_turns(self.path, frame.rotation) if frame.rotation else 0
+        scale = {}
+        if size is not None:
+            width, height = size if turns % 2 == 0 else size[::-1]
+            scale = {"width": width, "height": height, "interpolation": "AREA"}
+        rgb = self._to_rgb.reformat(frame, format="rgb24", **scale).to_ndarray()
+        return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
     def close(self) -> None:
         self._container.close()

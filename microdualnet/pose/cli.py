@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "cells say it, for --participant-id")
     where.add_argument("--participant-id", default=None, help="this participant's row in "
                        "--sheet")
+    p.add_argument("--min-upright-fraction", type=float, default=0.5, metavar="F",
+                   help="the participant's body axis must be within 45 degrees of upright in "
+                   "at least this share of the frames that show it, else the video has no "
+                   "usable pose (a recording turned sideways); a failure, or an exclusion "
+                   "with --on-error exclude. 0 switches the check off (default 0.5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -55,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     # Settings problems concern every participant: they fail even with --on-error exclude.
     if args.backend == "openpose" and args.openpose_dir is None:
         raise InputError("the openpose backend needs --openpose-dir")
+    if not 0 <= args.min_upright_fraction <= 1:
+        raise InputError("--min-upright-fraction must lie within 0-1")
     args.hint = _hint(args)
     contract = None
     if args.only_sampled is not None:
@@ -100,7 +107,7 @@ def _extract(args: argparse.Namespace, contract: ModelContract | None) -> int:
                             args.hop_s).unique_frames()
     summary = extract_pose(args.backend, args.video, args.out, openpose_dir=args.openpose_dir,
                            only_frames=only, qc_path=args.qc, progress=not args.no_progress,
-                           hint=args.hint)
+                           hint=args.hint, min_upright=args.min_upright_fraction)
     state = f"excluded: {summary['exclusion_reason']}" if summary["excluded"] else "ok"
     print(f"pose {args.out}: person in {summary['frames_with_person']}/"
           f"{summary['frames_processed']} frames ({state})")

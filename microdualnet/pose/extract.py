@@ -16,7 +16,7 @@ from microdualnet.pose.participant import (
     ParticipantHint,
     several_people_warning,
 )
-from microdualnet.pose.qc import exclusion_summary, qc_summary, write_qc
+from microdualnet.pose.qc import exclusion_summary, qc_summary, upright_problem, write_qc
 from microdualnet.video import FrameStream, VideoInfo, probe
 from pipeio.errors import InputError
 
@@ -92,12 +92,15 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
                  openpose_dir: str | Path | None = None, only_frames: np.ndarray | None = None,
                  qc_path: str | Path | None = None, progress: bool = True,
                  hint: ParticipantHint = NO_HINT,
-                 max_side: int | None = MEDIAPIPE_MAX_SIDE) -> dict[str, Any]:
+                 max_side: int | None = MEDIAPIPE_MAX_SIDE,
+                 min_upright: float = 0.0) -> dict[str, Any]:
     """Write the pose file and its QC summary; return the summary.
 
     `only_frames` limits the work to those video frames (the ones inference samples);
     `max_side`: mediapipe sees frames brought down to this longer side (None: full size);
-    `hint` says where the participant sits when others are in view (`pose.participant`).
+    `hint` says where the participant sits when others are in view (`pose.participant`);
+    `min_upright`: a body upright in less than this share of frames is an `InputError`
+    (`pose.qc.upright_problem`).
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown pose backend {backend!r}; expected one of {BACKENDS}")
@@ -120,6 +123,9 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
     else:
         frames = np.arange(info.frames) if only_frames is None else only_frames
         kp, extra = _mediapipe(video, info, frames, hint, progress, max_side)
+    problem = upright_problem(kp, min_upright)
+    if problem:
+        raise InputError(f"video {video}: {problem}")
     pose = PoseData(kp, frames.astype(np.int64), info.fps, info.width, info.height, backend,
                     info.frames)
     save_pose(out, pose)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from microdualnet.body25 import INDEX
 from microdualnet.bodyparts import ENTITY_SETS
 from microdualnet.pose.npz import PERSON_MIN_CONFIDENCE, PERSON_MIN_JOINTS, PoseData, has_person
 from pipeio.atomic import atomic_write_text
@@ -27,11 +28,51 @@ def entity_confidence(keypoints: np.ndarray) -> dict[str, float | None]:
     return out
 
 
+# A body axis more than this far from the image's vertical is not upright.
+UPRIGHT_MAX_DEG = 45.0
+
+
+def body_axis_upright(keypoints: np.ndarray) -> tuple[int, int]:
+    """(frames that show the body's axis, frames where it is within UPRIGHT_MAX_DEG of
+    upright). The axis is mid-hip to neck, pointing up the image; where the hips are not
+    seen (a table), the shoulder line, which is then horizontal within the same angle.
+
+    Why: the model learned seated, upright people. A recording turned sideways (a phone held
+    on its side, rotation metadata lost) still gives confident joints and valid windows,
+    and the model then reads every window as some action.
+    """
+    conf = keypoints[..., 2] > PERSON_MIN_CONFIDENCE
+    xy = keypoints[..., :2]
+    cos_max = np.cos(np.radians(UPRIGHT_MAX_DEG))
+    torso = conf[:, INDEX["Neck"]] & conf[:, INDEX["MidHip"]]
+    axis = xy[:, INDEX["Neck"]] - xy[:, INDEX["MidHip"]]
+    torso_upright = -axis[:, 1] >= cos_max * np.linalg.norm(axis, axis=1)
+    shoulders = ~torso & conf[:, INDEX["RShoulder"]] & conf[:, INDEX["LShoulder"]]
+    line = xy[:, INDEX["LShoulder"]] - xy[:, INDEX["RShoulder"]]
+    line_level = np.abs(line[:, 0]) >= cos_max * np.linalg.norm(line, axis=1)
+    shown = torso | shoulders
+    upright = (torso & torso_upright) | (shoulders & line_level)
+    return int(shown.sum()), int(upright.sum())
+
+
+def upright_problem(keypoints: np.ndarray, min_fraction: float) -> str | None:
+    """The exclusion reason when the body is upright in less than `min_fraction` of the
+    frames that show its axis; None when it is upright enough (or the check is off: 0)."""
+    shown, upright = body_axis_upright(keypoints)
+    if min_fraction <= 0 or shown == 0 or upright >= min_fraction * shown:
+        return None
+    return (f"the body axis is more than {UPRIGHT_MAX_DEG:.0f} degrees from upright in "
+            f"{100 * (1 - upright / shown):.0f}% of the {shown} frames that show it (a "
+            f"recording turned sideways?); at least {100 * min_fraction:.0f}% upright is "
+            "needed (pose.min_upright_fraction)")
+
+
 def qc_summary(pose: PoseData, video: str | Path, extra: dict[str, Any]) -> dict[str, Any]:
     """The QC record; `excluded` is set (with the reason) when no frame has a person."""
     person = has_person(pose.keypoints)
     found = int(person.sum())
     processed = len(pose.frame_index)
+    shown, upright = body_axis_upright(pose.keypoints)
     return {
         "video": str(video),
         "backend": pose.backend,
@@ -45,6 +86,8 @@ def qc_summary(pose: PoseData, video: str | Path, extra: dict[str, Any]) -> dict
         "person_rule": f">= {PERSON_MIN_JOINTS} joints with confidence > "
                        f"{PERSON_MIN_CONFIDENCE}",
         "mean_confidence_per_entity": entity_confidence(pose.keypoints),
+        "frames_with_body_axis": shown,
+        "upright_fraction": round(upright / shown, 4) if shown else None,
         **extra,
         "excluded": found == 0,
         "exclusion_reason": "no person detected in any processed frame" if found == 0 else None,
