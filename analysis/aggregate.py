@@ -26,6 +26,7 @@ of the table and listed in the exclusions file with the reason.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -36,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from pipeio import InputError, atomic_path, write_provenance
-from pipeio.windows import PROB_PREFIX, read_windows
+from pipeio.textfile import read_utf8
+from pipeio.windows import PROB_PREFIX, check_made_by, read_windows
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +194,8 @@ def windows_files(sources: list[Path]) -> list[Path]:
 def read_sheet(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"participant sheet {path} does not exist")
-    sheet = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "group": str})
+    sheet = pd.read_csv(io.StringIO(read_utf8(path, "participant sheet")), sep="\t",
+                        dtype={"participant_id": str, "group": str})
     for col in ("participant_id", "group"):
         if col not in sheet.columns:
             raise InputError(f"participant sheet {path} lacks column {col!r}")
@@ -277,6 +280,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "participant_id, group, video; '' for none)")
     p.add_argument("--min-valid-s", type=float, default=0.0,
                    help="exclude participants with less valid time than this (s)")
+    p.add_argument("--model", type=Path, default=None, metavar="MODEL_DIR",
+                   help="refuse windows files not made by the model in this folder")
     add_decision_args(p)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.set_defaults(run=run_aggregate)
@@ -286,6 +291,8 @@ def run_aggregate(args: argparse.Namespace) -> None:
     covariates = None if args.covariates is None else [
         c.strip() for c in args.covariates.split(",") if c.strip()]
     files, decision = windows_files(args.windows), decision_from(args)
+    if args.model is not None:
+        check_made_by(files, args.model)
     table, excluded = aggregate(files, read_sheet(args.participants), decision, covariates,
                                 args.min_valid_s)
     with atomic_path(args.out) as tmp:

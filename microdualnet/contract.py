@@ -25,8 +25,8 @@ import numpy as np
 from microdualnet.model.config import IMAGENET_MEAN, IMAGENET_STD
 from microdualnet.windowplan import SamplingRule
 from pipeio.errors import InputError
+from pipeio.modelfiles import META_FILE
 
-META_FILE = "model.json"
 FORMAT = "microdualnet-model/2"
 OLD_FORMATS = ("microdualnet-model/1",)
 PERSON_MIN_JOINT_CONFIDENCE = 0.3

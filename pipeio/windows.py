@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from pipeio.atomic import atomic_path
 from pipeio.errors import InputError
+from pipeio.modelfiles import model_digest
 
 META_KEY = b"microdualnet.windows"
 PROB_PREFIX = "prob_"
@@ -58,3 +59,19 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if missing or not meta.get("class_names"):
         raise InputError(f"windows file {path} lacks column(s) {missing or 'class_names'}")
     return table, meta
+
+
+def check_made_by(files: list[Path], model_dir: str | Path) -> None:
+    """Every windows file carries the digest of the model in `model_dir`: results made by an
+    earlier or another model are refused, naming the first such file."""
+    expected = model_digest(model_dir)
+    for path in files:
+        try:
+            raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+        except (OSError, pa.ArrowException) as err:
+            raise InputError(f"windows file {path} is not readable Parquet ({err})") from err
+        made_by = json.loads(raw).get("model_sha256") if raw else None
+        if made_by != expected:
+            by = f"model {made_by[:12]}" if made_by else "a model it does not record"
+            raise InputError(f"windows file {path} was made by {by}, not by the model in "
+                             f"{model_dir} ({expected[:12]}); run its infer job again")

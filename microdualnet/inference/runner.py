@@ -28,6 +28,7 @@ from microdualnet.runtime import retain_freed_memory
 from microdualnet.video import VideoInfo, probe
 from microdualnet.windowplan import WindowPlan, plan_windows
 from pipeio.errors import InputError
+from pipeio.modelfiles import model_digest
 from pipeio.windows import PROB_PREFIX, ROUTE_PREFIXES
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,8 @@ def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
 def _result_meta(model_dir: str | Path, video: str | Path, classes: list[str],
                  entities: list[str], opts: InferenceOptions, **specific: Any) -> dict[str, Any]:
     """The windows file's metadata: what every file carries, then the video-specific keys."""
-    return {"video": str(video), "model": str(model_dir), "class_names": classes,
+    return {"video": str(video), "model": str(model_dir),
+            "model_sha256": model_digest(model_dir), "class_names": classes,
             "entities": entities, "window_s": opts.window_s, "hop_s": opts.hop_s,
             "min_pose_fraction": opts.min_pose_fraction, **specific}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from microdualnet.contract import FORMAT, META_FILE, View, read_meta
@@ -25,8 +26,7 @@ from microdualnet.model.config import (
 from microdualnet.model.network import MicroDualNet
 from pipeio.atomic import atomic_path, atomic_write_text
 from pipeio.errors import InputError
-
-WEIGHTS_FILE = "model.safetensors"
+from pipeio.modelfiles import WEIGHTS_FILE, check_weights_file
 
 
 @dataclass
@@ -102,7 +102,12 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
     weights = Path(folder) / WEIGHTS_FILE
     if not weights.is_file():
         raise InputError(f"model folder {folder}: missing {WEIGHTS_FILE}")
-    state = load_file(str(weights), device=str(device))
+    check_weights_file(weights)
+    try:
+        state = load_file(str(weights), device=str(device))
+    except SafetensorError as err:
+        raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
+                         f"it again): {err}") from None
     with _without_weight_init():
         model = MicroDualNet(cfg, loading=True)
     if torch.device(device).type != "cpu":

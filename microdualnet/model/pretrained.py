@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
 
 from microdualnet.model.backbone import TSMBackbone
 from pipeio.errors import InputError
+from pipeio.modelfiles import check_weights_file
 
 SourceFormat = Literal["torchvision", "tsm", "mmaction2"]
 # Classifier heads of each source: never loaded into the backbone, listed as ignored.
@@ -45,7 +47,12 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise InputError(f"pretrained weights {path}: no such file")
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        check_weights_file(path)
+        try:
+            return load_file(str(path))
+        except SafetensorError as err:
+            raise InputError(f"pretrained weights {path} are damaged or incomplete: {err}"
+                             ) from None
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # weights_only refuses arbitrary objects: say so in one line

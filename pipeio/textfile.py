@@ -1,0 +1,31 @@
+"""Text files a study edits by hand (participant sheets, tables), read as UTF-8.
+
+Spreadsheet programs often save Latin-1 or Windows-1252; decoding such a file fails at one
+byte, and the user needs the line and column of that byte to find the cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeio.errors import InputError
+
+
+def read_utf8(path: str | Path, what: str) -> str:
+    """The file's text (a UTF-8 byte-order mark is dropped); an error names the line and
+    column of the first byte that is not UTF-8."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{what} {path}: {err.strerror or err}") from err
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        offset = err.start
+        line = data.count(b"\n", 0, offset) + 1
+        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        raise InputError(
+            f"{what} {path}: line {line}, column {column}: byte 0x{data[offset]:02x} is not "
+            "UTF-8 text; save the file as UTF-8 (in a spreadsheet: 'Save as' tab-separated, "
+            "encoding UTF-8)") from None
