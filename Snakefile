@@ -8,6 +8,7 @@ from snakemake.utils import min_version, validate
 
 from analysis.config import load_stats_config
 from pipeio import InputError
+from pipeio.schemacheck import check_schema, load_schema
 
 min_version("9.0")
 
@@ -15,6 +16,13 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# One line naming the key (and the closest valid one) for a typo; validate then fills the
+# defaults.
+try:
+    check_schema(config, load_schema(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"),
+                 "config")
+except InputError as err:
+    raise InputError(str(err)) from None
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

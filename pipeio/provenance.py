@@ -58,6 +58,20 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def folder_manifest(folder: str | os.PathLike, pattern: str = "*.json") -> str:
+    """SHA-256 of the names, sizes and modification times of a folder's files (no reading):
+    a cheap fingerprint that changes when any file is added, removed or rewritten. An absent
+    folder gives "absent"."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "absent"
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob(pattern)):
+        stat = path.stat()
+        digest.update(f"{path.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def provenance_record(
     step: str,
     params: Mapping[str, Any] | None = None,

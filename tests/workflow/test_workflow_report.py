@@ -119,7 +119,7 @@ def test_interrupted_run_restarts_to_identical_tables(demo_run, tmp_path, how):
     assert "Finished jobid" in first  # some jobs were done before the interruption
     assert not (wd / RESULTS / "report.html").exists()
 
-    again = run_snakemake(wd, "--rerun-incomplete")
+    again = run_snakemake(wd)  # profiles/default brings --rerun-incomplete
     assert again.returncode == 0, again.stderr[-3000:]
     redone = job_counts(again.stdout + again.stderr)
     assert "demo_cohort" not in redone and "percent_time_from_truth" not in redone

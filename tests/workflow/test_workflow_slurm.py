@@ -30,7 +30,7 @@ def slurm_cluster():
 def test_reduced_demo_through_slurm(tmp_path, slurm_cluster):
     wd = reduced_workdir(tmp_path)
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", str(ROOT / "workflow/profiles/slurm"),
+        [sys.executable, "-m", "snakemake", "--profile", str(ROOT / "profiles/slurm"),
          "--directory", str(wd)],
         cwd=wd, capture_output=True, text=True, timeout=900,
     )

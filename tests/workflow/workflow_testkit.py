@@ -58,7 +58,7 @@ def final_tables(workdir: Path, results: str = "results/demo") -> dict[str, byte
     return {name: (workdir / results / name).read_bytes() for name in FINAL_TABLES}
 
 
-def make_random_model(folder: Path) -> Path:
+def make_random_model(folder: Path, seed: int = 0) -> Path:
     """A randomly initialised demo-preset model over the synthetic classes + background (no
     training: the tests of the workflow's mechanics do not need a good model)."""
     import torch
@@ -70,7 +70,7 @@ def make_random_model(folder: Path) -> Path:
     from microdualnet.synthetic.actions import ACTIONS, BACKGROUND_NAME
 
     names = [a.name for a in ACTIONS] + [BACKGROUND_NAME]
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = MicroDualNet(make_config("demo", num_classes=len(names)))
     return save_checkpoint(model, folder, fps=25.0, view=View("full"), class_names=names)
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeio.provenance import folder_manifest
+
 
 def demo_participants():
     """The demo cohort's ids are fixed by its size: sub-001 ... sub-NNN."""
@@ -12,15 +14,29 @@ def demo_participants():
 
 
 def read_sheet(path):
-    """The participant sheet, validated row by row; errors name the row and column."""
+    """The participant sheet, validated row by row; errors name the line and column."""
+    import io
+
+    from microdualnet.pose.participant import parse_hint
+    from pipeio.schemacheck import check_schema, load_schema
+    from pipeio.textfile import read_utf8
+
     if not Path(path).is_file():
         raise ValueError(f"config participants: sheet {path} does not exist")
-    sheet = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "group": str,
-                                               "video": str})
+    text = read_utf8(path, "participant sheet")
+    sheet = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
     missing = {"participant_id", "group", "video"} - set(sheet.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
-    validate(sheet, "../schemas/participants.schema.yaml")
+    sheet = sheet.apply(lambda col: col.str.strip())
+    schema = load_schema(Path(workflow.basedir) / "workflow/schemas/participants.schema.yaml")
+    for i, row in sheet.iterrows():
+        where = f"{path}: line {int(i) + 2}"
+        for column in ("participant_id", "group", "video"):
+            if not row[column]:
+                raise ValueError(f"{where}: column {column} is empty")
+        check_schema({k: v for k, v in row.items() if v != ""}, schema, where)
+        parse_hint(row.get("participant_side"), row.get("participant_box"), where)
     dup = sheet["participant_id"][sheet["participant_id"].duplicated()]
     if len(dup):
         rows = [int(i) + 2 for i in dup.index]
@@ -32,11 +48,6 @@ def read_sheet(path):
             raise ValueError(
                 f"{path}: line {int(bad.index[0]) + 2}: group {bad['group'].iloc[0]!r} is not "
                 f"one of stats.groups {groups}")
-    from microdualnet.pose.participant import parse_hint
-
-    for i, row in sheet.iterrows():
-        parse_hint(row.get("participant_side"), row.get("participant_box"),
-                   f"{path}: line {int(i) + 2}")
     base = Path(path).parent
     absent = [(int(i) + 2, v) for i, v in sheet["video"].items() if not (base / v).is_file()]
     if absent:
@@ -50,12 +61,32 @@ if DEMO["enabled"]:
     SHEET_PATH = f"{DEMO['out']}/participants.tsv"
     PIDS = demo_participants()
     VIDEO = {pid: f"{DEMO['out']}/videos/{pid}.mp4" for pid in PIDS}
+    SEAT = {}  # the demo child sits alone
 else:
     SHEET_PATH = config["participants"]
-    _sheet = read_sheet(SHEET_PATH)
+    try:
+        _sheet = read_sheet(SHEET_PATH)
+    except ValueError as err:  # one line naming the sheet's line, not a traceback
+        raise ValueError(str(err)) from None
     PIDS = list(_sheet["participant_id"])
     VIDEO = {pid: str(Path(SHEET_PATH).parent / v)
              for pid, v in zip(_sheet["participant_id"], _sheet["video"])}
+    SEAT = {row["participant_id"]: {c: row[c] for c in ("participant_side", "participant_box")
+                                    if row.get(c)}
+            for _, row in _sheet.iterrows()}
+
+
+def seat_args(pid):
+    """The pose options saying where participant `pid` sits, from their sheet cells."""
+    import shlex
+
+    seat = SEAT.get(pid, {})
+    return " ".join(f"--{key.replace('_', '-')} {shlex.quote(value)}"
+                    for key, value in seat.items())
+
+
+def openpose_dir(pid):
+    return f"{config['pose']['openpose_dir']}/{pid}"
 
 
 # GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job a free

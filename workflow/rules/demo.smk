@@ -26,10 +26,10 @@ rule demo_cohort:
         out=lambda wc, output: str(Path(output.sheet).parent),
         groups=lambda wc: ",".join(f"{g}={DEMO['per_group']}" for g in ("ASD", "PSY", "TDC")),
     shell:
-        "{params.py} -m microdualnet synth cohort --out {params.out} --overwrite"
-        " --groups {params.groups} --seconds {params.demo_seconds} --fps {params.demo_fps}"
-        " --width {params.demo_width} --height {params.demo_height} --seed {params.demo_seed}"
-        " --workers {threads} > {log} 2>&1"
+        "{params.py:q} -m microdualnet synth cohort --out {params.out:q} --overwrite"
+        " --groups {params.groups:q} --seconds {params.demo_seconds:q} --fps {params.demo_fps:q}"
+        " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
+        " --workers {threads} > {log:q} 2>&1"
 
 
 if not FROM_MODEL:
@@ -49,4 +49,4 @@ if not FROM_MODEL:
         conda:
             "../../envs/analysis.yaml"
         shell:
-            "cp {input.truth} {output} 2> {log}"
+            "cp {input.truth:q} {output:q} 2> {log:q}"

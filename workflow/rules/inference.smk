@@ -10,7 +10,6 @@ INFER = config["inference"]
 rule pose:
     input:
         video=lambda wc: VIDEO[wc.pid],
-        sheet=SHEET_PATH,
         # Only the frames the model's windows sample: the pose file then belongs to the model.
         model=f"{MODEL['path']}/model.json" if POSE["only_sampled"] else [],
     output:
@@ -29,18 +28,25 @@ rule pose:
         py=PY,
         pose_backend=POSE["backend"],
         on_error=ON_ERROR,
-        source=lambda wc: (f"--openpose-dir {POSE['openpose_dir']}/{wc.pid}"
+        min_upright=POSE["min_upright_fraction"],
+        # Where the participant sits when others are in view: this participant's sheet cells
+        # (participant_side / participant_box), so editing another row or adding a column
+        # reruns no pose job.
+        seat=lambda wc: seat_args(wc.pid),
+        source=lambda wc: (f"--openpose-dir {shlex.quote(openpose_dir(wc.pid))}"
                            if POSE["backend"] == "openpose" else ""),
+        # Names, sizes and times of the OpenPose JSON files: a changed folder reruns the job.
+        openpose_files=lambda wc: (folder_manifest(openpose_dir(wc.pid))
+                                   if POSE["backend"] == "openpose" else ""),
         sampled=lambda wc, input: (
             f"--only-sampled {shlex.quote(str(Path(input.model).parent))} --window-s "
             f"{INFER['window_s']} --hop-s {INFER['hop_s']}" if input.model else ""),
     shell:
-        # The sheet's participant_side / participant_box say who the participant is when
-        # others are in view (pose.participant).
-        "{params.py} -m microdualnet pose --backend {params.pose_backend} --video {input.video}"
-        " {params.source} {params.sampled} --sheet {input.sheet} --participant-id {wildcards.pid}"
-        " --out {output.npz} --qc {output.qc} --on-error {params.on_error}"
-        " --no-progress > {log} 2>&1"
+        "{params.py:q} -m microdualnet pose --backend {params.pose_backend:q}"
+        " --video {input.video:q} {params.source} {params.sampled} {params.seat}"
+        " --min-upright-fraction {params.min_upright:q}"
+        " --out {output.npz:q} --qc {output.qc:q} --on-error {params.on_error:q}"
+        " --no-progress > {log:q} 2>&1"
 
 
 rule infer:
@@ -63,6 +69,9 @@ rule infer:
         gpu=1,  # a slot: pass --resources gpu=<GPUs x gpu.share> to cap them
     params:
         py=PY,
+        # A model folder used as it is (model.train: false) may be replaced by files with
+        # older times: its digest, not only the times, reruns inference.
+        model_sha256=lambda wc: MODEL_DIGEST,
         gpu=gpu_wrapper_args(INFER["device"]),
         # The model process runs on one core, the others decode (a stretch of video each).
         loader_workers=lambda wc, threads: max(1, threads - 1),
@@ -73,12 +82,12 @@ rule infer:
         infer_device=INFER["device"],
         on_error=ON_ERROR,
     shell:
-        "{params.py} -m pipeio.gpu {params.gpu} --"
-        " {params.py} -m microdualnet infer --model {params.model_path} --video {input.video}"
-        " --pose {input.pose} --out {output} --participant-id {wildcards.pid}"
-        " --window-s {params.infer_window_s} --hop-s {params.infer_hop_s} --batch-size {params.infer_batch_size}"
-        " --device {params.infer_device} --on-error {params.on_error}"
-        " --threads 1 --workers {params.loader_workers} --no-progress > {log} 2>&1"
+        "{params.py:q} -m pipeio.gpu {params.gpu} --"
+        " {params.py:q} -m microdualnet infer --model {params.model_path:q} --video {input.video:q}"
+        " --pose {input.pose:q} --out {output:q} --participant-id {wildcards.pid:q}"
+        " --window-s {params.infer_window_s:q} --hop-s {params.infer_hop_s:q} --batch-size {params.infer_batch_size:q}"
+        " --device {params.infer_device:q} --on-error {params.on_error:q}"
+        " --threads 1 --workers {params.loader_workers:q} --no-progress > {log:q} 2>&1"
 
 
 if FROM_MODEL:
@@ -87,6 +96,7 @@ if FROM_MODEL:
         input:
             windows=expand(rules.infer.output, pid=PIDS),
             sheet=SHEET_PATH,
+            model=rules.infer.input.meta,
         output:
             table=report(
                 f"{RESULTS}/percent_time.tsv",
@@ -110,11 +120,14 @@ if FROM_MODEL:
             infer_decision=INFER["decision"],
             infer_threshold=INFER["threshold"],
             infer_baseline=INFER["baseline"],
+            model=lambda wc, input: str(Path(input.model).parent),
         shell:
-            "{params.py} -m analysis aggregate --windows {input.windows} --participants {input.sheet}"
-            " --out {output.table} --exclusions {output.exclusions}"
-            " --decision {params.infer_decision} --threshold {params.infer_threshold}"
-            " --baseline {params.infer_baseline} -v > {log} 2>&1"
+            # --model refuses windows files made by any other model than the configured one.
+            "{params.py:q} -m analysis aggregate --windows {input.windows:q}"
+            " --participants {input.sheet:q} --model {params.model:q}"
+            " --out {output.table:q} --exclusions {output.exclusions:q}"
+            " --decision {params.infer_decision:q} --threshold {params.infer_threshold:q}"
+            " --baseline {params.infer_baseline:q} -v > {log:q} 2>&1"
 
 
 rule timeline:
@@ -141,6 +154,6 @@ rule timeline:
         infer_baseline=INFER["baseline"],
         truth=lambda wc, input: f"--truth {input.truth}" if input.truth else "",
     shell:
-        "{params.py} -m analysis timeline --windows {input.windows} --pose {input.pose}"
-        " {params.truth} --decision {params.infer_decision} --threshold {params.infer_threshold}"
-        " --baseline {params.infer_baseline} --out {output} > {log} 2>&1"
+        "{params.py:q} -m analysis timeline --windows {input.windows:q} --pose {input.pose:q}"
+        " {params.truth} --decision {params.infer_decision:q} --threshold {params.infer_threshold:q}"
+        " --baseline {params.infer_baseline:q} --out {output:q} > {log:q} 2>&1"

@@ -1,5 +1,18 @@
 # The Micro-DualNet model: synthetic training clips (demo) and the train rule.
 MODEL = config["model"]
+# The model the results must belong to. A folder used as it is (model.train: false) is checked
+# now, before any job runs, and fingerprinted (infer reruns when the fingerprint changes); a
+# trained one is the train rule's output, so its file times already say when it changed.
+MODEL_DIGEST = ""
+if not MODEL["train"] and (FROM_MODEL or config["pose"]["only_sampled"]):
+    from pipeio.modelfiles import check_model_folder, model_digest
+
+    try:
+        check_model_folder(MODEL["path"])
+    except InputError as err:
+        raise InputError(f"config model.path (model.train is false, so it is used as it is): "
+                         f"{err}") from None
+    MODEL_DIGEST = model_digest(MODEL["path"])
 
 
 # With model.train: false, `model.path` is used as it is: no rule may write over it.
@@ -29,12 +42,12 @@ if MODEL["train"]:
             out=lambda wc, output: str(Path(output.labels).parent),
             held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
         shell:
-            "{params.py} -m microdualnet synth clips --out {params.out} --overwrite"
-            " --train-per-class {params.model_clips_per_class} --val-per-class {params.held_out}"
-            " --test-per-class {params.held_out}"
-            " --background-factor {params.model_background_factor} --fps {params.demo_fps}"
-            " --width {params.demo_width} --height {params.demo_height} --seed {params.demo_seed}"
-            " --workers {threads} > {log} 2>&1"
+            "{params.py:q} -m microdualnet synth clips --out {params.out:q} --overwrite"
+            " --train-per-class {params.model_clips_per_class:q} --val-per-class {params.held_out:q}"
+            " --test-per-class {params.held_out:q}"
+            " --background-factor {params.model_background_factor:q} --fps {params.demo_fps:q}"
+            " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
+            " --workers {threads} > {log:q} 2>&1"
 
 
     rule train:
@@ -60,6 +73,6 @@ if MODEL["train"]:
             out=lambda wc, output: str(Path(output.weights).parent),
             root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
         shell:
-            "{params.py} -m pipeio.gpu {params.gpu} --"
-            " {params.py} -m microdualnet train --config {input.config} --data-root {params.root}"
-            " --out {params.out} --set threads={threads} --set progress=false > {log} 2>&1"
+            "{params.py:q} -m pipeio.gpu {params.gpu} --"
+            " {params.py:q} -m microdualnet train --config {input.config:q} --data-root {params.root:q}"
+            " --out {params.out:q} --set threads={threads} --set progress=false > {log:q} 2>&1"

@@ -40,9 +40,9 @@ rule report:
         ),
         captions=lambda wc, input: str(Path(input.captions[0]).parent),
     shell:
-        "{params.py} -m analysis report --table-v {input.table_v} --table-v-md {input.table_v_md}"
-        " --hurdle {input.hurdle} --methods {input.methods} --percent-time {input.percent_time}"
-        " --exclusions {input.exclusions} {params.upstream} --participants {input.participants}"
-        " --overview {input.overview} --figure-caption {input.figure_caption}"
-        " --provenance {input.provenance} --captions {params.captions:q}"
-        " --out {output} -v > {log} 2>&1"
+        "{params.py:q} -m analysis report --table-v {input.table_v:q} --table-v-md {input.table_v_md:q}"
+        " --hurdle {input.hurdle:q} --methods {input.methods:q} --percent-time {input.percent_time:q}"
+        " --exclusions {input.exclusions:q} {params.upstream} --participants {input.participants:q}"
+        " --overview {input.overview:q} --figure-caption {input.figure_caption:q}"
+        " --provenance {input.provenance:q} --captions {params.captions:q}"
+        " --out {output:q} -v > {log:q} 2>&1"

@@ -55,9 +55,9 @@ rule stats:
         py=PY,
         out=lambda wc, output: str(Path(output.hurdle).parent),
     shell:
-        "{params.py} -m analysis stats --percent-time {input.percent_time}"
-        " --participants {input.participants} --config {input.config}"
-        " --out {params.out} -v > {log} 2>&1"
+        "{params.py:q} -m analysis stats --percent-time {input.percent_time:q}"
+        " --participants {input.participants:q} --config {input.config:q}"
+        " --out {params.out:q} -v > {log:q} 2>&1"
 
 
 rule plots:
@@ -88,5 +88,5 @@ rule plots:
         py=PY,
         out=lambda wc, output: str(Path(output.caption).parent),
     shell:
-        "{params.py} -m analysis plots --percent-time {input.percent_time}"
-        " --hurdle {input.hurdle} --config {input.config} --out {params.out} -v > {log} 2>&1"
+        "{params.py:q} -m analysis plots --percent-time {input.percent_time:q}"
+        " --hurdle {input.hurdle:q} --config {input.config:q} --out {params.out:q} -v > {log:q} 2>&1"

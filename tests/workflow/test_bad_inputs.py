@@ -1,0 +1,293 @@
+"""The bad inputs a study brings, one at a time: each stops with one line naming the file,
+line or key, or excludes the participant with the reason while the others' results stay
+byte-identical, or reruns exactly what it must. docs/workflow.md#bad-inputs lists them.
+
+The study: three participants from the synthetic world as a study's own data (sheet, videos,
+OpenPose JSON folders, a randomly initialised model used as it is), one of them with a video
+file name holding a space, a quote and a non-ASCII letter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from workflow_testkit import ROOT, job_counts, job_wildcards, make_random_model, run_snakemake
+
+from microdualnet.cli import main
+from microdualnet.video import FrameStream, probe
+
+RESULTS = "results/study"
+PERCENT = f"{RESULTS}/percent_time.tsv"
+ODD_NAME = "participant 0'1 é.mp4"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run to percent time on the study (results/study)."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    wd = root / "wd"
+    make_random_model(wd / "model")
+    assert main(["synth", "cohort", "--out", str(wd / "study"), "--per-group", "1",
+                 "--seconds", "6", "--fps", "8", "--width", "96", "--height", "64",
+                 "--workers", "1"]) == 0
+    sheet_path = wd / "study/participants.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str)
+    (wd / "study" / sheet.loc[0, "video"]).rename(wd / "study/videos" / ODD_NAME)
+    sheet.loc[0, "video"] = f"videos/{ODD_NAME}"
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["demo"]["enabled"] = False
+    cfg.update(results=RESULTS, participants="study/participants.tsv",
+               percent_time_source="model", on_participant_error="exclude")
+    cfg["model"].update(train=False, path="model")
+    cfg["pose"].update(backend="openpose", openpose_dir="study/openpose")
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    res = run_snakemake(wd, PERCENT)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return wd
+
+
+@pytest.fixture
+def copy(study: Path, tmp_path: Path) -> Path:
+    """A copy of the finished study (times kept) that a test may break."""
+    wd = tmp_path / "wd"
+    shutil.copytree(study, wd, symlinks=True)
+    return wd
+
+
+def _pids(wd: Path) -> list[str]:
+    return list(pd.read_csv(wd / "study/participants.tsv", sep="\t", dtype=str)
+                ["participant_id"])
+
+
+def _message(res: subprocess.CompletedProcess) -> str:
+    """The run's error output; asserting on it checks the error is one line, not a dump."""
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    assert "Failed validating" not in out and "Traceback" not in out, out[-3000:]
+    return out
+
+
+def _edit(wd: Path, **sections: dict) -> None:
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+
+
+# ---- file names -------------------------------------------------------------------------
+
+def test_a_video_name_with_a_space_a_quote_and_an_accent_runs(study):
+    table = pd.read_csv(study / PERCENT, sep="\t", dtype={"participant_id": str})
+    assert sorted(table["participant_id"].unique()) == sorted(_pids(study))
+    excluded = pd.read_csv(study / f"{RESULTS}/percent_time_exclusions.tsv", sep="\t")
+    assert excluded.empty, excluded
+    for pid in _pids(study):  # seated and upright: the sideways check passes them
+        qc = json.loads((study / f"{RESULTS}/pose/{pid}.qc.json").read_text())
+        assert qc["upright_fraction"] > 0.9 and qc["frames_with_body_axis"] > 0, qc
+
+
+# ---- the participant sheet ----------------------------------------------------------------
+
+def test_a_latin1_byte_names_the_sheet_line_and_column(copy):
+    sheet = copy / "study/participants.tsv"
+    lines = sheet.read_text().rstrip("\n").split("\n")
+    # A cell pasted from a Latin-1 file into the UTF-8 sheet.
+    notes = [b"note", b"", "seen by José".encode("latin-1"), b""]
+    sheet.write_bytes(b"".join(line.encode() + b"\t" + note + b"\n"
+                               for line, note in zip(lines, notes, strict=True)))
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert "participants.tsv: line 3, column " in out and "byte 0xe9 is not UTF-8" in out
+
+
+def test_an_empty_video_cell_names_the_sheet_line(copy):
+    sheet_path = copy / "study/participants.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str)
+    sheet.loc[1, "video"] = ""
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert "participants.tsv: line 3: column video is empty" in out
+
+
+def test_a_new_sheet_column_reruns_no_pose_or_inference(copy):
+    sheet_path = copy / "study/participants.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str)
+    sheet["site"] = "A"
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    plan = run_snakemake(copy, "--dry-run", PERCENT)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert job_counts(plan.stdout + plan.stderr) == {"aggregate": 1}
+
+
+# ---- the config ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("section, key, typo, line", [
+    ("inference", "window_s", "windw_s", "config: unknown key 'windw_s' in inference; did you "
+                                         "mean 'window_s'?"),
+    (None, "results", "resluts", "config: unknown key 'resluts' at the top level; did you mean "
+                                 "'results'?"),
+])
+def test_a_config_typo_is_one_line_with_the_closest_key(copy, section, key, typo, line):
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    where = cfg[section] if section else cfg
+    where[typo] = where.pop(key)
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert line in out
+    assert len(out.strip().splitlines()) < 8, out
+
+
+# ---- the model ----------------------------------------------------------------------------
+
+def test_a_missing_model_json_stops_instead_of_keeping_old_results(copy):
+    (copy / "model/model.json").unlink()
+    out = _message(run_snakemake(copy, PERCENT))
+    assert "config model.path (model.train is false" in out
+    assert "model folder model: missing model.json" in out
+
+
+def test_a_truncated_weights_file_is_one_line_in_the_workflow_and_in_infer(copy):
+    weights = copy / "model/model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    out = _message(run_snakemake(copy, PERCENT))
+    assert "model/model.safetensors is damaged or incomplete" in out
+    pid = _pids(copy)[1]
+    res = subprocess.run(
+        [sys.executable, "-m", "microdualnet", "infer", "--model", str(copy / "model"),
+         "--video", str(copy / f"study/videos/{pid}.mp4"),
+         "--pose", str(copy / f"{RESULTS}/pose/{pid}.npz"), "--out", str(copy / "w.parquet")],
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert "is damaged or incomplete" in res.stderr
+
+
+def test_a_replaced_model_with_older_times_reruns_inference(copy):
+    stat = (copy / "model/model.safetensors").stat()
+    make_random_model(copy / "other", seed=1)
+    for name in ("model.json", "model.safetensors"):
+        shutil.copyfile(copy / "other" / name, copy / "model" / name)
+        os.utime(copy / "model" / name, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**12))
+    weights = copy / "model/model.safetensors"
+    assert weights.stat().st_mtime_ns < (copy / f"{RESULTS}/windows/sub-002.parquet"
+                                         ).stat().st_mtime_ns
+    plan = run_snakemake(copy, "--dry-run", PERCENT)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert job_counts(plan.stdout + plan.stderr) == {"infer": 3, "aggregate": 1}
+
+
+def test_aggregate_refuses_windows_of_another_model(copy):
+    make_random_model(copy / "other", seed=1)
+    windows = sorted((copy / f"{RESULTS}/windows").glob("*.parquet"))
+    res = subprocess.run(
+        [sys.executable, "-m", "analysis", "aggregate", "--windows", *map(str, windows),
+         "--participants", str(copy / "study/participants.tsv"), "--out",
+         str(copy / "p.tsv"), "--model", str(copy / "other")],
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert f"windows file {windows[0]} was made by model " in res.stderr
+    assert f"not by the model in {copy / 'other'}" in res.stderr
+    assert not (copy / "p.tsv").exists()
+
+
+# ---- a recording turned sideways ----------------------------------------------------------
+
+def _turn_people(folder: Path) -> None:
+    """Every person of an OpenPose folder turned 90 degrees about their own centre."""
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        for person in data["people"]:
+            kp = np.asarray(person["pose_keypoints_2d"], float).reshape(-1, 3)
+            seen = kp[:, 2] > 0
+            centre = kp[seen, :2].mean(0)
+            x, y = (kp[:, :2] - centre).T
+            kp[:, :2] = np.where(seen[:, None], np.c_[-y, x] + centre, kp[:, :2])
+            person["pose_keypoints_2d"] = kp.ravel().tolist()
+        path.write_text(json.dumps(data))
+
+
+def test_a_sideways_pose_is_excluded_and_the_others_are_unchanged(copy, study):
+    turned = _pids(copy)[2]
+    _turn_people(copy / "study/openpose" / turned)
+    # A changed OpenPose folder is noticed by itself and reruns that participant only.
+    plan = run_snakemake(copy, "--dry-run", PERCENT)
+    log = plan.stdout + plan.stderr
+    assert plan.returncode == 0, log[-3000:]
+    assert job_counts(log) == {"pose": 1, "infer": 1, "aggregate": 1}
+    assert job_wildcards(log) == [f"pid={turned}"] * 2
+
+    res = run_snakemake(copy, PERCENT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    excluded = pd.read_csv(copy / f"{RESULTS}/percent_time_exclusions.tsv", sep="\t")
+    assert list(excluded["participant_id"]) == [turned]
+    assert "body axis is more than 45 degrees from upright" in excluded["reason"][0]
+    table = pd.read_csv(copy / PERCENT, sep="\t", dtype={"participant_id": str})
+    before = pd.read_csv(study / PERCENT, sep="\t", dtype={"participant_id": str})
+    pd.testing.assert_frame_equal(
+        table.reset_index(drop=True),
+        before[before["participant_id"] != turned].reset_index(drop=True))
+    for pid in _pids(copy):
+        if pid != turned:
+            name = f"{RESULTS}/windows/{pid}.parquet"
+            assert (copy / name).read_bytes() == (study / name).read_bytes()
+
+
+def _write_turned(path: Path, frames: list[np.ndarray], rotation: int) -> None:
+    """Frames stored turned by -rotation, with a display rotation that turns them back."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=8)
+        stored = [np.ascontiguousarray(np.rot90(f, -rotation // 90)) for f in frames]
+        stream.height, stream.width = stored[0].shape[:2]
+        stream.pix_fmt, stream.options = "yuv420p", {"crf": "0"}
+        stream.set_display_rotation(rotation)
+        for frame in stored:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_phone_recordings_display_rotation_is_honoured(tmp_path, rotation):
+    rng = np.random.default_rng(0)
+    upright = [np.repeat(np.repeat(rng.integers(0, 255, (6, 8, 3), np.uint8), 8, 0), 8, 1)
+               for _ in range(4)]
+    path = tmp_path / "phone.mp4"
+    _write_turned(path, upright, rotation)
+    info = probe(path)
+    assert (info.width, info.height, info.rotation) == (64, 48, rotation % 360)
+    with FrameStream(path) as stream:
+        got = dict(stream.frames(range(4)))
+    with FrameStream(path) as stream:
+        small = dict(stream.frames([0], size=(32, 24)))
+    assert small[0].shape == (24, 32, 3)
+    for i, frame in enumerate(upright):
+        assert got[i].shape == frame.shape
+        assert np.abs(got[i].astype(int) - frame).mean() < 8  # codec error only
+
+
+# ---- the default profile ------------------------------------------------------------------
+
+def test_a_plain_run_keeps_going_past_a_failed_participant(copy):
+    """profiles/default applies without --profile: a failed job does not stop the others."""
+    _edit(copy, on_participant_error="fail")
+    shutil.rmtree(copy / RESULTS)
+    shutil.rmtree(copy / ".snakemake")
+    broken = _pids(copy)[1]
+    (copy / f"study/videos/{broken}.mp4").write_bytes(b"not a video\n" * 100)
+    res = run_snakemake(copy, PERCENT)
+    assert res.returncode != 0
+    for pid in _pids(copy):
+        made = (copy / f"{RESULTS}/windows/{pid}.parquet").is_file()
+        assert made == (pid != broken), pid
