@@ -8,6 +8,7 @@ written next to the results.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 
 from analysis.config import StatsConfig
 from pipeio import InputError
+from pipeio.textfile import read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +57,13 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataF
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist")
+    text = read_utf8(path, what)
     try:
         frame = pd.read_csv(
-            path, sep="\t", dtype={"participant_id": str, "group": str, "action": str}
+            io.StringIO(text), sep="\t", dtype={"participant_id": str, "group": str,
+                                                "action": str}
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{what} {path} is not a readable TSV: {exc}") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:

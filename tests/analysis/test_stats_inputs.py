@@ -99,3 +99,15 @@ def test_group_disagreement_between_files(cohort, write_cohort) -> None:
     sheet.loc[0, "group"] = "TDC"
     with pytest.raises(InputError, match=f"group differs .* {sheet.loc[0, 'participant_id']}"):
         load_cohort(*write_cohort(table, sheet), StatsConfig())
+
+
+def test_a_sheet_cell_from_a_latin1_file_names_its_line(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    tpath, spath = write_cohort(table, sheet)
+    lines = spath.read_bytes().split(b"\n")
+    lines[3] += "\tJos\u00e9".encode("latin-1")
+    lines[0] += b"\tnote"
+    spath.write_bytes(b"\n".join(lines))
+    with pytest.raises(InputError, match=r"participant sheet .*: line 4, column \d+: byte 0xe9 "
+                       "is not UTF-8 text"):
+        load_cohort(tpath, spath, StatsConfig())
