@@ -1,0 +1,261 @@
+"""BORIS codings: the "tabular events" and "aggregated events" exports in, events out.
+
+Read (TSV, or CSV by the `.csv` suffix), both layouts BORIS has written:
+
+- tabular events, one row per START, STOP or POINT: the single-header layout of BORIS 8
+  (`Observation id`, ..., `Media duration (s)`, `FPS`, `Subject`, `Behavior`,
+  `Behavioral category`, `Modifier #n`, `Behavior type` holding START/STOP/POINT, `Time`,
+  ...) and the older one (`Observation id`/`Time offset (s)` rows above a header `Time`,
+  `Media file path`, `Total length`, `FPS`, `Subject`, `Behavior`, ..., `Status`);
+- aggregated events, one row per event: `Behavior type` STATE or POINT, `Start (s)`,
+  `Stop (s)`.
+
+A state event is a START and the next STOP of the same subject, behaviour and modifiers.
+
+Written for review: the model's events as a tabular events TSV in BORIS 8's layout (what
+`read_boris` reads back: BORIS itself exports this layout but does not import it) and as a
+BORIS project file (`.boris`, JSON in the layout of BORIS's project format 7.0) with an
+ethogram of the model's actions and one observation linked to the video, for a coder to
+open in BORIS, correct, and export again. BORIS pairs the project's state events itself
+(each behaviour's events alternate START, STOP), so the file lists event times only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.codings.events import CodedEvent, check_events, to_table
+from analysis.codings.mapping import CodingMap
+from pipeio import InputError, atomic_write_text
+
+NO_SUBJECT = ("", "No focal subject")  # BORIS's two spellings of "coded without a subject"
+MEDIA_COLUMNS = ("Media file name", "Media file path", "Media file", "Source")
+DURATION_COLUMNS = ("Media duration (s)", "Total length")
+PLAYER_PREFIX = "player #1:"
+
+
+@dataclass
+class _Observation:
+    """What one observation of the file says about its video, and its events."""
+
+    media: str = ""
+    duration_s: float | None = None
+    events: list[CodedEvent] = field(default_factory=list)
+
+
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every non-empty row."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read BORIS export {path}: {err}") from err
+    reader = csv.reader(io.StringIO(text), delimiter="," if path.suffix == ".csv" else "\t")
+    return [(reader.line_num, [c.strip() for c in row]) for row in reader
+            if any(c.strip() for c in row)]
+
+
+def _number(text: str, what: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: {what} {text!r} is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {what} {text!r} is not a number of seconds")
+    return value
+
+
+def _media(text: str) -> str:
+    return text.removeprefix(PLAYER_PREFIX).strip()
+
+
+def _duration(text: str, where: str) -> float | None:
+    """The video's length from a duration cell; several media files are refused."""
+    if text in ("", "NA"):
+        return None
+    if ";" in text or "|" in text:
+        raise InputError(f"{where}: an observation with several media files ({text}) is not "
+                         "supported; code one video per observation")
+    return _number(text, "media duration", where)
+
+
+def read_boris(path: str | Path, mapping: CodingMap,
+               durations: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The normalised events table of a BORIS export (module docstring) and the participants
+    it codes (one per observation, also those with no event).
+
+    `durations` (participant id -> video length in s, e.g. from the windows files) adds to
+    the media duration BORIS wrote; a coding past either is refused.
+    """
+    path = Path(path)
+    rows = _rows(path)
+    head = next((i for i, (_, r) in enumerate(rows)
+                 if "Behavior" in r and ("Time" in r or "Start (s)" in r)), None)
+    if head is None:
+        raise InputError(f"{path}: not a BORIS tabular or aggregated events export (no header "
+                         "row with Behavior and Time or Start (s))")
+    meta = {r[0]: r[1] for _, r in rows[:head] if len(r) >= 2}  # older layout's top rows
+    header = rows[head][1]
+    col = {name: k for k, name in enumerate(header)}
+    aggregated = "Start (s)" in col
+    status = next((c for c in ("Status", "Behavior type") if c in col), None)
+    if status is None:
+        raise InputError(f"{path}: header lacks Status or Behavior type")
+    modifiers = [k for name, k in col.items() if name.startswith("Modifier")]
+    observations: dict[str, _Observation] = {}
+    open_states: dict[tuple, tuple[int, float]] = {}
+    subjects: set[str] = set()
+    for line, r in rows[head + 1:]:
+        where = f"{path}, line {line}"
+        cell = {name: (r[k] if k < len(r) else "") for name, k in col.items()}
+        offset = cell.get("Time offset (s)", meta.get("Time offset (s)", "0")) or "0"
+        if _number(offset, "time offset", where) != 0:
+            raise InputError(f"{where}: time offset {offset} s is not supported (times would "
+                             "not be video times); set the observation's offset to 0")
+        obs_id = cell.get("Observation id", meta.get("Observation id", ""))
+        obs = observations.setdefault(obs_id, _Observation())
+        obs.media = obs.media or _media(next((cell[c] for c in MEDIA_COLUMNS
+                                              if cell.get(c)), ""))
+        if obs.duration_s is None:
+            obs.duration_s = _duration(next((cell[c] for c in DURATION_COLUMNS
+                                             if cell.get(c)), ""), where)
+        subject = cell.get("Subject", "")
+        if subject in NO_SUBJECT:
+            subject = ""
+        if subject != mapping.participant_subject:
+            subjects.add(subject)
+            continue
+        behaviour, kind = cell["Behavior"], cell[status].upper()
+        start = _number(cell["Start (s)" if aggregated else "Time"], "time", where)
+        if kind == "POINT":  # zero length unless the mapping gives one (checked later)
+            obs.events.append(CodedEvent(obs_id, behaviour, start,
+                                         start + (mapping.point_duration_s or 0.0), where))
+            continue
+        if aggregated:
+            end = _number(cell["Stop (s)"], "stop", where)
+            obs.events.append(CodedEvent(obs_id, behaviour, start, end, where))
+            continue
+        key = (obs_id, subject, behaviour, tuple(r[k] for k in modifiers if k < len(r)))
+        if kind == "START":
+            if key in open_states:
+                raise InputError(f"{where}: START of {behaviour!r} while the START on line "
+                                 f"{open_states[key][0]} has no STOP")
+            open_states[key] = (line, start)
+        elif kind == "STOP":
+            if key not in open_states:
+                raise InputError(f"{where}: STOP of {behaviour!r} without a START")
+            first, t0 = open_states.pop(key)
+            obs.events.append(CodedEvent(obs_id, behaviour, t0, start,
+                                         f"{path}, lines {first}-{line}"))
+        else:
+            raise InputError(f"{where}: {status} {cell[status]!r} of {behaviour!r} is not "
+                             "START, STOP or POINT")
+    if open_states:
+        (_, _, behaviour, _), (line, _) = next(iter(open_states.items()))
+        raise InputError(f"{path}, line {line}: START of {behaviour!r} has no STOP")
+    stray = sorted(subjects - {*mapping.other_subjects, mapping.participant_subject})
+    if stray:
+        raise InputError(f"{path}: subject(s) {stray} are neither participant_subject "
+                         f"({mapping.participant_subject!r}) nor in other_subjects of the "
+                         "mapping file")
+    return _normalise(path, observations, mapping, durations or {})
+
+
+def _normalise(path: Path, observations: dict[str, _Observation], mapping: CodingMap,
+               durations: dict[str, float]) -> tuple[pd.DataFrame, list[str]]:
+    events: list[CodedEvent] = []
+    pids = []
+    if not observations and mapping.participant_id_from == "file":
+        observations = {"": _Observation()}  # an export without rows: nothing was seen
+    for obs_id, obs in observations.items():
+        source = {"file": path.stem, "observation": obs_id,
+                  "media": Path(obs.media).stem}[mapping.participant_id_from]
+        pid = mapping.participant_id(source, str(path))
+        pids.append(pid)
+        known = mapping.known({e.behaviour for e in obs.events}, str(path))
+        ours = [CodedEvent(pid, e.behaviour, e.start_s, e.end_s, e.where)
+                for e in obs.events if e.behaviour in known and mapping.behaviours[e.behaviour]]
+        for ev in ours:
+            if ev.end_s == ev.start_s:
+                raise InputError(f"{ev.where}: POINT event of {ev.behaviour!r}; the model's "
+                                 "classes last, so set point_duration_s in the mapping file "
+                                 "or code it as a state event")
+        limits = [d for d in (obs.duration_s, durations.get(pid)) if d is not None]
+        check_events(ours, min(limits) if limits else None)
+        events += ours
+    return to_table(events, mapping.behaviours), pids
+
+
+TABULAR_HEADER = ["Observation id", "Observation date", "Description", "Observation duration",
+                  "Observation type", "Source", "Time offset (s)", "Media duration (s)", "FPS",
+                  "Subject", "Behavior", "Behavioral category", "Behavior type", "Time",
+                  "Media file name", "Image index", "Image file path", "Comment"]
+
+
+def _status_rows(events: pd.DataFrame) -> list[tuple[float, str, str]]:
+    """(time, behaviour, START/STOP) in time order, a STOP before a START at the same time."""
+    marks = [(float(t), 0 if s == "STOP" else 1, a, s) for a, t0, t1 in
+             events[["action", "start_s", "end_s"]].itertuples(index=False)
+             for t, s in ((t0, "START"), (t1, "STOP"))]
+    return [(t, a, s) for t, _, a, s in sorted(marks)]
+
+
+def write_boris_tabular(path: str | Path, events: pd.DataFrame, observation_id: str,
+                        video: str | Path, duration_s: float, fps: float,
+                        subject: str = "") -> Path:
+    """One participant's events as a BORIS 8 tabular events TSV (what `read_boris` reads);
+    the video path is relative to the file."""
+    video = Path(os.path.relpath(Path(video).resolve(), Path(path).resolve().parent))
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+    writer.writerow(TABULAR_HEADER)
+    for t, action, status in _status_rows(events):
+        writer.writerow([observation_id, "", "", f"{duration_s:.3f}", "Media file(s)",
+                         f"{PLAYER_PREFIX}{video}", "0.0", f"{duration_s:.3f}", f"{fps:.3f}",
+                         subject, action, "", status, f"{t:.3f}", str(video),
+                         str(int(round(t * fps))), "NA", ""])
+    return atomic_write_text(path, out.getvalue())
+
+
+def write_boris_project(path: str | Path, events: pd.DataFrame, observation_id: str,
+                        video: str | Path, duration_s: float, fps: float,
+                        actions: Iterable[str], subject: str = "") -> Path:
+    """A BORIS project file with an ethogram of `actions` (state events) and one media
+    observation of `video` holding `events`; the video path is relative to the file."""
+    path = Path(path)
+    media = os.path.relpath(Path(video).resolve(), path.resolve().parent)
+    project = {
+        "time_format": "s", "project_date": "", "project_name": observation_id,
+        "project_description": "Events written by Micro-DualNet for review",
+        "project_format_version": "7.0",
+        "subjects_conf": {"0": {"key": "", "name": subject, "description": ""}}
+        if subject else {},
+        "behaviors_conf": {str(k): {"type": "State event", "key": "", "code": a,
+                                    "description": "", "color": "", "category": "",
+                                    "modifiers": {}, "excluded": "", "coding map": ""}
+                           for k, a in enumerate(actions)},
+        "observations": {observation_id: {
+            "file": {str(p): ([media] if p == 1 else []) for p in range(1, 9)},
+            "type": "MEDIA", "date": "", "description": "", "time offset": 0.0,
+            "events": [[round(t, 3), subject, a, "", "", int(round(t * fps))]
+                       for t, a, _ in _status_rows(events)],
+            "observation time interval": [0, 0], "independent_variables": {},
+            "visualize_spectrogram": False, "visualize_waveform": False,
+            "close_behaviors_between_videos": False,
+            "media_info": {"length": {media: duration_s}, "fps": {media: fps},
+                           "hasVideo": {media: True}, "hasAudio": {media: False},
+                           "offset": {"1": 0.0}},
+        }},
+        "behavioral_categories": [], "behavioral_categories_config": {},
+        "independent_variables": {}, "coding_map": {}, "behaviors_coding_map": [],
+        "converters": {},
+    }
+    return atomic_write_text(path, json.dumps(project, indent=1) + "\n")

@@ -1,0 +1,234 @@
+"""Reading codings: BORIS exports (both layouts, tabular and aggregated) and ELAN files,
+the mapping file, and the errors that name file, line or annotation, and behaviour."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.codings import CodingMap, load_mapping, read_codings
+from analysis.codings.boris import read_boris
+from analysis.codings.elan import read_elan, write_elan
+from pipeio import InputError
+
+MAPPING = CodingMap(behaviours={"nod": "nodding", "legs": "shaking legs", "smile": None},
+                    participant_subject="child", other_subjects=["interviewer"])
+
+V8_HEADER = ("Observation id\tObservation date\tDescription\tObservation duration\t"
+             "Observation type\tSource\tTime offset (s)\tMedia duration (s)\tFPS\tSubject\t"
+             "Behavior\tBehavioral category\tBehavior type\tTime\tMedia file name\t"
+             "Image index\tImage file path\tComment")
+
+
+def v8(rows: list[tuple[str, str, str, float]], duration: float = 60.0) -> str:
+    """A BORIS 8 tabular events export: (subject, behaviour, status, time) rows."""
+    lines = [V8_HEADER] + [
+        f"sub-001\t2026-01-01 10:00:00\t\t{duration}\tMedia file(s)\tplayer #1:/v/sub-001.mp4"
+        f"\t0.0\t{duration:.3f}\t25.000\t{s}\t{b}\t\t{st}\t{t:.3f}\t/v/sub-001.mp4\t0\tNA\t"
+        for s, b, st, t in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def events(table: pd.DataFrame) -> list[tuple]:
+    return [tuple(r) for r in table.itertuples(index=False)]
+
+
+def test_boris_v8_tabular(tmp_path):
+    path = write(tmp_path, "sub-001.tsv", v8([
+        ("child", "nod", "START", 1.0), ("interviewer", "nod", "START", 1.5),
+        ("child", "smile", "POINT", 2.0), ("child", "nod", "STOP", 2.5),
+        ("child", "legs", "START", 3.0), ("interviewer", "nod", "STOP", 4.0),
+        ("child", "legs", "STOP", 5.25)]))
+    table, pids = read_boris(path, MAPPING)
+    assert pids == ["sub-001"]
+    assert events(table) == [("sub-001", "nodding", 1.0, 2.5),
+                             ("sub-001", "shaking legs", 3.0, 5.25)]
+
+
+def test_boris_older_layout_with_status_column(tmp_path):
+    text = ("Observation id\tobs-7\n\nMedia file(s)\n\nObservation date\t2019-03-01\n\n"
+            "Time offset (s)\t0.000\n\n"
+            "Time\tMedia file path\tTotal length\tFPS\tSubject\tBehavior\tBehavioral category"
+            "\tComment\tStatus\n"
+            "4.000\t/v/sub-002.mp4\t30.00\t25.0\tchild\tnod\t\t\tSTART\n"
+            "6.500\t/v/sub-002.mp4\t30.00\t25.0\tchild\tnod\t\t\tSTOP\n")
+    mapping = MAPPING.model_copy(update={"participant_id_from": "media"})
+    table, pids = read_boris(write(tmp_path, "export.tsv", text), mapping)
+    assert pids == ["sub-002"] and events(table) == [("sub-002", "nodding", 4.0, 6.5)]
+
+
+def test_boris_aggregated_csv_grouped_observations(tmp_path):
+    text = ("Observation id,Observation date,Description,Observation type,Source,"
+            "Time offset (s),Coding duration,Media duration (s),FPS,Subject,"
+            "Observation duration by subject by observation,Behavior,Behavioral category,"
+            "Behavior type,Start (s),Stop (s),Duration (s),Media file name,Image index start,"
+            "Image index stop,Image file path start,Image file path stop,Comment start,"
+            "Comment stop\n"
+            "visit sub-003,,,Media file,player #1:a.mp4,0.0,20,20.000,25,child,5,nod,,STATE,"
+            "1.000,3.000,2.000,a.mp4,NA,NA,NA,NA,,\n"
+            "visit sub-004,,,Media file,player #1:b.mp4,0.0,20,20.000,25,child,5,legs,,STATE,"
+            "2.000,4.500,2.500,b.mp4,NA,NA,NA,NA,,\n")
+    mapping = MAPPING.model_copy(update={"participant_id_from": "observation",
+                                         "participant_id_pattern": r"sub-\d+"})
+    table, pids = read_boris(write(tmp_path, "all.csv", text), mapping)
+    assert pids == ["sub-003", "sub-004"]
+    assert events(table) == [("sub-003", "nodding", 1.0, 3.0),
+                             ("sub-004", "shaking legs", 2.0, 4.5)]
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([("child", "nod", "START", 1.0)], r"sub-001.tsv, line 2: START of 'nod' has no STOP"),
+    ([("child", "nod", "STOP", 1.0)], r"sub-001.tsv, line 2: STOP of 'nod' without a START"),
+    ([("child", "nod", "START", 1.0), ("child", "nod", "START", 2.0)],
+     r"line 3: START of 'nod' while the START on line 2 has no STOP"),
+    ([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 61.0)],
+     r"lines 2-3: 'nod' ends at 61.000 s, after the end of the 60.000 s video"),
+    ([("child", "wave", "START", 1.0), ("child", "wave", "STOP", 2.0),
+      ("child", "blink", "POINT", 3.0)],
+     r"behaviour\(s\) \['blink', 'wave'\] are not in the mapping file"),
+    ([("mother", "nod", "POINT", 1.0)], r"subject\(s\) \['mother'\] are neither"),
+    ([("child", "nod", "POINT", 1.0)], r"line 2: POINT event of 'nod'"),
+])
+def test_boris_errors_name_file_line_and_behaviour(tmp_path, rows, message):
+    with pytest.raises(InputError, match=message):
+        read_boris(write(tmp_path, "sub-001.tsv", v8(rows)), MAPPING)
+
+
+def test_boris_overlap_of_one_behaviour_is_refused(tmp_path):
+    text = ("Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tStop (s)\n"
+            "sub-001\tchild\tnod\tSTATE\t1.0\t3.0\n"
+            "sub-001\tchild\tnod\tSTATE\t2.0\t4.0\n")
+    with pytest.raises(InputError, match=r"line 3: 'nod' from 2.000 s overlaps the one at "
+                                         r".*line 2 \(1.000-3.000 s\)"):
+        read_boris(write(tmp_path, "sub-001.tsv", text), MAPPING)
+
+
+def test_boris_video_length_from_the_windows_files(tmp_path):
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 10.0),
+                                              ("child", "nod", "STOP", 12.0)]))
+    with pytest.raises(InputError, match="after the end of the 11.000 s video"):
+        read_boris(path, MAPPING, durations={"sub-001": 11.0})
+
+
+def test_unknown_behaviours_warned_when_asked(tmp_path, caplog):
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "wave", "START", 1.0),
+                                              ("child", "wave", "STOP", 2.0),
+                                              ("child", "nod", "START", 3.0),
+                                              ("child", "nod", "STOP", 4.0)]))
+    with caplog.at_level(logging.WARNING):
+        table, _ = read_boris(path, MAPPING.model_copy(update={"unknown": "warn"}))
+    assert "['wave'] are not in the mapping file and are left out" in caplog.text
+    assert events(table) == [("sub-001", "nodding", 3.0, 4.0)]
+
+
+def test_two_behaviours_of_one_class_merge(tmp_path):
+    path = write(tmp_path, "sub-001.tsv", v8([
+        ("child", "nod", "START", 1.0), ("child", "head nod", "START", 2.0),
+        ("child", "nod", "STOP", 3.0), ("child", "head nod", "STOP", 4.0)]))
+    mapping = MAPPING.model_copy(update={"behaviours": {**MAPPING.behaviours,
+                                                        "head nod": "nodding"}})
+    assert events(read_boris(path, mapping)[0]) == [("sub-001", "nodding", 1.0, 4.0)]
+
+
+def eaf(tmp_path: Path, name: str, tiers: dict[str, list[tuple[int, int, str]]]) -> Path:
+    """A minimal hand-written ELAN 3.0 file (the format as ELAN writes it, without pympi)."""
+    slots, body, n = [], [], 0
+    for tier, spans in tiers.items():
+        body.append(f'<TIER TIER_ID="{tier}" LINGUISTIC_TYPE_REF="lt">')
+        for start, end, value in spans:
+            slots += [f'<TIME_SLOT TIME_SLOT_ID="ts{n}" TIME_VALUE="{start}"/>',
+                      f'<TIME_SLOT TIME_SLOT_ID="ts{n + 1}" TIME_VALUE="{end}"/>']
+            body.append(f'<ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a{n}" '
+                        f'TIME_SLOT_REF1="ts{n}" TIME_SLOT_REF2="ts{n + 1}"><ANNOTATION_VALUE>'
+                        f'{value}</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>')
+            n += 2
+        body.append("</TIER>")
+    text = ('<?xml version="1.0" encoding="UTF-8"?>\n<ANNOTATION_DOCUMENT AUTHOR="" '
+            'DATE="2026-01-01T00:00:00+00:00" FORMAT="3.0" VERSION="3.0" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv3.0.xsd">'
+            '<HEADER MEDIA_FILE="" TIME_UNITS="milliseconds"><MEDIA_DESCRIPTOR '
+            'MEDIA_URL="file:///videos/sub-009.mp4" MIME_TYPE="video/mp4"/></HEADER>'
+            f'<TIME_ORDER>{"".join(slots)}</TIME_ORDER>{"".join(body)}'
+            '<LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="lt" TIME_ALIGNABLE="true"/>'
+            '</ANNOTATION_DOCUMENT>\n')
+    return write(tmp_path, name, text)
+
+
+def test_elan_one_tier_per_behaviour(tmp_path):
+    path = eaf(tmp_path, "sub-005.eaf", {"nod": [(1000, 2500, ""), (4000, 4500, "x")],
+                                         "smile": [(0, 500, "")]})
+    table, pids = read_elan(path, MAPPING)
+    assert pids == ["sub-005"]
+    assert events(table) == [("sub-005", "nodding", 1.0, 2.5), ("sub-005", "nodding", 4.0, 4.5)]
+
+
+def test_elan_labels_as_values_and_media_as_participant(tmp_path):
+    path = eaf(tmp_path, "coder-a.eaf", {"behaviour": [(1000, 2000, "nod"),
+                                                       (3000, 3500, " legs ")],
+                                         "notes": [(0, 100, "free text")]})
+    mapping = MAPPING.model_copy(update={"elan_behaviour_from": "value",
+                                         "elan_tiers": ["behaviour"],
+                                         "participant_id_from": "media"})
+    table, pids = read_elan(path, mapping)
+    assert pids == ["sub-009"]
+    assert events(table) == [("sub-009", "nodding", 1.0, 2.0),
+                             ("sub-009", "shaking legs", 3.0, 3.5)]
+
+
+@pytest.mark.parametrize(("tiers", "durations", "message"), [
+    ({"nod": [(1000, 3000, ""), (2000, 4000, "")]}, None,
+     r"tier 'nod', annotation a2: 'nod' from 2.000 s overlaps the one at .*annotation a0"),
+    ({"nod": [(1000, 13000, "")]}, {"sub-006": 12.0},
+     r"annotation a0: 'nod' ends at 13.000 s, after the end of the 12.000 s video"),
+    ({"wave": [(1000, 2000, "")]}, None, r"behaviour\(s\) \['wave'\] are not in the mapping"),
+])
+def test_elan_errors_name_tier_annotation_and_behaviour(tmp_path, tiers, durations, message):
+    with pytest.raises(InputError, match=message):
+        read_elan(eaf(tmp_path, "sub-006.eaf", tiers), MAPPING, durations)
+
+
+def test_not_an_eaf(tmp_path):
+    with pytest.raises(InputError, match="is not an ELAN .eaf file"):
+        read_elan(write(tmp_path, "x.eaf", "<not xml"), MAPPING)
+
+
+def test_read_codings_folder_and_participants_without_events(tmp_path):
+    write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 1.0),
+                                       ("child", "nod", "STOP", 2.0)]))
+    write(tmp_path, "sub-002.tsv", V8_HEADER + "\n")  # coded: nothing happened
+    write_elan(tmp_path / "sub-003.eaf", pd.DataFrame(
+        {"participant_id": ["x"], "action": ["legs"], "start_s": [1.0], "end_s": [2.0]}),
+        tmp_path / "sub-003.mp4", ["nod", "legs"])
+    got = read_codings([tmp_path], MAPPING)
+    assert got.participants == ["sub-001", "sub-002", "sub-003"]
+    assert events(got.events) == [("sub-001", "nodding", 1.0, 2.0),
+                                  ("sub-003", "shaking legs", 1.0, 2.0)]
+    (tmp_path / "more").mkdir()
+    write(tmp_path / "more", "sub-001.tsv", V8_HEADER + "\n")
+    with pytest.raises(InputError, match="participant sub-001 is coded in both"):
+        read_codings([tmp_path, tmp_path / "more"], MAPPING)
+
+
+def test_mapping_file(tmp_path):
+    path = write(tmp_path, "m.yaml", "behaviours:\n  nod: nodding\n  smile: null\n"
+                 "participant_subject: child\nunknown: warn\n")
+    got = load_mapping(path, ["nodding", "shaking legs"])
+    assert got.behaviours == {"nod": "nodding", "smile": None} and got.unknown == "warn"
+    with pytest.raises(InputError, match=r"target\(s\) \['nodding'\] are not model classes"):
+        load_mapping(path, ["shaking legs"])
+    bad = write(tmp_path, "bad.yaml", "behaviours:\n  nod: nodding\nunknwon: warn\n")
+    with pytest.raises(InputError, match="bad.yaml: unknwon: Extra inputs"):
+        load_mapping(bad)
+    with pytest.raises(InputError, match="does not match participant_id_pattern"):
+        CodingMap(behaviours={"a": "b"}, participant_id_pattern=r"sub-\d+").participant_id(
+            "visit 3", "f.tsv")

@@ -1,0 +1,121 @@
+"""The model's events for review: from windows to per-bin runs, written as ELAN and BORIS
+files that the readers read back to the same events; the worked example of docs/agreement.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main as analysis_main
+from analysis.aggregate import Decision, participant_timeline
+from analysis.codings import CodingMap, load_mapping, read_codings
+from analysis.codings.boris import read_boris, write_boris_project, write_boris_tabular
+from analysis.codings.elan import read_elan, write_elan
+from analysis.codings.model import timeline_events
+from pipeio.windows import write_windows
+
+CLASSES = ["nodding", "shaking legs", "no action"]
+ACTIONS = CLASSES[:2]
+IDENTITY = CodingMap(behaviours={a: a for a in ACTIONS})
+FIXTURES = Path(__file__).parent / "fixtures" / "agreement"
+EXAMPLE = pd.DataFrame({"participant_id": "sub-001",
+                        "action": ["nodding", "shaking legs", "nodding"],
+                        "start_s": [1.0, 4.0, 8.0], "end_s": [2.5, 6.2, 9.0]})
+EXAMPLE_DATE = "2026-01-01T00:00:00+00:00"
+
+
+def windows_file(folder: Path, pid: str = "sub-001") -> Path:
+    """12 s in 1-s windows: nodding 1-3 s, invalid 3-4 s, shaking legs 4-6 s, nodding 8-9 s."""
+    probs = {1: [0.9, 0.05, 0.05], 2: [0.9, 0.05, 0.05], 3: None, 4: [0.1, 0.8, 0.1],
+             5: [0.1, 0.8, 0.1], 8: [0.7, 0.2, 0.1]}
+    rows = [(t, t + 1.0, probs.get(t, [0.1, 0.1, 0.8])) for t in range(12)]
+    table = pd.DataFrame({
+        "start_s": [r[0] for r in rows], "end_s": [r[1] for r in rows],
+        "valid": [r[2] is not None for r in rows], "pose_fraction": 1.0,
+        **{f"prob_{c}": [np.nan if r[2] is None else r[2][i] for r in rows]
+           for i, c in enumerate(CLASSES)}})
+    meta = {"participant_id": pid, "class_names": CLASSES, "entities": [], "duration_s": 12.0,
+            "fps": 25.0, "video": str(folder / f"{pid}.mp4"), "min_pose_fraction": 0.5}
+    return write_windows(folder / f"{pid}.parquet", table, meta)
+
+
+def test_model_events_are_runs_of_bin_labels(tmp_path):
+    tl = participant_timeline(windows_file(tmp_path), Decision("background", baseline="none"))
+    got = timeline_events(tl)
+    # The invalid window (3-4 s) ends the first event; bins are 0.1 s, so runs are exact.
+    assert got["action"].tolist() == ["nodding", "shaking legs", "nodding"]
+    assert got["start_s"].tolist() == pytest.approx([1.0, 4.0, 8.0])
+    assert got["end_s"].tolist() == pytest.approx([3.0, 6.0, 9.0])
+
+
+def test_written_files_read_back_to_the_same_events(tmp_path):
+    video = tmp_path / "videos" / "sub-001.mp4"
+    eaf = write_elan(tmp_path / "out" / "sub-001.eaf", EXAMPLE, video, ACTIONS)
+    tsv = write_boris_tabular(tmp_path / "out" / "sub-001.tsv", EXAMPLE, "sub-001", video,
+                              12.0, 25.0)
+    for table, pids in (read_elan(eaf, IDENTITY), read_boris(tsv, IDENTITY)):
+        assert pids == ["sub-001"]
+        pd.testing.assert_frame_equal(table, EXAMPLE)
+    media = read_elan(eaf, IDENTITY.model_copy(update={"participant_id_from": "media"}))
+    assert media[1] == ["sub-001"]
+    assert "../videos/sub-001.mp4" in eaf.read_text()
+
+
+def test_boris_project_lists_alternating_state_events(tmp_path):
+    path = write_boris_project(tmp_path / "sub-001.boris", EXAMPLE, "sub-001",
+                               tmp_path / "sub-001.mp4", 12.0, 25.0, ACTIONS, subject="child")
+    project = json.loads(path.read_text())
+    assert [b["code"] for b in project["behaviors_conf"].values()] == ACTIONS
+    assert {b["type"] for b in project["behaviors_conf"].values()} == {"State event"}
+    obs = project["observations"]["sub-001"]
+    assert obs["file"]["1"] == ["sub-001.mp4"] and obs["media_info"]["length"] == {
+        "sub-001.mp4": 12.0}
+    assert [e[:3] for e in obs["events"]] == [
+        [1.0, "child", "nodding"], [2.5, "child", "nodding"], [4.0, "child", "shaking legs"],
+        [6.2, "child", "shaking legs"], [8.0, "child", "nodding"], [9.0, "child", "nodding"]]
+    assert [e[5] for e in obs["events"]] == [25, 62, 100, 155, 200, 225]  # frame indices
+
+
+def write_example(folder: Path) -> list[Path]:
+    """The worked example of docs/agreement.md (regenerate: call with the fixtures folder)."""
+    video = folder / "sub-001.mp4"
+    return [write_elan(folder / "sub-001.eaf", EXAMPLE, video, ACTIONS, date=EXAMPLE_DATE),
+            write_boris_tabular(folder / "sub-001.tsv", EXAMPLE, "sub-001", video, 12.0,
+                                25.0, subject="child")]
+
+
+def test_fixtures_are_what_the_writers_write(tmp_path):
+    for written in write_example(tmp_path):
+        kept = (FIXTURES / written.name).read_text()
+        absolute = re.compile(r'MEDIA_URL="file://[^"]*/sub-001.mp4"')
+        assert absolute.sub("URL", written.read_text()) == absolute.sub("URL", kept)
+
+
+def test_fixtures_read_with_the_example_mapping():
+    mapping = load_mapping(FIXTURES / "mapping.yaml", CLASSES)
+    got = read_codings([FIXTURES / "sub-001.tsv"], mapping)
+    pd.testing.assert_frame_equal(got.events, EXAMPLE)
+    got = read_codings([FIXTURES / "sub-001.eaf"], mapping)
+    pd.testing.assert_frame_equal(got.events, EXAMPLE)
+
+
+def test_review_codings_cli(tmp_path):
+    windows_file(tmp_path)
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tvideo\nsub-001\tASD\tvideos/sub-001.mp4\n")
+    assert analysis_main(["review-codings", "--windows", str(tmp_path), "--out-dir",
+                          str(tmp_path / "review"), "--participants", str(sheet),
+                          "--decision", "background", "--baseline", "none"]) == 0
+    names = sorted(str(p.relative_to(tmp_path / "review"))
+                   for p in (tmp_path / "review").rglob("*") if p.is_file())
+    assert names == ["boris/sub-001.boris", "boris/sub-001.tsv", "elan/sub-001.eaf"]
+    eaf = (tmp_path / "review" / "elan" / "sub-001.eaf").read_text()
+    assert 'RELATIVE_MEDIA_URL="../../videos/sub-001.mp4"' in eaf
+    back = read_codings([tmp_path / "review" / "elan"], IDENTITY).events
+    assert back["end_s"].tolist() == pytest.approx([3.0, 6.0, 9.0])
