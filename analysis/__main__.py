@@ -1,4 +1,5 @@
-"""Command line: `python -m analysis stats|plots|aggregate|timeline|report ...`.
+"""Command line: `python -m analysis stats|plots|aggregate|timeline|report|review-codings|
+agreement ...`.
 
 Bad input ends with `error: <one line>` on stderr and exit status 2, never a traceback.
 """
@@ -45,12 +46,16 @@ def _parser() -> argparse.ArgumentParser:
 
     # Stages that set their own `run` (they take no stats config).
     from analysis.aggregate import add_parser as add_aggregate
+    from analysis.agreement.cli import add_parser as add_agreement
+    from analysis.codings.model import add_parser as add_review_codings
     from analysis.report import add_parser as add_report
     from analysis.timeline import add_parser as add_timeline
 
     add_aggregate(sub)
     add_timeline(sub)
     add_report(sub)
+    add_review_codings(sub)
+    add_agreement(sub)
     return parser
 
 

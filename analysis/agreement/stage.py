@@ -1,0 +1,154 @@
+"""`python -m analysis agreement`: the model and human coders compared, per action.
+
+Writes into `--out-dir`: `agreement.tsv` (one row per pair of sources and action),
+`agreement_percent_time.tsv` (the per-participant percent times behind ICC and
+Bland-Altman), `agreement.md` (the table for the report) and
+`figures/bland_altman_<action>.png`. Pairs: every coder as reference against the model
+(when `--windows` are given), and every two coders (the first named as reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.aggregate import decision_from, participant_timeline, windows_files
+from analysis.agreement.compare import Rated, bin_grid, compare, rate_events
+from analysis.agreement.figures import bland_altman_figure
+from analysis.codings import load_mapping, read_codings
+from analysis.codings.model import timeline_events
+from analysis.plots import slugify
+from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
+
+log = logging.getLogger(__name__)
+
+MODEL = "model"
+
+
+def _coders(items: list[str]) -> dict[str, list[Path]]:
+    """NAME=PATH items -> coder name -> paths (a name may repeat)."""
+    coders: dict[str, list[Path]] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"invalid option --codings: expected NAME=PATH, got {item!r}")
+        if name == MODEL:
+            raise InputError(f"invalid option --codings: {MODEL!r} names the model's codings")
+        coders.setdefault(name, []).append(Path(path))
+    return coders
+
+
+def _durations(path: Path) -> dict[str, float]:
+    table = pd.read_csv(path, sep="\t", dtype={"participant_id": str})
+    if not {"participant_id", "duration_s"} <= set(table.columns):
+        raise InputError(f"durations file {path} lacks participant_id or duration_s")
+    return dict(zip(table["participant_id"], table["duration_s"].astype(float), strict=True))
+
+
+def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
+    """Read everything, compare every pair, write the outputs; return the agreement table."""
+    coders = _coders(args.codings)
+    decision = decision_from(args)
+    if not 0 < args.level < 1:
+        raise InputError(f"invalid option --level: must lie between 0 and 1 (got {args.level})")
+    if not 0 < args.min_iou <= 1:
+        raise InputError(f"invalid option --min-iou: must lie in (0, 1] (got {args.min_iou})")
+    rated: dict[str, dict[str, Rated]] = {}
+    widths, durations, classes = {}, {}, None
+    if args.windows:
+        files = windows_files(args.windows)
+        rated[MODEL] = {}
+        for path in files:
+            tl = participant_timeline(path, decision)
+            classes = classes or tl.actions
+            if tl.actions != classes:
+                raise InputError(f"{path}: classes {tl.actions} differ from {classes}")
+            if len(tl.bin_start):  # else no video length: excluded before any window
+                durations[tl.participant_id] = float(tl.bin_start[-1] + tl.bin_width[-1])
+            widths[tl.participant_id] = tl.bin_width
+            rated[MODEL][tl.participant_id] = Rated(
+                {a: tl.label == i for i, a in enumerate(tl.actions)}, tl.valid,
+                timeline_events(tl))
+    if args.durations is not None:
+        for pid, seconds in _durations(args.durations).items():
+            durations.setdefault(pid, seconds)
+    mapping = load_mapping(args.mapping, classes)
+    actions = classes or sorted({a for a in mapping.behaviours.values() if a})
+    for name, paths in coders.items():
+        codings = read_codings(paths, mapping, durations)
+        rated[name] = {}
+        for pid in codings.participants:
+            if pid not in durations:
+                raise InputError(f"coder {name}: no video length known for participant {pid} "
+                                 "(give their windows file with --windows, or --durations)")
+            start, widths[pid] = bin_grid(durations[pid], decision.bin_s)
+            events = codings.events[codings.events["participant_id"] == pid]
+            rated[name][pid] = rate_events(events, start, widths[pid], actions)
+    names = list(coders)
+    pairs = [(c, MODEL) for c in names if MODEL in rated] + list(itertools.combinations(names,
+                                                                                        2))
+    tables, points = [], []
+    for ref, cmp in pairs:
+        table, pts = compare(rated[ref], rated[cmp], widths, actions, args.min_iou, args.level)
+        if table["n"].max() == 0:
+            log.warning("%s and %s code no participant in common", ref, cmp)
+        tables.append(table.assign(reference=ref, compared=cmp))
+        points.append(pts.assign(reference_source=ref, compared_source=cmp))
+    result = pd.concat(tables, ignore_index=True)
+    result = result[["reference", "compared", *[c for c in result.columns
+                                                 if c not in ("reference", "compared")]]]
+    _write(args.out_dir, result, pd.concat(points, ignore_index=True), actions, args)
+    write_provenance(args.out_dir / "agreement.provenance.json", "agreement",
+                     params={"bin_s": decision.bin_s, "decision": decision.mode,
+                             "threshold": decision.threshold, "baseline": decision.baseline,
+                             "min_iou": args.min_iou, "level": args.level,
+                             "coders": {k: [str(p) for p in v] for k, v in coders.items()}},
+                     inputs=[args.mapping, *[p for v in coders.values() for p in v],
+                             *(args.windows or [])])
+    return result
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def markdown(result: pd.DataFrame, bin_s: float, min_iou: float, level: float) -> str:
+    """The agreement table as Markdown, with the definitions a reader needs."""
+    pct = f"{100 * level:g}%"
+    lines = [f"| Action | Compared vs reference | n | ICC(A,1) [{pct} CI] | "
+             f"Bland-Altman bias [{pct} limits] | kappa | precision | recall | F1 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in result.sort_values(["action", "reference", "compared"]).itertuples():
+        lines.append(
+            f"| {r.action} | {r.compared} vs {r.reference} | {r.n} | {_fmt(r.icc)} "
+            f"[{_fmt(r.icc_low)}, {_fmt(r.icc_high)}] | {_fmt(r.ba_bias)} [{_fmt(r.ba_low)}, "
+            f"{_fmt(r.ba_high)}] | {_fmt(r.kappa)} | {_fmt(r.precision)} | {_fmt(r.recall)} "
+            f"| {_fmt(r.f1)} |")
+    lines += ["", f"ICC(A,1): two-way random effects, absolute agreement, single rater, on "
+              "percent time per participant. Bland-Altman: compared minus reference, in "
+              f"percentage points. Cohen's kappa: the action's presence in {bin_s:g} s bins. "
+              f"Precision, recall, F1: events matched one-to-one at temporal IoU >= "
+              f"{min_iou:g}. n/a: not estimable (e.g. no participant shows the action)."]
+    return "\n".join(lines) + "\n"
+
+
+def _write(out_dir: Path, result: pd.DataFrame, points: pd.DataFrame, actions: list[str],
+           args: argparse.Namespace) -> None:
+    with atomic_path(out_dir / "agreement.tsv") as tmp:
+        result.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
+    with atomic_path(out_dir / "agreement_percent_time.tsv") as tmp:
+        points.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
+    atomic_write_text(out_dir / "agreement.md",
+                      markdown(result, args.bin_s, args.min_iou, args.level))
+    slugs = [slugify(a) for a in actions]
+    if len(set(slugs)) < len(slugs):
+        raise InputError(f"actions {actions} give clashing file names {slugs}")
+    for action, slug in zip(actions, slugs, strict=True):
+        bland_altman_figure(action, points[points["action"] == action],
+                            result[result["action"] == action],
+                            out_dir / "figures" / f"bland_altman_{slug}.png")

@@ -1,0 +1,126 @@
+"""`python -m analysis agreement`: sources on one bin grid, the pairs compared, the outputs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main as analysis_main
+from analysis.agreement.compare import bin_grid, compare, rate_events
+from analysis.codings.boris import write_boris_tabular
+from analysis.codings.elan import write_elan
+from pipeio.windows import write_windows
+
+CLASSES = ["nodding", "shaking legs", "no action"]
+ACTIONS = CLASSES[:2]
+
+
+def ev(pid: str, rows: list[tuple[str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame([(pid, a, s, e) for a, s, e in rows],
+                        columns=["participant_id", "action", "start_s", "end_s"])
+
+
+def test_compare_by_hand():
+    # Two participants, 10 s each in 1-s bins. Coder A: p1 nods 0-4 s, p2 nods 0-2 s.
+    # Coder B: p1 nods 0-3 s, p2 nods 5-7 s. Percent time A = (40, 20), B = (30, 20).
+    start, width = bin_grid(10.0, 1.0)
+    a = {"p1": rate_events(ev("p1", [("nodding", 0, 4)]), start, width, ACTIONS),
+         "p2": rate_events(ev("p2", [("nodding", 0, 2)]), start, width, ACTIONS)}
+    b = {"p1": rate_events(ev("p1", [("nodding", 0, 3)]), start, width, ACTIONS),
+         "p2": rate_events(ev("p2", [("nodding", 5, 7)]), start, width, ACTIONS)}
+    rows, points = compare(a, b, {"p1": width, "p2": width}, ACTIONS)
+    nod = rows.set_index("action").loc["nodding"]
+    assert points[points["action"] == "nodding"][["reference", "compared"]].values.tolist() \
+        == [[40.0, 30.0], [20.0, 20.0]]
+    # Bland-Altman: d = (-10, 0), bias -5, SD = sqrt(50)
+    assert nod["ba_bias"] == pytest.approx(-5.0)
+    assert nod["ba_high"] - nod["ba_low"] == pytest.approx(2 * 1.959964 * math.sqrt(50))
+    # 20 bins: both yes 3 (p1 0-3), A only 1 (p1 3-4) + 2 (p2 0-2), B only 2 (p2 5-7),
+    # both no 12. p_o = 15/20; A yes 6/20, B yes 5/20: p_e = .3*.25 + .7*.75 = .6
+    # kappa = (.75 - .6) / .4 = 0.375
+    assert nod["kappa"] == pytest.approx(0.375)
+    # Events: p1 IoU 3/4 matches, p2 none: 1 matched of 2 and 2.
+    assert (nod["events_matched"], nod["precision"], nod["recall"], nod["f1"]) == \
+        pytest.approx((1, 0.5, 0.5, 0.5))
+    legs = rows.set_index("action").loc["shaking legs"]
+    assert math.isnan(legs["kappa"]) and math.isnan(legs["icc"]) and math.isnan(legs["f1"])
+
+
+def windows_file(folder: Path, pid: str, nod: tuple[int, int]) -> Path:
+    """20 s in 1-s windows; nodding in [nod), shaking legs in 12-14 s; 18-19 s invalid."""
+    rows = []
+    for t in range(20):
+        p = [0.05, 0.05, 0.9]
+        if nod[0] <= t < nod[1]:
+            p = [0.9, 0.05, 0.05]
+        elif 12 <= t < 14:
+            p = [0.05, 0.9, 0.05]
+        rows.append((t, t + 1.0, None if t == 18 else p))
+    table = pd.DataFrame({
+        "start_s": [r[0] for r in rows], "end_s": [r[1] for r in rows],
+        "valid": [r[2] is not None for r in rows], "pose_fraction": 1.0,
+        **{f"prob_{c}": [np.nan if r[2] is None else r[2][i] for r in rows]
+           for i, c in enumerate(CLASSES)}})
+    meta = {"participant_id": pid, "class_names": CLASSES, "entities": [], "duration_s": 20.0,
+            "fps": 25.0, "video": f"{pid}.mp4", "min_pose_fraction": 0.5}
+    return write_windows(folder / f"{pid}.parquet", table, meta)
+
+
+def test_agreement_cli_model_and_two_coders(tmp_path):
+    nods = {"sub-001": (2, 5), "sub-002": (6, 8), "sub-003": (1, 2), "sub-004": (3, 9)}
+    for pid, nod in nods.items():
+        windows_file(tmp_path / "windows", pid, nod)
+        # Coder a codes exactly what the model decides; coder b uses ELAN, 1 s late on nods.
+        events = ev(pid, [("nodding", *nod), ("shaking legs", 12, 14)])
+        write_boris_tabular(tmp_path / "a" / f"{pid}.tsv", events, pid, f"{pid}.mp4", 20.0,
+                            25.0)
+        late = events.assign(start_s=events["start_s"] + (events["action"] == "nodding"),
+                             end_s=events["end_s"] + (events["action"] == "nodding"))
+        write_elan(tmp_path / "b" / f"{pid}.eaf", late, tmp_path / f"{pid}.mp4", ACTIONS)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
+    out = tmp_path / "agreement"
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
+                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
+                          str(tmp_path / "windows"), "--out-dir", str(out),
+                          "--decision", "background", "--baseline", "none"]) == 0
+    table = pd.read_csv(out / "agreement.tsv", sep="\t").set_index(
+        ["reference", "compared", "action"])
+    model_a = table.loc[("a", "model", "nodding")]
+    assert model_a["n"] == 4
+    assert (model_a["icc"], model_a["kappa"], model_a["f1"]) == pytest.approx((1, 1, 1))
+    assert table.loc[("a", "model", "shaking legs"), "f1"] == pytest.approx(1.0)
+    # b is late by 1 s on nodding: percent time equal except where the shift crosses the
+    # invalid second (18-19 s: none here), so ICC stays 1, kappa and F1 drop.
+    a_b = table.loc[("a", "b", "nodding")]
+    assert a_b["icc"] == pytest.approx(1.0) and a_b["kappa"] < 1
+    assert a_b["events_matched"] == 2  # IoU of a 1-s shift: 3-s 0.5, 6-s 5/7; 2-s 1/3, 1-s 0
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        "bland_altman_nodding.png", "bland_altman_shaking_legs.png"}
+    md = (out / "agreement.md").read_text()
+    assert "| nodding | model vs a | 4 | 1.00 [1.00, 1.00] |" in md
+    pts = pd.read_csv(out / "agreement_percent_time.tsv", sep="\t")
+    assert len(pts) == 3 * 2 * 4  # pairs x actions x participants
+
+
+def test_agreement_cli_coders_only_needs_durations(tmp_path, capsys):
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 1, 2)]),
+                        "sub-001", "v.mp4", 20.0, 25.0)
+    write_elan(tmp_path / "b" / "sub-001.eaf", ev("sub-001", [("nodding", 1, 2)]),
+               tmp_path / "v.mp4", ACTIONS)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    args = ["agreement", "--codings", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
+            "--mapping", str(mapping), "--out-dir", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        analysis_main(args)
+    assert "no video length known for participant sub-001" in capsys.readouterr().err
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\nsub-001\t20\n")
+    assert analysis_main([*args, "--durations", str(durations)]) == 0
+    row = pd.read_csv(tmp_path / "out" / "agreement.tsv", sep="\t").iloc[0]
+    assert (row["reference"], row["compared"], row["kappa"], row["f1"]) == ("a", "b", 1.0, 1.0)
