@@ -1,4 +1,4 @@
-"""`python -m microdualnet synth {clips,cohort,contact-sheet,config}`."""
+"""`python -m microdualnet synth {clips,cohort,coders,contact-sheet,config}`."""
 
 from __future__ import annotations
 
@@ -93,6 +93,18 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coders(args: argparse.Namespace) -> int:
+    from microdualnet.synthetic.coders import CodersConfig, write_coders
+    from microdualnet.synthetic.options import validated
+
+    values = _given(args, "participants", "seed")
+    values["noise"] = _given(args, "jitter_s", "miss", "extra_per_min")
+    cfg = validated(CodersConfig, values, prefix="--")
+    out = write_coders(args.cohort, args.out, cfg, overwrite=args.overwrite)
+    print(f"wrote two coders' codings of {cfg.participants} participant(s) (or all) to {out}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from microdualnet.synthetic.cohort import CohortConfig
     from pipeio.atomic import atomic_write_text
@@ -148,6 +160,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "their own (needs a --participant-side other than centre)")
     _video_args(p)
     p.set_defaults(func=cmd_cohort)
+
+    p = s.add_parser("coders", help="two human-like coders' BORIS and ELAN codings of a "
+                     "cohort's true events (jitter, missed and extra events)")
+    p.add_argument("--cohort", required=True, help="a folder written by `synth cohort`")
+    p.add_argument("--out", help="output folder (default: <cohort>/codings)")
+    p.add_argument("--participants", type=int,
+                   help="participants coded, a seeded subset (default 12; all if fewer)")
+    p.add_argument("--jitter-s", type=float,
+                   help="SD of each onset and offset's jitter in s (default 0.3)")
+    p.add_argument("--miss", type=float, help="probability of missing an event (default 0.1)")
+    p.add_argument("--extra-per-min", type=float,
+                   help="extra (false) events per minute of video (default 0.5)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=cmd_coders)
 
     p = s.add_parser("config", help="write the default cohort config (to edit)")
     p.add_argument("--out", required=True, help="YAML file to write")
