@@ -94,12 +94,11 @@ def cmd_cohort(args: argparse.Namespace) -> int:
 
 
 def cmd_coders(args: argparse.Namespace) -> int:
-    from microdualnet.synthetic.coders import CodersConfig, write_coders
+    from microdualnet.synthetic.coders import CoderNoise, CodersConfig, write_coders
     from microdualnet.synthetic.options import validated
 
-    values = _given(args, "participants", "seed")
-    values["noise"] = _given(args, "jitter_s", "miss", "extra_per_min")
-    cfg = validated(CodersConfig, values, prefix="--")
+    noise = validated(CoderNoise, _given(args, "jitter_s", "miss", "extra_per_min"))
+    cfg = validated(CodersConfig, {**_given(args, "participants", "seed"), "noise": noise})
     out = write_coders(args.cohort, args.out, cfg, overwrite=args.overwrite)
     print(f"wrote two coders' codings of {cfg.participants} participant(s) (or all) to {out}")
     return 0
