@@ -1,12 +1,12 @@
 """Process-wide settings that make the model run faster on CPU.
 
 glibc hands large blocks (the model's activations, 0.1-32 MiB) straight back to the kernel
-when torch frees them, so the next batch page-faults the same memory in again: the demo model
-spent a fifth of its time in those faults (about 1,100 per batch of 16 windows, worse in a
-virtual machine). Keeping freed memory in the process costs nothing but a resident size that
-stays at the peak of one batch. Measured on the 2-core CPU: inference 155 -> 190 windows/s
-(a demo training epoch: 36/35 s without, 33/39 s with, i.e. within the machine's noise, so
-training leaves the default).
+when torch frees them, so the next batch page-faults the same memory in again: about 1,100
+faults per batch of 16 windows (dearer in a virtual machine), a fifth of the demo model's
+inference time on a 2-core VM. Keeping freed memory in the process costs nothing but a
+resident size that stays at the peak of one batch; with it the demo model infers 190
+instead of 155 windows/s there. Training leaves glibc's default: a demo epoch takes the
+same time either way, within the machine's noise.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Loader processes that prepare batches into reused shared-memory buffers while the model runs.
 
 Processes rather than threads: a loader thread holding the GIL between its numpy and OpenCV
-calls stalls the model's many small Python-level module calls (measured: the demo model ran
-at half speed beside one). Not torch's DataLoader: it hands every batch over in a new
-shared-memory file that both processes map and fault in page by page (about 3.5 ms for a
-4.8 MB batch on each side, measured on the 2-core CPU). Here a fixed ring of batch buffers is made once; a loader takes a free buffer, fills
-it and sends its number; the model's process uses it and gives it back when it asks for the
-next batch.
+calls stalls the model's many small Python-level module calls (the demo model runs at half
+speed beside one). Not torch's DataLoader: it hands every batch over in a new shared-memory
+file that both processes map and fault in page by page (about 3.5 ms for a 4.8 MB batch on
+each side, on a 2-core VM). Here a fixed ring of batch buffers is made once; a loader takes
+a free buffer, fills it and sends its number; the model's process uses it and gives it back
+when it asks for the next batch.
 
 Each loader takes a stretch of consecutive batches and decodes only its stretch of the video
 (from the keyframe before it), so decoding is shared out; batches therefore arrive out of
@@ -57,8 +57,8 @@ def load_batches(batches: WindowBatches, workers: int) -> Iterator[Batch]:
     """The batches, prepared by `workers` processes ahead of the caller (0: in this process,
     no overlap). A batch's tensors are valid until the next batch is asked for.
 
-    The processes start now, so the first batches are prepared while the caller loads the
-    model.
+    The processes start at once, so the first batches are prepared while the caller loads
+    the model.
     """
     if workers == 0 or len(batches) == 0:
         return batches.produce(range(len(batches)))
@@ -88,7 +88,7 @@ def _from_processes(batches: WindowBatches, workers: int) -> Iterator[Batch]:
 
 def _shared(shape: tuple[int, ...], dtype: torch.dtype, ctx) -> torch.Tensor:
     """A zeroed tensor the loader processes share. Forked ones inherit an anonymous shared
-    mapping (nothing to create or copy: 0.1 ms where torch's `share_memory_` took 33 ms for
+    mapping (nothing to create or copy: 0.1 ms, where torch's `share_memory_` takes 33 ms for
     the demo's 57 MB ring); spawned ones get torch's shared memory."""
     if ctx.get_start_method() == "fork":
         nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()

@@ -24,11 +24,11 @@ def build_resnet(depth: int, width: int = 64, torchvision_draws: bool = True) ->
     """A randomly initialised ResNet in torchvision's layout (never downloads weights).
 
     `width` scales the stage widths (width, 2w, 4w, 8w); 64 is the standard network whose
-    keys and shapes match torchvision/TSM checkpoints. A narrower one is made, as it always
-    was, by building the standard network and replacing its stages, so a seed gives the
-    weights it gave before; `torchvision_draws=False` builds it directly (the same names
-    and shapes, other random values: for weights that a checkpoint overwrites next; the
-    detour is most of the demo model's build time, about 100 ms).
+    keys and shapes match torchvision/TSM checkpoints. A narrower one is made by building
+    the standard network and replacing its stages, so that seeded training keeps drawing the
+    same initial weights (and gives the same model); `torchvision_draws=False` builds it
+    directly (the same names and shapes, other random values: for weights that a checkpoint
+    overwrites next; the detour is most of the demo model's build time, about 100 ms).
     """
     block, layers = _LAYOUTS[depth]
     if width != 64 and not torchvision_draws:

@@ -4,10 +4,11 @@
 `roi_align` module imports `torch._dynamo`; inference starts one process per participant.
 The compiled library holds the same forward operator (CPU, CUDA and autocast kernels) and
 loads in milliseconds, but its backward is registered by torchvision's Python package: when
-a gradient is wanted (training), torchvision's own function is used, imported once. Without
-that, backward through the bare operator silently gives the backbone no gradient from the
-entity features (it changed the demo's training; tested now). Where the library cannot be
-found (another torchvision layout), torchvision's function is used throughout.
+a gradient is wanted (training), torchvision's own function is used, imported once: backward
+through the bare operator would silently give the backbone no gradient from the entity
+features, which changes what training learns (a test checks that the gradient arrives).
+Where the library cannot be found (another torchvision layout), torchvision's function is
+used throughout.
 """
 
 from __future__ import annotations
