@@ -23,8 +23,10 @@ def reduced_workdir(tmp_path: Path, **overrides) -> Path:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    cfg["demo"].update(per_group=2, seconds=6, fps=8, width=64, height=48)
-    cfg["percent_time_source"] = "truth"  # the model path has its own, slower test
+    # The small cohort of .test/config.yaml, at config.yaml's paths (which the tests name).
+    small = yaml.safe_load((ROOT / ".test/config.yaml").read_text())
+    cfg["demo"].update({k: v for k, v in small["demo"].items() if k != "out"})
+    cfg["percent_time_source"] = small["percent_time_source"]  # the model path: own tests
     cfg.update(overrides)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     return tmp_path

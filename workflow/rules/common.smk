@@ -1,10 +1,43 @@
-# Participants and their files, known when the workflow is parsed so every per-participant
-# job exists up front. The sheet is checked before any job runs.
+# The globals every rule file uses, derived from the validated config, and the participants
+# with their files, known when the workflow is parsed so every per-participant job exists up
+# front. The sheet is checked before any job runs.
+import sys
 from pathlib import Path
 
 import pandas as pd
+from snakemake.settings.types import DeploymentMethod
 
+from analysis.config import load_stats_config
 from pipeio.provenance import folder_manifest
+
+# Rules call the package CLIs with the interpreter that runs Snakemake, so an unactivated
+# virtual environment works too; with --use-conda (--software-deployment-method conda) they
+# call the `python` of each rule's conda environment (envs/*.yaml) instead.
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PY = "python" if USE_CONDA else sys.executable
+RESULTS = config["results"]
+DEMO = config["demo"]
+try:  # the stats section is checked key by key before any job runs
+    STATS = load_stats_config({"stats": config.get("stats") or {}})
+except InputError as err:
+    raise ValueError(f"config: {err}") from None
+
+if config["percent_time_source"] == "truth" and not DEMO["enabled"]:
+    raise ValueError(
+        "config: percent_time_source 'truth' needs demo.enabled: true (only the synthetic "
+        "cohort has a true percent time)"
+    )
+
+
+FROM_MODEL = config["percent_time_source"] == "model"
+MODEL = config["model"]
+POSE = config["pose"]
+INFER = config["inference"]
+# A participant whose video or pose cannot be read: exclude them (an exclusion record, listed
+# in the report) or fail their job. `auto` follows stats.exclude_incomplete.
+ON_ERROR = config["on_participant_error"]
+if ON_ERROR == "auto":
+    ON_ERROR = "exclude" if STATS.exclude_incomplete else "fail"
 
 
 def demo_participants():

@@ -3,9 +3,6 @@
 # job when ON_ERROR is "exclude" (config on_participant_error); aggregate and the report list it.
 import shlex
 
-POSE = config["pose"]
-INFER = config["inference"]
-
 
 rule pose:
     input:

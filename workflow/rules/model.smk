@@ -1,10 +1,10 @@
 # The Micro-DualNet model: synthetic training clips (demo) and the train rule.
-MODEL = config["model"]
+
 # The model the results must belong to. A folder used as it is (model.train: false) is checked
 # now, before any job runs, and fingerprinted (infer reruns when the fingerprint changes); a
 # trained one is the train rule's output, so its file times already say when it changed.
 MODEL_DIGEST = ""
-if not MODEL["train"] and (FROM_MODEL or config["pose"]["only_sampled"]):
+if not MODEL["train"] and (FROM_MODEL or POSE["only_sampled"]):
     from pipeio.modelfiles import check_model_folder, model_digest
 
     try:
