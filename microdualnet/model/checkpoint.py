@@ -128,9 +128,9 @@ def _without_weight_init() -> Iterator[None]:
     """Modules built inside leave their weights as allocated instead of drawing them.
 
     For a model whose every weight and persistent buffer is filled from a file next
-    (`_check_state` refuses a file that lacks one): drawing them would add about 12 ms to the
-    demo model's 28 ms build, paid by every participant's `infer`. Not torch's meta device, which would
-    skip the allocation too but imports torch._dynamo (1.4 s per process). Non-persistent
+    (`_check_state` refuses a file that lacks one): drawing them takes 12 ms of the demo
+    model's 28 ms build, paid by every participant's `infer`. Not torch's meta device, which
+    would skip the allocation too but imports torch._dynamo (1.4 s per process). Non-persistent
     buffers are computed, not drawn (tested: a loaded model equals the saved one).
     """
     saved = {name: getattr(torch.nn.init, name) for name in _INIT_FILLERS}

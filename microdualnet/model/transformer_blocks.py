@@ -2,7 +2,7 @@
 
 Post-LN as the paper writes Eq. 4-5, or pre-LN (`norm_first`), which keeps an identity path
 from the entity features to the pooled output and trains far faster from scratch on small
-data (docs/model.md has the numbers).
+data (docs/model.md says why, docs/benchmarks.md has the numbers).
 """
 
 from __future__ import annotations
