@@ -30,6 +30,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/inference.smk"
+include: "workflow/rules/agreement.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/report.smk"
 

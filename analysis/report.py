@@ -10,6 +10,9 @@ the same ones `snakemake --report` shows), rendered by a small converter that kn
 paragraphs, bullet lists, ``literal``, *emphasis* and **strong** text; the figure caption and
 Table V's caption come from the plots and stats stages (they depend on the stats settings).
 
+With `--agreement`, a section compares the model with human coders (the table and
+Bland-Altman figures of `python -m analysis agreement`).
+
 Exclusions are merged from the upstream list (pose, inference, aggregation: the reason
 says which stage, e.g. `pose: video ... is not readable`) and the statistics stage's list
 (participants it dropped); a participant the upstream list names is listed once, with the
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.agreement.stage import definitions, display_table
 from analysis.plots import slugify
 from analysis.tables import TABLE_V_COLUMNS, formatted
 from pipeio import InputError, atomic_write_text
@@ -181,11 +185,34 @@ def _provenance_html(paths: list[Path]) -> str:
     return "<ul>" + "".join(parts) + "</ul>" if parts else "<p>none recorded</p>"
 
 
+def agreement_html(table: Path, captions: Path | None) -> str:
+    """The agreement section: the table of `python -m analysis agreement`, its definitions,
+    and the Bland-Altman figures written beside it."""
+    result = _read_tsv(table, "agreement table")
+    record = table.with_name("agreement.provenance.json")
+    params = json.loads(record.read_text(encoding="utf-8"))["params"] if record.is_file() else {}
+    shown = display_table(result, float(params.get("level", 0.95)))
+    defined = definitions(float(params.get("bin_s", 0.1)), float(params.get("min_iou", 0.5)))
+    figures = []
+    for action in dict.fromkeys(result["action"]):
+        path = table.parent / "figures" / f"bland_altman_{slugify(action)}.png"
+        if path.is_file():
+            figures.append(_figure(path, f"Bland-Altman plot: {action}", html.escape(action)))
+    return "\n".join([
+        "<h2>Agreement with human coders</h2>",
+        html_table(shown, numeric=tuple(shown.columns[2:]), empty="no participant coded"),
+        f'<p class="caption">{html.escape(defined)}</p>',
+        f'<div class="caption">{read_caption(captions, "agreement")}</div>',
+        f'<div class="violins">{"".join(figures)}</div>' if figures else "",
+    ])
+
+
 def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, methods: Path,
                  percent_time: Path, stats_exclusions: Path,
                  upstream_exclusions: Path | None, participants: Path | None,
                  overview: Path | None, figure_caption: Path | None,
                  provenance: list[Path], captions: Path | None,
+                 agreement: Path | None = None,
                  title: str = "Micro-action analysis report") -> str:
     """The report as one HTML string (see the module doc)."""
     table = _read_tsv(table_v, "Table V")
@@ -247,6 +274,7 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
         "<h2>Excluded participants</h2>",
         html_table(excluded, empty="no participant was excluded"),
         f'<div class="caption">{read_caption(captions, "exclusions")}</div>',
+        agreement_html(agreement, captions) if agreement is not None else "",
         "<h2>Provenance</h2>",
         _provenance_html(provenance),
     ]
@@ -278,6 +306,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="provenance.json records to summarise")
     p.add_argument("--captions", type=Path, default=None,
                    help="folder of caption .rst files (workflow/report)")
+    p.add_argument("--agreement", type=Path, default=None,
+                   help="agreement.tsv of `python -m analysis agreement` (its Bland-Altman "
+                   "figures beside it are added)")
     p.add_argument("--title", default="Micro-action analysis report")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -291,6 +322,6 @@ def run_report(args: argparse.Namespace) -> None:
         stats_exclusions=args.exclusions, upstream_exclusions=args.upstream_exclusions,
         participants=args.participants, overview=args.overview,
         figure_caption=args.figure_caption, provenance=args.provenance,
-        captions=args.captions, title=args.title)
+        captions=args.captions, agreement=args.agreement, title=args.title)
     atomic_write_text(args.out, text)
     log.info("wrote %s (%d bytes)", args.out, len(text))

@@ -68,8 +68,11 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
             classes = classes or tl.actions
             if tl.actions != classes:
                 raise InputError(f"{path}: classes {tl.actions} differ from {classes}")
-            if len(tl.bin_start):  # else no video length: excluded before any window
-                durations[tl.participant_id] = float(tl.bin_start[-1] + tl.bin_width[-1])
+            if not len(tl.bin_start):  # excluded before any window: nothing to compare
+                log.info("participant %s: no windows (%s); the model is not compared",
+                         tl.participant_id, tl.excluded)
+                continue
+            durations[tl.participant_id] = float(tl.bin_start[-1] + tl.bin_width[-1])
             widths[tl.participant_id] = tl.bin_width
             rated[MODEL][tl.participant_id] = Rated(
                 {a: tl.label == i for i, a in enumerate(tl.actions)}, tl.valid,
@@ -117,23 +120,36 @@ def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.2f}"
 
 
+def display_table(result: pd.DataFrame, level: float) -> pd.DataFrame:
+    """The agreement table as a reader sees it (Markdown here, HTML in the report)."""
+    pct = f"{100 * level:g}%"
+    rows = [{"Action": r.action, "Compared vs reference": f"{r.compared} vs {r.reference}",
+             "n": str(r.n),
+             f"ICC(A,1) [{pct} CI]": f"{_fmt(r.icc)} [{_fmt(r.icc_low)}, {_fmt(r.icc_high)}]",
+             f"Bland-Altman bias [{pct} limits]":
+                 f"{_fmt(r.ba_bias)} [{_fmt(r.ba_low)}, {_fmt(r.ba_high)}]",
+             "kappa": _fmt(r.kappa), "precision": _fmt(r.precision), "recall": _fmt(r.recall),
+             "F1": _fmt(r.f1)}
+            for r in result.sort_values(["action", "reference", "compared"]).itertuples()]
+    return pd.DataFrame(rows)
+
+
+def definitions(bin_s: float, min_iou: float) -> str:
+    """What each column of the agreement table is."""
+    return ("ICC(A,1): two-way random effects, absolute agreement, single rater, on percent "
+            "time per participant. Bland-Altman: compared minus reference, in percentage "
+            f"points. Cohen's kappa: the action's presence in {bin_s:g} s bins. Precision, "
+            f"recall, F1: events matched one-to-one at temporal IoU >= {min_iou:g}. n/a: not "
+            "estimable (e.g. no participant shows the action).")
+
+
 def markdown(result: pd.DataFrame, bin_s: float, min_iou: float, level: float) -> str:
     """The agreement table as Markdown, with the definitions a reader needs."""
-    pct = f"{100 * level:g}%"
-    lines = [f"| Action | Compared vs reference | n | ICC(A,1) [{pct} CI] | "
-             f"Bland-Altman bias [{pct} limits] | kappa | precision | recall | F1 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in result.sort_values(["action", "reference", "compared"]).itertuples():
-        lines.append(
-            f"| {r.action} | {r.compared} vs {r.reference} | {r.n} | {_fmt(r.icc)} "
-            f"[{_fmt(r.icc_low)}, {_fmt(r.icc_high)}] | {_fmt(r.ba_bias)} [{_fmt(r.ba_low)}, "
-            f"{_fmt(r.ba_high)}] | {_fmt(r.kappa)} | {_fmt(r.precision)} | {_fmt(r.recall)} "
-            f"| {_fmt(r.f1)} |")
-    lines += ["", f"ICC(A,1): two-way random effects, absolute agreement, single rater, on "
-              "percent time per participant. Bland-Altman: compared minus reference, in "
-              f"percentage points. Cohen's kappa: the action's presence in {bin_s:g} s bins. "
-              f"Precision, recall, F1: events matched one-to-one at temporal IoU >= "
-              f"{min_iou:g}. n/a: not estimable (e.g. no participant shows the action)."]
+    table = display_table(result, level)
+    lines = ["| " + " | ".join(table.columns) + " |",
+             "| " + " | ".join("---" for _ in table.columns) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
+    lines += ["", definitions(bin_s, min_iou)]
     return "\n".join(lines) + "\n"
 
 

@@ -46,7 +46,7 @@ def test_second_run_has_nothing_to_do(model_run):
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
-COHORT_STEPS = {"aggregate": 1, "stats": 1, "plots": 1, "report": 1, "all": 1}
+COHORT_STEPS = {"aggregate": 1, "agreement": 1, "stats": 1, "plots": 1, "report": 1, "all": 1}
 ONE_PARTICIPANT = {"pose": 1, "infer": 1, "timeline": 1, **COHORT_STEPS}
 
 

@@ -68,8 +68,24 @@ def test_report_html_holds_table_v_captions_and_only_the_plots(demo_run):
     assert "<script" not in text and not re.search(r"""src=["']?(https?:|file:)""", text)
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', text)
     plots = {p.read_bytes() for p in (demo_run / RESULTS / "figures").glob("*.png")}
-    assert len(images) == len(plots) == 11  # overview + 10 violins
-    assert {base64.b64decode(i) for i in images} == plots
+    bland_altman = {p.read_bytes()
+                    for p in (demo_run / RESULTS / "agreement/figures").glob("*.png")}
+    assert len(plots) == 11 and len(bland_altman) == 13  # overview + 10 violins; 13 actions
+    assert len(images) == len(plots) + len(bland_altman)
+    assert {base64.b64decode(i) for i in images} == plots | bland_altman
+
+
+def test_report_compares_the_demo_coders(demo_run):
+    """The demo's two synthetic coders (truth path: no model) agree as their noise allows."""
+    text = (demo_run / RESULTS / "report.html").read_text()
+    assert "<h2>Agreement with human coders</h2>" in text
+    table = pd.read_csv(demo_run / RESULTS / "agreement/agreement.tsv", sep="\t")
+    assert set(zip(table["reference"], table["compared"], strict=True)) == {("coder1", "coder2")}
+    assert (table["n"] == 12).all()  # 12 coded participants, each in both coders' files
+    # Jitter of 0.3 s, 10% missed and 0.5 extra events a minute: far from chance, short of 1.
+    assert 0.5 < table["kappa"].median() < 0.95
+    for row in table.itertuples():
+        assert f"<td>{row.action}</td><td>coder2 vs coder1</td>" in text
 
 
 def test_snakemake_report_builds_with_captions(demo_run, tmp_path):

@@ -17,9 +17,11 @@ rule report:
         figure_caption=rules.plots.output.caption,
         provenance=[rules.stats.output.provenance, rules.plots.output.provenance]
         + ([rules.aggregate.output.provenance] if FROM_MODEL else []),
+        agreement=rules.agreement.output.table if CODER_INPUT else [],
         captions=[
             str(CAPTIONS / f"{name}.rst")
             for name in ("workflow", "table_v", "overview", "hurdle", "exclusions")
+            + (("agreement",) if CODER_INPUT else ())
         ],
     output:
         report(
@@ -39,10 +41,12 @@ rule report:
             f"--upstream-exclusions {input.upstream}" if input.upstream else ""
         ),
         captions=lambda wc, input: str(Path(input.captions[0]).parent),
+        agreement=lambda wc, input: (
+            f"--agreement {shlex.quote(input.agreement)}" if input.agreement else ""),
     shell:
         "{params.py:q} -m analysis report --table-v {input.table_v:q} --table-v-md {input.table_v_md:q}"
         " --hurdle {input.hurdle:q} --methods {input.methods:q} --percent-time {input.percent_time:q}"
         " --exclusions {input.exclusions:q} {params.upstream} --participants {input.participants:q}"
         " --overview {input.overview:q} --figure-caption {input.figure_caption:q}"
-        " --provenance {input.provenance:q} --captions {params.captions:q}"
+        " --provenance {input.provenance:q} --captions {params.captions:q} {params.agreement}"
         " --out {output:q} -v > {log:q} 2>&1"
