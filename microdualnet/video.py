@@ -4,7 +4,7 @@ Torch-free, so the pose stage, inference and training all read video through thi
 
 A frame is numbered by its place in presentation order, from 0: frame i is the i-th frame
 the decoder outputs. `probe` finds the count and each frame's time by reading the packets
-(no decoding), which is also where a recording the pipeline cannot time is refused: no frame
+(decoding only the first frame, for its display rotation), which is also where a recording the pipeline cannot time is refused: no frame
 rate, no timestamps, a variable frame rate, or an index that promises more frames than the
 file holds. Every failure is an `InputError` naming the file.
 
@@ -76,7 +76,8 @@ def _open(path: Path):
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Frame count, constant frame rate, size and frame times, from the packets alone."""
+    """Frame count, constant frame rate, displayed size and frame times, from the packets
+    (and the first frame, for its display rotation)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"video {path} does not exist")
@@ -86,7 +87,12 @@ def probe(path: str | Path) -> VideoInfo:
     try:  # the stream's fields, read before the container is closed
         base, nominal = stream.time_base, stream.average_rate or stream.guessed_rate
         width, height, listed = int(stream.width), int(stream.height), int(stream.frames or 0)
-        pts = [p.pts for p in container.demux(stream) if p.size]
+        pts, first = [], None
+        for packet in container.demux(stream):
+            if packet.size:
+                pts.append(packet.pts)
+            if first is None:  # decoded only until the first frame: its display rotation
+                first = next(iter(stream.decode(packet)), None)
     except _ERRORS as err:
         raise InputError(f"video {path} is not readable (truncated?): {_first_line(err)}"
                          ) from err
@@ -104,7 +110,7 @@ def probe(path: str | Path) -> VideoInfo:
         raise InputError(f"video {path} has no time base for its timestamps; re-encode it")
     times = np.sort(np.asarray(pts, np.float64)) * float(base)
     fps = _constant_rate(path, times, nominal)
-    rotation = _display_rotation(path)
+    rotation = 0 if first is None else 90 * _quarter_turns(path, first.rotation)
     if rotation % 180:
         width, height = height, width
     return VideoInfo(len(times), fps, width, height, times, rotation)
@@ -117,19 +123,6 @@ def _quarter_turns(path: Path, degrees: float) -> int:
         raise InputError(f"video {path} asks to be shown rotated by {degrees:g} degrees; only "
                          "multiples of 90 are supported (re-encode it upright)")
     return int(round(turns)) % 4
-
-
-def _display_rotation(path: Path) -> int:
-    """The rotation (degrees counter-clockwise, 0/90/180/270) of the first decoded frame."""
-    container, stream = _open(path)
-    try:
-        first = next(container.decode(stream), None)
-    except _ERRORS as err:
-        raise InputError(f"video {path}: decoding the first frame failed (truncated?): "
-                         f"{_first_line(err)}") from err
-    finally:
-        container.close()
-    return 0 if first is None else 90 * _quarter_turns(path, first.rotation)
 
 
 def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> float:
