@@ -26,7 +26,6 @@ of the table and listed in the exclusions file with the reason.
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -36,8 +35,8 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
+from analysis.inputs import SHEET_COLUMNS, read_tsv
 from pipeio import InputError, atomic_path, write_provenance
-from pipeio.textfile import read_utf8
 from pipeio.windows import PROB_PREFIX, check_made_by, read_windows
 
 log = logging.getLogger(__name__)
@@ -191,17 +190,6 @@ def windows_files(sources: list[Path]) -> list[Path]:
     return files
 
 
-def read_sheet(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"participant sheet {path} does not exist")
-    sheet = pd.read_csv(io.StringIO(read_utf8(path, "participant sheet")), sep="\t",
-                        dtype={"participant_id": str, "group": str})
-    for col in ("participant_id", "group"):
-        if col not in sheet.columns:
-            raise InputError(f"participant sheet {path} lacks column {col!r}")
-    return sheet
-
-
 def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
               covariates: list[str] | None = None,
               min_valid_s: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -293,8 +281,8 @@ def run_aggregate(args: argparse.Namespace) -> None:
     files, decision = windows_files(args.windows), decision_from(args)
     if args.model is not None:
         check_made_by(files, args.model)
-    table, excluded = aggregate(files, read_sheet(args.participants), decision, covariates,
-                                args.min_valid_s)
+    sheet = read_tsv(args.participants, SHEET_COLUMNS, "participant sheet")
+    table, excluded = aggregate(files, sheet, decision, covariates, args.min_valid_s)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
