@@ -2,7 +2,6 @@
 # BORIS or ELAN codings, and the coders against each other. A study names its coders in
 # config agreement.coders; the demo makes two synthetic coders (demo.coders). Without coders
 # there is no agreement stage.
-import shlex
 
 AGREEMENT = config["agreement"]
 DEMO_CODINGS = f"{DEMO['out']}/codings"

@@ -1,6 +1,7 @@
 # The globals every rule file uses, derived from the validated config, and the participants
 # with their files, known when the workflow is parsed so every per-participant job exists up
 # front. The sheet is checked before any job runs.
+import shlex
 import sys
 from pathlib import Path
 
@@ -111,15 +112,13 @@ else:
 
 def seat_args(pid):
     """The pose options saying where participant `pid` sits, from their sheet cells."""
-    import shlex
-
     seat = SEAT.get(pid, {})
     return " ".join(f"--{key.replace('_', '-')} {shlex.quote(value)}"
                     for key, value in seat.items())
 
 
 def openpose_dir(pid):
-    return f"{config['pose']['openpose_dir']}/{pid}"
+    return f"{POSE['openpose_dir']}/{pid}"
 
 
 # GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job a free
@@ -131,8 +130,6 @@ GPU = config["gpu"]
 def gpu_wrapper_args(device="auto", whole=False):
     """Options for `python -m pipeio.gpu`: the device pool (`none` for CPU-only jobs), its
     share, and for training the whole device."""
-    import shlex
-
     devices = GPU["devices"]
     if device == "cpu":
         devices = "none"

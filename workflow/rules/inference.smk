@@ -1,7 +1,6 @@
 # Pose extraction and windowed inference, one job per participant; aggregation into percent time.
 # A participant whose video or pose cannot be read gets an exclusion record instead of a failed
 # job when ON_ERROR is "exclude" (config on_participant_error); aggregate and the report list it.
-import shlex
 
 
 rule pose:
