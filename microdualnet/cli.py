@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "microdualnet.synthetic.cli",
     "microdualnet.model.cli",
     "microdualnet.training.cli",
+    "microdualnet.evaluation.cli",
     "microdualnet.pose.cli",
     "microdualnet.inference.cli",
 )

@@ -1,0 +1,112 @@
+"""`python -m microdualnet evaluate`: reproduces `train`'s metrics, writes its files, and
+refuses dummy labels, foreign classes and off-rate clips."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from microdualnet.cli import main as cli_main
+from microdualnet.contract import read_contract
+from microdualnet.evaluation.evaluate import clip_stride
+from microdualnet.training.loop import train
+from pipeio.errors import InputError
+from pipeio.modelfiles import model_digest
+
+# A learning rate at which the tiny model's predictions differ between clips after 3 epochs
+# (the SGD default predicts one class for every clip, which any evaluation would reproduce).
+LEARNS = {"name": "adamw", "lr": 0.003, "epochs": 3}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_clips, make_config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "model"
+    train(make_config(tiny_clips, optim=LEARNS), out)
+    return out
+
+
+def run(*args: str) -> int:
+    return cli_main(["evaluate", "--workers", "0", "--no-progress", *map(str, args)])
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_evaluate_reproduces_what_train_reported(trained, tiny_clips, tmp_path, split):
+    out = tmp_path / "ev"
+    assert run("--model", trained, "--data-root", tiny_clips, "--format", "synthetic",
+               "--split", split, "--out", out, "--name", "micro-dualnet",
+               "--batch-size", "5") == 0
+    reported = json.loads((trained / "model.json").read_text())["metrics"][split]
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["metrics"].keys() == reported.keys()
+    for key, value in reported.items():
+        assert report["metrics"][key] == pytest.approx(value, abs=1e-6), key
+    assert report["split"] == split and report["clips_evaluated"] == 6
+    assert report["model_digest"] == model_digest(trained) and report["frame_stride"] == 2
+    if split == "test":  # train wrote these for its test split: the same bytes
+        for name in ("per_class.tsv", "table_row.tsv", "table_row.md"):
+            assert (out / name).read_text() == (trained / "training" / name).read_text(), name
+    assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["step"] == "evaluate" and prov["params"]["split"] == split
+    assert prov["params"]["model_digest"] == model_digest(trained)
+    assert any(p.endswith(f"{split}_list_videos.txt") for p in prov["inputs"])
+
+
+def test_person_view_model_is_evaluated_in_its_view(tiny_clips, make_config, tmp_path):
+    model = tmp_path / "person"
+    train(make_config(tiny_clips, optim={**LEARNS, "epochs": 1},
+                      data={"view": "person", "scale": [0.9, 1.1]}), model)
+    assert json.loads((model / "model.json").read_text())["view"]["kind"] == "person"
+    assert run("--model", model, "--data-root", tiny_clips, "--split", "val",
+               "--out", tmp_path / "ev") == 0
+    reported = json.loads((model / "model.json").read_text())["metrics"]["val"]
+    got = json.loads((tmp_path / "ev" / "metrics.json").read_text())["metrics"]
+    assert got == pytest.approx(reported, abs=1e-6)
+
+
+def test_refuses_dummy_labels(trained, clips_copy, tmp_path, capsys):
+    listing = clips_copy / "test_list_videos.txt"
+    listing.write_text("".join(f"{line.split()[0]} 9\n"
+                               for line in listing.read_text().splitlines()))
+    assert run("--model", trained, "--data-root", clips_copy, "--out", tmp_path / "ev") == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(listing) in err
+    assert "all 6 clips carry label 9 ('nodding')" in err and "dummies" in err
+    assert not (tmp_path / "ev").exists()
+
+
+def test_class_mismatch_names_both(trained, clips_copy, tmp_path, capsys):
+    table = clips_copy / "label_map.tsv"
+    table.write_text(table.read_text().replace("covering face", "rubbing eyes"))
+    assert run("--model", trained, "--data-root", clips_copy, "--out", tmp_path / "a") == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(trained) in err and str(table) in err
+    assert "class 1 is 'covering face' in the model and 'rubbing eyes' in the data" in err
+    table.unlink()  # without its label map the folder is read as MA-52 (52 classes)
+    assert run("--model", trained, "--data-root", clips_copy, "--out", tmp_path / "b") == 2
+    err = capsys.readouterr().err.strip()
+    assert "has 3 classes, the MA-52 class table has 52" in err and "shaking body" in err
+    assert run("--model", trained, "--data-root", clips_copy, "--format", "synthetic",
+               "--out", tmp_path / "c") == 2
+    assert "no label_map.tsv" in capsys.readouterr().err
+
+
+def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):
+    (tmp_path / "ev").mkdir()
+    args = ("--model", trained, "--data-root", tiny_clips, "--out", tmp_path / "ev")
+    assert run(*args) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert run(*args, "--overwrite") == 0 and (tmp_path / "ev" / "metrics.json").is_file()
+
+
+def test_clip_stride_follows_the_training_rate(trained):
+    contract = read_contract(trained)  # 8 fps clips, stride 2
+    assert clip_stride(contract, 8.0, trained) == 2
+    assert clip_stride(contract, 16.0, trained) == 4  # the same 0.25 s between frames
+    assert clip_stride(contract, 12.0, trained) == 3
+    with pytest.raises(InputError, match="clips at 10 fps; model .* trained on clips at 8 fps"):
+        clip_stride(contract, 10.0, trained)  # 2.5 frames apart
+    slow = dataclasses.replace(contract, fps=24.0, frame_stride=3)
+    assert clip_stride(slow, 8.0, trained) == 1
