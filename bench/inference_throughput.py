@@ -49,7 +49,7 @@ from microdualnet.model.config import ModelConfig, config_from_dict, make_config
 from microdualnet.model.network import MicroDualNet
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import load_pose
-from microdualnet.runtime import retain_freed_memory
+from microdualnet.speedups import retain_freed_memory
 from microdualnet.video import FrameStream, probe
 from microdualnet.windowplan import WindowPlan, plan_windows
 from pipeio.windows import write_windows

@@ -24,7 +24,7 @@ from microdualnet.data.views import make_view
 from microdualnet.inference.loader import WindowBatches, normalise_video
 from microdualnet.inference.workers import load_batches
 from microdualnet.pose.npz import PoseData, has_person, load_pose
-from microdualnet.runtime import retain_freed_memory
+from microdualnet.speedups import retain_freed_memory
 from microdualnet.video import VideoInfo, probe
 from microdualnet.windowplan import WindowPlan, plan_windows
 from pipeio.errors import InputError

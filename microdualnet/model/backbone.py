@@ -20,34 +20,14 @@ _LAYOUTS: dict[int, tuple[type[nn.Module], list[int]]] = {
 STAGES: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
 
 
-def build_resnet(depth: int, width: int = 64, torchvision_draws: bool = True) -> ResNet:
+def build_resnet(depth: int, width: int = 64) -> ResNet:
     """A randomly initialised ResNet in torchvision's layout (never downloads weights).
 
     `width` scales the stage widths (width, 2w, 4w, 8w); 64 is the standard network whose
-    keys and shapes match torchvision/TSM checkpoints. A narrower one is made by building
-    the standard network and replacing its stages, so that seeded training keeps drawing the
-    same initial weights (and gives the same model); `torchvision_draws=False` builds it
-    directly (the same names and shapes, other random values: for weights that a checkpoint
-    overwrites next; the detour is most of the demo model's build time, about 100 ms).
+    keys and shapes match torchvision/TSM checkpoints.
     """
     block, layers = _LAYOUTS[depth]
-    if width != 64 and not torchvision_draws:
-        return ResNet(block, layers, width=width)
-    net = ResNet(block, layers)
-    if width == 64:
-        return net
-    net.inplanes = width
-    net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
-    net.bn1 = nn.BatchNorm2d(width)
-    for i, (name, blocks) in enumerate(zip(STAGES, layers, strict=True)):
-        setattr(net, name, net._make_layer(block, width * 2**i, blocks, stride=1 if i == 0 else 2))
-    for m in net.modules():  # same initialisation as torchvision's ResNet.__init__
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.constant_(m.weight, 1)
-            nn.init.constant_(m.bias, 0)
-    return net
+    return ResNet(block, layers, width=width)
 
 
 def official_shift_every(net: ResNet) -> int:
@@ -62,9 +42,9 @@ class TSMBackbone(nn.Module):
     wrapped as `conv1.net`, so checkpoint keys map one-to-one.
     """
 
-    def __init__(self, cfg: ModelConfig, torchvision_draws: bool = True) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        net = build_resnet(cfg.backbone_depth, cfg.backbone_width, torchvision_draws)
+        net = build_resnet(cfg.backbone_depth, cfg.backbone_width)
         every = cfg.shift_every or official_shift_every(net)
         for stage in STAGES:
             for i, block in enumerate(getattr(net, stage)):

@@ -5,9 +5,8 @@ Loading never unpickles: weights come from safetensors, everything else from JSO
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,43 +107,12 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
     except SafetensorError as err:
         raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
                          f"it again): {err}") from None
-    with _without_weight_init():
-        model = MicroDualNet(cfg, loading=True)
+    model = MicroDualNet(cfg)
     if torch.device(device).type != "cpu":
         model.to(device)
     _check_state(model.state_dict(), state, weights)
     model.load_state_dict(state)
     return LoadedModel(model.eval(), meta)
-
-
-# torch.nn.init's fillers, which modules call from their constructors.
-_INIT_FILLERS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
-                 "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
-                 "kaiming_normal_", "orthogonal_", "sparse_")
-
-
-@contextlib.contextmanager
-def _without_weight_init() -> Iterator[None]:
-    """Modules built inside leave their weights as allocated instead of drawing them.
-
-    For a model whose every weight and persistent buffer is filled from a file next
-    (`_check_state` refuses a file that lacks one): drawing them takes 12 ms of the demo
-    model's 28 ms build, paid by every participant's `infer`. Not torch's meta device, which
-    would skip the allocation too but imports torch._dynamo (1.4 s per process). Non-persistent
-    buffers are computed, not drawn (tested: a loaded model equals the saved one).
-    """
-    saved = {name: getattr(torch.nn.init, name) for name in _INIT_FILLERS}
-    try:
-        for name in _INIT_FILLERS:
-            setattr(torch.nn.init, name, _leave_as_is)
-        yield
-    finally:
-        for name, filler in saved.items():
-            setattr(torch.nn.init, name, filler)
-
-
-def _leave_as_is(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    return tensor
 
 
 def _check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor],

@@ -1,10 +1,9 @@
-"""ResNet as torchvision builds it, without importing torchvision.
+"""ResNet in torchvision's layout, with a width knob torchvision's class lacks.
 
-Importing torchvision costs 1.5 s in every new process (its `roi_align` module imports
-`torch._dynamo`), and inference starts one process per participant. The modules here have
-torchvision's names, shapes, forward arithmetic and construction order, so a seed gives the
-same initial weights and torchvision-format checkpoints load as they are (tested against
-torchvision itself).
+The demo preset needs a narrow network (stages of 16-128 channels); torchvision's ResNet
+fixes them at 64-512. At width 64 the modules have torchvision's names, shapes, forward
+arithmetic and construction order, so a seed gives torchvision's initial weights and
+torchvision/TSM checkpoints load as they are (tested against torchvision itself).
 """
 
 from __future__ import annotations

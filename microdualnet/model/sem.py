@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torchvision.ops import roi_align
 
 from microdualnet.body25 import INDEX, NUM_JOINTS
 from microdualnet.bodyparts import Entity
-from microdualnet.model.roi_align import roi_align
 
 FEATURES_PER_JOINT = 7  # see joint_features
 

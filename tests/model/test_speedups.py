@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from microdualnet.runtime import retain_freed_memory
+from microdualnet.speedups import retain_freed_memory
 
 # Page faults during 5 forward passes of the demo model at batch 8, after a warm-up pass.
 _FAULTS = """
 import resource, sys, torch
 torch.set_num_threads(1)
 if sys.argv[1] == "retain":
-    from microdualnet.runtime import retain_freed_memory
+    from microdualnet.speedups import retain_freed_memory
     assert retain_freed_memory()
 from microdualnet.model.config import make_config
 from microdualnet.model.network import MicroDualNet

@@ -1,6 +1,7 @@
-"""Process-wide settings that make the model run faster on CPU.
+"""The project's one performance workaround outside ordinary PyTorch: a malloc setting.
 
-glibc hands large blocks (the model's activations, 0.1-32 MiB) straight back to the kernel
+Kept because it pays at cohort scale on CPU: the model's input is a fixed-size crop, so the
+saving below holds for HD recordings as for the demo's. glibc hands large blocks (the model's activations, 0.1-32 MiB) straight back to the kernel
 when torch frees them, so the next batch page-faults the same memory in again: about 1,100
 faults per batch of 16 windows (dearer in a virtual machine), a fifth of the demo model's
 inference time on a 2-core VM. Keeping freed memory in the process costs nothing but a
