@@ -1,6 +1,9 @@
 """One training run: data, model, SGD with warmup + cosine, per-epoch validation and resume
 state, best model by validation F1_mean (Top-1 without a body level), final test report.
 
+Under `torchrun` the processes share every global batch (training/distributed.py); rank 0
+alone validates, writes files and shows progress, so the outputs are those of one process.
+
 Output folder layout (the folder itself is the model folder inference reads)::
 
     model.safetensors, model.json   best epoch's weights; metrics hold val + test results
@@ -35,9 +38,10 @@ from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
 from microdualnet.model.config import ModelConfig, make_config
 from microdualnet.model.losses import compute_loss
 from microdualnet.model.network import MicroDualNet
-from microdualnet.training import figures, runlog, state
+from microdualnet.training import distributed, figures, runlog, state
 from microdualnet.training.badclips import BadClips
 from microdualnet.training.config import TrainConfig, config_to_yaml
+from microdualnet.training.distributed import Ranks
 from microdualnet.training.schedule import lr_at
 from pipeio.atomic import atomic_write_text
 from pipeio.errors import InputError
@@ -74,12 +78,19 @@ def model_config(cfg: TrainConfig, num_classes: int) -> ModelConfig:
                        **cfg.model.overrides)
 
 
-def pick_device(cfg: TrainConfig) -> torch.device:
+def pick_device(cfg: TrainConfig, ranks: Ranks = distributed.ONE) -> torch.device:
+    """The configured device; under torchrun each process takes the GPU of its local rank."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("device: cuda requested but CUDA is not available")
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    kind = cfg.device
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cpu" or not ranks.active:
+        return torch.device(kind)
+    if ranks.local_rank >= torch.cuda.device_count():
+        raise InputError(f"LOCAL_RANK={ranks.local_rank}: only {torch.cuda.device_count()} "
+                         f"GPUs visible; start at most that many processes per node")
+    return torch.device("cuda", ranks.local_rank)
 
 
 def seed_everything(seed: int) -> None:
@@ -87,8 +98,10 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def forward(model: MicroDualNet, batch, device: torch.device, amp: bool):
-    mcfg = model.cfg
+def forward(model: torch.nn.Module, batch, device: torch.device, amp: bool,
+            mcfg: ModelConfig | None = None):
+    """The model's output on a batch; `mcfg` is needed when `model` wraps the network (DDP)."""
+    mcfg = mcfg or model.cfg
     video = batch.video.to(device, non_blocking=True) if mcfg.uses_cnn else None
     kp = batch.keypoints.to(device, non_blocking=True) if mcfg.uses_keypoints else None
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
@@ -182,17 +195,36 @@ def _flat(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
           stop_after_epoch: int | None = None) -> dict[str, Any]:
-    """Run (or continue) training into `out`; returns the final metrics.
+    """Run (or continue) training into `out`; returns the final metrics (on every rank).
 
     `stop_after_epoch` ends the run after that epoch as an interruption would (tests).
     """
-    out = Path(out)
+    ranks = distributed.ranks_from_env()
+    device = pick_device(cfg, ranks)
+    with distributed.process_group(ranks, device):
+        return _run(cfg, Path(out), resume, stop_after_epoch, ranks, device)
+
+
+def _wrap(model: MicroDualNet, ranks: Ranks, device: torch.device) -> torch.nn.Module:
+    """DDP around the model when several processes train it. On GPUs BatchNorm becomes
+    SyncBatchNorm, so its statistics cover the global batch as in one process (PyTorch
+    synchronises BatchNorm on GPUs only; CPU processes normalise over their own clips)."""
+    if not ranks.active:
+        return model
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
+    return torch.nn.parallel.DistributedDataParallel(model)
+
+
+def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None,
+         ranks: Ranks, device: torch.device) -> dict[str, Any]:
     tdir = out / "training"
-    tdir.mkdir(parents=True, exist_ok=True)
+    if ranks.main:
+        tdir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    device = pick_device(cfg)
     amp = cfg.amp and device.type == "cuda"
     bad = BadClips(cfg.data.max_bad_clips)
     data = load_data(cfg, bad)
@@ -203,10 +235,15 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
 
         if not mcfg.uses_cnn:
             raise InputError("model.pretrained: the pose-only variant has no backbone")
-        print(load_backbone_weights(model.backbone, cfg.model.pretrained), file=sys.stderr)
+        report = load_backbone_weights(model.backbone, cfg.model.pretrained)
+        if ranks.main:
+            print(report, file=sys.stderr)
     model.to(device)
+    if not ranks.main:  # only rank 0 validates and tests
+        data = RunData(data.labels, {"train": data.splits["train"]}, data.fps)
     datasets, workers = build_datasets(cfg, data, mcfg)
     o = cfg.optim
+    distributed.per_process_batch(o.batch_size, ranks.world)
     optimizer = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     steps_per_epoch = len(datasets["train"]) // o.batch_size
@@ -222,92 +259,147 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scaler.load_state_dict(saved["scaler"])
-        state.restore_rng(saved["rng"])
+        rank_rng = saved.get("rank_rng", [saved["rng"]])
+        if len(rank_rng) == ranks.world:
+            state.restore_rng(rank_rng[ranks.rank])
+        else:  # resumed with another number of processes
+            state.restore_rng(saved["rng"])
+            if ranks.rank:
+                torch.manual_seed(cfg.seed * 1_000 + ranks.rank + 100_003 * saved["epoch"])
         start_epoch, best, best_epoch = saved["epoch"] + 1, saved["best"], saved["best_epoch"]
         bad.reasons.update(saved["bad"])
         rows = [r for r in runlog.read_log(log_path) if r["epoch"] <= saved["epoch"]]
-        print(f"resuming after epoch {saved['epoch']} from {state_path}", file=sys.stderr)
-    atomic_write_text(tdir / "config.yaml", config_to_yaml(cfg))
+        if ranks.main:
+            print(f"resuming after epoch {saved['epoch']} from {state_path}", file=sys.stderr)
+    elif ranks.rank:  # the same initial weights everywhere, dropout masks of its own
+        torch.manual_seed(cfg.seed * 1_000 + ranks.rank)
+    net = _wrap(model, ranks, device)
+    if ranks.main:
+        atomic_write_text(tdir / "config.yaml", config_to_yaml(cfg))
     meta = {"class_names": list(data.labels.names), "body_map": data.labels.body_ids,
             "fps": data.fps, "view": model_view(cfg, mcfg)}
 
     for epoch in range(start_epoch, o.epochs + 1):
-        row = _train_epoch(model, datasets["train"], optimizer, scaler, cfg, epoch,
-                           steps_per_epoch, workers, device, amp, bad)
-        val_loader = make_loader(datasets["val"], o.eval_batch_size, workers, False, cfg.seed)
-        scores, labels = predict(model, val_loader, device, amp, bad, "val")
-        val = classification_metrics(scores, labels, data.labels.body_ids)
-        row.update(_flat("val", val), bad_clips=bad.count)
-        if _selection_score(val) > best:
-            best, best_epoch = _selection_score(val), epoch
-            save_checkpoint(model, out, **meta, metrics={
-                "best_epoch": epoch, "val": val, "label_ids": list(data.labels.label_ids)})
-        row["best_epoch"] = best_epoch
-        rows.append(row)
-        runlog.write_log(log_path, rows)
-        state.save_state(state_path, {
-            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(), "rng": state.capture_rng(), "best": best,
-            "best_epoch": best_epoch, "bad": dict(bad.reasons), "config": config_to_yaml(cfg)})
-        print(f"epoch {epoch}/{o.epochs}: loss {row['train_loss']:.3f} train top1 "
-              f"{row['train_top1']:.1f} val top1 {val['top1']:.1f}"
-              + (f" F1_mean {val['f1_mean']:.1f}" if "f1_mean" in val else "")
-              + f" ({row['seconds']:.0f}s)", file=sys.stderr)
+        row = _train_epoch(net, datasets["train"], optimizer, scaler, cfg, epoch,
+                           steps_per_epoch, workers, device, amp, bad, ranks)
+        for reasons in distributed.gather_objects(dict(bad.reasons), ranks):
+            bad.reasons.update(reasons)
+        rank_rng = distributed.gather_objects(state.capture_rng(), ranks)
+        if ranks.main:
+            best, best_epoch = _end_epoch(model, out, cfg, data, datasets, workers, device,
+                                          amp, bad, row, rows, meta, best, best_epoch)
+            saved = {"epoch": epoch, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                     "rng": rank_rng[0], "best": best, "best_epoch": best_epoch,
+                     "bad": dict(bad.reasons), "config": config_to_yaml(cfg)}
+            if ranks.active:
+                saved["rank_rng"] = rank_rng
+            state.save_state(state_path, saved)
+        distributed.barrier(ranks)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             return {"stopped_after_epoch": epoch}
 
-    figures.plot_curves(rows, tdir / "curves.png")
-    return _final_report(cfg, out, data, datasets, workers, device, amp, bad, rows)
+    metrics = None
+    if ranks.main:
+        figures.plot_curves(rows, tdir / "curves.png")
+        metrics = _final_report(cfg, out, data, datasets, workers, device, amp, bad, rows)
+    return distributed.from_main(metrics, ranks)
 
 
-def _train_epoch(model, ds: ClipDataset, optimizer, scaler, cfg: TrainConfig, epoch: int,
-                 steps_per_epoch: int, workers: int, device, amp: bool,
-                 bad: BadClips) -> dict[str, Any]:
+def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, datasets,
+               workers: int, device: torch.device, amp: bool, bad: BadClips,
+               row: dict[str, Any], rows: list[dict[str, Any]], meta: dict[str, Any],
+               best: float, best_epoch: int) -> tuple[float, int]:
+    """Validate, keep the best model and log the epoch (rank 0); returns the best so far."""
+    o = cfg.optim
+    val_loader = make_loader(datasets["val"], o.eval_batch_size, workers, False, cfg.seed)
+    scores, labels = predict(model, val_loader, device, amp, bad, "val")
+    val = classification_metrics(scores, labels, data.labels.body_ids)
+    row.update(_flat("val", val), bad_clips=bad.count)
+    if _selection_score(val) > best:
+        best, best_epoch = _selection_score(val), row["epoch"]
+        save_checkpoint(model, out, **meta, metrics={
+            "best_epoch": best_epoch, "val": val, "label_ids": list(data.labels.label_ids)})
+    row["best_epoch"] = best_epoch
+    rows.append(row)
+    runlog.write_log(out / "training" / "log.jsonl", rows)
+    print(f"epoch {row['epoch']}/{o.epochs}: loss {row['train_loss']:.3f} train top1 "
+          f"{row['train_top1']:.1f} val top1 {val['top1']:.1f}"
+          + (f" F1_mean {val['f1_mean']:.1f}" if "f1_mean" in val else "")
+          + f" ({row['seconds']:.0f}s)", file=sys.stderr)
+    return best, best_epoch
+
+
+def _train_loader(ds: ClipDataset, cfg: TrainConfig, epoch: int, workers: int,
+                  ranks: Ranks) -> DataLoader:
+    """One process: the shuffled loader as always; several: this rank's share of the same
+    global batches."""
+    seed = cfg.seed * 100_003 + epoch
+    if not ranks.active:
+        return make_loader(ds, cfg.optim.batch_size, workers, True, seed)
+    share = distributed.RankShare(len(ds), cfg.optim.batch_size, seed, ranks)
+    return DataLoader(ds, batch_sampler=share, num_workers=workers, collate_fn=collate,
+                      pin_memory=False)
+
+
+def _train_epoch(net: torch.nn.Module, ds: ClipDataset, optimizer, scaler, cfg: TrainConfig,
+                 epoch: int, steps_per_epoch: int, workers: int, device, amp: bool,
+                 bad: BadClips, ranks: Ranks) -> dict[str, Any]:
     from tqdm import tqdm
 
     o = cfg.optim
-    model.train()
+    model = net.module if ranks.active else net
+    net.train()
     ds.set_epoch(epoch)
-    loader = make_loader(ds, o.batch_size, workers, True, cfg.seed * 100_003 + epoch)
+    loader = _train_loader(ds, cfg, epoch, workers, ranks)
     sums = {"loss": 0.0, "ce": 0.0, "mac": 0.0, "correct": 0, "n": 0}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch}/{o.epochs}",
-               disable=not cfg.progress, leave=False, file=sys.stderr)
+               disable=not (cfg.progress and ranks.main), leave=False, file=sys.stderr)
     lr = o.lr
     for step, batch in enumerate(bar):
         bad.add_all((f"train:{f.index}", f.reason) for f in batch.failures)
-        if not len(batch):
+        n = len(batch)
+        # Several processes: each rank's loss is weighted by its share of the readable clips,
+        # so DDP's gradient average is the mean over the global batch (weight 1 without
+        # unreadable clips); a step where some rank has none is skipped by all.
+        counts = distributed.sum_over_ranks([float(n), float(n == 0)], ranks, device)
+        if counts[1]:
             continue
+        weight = n * ranks.world / counts[0]
         lr = lr_at((epoch - 1) * steps_per_epoch + step, steps_per_epoch, o.epochs, o.lr,
                    o.warmup_epochs, o.warmup_start_lr, o.min_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out = forward(model, batch, device, amp)
+        out = forward(net, batch, device, amp, model.cfg)
         labels = batch.labels.to(device)
         terms = compute_loss(out, labels, model.cfg)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(terms.total).backward()
+        scaler.scale(terms.total * weight if weight != 1 else terms.total).backward()
         if o.grad_clip is not None:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        n = len(batch)
         sums["loss"] += float(terms.total.detach()) * n
         sums["ce"] += float(terms.ce.detach()) * n
         sums["mac"] += float(terms.mac.detach()) * n
         sums["correct"] += int((out.logits.argmax(1) == labels).sum())
         sums["n"] += n
         bar.set_postfix(loss=f"{float(terms.total.detach()):.3f}",
-                        clips_s=f"{sums['n'] / (time.perf_counter() - t0):.1f}")
+                        clips_s=f"{sums['n'] * ranks.world / (time.perf_counter() - t0):.1f}")
     bar.close()
     seconds = time.perf_counter() - t0
-    n = max(sums["n"], 1)
-    row = {"epoch": epoch, "lr": lr, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
-           "train_mac": sums["mac"] / n, "train_top1": 100 * sums["correct"] / n,
-           "seconds": round(seconds, 2), "clips_per_s": round(sums["n"] / seconds, 2)}
+    keys = ("loss", "ce", "mac", "correct", "n")
+    total = dict(zip(keys, distributed.sum_over_ranks([sums[k] for k in keys], ranks, device),
+                     strict=True))
+    n = max(total["n"], 1)
+    row = {"epoch": epoch, "lr": lr, "train_loss": total["loss"] / n,
+           "train_ce": total["ce"] / n, "train_mac": total["mac"] / n,
+           "train_top1": 100 * total["correct"] / n, "seconds": round(seconds, 2),
+           "clips_per_s": round(total["n"] / seconds, 2)}
     if device.type == "cuda":
         row["peak_mem_gb"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
     return row

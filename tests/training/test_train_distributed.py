@@ -1,0 +1,124 @@
+"""Data-parallel training (torchrun, 2 gloo CPU processes) against one process.
+
+Why the comparison is fair: both runs step on the same global batches (RankShare splits
+the single-process loader's batches), augmentation is drawn per clip from (seed, epoch,
+clip index), and the parts that couple clips or draw from a process's RNG are switched off
+in both runs alike: dropout (0), MAC's confidence weighting (its weighted mean is taken per
+process) and BatchNorm's batch statistics (kept in inference mode: PyTorch synchronises
+BatchNorm across processes on GPUs only). What remains (sharding, gradient averaging, the
+LR schedule, clipping, SGD, resume on every rank, rank-0-only output) must then agree to
+float tolerance.
+
+Run as a script under torchrun, this file is the training process of the DDP run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from microdualnet.model.network import MicroDualNet
+from microdualnet.training import loop
+from microdualnet.training.distributed import Ranks, RankShare, per_process_batch
+from microdualnet.training.loop import train
+from pipeio.errors import InputError
+
+NO_COUPLING = {"dropout": 0.0, "routing_dropout": 0.0, "classifier_dropout": 0.0,
+               "mac_confidence_weighting": False}
+
+
+def frozen_batchnorm_train():
+    """A `MicroDualNet.train` that keeps every BatchNorm layer in inference mode."""
+    plain_train = MicroDualNet.train
+
+    def train(self, mode: bool = True):
+        plain_train(self, mode)
+        for m in self.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+    return train
+
+
+def _ddp_main(config_json: str, out: str, stop_after: str) -> None:
+    from microdualnet.training.config import parse_config
+
+    MicroDualNet.train = frozen_batchnorm_train()
+    cfg = parse_config(json.loads(Path(config_json).read_text()))
+    train(cfg, out, stop_after_epoch=int(stop_after) or None)
+
+
+def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node", "2", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_rank_shares_make_up_the_single_process_batches(monkeypatch):
+    class Indices(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 11
+
+        def __getitem__(self, i: int) -> int:
+            return i
+
+    monkeypatch.setattr(loop, "collate", list)  # the clip indices as they are
+    one = list(loop.make_loader(Indices(), 4, 0, True, 7))
+    shares = [list(RankShare(11, 4, 7, Ranks(r, 2))) for r in range(2)]
+    assert len(one) == len(shares[0]) == len(shares[1]) == 2
+    assert [a + b for a, b in zip(*shares, strict=True)] == one
+
+
+def test_a_global_batch_that_does_not_split_is_refused():
+    assert per_process_batch(12, 4) == 3
+    with pytest.raises(InputError, match=r"optim.batch_size=12 is not divisible by the 5 "):
+        per_process_batch(12, 5)
+
+
+def test_two_processes_give_the_weights_of_one(tiny_clips, make_config, tmp_path,
+                                               monkeypatch):
+    cfg = make_config(tiny_clips, optim={"epochs": 2},
+                      model={"overrides": {**make_config(tiny_clips).model.overrides,
+                                           **NO_COUPLING}})
+    config_json = tmp_path / "config.json"
+    config_json.write_text(json.dumps(cfg.model_dump(mode="json")))
+    ddp = tmp_path / "ddp"
+    first = _torchrun([__file__, str(config_json), str(ddp), "1"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stderr.count("epoch 1/2:") == 1  # rank 0 alone reports
+    assert not (ddp / "training" / "metrics.json").exists()
+    second = _torchrun([__file__, str(config_json), str(ddp), "0"])  # resumes on both ranks
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stderr.count("resuming after epoch 1") == 1
+
+    monkeypatch.setattr(MicroDualNet, "train", frozen_batchnorm_train())
+    one = tmp_path / "one"
+    train(cfg, one)
+
+    a = torch.load(one / "training" / "state.pt", weights_only=True)
+    b = torch.load(ddp / "training" / "state.pt", weights_only=True)
+    assert a["model"].keys() == b["model"].keys()
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+    assert len(b["rank_rng"]) == 2
+    log_a, log_b = ([json.loads(x) for x in (d / "training" / "log.jsonl").read_text().splitlines()]
+                    for d in (one, ddp))
+    assert [r["epoch"] for r in log_b] == [1, 2]
+    for ra, rb in zip(log_a, log_b, strict=True):
+        assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
+        assert rb["val_top1"] == ra["val_top1"]
+    ma, mb = (json.loads((d / "training" / "metrics.json").read_text()) for d in (one, ddp))
+    assert mb["test"]["top1"] == ma["test"]["top1"]
+    assert mb["test"]["f1_mean"] == pytest.approx(ma["test"]["f1_mean"], abs=1e-6)
+
+
+if __name__ == "__main__":
+    _ddp_main(*sys.argv[1:])
