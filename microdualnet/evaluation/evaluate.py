@@ -2,7 +2,7 @@
 
 The model's own contract (model.json: frames, stride, input size, view, normalisation, the
 training clips' frame rate) decides how clips become input, never options here; the clips
-go through the same dataset, loader and prediction code as training's evaluation, so a
+go through the same dataset, loader and forward pass as training's evaluation, so a
 model evaluated on its own test split reproduces the metrics `train` recorded (when training
 read the clips without `data.cache`, which samples from frames kept at the stride).
 
@@ -12,6 +12,7 @@ Output folder (written whole, atomically)::
     per_class.tsv     index, label_id, name, n, correct, accuracy
     confusion.png     row-normalised confusion matrix with counts
     table_row.tsv/.md the Table I row (MA-52 columns with a body level, else Top-1/Top-5)
+    predictions.tsv   clip, label_id, predicted_id, p_label, p_predicted
     provenance.json   parameters (model digest, split), input hashes, versions
 """
 
@@ -19,15 +20,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from microdualnet.contract import ModelContract, read_contract
 from microdualnet.data import sources
-from microdualnet.data.dataset import ClipDataset, ViewSpec
+from microdualnet.data.dataset import Batch, ClipDataset, ViewSpec
 from microdualnet.data.framerate import TOLERANCE, training_fps
 from microdualnet.data.labelmap import LabelMap
 from microdualnet.data.personcrop import MIN_CONF
@@ -35,9 +38,10 @@ from microdualnet.data.records import ClipRecord
 from microdualnet.evaluation.metrics import classification_metrics, confusion_matrix
 from microdualnet.evaluation.report import write_per_class, write_table
 from microdualnet.model.checkpoint import load_checkpoint
+from microdualnet.model.network import MicroDualNet
 from microdualnet.training import figures
 from microdualnet.training.badclips import BadClips
-from microdualnet.training.loop import make_loader, predict
+from microdualnet.training.loop import forward, make_loader
 from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.errors import InputError
 from pipeio.modelfiles import META_FILE, check_model_folder, model_digest
@@ -133,6 +137,16 @@ def clip_stride(contract: ModelContract, fps: float, listing: Path) -> int:
     return stride
 
 
+def eval_dataset(contract: ModelContract, uses_keypoints: bool, records: list[ClipRecord],
+                 stride: int) -> ClipDataset:
+    """The clips as training's evaluation shows them to the model, from the contract alone."""
+    need_pose = uses_keypoints or contract.view.kind == "person"
+    spec = ViewSpec(contract.frames, stride, contract.input_size, need_pose, train=False,
+                    view=contract.view.kind, margin=contract.view.margin,
+                    source_short=contract.view.source_short_side)
+    return ClipDataset(records, spec)
+
+
 def pick_device(name: str) -> torch.device:
     if name not in DEVICES:
         raise InputError(f"--device {name!r} is not known (known: {', '.join(DEVICES)})")
@@ -171,12 +185,10 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
     device = pick_device(opts.device)
     amp = opts.amp and device.type == "cuda"
     model = load_checkpoint(model_dir, device=device).model
-    need_pose = model.cfg.uses_keypoints or contract.view.kind == "person"
-    spec = ViewSpec(contract.frames, stride, contract.input_size, need_pose, train=False,
-                    view=contract.view.kind, margin=contract.view.margin,
-                    source_short=contract.view.source_short_side)
-    loader = make_loader(ClipDataset(records, spec), opts.batch_size, opts.workers, False, 0)
-    scores, y = predict(model, _progress(loader, split, opts.progress), device, amp, bad, split)
+    dataset = eval_dataset(contract, model.cfg.uses_keypoints, records, stride)
+    loader = make_loader(dataset, opts.batch_size, opts.workers, False, 0)
+    scores, y, index = predict_clips(model, _progress(loader, split, opts.progress), device,
+                                     amp, bad, split)
 
     result = classification_metrics(scores, y, labels.body_ids)
     cm = confusion_matrix(y, scores.argmax(1), labels.num_classes)
@@ -197,9 +209,42 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
         figures.plot_confusion(cm, labels.names, stage / "confusion.png",
                                f"{name}: {split} split, Top-1 {result['top1']:.1f}%")
         write_table(stage, "table_row", [(name, result)])
+        write_predictions(stage / "predictions.tsv", [records[i].name for i in index], y,
+                          scores, labels)
         write_provenance(stage / "provenance.json", "evaluate", params=params,
                          inputs=[listing, root / "label_map.tsv", model_dir / META_FILE])
     return report
+
+
+def predict_clips(model: MicroDualNet, batches: Iterable[Batch], device: torch.device,
+                  amp: bool, bad: BadClips, key: str
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax scores `[N, C]`, labels `[N]` and dataset indices `[N]` of every readable clip,
+    through training's `forward`."""
+    model.eval()
+    scores, labels, index = [], [], []
+    with torch.inference_mode():
+        for batch in batches:
+            bad.add_all((f"{key}:{f.index}", f.reason) for f in batch.failures)
+            if len(batch):
+                logits = forward(model, batch, device, amp).logits.float()
+                scores.append(torch.softmax(logits, dim=1).cpu().numpy())
+                labels.append(batch.labels.numpy())
+                index.append(batch.indices.numpy())
+    if not scores:
+        raise InputError("no readable clips to evaluate")
+    return np.concatenate(scores), np.concatenate(labels), np.concatenate(index)
+
+
+def write_predictions(path: Path, clips: list[str], labels: np.ndarray, scores: np.ndarray,
+                      lm: LabelMap) -> None:
+    """One row per evaluated clip: its label, the predicted class and both probabilities,
+    for looking at the errors behind the metrics."""
+    preds = scores.argmax(1)
+    rows = ["clip\tlabel_id\tpredicted_id\tp_label\tp_predicted"] + [
+        f"{clip}\t{lm.label_ids[t]}\t{lm.label_ids[p]}\t{s[t]:.6f}\t{s[p]:.6f}"
+        for clip, t, p, s in zip(clips, labels, preds, scores, strict=True)]
+    atomic_write_text(path, "\n".join(rows) + "\n")
 
 
 def _progress(loader, split: str, enabled: bool):

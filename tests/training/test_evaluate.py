@@ -7,11 +7,14 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from microdualnet.cli import main as cli_main
 from microdualnet.contract import read_contract
-from microdualnet.evaluation.evaluate import clip_stride
-from microdualnet.training.loop import train
+from microdualnet.evaluation.evaluate import clip_stride, eval_dataset
+from microdualnet.model.checkpoint import load_checkpoint
+from microdualnet.training.badclips import BadClips
+from microdualnet.training.loop import build_datasets, load_data, make_loader, predict, train
 from pipeio.errors import InputError
 from pipeio.modelfiles import model_digest
 
@@ -21,10 +24,17 @@ LEARNS = {"name": "adamw", "lr": 0.003, "epochs": 3}
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_clips, make_config, tmp_path_factory):
+def trained_with(tiny_clips, make_config, tmp_path_factory):
+    """The model folder and its training config."""
     out = tmp_path_factory.mktemp("eval") / "model"
-    train(make_config(tiny_clips, optim=LEARNS), out)
-    return out
+    cfg = make_config(tiny_clips, optim=LEARNS)
+    train(cfg, out)
+    return out, cfg
+
+
+@pytest.fixture(scope="module")
+def trained(trained_with):
+    return trained_with[0]
 
 
 def run(*args: str) -> int:
@@ -32,7 +42,8 @@ def run(*args: str) -> int:
 
 
 @pytest.mark.parametrize("split", ["test", "val"])
-def test_evaluate_reproduces_what_train_reported(trained, tiny_clips, tmp_path, split):
+def test_evaluate_reproduces_what_train_reported(trained_with, tiny_clips, tmp_path, split):
+    trained, cfg = trained_with
     out = tmp_path / "ev"
     assert run("--model", trained, "--data-root", tiny_clips, "--format", "synthetic",
                "--split", split, "--out", out, "--name", "micro-dualnet",
@@ -48,6 +59,21 @@ def test_evaluate_reproduces_what_train_reported(trained, tiny_clips, tmp_path, 
         for name in ("per_class.tsv", "table_row.tsv", "table_row.md"):
             assert (out / name).read_text() == (trained / "training" / name).read_text(), name
     assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # every clip's probabilities as training's evaluation computes them
+    data = load_data(cfg, BadClips(0))
+    model = load_checkpoint(trained).model
+    ds = build_datasets(cfg, data, model.cfg)[0][split]
+    scores, labels = predict(model, make_loader(ds, 4, 0, False, 0), torch.device("cpu"),
+                             False, BadClips(0), split)
+    ids = data.labels.label_ids
+    header, *rows = (out / "predictions.tsv").read_text().splitlines()
+    assert header == "clip\tlabel_id\tpredicted_id\tp_label\tp_predicted"
+    assert [r.split("\t")[0] for r in rows] == [r.name for r in data.splits[split]]
+    for row, s, t in zip(rows, scores, labels, strict=True):
+        _, label_id, pred_id, p_label, p_pred = row.split("\t")
+        assert (int(label_id), int(pred_id)) == (ids[t], ids[s.argmax()])
+        assert float(p_label) == pytest.approx(s[t], abs=2e-6)
+        assert float(p_pred) == pytest.approx(s.max(), abs=2e-6)
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["step"] == "evaluate" and prov["params"]["split"] == split
     assert prov["params"]["model_digest"] == model_digest(trained)
@@ -55,10 +81,18 @@ def test_evaluate_reproduces_what_train_reported(trained, tiny_clips, tmp_path, 
 
 
 def test_person_view_model_is_evaluated_in_its_view(tiny_clips, make_config, tmp_path):
+    cfg = make_config(tiny_clips, optim={**LEARNS, "epochs": 1},
+                      data={"view": "person", "scale": [0.9, 1.1]})
     model = tmp_path / "person"
-    train(make_config(tiny_clips, optim={**LEARNS, "epochs": 1},
-                      data={"view": "person", "scale": [0.9, 1.1]}), model)
-    assert json.loads((model / "model.json").read_text())["view"]["kind"] == "person"
+    train(cfg, model)
+    contract = read_contract(model)
+    assert contract.view.kind == "person"
+    data = load_data(cfg, BadClips(0))
+    trained_view = build_datasets(cfg, data, load_checkpoint(model).config)[0]["val"]
+    ours = eval_dataset(contract, True, data.splits["val"], contract.frame_stride)
+    for i in range(len(ours)):  # the pixels and keypoints training validated on
+        for key in ("video", "keypoints"):
+            assert torch.equal(ours[i][key], trained_view[i][key]), (i, key)
     assert run("--model", model, "--data-root", tiny_clips, "--split", "val",
                "--out", tmp_path / "ev") == 0
     reported = json.loads((model / "model.json").read_text())["metrics"]["val"]
