@@ -6,8 +6,7 @@ file can be mailed or archived as is. It holds derived numbers and figures only 
 violin plots, exclusion reasons, versions), never video frames or images of participants.
 
 Captions come from the workflow's reStructuredText caption files (`workflow/report/*.rst`,
-the same ones `snakemake --report` shows), rendered by a small converter that knows
-paragraphs, bullet lists, ``literal``, *emphasis* and **strong** text; the figure caption and
+the same ones `snakemake --report` shows), rendered by docutils; the figure caption and
 Table V's caption come from the plots and stats stages (they depend on the stats settings).
 
 With `--agreement`, a section compares the model with human coders (the table and
@@ -55,40 +54,38 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eee;
 .violins { display: grid; grid-template-columns: repeat(auto-fill, minmax(18rem, 1fr));
            gap: 0.8rem; }
 .violins figcaption { font-size: 0.85rem; text-align: center; }
-code { background: #f5f5f5; padding: 0 0.2rem; }
+code, .literal { background: #f5f5f5; padding: 0 0.2rem; font-family: monospace; }
 """
 
 
-# -- reStructuredText captions (the subset the caption files use) -------------------------
+# -- reStructuredText captions -------------------------------------------------------------
 
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
-    out = re.sub(r"``(.+?)``", r"<code>\1</code>", out)
-    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
-    out = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", out)
-    return out
+# Captions are the workflow's own files: no raw HTML or file inclusion, and any docutils
+# warning (broken markup) stops the report with the file named rather than showing a
+# garbled caption.
+_DOCUTILS = {"report_level": 2, "halt_level": 2, "warning_stream": False,
+             "doctitle_xform": False, "initial_header_level": 3, "raw_enabled": False,
+             "file_insertion_enabled": False, "syntax_highlight": "none"}
 
 
-def rst_to_html(text: str) -> str:
-    """Paragraphs, `- ` bullet lists, section titles underlined with = - ~, inline markup."""
-    blocks = re.split(r"\n\s*\n", text.strip())
-    out = []
-    for block in blocks:
-        lines = [line.rstrip() for line in block.splitlines()]
-        if len(lines) == 2 and re.fullmatch(r"([=\-~^])\1+", lines[1].strip()):
-            out.append(f"<h3>{_inline(lines[0].strip())}</h3>")
-        elif all(re.match(r"\s*[-*] |\s{2,}\S", line) for line in lines) and re.match(
-                r"\s*[-*] ", lines[0]):
-            items: list[str] = []
-            for line in lines:
-                if re.match(r"\s*[-*] ", line):
-                    items.append(line.strip()[2:])
-                else:
-                    items[-1] += " " + line.strip()
-            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
-        else:
-            out.append(f"<p>{_inline(' '.join(line.strip() for line in lines))}</p>")
-    return "\n".join(out)
+def rst_to_html(text: str, source: str = "<caption>") -> str:
+    """The HTML body of reStructuredText `text`; bad markup is an error naming `source`."""
+    from docutils.core import publish_parts
+    from docutils.utils import SystemMessage
+
+    try:
+        parts = publish_parts(text, source_path=source, writer="html5",
+                              settings_overrides=_DOCUTILS)
+    except SystemMessage as err:
+        raise InputError(f"caption {source}: {err}") from None
+    return parts["body"].strip()
+
+
+def text_to_html(text: str) -> str:
+    """Plain-text paragraphs (methods.md holds no markup) as HTML paragraphs."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "\n".join(f"<p>{html.escape(' '.join(p.split()), quote=False)}</p>"
+                     for p in paragraphs)
 
 
 def read_caption(folder: Path | None, name: str) -> str:
@@ -96,7 +93,7 @@ def read_caption(folder: Path | None, name: str) -> str:
     if folder is None:
         return ""
     path = folder / f"{name}.rst"
-    return rst_to_html(path.read_text(encoding="utf-8")) if path.is_file() else ""
+    return rst_to_html(path.read_text(encoding="utf-8"), str(path)) if path.is_file() else ""
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -260,7 +257,7 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
                    empty="no test reached p < alpha"),
         f'<div class="caption">{read_caption(captions, "table_v")}</div>',
         "<h2>Methods</h2>",
-        rst_to_html(methods.read_text(encoding="utf-8")),
+        text_to_html(methods.read_text(encoding="utf-8")),
         "<h2>Figures</h2>",
         (_figure(overview, "violin plots of percent time by group, all analysed actions",
                  fig_caption) if overview is not None else "<p>no figure</p>"),
