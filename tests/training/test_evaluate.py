@@ -10,9 +10,13 @@ import pytest
 import torch
 
 from microdualnet.cli import main as cli_main
-from microdualnet.contract import read_contract
+from microdualnet.contract import View, read_contract
+from microdualnet.data import ma52
+from microdualnet.data.labelmap import IMIGUE_CLASSES
 from microdualnet.evaluation.evaluate import clip_stride, eval_dataset
-from microdualnet.model.checkpoint import load_checkpoint
+from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
+from microdualnet.model.config import make_config as make_model_config
+from microdualnet.model.network import MicroDualNet
 from microdualnet.training.badclips import BadClips
 from microdualnet.training.loop import build_datasets, load_data, make_loader, predict, train
 from pipeio.errors import InputError
@@ -144,3 +148,37 @@ def test_clip_stride_follows_the_training_rate(trained):
         clip_stride(contract, 10.0, trained)  # 2.5 frames apart
     slow = dataclasses.replace(contract, fps=24.0, frame_stride=3)
     assert clip_stride(slow, 8.0, trained) == 1
+
+
+def imigue_folder(clips, root):
+    """iMiGUE layout: one synthetic clip as the long video, four labelled segments."""
+    rec = ma52.read_split(clips, "test", ma52.label_map_for(clips))[0][0]
+    (root / "videos").mkdir(parents=True)
+    (root / "videos" / "0001.mp4").write_bytes(rec.video.read_bytes())
+    pose = root / "pose" / "0001"
+    pose.mkdir(parents=True)
+    for f in rec.pose_dir.iterdir():
+        (pose / f.name.replace(rec.name, "0001")).write_bytes(f.read_bytes())
+    (root / "test.csv").write_text(
+        "video_id,label_id,start_frame,end_frame\n"
+        "0001,6,0,3\n0001,31,4,7\n0001,6,2,6\n0001,40,0,7\n")  # 40: not an iMiGUE class
+    return root
+
+
+def test_imigue_split_gets_top_k_columns(trained, tiny_clips, tmp_path, capsys):
+    root = imigue_folder(tiny_clips, tmp_path / "imigue")
+    assert run("--model", trained, "--data-root", root, "--format", "imigue",
+               "--out", tmp_path / "a") == 2
+    assert "has 3 classes, the iMiGUE class table has 32" in capsys.readouterr().err
+    cfg = make_model_config("demo", num_classes=32, num_frames=4, frame_stride=2,
+                            input_size=48)
+    model = save_checkpoint(MicroDualNet(cfg), tmp_path / "m32", fps=8.0, view=View("full"),
+                            class_names=IMIGUE_CLASSES)
+    assert run("--model", model, "--data-root", root, "--format", "imigue",
+               "--max-bad-clips", "1", "--out", tmp_path / "b") == 0
+    assert "label 40 is not in the label map" in capsys.readouterr().err
+    report = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert report["clips_listed"] == 4 and report["clips_evaluated"] == 3
+    assert report["bad_clips"] == 1 and "f1_mean" not in report["metrics"]
+    assert (tmp_path / "b" / "table_row.tsv").read_text().splitlines()[0] == \
+        "Method\tTop-1\tTop-5"
