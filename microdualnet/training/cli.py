@@ -44,9 +44,12 @@ def _load(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from microdualnet.training.distributed import ranks_from_env
     from microdualnet.training.loop import train
 
     metrics = train(_load(args), args.out, resume=not args.no_resume)
+    if not ranks_from_env().main:  # under torchrun rank 0 reports
+        return 0
     role = metrics["eval_split"]
     m = metrics[role]
     extra = f", F1_mean {m['f1_mean']:.2f}" if "f1_mean" in m else ""
