@@ -48,8 +48,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     for flag, value, low in (("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0),
                              ("--max-bad-clips", args.max_bad_clips, 0),
-                             ("--threads", args.threads or 1, 1)):
-        if value < low:
+                             ("--threads", args.threads, 1)):
+        if value is not None and value < low:
             raise InputError(f"{flag} must be at least {low}, got {value}")
     opts = EvalOptions(batch_size=args.batch_size, workers=args.workers, device=args.device,
                        amp=args.amp, threads=args.threads, progress=not args.no_progress,

@@ -100,8 +100,8 @@ def check_classes(contract: ModelContract, labels: LabelMap, fmt: str, root: Pat
                              "in the data")
     ids = (contract.meta.get("metrics") or {}).get("label_ids")
     if ids is not None and list(ids) != list(labels.label_ids):
-        first = next(i for i, (a, b) in enumerate(zip(ids, labels.label_ids, strict=False))
-                     if a != b) if len(ids) == len(labels.label_ids) else 0
+        pairs = enumerate(zip(ids, labels.label_ids, strict=False))
+        first = next((i for i, (a, b) in pairs if a != b), 0)
         raise InputError(f"{where}: class {first} ({model_names[first]!r}) has label id "
                          f"{ids[first]} in the model and {labels.label_ids[first]} in the data")
 
@@ -124,9 +124,9 @@ def refuse_dummy_labels(records: list[ClipRecord], labels: LabelMap, listing: Pa
 
 
 def clip_stride(contract: ModelContract, fps: float, listing: Path) -> int:
-    """The model's stride in the split's frames: its `frame_stride` at the training clips'
-    rate, a whole multiple of it at a rate that is a whole multiple; other rates are refused
-    (the model would see another time span than in training)."""
+    """The model's stride in the split's frames: the time between its frames in training
+    (`frame_stride / fps`) where that is a whole number of the split's frames; otherwise
+    refused, as the model would see another time span than in training."""
     ratio = fps / contract.fps
     stride = round(contract.frame_stride * ratio)
     if stride < 1 or abs(stride - contract.frame_stride * ratio) > TOLERANCE * stride:

@@ -117,7 +117,12 @@ def test_refuses_dummy_labels(trained, clips_copy, tmp_path, capsys):
 
 def test_class_mismatch_names_both(trained, clips_copy, tmp_path, capsys):
     table = clips_copy / "label_map.tsv"
-    table.write_text(table.read_text().replace("covering face", "rubbing eyes"))
+    original = table.read_text()
+    table.write_text(original.replace("45\tcovering face", "44\tcovering face"))
+    assert run("--model", trained, "--data-root", clips_copy, "--out", tmp_path / "a") == 2
+    assert ("class 1 ('covering face') has label id 45 in the model and 44 in the data"
+            in capsys.readouterr().err)
+    table.write_text(original.replace("covering face", "rubbing eyes"))
     assert run("--model", trained, "--data-root", clips_copy, "--out", tmp_path / "a") == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(trained) in err and str(table) in err
@@ -136,6 +141,8 @@ def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):
     args = ("--model", trained, "--data-root", tiny_clips, "--out", tmp_path / "ev")
     assert run(*args) == 2
     assert "already exists" in capsys.readouterr().err
+    assert run(*args, "--overwrite", "--batch-size", "0") == 2
+    assert "--batch-size must be at least 1, got 0" in capsys.readouterr().err
     assert run(*args, "--overwrite") == 0 and (tmp_path / "ev" / "metrics.json").is_file()
 
 
