@@ -15,6 +15,15 @@ if not MODEL["train"] and (FROM_MODEL or POSE["only_sampled"]):
     MODEL_DIGEST = model_digest(MODEL["path"])
 
 
+# What starts `-m microdualnet train`: one process through pipeio.gpu (model.gpus: 1), or
+# torchrun with one process per GPU on the job's node (model.gpus: N > 1; under SLURM the job
+# holds N GPUs, a local run uses the first N it sees; docs/workflow.md).
+_PY_Q = shlex.quote(PY)
+TRAIN_LAUNCH = (
+    f"{_PY_Q} -m pipeio.gpu {gpu_wrapper_args(whole=True)} -- {_PY_Q}" if MODEL["gpus"] == 1
+    else f"{_PY_Q} -m torch.distributed.run --standalone --nproc_per_node {MODEL['gpus']}")
+
+
 # With model.train: false, `model.path` is used as it is: no rule may write over it.
 if MODEL["train"]:
 
@@ -66,13 +75,11 @@ if MODEL["train"]:
         threads: 2
         resources:
             mem_mb=6000,
-            gpu=1,
+            gpu=MODEL["gpus"],
         params:
-            py=PY,
-            gpu=gpu_wrapper_args(whole=True),
+            launch=TRAIN_LAUNCH,
             out=lambda wc, output: str(Path(output.weights).parent),
             root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
         shell:
-            "{params.py:q} -m pipeio.gpu {params.gpu} --"
-            " {params.py:q} -m microdualnet train --config {input.config:q} --data-root {params.root:q}"
+            "{params.launch} -m microdualnet train --config {input.config:q} --data-root {params.root:q}"
             " --out {params.out:q} --set threads={threads} --set progress=false > {log:q} 2>&1"
