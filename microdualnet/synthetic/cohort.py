@@ -62,10 +62,14 @@ class Demographics(BaseModel):
     p_male: Probability = 0.5
 
 
+# The synthetic world's groups: the planted effects and demographics below are written for them.
+GROUPS: tuple[str, ...] = ("ASD", "PSY", "TDC")
+
+
 class CohortConfig(VideoOptions):
     """Everything that defines a synthetic cohort; saved beside it as `cohort_config.yaml`."""
 
-    groups: dict[str, Positive] = Field(default_factory=lambda: {"ASD": 12, "PSY": 12, "TDC": 12})
+    groups: dict[str, Positive] = Field(default_factory=lambda: dict.fromkeys(GROUPS, 12))
     seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0
     intensity_precision: Annotated[float, Field(gt=0)] = 20.0  # Beta precision (a + b)
     max_action_fraction: Annotated[float, Field(gt=0, le=0.95)] = 0.75
@@ -122,9 +126,8 @@ def default_effects() -> list[ActionEffect]:
     """Planted effects echoing the paper's Table V directions, plus null actions."""
     def eff(action: str, engage: tuple[float, float, float],
             intensity: tuple[float, float, float]) -> ActionEffect:
-        g = ("ASD", "PSY", "TDC")
-        return ActionEffect(action=action, engage=dict(zip(g, engage, strict=True)),
-                            intensity=dict(zip(g, intensity, strict=True)))
+        return ActionEffect(action=action, engage=dict(zip(GROUPS, engage, strict=True)),
+                            intensity=dict(zip(GROUPS, intensity, strict=True)))
 
     return [
         eff("retracting feet", (0.7, 0.7, 0.7), (0.05, 0.14, 0.07)),

@@ -189,6 +189,24 @@ def test_a_replaced_model_with_older_times_reruns_inference(copy):
     assert job_counts(plan.stdout + plan.stderr) == {"infer": 3, "aggregate": 1}
 
 
+def test_a_model_used_as_it_is_is_never_trained_over(copy):
+    """With model.train: false the train rule exists (rules are unconditional) but refuses,
+    and a train config newer than the model asks for nothing."""
+    before = (copy / "model/model.safetensors").read_bytes()
+    config = copy / "newer_train.yaml"
+    config.write_text("seed: 0\n")
+    _edit(copy, model={"train_config": str(config)})
+    plan = run_snakemake(copy, "--dry-run", PERCENT)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "Nothing to be done" in plan.stdout + plan.stderr
+    # Snakemake reports an input function's error with the function's frame under it.
+    res = run_snakemake(copy, "--dry-run", "model/model.safetensors", "--forcerun", "train")
+    assert res.returncode != 0
+    assert ("ValueError: config model.train is false: model.path model is used as it is"
+            in res.stdout + res.stderr)
+    assert (copy / "model/model.safetensors").read_bytes() == before
+
+
 def test_aggregate_refuses_windows_of_another_model(copy):
     make_random_model(copy / "other", seed=1)
     windows = sorted((copy / f"{RESULTS}/windows").glob("*.parquet"))

@@ -22,75 +22,71 @@ elif DEMO["enabled"] and DEMO["coders"]:
     CODER_ARG = {"coder1": f"{DEMO_CODINGS}/coder1/boris", "coder2": f"{DEMO_CODINGS}/coder2/elan"}
     CODINGS_MAPPING = f"{DEMO_CODINGS}/mapping.yaml"
     DURATIONS = f"{DEMO_CODINGS}/durations.tsv"
-else:
-    CODER_INPUT = {}
+else:  # no agreement stage: its rule exists, but no target asks for its outputs
+    CODER_INPUT, CODER_ARG, CODINGS_MAPPING = {}, {}, []
 
 
-if DEMO["enabled"] and DEMO["coders"]:
-
-    rule demo_coders:
-        """Two synthetic coders' BORIS and ELAN files, from the demo cohort's true events."""
-        input:
-            events=rules.demo_cohort.output.events,
-            sheet=rules.demo_cohort.output.sheet,
-        output:
-            coder1=directory(f"{DEMO_CODINGS}/coder1"),
-            coder2=directory(f"{DEMO_CODINGS}/coder2"),
-            mapping=f"{DEMO_CODINGS}/mapping.yaml",
-            durations=f"{DEMO_CODINGS}/durations.tsv",
-        log:
-            f"{RESULTS}/logs/demo_coders.log",
-        conda:
-            "../../envs/pipeline.yaml"
-        params:
-            py=PY,
-            cohort=lambda wc, input: str(Path(input.sheet).parent),
-            out=lambda wc, output: str(Path(output.mapping).parent),
-            seed=DEMO["seed"],
-        shell:
-            "{params.py:q} -m microdualnet synth coders --cohort {params.cohort:q}"
-            " --out {params.out:q} --seed {params.seed:q} --overwrite > {log:q} 2>&1"
+rule demo_coders:
+    """Two synthetic coders' BORIS and ELAN files, from the demo cohort's true events."""
+    input:
+        events=rules.demo_cohort.output.events,
+        sheet=rules.demo_cohort.output.sheet,
+    output:
+        coder1=directory(f"{DEMO_CODINGS}/coder1"),
+        coder2=directory(f"{DEMO_CODINGS}/coder2"),
+        mapping=f"{DEMO_CODINGS}/mapping.yaml",
+        durations=f"{DEMO_CODINGS}/durations.tsv",
+    log:
+        f"{RESULTS}/logs/demo_coders.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        py=PY,
+        cohort=lambda wc, input: str(Path(input.sheet).parent),
+        out=lambda wc, output: str(Path(output.mapping).parent),
+        seed=DEMO["seed"],
+    shell:
+        "{params.py:q} -m microdualnet synth coders --cohort {params.cohort:q}"
+        " --out {params.out:q} --seed {params.seed:q} --overwrite > {log:q} 2>&1"
 
 
-if CODER_INPUT:
-
-    rule agreement:
-        input:
-            windows=expand(rules.infer.output, pid=PIDS) if FROM_MODEL else [],
-            coders=list(CODER_INPUT.values()),
-            mapping=CODINGS_MAPPING,
-            durations=DURATIONS or [],
-        output:
-            table=report(
-                f"{RESULTS}/agreement/agreement.tsv",
-                caption="../report/agreement.rst",
-                category="6. Agreement with coders",
-            ),
-            markdown=f"{RESULTS}/agreement/agreement.md",
-            percent_time=f"{RESULTS}/agreement/agreement_percent_time.tsv",
-            provenance=f"{RESULTS}/agreement/agreement.provenance.json",
-        log:
-            f"{RESULTS}/logs/agreement.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/agreement.tsv"
-        conda:
-            "../../envs/analysis.yaml"
-        params:
-            py=PY,
-            coders=" ".join(shlex.quote(f"{name}={path}") for name, path in CODER_ARG.items()),
-            # The model's events come from the same decision as percent time (aggregate).
-            windows=lambda wc, input: (
-                "--windows " + " ".join(shlex.quote(w) for w in input.windows)
-                if input.windows else ""),
-            durations=lambda wc, input: (
-                f"--durations {shlex.quote(input.durations)}" if input.durations else ""),
-            out=lambda wc, output: str(Path(output.table).parent),
-            infer_decision=INFER["decision"],
-            infer_threshold=INFER["threshold"],
-            infer_baseline=INFER["baseline"],
-        shell:
-            "{params.py:q} -m analysis agreement --codings {params.coders}"
-            " --mapping {input.mapping:q} {params.windows} {params.durations}"
-            " --out-dir {params.out:q} --decision {params.infer_decision:q}"
-            " --threshold {params.infer_threshold:q} --baseline {params.infer_baseline:q}"
-            " -v > {log:q} 2>&1"
+rule agreement:
+    input:
+        windows=expand(rules.infer.output, pid=PIDS) if FROM_MODEL else [],
+        coders=list(CODER_INPUT.values()),
+        mapping=CODINGS_MAPPING,
+        durations=DURATIONS or [],
+    output:
+        table=report(
+            f"{RESULTS}/agreement/agreement.tsv",
+            caption="../report/agreement.rst",
+            category="6. Agreement with coders",
+        ),
+        markdown=f"{RESULTS}/agreement/agreement.md",
+        percent_time=f"{RESULTS}/agreement/agreement_percent_time.tsv",
+        provenance=f"{RESULTS}/agreement/agreement.provenance.json",
+    log:
+        f"{RESULTS}/logs/agreement.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/agreement.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        py=PY,
+        coders=" ".join(shlex.quote(f"{name}={path}") for name, path in CODER_ARG.items()),
+        # The model's events come from the same decision as percent time (aggregate).
+        windows=lambda wc, input: (
+            "--windows " + " ".join(shlex.quote(w) for w in input.windows)
+            if input.windows else ""),
+        durations=lambda wc, input: (
+            f"--durations {shlex.quote(input.durations)}" if input.durations else ""),
+        out=lambda wc, output: str(Path(output.table).parent),
+        infer_decision=INFER["decision"],
+        infer_threshold=INFER["threshold"],
+        infer_baseline=INFER["baseline"],
+    shell:
+        "{params.py:q} -m analysis agreement --codings {params.coders}"
+        " --mapping {input.mapping:q} {params.windows} {params.durations}"
+        " --out-dir {params.out:q} --decision {params.infer_decision:q}"
+        " --threshold {params.infer_threshold:q} --baseline {params.infer_baseline:q}"
+        " -v > {log:q} 2>&1"

@@ -9,6 +9,7 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from analysis.config import load_stats_config
+from microdualnet.synthetic.cohort import GROUPS as SYNTHETIC_GROUPS
 from pipeio.provenance import folder_manifest
 
 # Rules call the package CLIs with the interpreter that runs Snakemake, so an unactivated
@@ -42,8 +43,9 @@ if ON_ERROR == "auto":
 
 
 def demo_participants():
-    """The demo cohort's ids are fixed by its size: sub-001 ... sub-NNN."""
-    n = 3 * DEMO["per_group"]
+    """The demo cohort's ids are fixed by its size: sub-001 ... sub-NNN, per_group in each of
+    the synthetic world's groups."""
+    n = len(SYNTHETIC_GROUPS) * DEMO["per_group"]
     return [f"sub-{i:03d}" for i in range(1, n + 1)]
 
 
@@ -119,6 +121,24 @@ def seat_args(pid):
 
 def openpose_dir(pid):
     return f"{POSE['openpose_dir']}/{pid}"
+
+
+def model_files(wc=None):
+    """The model folder's files as a job's inputs when the workflow trains them, so the job
+    waits for `train`. A folder used as it is (model.train: false) is no job's input: its
+    digest (MODEL_DIGEST, a parameter of the jobs that use it) reruns them when it changes,
+    and nothing asks `train` to write over it."""
+    if not MODEL["train"]:
+        return {}
+    return {"weights": f"{MODEL['path']}/model.safetensors", "meta": f"{MODEL['path']}/model.json"}
+
+
+def train_config(wc):
+    """`train` writes model.path, which with model.train: false is the study's own model."""
+    if not MODEL["train"]:
+        raise ValueError(f"config model.train is false: model.path {MODEL['path']} is used as "
+                         "it is and never trained over (set model.train: true to train it)")
+    return MODEL["train_config"]
 
 
 # GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job a free

@@ -24,29 +24,27 @@ rule demo_cohort:
         demo_height=DEMO["height"],
         demo_seed=DEMO["seed"],
         out=lambda wc, output: str(Path(output.sheet).parent),
-        groups=lambda wc: ",".join(f"{g}={DEMO['per_group']}" for g in ("ASD", "PSY", "TDC")),
+        demo_per_group=DEMO["per_group"],
     shell:
         "{params.py:q} -m microdualnet synth cohort --out {params.out:q} --overwrite"
-        " --groups {params.groups:q} --seconds {params.demo_seconds:q} --fps {params.demo_fps:q}"
+        " --per-group {params.demo_per_group:q} --seconds {params.demo_seconds:q} --fps {params.demo_fps:q}"
         " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
         " --workers {threads} > {log:q} 2>&1"
 
 
-if not FROM_MODEL:
-
-    rule percent_time_from_truth:
-        """`percent_time_source: truth`: analyse the cohort's true percent time (no model)."""
-        input:
-            truth=rules.demo_cohort.output.truth,
-        output:
-            report(
-                f"{RESULTS}/percent_time.tsv",
-                caption="../report/percent_time.rst",
-                category="4. Percent time",
-            ),
-        log:
-            f"{RESULTS}/logs/percent_time_from_truth.log",
-        conda:
-            "../../envs/analysis.yaml"
-        shell:
-            "cp {input.truth:q} {output:q} 2> {log:q}"
+rule percent_time_from_truth:
+    """`percent_time_source: truth`: analyse the cohort's true percent time (no model)."""
+    input:
+        truth=rules.demo_cohort.output.truth,
+    output:
+        report(
+            f"{RESULTS}/percent_time.tsv",
+            caption="../report/percent_time.rst",
+            category="4. Percent time",
+        ),
+    log:
+        f"{RESULTS}/logs/percent_time_from_truth.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "cp {input.truth:q} {output:q} 2> {log:q}"

@@ -7,7 +7,7 @@ rule pose:
     input:
         video=lambda wc: VIDEO[wc.pid],
         # Only the frames the model's windows sample: the pose file then belongs to the model.
-        model=f"{MODEL['path']}/model.json" if POSE["only_sampled"] else [],
+        model=lambda wc: model_files().get("meta", []) if POSE["only_sampled"] else [],
     output:
         npz=f"{RESULTS}/pose/{{pid}}.npz",
         qc=f"{RESULTS}/pose/{{pid}}.qc.json",
@@ -34,9 +34,10 @@ rule pose:
         # Names, sizes and times of the OpenPose JSON files: a changed folder reruns the job.
         openpose_files=lambda wc: (folder_manifest(openpose_dir(wc.pid))
                                    if POSE["backend"] == "openpose" else ""),
-        sampled=lambda wc, input: (
-            f"--only-sampled {shlex.quote(str(Path(input.model).parent))} --window-s "
-            f"{INFER['window_s']} --hop-s {INFER['hop_s']}" if input.model else ""),
+        model_sha256=lambda wc: MODEL_DIGEST if POSE["only_sampled"] else "",
+        sampled=lambda wc: (
+            f"--only-sampled {shlex.quote(MODEL['path'])} --window-s "
+            f"{INFER['window_s']} --hop-s {INFER['hop_s']}" if POSE["only_sampled"] else ""),
     shell:
         "{params.py:q} -m microdualnet pose --backend {params.pose_backend:q}"
         " --video {input.video:q} {params.source} {params.sampled} {params.seat}"
@@ -47,8 +48,7 @@ rule pose:
 
 rule infer:
     input:
-        weights=f"{MODEL['path']}/model.safetensors",
-        meta=f"{MODEL['path']}/model.json",
+        unpack(model_files),
         video=lambda wc: VIDEO[wc.pid],
         pose=rules.pose.output.npz,
     output:
@@ -71,7 +71,7 @@ rule infer:
         gpu=gpu_wrapper_args(INFER["device"]),
         # The model process runs on one core, the others decode (a stretch of video each).
         loader_workers=lambda wc, threads: max(1, threads - 1),
-        model_path=lambda wc, input: str(Path(input.weights).parent),
+        model_path=MODEL["path"],
         infer_window_s=INFER["window_s"],
         infer_hop_s=INFER["hop_s"],
         infer_batch_size=INFER["batch_size"],
@@ -86,44 +86,53 @@ rule infer:
         " --threads 1 --workers {params.loader_workers:q} --no-progress > {log:q} 2>&1"
 
 
+rule aggregate:
+    input:
+        windows=expand(rules.infer.output, pid=PIDS),
+        sheet=SHEET_PATH,
+        model=lambda wc: model_files().get("meta", []),
+    output:
+        table=report(
+            f"{RESULTS}/percent_time.tsv",
+            caption="../report/percent_time.rst",
+            category="4. Percent time",
+        ),
+        exclusions=report(
+            f"{RESULTS}/percent_time_exclusions.tsv",
+            caption="../report/exclusions.rst",
+            category="5. Quality control",
+        ),
+        provenance=f"{RESULTS}/percent_time.tsv.provenance.json",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/aggregate.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        py=PY,
+        infer_decision=INFER["decision"],
+        infer_threshold=INFER["threshold"],
+        infer_baseline=INFER["baseline"],
+        model=MODEL["path"],
+    shell:
+        # --model refuses windows files made by any other model than the configured one.
+        "{params.py:q} -m analysis aggregate --windows {input.windows:q}"
+        " --participants {input.sheet:q} --model {params.model:q}"
+        " --out {output.table:q} --exclusions {output.exclusions:q}"
+        " --decision {params.infer_decision:q} --threshold {params.infer_threshold:q}"
+        " --baseline {params.infer_baseline:q} -v > {log:q} 2>&1"
+
+
+# percent_time.tsv comes from the model (aggregate) or, on the demo's truth path, from the
+# cohort's true events (percent_time_from_truth); the config says which rule writes it.
 if FROM_MODEL:
 
-    rule aggregate:
-        input:
-            windows=expand(rules.infer.output, pid=PIDS),
-            sheet=SHEET_PATH,
-            model=rules.infer.input.meta,
-        output:
-            table=report(
-                f"{RESULTS}/percent_time.tsv",
-                caption="../report/percent_time.rst",
-                category="4. Percent time",
-            ),
-            exclusions=report(
-                f"{RESULTS}/percent_time_exclusions.tsv",
-                caption="../report/exclusions.rst",
-                category="5. Quality control",
-            ),
-            provenance=f"{RESULTS}/percent_time.tsv.provenance.json",
-        log:
-            f"{RESULTS}/logs/aggregate.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/aggregate.tsv"
-        conda:
-            "../../envs/analysis.yaml"
-        params:
-            py=PY,
-            infer_decision=INFER["decision"],
-            infer_threshold=INFER["threshold"],
-            infer_baseline=INFER["baseline"],
-            model=lambda wc, input: str(Path(input.model).parent),
-        shell:
-            # --model refuses windows files made by any other model than the configured one.
-            "{params.py:q} -m analysis aggregate --windows {input.windows:q}"
-            " --participants {input.sheet:q} --model {params.model:q}"
-            " --out {output.table:q} --exclusions {output.exclusions:q}"
-            " --decision {params.infer_decision:q} --threshold {params.infer_threshold:q}"
-            " --baseline {params.infer_baseline:q} -v > {log:q} 2>&1"
+    ruleorder: aggregate > percent_time_from_truth
+
+else:
+
+    ruleorder: percent_time_from_truth > aggregate
 
 
 rule timeline:

@@ -24,62 +24,59 @@ TRAIN_LAUNCH = (
     else f"{_PY_Q} -m torch.distributed.run --standalone --nproc_per_node {MODEL['gpus']}")
 
 
-# With model.train: false, `model.path` is used as it is: no rule may write over it.
-if MODEL["train"]:
-
-    rule demo_clips:
-        output:
-            lists=expand(f"{MODEL['clips']}/{{split}}_list_videos.txt", split=["train", "val", "test"]),
-            labels=f"{MODEL['clips']}/label_map.tsv",
-        log:
-            f"{RESULTS}/logs/demo_clips.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/demo_clips.tsv"
-        conda:
-            "../../envs/pipeline.yaml"
-        threads: 2
-        resources:
-            mem_mb=2000,
-        params:
-            py=PY,
-            model_clips_per_class=MODEL["clips_per_class"],
-            model_background_factor=MODEL["background_factor"],
-            demo_fps=DEMO["fps"],
-            demo_width=DEMO["width"],
-            demo_height=DEMO["height"],
-            demo_seed=DEMO["seed"],
-            out=lambda wc, output: str(Path(output.labels).parent),
-            held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
-        shell:
-            "{params.py:q} -m microdualnet synth clips --out {params.out:q} --overwrite"
-            " --train-per-class {params.model_clips_per_class:q} --val-per-class {params.held_out:q}"
-            " --test-per-class {params.held_out:q}"
-            " --background-factor {params.model_background_factor:q} --fps {params.demo_fps:q}"
-            " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
-            " --workers {threads} > {log:q} 2>&1"
+rule demo_clips:
+    output:
+        lists=expand(f"{MODEL['clips']}/{{split}}_list_videos.txt", split=["train", "val", "test"]),
+        labels=f"{MODEL['clips']}/label_map.tsv",
+    log:
+        f"{RESULTS}/logs/demo_clips.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/demo_clips.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+    params:
+        py=PY,
+        model_clips_per_class=MODEL["clips_per_class"],
+        model_background_factor=MODEL["background_factor"],
+        demo_fps=DEMO["fps"],
+        demo_width=DEMO["width"],
+        demo_height=DEMO["height"],
+        demo_seed=DEMO["seed"],
+        out=lambda wc, output: str(Path(output.labels).parent),
+        held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
+    shell:
+        "{params.py:q} -m microdualnet synth clips --out {params.out:q} --overwrite"
+        " --train-per-class {params.model_clips_per_class:q} --val-per-class {params.held_out:q}"
+        " --test-per-class {params.held_out:q}"
+        " --background-factor {params.model_background_factor:q} --fps {params.demo_fps:q}"
+        " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
+        " --workers {threads} > {log:q} 2>&1"
 
 
-    rule train:
-        input:
-            config=MODEL["train_config"],
-            clips=rules.demo_clips.output.lists if DEMO["enabled"] else [],
-        output:
-            weights=f"{MODEL['path']}/model.safetensors",
-            meta=f"{MODEL['path']}/model.json",
-        log:
-            f"{RESULTS}/logs/train.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/train.tsv"
-        conda:
-            "../../envs/pipeline.yaml"
-        threads: 2
-        resources:
-            mem_mb=6000,
-            gpu=MODEL["gpus"],
-        params:
-            launch=TRAIN_LAUNCH,
-            out=lambda wc, output: str(Path(output.weights).parent),
-            root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
-        shell:
-            "{params.launch} -m microdualnet train --config {input.config:q} --data-root {params.root:q}"
-            " --out {params.out:q} --set threads={threads} --set progress=false > {log:q} 2>&1"
+rule train:
+    input:
+        config=train_config,
+        clips=rules.demo_clips.output.lists if DEMO["enabled"] else [],
+    output:
+        weights=f"{MODEL['path']}/model.safetensors",
+        meta=f"{MODEL['path']}/model.json",
+    log:
+        f"{RESULTS}/logs/train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        gpu=MODEL["gpus"],
+    params:
+        launch=TRAIN_LAUNCH,
+        out=lambda wc, output: str(Path(output.weights).parent),
+        root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
+    shell:
+        "{params.launch} -m microdualnet train --config {input.config:q} --data-root {params.root:q}"
+        " --out {params.out:q} --set threads={threads} --set progress=false > {log:q} 2>&1"
