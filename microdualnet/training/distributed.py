@@ -7,9 +7,9 @@ plain `python -m microdualnet train` runs exactly as a single process always has
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -75,20 +75,18 @@ def per_process_batch(batch_size: int, world: int) -> int:
     return batch_size // world
 
 
-@contextmanager
-def process_group(ranks: Ranks, device: torch.device) -> Iterator[None]:
-    """NCCL between GPUs, gloo between CPU processes; joined for the run, left after it."""
+def join(ranks: Ranks, device: torch.device) -> None:
+    """Join the job's process group (NCCL between GPUs, gloo between CPU processes) once per
+    process: later runs in the same processes (train-ablation's variants) reuse it, because
+    a group made again on torchrun's store could read the old group's stale addresses. It is
+    left when the process exits."""
     if not ranks.active or dist.is_initialized():
-        yield
         return
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=_TIMEOUT,
                             rank=ranks.rank, world_size=ranks.world)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
+    atexit.register(dist.destroy_process_group)
 
 
 class RankShare(Sampler[list[int]]):

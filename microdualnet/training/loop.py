@@ -201,8 +201,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
     """
     ranks = distributed.ranks_from_env()
     device = pick_device(cfg, ranks)
-    with distributed.process_group(ranks, device):
-        return _run(cfg, Path(out), resume, stop_after_epoch, ranks, device)
+    distributed.join(ranks, device)
+    return _run(cfg, Path(out), resume, stop_after_epoch, ranks, device)
 
 
 def _wrap(model: MicroDualNet, ranks: Ranks, device: torch.device) -> torch.nn.Module:

@@ -47,12 +47,20 @@ def frozen_batchnorm_train():
     return train
 
 
-def _ddp_main(config_json: str, out: str, stop_after: str) -> None:
+def _ddp_main(config_json: str, out: str) -> None:
+    """Train for one epoch as if interrupted, then resume in a new process group (as
+    train-ablation's runs follow each other under one torchrun); each rank then leaves its
+    final weights in `out`/rank<r>.pt for the test to compare."""
     from microdualnet.training.config import parse_config
 
     MicroDualNet.train = frozen_batchnorm_train()
+    models = []
+    wrap = loop._wrap
+    loop._wrap = lambda model, ranks, device: (models.append(model), wrap(model, ranks, device))[1]
     cfg = parse_config(json.loads(Path(config_json).read_text()))
-    train(cfg, out, stop_after_epoch=int(stop_after) or None)
+    assert train(cfg, out, stop_after_epoch=1) == {"stopped_after_epoch": 1}
+    train(cfg, out)
+    torch.save(models[-1].state_dict(), Path(out) / f"rank{os.environ['RANK']}.pt")
 
 
 def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
@@ -91,13 +99,10 @@ def test_two_processes_give_the_weights_of_one(tiny_clips, make_config, tmp_path
     config_json = tmp_path / "config.json"
     config_json.write_text(json.dumps(cfg.model_dump(mode="json")))
     ddp = tmp_path / "ddp"
-    first = _torchrun([__file__, str(config_json), str(ddp), "1"])
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert first.stderr.count("epoch 1/2:") == 1  # rank 0 alone reports
-    assert not (ddp / "training" / "metrics.json").exists()
-    second = _torchrun([__file__, str(config_json), str(ddp), "0"])  # resumes on both ranks
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert second.stderr.count("resuming after epoch 1") == 1
+    run = _torchrun([__file__, str(config_json), str(ddp)])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr.count("epoch 1/2:") == 1  # rank 0 alone reports
+    assert run.stderr.count("resuming after epoch 1") == 1
 
     monkeypatch.setattr(MicroDualNet, "train", frozen_batchnorm_train())
     one = tmp_path / "one"
@@ -109,6 +114,9 @@ def test_two_processes_give_the_weights_of_one(tiny_clips, make_config, tmp_path
     for key, value in a["model"].items():
         torch.testing.assert_close(b["model"][key], value, rtol=1e-4, atol=1e-5, msg=key)
     assert len(b["rank_rng"]) == 2
+    ranks = [torch.load(ddp / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for key, value in ranks[0].items():  # resumed on both ranks: they stay in step
+        assert torch.equal(ranks[1][key], value), key
     log_a, log_b = ([json.loads(x) for x in (d / "training" / "log.jsonl").read_text().splitlines()]
                     for d in (one, ddp))
     assert [r["epoch"] for r in log_b] == [1, 2]
