@@ -77,9 +77,9 @@ def per_process_batch(batch_size: int, world: int) -> int:
 
 def join(ranks: Ranks, device: torch.device) -> None:
     """Join the job's process group (NCCL between GPUs, gloo between CPU processes) once per
-    process: later runs in the same processes (train-ablation's variants) reuse it, because
-    a group made again on torchrun's store could read the old group's stale addresses. It is
-    left when the process exits."""
+    process: later runs in the same processes (train-ablation's variants) reuse it. (Made
+    again after being destroyed, a gloo group failed to connect in one of two tries here,
+    refused by the old group's port.) It is left when the process exits."""
     if not ranks.active or dist.is_initialized():
         return
     if device.type == "cuda":
