@@ -25,7 +25,12 @@ import torch
 
 from microdualnet.model.network import MicroDualNet
 from microdualnet.training import loop
-from microdualnet.training.distributed import Ranks, RankShare, per_process_batch
+from microdualnet.training.distributed import (
+    Ranks,
+    RankShare,
+    per_process_batch,
+    ranks_from_env,
+)
 from microdualnet.training.loop import train
 from pipeio.errors import InputError
 
@@ -89,6 +94,22 @@ def test_a_global_batch_that_does_not_split_is_refused():
     assert per_process_batch(12, 4) == 3
     with pytest.raises(InputError, match=r"optim.batch_size=12 is not divisible by the 5 "):
         per_process_batch(12, 5)
+
+
+def test_ranks_are_read_from_torchruns_environment(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert ranks_from_env() == Ranks(0, 1, 0) and not ranks_from_env().active
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert ranks_from_env() == Ranks(3, 4, 1) and not ranks_from_env().main
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(InputError, match=r"RANK=4, WORLD_SIZE=4: expected 0 <= RANK"):
+        ranks_from_env()
+    monkeypatch.setenv("WORLD_SIZE", "four")
+    with pytest.raises(InputError, match=r"WORLD_SIZE='four': expected an integer"):
+        ranks_from_env()
 
 
 def test_two_processes_give_the_weights_of_one(tiny_clips, make_config, tmp_path,
