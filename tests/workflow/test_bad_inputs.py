@@ -309,3 +309,39 @@ def test_a_plain_run_keeps_going_past_a_failed_participant(copy):
     for pid in _pids(copy):
         made = (copy / f"{RESULTS}/windows/{pid}.parquet").is_file()
         assert made == (pid != broken), pid
+
+
+# ---- codings in the sheet -------------------------------------------------------------------
+
+def test_sheet_codings_columns_compare_each_coder_on_the_participants_they_coded(copy):
+    """A codings_<coder> column gives that coder's file per participant (empty: not coded);
+    adding the columns reruns no pose or inference job (aggregate reads the sheet's groups)."""
+    assert main(["synth", "coders", "--cohort", str(copy / "study"),
+                 "--out", str(copy / "study/codings")]) == 0
+    sheet_path = copy / "study/participants.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    pids = list(sheet["participant_id"])
+    sheet["codings_anna"] = [f"codings/coder1/boris/{pid}.tsv" for pid in pids]
+    sheet["codings_ben"] = [f"codings/coder2/elan/{pid}.eaf" for pid in pids[:2]] + [""]
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    _edit(copy, agreement={"mapping": "study/codings/mapping.yaml"})
+    target = f"{RESULTS}/agreement/agreement.tsv"
+    plan = run_snakemake(copy, "--dry-run", PERCENT, target)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert job_counts(plan.stdout + plan.stderr) == {"aggregate": 1, "agreement": 1}
+    res = run_snakemake(copy, target)
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = pd.read_csv(copy / target, sep="\t")
+    pairs = {(r, c) for r, c in zip(table["reference"], table["compared"], strict=True)}
+    assert pairs == {("anna", "model"), ("ben", "model"), ("anna", "ben")}
+    n = table.groupby(["reference", "compared"])["n"].max()
+    assert n[("anna", "model")] == 3 and n[("ben", "model")] == 2 and n[("anna", "ben")] == 2
+
+
+def test_a_missing_sheet_coding_file_names_the_line_and_column(copy):
+    sheet_path = copy / "study/participants.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    sheet["codings_anna"] = ["", "codings/nowhere.tsv", ""]
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert "line 3: column codings_anna: coding file" in out and "nowhere.tsv does not exist" in out

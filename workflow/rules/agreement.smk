@@ -1,29 +1,39 @@
 # Agreement with human coders (docs/agreement.md): the model's decisions against each coder's
 # BORIS or ELAN codings, and the coders against each other. A study names its coders in
-# config agreement.coders; the demo makes two synthetic coders (demo.coders). Without coders
-# there is no agreement stage.
+# config agreement.coders or in the sheet's codings_<coder> columns; the demo makes two
+# synthetic coders (demo.coders). Without coders there is no agreement stage.
 
 AGREEMENT = config["agreement"]
 DEMO_CODINGS = f"{DEMO['out']}/codings"
 DURATIONS = None  # video lengths of coded participants that have no windows file
-if AGREEMENT["coders"]:
+# Coder name -> files or folders: from config agreement.coders and the sheet's
+# codings_<coder> columns (one file per participant), or the demo's synthetic coders.
+CODER_INPUT = {name: [path] for name, path in AGREEMENT["coders"].items()}
+_twice = sorted(set(CODER_INPUT) & set(SHEET_CODINGS))
+if _twice:
+    raise ValueError(f"coder {_twice[0]!r} is named both in config agreement.coders and in "
+                     f"the participant sheet's column codings_{_twice[0]}: give their codings "
+                     "once")
+CODER_INPUT.update(SHEET_CODINGS)
+if CODER_INPUT:
     if not AGREEMENT["mapping"]:
-        raise ValueError("config agreement.mapping: a mapping file is needed with "
-                         "agreement.coders (docs/agreement.md)")
+        raise ValueError("config agreement.mapping: a mapping file is needed with coders "
+                         "(agreement.coders or the sheet's codings_<coder> columns; "
+                         "docs/agreement.md)")
     for _name, _path in {**AGREEMENT["coders"], "mapping": AGREEMENT["mapping"]}.items():
         if not Path(_path).exists():
             raise ValueError(f"config agreement: {_name} {_path} does not exist")
-    CODER_INPUT = dict(AGREEMENT["coders"])  # what Snakemake watches
-    CODER_ARG = CODER_INPUT  # what the command reads
+    CODER_ARG = [(name, path) for name, paths in CODER_INPUT.items() for path in paths]
     CODINGS_MAPPING = AGREEMENT["mapping"]
 elif DEMO["enabled"] and DEMO["coders"]:
-    CODER_INPUT = {c: f"{DEMO_CODINGS}/{c}" for c in ("coder1", "coder2")}
+    CODER_INPUT = {c: [f"{DEMO_CODINGS}/{c}"] for c in ("coder1", "coder2")}
     # One coder read from its BORIS export, the other from its ELAN files: both readers run.
-    CODER_ARG = {"coder1": f"{DEMO_CODINGS}/coder1/boris", "coder2": f"{DEMO_CODINGS}/coder2/elan"}
+    CODER_ARG = [("coder1", f"{DEMO_CODINGS}/coder1/boris"),
+                 ("coder2", f"{DEMO_CODINGS}/coder2/elan")]
     CODINGS_MAPPING = f"{DEMO_CODINGS}/mapping.yaml"
     DURATIONS = f"{DEMO_CODINGS}/durations.tsv"
 else:  # no agreement stage: its rule exists, but no target asks for its outputs
-    CODER_INPUT, CODER_ARG, CODINGS_MAPPING = {}, {}, []
+    CODER_ARG, CODINGS_MAPPING = [], []
 
 
 rule demo_coders:
@@ -53,7 +63,7 @@ rule demo_coders:
 rule agreement:
     input:
         windows=expand(rules.infer.output, pid=PIDS) if FROM_MODEL else [],
-        coders=list(CODER_INPUT.values()),
+        coders=[path for paths in CODER_INPUT.values() for path in paths],
         mapping=CODINGS_MAPPING,
         durations=DURATIONS or [],
     output:
@@ -73,7 +83,7 @@ rule agreement:
         "../../envs/analysis.yaml"
     params:
         py=PY,
-        coders=" ".join(shlex.quote(f"{name}={path}") for name, path in CODER_ARG.items()),
+        coders=" ".join(shlex.quote(f"{name}={path}") for name, path in CODER_ARG),
         # The model's events come from the same decision as percent time (aggregate).
         windows=lambda wc, input: (
             "--windows " + " ".join(shlex.quote(w) for w in input.windows)

@@ -93,11 +93,35 @@ def read_sheet(path):
     return sheet
 
 
+CODINGS_COLUMN = "codings_"  # sheet columns codings_<coder>: that coder's file per participant
+
+
+def sheet_codings(sheet, path):
+    """Coder name -> the coding files (BORIS export or ELAN .eaf, relative to the sheet) in
+    the sheet's `codings_<coder>` columns; an empty cell: that coder did not code the
+    participant."""
+    base = Path(path).parent
+    coders = {}
+    for column in (c for c in sheet.columns if c.startswith(CODINGS_COLUMN)):
+        name = column[len(CODINGS_COLUMN):]
+        if not name:
+            raise ValueError(f"{path}: column {column!r} needs a coder name, e.g. codings_anna")
+        for i, cell in sheet[column].items():
+            if not cell:
+                continue
+            if not (base / cell).is_file():
+                raise ValueError(f"{path}: line {int(i) + 2}: column {column}: coding file "
+                                 f"{base / cell} does not exist")
+            coders.setdefault(name, []).append(str(base / cell))
+    return coders
+
+
 if DEMO["enabled"]:
     SHEET_PATH = f"{DEMO['out']}/participants.tsv"
     PIDS = demo_participants()
     VIDEO = {pid: f"{DEMO['out']}/videos/{pid}.mp4" for pid in PIDS}
     SEAT = {}  # the demo child sits alone
+    SHEET_CODINGS = {}
 else:
     SHEET_PATH = config["participants"]
     try:
@@ -110,6 +134,7 @@ else:
     SEAT = {row["participant_id"]: {c: row[c] for c in ("participant_side", "participant_box")
                                     if row.get(c)}
             for _, row in _sheet.iterrows()}
+    SHEET_CODINGS = sheet_codings(_sheet, SHEET_PATH)
 
 
 def seat_args(pid):
