@@ -46,5 +46,7 @@ ENTITY_SETS: dict[int, tuple[Entity, ...]] = {
     5: (HEAD, FACE, LEFT_HAND, RIGHT_HAND, TORSO),
     4: (HEAD, LEFT_HAND, RIGHT_HAND, TORSO),
 }
+# The one token per frame of the models without SEM (`entity_source='frame'`, Table II).
+FRAME = Entity("frame", (), 0, (0.0, 0.0, 1.0, 1.0))
 CENTRE_REGION: tuple[float, float, float, float] = (0.25, 0.25, 0.75, 0.75)
 MIN_VISIBLE = 2  # |V_i| >= 2 in Eq. 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from microdualnet.model.config import PRESETS, VARIANTS
+from microdualnet.model.config import PRESETS
 
 _LABELS = {
     "backbone": "TSM ResNet backbone",
@@ -13,6 +13,7 @@ _LABELS = {
     "global_proj": "global feature projection (Eq. 20)",
     "st": "ST path (Eq. 9-10)",
     "ts": "TS path (Eq. 11-12)",
+    "aggregate": "temporal aggregation (Table IV)",
     "router": "entity routing (Eq. 13-15)",
     "classifier": "classifier MLP (Eq. 21)",
     "total": "total",
@@ -24,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Build a model (random weights) and print its "
                                           "parameter count per module.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper")
-    p.add_argument("--variant", choices=sorted(VARIANTS), default="full")
+    p.add_argument("--variant", default="full",
+                   help="variant spec, e.g. ts-only+no-sem (docs/model.md lists the names)")
     p.add_argument("--num-classes", type=int, default=52)
     p.add_argument("--num-entities", type=int, choices=(4, 5, 6), default=None,
                    help="override K (default: the preset's, or 4 for four-entities)")
@@ -39,10 +41,11 @@ def _model_info(args: argparse.Namespace) -> int:
     if args.num_entities is not None:
         overrides["num_entities"] = args.num_entities
     cfg = make_config(args.preset, args.variant, **overrides)
-    counts = MicroDualNet(cfg).parameter_counts()
+    model = MicroDualNet(cfg)
+    counts = model.parameter_counts()
     cnn = (f"ResNet-{cfg.backbone_depth} (width {cfg.backbone_width})" if cfg.uses_cnn
            else "no CNN")
-    print(f"Micro-DualNet preset={args.preset} variant={args.variant} {cnn} K={cfg.num_entities} "
+    print(f"Micro-DualNet preset={args.preset} variant={args.variant} {cnn} K={len(model.entities)} "
           f"D={cfg.dim} layers={cfg.num_layers} heads={cfg.num_heads} input={cfg.input_size}px "
           f"T={cfg.num_frames}")
     total = counts["total"]

@@ -7,14 +7,22 @@ implementation details (section IV-B); docs/model.md lists each case.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from pipeio.errors import InputError
 
-EntitySource = Literal["keypoints", "fixed", "centre", "pose"]
-Paths = Literal["dual", "st", "ts"]
+EntitySource = Literal["keypoints", "fixed", "centre", "pose", "frame"]
+# What follows SEM: the dual ST/TS paths or one of them; Table IV's temporal-aggregation
+# alternatives (Temporal-T alone, an LSTM, average or max pooling over frames, each entity on
+# its own); or nothing (the TSM baseline of Table II: backbone and classifier only).
+Paths = Literal["dual", "st", "ts", "temporal", "lstm", "avg", "max", "none"]
+PATH_KINDS: tuple[str, ...] = ("dual", "st", "ts")
+AGGREGATIONS: tuple[str, ...] = ("temporal", "lstm", "avg", "max")
 Fusion = Literal["routing", "average"]
+MacLevel = Literal["video", "frame"]
+ENTITY_SOURCES: tuple[str, ...] = ("keypoints", "fixed", "centre", "pose", "frame")
 
 RESNET_DEPTHS: tuple[int, ...] = (10, 18, 34, 50, 101)
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
@@ -39,6 +47,9 @@ class ModelConfig:
     pixel_std: tuple[float, float, float] = IMAGENET_STD
     # Spatial Entity Module (Eq. 1-2).
     num_entities: int = 6  # 6 (MA-52), 5 (iMiGUE, no lower body) or 4
+    # keypoints: Eq. 1 boxes; fixed / centre: fixed regions / the central box for every
+    # entity; pose: no CNN, the entity's joints only; frame: no entities (Table II rows
+    # without SEM): one token per frame, the whole frame through the same ROIAlign + E.
     entity_source: EntitySource = "keypoints"
     keypoint_threshold: float = 0.3  # theta of Eq. 1
     box_padding: float = 0.1
@@ -71,6 +82,9 @@ class ModelConfig:
     mac_weight: float = 0.1  # lambda; 0 disables MAC
     mac_temperature: float = 0.07
     mac_confidence_weighting: bool = True
+    # Table IV "entity temporal granularity": video = Eq. 16 (each frame against the
+    # entity's other frames of the clip); frame = each frame's pair on its own (docs/model.md).
+    mac_level: MacLevel = "video"
 
     def __post_init__(self) -> None:
         _check(self)
@@ -81,9 +95,15 @@ class ModelConfig:
         return self.entity_source != "pose"
 
     @property
+    def uses_entities(self) -> bool:
+        """False for the TSM baseline (`paths='none'`), which has no entity branch."""
+        return self.paths != "none"
+
+    @property
     def uses_keypoints(self) -> bool:
         """Whether forward() needs keypoints (boxes, pose features or MAC confidence)."""
-        return self.entity_source in ("keypoints", "pose") or self.pose_embedding
+        return self.uses_entities and (self.entity_source in ("keypoints", "pose")
+                                       or self.pose_embedding)
 
 
 def _check(cfg: ModelConfig) -> None:
@@ -96,18 +116,28 @@ def _check(cfg: ModelConfig) -> None:
         raise bad("backbone_depth", f"expected one of {RESNET_DEPTHS}")
     if cfg.num_entities not in (4, 5, 6):
         raise bad("num_entities", "expected 4, 5 or 6")
-    if cfg.entity_source not in ("keypoints", "fixed", "centre", "pose"):
-        raise bad("entity_source", "expected keypoints, fixed, centre or pose")
-    if cfg.paths not in ("dual", "st", "ts"):
-        raise bad("paths", "expected dual, st or ts")
+    if cfg.entity_source not in ENTITY_SOURCES:
+        raise bad("entity_source", f"expected one of {', '.join(ENTITY_SOURCES)}")
+    kinds = PATH_KINDS + AGGREGATIONS + ("none",)
+    if cfg.paths not in kinds:
+        raise bad("paths", f"expected one of {', '.join(kinds)}")
     if cfg.fusion not in ("routing", "average"):
         raise bad("fusion", "expected routing or average")
+    if cfg.mac_level not in ("video", "frame"):
+        raise bad("mac_level", "expected video or frame")
     if cfg.dim % cfg.num_heads:
         raise bad("dim", f"must be divisible by num_heads={cfg.num_heads}")
     if cfg.paths != "dual" and cfg.fusion == "routing":
-        raise bad("fusion", "routing blends two paths; use fusion='average' with one path")
+        raise bad("fusion", f"routing blends two paths; use fusion='average' with "
+                            f"paths={cfg.paths!r}")
     if cfg.paths != "dual" and cfg.mac_weight:
-        raise bad("mac_weight", "MAC compares two paths; set it to 0 with one path")
+        raise bad("mac_weight", f"MAC compares two paths; set it to 0 with paths={cfg.paths!r}")
+    if cfg.paths == "none" and not cfg.uses_cnn:
+        raise bad("paths", "the TSM baseline ('none') classifies the CNN feature; it cannot "
+                           "be combined with entity_source='pose'")
+    if cfg.pose_embedding and (cfg.entity_source == "frame" or cfg.paths == "none"):
+        raise bad("pose_embedding", "embeds each entity's joints; set it to false without "
+                                    "entities (entity_source='frame' or paths='none')")
     for name in ("num_classes", "num_frames", "frame_stride", "input_size", "dim",
                  "num_layers", "num_heads", "ffn_dim", "roi_size", "shift_div",
                  "backbone_width", "classifier_hidden"):
@@ -121,9 +151,16 @@ def _check(cfg: ModelConfig) -> None:
             raise bad(name, "must be positive")
 
 
+# Section IV-B for MA-52: ResNet-101 TSM, 224 px, 8 frames at stride 8, K=6, D=256, 3 layers
+# (each of Spatial-T and Temporal-T, in each path), 8 heads, FFN 1024, 52 classes.
+_PAPER_MA52: dict[str, Any] = {}
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # Section IV-B: ResNet-101 TSM, 224 px, D=256, 3 layers, 8 heads, FFN 1024.
-    "paper": {},
+    "paper-ma52": _PAPER_MA52,
+    # Section IV-B for iMiGUE: 16 frames at stride 4, K=5 (no lower body), 32 classes.
+    "paper-imigue": {**_PAPER_MA52, "num_classes": 32, "num_entities": 5, "num_frames": 16,
+                     "frame_stride": 4},
+    "paper": _PAPER_MA52,  # the name before the data-set presets: paper-ma52
     # Small enough to train on a 2-core CPU in minutes on 8-frame 112 px synthetic clips.
     "demo": {
         "backbone_depth": 10,
@@ -143,28 +180,109 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Ablations of Tables II-III as config switches.
+_ONE_PATH = {"fusion": "average", "mac_weight": 0.0}  # routing and MAC need two paths
+
+# Ablation switches (Tables I-IV). A variant spec joins names with "+" ("ts-only+no-sem");
+# two names that set one field to different values are an error. `frames-N` (any N >= 1)
+# samples N frames over the same window (docs/model.md, "Variants").
 VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
+    # Table I (input modality)
     "pose-only": {"entity_source": "pose"},
     "rgb-only": {"entity_source": "fixed", "pose_embedding": False},
-    "centre-crop": {"entity_source": "centre", "pose_embedding": False},
-    "st-only": {"paths": "st", "fusion": "average", "mac_weight": 0.0},
-    "ts-only": {"paths": "ts", "fusion": "average", "mac_weight": 0.0},
+    # Table II (components)
+    "tsm-baseline": {"paths": "none", "pose_embedding": False, **_ONE_PATH},
+    "no-sem": {"entity_source": "frame", "pose_embedding": False},
+    "st-only": {"paths": "st", **_ONE_PATH},
+    "ts-only": {"paths": "ts", **_ONE_PATH},
     "no-mac": {"mac_weight": 0.0},
     "no-routing": {"fusion": "average"},
+    # Table III (entity extraction)
+    "centre-crop": {"entity_source": "centre", "pose_embedding": False},
     "no-confidence": {"mac_confidence_weighting": False},
     "four-entities": {"num_entities": 4},
+    "five-entities": {"num_entities": 5},
+    # Table IV (temporal modelling)
+    "avg-pool": {"paths": "avg", **_ONE_PATH},
+    "max-pool": {"paths": "max", **_ONE_PATH},
+    "lstm": {"paths": "lstm", **_ONE_PATH},
+    "temporal-t-only": {"paths": "temporal", **_ONE_PATH},
+    "frame-mac": {"mac_level": "frame"},
 }
+_FRAMES_VARIANT = re.compile(r"frames-([1-9][0-9]*)")
+VARIANT_JOIN = "+"
+
+
+def known_variants() -> list[str]:
+    """The names a variant spec may join, for messages."""
+    return [*sorted(VARIANTS), "frames-N"]
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A parsed variant spec: its names, the fields they set, and frames-N if given."""
+
+    names: tuple[str, ...]
+    switches: dict[str, Any]
+    frames: int | None
+
+    @property
+    def canonical(self) -> str:
+        return VARIANT_JOIN.join(self.names)
+
+
+def parse_variant(spec: str) -> VariantSpec:
+    """Check a variant spec ("name" or "name+name+..."); an unknown name or two names that
+    disagree on a field is an `InputError` on one line."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise InputError(f"empty model variant {spec!r}; known: {', '.join(known_variants())}")
+    names = tuple(part.strip() for part in spec.split(VARIANT_JOIN))
+    switches: dict[str, Any] = {}
+    setter: dict[str, str] = {}
+    frames, frames_name = None, None
+    for name in names:
+        where = "" if name == spec.strip() else f" in {spec!r}"
+        found = _FRAMES_VARIANT.fullmatch(name)
+        if found:
+            if frames is not None and int(found[1]) != frames:
+                raise InputError(f"model variant {spec!r}: {frames_name!r} and {name!r} "
+                                 "both set the frame count")
+            frames, frames_name = int(found[1]), name
+            continue
+        if name not in VARIANTS:
+            raise InputError(f"unknown variant {name!r}{where}; known: "
+                             f"{', '.join(known_variants())}")
+        for key, value in VARIANTS[name].items():
+            if key in switches and switches[key] != value:
+                raise InputError(f"model variant {spec!r}: {setter[key]!r} sets {key}="
+                                 f"{switches[key]!r}, {name!r} sets {key}={value!r}")
+            switches[key], setter[key] = value, name
+    return VariantSpec(names, switches, frames)
+
+
+def frames_over_window(frames: int, num_frames: int, frame_stride: int) -> dict[str, int]:
+    """`frames` frames over the window of `num_frames` x `frame_stride` source frames (the
+    Table IV frame-sampling rows): the stride that keeps that window, rounded, at least 1."""
+    window = num_frames * frame_stride
+    return {"num_frames": frames, "frame_stride": max(1, (window + frames // 2) // frames)}
 
 
 def make_config(preset: str = "paper", variant: str = "full", **overrides: Any) -> ModelConfig:
-    """Preset, then variant, then explicit overrides (e.g. num_classes, num_entities=5)."""
+    """Preset, then variant, then explicit overrides (e.g. num_classes, num_entities=5).
+
+    A `frames-N` part of the variant applies last: N frames over the window that the
+    preset and overrides sample (so a Table IV row differs from the others in that alone).
+    """
     if preset not in PRESETS:
         raise InputError(f"unknown model preset {preset!r}; expected one of {sorted(PRESETS)}")
-    if variant not in VARIANTS:
-        raise InputError(f"unknown model variant {variant!r}; expected one of {sorted(VARIANTS)}")
-    return config_from_dict({**PRESETS[preset], **VARIANTS[variant], **overrides})
+    parsed = parse_variant(variant)
+    values = {**PRESETS[preset], **parsed.switches, **overrides}
+    if parsed.frames is not None:
+        default = {f.name: f.default for f in fields(ModelConfig)}
+        values.update(frames_over_window(
+            parsed.frames, values.get("num_frames", default["num_frames"]),
+            values.get("frame_stride", default["frame_stride"])))
+    return config_from_dict(values)
 
 
 def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from microdualnet.model.config import ModelConfig
-from microdualnet.model.mac_loss import mac_loss
+from microdualnet.model.mac_loss import frame_mac_loss, mac_loss
 from microdualnet.model.network import ModelOutput
 
 
@@ -22,7 +22,8 @@ class LossTerms:
 
 
 def compute_loss(out: ModelOutput, labels: Tensor, cfg: ModelConfig) -> LossTerms:
-    """CE on the logits plus lambda times MAC on the raw path outputs (before routing).
+    """CE on the logits plus lambda times MAC on the raw path outputs (before routing), at
+    the config's `mac_level`.
 
     MAC is zero (and not computed) when `cfg.mac_weight` is 0 or only one path exists.
     """
@@ -31,5 +32,8 @@ def compute_loss(out: ModelOutput, labels: Tensor, cfg: ModelConfig) -> LossTerm
         return LossTerms(ce, ce, ce.new_zeros(()))
     weights = out.confidence if cfg.mac_confidence_weighting else out.confidence.new_ones(
         out.confidence.shape)
-    mac = mac_loss(out.path_st, out.path_ts, weights, cfg.mac_temperature)
+    if cfg.mac_level == "frame":
+        mac = frame_mac_loss(out.path_st, out.path_ts, weights)
+    else:
+        mac = mac_loss(out.path_st, out.path_ts, weights, cfg.mac_temperature)
     return LossTerms(ce + cfg.mac_weight * mac, ce, mac)

@@ -1,4 +1,5 @@
-"""Mutual Action Consistency loss (Eq. 16-17) on the raw ST and TS path outputs."""
+"""Mutual Action Consistency loss (Eq. 16-17) on the raw ST and TS path outputs, at video
+level (the paper's) or frame level (Table IV's "Frame-level MAC" row)."""
 
 from __future__ import annotations
 
@@ -22,4 +23,15 @@ def mac_loss(x_st: Tensor, x_ts: Tensor, confidence: Tensor, temperature: float 
     target = torch.arange(t, device=x_st.device).expand(b, k, t)
     per_item = F.cross_entropy(logits.reshape(-1, t), target.reshape(-1), reduction="none")
     weight = confidence.permute(0, 2, 1).reshape(-1).to(per_item.dtype)
+    return (per_item * weight).sum() / weight.sum().clamp_min(1e-6)
+
+
+def frame_mac_loss(x_st: Tensor, x_ts: Tensor, confidence: Tensor) -> Tensor:
+    """Table IV's frame-level MAC: every frame's pair on its own, with no other frame to be
+    told apart from: `1 - cos(z_ST_{i,t}, z_TS_{i,t})`, averaged with the weights c_i^t as
+    Eq. 17 does. Where Eq. 16 asks each frame to be closer to its counterpart than to the
+    entity's other frames (a ranking over the clip), this asks the two paths to agree at
+    every timestamp. Same shapes as `mac_loss`; all-zero confidence gives 0."""
+    per_item = 1.0 - F.cosine_similarity(x_st.float(), x_ts.float(), dim=-1)  # [B, T, K]
+    weight = confidence.to(per_item.dtype)
     return (per_item * weight).sum() / weight.sum().clamp_min(1e-6)

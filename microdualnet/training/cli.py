@@ -25,12 +25,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="start over even if the output folder holds a resume state")
     p.set_defaults(func=_train)
     a = subparsers.add_parser(
-        "train-ablation", help="train every model variant on the same data; one results table",
+        "train-ablation", help="train model variants on the same data; one results table",
         description="Run `train` once per variant into OUT/<variant>/ (each resumable) and "
-                    "write OUT/ablation.tsv and OUT/ablation.md.")
+                    "write OUT/ablation.tsv and OUT/ablation.md. With --table, the variants "
+                    "are the rows of one of the paper's tables, printed beside its numbers.")
     _common(a)
-    a.add_argument("--variants", default=None,
-                   help="comma-separated variants (default: all of the model's variants)")
+    which = a.add_mutually_exclusive_group()
+    which.add_argument("--variants", default=None,
+                       help="comma-separated variant specs, each a name or names joined by + "
+                            "(e.g. full,ts-only+no-sem; default: every single variant)")
+    which.add_argument("--table", default=None,
+                       help="every row of a paper table: I, II, III, IV, IV-frames, "
+                            "IV-aggregation, IV-mac")
     a.set_defaults(func=_ablation)
 
 
@@ -58,10 +64,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _ablation(args: argparse.Namespace) -> int:
-    from microdualnet.model.config import VARIANTS
-    from microdualnet.training.ablation import run_ablation
+    from microdualnet.model.config import VARIANTS, parse_variant
+    from microdualnet.training.ablation import run_ablation, run_table
+    from microdualnet.training.paper_tables import get_table
 
+    if args.table is not None:
+        get_table(args.table)  # an unknown table fails before the config is read
+        print(run_table(_load(args), args.out, args.table))
+        return 0
     variants = args.variants.split(",") if args.variants else list(VARIANTS)
-    table = run_ablation(_load(args), args.out, variants)
-    print(table)
+    for spec in variants:
+        parse_variant(spec)
+    print(run_ablation(_load(args), args.out, variants))
     return 0

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeio.errors import InputError
 
@@ -43,10 +50,21 @@ class DataConfig(_Section):
 
 
 class ModelSection(_Section):
-    preset: Literal["demo", "paper"] = "demo"
-    variant: str = "full"
+    # paper = paper-ma52 (docs/model.md, "Presets")
+    preset: Literal["demo", "paper", "paper-ma52", "paper-imigue"] = "demo"
+    variant: str = "full"  # a spec such as "ts-only+no-sem" (docs/model.md, "Variants")
     overrides: dict[str, Any] = Field(default_factory=dict)  # any ModelConfig field
     pretrained: Path | None = None  # local torchvision / TSM / mmaction2 backbone weights
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, value: str) -> str:
+        from microdualnet.model.config import parse_variant
+
+        try:
+            return parse_variant(value).canonical
+        except InputError as err:
+            raise ValueError(str(err)) from None
 
 
 class OptimConfig(_Section):
@@ -92,7 +110,8 @@ def parse_config(data: dict[str, Any], where: str = "config") -> TrainConfig:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise InputError(f"{where}: key {loc}: {first['msg']}") from err
+        msg = first["msg"].removeprefix("Value error, ")
+        raise InputError(f"{where}: key {loc}: {msg}") from err
 
 
 def load_config(path: str | Path, sets: list[str] = ()) -> TrainConfig:

@@ -59,9 +59,12 @@ def test_each_variant_forward_backward(variant: str) -> None:
     cfg = tiny_config(**VARIANTS[variant])
     model = MicroDualNet(cfg).train()
     video, kp = random_inputs(cfg, batch=2)
-    if variant == "pose-only":
+    assert cfg.uses_cnn == (variant != "pose-only")
+    assert cfg.uses_keypoints == (variant not in (
+        "rgb-only", "centre-crop", "no-sem", "tsm-baseline"))
+    if not cfg.uses_cnn:
         video = None
-    if variant in ("rgb-only", "centre-crop"):
+    if not cfg.uses_keypoints:
         kp = None  # these variants never look at keypoints
     out = model(video, kp)
     terms = compute_loss(out, torch.tensor([0, 2]), cfg)
@@ -69,7 +72,8 @@ def test_each_variant_forward_backward(variant: str) -> None:
     assert torch.isfinite(terms.total)
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None for g in grads)
-    assert out.routing.shape == (2, cfg.num_frames, cfg.num_entities, 2)
+    k = {"no-sem": 1, "tsm-baseline": 0}.get(variant, cfg.num_entities)
+    assert out.routing.shape == (2, cfg.num_frames, k, 2)
 
 
 def test_variant_specifics() -> None:

@@ -1,10 +1,14 @@
-"""The ablation runner: several variants on the same data, one results table."""
+"""The ablation runner: several variants (or a paper table's rows) on the same data, one table."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from microdualnet.training.ablation import run_ablation
+from microdualnet.model.config import parse_variant
+from microdualnet.training.ablation import run_ablation, run_table
+from microdualnet.training.paper_tables import TABLES
 from pipeio.errors import InputError
 
 
@@ -25,8 +29,10 @@ def test_ablation_table(tiny_clips, make_config, tmp_path):
 
 
 def test_unknown_variant(tiny_clips, make_config, tmp_path):
-    with pytest.raises(InputError, match="unknown variant 'no-sem'"):
-        run_ablation(make_config(tiny_clips), tmp_path, ["full", "no-sem"])
+    with pytest.raises(InputError, match="unknown variant 'no-such' in 'ts-only\\+no-such'; "
+                                         "known: avg-pool, centre-crop"):
+        run_ablation(make_config(tiny_clips), tmp_path, ["full", "ts-only+no-such"])
+    assert not (tmp_path / "full").exists()  # every spec is checked before any training
 
 
 def test_cli_train_and_error_exit(tiny_clips, tmp_path, capsys):
@@ -43,3 +49,74 @@ def test_cli_train_and_error_exit(tiny_clips, tmp_path, capsys):
     assert "test: Top-1" in capsys.readouterr().out
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "n")]) == 2
     assert "error: dataset folder x does not exist" in capsys.readouterr().err
+
+
+def test_table_rows_beside_the_papers_numbers(tiny_clips, make_config, tmp_path):
+    cfg = make_config(tiny_clips, optim={"epochs": 1})
+    md = run_table(cfg, tmp_path, "iv-mac")  # any letter case
+    lines = md.splitlines()
+    assert lines[0].startswith("Table IV (temporal modelling and frame sampling): MAC "
+                               "granularity: ours trained on ")
+    assert "(MA-52) typed in from the paper" in lines[0]
+    assert lines[2] == ("| Paper row | Variant | ours (test) Top-1 | ours (test) F1_mean | "
+                        "paper (MA-52) Top-1 | paper (MA-52) F1_mean |")
+    frame, video = (line.split(" | ") for line in lines[4:])
+    assert frame[0] == "| Entity temporal granularity: Frame-level MAC"
+    assert frame[1] == "frame-mac" and frame[4:] == ["62.7", "65.7 |"]
+    assert video[1] == "full" and video[4:] == ["65.1", "68.7 |"]
+    assert (tmp_path / "frame-mac" / "model.json").is_file()
+    assert json.loads((tmp_path / "frame-mac" / "model.json").read_text())["config"][
+        "mac_level"] == "frame"
+    tsv = (tmp_path / "ablation.tsv").read_text().splitlines()
+    assert len(tsv) == 3 and tsv[0].split("\t")[:2] == ["Paper row", "Variant"]
+
+
+def test_rows_with_the_same_model_share_one_run(tiny_clips, make_config, tmp_path):
+    cfg = make_config(tiny_clips, optim={"epochs": 1})  # 4 frames at stride 2
+    md = run_ablation(cfg, tmp_path, ["full", "frames-4"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["full"]
+    full, frames = md.splitlines()[2:]
+    assert full.split(" | ")[1:] == frames.split(" | ")[1:]
+
+
+def test_paper_tables_are_complete():
+    assert list(TABLES) == ["I", "II", "III", "IV", "IV-frames", "IV-aggregation", "IV-mac"]
+    assert len(TABLES["II"].rows) == 7 and len(TABLES["IV"].rows) == 11
+    for table in TABLES.values():
+        for row in table.rows:
+            parse_variant(row.variant)
+            assert len(row.paper) == len(table.columns)
+    assert [r.variant for r in TABLES["IV-frames"].rows] == [
+        "frames-4", "frames-8", "frames-16", "frames-32"]
+
+
+def test_unknown_table(tiny_clips, make_config, tmp_path, capsys):
+    from microdualnet.cli import main
+
+    with pytest.raises(InputError, match="unknown table 'V'; known: I, II, III, IV, "
+                                         "IV-frames, IV-aggregation, IV-mac"):
+        run_table(make_config(tiny_clips), tmp_path, "V")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {root: x}\n")
+    assert main(["train-ablation", "--config", str(cfg), "--out", str(tmp_path / "o"),
+                 "--table", "V"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown table 'V'; known: I, II") and err.count("\n") == 1
+    assert main(["train-ablation", "--config", str(cfg), "--out", str(tmp_path / "o"),
+                 "--variants", "full,ts-only+bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown variant 'bogus' in 'ts-only+bogus'; known: ")
+    assert err.count("\n") == 1
+
+
+def test_table_ii_trains_every_row(tiny_clips, make_config, tmp_path):
+    """Every Table II model goes through the real training loop and lands in the table."""
+    md = run_table(make_config(tiny_clips, optim={"epochs": 1}), tmp_path, "II")
+    rows = [line.split(" | ")[:2] for line in md.splitlines()[4:]]
+    assert rows == [["| " + r.label, r.variant] for r in TABLES["II"].rows]
+    configs = {r.variant: json.loads((tmp_path / r.variant / "model.json").read_text())
+               for r in TABLES["II"].rows}
+    base, no_sem = configs["tsm-baseline"], configs["ts-only+no-sem"]
+    assert base["config"]["paths"] == "none" and base["entities"] == []
+    assert no_sem["config"]["entity_source"] == "frame" and no_sem["entities"] == ["frame"]
+    assert configs["no-mac+no-routing"]["config"]["fusion"] == "average"

@@ -112,3 +112,36 @@ def test_shipped_demo_config_is_valid():
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "train_demo.yaml")
     assert cfg.model.preset == "demo" and cfg.data.cache
+
+
+def test_shipped_paper_configs_use_the_paper_presets():
+    from pathlib import Path
+
+    from microdualnet.training.loop import model_config
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    ma52 = load_config(root / "train_paper_ma52.yaml")
+    imigue = load_config(root / "train_paper_imigue.yaml")
+    assert (ma52.model.preset, ma52.data.format, ma52.data.test_split) == (
+        "paper-ma52", "ma52", None)
+    assert (imigue.model.preset, imigue.data.format) == ("paper-imigue", "imigue")
+    for cfg in (ma52, imigue):  # IV-B's optimiser
+        o = cfg.optim
+        assert (o.name, o.epochs, o.batch_size, o.lr, o.warmup_epochs, o.warmup_start_lr,
+                o.momentum, o.weight_decay) == ("sgd", 120, 12, 0.01, 10, 0.001, 0.9, 5e-4)
+    m = model_config(imigue, 32)
+    assert (m.num_frames, m.frame_stride, m.num_entities, m.num_classes) == (16, 4, 5, 32)
+    m = model_config(ma52, 52)
+    assert (m.num_frames, m.frame_stride, m.num_entities) == (8, 8, 6)
+    quick = load_config(root / "train_ablation_quick.yaml")
+    assert quick.model.preset == "demo" and quick.device == "cpu"
+
+
+def test_model_variant_is_checked_when_the_config_is_read(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\nmodel: {variant: ts-only+bogus}\n")
+    with pytest.raises(InputError, match="key model.variant: unknown variant 'bogus' in "
+                                         "'ts-only\\+bogus'; known: "):
+        load_config(path)
+    cfg = load_config(path, ["model.variant=ts-only + no-sem"])
+    assert cfg.model.variant == "ts-only+no-sem"
