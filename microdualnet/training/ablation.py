@@ -12,6 +12,7 @@ from pathlib import Path
 from microdualnet.evaluation.report import table_text
 from microdualnet.model.config import ModelConfig, config_to_dict, make_config, parse_variant
 from microdualnet.training.config import TrainConfig
+from microdualnet.training.distributed import ranks_from_env
 from microdualnet.training.loop import train
 from microdualnet.training.paper_tables import PaperTable, get_table
 from pipeio.atomic import atomic_write_text
@@ -27,8 +28,7 @@ def run_ablation(cfg: TrainConfig, out: str | Path, variants: list[str]) -> str:
     results = _train_all(cfg, Path(out), specs)
     rows = [(spec, results[spec][1]) for spec in specs]
     tsv, md = table_text(rows, label="Variant")
-    atomic_write_text(Path(out) / "ablation.tsv", tsv)
-    atomic_write_text(Path(out) / "ablation.md", md)
+    _write(Path(out), tsv, md)
     return md
 
 
@@ -40,9 +40,15 @@ def run_table(cfg: TrainConfig, out: str | Path, name: str) -> str:
     specs = [parse_variant(row.variant).canonical for row in table.rows]
     results = _train_all(cfg, Path(out), specs)
     tsv, md = paper_table_text(table, [results[s] for s in specs], _describe_data(cfg))
-    atomic_write_text(Path(out) / "ablation.tsv", tsv)
-    atomic_write_text(Path(out) / "ablation.md", md)
+    _write(Path(out), tsv, md)
     return md
+
+
+def _write(out: Path, tsv: str, md: str) -> None:
+    """The results table, written by rank 0 only under torchrun (like every training file)."""
+    if ranks_from_env().main:
+        atomic_write_text(out / "ablation.tsv", tsv)
+        atomic_write_text(out / "ablation.md", md)
 
 
 def _train_all(cfg: TrainConfig, out: Path, specs: list[str]

@@ -66,14 +66,17 @@ def _train(args: argparse.Namespace) -> int:
 def _ablation(args: argparse.Namespace) -> int:
     from microdualnet.model.config import VARIANTS, parse_variant
     from microdualnet.training.ablation import run_ablation, run_table
+    from microdualnet.training.distributed import ranks_from_env
     from microdualnet.training.paper_tables import get_table
 
     if args.table is not None:
         get_table(args.table)  # an unknown table fails before the config is read
-        print(run_table(_load(args), args.out, args.table))
-        return 0
-    variants = args.variants.split(",") if args.variants else list(VARIANTS)
-    for spec in variants:
-        parse_variant(spec)
-    print(run_ablation(_load(args), args.out, variants))
+        table = run_table(_load(args), args.out, args.table)
+    else:
+        variants = args.variants.split(",") if args.variants else list(VARIANTS)
+        for spec in variants:
+            parse_variant(spec)
+        table = run_ablation(_load(args), args.out, variants)
+    if ranks_from_env().main:  # under torchrun rank 0 reports
+        print(table)
     return 0
