@@ -24,3 +24,9 @@ def test_fewer_cores_than_threads_leave_one_loader_worker(tmp_path):
     """Snakemake scales a job's threads down to --cores; the model keeps one of them."""
     commands = _infer_commands(tmp_path, 2, threads=6)
     assert commands and all("--workers 1" in c for c in commands)
+
+
+def test_one_thread_decodes_in_the_model_process(tmp_path):
+    """`threads: 1` (the demo's config): no loader process, so two jobs share 2 cores."""
+    commands = _infer_commands(tmp_path, 2, threads=1)
+    assert commands and all("--threads 1 --workers 0" in c for c in commands)

@@ -69,8 +69,9 @@ rule infer:
         # older times: its digest, not only the times, reruns inference.
         model_sha256=lambda wc: MODEL_DIGEST,
         gpu=gpu_wrapper_args(INFER["device"]),
-        # The model process runs on one core, the others decode (a stretch of video each).
-        loader_workers=lambda wc, threads: max(1, threads - 1),
+        # The model process runs on one core, the others decode (a stretch of video each);
+        # with one thread it decodes between batches itself.
+        loader_workers=lambda wc, threads: threads - 1,
         model_path=MODEL["path"],
         infer_window_s=INFER["window_s"],
         infer_hop_s=INFER["hop_s"],
