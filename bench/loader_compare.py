@@ -28,6 +28,7 @@ its wall time there.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -95,9 +96,12 @@ def measure(variant: str, model_dir: Path, video: Path, pose: Path) -> dict:
         runner.load_batches = dataloader_batches  # the one thing that differs
     opts = InferenceOptions(device="cpu", progress=False)
     result = run_inference(model_dir, video, pose, opts)
+    gc.collect()  # a DataLoader's persistent workers end when it is collected
+    loaders = resource.getrusage(resource.RUSAGE_CHILDREN)
     windows = int(result.table["valid"].sum())
     timing = result.timing
     return {"rate": windows / timing["total_s"], "windows": windows,
+            "loader_cpu_s": loaders.ru_utime + loaders.ru_stime,
             **{k: timing[k] for k in ("total_s", "forward_s", "wait_s", "model_load_s")}}
 
 
@@ -198,8 +202,10 @@ def main() -> None:
             for variant in VARIANTS:
                 share = {k: statistics.median(r[k] / r["total_s"] for r in runs[variant])
                          for k in ("forward_s", "wait_s")}
+                loader = statistics.median(r["loader_cpu_s"] for r in runs[variant])
                 print(f"  {variant}: model {share['forward_s']:.0%} of the time, waiting "
-                      f"for batches {share['wait_s']:.0%} (medians)", flush=True)
+                      f"for batches {share['wait_s']:.0%}; loader process {loader:.1f} CPU-s "
+                      "(medians)", flush=True)
 
 
 if __name__ == "__main__":
