@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 
@@ -94,6 +95,12 @@ class _Killed(WindowBatches):
         yield
 
 
+class _KilledBySignal(WindowBatches):  # as the kernel's out-of-memory killer does
+    def produce(self, ks, out=None, stream=None):
+        os.kill(os.getpid(), signal.SIGKILL)
+        yield
+
+
 def test_bad_input_in_a_loader_is_the_one_line_error(setup):
     with pytest.raises(InputError, match=r"^video x.mp4: decoding frame 12 failed"):
         list(load_batches(_batches(setup, _BadInputAtSecondBatch), 1))
@@ -110,6 +117,12 @@ def test_a_bug_in_a_loader_arrives_with_its_traceback(setup):
 def test_a_loader_that_dies_is_an_error_not_a_hang(setup):
     with pytest.raises(RuntimeError, match=r"loader process .* died \(exit code 9"):
         list(load_batches(_batches(setup, _Killed), 1))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_loader_killed_by_a_signal_is_an_error_naming_it(setup):
+    with pytest.raises(RuntimeError, match=r"loader process \d+ died \(exit code -9;"):
+        list(load_batches(_batches(setup, _KilledBySignal), 1))
     assert multiprocessing.active_children() == []
 
 
