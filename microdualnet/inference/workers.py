@@ -5,7 +5,7 @@ calls stalls the model's many small Python-level module calls (the demo model ru
 speed beside one). A fixed ring of batch buffers is made once; a loader takes a free
 buffer, fills it and sends its number; the model's process uses it and gives it back when it
 asks for the next batch. Not torch's DataLoader, which hands every batch over in a new
-shared-memory file: on 720p video it ran at 0.85 of the ring's windows/s (1080p: 0.96;
+shared-memory file: on 720p video it ran at 0.90 of the ring's windows/s (1080p: 0.96;
 docs/benchmarks.md, "Inference loaders").
 
 Each loader takes a stretch of consecutive batches and decodes only its stretch of the video
