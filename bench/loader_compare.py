@@ -1,5 +1,5 @@
-"""Inference windows/s with the shared-memory ring of loader processes against
-torch.utils.data.DataLoader, on HD video (issue 15: use DataLoader if it comes within 5%).
+"""Inference windows/s with torch's DataLoader against the shared-memory ring of loader
+processes it replaced, on HD video (issue 15: DataLoader if it comes within 5%).
 
 For each video size (synthetic participant with the interviewer beside them, 30 fps) and
 each view (the person view, which HD recordings with others in view want, and the full
@@ -8,12 +8,13 @@ end to end on the CPU, as `infer` runs in the workflow's 2-thread job: torch on 
 1 loader process, the default batch. The two variants differ only in how batches reach
 the model loop (`runner._classify`):
 
-- `ring`: `workers.load_batches`, the ring of reused shared-memory buffers;
-- `dataloader`: a `torch.utils.data.DataLoader` over an `IterableDataset` whose workers
-  each take a stretch of consecutive batches as the ring's loaders do (`batch_size=None`,
-  `prefetch_factor=2`, `persistent_workers=True`, forked workers); `pin_memory` only
-  where the model runs on CUDA, where it would matter (here: CPU, so off). With one pass
-  per process `persistent_workers` changes nothing; it is set as a reader would set it.
+- `ring`: the ring of reused shared-memory buffers that `workers.load_batches` was up to
+  commit 9c871a6, read from git;
+- `dataloader`: `workers.load_batches` as it is, a `torch.utils.data.DataLoader` over an
+  `IterableDataset` whose workers each take a stretch of consecutive batches as the
+  ring's loaders did (`batch_size=None`, `prefetch_factor=2`, forked workers;
+  `pin_memory` only for a model on CUDA, where it would matter: here the CPU, so off;
+  no `persistent_workers`, which change nothing in one pass per process).
 
 Each measurement runs in a fresh process (imports done before the clock starts, as
 `infer` reports them apart), the variants alternate (ring first, then the other way
@@ -28,19 +29,17 @@ its wall time there.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from microdualnet.cli import main as cli_main
 from microdualnet.contract import View
@@ -54,36 +53,20 @@ from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.participant import hint_from_sheet
 from microdualnet.speedups import retain_freed_memory
 
+ROOT = Path(__file__).resolve().parents[1]
+RING_COMMIT = "9c871a6"  # the last commit whose workers.py had the ring
 VARIANTS = ("ring", "dataloader")
 
 
-class _Stretches(IterableDataset):
-    """Batch numbers and videos; DataLoader worker i of n takes `stretch(i, n)`."""
-
-    def __init__(self, batches: WindowBatches) -> None:
-        self.batches = batches
-
-    def __iter__(self) -> Iterator[tuple[int, torch.Tensor | None]]:
-        worker = get_worker_info()
-        part, parts = (0, 1) if worker is None else (worker.id, worker.num_workers)
-        mine = self.batches.stretch(part, parts)
-        for k, batch in zip(mine, self.batches.produce(mine), strict=True):
-            yield k, batch.video
-
-
-def dataloader_batches(batches: WindowBatches, workers: int) -> Iterator[Batch]:
-    """What `workers.load_batches` gives, through torch's DataLoader. The workers start
-    here, before the model is built, as the ring's do."""
-    if workers == 0 or len(batches) == 0:
-        return batches.produce(range(len(batches)))
-    cv2.setNumThreads(1)  # before forking, as workers.py does (a child changing it hangs)
-    loader = DataLoader(_Stretches(batches), batch_size=None,
-                        num_workers=min(workers, len(batches)), prefetch_factor=2,
-                        persistent_workers=True,
-                        pin_memory=not batches.normalised,  # uint8 batches: for a GPU
-                        multiprocessing_context="fork")
-    return (Batch(batches.rows(k), video, batches.batch_keypoints(k))
-            for k, video in iter(loader))
+def ring_loader() -> Callable[[WindowBatches, int], Iterator[Batch]]:
+    """`load_batches` of the ring, from the last commit that had it (git show)."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show",
+                             f"{RING_COMMIT}:microdualnet/inference/workers.py"],
+                            capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType("ring_workers")
+    sys.modules[module.__name__] = module  # its messages are pickled between processes
+    exec(compile(source, f"{RING_COMMIT}:workers.py", "exec"), module.__dict__)  # noqa: S102
+    return module.load_batches
 
 
 def measure(variant: str, model_dir: Path, video: Path, pose: Path) -> dict:
@@ -92,11 +75,10 @@ def measure(variant: str, model_dir: Path, video: Path, pose: Path) -> dict:
 
     torch.set_num_threads(1)
     retain_freed_memory()
-    if variant == "dataloader":
-        runner.load_batches = dataloader_batches  # the one thing that differs
+    if variant == "ring":
+        runner.load_batches = ring_loader()  # the one thing that differs
     opts = InferenceOptions(device="cpu", progress=False)
     result = run_inference(model_dir, video, pose, opts)
-    gc.collect()  # a DataLoader's persistent workers end when it is collected
     loaders = resource.getrusage(resource.RUSAGE_CHILDREN)
     windows = int(result.table["valid"].sum())
     timing = result.timing
