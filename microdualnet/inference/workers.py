@@ -5,7 +5,7 @@ calls stalls the model's many small Python-level module calls (the demo model ru
 speed beside one). Each loader takes a stretch of consecutive batches and decodes only its
 stretch of the video (from the keyframe before it), so decoding is shared out; batches
 therefore arrive out of order and carry their batch number. DataLoader rather than a
-hand-built ring of reused shared-memory buffers: on HD video it ran at 0.95-0.98 of the
+hand-built ring of reused shared-memory buffers: on HD video it ran at 0.96-0.98 of the
 ring's windows/s, within the 5% that issue 15 allowed (docs/benchmarks.md, "Inference
 loaders").
 """
