@@ -12,7 +12,7 @@ loader processes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,36 +155,30 @@ class WindowBatches:
         stretch of the video."""
         return range(len(self) * part // parts, len(self) * (part + 1) // parts)
 
-    def produce(self, ks: range, out: Callable[[int], torch.Tensor] | None = None,
-                stream: FrameStream | None = None) -> Iterator[Batch]:
-        """Batches `ks` in order. `out(n)`: the tensor a batch of n windows' video is
-        written to (default: a new one); `stream`: a reader to use instead of opening one
-        at the keyframe before the stretch."""
+    def produce(self, ks: range, stream: FrameStream | None = None) -> Iterator[Batch]:
+        """Batches `ks` in order, each in a new tensor; `stream`: a reader to use instead of
+        opening one at the keyframe before the stretch."""
         if len(ks) == 0:
             return
-        if out is None:
-            def out(n: int) -> torch.Tensor:
-                shape, dtype = self.video_buffer(n)
-                return torch.empty(shape, dtype=dtype)
         own = stream is None and self.need_video
         if own:
             stream = FrameStream(self.path, start=int(self.frames[self.rows(ks[0])].min()),
                                  info=self.info)
         try:
-            yield from self._produce(ks, out, stream)
+            yield from self._produce(ks, stream)
         finally:
             if own:
                 stream.close()
 
-    def _produce(self, ks: range, out: Callable[[int], torch.Tensor],
-                 stream: FrameStream | None) -> Iterator[Batch]:
+    def _produce(self, ks: range, stream: FrameStream | None) -> Iterator[Batch]:
         prepared = (PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks], self.view)
                     if self.need_video else None)
         for i, k in enumerate(ks):
             rows = self.rows(k)
             video = None
             if prepared is not None:
-                video = out(len(rows))
+                shape, dtype = self.video_buffer(len(rows))
+                video = torch.empty(shape, dtype=dtype)
                 boxes = None if self.boxes is None else self.boxes[
                     self.starts[k]:self.starts[k + 1]]
                 pixels = prepared.windows(i, self.frames[rows], boxes)

@@ -76,27 +76,27 @@ def test_uint8_batches_for_a_gpu_and_pose_only_batches(setup):
 
 
 class _BadInputAtSecondBatch(WindowBatches):
-    def produce(self, ks, out=None, stream=None):
-        for i, batch in enumerate(super().produce(ks, out, stream)):
+    def produce(self, ks, stream=None):
+        for i, batch in enumerate(super().produce(ks, stream)):
             if i == 1:
                 raise InputError("video x.mp4: decoding frame 12 failed (truncated file?)")
             yield batch
 
 
 class _Bug(WindowBatches):
-    def produce(self, ks, out=None, stream=None):
+    def produce(self, ks, stream=None):
         raise ValueError("an unexpected bug")
         yield
 
 
 class _Killed(WindowBatches):
-    def produce(self, ks, out=None, stream=None):
+    def produce(self, ks, stream=None):
         os._exit(9)
         yield
 
 
 class _KilledBySignal(WindowBatches):  # as the kernel's out-of-memory killer does
-    def produce(self, ks, out=None, stream=None):
+    def produce(self, ks, stream=None):
         os.kill(os.getpid(), signal.SIGKILL)
         yield
 
