@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +29,7 @@ import torch
 
 from microdualnet.contract import ModelContract, read_contract
 from microdualnet.data import sources
-from microdualnet.data.dataset import Batch, ClipDataset, ViewSpec
+from microdualnet.data.dataset import ClipDataset, ViewSpec
 from microdualnet.data.framerate import TOLERANCE, training_fps
 from microdualnet.data.labelmap import LabelMap
 from microdualnet.data.personcrop import MIN_CONF
@@ -38,10 +37,9 @@ from microdualnet.data.records import ClipRecord
 from microdualnet.evaluation.metrics import classification_metrics, confusion_matrix
 from microdualnet.evaluation.report import write_per_class, write_table
 from microdualnet.model.checkpoint import load_checkpoint
-from microdualnet.model.network import MicroDualNet
 from microdualnet.training import figures
 from microdualnet.training.badclips import BadClips
-from microdualnet.training.loop import forward, make_loader
+from microdualnet.training.loop import make_loader, predict
 from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.errors import InputError
 from pipeio.modelfiles import META_FILE, check_model_folder, model_digest
@@ -187,8 +185,8 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
     model = load_checkpoint(model_dir, device=device).model
     dataset = eval_dataset(contract, model.cfg.uses_keypoints, records, stride)
     loader = make_loader(dataset, opts.batch_size, opts.workers, False, 0)
-    scores, y, index = predict_clips(model, _progress(loader, split, opts.progress), device,
-                                     amp, bad, split)
+    scores, y, index = predict(model, _progress(loader, split, opts.progress), device, amp,
+                               bad, split)
 
     result = classification_metrics(scores, y, labels.body_ids)
     cm = confusion_matrix(y, scores.argmax(1), labels.num_classes)
@@ -214,28 +212,6 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
         write_provenance(stage / "provenance.json", "evaluate", params=params,
                          inputs=[listing, root / "label_map.tsv", model_dir / META_FILE])
     return report
-
-
-def predict_clips(model: MicroDualNet, batches: Iterable[Batch], device: torch.device,
-                  amp: bool, bad: BadClips, key: str
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Softmax scores `[N, C]`, labels `[N]` and dataset indices `[N]` of every readable clip,
-    through training's `forward`."""
-    model.eval()
-    scores, labels, index = [], [], []
-    with torch.inference_mode():
-        for batch in batches:
-            bad.add_all((f"{key}:{f.index}", f.reason) for f in batch.failures)
-            if len(batch):
-                logits = forward(model, batch, device, amp).logits.float()
-                scores.append(torch.softmax(logits, dim=1).cpu().numpy())
-                labels.append(batch.labels.numpy())
-                index.append(batch.indices.numpy())
-    if not scores:
-        raise InputError("no readable clips to evaluate")
-    return np.concatenate(scores), np.concatenate(labels), np.concatenate(index)
-
-
 def write_predictions(path: Path, clips: list[str], labels: np.ndarray, scores: np.ndarray,
                       lm: LabelMap) -> None:
     """One row per evaluated clip: its label, the predicted class and both probabilities,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from torch.utils.data import DataLoader
 
 from microdualnet.contract import View
 from microdualnet.data import sources
-from microdualnet.data.dataset import ClipCache, ClipDataset, ViewSpec, collate
+from microdualnet.data.dataset import Batch, ClipCache, ClipDataset, ViewSpec, collate
 from microdualnet.data.framerate import training_fps
 from microdualnet.data.labelmap import LabelMap
 from microdualnet.data.records import ClipRecord
@@ -125,11 +126,12 @@ def make_loader(ds: ClipDataset, batch_size: int, workers: int, train: bool,
                       pin_memory=False)
 
 
-def predict(model: MicroDualNet, loader: DataLoader, device: torch.device, amp: bool,
-            bad: BadClips, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax scores `[N, C]` and labels `[N]` of every readable clip."""
+def predict(model: MicroDualNet, loader: Iterable[Batch], device: torch.device, amp: bool,
+            bad: BadClips, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax scores `[N, C]`, labels `[N]` and dataset indices `[N]` of every readable clip
+    (unreadable ones are added to `bad` under `key`)."""
     model.eval()
-    scores, labels = [], []
+    scores, labels, index = [], [], []
     with torch.inference_mode():
         for batch in loader:
             bad.add_all((f"{key}:{f.index}", f.reason) for f in batch.failures)
@@ -137,9 +139,10 @@ def predict(model: MicroDualNet, loader: DataLoader, device: torch.device, amp: 
                 logits = forward(model, batch, device, amp).logits.float()
                 scores.append(torch.softmax(logits, dim=1).cpu().numpy())
                 labels.append(batch.labels.numpy())
+                index.append(batch.indices.numpy())
     if not scores:
         raise InputError("no readable clips to evaluate")
-    return np.concatenate(scores), np.concatenate(labels)
+    return np.concatenate(scores), np.concatenate(labels), np.concatenate(index)
 
 
 def build_datasets(cfg: TrainConfig, data: RunData, mcfg: ModelConfig
@@ -313,7 +316,7 @@ def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, 
     """Validate, keep the best model and log the epoch (rank 0); returns the best so far."""
     o = cfg.optim
     val_loader = make_loader(datasets["val"], o.eval_batch_size, workers, False, cfg.seed)
-    scores, labels = predict(model, val_loader, device, amp, bad, "val")
+    scores, labels, _ = predict(model, val_loader, device, amp, bad, "val")
     val = classification_metrics(scores, labels, data.labels.body_ids)
     row.update(_flat("val", val), bad_clips=bad.count)
     if _selection_score(val) > best:
@@ -412,7 +415,7 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
     best = load_checkpoint(out, device=device)
     role = "test" if "test" in datasets else "val"
     loader = make_loader(datasets[role], cfg.optim.eval_batch_size, workers, False, cfg.seed)
-    scores, labels = predict(best.model, loader, device, amp, bad, role)
+    scores, labels, _ = predict(best.model, loader, device, amp, bad, role)
     lm = data.labels
     result = classification_metrics(scores, labels, lm.body_ids)
     cm = confusion_matrix(labels, scores.argmax(1), lm.num_classes)

@@ -73,3 +73,20 @@ def damage():
     return damage_clips
 
 
+
+
+def clip_as_long_video(clips: Path, root: Path) -> None:
+    """iMiGUE layout from one synthetic test clip: `root/videos/0001.mp4` and its OpenPose
+    JSON in `root/pose/0001/` (the caller writes the split's CSV of segments)."""
+    rec = ma52.read_split(clips, "test", ma52.label_map_for(clips))[0][0]
+    (root / "videos").mkdir(parents=True)
+    (root / "videos" / "0001.mp4").write_bytes(rec.video.read_bytes())
+    pose = root / "pose" / "0001"
+    pose.mkdir(parents=True)
+    for f in rec.pose_dir.iterdir():
+        (pose / f.name.replace(rec.name, "0001")).write_bytes(f.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def long_video():
+    return clip_as_long_video

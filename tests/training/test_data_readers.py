@@ -55,16 +55,10 @@ def test_ma52_missing_list_is_an_error(tmp_path):
         ma52.read_split(tmp_path, "train", ma52_label_map())
 
 
-def test_imigue_segments(tiny_clips, tmp_path):
+def test_imigue_segments(tiny_clips, tmp_path, long_video):
     """A long 'interview' video (one synthetic clip) with two annotated segments."""
-    rec = ma52.read_split(tiny_clips, "test", ma52.label_map_for(tiny_clips))[0][0]
     root = tmp_path / "imigue"
-    (root / "videos").mkdir(parents=True)
-    (root / "videos" / "0001.mp4").write_bytes(rec.video.read_bytes())
-    pose = root / "pose" / "0001"
-    pose.mkdir(parents=True)
-    for f in rec.pose_dir.iterdir():
-        (pose / f.name.replace(rec.name, "0001")).write_bytes(f.read_bytes())
+    long_video(tiny_clips, root)
     (root / "train.csv").write_text(
         "video_id,label_id,start_time,start_frame,end_time,end_frame,class,subject_id\n"
         "0001,6,0,0,0.5,3,covering face,1\n"

@@ -11,7 +11,6 @@ import torch
 
 from microdualnet.cli import main as cli_main
 from microdualnet.contract import View, read_contract
-from microdualnet.data import ma52
 from microdualnet.data.labelmap import IMIGUE_CLASSES
 from microdualnet.evaluation.evaluate import clip_stride, eval_dataset
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
@@ -67,7 +66,7 @@ def test_evaluate_reproduces_what_train_reported(trained_with, tiny_clips, tmp_p
     data = load_data(cfg, BadClips(0))
     model = load_checkpoint(trained).model
     ds = build_datasets(cfg, data, model.cfg)[0][split]
-    scores, labels = predict(model, make_loader(ds, 4, 0, False, 0), torch.device("cpu"),
+    scores, labels, _ = predict(model, make_loader(ds, 4, 0, False, 0), torch.device("cpu"),
                              False, BadClips(0), split)
     ids = data.labels.label_ids
     header, *rows = (out / "predictions.tsv").read_text().splitlines()
@@ -157,23 +156,17 @@ def test_clip_stride_follows_the_training_rate(trained):
     assert clip_stride(slow, 8.0, trained) == 1
 
 
-def imigue_folder(clips, root):
+def imigue_folder(long_video, clips, root):
     """iMiGUE layout: one synthetic clip as the long video, four labelled segments."""
-    rec = ma52.read_split(clips, "test", ma52.label_map_for(clips))[0][0]
-    (root / "videos").mkdir(parents=True)
-    (root / "videos" / "0001.mp4").write_bytes(rec.video.read_bytes())
-    pose = root / "pose" / "0001"
-    pose.mkdir(parents=True)
-    for f in rec.pose_dir.iterdir():
-        (pose / f.name.replace(rec.name, "0001")).write_bytes(f.read_bytes())
+    long_video(clips, root)
     (root / "test.csv").write_text(
         "video_id,label_id,start_frame,end_frame\n"
         "0001,6,0,3\n0001,31,4,7\n0001,6,2,6\n0001,40,0,7\n")  # 40: not an iMiGUE class
     return root
 
 
-def test_imigue_split_gets_top_k_columns(trained, tiny_clips, tmp_path, capsys):
-    root = imigue_folder(tiny_clips, tmp_path / "imigue")
+def test_imigue_split_gets_top_k_columns(trained, tiny_clips, tmp_path, capsys, long_video):
+    root = imigue_folder(long_video, tiny_clips, tmp_path / "imigue")
     assert run("--model", trained, "--data-root", root, "--format", "imigue",
                "--out", tmp_path / "a") == 2
     assert "has 3 classes, the iMiGUE class table has 32" in capsys.readouterr().err

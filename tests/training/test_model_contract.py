@@ -46,7 +46,7 @@ def test_a_clip_through_infer_equals_the_training_evaluation(trained, tmp_path):
     model = load_checkpoint(out)
     datasets, workers = build_datasets(cfg, data, model.config)
     records = data.splits["test"]
-    scores, labels = predict(model.model, make_loader(datasets["test"], 8, workers, False, 0),
+    scores, labels, _ = predict(model.model, make_loader(datasets["test"], 8, workers, False, 0),
                              torch.device("cpu"), False, BadClips(0), "test")
     assert len(scores) == len(records)
     names = read_contract(out).class_names
