@@ -36,6 +36,7 @@ from microdualnet.data.personcrop import MIN_CONF
 from microdualnet.data.records import ClipRecord
 from microdualnet.evaluation.metrics import classification_metrics, confusion_matrix
 from microdualnet.evaluation.report import write_per_class, write_table
+from microdualnet.inference.runner import resolve_device
 from microdualnet.model.checkpoint import load_checkpoint
 from microdualnet.training import figures
 from microdualnet.training.badclips import BadClips
@@ -46,7 +47,6 @@ from pipeio.modelfiles import META_FILE, check_model_folder, model_digest
 from pipeio.provenance import write_provenance
 
 FORMATS = ("ma52", "imigue", "synthetic")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -145,16 +145,6 @@ def eval_dataset(contract: ModelContract, uses_keypoints: bool, records: list[Cl
     return ClipDataset(records, spec)
 
 
-def pick_device(name: str) -> torch.device:
-    if name not in DEVICES:
-        raise InputError(f"--device {name!r} is not known (known: {', '.join(DEVICES)})")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda requested but CUDA is not available")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out: str | Path,
              opts: EvalOptions = EvalOptions()) -> dict[str, Any]:
     """Evaluate `model_dir` on split `split` of the data set at `root`; write `out`; return
@@ -180,7 +170,7 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    device = pick_device(opts.device)
+    device = resolve_device(opts.device)
     amp = opts.amp and device.type == "cuda"
     model = load_checkpoint(model_dir, device=device).model
     dataset = eval_dataset(contract, model.cfg.uses_keypoints, records, stride)
