@@ -27,27 +27,27 @@ given) without simulating.
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
-from scipy.special import logit
 
 from analysis.config import StatsConfig
 from analysis.hurdle import run_hurdle
 from analysis.selection import select_actions
-from microdualnet.synthetic.actions import BY_ID
-from microdualnet.synthetic.cohort import CohortConfig, draw_participants, schedule_events
+from microdualnet.synthetic.cohort import (
+    CohortConfig,
+    null_contrasts,
+    principal_effects,
+    scheduled_truth,
+)
 
 GROUPS = ["ASD", "PSY", "TDC"]
 PER_GROUP = (12, 16, 20, 24, 30)
 SECONDS = (60, 90, 120)
 DEMO = (12, 60)  # the shipped demo's design
-KEY = {"engagement": "engage", "intensity": "intensity"}
 
 
 def base_config(cohort_config: Path | None) -> CohortConfig:
@@ -55,49 +55,6 @@ def base_config(cohort_config: Path | None) -> CohortConfig:
     if cohort_config is not None:
         return CohortConfig.model_validate(yaml.safe_load(cohort_config.read_text()))
     return CohortConfig(fps=25)
-
-
-def principal_effects(cfg: CohortConfig) -> pd.DataFrame:
-    """Per action and part with a planted difference: the contrast with the largest one."""
-    rows = []
-    for eff in cfg.effects:
-        for part, key in KEY.items():
-            values = getattr(eff, key)
-            diffs = {(a, b): logit(values[b]) - logit(values[a])
-                     for a, b in itertools.combinations(GROUPS, 2)}
-            (a, b), d = max(diffs.items(), key=lambda kv: abs(kv[1]))
-            if abs(d) > 1e-12:
-                rows.append({"action": eff.action, "part": part, "contrast": f"{a} vs {b}",
-                             "planted": f"{values[a]:g} vs {values[b]:g}",
-                             "a_lower": d > 0})  # B's planted value above A's: OR(A vs B) < 1
-    return pd.DataFrame(rows)
-
-
-def null_contrasts(cfg: CohortConfig) -> set[tuple[str, str, str]]:
-    """(action, part, contrast) with no planted difference between the two groups."""
-    out = set()
-    for eff in cfg.effects:
-        for part, key in KEY.items():
-            values = getattr(eff, key)
-            out |= {(eff.action, part, f"{a} vs {b}")
-                    for a, b in itertools.combinations(GROUPS, 2) if values[a] == values[b]}
-    return out
-
-
-def truth_table(cfg: CohortConfig) -> pd.DataFrame:
-    """The cohort's true long percent-time table, as `synth cohort` writes it."""
-    n_frames = int(round(cfg.seconds * cfg.fps))
-    rows = []
-    for p in draw_participants(cfg):
-        frames: dict[str, int] = {}
-        for ev in schedule_events(cfg, p.group, np.random.default_rng([cfg.seed, 20, p.index])):
-            name = BY_ID[ev.action_id].name
-            frames[name] = (frames.get(name, 0) + int(round(ev.end_s * cfg.fps))
-                            - int(round(ev.start_s * cfg.fps)))
-        rows += [{"participant_id": p.participant_id, "group": p.group, "action": e.action,
-                  "percent_time": 100.0 * frames.get(e.action, 0) / n_frames,
-                  "valid_s": n_frames / cfg.fps} for e in cfg.effects]
-    return pd.DataFrame(rows)
 
 
 def run_design(base: CohortConfig, per_group: int, seconds: int, seeds: list[int],
@@ -110,7 +67,7 @@ def run_design(base: CohortConfig, per_group: int, seconds: int, seeds: list[int
     for seed in seeds:
         cfg = base.model_copy(update={"groups": dict.fromkeys(GROUPS, per_group),
                                       "seconds": float(seconds), "seed": seed})
-        table = truth_table(cfg)
+        table = scheduled_truth(cfg)
         actions = select_actions(table, stats_cfg.top_k, stats_cfg.actions)
         res = run_hurdle(table, GROUPS, actions, stats_cfg)
         sig = res[res["estimable"] & (res["p_adj"] < alpha)]

@@ -21,6 +21,7 @@ Written under the output folder::
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,9 @@ class CohortConfig(VideoOptions):
 
     groups: dict[str, Positive] = Field(default_factory=lambda: dict.fromkeys(GROUPS, 12))
     seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0
-    intensity_precision: Annotated[float, Field(gt=0)] = 20.0  # Beta precision (a + b)
+    # Beta precision (a + b) of an engager's fraction: 80 makes children of one group alike, so
+    # that 12 per group find every planted difference (docs/statistics.md, power of the demo).
+    intensity_precision: Annotated[float, Field(gt=0)] = 80.0
     max_action_fraction: Annotated[float, Field(gt=0, le=0.95)] = 0.75
     demographics: dict[str, Demographics] = Field(default_factory=lambda: {
         "ASD": Demographics(p_male=0.8), "PSY": Demographics(p_male=0.6),
@@ -123,27 +126,69 @@ class CohortConfig(VideoOptions):
 
 
 def default_effects() -> list[ActionEffect]:
-    """Planted effects echoing the paper's Table V directions, plus null actions."""
+    """Planted effects in the directions of the paper's Table V, plus null actions.
+
+    Every difference is in intensity (time among engagers), three- to four-fold, with
+    engagement .9 in every group: at 12 per group an engagement difference cannot be found
+    reliably after FDR (separation at rates near 0 or 1, too little power between them), while
+    these are found in nearly every cohort (docs/statistics.md, power of the demo's design).
+    """
     def eff(action: str, engage: tuple[float, float, float],
             intensity: tuple[float, float, float]) -> ActionEffect:
         return ActionEffect(action=action, engage=dict(zip(GROUPS, engage, strict=True)),
                             intensity=dict(zip(GROUPS, intensity, strict=True)))
 
+    planted = (0.9, 0.9, 0.9)
     return [
-        eff("retracting feet", (0.7, 0.7, 0.7), (0.05, 0.14, 0.07)),
-        eff("shaking legs", (0.85, 0.4, 0.6), (0.08, 0.08, 0.08)),
-        eff("shaking head", (0.3, 0.75, 0.5), (0.04, 0.04, 0.04)),
-        eff("head up", (0.8, 0.6, 0.4), (0.04, 0.04, 0.04)),
-        eff("stretching feet", (0.35, 0.6, 0.75), (0.04, 0.08, 0.06)),
-        eff("tilting head", (0.75, 0.4, 0.55), (0.04, 0.04, 0.04)),
-        eff("nodding", (0.3, 0.75, 0.6), (0.05, 0.05, 0.05)),
-        eff("turning head", (0.7, 0.7, 0.7), (0.10, 0.04, 0.08)),
+        eff("retracting feet", planted, (0.03, 0.12, 0.05)),
+        eff("shaking legs", planted, (0.10, 0.03, 0.05)),
+        eff("shaking head", (0.5, 0.5, 0.5), (0.04, 0.04, 0.04)),
+        eff("head up", planted, (0.09, 0.04, 0.03)),
+        eff("stretching feet", planted, (0.03, 0.09, 0.06)),
+        eff("tilting head", (0.6, 0.6, 0.6), (0.05, 0.05, 0.05)),
+        eff("nodding", planted, (0.03, 0.09, 0.07)),
+        eff("turning head", planted, (0.12, 0.03, 0.06)),
         eff("covering face", (0.4, 0.4, 0.4), (0.03, 0.03, 0.03)),
         eff("rubbing hands", (0.5, 0.5, 0.5), (0.05, 0.05, 0.05)),
         eff("crossing arms", (0.5, 0.5, 0.5), (0.06, 0.06, 0.06)),
         eff("scratching or touching face", (0.5, 0.5, 0.5), (0.04, 0.04, 0.04)),
         eff("shaking body", (0.4, 0.4, 0.4), (0.04, 0.04, 0.04)),
     ]
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def principal_effects(cfg: CohortConfig) -> pd.DataFrame:
+    """Per action and hurdle part with a planted group difference, the contrast with the
+    largest one on the logit scale: what a run of the demo should find.
+
+    Columns: action, part (engagement | intensity, as the statistics name them), contrast
+    ("A vs B" in group order), planted ("0.03 vs 0.12"), a_lower (B's planted value is above
+    A's, so the estimated odds ratio of A vs B should be below 1).
+    """
+    groups = list(cfg.groups)
+    rows = []
+    for eff in cfg.effects:
+        for part, values in (("engagement", eff.engage), ("intensity", eff.intensity)):
+            diffs = {(a, b): _logit(values[b]) - _logit(values[a])
+                     for a, b in itertools.combinations(groups, 2)}
+            (a, b), d = max(diffs.items(), key=lambda kv: abs(kv[1]))
+            if abs(d) > 1e-12:
+                rows.append({"action": eff.action, "part": part, "contrast": f"{a} vs {b}",
+                             "planted": f"{values[a]:g} vs {values[b]:g}", "a_lower": d > 0})
+    return pd.DataFrame(rows, columns=["action", "part", "contrast", "planted", "a_lower"])
+
+
+def null_contrasts(cfg: CohortConfig) -> set[tuple[str, str, str]]:
+    """(action, part, contrast) with no planted difference between the two groups."""
+    out = set()
+    for eff in cfg.effects:
+        for part, values in (("engagement", eff.engage), ("intensity", eff.intensity)):
+            out |= {(eff.action, part, f"{a} vs {b}")
+                    for a, b in itertools.combinations(cfg.groups, 2) if values[a] == values[b]}
+    return out
 
 
 @dataclass(frozen=True)
@@ -259,12 +304,17 @@ def _event_rows(pid: str, events: list[Event], fps: float) -> list[dict]:
     } for ev in events]
 
 
+def _events_stream(cfg: CohortConfig, p: Participant) -> list[int]:
+    """Seed of a participant's own stream: their events first, then their looks and motion."""
+    return [cfg.seed, 20, p.index]
+
+
 def make_participant(task: ParticipantTask) -> dict:
     """Render one participant's video and pose; return their (and the interviewer's) event
     rows and seat."""
     cfg, p = task.cfg, task.participant
-    rng = np.random.default_rng([cfg.seed, 20, p.index])
-    events = schedule_events(cfg, p.group, rng)
+    rng = np.random.default_rng(_events_stream(cfg, p))
+    events = schedule_events(cfg, p.group, rng)  # first from the stream: scheduled_truth's
     n_frames = int(round(cfg.seconds * cfg.fps))
     side = seat(cfg, p)
     app = sample_appearance(rng)
@@ -303,6 +353,19 @@ def truth_percent_time(participants: list[Participant], events: pd.DataFrame,
                          "sex": p.sex, "action": eff.action,
                          "percent_time": 100.0 * n / n_frames, "valid_s": n_frames / cfg.fps})
     return pd.DataFrame(rows)
+
+
+def scheduled_truth(cfg: CohortConfig) -> pd.DataFrame:
+    """The cohort's true long percent-time table without rendering anything: the events
+    `write_cohort` would place (each participant's own stream), so equal to its
+    truth_percent_time.tsv. Lets power studies draw thousands of cohorts."""
+    participants = draw_participants(cfg)
+    rows = [r for p in participants for r in _event_rows(
+        p.participant_id,
+        schedule_events(cfg, p.group, np.random.default_rng(_events_stream(cfg, p))), cfg.fps)]
+    events = pd.DataFrame(rows, columns=["participant_id", "action_id", "action",
+                                         "start_frame", "end_frame", "start_s", "end_s"])
+    return truth_percent_time(participants, events, cfg)
 
 
 def write_cohort(out: str | Path, cfg: CohortConfig, overwrite: bool = False) -> Path:

@@ -10,7 +10,12 @@ import pytest
 from microdualnet import openpose_io
 from microdualnet.synthetic.actions import ACTIONS, BACKGROUND_ID
 from microdualnet.synthetic.clips import write_clip_set
-from microdualnet.synthetic.cohort import CohortConfig, schedule_events, write_cohort
+from microdualnet.synthetic.cohort import (
+    CohortConfig,
+    schedule_events,
+    scheduled_truth,
+    write_cohort,
+)
 from microdualnet.synthetic.options import ClipSetOptions
 
 SMALL = {"fps": 10.0, "width": 64, "height": 48}
@@ -91,6 +96,8 @@ def test_cohort_truth_matches_events(tmp_path):
         ids, people = openpose_io.read_sequence(out / "openpose" / row.participant_id)
         assert len(ids) == n_frames
     assert (truth["valid_s"] == cfg.seconds).all()
+    # The schedule-only truth (power studies) is the written one, without rendering.
+    pd.testing.assert_frame_equal(scheduled_truth(cfg), truth, check_exact=False, atol=1e-5)
     saved = CohortConfig(**__import__("yaml").safe_load((out / "cohort_config.yaml").read_text()))
     assert saved.effects == cfg.effects
 
