@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.agreement.stage import definitions, display_table
+from analysis.agreement.table import definitions, display_table
 from analysis.plots import slugify
 from analysis.tables import TABLE_V_COLUMNS, formatted
 from pipeio import InputError, atomic_write_text

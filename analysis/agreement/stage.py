@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ import pandas as pd
 from analysis.aggregate import decision_from, participant_timeline, windows_files
 from analysis.agreement.compare import Rated, bin_grid, compare, rate_events
 from analysis.agreement.figures import bland_altman_figure
+from analysis.agreement.table import markdown
 from analysis.codings import load_mapping, read_codings
 from analysis.codings.model import timeline_events
 from analysis.plots import slugify
@@ -114,43 +114,6 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
                      inputs=[args.mapping, *[p for v in coders.values() for p in v],
                              *(args.windows or [])])
     return result
-
-
-def _fmt(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.2f}"
-
-
-def display_table(result: pd.DataFrame, level: float) -> pd.DataFrame:
-    """The agreement table as a reader sees it (Markdown here, HTML in the report)."""
-    pct = f"{100 * level:g}%"
-    rows = [{"Action": r.action, "Compared vs reference": f"{r.compared} vs {r.reference}",
-             "n": str(r.n),
-             f"ICC(A,1) [{pct} CI]": f"{_fmt(r.icc)} [{_fmt(r.icc_low)}, {_fmt(r.icc_high)}]",
-             f"Bland-Altman bias [{pct} limits]":
-                 f"{_fmt(r.ba_bias)} [{_fmt(r.ba_low)}, {_fmt(r.ba_high)}]",
-             "kappa": _fmt(r.kappa), "precision": _fmt(r.precision), "recall": _fmt(r.recall),
-             "F1": _fmt(r.f1)}
-            for r in result.sort_values(["action", "reference", "compared"]).itertuples()]
-    return pd.DataFrame(rows)
-
-
-def definitions(bin_s: float, min_iou: float) -> str:
-    """What each column of the agreement table is."""
-    return ("ICC(A,1): two-way random effects, absolute agreement, single rater, on percent "
-            "time per participant. Bland-Altman: compared minus reference, in percentage "
-            f"points. Cohen's kappa: the action's presence in {bin_s:g} s bins. Precision, "
-            f"recall, F1: events matched one-to-one at temporal IoU >= {min_iou:g}. n/a: not "
-            "estimable (e.g. no participant shows the action).")
-
-
-def markdown(result: pd.DataFrame, bin_s: float, min_iou: float, level: float) -> str:
-    """The agreement table as Markdown, with the definitions a reader needs."""
-    table = display_table(result, level)
-    lines = ["| " + " | ".join(table.columns) + " |",
-             "| " + " | ".join("---" for _ in table.columns) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
-    lines += ["", definitions(bin_s, min_iou)]
-    return "\n".join(lines) + "\n"
 
 
 def _write(out_dir: Path, result: pd.DataFrame, points: pd.DataFrame, actions: list[str],
