@@ -3,7 +3,10 @@
 Read: the time-aligned annotations of each tier. The behaviour is the tier's name (one tier
 per behaviour, `elan_behaviour_from: tier`) or the annotation's value (one tier holding
 behaviour labels, `value`); `elan_tiers` in the mapping file limits which tiers are read.
-Symbolic (reference) tiers have no times of their own and are not read.
+Symbolic (reference) tiers have no times of their own and are not read; with one tier per
+behaviour, neither is a tier the mapping leaves out (null), so ELAN's time-subdivision tiers
+(whose slots may be unaligned) do not stand in the way. Checked on ELAN's own sample files
+(EAF 2.7, 2.8 and 3.0, from pympi-ling's test data).
 
 Written for review: one tier per model action, each annotation valued with the action,
 the video linked (absolute URL and a path relative to the `.eaf`), times in milliseconds.
@@ -55,8 +58,12 @@ def read_elan(path: str | Path, mapping: CodingMap,
     if missing:
         raise InputError(f"{path}: tier(s) {missing} named in elan_tiers are not in the file "
                          f"(its tiers: {sorted(eaf.tiers)})")
+    tiers = [t for t in mapping.elan_tiers or list(eaf.tiers) if eaf.tiers[t][0]]
+    if mapping.elan_behaviour_from == "tier":  # a tier left out is never read: ELAN's
+        known = mapping.known(set(tiers), str(path))  # subdivision tiers may be unaligned
+        tiers = [t for t in tiers if t in known and mapping.behaviours[t]]
     events = []
-    for tier in mapping.elan_tiers or list(eaf.tiers):
+    for tier in tiers:
         aligned = eaf.tiers[tier][0]
         for aid, (ts1, ts2, value, _) in aligned.items():
             behaviour = tier if mapping.elan_behaviour_from == "tier" else value.strip()

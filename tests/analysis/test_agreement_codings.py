@@ -139,13 +139,15 @@ def test_two_behaviours_of_one_class_merge(tmp_path):
     assert events(read_boris(path, mapping)[0]) == [("sub-001", "nodding", 1.0, 4.0)]
 
 
-def eaf(tmp_path: Path, name: str, tiers: dict[str, list[tuple[int, int, str]]]) -> Path:
+def eaf(tmp_path: Path, name: str,
+        tiers: dict[str, list[tuple[int | None, int, str]]]) -> Path:
     """A minimal hand-written ELAN 3.0 file (the format as ELAN writes it, without pympi)."""
     slots, body, n = [], [], 0
     for tier, spans in tiers.items():
         body.append(f'<TIER TIER_ID="{tier}" LINGUISTIC_TYPE_REF="lt">')
         for start, end, value in spans:
-            slots += [f'<TIME_SLOT TIME_SLOT_ID="ts{n}" TIME_VALUE="{start}"/>',
+            at = "" if start is None else f' TIME_VALUE="{start}"'  # None: unaligned
+            slots += [f'<TIME_SLOT TIME_SLOT_ID="ts{n}"{at}/>',
                       f'<TIME_SLOT TIME_SLOT_ID="ts{n + 1}" TIME_VALUE="{end}"/>']
             body.append(f'<ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a{n}" '
                         f'TIME_SLOT_REF1="ts{n}" TIME_SLOT_REF2="ts{n + 1}"><ANNOTATION_VALUE>'
@@ -170,6 +172,17 @@ def test_elan_one_tier_per_behaviour(tmp_path):
     table, pids = read_elan(path, MAPPING)
     assert pids == ["sub-005"]
     assert events(table) == [("sub-005", "nodding", 1.0, 2.5), ("sub-005", "nodding", 4.0, 4.5)]
+
+
+def test_elan_tiers_left_out_are_not_read(tmp_path):
+    """A tier mapped to null is skipped unread, as ELAN's own sample files need (their
+    time-subdivision tiers hold unaligned slots); an empty tier is not a behaviour."""
+    path = eaf(tmp_path, "sub-007.eaf", {"nod": [(1000, 2000, "")],
+                                         "smile": [(None, 500, "")], "default": []})
+    table, _ = read_elan(path, MAPPING)
+    assert events(table) == [("sub-007", "nodding", 1.0, 2.0)]
+    with pytest.raises(InputError, match=r"tier 'nod', annotation a0: 'nod' has an unaligned"):
+        read_elan(eaf(tmp_path, "sub-008.eaf", {"nod": [(None, 2000, "")]}), MAPPING)
 
 
 def test_elan_labels_as_values_and_media_as_participant(tmp_path):
