@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUPPORTED=(3.13 3.12 3.11)
+UV_VERSION=0.13.9  # the installer (scripts/setup.sh only; not part of the pinned set)
 test_packages=0
 for arg in "$@"; do
   case "$arg" in
@@ -46,18 +47,39 @@ echo "[setup] using $(.venv/bin/python --version) in .venv"
 stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   # The CUDA build of torch (it also runs on the CPU) makes the environment about 7 GB, and
-  # pip holds about 3 GB of downloads while it installs. Say so before pip fails half-way.
-  # pip's temporary files go beside the venv, not to a /tmp that may be a small tmpfs.
+  # the installer holds up to 3 GB of downloads while it installs. Say so before it fails
+  # half-way. Its temporary files go beside the venv, not to a /tmp that may be a small tmpfs.
   need_kb=$((11 * 1024 * 1024))
   free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
   if [ "${free_kb:-0}" -lt "$need_kb" ]; then
     echo "[setup] WARNING: $((free_kb / 1024)) MiB free on the disk of $(pwd); the install" \
       "needs about 11 GiB (7 GiB .venv + 3 GiB downloads held while installing)" >&2
   fi
-  echo "[setup] installing pinned dependencies (first run takes a few minutes)"
+  echo "[setup] installing pinned dependencies (first run takes a minute or a few)"
   mkdir -p .venv/.pip-tmp
-  TMPDIR="$PWD/.venv/.pip-tmp" .venv/bin/python -m pip install --quiet --no-cache-dir \
-    --disable-pip-version-check -c requirements.lock -e ".[pipeline,dev]"
+  export TMPDIR="$PWD/.venv/.pip-tmp"
+  # uv installs the same pinned set as pip about six times faster (parallel downloads and
+  # unpacking: 27 s against 167-196 s for this set on the project's VM); pip is the fallback
+  # wherever uv cannot be installed or cannot reach the index. uv reads no pip.conf: a
+  # mirror in PIP_INDEX_URL / PIP_EXTRA_INDEX_URL is passed on, and it uses the system's
+  # certificate store (UV_NATIVE_TLS), as a proxy with its own certificate needs.
+  index=()
+  if [ -n "${PIP_INDEX_URL:-}" ]; then index+=(--index-url "$PIP_INDEX_URL"); fi
+  for url in ${PIP_EXTRA_INDEX_URL:-}; do index+=(--extra-index-url "$url"); done
+  installed=0
+  if .venv/bin/python -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+      "uv==$UV_VERSION" >/dev/null 2>&1; then
+    if UV_NATIVE_TLS=1 .venv/bin/uv pip install --quiet --no-cache --python .venv/bin/python \
+        ${index[@]+"${index[@]}"} -c requirements.lock -e ".[pipeline,dev]"; then
+      installed=1
+    else
+      echo "[setup] uv could not install the set; trying pip" >&2
+    fi
+  fi
+  if [ "$installed" = 0 ]; then
+    .venv/bin/python -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+      -c requirements.lock -e ".[pipeline,dev]"
+  fi
   rm -rf .venv/.pip-tmp .venv/.installed-*
   touch "$stamp"
 fi
