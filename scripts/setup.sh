@@ -69,8 +69,11 @@ if [ ! -f "$stamp" ]; then
   installed=0
   if .venv/bin/python -m pip install --quiet --no-cache-dir --disable-pip-version-check \
       "uv==$UV_VERSION" >/dev/null 2>&1; then
-    if UV_NATIVE_TLS=1 .venv/bin/uv pip install --quiet --no-cache --python .venv/bin/python \
-        ${index[@]+"${index[@]}"} -c requirements.lock -e ".[pipeline,dev]"; then
+    # --compile-bytecode as pip does: without .pyc files every process would compile
+    # torch's Python anew where PYTHONDONTWRITEBYTECODE is set (3 s more per infer job).
+    if UV_NATIVE_TLS=1 .venv/bin/uv pip install --quiet --no-cache --compile-bytecode \
+        --python .venv/bin/python ${index[@]+"${index[@]}"} -c requirements.lock \
+        -e ".[pipeline,dev]"; then
       installed=1
     else
       echo "[setup] uv could not install the set; trying pip" >&2
