@@ -35,7 +35,7 @@ import yaml
 
 from analysis.__main__ import main as analysis_main
 from microdualnet.cli import main as microdualnet_main
-from microdualnet.synthetic.cohort import CohortConfig, null_contrasts, principal_effects
+from microdualnet.synthetic.cohort import CohortConfig, score_planted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,17 +60,10 @@ def planted_cohort_config(per_group: int, seconds: float, seed: int) -> dict:
 
 def found_effects(hurdle: pd.DataFrame, cfg: CohortConfig) -> dict:
     """Principal effects found after FDR in the planted direction, missed, false hits."""
-    sig = hurdle[(hurdle["estimable"].astype(str).str.lower() == "true")
-                 & (hurdle["p_adj"] < 0.05)]
-    direction = {(r.action, r.part, r.contrast): r.odds_ratio < 1 for r in sig.itertuples()}
-    principal = principal_effects(cfg)
-    hit = [direction.get((e.action, e.part, e.contrast)) == e.a_lower
-           for e in principal.itertuples()]
-    nulls = null_contrasts(cfg)
-    return {"principal found": f"{sum(hit)}/{len(hit)}",
-            "missed": ", ".join(a for a, h in zip(principal["action"], hit, strict=True)
-                                if not h) or "-",
-            "false discoveries": sum(k in nulls for k in direction)}
+    scored, false = score_planted(hurdle, cfg)
+    return {"principal found": f"{scored['found'].sum()}/{len(scored)}",
+            "missed": ", ".join(scored.loc[~scored["found"], "action"]) or "-",
+            "false discoveries": false}
 
 
 def run_seed(work: Path, model: Path, seed: int, per_group: int, seconds: float,

@@ -39,15 +39,17 @@ from analysis.hurdle import run_hurdle
 from analysis.selection import select_actions
 from microdualnet.synthetic.cohort import (
     CohortConfig,
-    null_contrasts,
     principal_effects,
     scheduled_truth,
+    score_planted,
 )
 
 GROUPS = ["ASD", "PSY", "TDC"]
 PER_GROUP = (12, 16, 20, 24, 30)
 SECONDS = (60, 90, 120)
 DEMO = (12, 60)  # the shipped demo's design
+COLUMNS = ["per_group", "seconds", "seed", "action", "part", "contrast", "planted", "analysed",
+           "found", "false_discoveries"]  # one row per seed x principal effect (--out)
 
 
 def base_config(cohort_config: Path | None) -> CohortConfig:
@@ -60,8 +62,6 @@ def base_config(cohort_config: Path | None) -> CohortConfig:
 def run_design(base: CohortConfig, per_group: int, seconds: int, seeds: list[int],
                permutations: int, alpha: float) -> pd.DataFrame:
     """One row per seed x principal effect (found or not), plus the false discoveries."""
-    principal = principal_effects(base)
-    nulls = null_contrasts(base)
     stats_cfg = StatsConfig(groups=GROUPS, permutations=permutations)
     out = []
     for seed in seeds:
@@ -69,18 +69,12 @@ def run_design(base: CohortConfig, per_group: int, seconds: int, seeds: list[int
                                       "seconds": float(seconds), "seed": seed})
         table = scheduled_truth(cfg)
         actions = select_actions(table, stats_cfg.top_k, stats_cfg.actions)
-        res = run_hurdle(table, GROUPS, actions, stats_cfg)
-        sig = res[res["estimable"] & (res["p_adj"] < alpha)]
-        found = {(r.action, r.part, r.contrast): r.odds_ratio < 1 for r in sig.itertuples()}
-        false = sum((r.action, r.part, r.contrast) in nulls for r in sig.itertuples())
-        for eff in principal.itertuples():
-            key = (eff.action, eff.part, eff.contrast)
-            out.append({"per_group": per_group, "seconds": seconds, "seed": seed,
-                        "action": eff.action, "part": eff.part, "contrast": eff.contrast,
-                        "planted": eff.planted, "analysed": eff.action in actions,
-                        "found": found.get(key) is not None and found[key] == eff.a_lower,
-                        "false_discoveries": false})
-    return pd.DataFrame(out)
+        scored, false = score_planted(run_hurdle(table, GROUPS, actions, stats_cfg), cfg,
+                                      alpha)
+        out.append(scored.assign(
+            per_group=per_group, seconds=seconds, seed=seed,
+            analysed=scored["action"].isin(actions), false_discoveries=false)[COLUMNS])
+    return pd.concat(out, ignore_index=True)
 
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:

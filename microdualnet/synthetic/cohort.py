@@ -161,6 +161,11 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def _parts(eff: ActionEffect) -> tuple[tuple[str, dict[str, float]], ...]:
+    """The hurdle parts of an effect, named as the statistics name them."""
+    return ("engagement", eff.engage), ("intensity", eff.intensity)
+
+
 def principal_effects(cfg: CohortConfig) -> pd.DataFrame:
     """Per action and hurdle part with a planted group difference, the contrast with the
     largest one on the logit scale: what a run of the demo should find.
@@ -172,7 +177,7 @@ def principal_effects(cfg: CohortConfig) -> pd.DataFrame:
     groups = list(cfg.groups)
     rows = []
     for eff in cfg.effects:
-        for part, values in (("engagement", eff.engage), ("intensity", eff.intensity)):
+        for part, values in _parts(eff):
             diffs = {(a, b): _logit(values[b]) - _logit(values[a])
                      for a, b in itertools.combinations(groups, 2)}
             (a, b), d = max(diffs.items(), key=lambda kv: abs(kv[1]))
@@ -186,10 +191,26 @@ def null_contrasts(cfg: CohortConfig) -> set[tuple[str, str, str]]:
     """(action, part, contrast) with no planted difference between the two groups."""
     out = set()
     for eff in cfg.effects:
-        for part, values in (("engagement", eff.engage), ("intensity", eff.intensity)):
+        for part, values in _parts(eff):
             out |= {(eff.action, part, f"{a} vs {b}")
                     for a, b in itertools.combinations(cfg.groups, 2) if values[a] == values[b]}
     return out
+
+
+def score_planted(results: pd.DataFrame, cfg: CohortConfig,
+                  alpha: float = 0.05) -> tuple[pd.DataFrame, int]:
+    """What a hurdle results table (`run_hurdle`, or hurdle.tsv as read) found of `cfg`'s
+    planted differences: `principal_effects(cfg)` with a `found` column (estimable, p_adj <
+    alpha, in the planted direction), and how many contrasts without a planted difference
+    passed (false discoveries)."""
+    estimable = results["estimable"].astype(str).str.lower() == "true"  # bool or read as text
+    sig = results[estimable & (results["p_adj"] < alpha)]
+    lower = {(r.action, r.part, r.contrast): r.odds_ratio < 1 for r in sig.itertuples()}
+    principal = principal_effects(cfg)
+    principal["found"] = [lower.get((e.action, e.part, e.contrast)) == e.a_lower
+                          for e in principal.itertuples()]
+    nulls = null_contrasts(cfg)
+    return principal, sum(key in nulls for key in lower)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from analysis.selection import select_actions
 from microdualnet.synthetic.cohort import (
     GROUPS,
     CohortConfig,
-    null_contrasts,
     principal_effects,
     scheduled_truth,
+    score_planted,
 )
 
 DEMO = {"groups": dict.fromkeys(GROUPS, 12), "seconds": 60.0, "fps": 25.0}  # config.yaml's
@@ -29,12 +29,8 @@ def _found(seed: int) -> tuple[set, int]:
     stats = StatsConfig(groups=list(GROUPS), permutations=1999)
     res = run_hurdle(table, list(GROUPS), select_actions(table, stats.top_k, stats.actions),
                      stats)
-    sig = res[res["estimable"] & (res["p_adj"] < stats.alpha)]
-    direction = {(r.action, r.part, r.contrast): r.odds_ratio < 1 for r in sig.itertuples()}
-    found = {(e.action, e.part) for e in principal_effects(cfg).itertuples()
-             if direction.get((e.action, e.part, e.contrast)) == e.a_lower}
-    nulls = null_contrasts(cfg)
-    return found, sum((r.action, r.part, r.contrast) in nulls for r in sig.itertuples())
+    scored, false_hits = score_planted(res, cfg, stats.alpha)
+    return {(e.action, e.part) for e in scored[scored["found"]].itertuples()}, false_hits
 
 
 def test_principal_effects_are_the_six_intensity_differences():
