@@ -58,9 +58,9 @@ if [ ! -f "$stamp" ]; then
   echo "[setup] installing pinned dependencies (first run takes a minute or a few)"
   mkdir -p .venv/.pip-tmp
   export TMPDIR="$PWD/.venv/.pip-tmp"
-  # uv installs the same pinned set as pip about six times faster (parallel downloads and
-  # unpacking: 27 s against 167-196 s for this set on the project's VM); pip is the fallback
-  # wherever uv cannot be installed or cannot reach the index. uv reads no pip.conf: a
+  # uv installs the same pinned set several times faster than pip (parallel downloads and
+  # unpacking; docs/benchmarks.md, install time); pip is the fallback wherever uv cannot be
+  # installed or cannot reach the index. uv reads no pip.conf: a
   # mirror in PIP_INDEX_URL / PIP_EXTRA_INDEX_URL is passed on, and it uses the system's
   # certificate store (UV_NATIVE_TLS), as a proxy with its own certificate needs.
   index=()
@@ -70,7 +70,7 @@ if [ ! -f "$stamp" ]; then
   if .venv/bin/python -m pip install --quiet --no-cache-dir --disable-pip-version-check \
       "uv==$UV_VERSION" >/dev/null 2>&1; then
     # --compile-bytecode as pip does: without .pyc files every process would compile
-    # torch's Python anew where PYTHONDONTWRITEBYTECODE is set (3 s more per infer job).
+    # torch's Python anew where PYTHONDONTWRITEBYTECODE is set.
     if UV_NATIVE_TLS=1 .venv/bin/uv pip install --quiet --no-cache --compile-bytecode \
         --python .venv/bin/python ${index[@]+"${index[@]}"} -c requirements.lock \
         -e ".[pipeline,dev]"; then
