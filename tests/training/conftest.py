@@ -73,8 +73,6 @@ def damage():
     return damage_clips
 
 
-
-
 def clip_as_long_video(clips: Path, root: Path) -> None:
     """iMiGUE layout from one synthetic test clip: `root/videos/0001.mp4` and its OpenPose
     JSON in `root/pose/0001/` (the caller writes the split's CSV of segments)."""
