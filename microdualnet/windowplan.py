@@ -4,13 +4,18 @@ Torch-free, so the pose stage can ask for the same frames without loading a mode
 
 Rule (docs/inference.md): the model was trained on T frames `frame_stride` frames apart at
 the frame rate of its training clips (model.json `fps`), i.e. `frame_stride / fps` seconds
-apart. On a video at another rate each sampled frame is the one nearest to its time
-(`stride_s * fps` frames apart, not rounded to a whole stride), so the model sees the same
-time span whatever the recording's frame rate: at 25 fps a model trained at 30 fps with
-stride 2 gets frames 1 or 2 apart, e.g. 0, 1, 3, 5, 6, 8, 10, 11 (0.44-0.48 s for 8 frames,
-0.467 s in training), rather than every second frame (0.56 s). At the training rate this is exactly the training stride.
-Windows start every `hop_s` seconds, last `window_s` seconds, and the T frames are centred in
-the window (clipped to the video where the span is longer than the video allows).
+apart. Every window samples one grid of times, `stride_s` apart from 0 s: grid point g is
+the frame nearest g * stride_s (`stride_s * fps` frames apart, not rounded to a whole
+stride), so the model sees the same time span whatever the recording's frame rate: at 25 fps
+a model trained at 30 fps with stride 2 gets frames 1 or 2 apart, e.g. 0, 2, 3, 5, 7, 8, 10,
+12 (0.44-0.48 s for 8 frames, 0.467 s in training), rather than every second frame (0.56 s).
+At the training rate the grid is every `frame_stride`-th frame.
+Windows start every `hop_s` seconds and last `window_s` seconds; a window takes the T
+consecutive grid points whose middle is nearest its own middle (halves up), clipped to the
+video. Neighbouring windows therefore share frames: a video is posed, decoded and converted
+once per grid point (1 / stride_s frames a second) rather than T frames per window, at the
+cost of a window's frames sitting up to half a stride off its centre (training jitters a
+clip's start by more; evaluation centres on the same grid, `data/sampling.py`).
 """
 
 from __future__ import annotations
@@ -65,13 +70,14 @@ def plan_windows(num_frames: int, fps: float, rule: SamplingRule, window_s: floa
     start = np.arange(count) * hop_s
     end = start + window_s
     stride = rule.stride_frames(fps)
-    # Frames shown inside [start, end): k / fps in the interval.
+    # Frames shown inside [start, end): k / fps in the interval; their middle in grid steps.
     first = np.ceil(start * fps - 1e-9)
     last = np.minimum(np.ceil(end * fps - 1e-9) - 1, num_frames - 1)
-    mid = (first + last) / 2
+    mid = (first + last) / 2 / stride
     # floor(x + 0.5), not numpy round-half-to-even, so every window shifts alike.
-    offsets = (np.arange(rule.num_frames) - (rule.num_frames - 1) / 2) * stride
-    frames = np.floor(mid[:, None] + offsets[None, :] + 0.5).astype(np.int64)
+    g0 = np.maximum(np.floor(mid - (rule.num_frames - 1) / 2 + 0.5), 0)
+    grid = g0[:, None] + np.arange(rule.num_frames)[None, :]
+    frames = np.floor(grid * stride + 0.5).astype(np.int64)
     frames = np.clip(frames, 0, num_frames - 1)
     return WindowPlan(start.astype(np.float64), end.astype(np.float64),
                       frames.reshape(count, rule.num_frames), stride)

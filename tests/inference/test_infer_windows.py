@@ -22,16 +22,38 @@ from pipeio.windows import read_windows
 OPTS = InferenceOptions(window_s=2.0, hop_s=0.5, batch_size=4, device="cpu", progress=False)
 
 
-def test_plan_windows_times_and_centred_frames():
+def test_plan_windows_times_and_frames_on_one_grid():
     plan = plan_windows(100, 10.0, SamplingRule(4, 0.2), window_s=2.0, hop_s=0.5)
     assert len(plan) == 17  # starts 0, 0.5, ..., 8.0; the last ends at 10 s
     np.testing.assert_allclose(plan.start_s[[0, -1]], [0.0, 8.0])
     np.testing.assert_allclose(plan.end_s - plan.start_s, 2.0)
     assert plan.stride_frames == 2
-    # Window 0 shows frames 0-19: 4 frames 2 apart around 9.5 (halves round up) -> 7-13.
-    np.testing.assert_array_equal(plan.frames[0], [7, 9, 11, 13])
+    # Window 0 shows frames 0-19, middle 9.5 = grid step 4.75: steps 3-6 (middle 4.5) -> 6-12.
+    np.testing.assert_array_equal(plan.frames[0], [6, 8, 10, 12])
+    # Window 1: frames 5-24, middle 14.5 = step 7.25 -> steps 6-9 (7.5 is nearer than 6.5).
     np.testing.assert_array_equal(plan.frames[1], [12, 14, 16, 18])
-    np.testing.assert_array_equal(plan.frames[-1], [87, 89, 91, 93])
+    np.testing.assert_array_equal(plan.frames[-1], [86, 88, 90, 92])
+
+
+@pytest.mark.parametrize(("fps", "stride_s"), [(25.0, 0.12), (30.0, 0.12), (30.0, 8 / 30),
+                                               (60.0, 8 / 30), (29.97, 2 / 30)])
+def test_windows_share_one_grid_and_stay_near_their_middle(fps, stride_s):
+    """Every sampled frame is a grid point (the frame nearest g * stride_s), so a 3-min video
+    needs one frame per grid point, not T per window; each window's frames sit within half a
+    stride (plus half a frame) of its middle."""
+    rule = SamplingRule(8, stride_s)
+    frames = int(180 * fps)
+    plan = plan_windows(frames, fps, rule, 2.0, 0.5)
+    grid = np.floor(np.arange(int(180 / stride_s) + 2) * rule.stride_frames(fps) + 0.5)
+    # on the grid, or the video's last frame where a window's span runs past its end
+    assert (np.isin(plan.frames, grid) | (plan.frames == frames - 1)).all()
+    assert len(plan.unique_frames()) <= 180 / stride_s + 1
+    if 8 * stride_s > 0.5 + stride_s:  # windows overlap by more than a grid step: shared
+        assert len(plan.unique_frames()) < 0.75 * plan.frames.size
+    inside = plan.frames[:, -1] < frames - 1
+    sampled_mid = (plan.frames[inside, 0] + plan.frames[inside, -1]) / 2 / fps
+    window_mid = (plan.start_s + plan.end_s)[inside] / 2
+    assert np.abs(sampled_mid - window_mid).max() <= stride_s / 2 + 1 / fps
 
 
 def test_stride_in_seconds_follows_the_video_frame_rate():

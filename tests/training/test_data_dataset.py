@@ -68,10 +68,13 @@ def test_keypoints_follow_the_pixels_through_crop_and_flip(seed):
         assert (col, row) == (round(float(x)), round(float(y)))
 
 
-def test_cache_gives_the_same_eval_view_for_stride_one(tiny_clips):
+@pytest.mark.parametrize("stride", [1, 2])  # the clips (8-12 frames) hold 4 frames at both
+def test_cache_gives_the_same_eval_view(tiny_clips, stride):
+    """The cache keeps every stride-th frame from 0, the grid evaluation centres on, so the
+    cached and the decoded clip give the same frames (the keypoints say which)."""
     records = _records(tiny_clips, "val")
-    spec = ViewSpec(num_frames=4, stride=1, size=48)
-    cache = ClipCache.build(records, stride=1, max_short=48, need_pose=True)
+    spec = ViewSpec(num_frames=4, stride=stride, size=48)
+    cache = ClipCache.build(records, stride=stride, max_short=48, need_pose=True)
     assert cache.nbytes() > 0 and not cache.errors
     plain, cached = ClipDataset(records, spec), ClipDataset(records, spec, cache=cache)
     for i in range(len(records)):
