@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 VFR_TOLERANCE = 0.25
 VFR_MAX_SHARE = 0.02
 _ERRORS = (av.FFmpegError, RuntimeError, OSError)
+# Frames scaled down by at least this factor (longer side) may be decoded without deblocking.
+SKIP_DEBLOCKING_FROM = 2.5
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,18 @@ class FrameStream:
     Memory stays at one frame, whatever the video's length or size. With `start`, decoding
     begins at the keyframe before frame `start` (found from `info.times`), so several readers
     can share a video's decoding by taking a stretch each. `threads` > 1 lets FFmpeg decode
-    frames in parallel (frame and slice threads); the pixels are the same.
+    frames in parallel (frame and slice threads); the pixels are the same. `skip_deblocking`
+    leaves out the codec's in-loop deblocking filter (FFmpeg's `skip_loop_filter`), a quarter
+    of an H.264 decode's CPU time. The pixels then differ by under one grey level on average
+    once a frame is scaled down by `SKIP_DEBLOCKING_FROM` or more (docs/benchmarks.md), so
+    only callers that scale down that far ask for it.
     """
 
     def __init__(self, path: str | Path, threads: int = 1, start: int = 0,
-                 info: VideoInfo | None = None) -> None:
+                 info: VideoInfo | None = None, skip_deblocking: bool = False) -> None:
         self.path = Path(path)
         self._threads = threads
+        self._skip_deblocking = skip_deblocking
         self._open()
         self.decoded = 0  # frames decoded so far (the work done)
         if start > 0:
@@ -172,6 +179,8 @@ class FrameStream:
         if self._threads != 1:
             self._stream.thread_type = "AUTO"
         self._stream.thread_count = self._threads
+        if self._skip_deblocking:  # read when the decoder opens, at the first packet
+            self._stream.codec_context.options = {"skip_loop_filter": "all"}
         # One converter for the stream: `frame.to_ndarray(format=...)` builds a new FFmpeg
         # scaler context for every frame; a kept context gives the same pixels (tested).
         self._to_rgb = VideoReformatter()

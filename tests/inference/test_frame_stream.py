@@ -207,3 +207,31 @@ def test_frames_scaled_while_converting_match_an_area_resize(tmp_path):
     assert all(f.shape == (24, 32, 3) and f.dtype == np.uint8 for f in small)
     expected = np.stack([cv2.resize(f, (32, 24), interpolation=cv2.INTER_AREA) for f in full])
     assert np.abs(np.stack(small).astype(int) - expected).mean() < 3
+
+
+def test_skipping_deblocking_changes_pixels_only_slightly_once_scaled_down(tmp_path):
+    """`skip_deblocking` reaches the decoder (full-size pixels differ) and the difference
+    shrinks when frames are scaled down a third. On sharp, wrapping stripes at crf 23 it is
+    about 1.5 grey levels; on camera-like 1080p it is 0.6 (docs/benchmarks.md)."""
+    y, x = np.mgrid[0:144, 0:192]
+    moving = np.stack([np.stack([(x * 2 + 5 * t) % 256, (y * 3 + 2 * t) % 256,
+                                 (x + y + t) % 256], -1) for t in range(24)]).astype(np.uint8)
+    video = tmp_path / "deblocked.mp4"
+    with av.open(str(video), "w", format="mp4") as out:  # libx264's in-loop filter on
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 192, 144, "yuv420p"
+        stream.options = {"crf": "23"}
+        for frame in moving:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    wanted = list(range(24))
+    read = {}
+    for skip in (False, True):
+        for size in (None, (64, 48)):
+            with FrameStream(video, skip_deblocking=skip) as frames:
+                read[skip, size] = np.stack([f for _, f in frames.frames(wanted, size)]
+                                            ).astype(int)
+    np.testing.assert_array_equal(read[False, None], _reference(video, wanted))
+    full = np.abs(read[True, None] - read[False, None]).mean()
+    scaled = np.abs(read[True, (64, 48)] - read[False, (64, 48)]).mean()
+    assert full > 0.2 and scaled < min(full, 2.0)
