@@ -4,7 +4,8 @@ the paper's cohort (290 participants x 3 min) on one GPU node (16 cores, 1 GPU).
 For each video size it synthesises participants as a study records them (30 fps, 3 min,
 the participant on a side with the interviewer in view), runs the real workflow
 (`snakemake --cores C`: pose with mediapipe on the frames the model samples, infer,
-aggregate, stats, plots, report) with a demo-preset model on the CPU, and reads what every
+aggregate, stats, plots, report) with a demo-preset network that samples and sees its input
+as the paper preset does (`make_model`) on the CPU, and reads what every
 job cost from Snakemake's benchmark files (CPU-seconds, wall, peak memory). The model's own
 forward time (from each infer log) is taken out of infer's CPU cost: on the GPU node the
 loaders decode on the CPU while the model runs on the GPU. The GPU's time for the paper
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +41,8 @@ NODE_CORES = 16
 GPU_PEAK_TFLOPS = 989.0
 GPU_UTILISATION = 0.30
 PACKING = 0.9  # share of the node's cores Snakemake keeps busy with per-participant jobs
+CAMERA_MBIT_1080P = 12.0  # a camcorder's or phone's 1080p30 H.264 (about 10-17 Mbit/s)
+PAPER_FPS = 30.0  # MA-52's clips (about 30 fps): the rate the paper preset's stride is at
 
 
 def paper_gflops_per_window() -> float:
@@ -60,6 +64,9 @@ def paper_gflops_per_window() -> float:
 
 
 def make_model(path: Path) -> Path:
+    """A random demo-preset network that reads its input as the paper preset does (8 frames
+    at stride 8 of 30-fps clips, the full view at 224 px), so pose, decoding and the loader
+    do the paper model's CPU work while the forward stays affordable on a CPU."""
     import torch
 
     from microdualnet.contract import View
@@ -68,11 +75,45 @@ def make_model(path: Path) -> Path:
     from microdualnet.model.network import MicroDualNet
     from microdualnet.synthetic.actions import ACTIONS, BACKGROUND_NAME
 
+    paper = make_config("paper")
     names = [a.name for a in ACTIONS] + [BACKGROUND_NAME]
     torch.manual_seed(0)
-    model = MicroDualNet(make_config("demo", num_classes=len(names), num_frames=8,
-                                     frame_stride=3))
-    return save_checkpoint(model, path, fps=25.0, view=View("full"), class_names=names)
+    model = MicroDualNet(make_config("demo", num_classes=len(names),
+                                     num_frames=paper.num_frames,
+                                     frame_stride=paper.frame_stride,
+                                     input_size=paper.input_size))
+    return save_checkpoint(model, path, fps=PAPER_FPS, view=View("full"), class_names=names)
+
+
+def encode_like_a_camera(video: Path, fps: float) -> float:
+    """Re-encode a synthetic video as a camera stores it (H.264 High, CABAC, deblocking,
+    B-frames, a keyframe every 2 s, `CAMERA_MBIT_1080P` scaled by the pixel count) in place;
+    return its Mbit/s. The synthetic cohort's own files (x264 ultrafast: no deblocking, no
+    B-frames) decode unlike a study's, and at a camera's quality setting the plain synthetic
+    scene would take a fraction of a camera's bit rate, which sets the decoder's work."""
+    import av
+
+    from pipeio.atomic import atomic_path
+
+    with av.open(str(video)) as src, atomic_path(video) as tmp, \
+            av.open(str(tmp), "w", format="mp4") as dst:
+        stream = dst.add_stream("libx264", rate=src.streams.video[0].average_rate)
+        stream.width, stream.height = src.streams.video[0].width, src.streams.video[0].height
+        stream.pix_fmt = "yuv420p"
+        mbit = CAMERA_MBIT_1080P * stream.width * stream.height / (1920 * 1080)
+        stream.bit_rate = int(mbit * 1e6)
+        stream.options = {"preset": "veryfast", "g": str(round(2 * fps)), "bf": "3"}
+        for i, frame in enumerate(src.decode(video=0)):
+            frame.pts, frame.time_base = i, Fraction(1) / stream.codec_context.framerate
+            dst.mux(stream.encode(frame))
+        dst.mux(stream.encode())
+    return video.stat().st_size * 8 / 1e6 / (video_seconds(video))
+
+
+def video_seconds(video: Path) -> float:
+    from microdualnet.video import probe
+
+    return probe(video).duration_s
 
 
 def workdir(out: Path, cohort: Path, model: Path, backend: str) -> Path:
@@ -130,6 +171,13 @@ def run_size(out: Path, size: str, args: argparse.Namespace) -> dict:
                         "--height", height, "--participant-side", "random", "--interviewer",
                         "--seed", "7", "--overwrite"], check=True)
         print(f"{size}: cohort synthesised in {time.perf_counter() - start:.0f} s", flush=True)
+        if args.encode == "camera":
+            start = time.perf_counter()
+            rates = [encode_like_a_camera(v, args.fps)
+                     for v in sorted((cohort / "videos").glob("*.mp4"))]
+            (cohort / "camera_encoding.json").write_text(json.dumps({"mbit_s": rates}))
+            print(f"{size}: re-encoded like a camera in {time.perf_counter() - start:.0f} s, "
+                  f"{min(rates):.1f}-{max(rates):.1f} Mbit/s", flush=True)
     model = out / "model"
     if not (model / "model.json").is_file():
         make_model(model)
@@ -153,12 +201,16 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=30)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--pose-backend", choices=("mediapipe", "openpose"), default="mediapipe")
+    ap.add_argument("--encode", choices=("camera", "synthetic"), default="camera",
+                    help="camera: re-encode the synthetic videos as a camera would (default); "
+                         "synthetic: keep the synthetic cohort's x264-ultrafast files")
     args = ap.parse_args()
     gflops = paper_gflops_per_window()
     print(f"# cohort scale, {date.today()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; snakemake --cores {args.cores}; {3 * args.per_group} "
           f"participants x {args.seconds:g} s at {args.fps:g} fps per size; pose "
-          f"{args.pose_backend} on the sampled frames; demo-preset model on the CPU")
+          f"{args.pose_backend} on the sampled frames; videos {args.encode}-encoded; a demo-preset "
+          "network with the paper preset's sampling and input on the CPU")
     summary = []
     for size in args.sizes:
         run = run_size(args.out / size, size, args)
