@@ -49,6 +49,10 @@ class FullView:
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         return transforms.eval_frame(frame, self.size)
 
+    def reduction(self, frame_shape: tuple[int, int]) -> float:
+        """How many times smaller (shorter side) a kept frame is than the video's."""
+        return min(frame_shape) / self.size
+
     def geometry(self, kp: np.ndarray, frame_shape: tuple[int, int]) -> WindowGeometry:
         """`kp` `[W, T, 25, 3]` in the video's pixels; `frame_shape` (H, W). No boxes: a
         kept frame is already the window's frame."""
@@ -74,6 +78,10 @@ class PersonView:
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         return prescale(frame[None], np.zeros((1, 0, 3), np.float32),
                         self.view.source_short_side)[0][0]
+
+    def reduction(self, frame_shape: tuple[int, int]) -> float:
+        """How many times smaller (shorter side) a kept frame is than the video's."""
+        return min(frame_shape) / min(self._kept_shape(frame_shape))
 
     def geometry(self, kp: np.ndarray, frame_shape: tuple[int, int]) -> WindowGeometry:
         kh, kw = self._kept_shape(frame_shape)

@@ -6,8 +6,10 @@ the full view, a frame at the person view's source resolution for the person vie
 is kept does not grow with the video's size. A batch assembles each window from those
 frames into `[B, T, S, S, 3]` uint8 (normalised where the model runs: a quarter of the bytes
 cross to a GPU) or, for a CPU model, straight into the model's input `[B, T, 3, S, S]`
-float32, so the model's process does nothing but run the model. `workers.py` runs this in
-loader processes.
+float32, so the model's process does nothing but run the model. A video the view brings
+down 2.5-fold or more (HD to the model's input) is decoded without the deblocking filter
+(`video.FrameStream`), a quarter less decoding for under one grey level of the kept frames.
+`workers.py` runs this in loader processes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 
 from microdualnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from microdualnet.data.views import FullView, PersonView
-from microdualnet.video import FrameStream, VideoInfo
+from microdualnet.video import SKIP_DEBLOCKING_FROM, FrameStream, VideoInfo
 
 ModelView = FullView | PersonView
 
@@ -130,6 +132,8 @@ class WindowBatches:
         geometry = view.geometry(keypoints[windows], frame_shape)
         self.keypoints, self.boxes = geometry.keypoints, geometry.boxes
         self.starts = batch_starts(len(windows), batch_size)
+        # HD frames the view brings down 2.5-fold or more: deblocking changes < 1 grey level.
+        self.skip_deblocking = view.reduction(frame_shape) >= SKIP_DEBLOCKING_FROM
 
     def __len__(self) -> int:
         return len(self.starts) - 1
@@ -163,7 +167,7 @@ class WindowBatches:
         own = stream is None and self.need_video
         if own:
             stream = FrameStream(self.path, start=int(self.frames[self.rows(ks[0])].min()),
-                                 info=self.info)
+                                 info=self.info, skip_deblocking=self.skip_deblocking)
         try:
             yield from self._produce(ks, stream)
         finally:

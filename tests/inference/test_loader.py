@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -175,3 +177,19 @@ def test_normalise_video_on_cpu_and_the_gpu_arithmetic_equal_training(setup):
     expected = expected.view(2, 3, 3, 8, 8)
     assert torch.equal(normalise_video(frames), expected)
     assert torch.equal(_normalise_arithmetic(frames), expected)
+
+
+@pytest.mark.parametrize(("frame_shape", "view", "skip"), [
+    ((1080, 1920), FullView(224), True),   # 4.8-fold: the paper preset on 1080p
+    ((720, 1280), FullView(224), True),    # 3.2-fold
+    ((120, 160), FullView(112), False),    # the demo's videos
+    ((1080, 1920), PersonView(224, View("person", margin=1.5, source_short_side=448)), False),
+    ((1080, 1920), PersonView(112, View("person", margin=1.5, source_short_side=224)), True),
+])
+def test_deblocking_is_skipped_only_where_the_view_scales_down_far(frame_shape, view, skip):
+    """The kept frames are 2.5-fold smaller or more (SKIP_DEBLOCKING_FROM): decode without
+    the filter (under one grey level there); nearer the video's size, decode in full."""
+    batches = WindowBatches(Path("v.mp4"), np.zeros((1, 4), np.int64),
+                            np.ones((1, 4, 25, 3), np.float32), np.arange(1), view=view,
+                            batch_size=1, need_video=True, frame_shape=frame_shape)
+    assert batches.skip_deblocking is skip
