@@ -158,10 +158,11 @@ class FrameStream:
     begins at the keyframe before frame `start` (found from `info.times`), so several readers
     can share a video's decoding by taking a stretch each. `threads` > 1 lets FFmpeg decode
     frames in parallel (frame and slice threads); the pixels are the same. `skip_deblocking`
-    leaves out the codec's in-loop deblocking filter (FFmpeg's `skip_loop_filter`), a quarter
-    of an H.264 decode's CPU time. The pixels then differ by under one grey level on average
-    once a frame is scaled down by `SKIP_DEBLOCKING_FROM` or more (docs/benchmarks.md), so
-    only callers that scale down that far ask for it.
+    leaves out the codec's in-loop deblocking filter (FFmpeg's `skip_loop_filter`): up to a
+    fifth of an H.264 decode's CPU time where the stream is coded coarsely enough for the
+    filter to work (none at a low quantiser, where it barely runs). The pixels then differ by
+    under one grey level on average once a frame is scaled down by `SKIP_DEBLOCKING_FROM` or
+    more (bench/deblocking.py), so only callers that scale down that far ask for it.
     """
 
     def __init__(self, path: str | Path, threads: int = 1, start: int = 0,

@@ -8,7 +8,8 @@ frames into `[B, T, S, S, 3]` uint8 (normalised where the model runs: a quarter 
 cross to a GPU) or, for a CPU model, straight into the model's input `[B, T, 3, S, S]`
 float32, so the model's process does nothing but run the model. A video the view brings
 down 2.5-fold or more (HD to the model's input) is decoded without the deblocking filter
-(`video.FrameStream`), a quarter less decoding for under one grey level of the kept frames.
+(`video.FrameStream`): up to a fifth less decoding for under one grey level of the kept
+frames.
 `workers.py` runs this in loader processes.
 """
 
