@@ -78,7 +78,9 @@ class ClipCache:
     """Every clip decoded once: frames at the sampling stride, short side at most `max_short`.
 
     For small sets (the demo) this removes decoding from every epoch. Temporal jitter then
-    moves in steps of the stride, which for stride 1 is the same as without the cache.
+    moves in steps of the stride, which for stride 1 is the same as without the cache;
+    evaluation centres a clip on the same every-stride-th-frame grid (`sample_indices`), so
+    it reads the same frames here as from the video.
     """
 
     def __init__(self, frames: list[np.ndarray | None], keypoints: list[np.ndarray | None],
