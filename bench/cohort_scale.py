@@ -86,8 +86,8 @@ def make_model(path: Path) -> Path:
 
 
 def encode_like_a_camera(video: Path, fps: float) -> float:
-    """Re-encode a synthetic video as a camera stores it (H.264 High, CABAC, deblocking,
-    B-frames, a keyframe every 2 s, `CAMERA_MBIT_1080P` scaled by the pixel count) in place;
+    """Re-encode a synthetic video as a camera stores it (H.264 High, CABAC, deblocking, up
+    to 3 B-frames where x264 finds them worth it, a keyframe every 2 s, `CAMERA_MBIT_1080P` scaled by the pixel count) in place;
     return its Mbit/s. The synthetic cohort's own files (x264 ultrafast: no deblocking, no
     B-frames) decode unlike a study's, and at a camera's quality setting the plain synthetic
     scene would take a fraction of a camera's bit rate, which sets the decoder's work."""
@@ -107,13 +107,9 @@ def encode_like_a_camera(video: Path, fps: float) -> float:
             frame.pts, frame.time_base = i, Fraction(1) / stream.codec_context.framerate
             dst.mux(stream.encode(frame))
         dst.mux(stream.encode())
-    return video.stat().st_size * 8 / 1e6 / (video_seconds(video))
-
-
-def video_seconds(video: Path) -> float:
     from microdualnet.video import probe
 
-    return probe(video).duration_s
+    return video.stat().st_size * 8 / 1e6 / probe(video).duration_s
 
 
 def workdir(out: Path, cohort: Path, model: Path, backend: str) -> Path:
