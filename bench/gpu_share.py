@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,9 @@ from pipeio.windows import read_windows
 
 
 def _gpu_busy(samples: list[float], stop: threading.Event) -> None:
+    """Sample nvidia-smi's utilisation every 0.5 s; nothing where there is no nvidia-smi."""
+    if shutil.which("nvidia-smi") is None:
+        return
     while not stop.is_set():
         out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
                               "--format=csv,noheader,nounits", "-i", "0"],
