@@ -37,8 +37,14 @@ log = logging.getLogger(__name__)
 VFR_TOLERANCE = 0.25
 VFR_MAX_SHARE = 0.02
 _ERRORS = (av.FFmpegError, RuntimeError, OSError)
-# Frames scaled down by at least this factor (longer side) may be decoded without deblocking.
+# Frames scaled down by at least this factor (per side) may be decoded without deblocking.
 SKIP_DEBLOCKING_FROM = 2.5
+
+
+def skip_deblocking_for(reduction: float) -> bool:
+    """Whether frames brought down `reduction`-fold (per side) may be decoded without the
+    deblocking filter (`FrameStream(skip_deblocking=...)`): the one rule pose and infer use."""
+    return reduction >= SKIP_DEBLOCKING_FROM
 
 
 @dataclass(frozen=True)

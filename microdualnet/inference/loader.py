@@ -8,9 +8,8 @@ frames into `[B, T, S, S, 3]` uint8 (normalised where the model runs: a quarter 
 cross to a GPU) or, for a CPU model, straight into the model's input `[B, T, 3, S, S]`
 float32, so the model's process does nothing but run the model. A video the view brings
 down 2.5-fold or more (HD to the model's input) is decoded without the deblocking filter
-(`video.FrameStream`): up to a fifth less decoding for under one grey level of the kept
-frames.
-`workers.py` runs this in loader processes.
+(`video.skip_deblocking_for`): up to a fifth less decoding for under one grey level of the
+kept frames. `workers.py` runs this in loader processes.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import torch
 
 from microdualnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from microdualnet.data.views import FullView, PersonView
-from microdualnet.video import SKIP_DEBLOCKING_FROM, FrameStream, VideoInfo
+from microdualnet.video import FrameStream, VideoInfo, skip_deblocking_for
 
 ModelView = FullView | PersonView
 
@@ -133,8 +132,7 @@ class WindowBatches:
         geometry = view.geometry(keypoints[windows], frame_shape)
         self.keypoints, self.boxes = geometry.keypoints, geometry.boxes
         self.starts = batch_starts(len(windows), batch_size)
-        # HD frames the view brings down 2.5-fold or more: deblocking changes < 1 grey level.
-        self.skip_deblocking = view.reduction(frame_shape) >= SKIP_DEBLOCKING_FROM
+        self.skip_deblocking = skip_deblocking_for(view.reduction(frame_shape))
 
     def __len__(self) -> int:
         return len(self.starts) - 1

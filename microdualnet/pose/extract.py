@@ -17,7 +17,7 @@ from microdualnet.pose.participant import (
     several_people_warning,
 )
 from microdualnet.pose.qc import exclusion_summary, qc_summary, upright_problem, write_qc
-from microdualnet.video import SKIP_DEBLOCKING_FROM, FrameStream, VideoInfo, probe
+from microdualnet.video import FrameStream, VideoInfo, probe, skip_deblocking_for
 from pipeio.errors import InputError
 
 BACKENDS = ("mediapipe", "openpose")
@@ -41,7 +41,7 @@ def _mediapipe(video: Path, info: VideoInfo, frames: np.ndarray, hint: Participa
     size = (info.width, info.height) if scale == 1 else (
         int(round(info.width * scale)) // 2 * 2, int(round(info.height * scale)) // 2 * 2)
     sx, sy = size[0] / info.width, size[1] / info.height
-    skip = scale <= 1 / SKIP_DEBLOCKING_FROM
+    skip = skip_deblocking_for(1 / scale)
     with FrameStream(video, start=int(frames[0]) if len(frames) else 0, info=info,
                      skip_deblocking=skip) as stream, \
             tqdm(total=len(frames), desc=f"pose {video.stem}", unit="frame",
