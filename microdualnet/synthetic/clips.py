@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from microdualnet import openpose_io
-from microdualnet.synthetic.actions import BACKGROUND_ID, BY_ID, Event, resolve
+from microdualnet.synthetic.actions import BACKGROUND_ID, BY_ID, RETURN_S, Event, resolve
 from microdualnet.synthetic.appearance import sample_appearance
 from microdualnet.synthetic.options import ClipSetOptions
 from microdualnet.synthetic.parallel import run_tasks
@@ -33,6 +33,7 @@ from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.provenance import write_provenance
 
 SPLITS = ("train", "val", "test")
+MIN_SHOWN_S = 1.0  # an action that ends inside its clip is held at least this long
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,16 @@ class ClipTask:
 
 def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng(list(key))
+
+
+def _event_end(rng: np.random.Generator, start: float, duration: float) -> float:
+    """Half the clips with room for it hold an action for 1 s or more and show its end
+    (a position-defined action's return to rest included), as a trimmed clip of a whole
+    micro-action does and a conversation's short events do; the others last past the clip."""
+    latest = duration - RETURN_S
+    if latest - start >= MIN_SHOWN_S and rng.random() < 0.5:
+        return float(rng.uniform(start + MIN_SHOWN_S, latest))
+    return duration + 1.0
 
 
 def make_clip(task: ClipTask) -> dict:
@@ -65,7 +76,8 @@ def make_clip(task: ClipTask) -> dict:
     start = 0.0
     if task.action_id != BACKGROUND_ID:
         start = float(rng.uniform(0.0, min(0.25, duration * 0.15)))
-        events = [Event(task.action_id, start, duration + 1.0,  # held to the clip's end
+        end = _event_end(_rng(o.seed, 3, split_code, task.index), start, duration)
+        events = [Event(task.action_id, start, end,
                         amplitude=float(rng.uniform(0.75, 1.25)),
                         speed=float(rng.uniform(0.8, 1.25)),
                         side=str(rng.choice(["R", "L"])),
@@ -80,6 +92,7 @@ def make_clip(task: ClipTask) -> dict:
         "split": task.split, "name": name, "action_id": task.action_id, "action": spec.name,
         "kind": spec.kind, "subject": subject_id, "n_frames": n_frames,
         "duration_s": round(duration, 4), "event_start_s": round(start, 4),
+        "event_end_s": round(min(ev.end_s, duration), 4) if ev else 0.0,
         "amplitude": round(ev.amplitude, 4) if ev else 0.0,
         "speed": round(ev.speed, 4) if ev else 0.0, "side": ev.side if ev else "",
     }

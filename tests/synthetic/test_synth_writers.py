@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from microdualnet import openpose_io
+from microdualnet.synthetic import clips
 from microdualnet.synthetic.actions import ACTIONS, BACKGROUND_ID
 from microdualnet.synthetic.clips import write_clip_set
 from microdualnet.synthetic.cohort import (
@@ -51,6 +52,8 @@ def test_clip_set_layout(tmp_path):
         jsons = list((out / "pose" / "train" / stem).glob("*_keypoints.json"))
         assert len(jsons) == row["n_frames"]
         assert 1.0 <= row["duration_s"] <= 1.5 + 1e-9
+        assert row["event_start_s"] < row["event_end_s"] <= row["duration_s"] or (
+            row["action_id"] == BACKGROUND_ID)
     # Subjects never cross splits.
     by_split = manifest.groupby("split")["subject"].apply(set)
     assert not (by_split["train"] & by_split["test"]) and not (by_split["train"] & by_split["val"])
@@ -168,3 +171,23 @@ def test_background_factor_appends_rest_clips_and_keeps_the_balanced_ones(tmp_pa
 def test_background_factor_is_validated():
     with pytest.raises(ValueError, match="background_factor"):
         _clip_opts(background_factor=0)
+
+
+def test_some_clips_show_the_end_of_their_action():
+    """Half the clips with room for it end the action (return to rest included) inside the
+    clip after at least MIN_SHOWN_S; the rest, and every clip too short for that, hold it
+    past the clip's end."""
+    start, ends = 0.2, []
+    for k in range(400):
+        duration = 1.0 + 2.0 * k / 399
+        end = clips._event_end(np.random.default_rng(k), start, duration)
+        room = duration - clips.RETURN_S - start >= clips.MIN_SHOWN_S
+        if end <= duration:
+            assert room
+            assert start + clips.MIN_SHOWN_S <= end <= duration - clips.RETURN_S
+        else:
+            assert end > duration + clips.RETURN_S  # no part of the return is shown
+        ends.append((room, end <= duration))
+    shown = [inside for room, inside in ends if room]
+    assert 0.4 < np.mean(shown) < 0.6
+    assert not any(inside for room, inside in ends if not room)
