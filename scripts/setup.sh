@@ -57,6 +57,7 @@ if [ ! -f "$stamp" ]; then
   fi
   echo "[setup] installing pinned dependencies (first run takes a minute or a few)"
   mkdir -p .venv/.pip-tmp
+  saved_tmpdir="${TMPDIR-}"
   export TMPDIR="$PWD/.venv/.pip-tmp"
   # uv installs the same pinned set several times faster than pip (parallel downloads and
   # unpacking; docs/benchmarks.md, install time); pip is the fallback wherever uv cannot be
@@ -84,6 +85,9 @@ if [ ! -f "$stamp" ]; then
       -c requirements.lock -e ".[pipeline,dev]"
   fi
   rm -rf .venv/.pip-tmp .venv/.installed-*
+  # Back to the caller's temporary folder: the Debian packages' install scripts (R's uses
+  # mktemp) must not see the one just removed.
+  if [ -n "$saved_tmpdir" ]; then export TMPDIR="$saved_tmpdir"; else unset TMPDIR; fi
   touch "$stamp"
 fi
 if [ "$test_packages" = 1 ]; then
