@@ -7,12 +7,13 @@
 The first form needs a finished model-path demo run in `--workdir` (`demo_data/cohort/` and
 `results/demo/windows/`). The second makes that run itself in `--workdir`: the demo's
 config.yaml with the cohort's length and seed changed and `--model` as the trained model (no
-training), run by Snakemake up to percent time (`--cores`). For each noise level it writes two independent synthetic coders of
-`--participants` children (`synth coders`, seeded), runs `python -m analysis agreement` with
-the workflow's decision defaults, and prints per planted action the ICC(A,1) of percent time
-of the model against each coder, of the coders against each other, and of the model against
-the truth (a noiseless coder). Coder noise bounds the model-vs-coder figures: a model equal
-to the truth agrees with a noisy coder only as well as the truth does.
+training), run by Snakemake up to percent time (`--cores`). For each noise level it writes
+two independent synthetic coders of `--participants` children (`synth coders`, seeded), runs
+`python -m analysis agreement` with the workflow's decision defaults, and prints per planted
+action the ICC(A,1) of percent time of the model against each coder, of the coders against
+each other, and of the model against the truth (a noiseless coder). Coder noise bounds the
+model-vs-coder figures: a model equal to the truth agrees with a noisy coder only as well as
+the truth does, which the last table shows beside the model's figures.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def run_level(workdir: Path, tmp: Path, name: str, noise: tuple[float, float, fl
                               "--seed", str(seed)]) == 0
     truth_arg = [f"truth={truth}"] if truth is not None else []
     assert analysis_main(["agreement", "--codings", f"coder1={out}/coder1/boris",
-                          f"coder2={out}/coder2/elan", *truth_arg, "--mapping", str(out / "mapping.yaml"),
+                          f"coder2={out}/coder2/elan", *truth_arg,
+                          "--mapping", str(out / "mapping.yaml"),
                           "--windows", str(workdir / "results/demo/windows"),
                           "--durations", str(out / "durations.tsv"),
                           "--out-dir", str(out / "agreement")]) in (0, None)
