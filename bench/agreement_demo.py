@@ -56,6 +56,8 @@ CODERS = ("coder1", "coder2")
 
 def make_run(workdir: Path, model: Path, seconds: float, seed: int, cores: int) -> None:
     """The model path of the demo on a cohort of `seconds`-long videos from `seed`."""
+    if not (model / "model.json").is_file():
+        sys.exit(f"--model {model}: no model.json there (a trained model folder is needed)")
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cohort, results = workdir / "demo_data/cohort", workdir / "results/demo"
     cfg["results"] = str(results)
@@ -115,7 +117,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         truth = Path(tmp) / "none/coder1/boris"  # written by the first level, noiseless
         tables = [run_level(args.workdir, Path(tmp), name, noise, args.participants,
-                            args.seed, truth if noise != LEVELS["none"] else None)
+                            args.seed, truth if name != "none" else None)
                   for name, noise in LEVELS.items()]
     rows = pd.concat(tables)
     rows = rows[rows["action"].isin(planted)]
