@@ -1,7 +1,13 @@
 """Windows Parquet files -> the long percent-time table (no torch; reads the files directly).
 
 Time is cut into bins of `bin_s`. A bin takes the mean class probabilities of the valid
-windows whose span covers its centre; a bin no valid window covers is not valid time.
+windows whose span covers its centre; a bin no valid window covers is not valid time. A
+window's span is, with `credit: window`, the window itself (`start_s`-`end_s`); with
+`credit: view`, the time its sampled frames show (`view_start_s`-`view_end_s`), widened about
+its middle to the hop where it is shorter so that consecutive windows leave no gap. The two
+agree for a model that views its whole window (the paper preset: 8 frames 0.27 s apart,
+2.13 s, for 2-s windows); for one that views less (the demo preset: 0.96 s), `view` credits
+each decision to the moments it was made from rather than spreading it over the window.
 Each valid bin gets at most one label:
 
 - `background` decision: the most probable class, where the background class ("no action")
@@ -37,12 +43,14 @@ import pandas as pd
 
 from analysis.inputs import SHEET_COLUMNS, read_tsv
 from pipeio import InputError, atomic_path, write_provenance
-from pipeio.windows import PROB_PREFIX, check_made_by, read_windows
+from pipeio.windows import PROB_PREFIX, VIEW_COLUMNS, check_made_by, read_windows
 
 log = logging.getLogger(__name__)
 
 Baseline = Literal["median", "none"]
 BASELINES: tuple[str, ...] = get_args(Baseline)  # the resting-level choices (module docstring)
+Credit = Literal["window", "view"]
+CREDITS: tuple[str, ...] = get_args(Credit)  # which span a window's probabilities cover
 
 
 
@@ -55,12 +63,15 @@ class Decision:
     threshold: float = 0.6
     bin_s: float = 0.1
     baseline: Baseline = "median"
+    credit: Credit = "window"
 
     def __post_init__(self) -> None:
         if self.mode not in ("background", "threshold"):
             raise InputError(f"decision must be background or threshold, got {self.mode!r}")
         if self.baseline not in BASELINES:
             raise InputError(f"baseline must be {' or '.join(BASELINES)}, got {self.baseline!r}")
+        if self.credit not in CREDITS:
+            raise InputError(f"credit must be {' or '.join(CREDITS)}, got {self.credit!r}")
         if not 0 <= self.threshold <= 1:
             raise InputError(f"threshold must be within 0-1, got {self.threshold}")
         if self.bin_s <= 0:
@@ -92,18 +103,32 @@ class Timeline:
                     if total > 0 else math.nan) for i, a in enumerate(self.actions)}
 
 
-def _bin_means(table: pd.DataFrame, classes: list[str], duration: float,
+def credited_spans(table: pd.DataFrame, credit: Credit, hop_s: float | None,
+                   path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (s) of the time each window's probabilities are credited to."""
+    if credit == "window" or table.empty:
+        return table["start_s"].to_numpy(np.float64), table["end_s"].to_numpy(np.float64)
+    missing = [c for c in VIEW_COLUMNS if c not in table.columns]
+    if missing or hop_s is None:
+        raise InputError(f"windows file {path} lacks {missing or 'hop_s in its metadata'}, "
+                         "which credit 'view' needs (written by an older infer: run its infer "
+                         "job again, or use credit 'window')")
+    lo, hi = (table[c].to_numpy(np.float64) for c in VIEW_COLUMNS)
+    mid, half = (lo + hi) / 2, np.maximum(hi - lo, hop_s) / 2
+    return mid - half, mid + half
+
+
+def _bin_means(starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, duration: float,
                bin_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bin starts, widths and mean probabilities of the valid windows covering each bin."""
+    """Bin starts, widths and mean probabilities of the spans (valid windows) covering each
+    bin."""
     n = max(int(math.ceil(duration / bin_s - 1e-9)), 0)
     start = np.arange(n) * bin_s
     width = np.minimum(start + bin_s, duration) - start
-    rows = table[table["valid"].astype(bool)]
-    probs = rows[[PROB_PREFIX + c for c in classes]].to_numpy(np.float64)
-    # Bin i's centre (i + 0.5) * bin_s lies in [start_s, end_s) for i in [lo, hi).
-    lo = np.clip(np.ceil(rows["start_s"].to_numpy() / bin_s - 0.5 - 1e-9), 0, n).astype(int)
-    hi = np.clip(np.ceil(rows["end_s"].to_numpy() / bin_s - 0.5 - 1e-9), 0, n).astype(int)
-    acc = np.zeros((n + 1, len(classes)))
+    # Bin i's centre (i + 0.5) * bin_s lies in [start, end) for i in [lo, hi).
+    lo = np.clip(np.ceil(starts / bin_s - 0.5 - 1e-9), 0, n).astype(int)
+    hi = np.clip(np.ceil(ends / bin_s - 0.5 - 1e-9), 0, n).astype(int)
+    acc = np.zeros((n + 1, probs.shape[1]))
     count = np.zeros(n + 1)
     np.add.at(acc, lo, probs)
     np.add.at(acc, hi, -probs)
@@ -165,7 +190,11 @@ def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
     classes = list(meta["class_names"])
     pid = str(meta.get("participant_id") or Path(path).name.removesuffix(".parquet"))
     duration = float(meta.get("duration_s") or (table["end_s"].max() if len(table) else 0.0))
-    start, width, probs = _bin_means(table, classes, duration, decision.bin_s)
+    rows = table[table["valid"].astype(bool)]
+    starts, ends = credited_spans(rows, decision.credit, meta.get("hop_s"), path)
+    start, width, probs = _bin_means(starts, ends,
+                                     rows[[PROB_PREFIX + c for c in classes]].to_numpy(
+                                         np.float64), duration, decision.bin_s)
     valid = ~np.isnan(probs).any(1) if len(probs) else np.zeros(0, bool)
     baseline = resting_level(probs, valid, classes, decision, pid)
     actions, label = label_bins(np.clip(probs - baseline, 0.0, None), classes, decision)
@@ -249,10 +278,14 @@ def add_decision_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", choices=BASELINES, default="median",
                    help="median (default): subtract each participant's median probability of "
                    "every action (their resting level) before the decision; none: raw")
+    p.add_argument("--credit", choices=CREDITS, default="window",
+                   help="window (default): a window's probabilities cover the whole window; "
+                   "view: only the time its sampled frames show (widened to the hop)")
 
 
 def decision_from(args: argparse.Namespace) -> Decision:
-    return Decision(args.decision, args.background, args.threshold, args.bin_s, args.baseline)
+    return Decision(args.decision, args.background, args.threshold, args.bin_s, args.baseline,
+                    args.credit)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import yaml
 
-from analysis.aggregate import BASELINES, Decision, aggregate
+from analysis.aggregate import BASELINES, CREDITS, Decision, aggregate
 from microdualnet.cli import main as cli_main
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.pose.extract import extract_pose
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.6)
     parser.add_argument("--bin-s", type=float, default=0.1)
     parser.add_argument("--baseline", choices=BASELINES, default="median")
+    parser.add_argument("--credit", choices=CREDITS, default="window")
     parser.add_argument("--windows-from", type=Path, default=None,
                         help="reuse the windows/ of an earlier run (aggregation only; --model "
                         "is then only reported)")
@@ -89,7 +90,7 @@ def main() -> None:
                                    {"participant_id": pid, **result.meta}))
     elapsed = time.perf_counter() - start
     decision = Decision(args.decision, threshold=args.threshold, bin_s=args.bin_s,
-                        baseline=args.baseline)
+                        baseline=args.baseline, credit=args.credit)
     estimated, excluded = aggregate(files, sheet, decision)
     truth = pd.read_csv(cohort / "truth_percent_time.tsv", sep="\t",
                         dtype={"participant_id": str})
@@ -102,7 +103,8 @@ def main() -> None:
     table.to_csv(args.out / "agreement.tsv", sep="\t", index=False, float_format="%.4f")
     print(f"model {args.model}; cohort {cohort} ({len(sheet)} participants, "
           f"{len(excluded)} excluded); window {args.window_s} s, hop {args.hop_s} s, "
-          f"decision {args.decision}, baseline {args.baseline}; {elapsed:.0f} s for pose + "
+          f"decision {args.decision}, baseline {args.baseline}, credit {args.credit}; "
+          f"{elapsed:.0f} s for pose + "
           f"inference; load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(table.to_markdown(index=False, floatfmt=".3f"))
@@ -117,9 +119,10 @@ def compare_decisions(files: list[Path], sheet: pd.DataFrame, truth: pd.DataFram
                       planted: set[str], bin_s: float) -> pd.DataFrame:
     """Lowest planted r, how many pass, and the mean bias (estimated - true) per rule."""
     raw_first = BASELINES[::-1]
-    rules = [Decision("background", bin_s=bin_s, baseline=b) for b in raw_first] + [
-        Decision("threshold", threshold=t, bin_s=bin_s, baseline=b)
-        for b in raw_first for t in (0.5, 0.6, 0.7, 0.8)]
+    rules = [Decision("background", bin_s=bin_s, baseline=b, credit=c)
+             for c in CREDITS for b in raw_first] + [
+        Decision("threshold", threshold=t, bin_s=bin_s, baseline=b, credit=c)
+        for c in CREDITS for b in raw_first for t in (0.5, 0.6, 0.7, 0.8)]
     rows = []
     for rule in rules:
         estimated, _ = aggregate(files, sheet, rule)
@@ -128,6 +131,7 @@ def compare_decisions(files: list[Path], sheet: pd.DataFrame, truth: pd.DataFram
         table = table[table["planted"]]
         rows.append({"decision": rule.mode if rule.mode == "background"
                      else f"threshold {rule.threshold:.1f}", "baseline": rule.baseline,
+                     "credit": rule.credit,
                      "min_r": table["pearson_r"].min(),
                      "pass": f"{int(table['pass'].sum())}/{len(table)}",
                      "mean_bias": float((table["mean_est"] - table["mean_true"]).mean()),

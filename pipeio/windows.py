@@ -1,7 +1,9 @@
 """The windows Parquet contract: one row per window of one participant's video.
 
-Columns: `start_s`, `end_s`, `valid` (enough pose to classify), `pose_fraction` (share of
-the sampled frames with a person), `prob_<class name>` for every class (NaN where not
+Columns: `start_s`, `end_s` (the window), `view_start_s`, `view_end_s` (the time its sampled
+frames show, each frame standing for one sampling stride: `WindowPlan.view_s`; absent from
+files written before they were added), `valid` (enough pose to classify), `pose_fraction`
+(share of the sampled frames with a person), `prob_<class name>` for every class (NaN where not
 valid: never guessed), `route_st_<entity>` / `route_ts_<entity>` (mean routing weights of
 the ST and TS paths over the window's frames). The file's key-value metadata
 `microdualnet.windows` (JSON) holds the class and entity names in model order, the
@@ -28,6 +30,7 @@ from pipeio.modelfiles import model_digest
 
 META_KEY = b"microdualnet.windows"
 PROB_PREFIX = "prob_"
+VIEW_COLUMNS = ("view_start_s", "view_end_s")
 ROUTE_PREFIXES = ("route_st_", "route_ts_")
 
 

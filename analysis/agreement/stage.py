@@ -109,7 +109,7 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
     write_provenance(args.out_dir / "agreement.provenance.json", "agreement",
                      params={"bin_s": decision.bin_s, "decision": decision.mode,
                              "threshold": decision.threshold, "baseline": decision.baseline,
-                             "min_iou": args.min_iou, "level": args.level,
+                             "credit": decision.credit, "min_iou": args.min_iou, "level": args.level,
                              "coders": {k: [str(p) for p in v] for k, v in coders.items()}},
                      inputs=[args.mapping, *[p for v in coders.values() for p in v],
                              *(args.windows or [])])

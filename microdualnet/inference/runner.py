@@ -29,7 +29,7 @@ from microdualnet.video import VideoInfo, probe
 from microdualnet.windowplan import WindowPlan, plan_windows
 from pipeio.errors import InputError
 from pipeio.modelfiles import model_digest
-from pipeio.windows import PROB_PREFIX, ROUTE_PREFIXES
+from pipeio.windows import PROB_PREFIX, ROUTE_PREFIXES, VIEW_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -138,20 +138,24 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
             values[valid_rows] = _classify(contract, video, plan, kp, valid_rows, info, opts,
                                            timing)
     table = _windows_table(values, classes, entities, plan.start_s, plan.end_s,
-                           pose_fraction, opts.min_pose_fraction)
+                           plan.view_s(info.fps, info.duration_s), pose_fraction,
+                           opts.min_pose_fraction)
     timing["total_s"] = time.perf_counter() - started
     return InferenceResult(table, out_meta, timing)
 
 
 def _windows_table(values: np.ndarray, classes: list[str], entities: list[str],
-                   start_s: np.ndarray, end_s: np.ndarray, pose_fraction: np.ndarray,
+                   start_s: np.ndarray, end_s: np.ndarray,
+                   view_s: tuple[np.ndarray, np.ndarray], pose_fraction: np.ndarray,
                    min_pose_fraction: float) -> pd.DataFrame:
     """The windows-contract table: times, validity, pose share, then the model's columns."""
     table = pd.DataFrame(values, columns=_columns(classes, entities))
-    table.insert(0, "start_s", start_s)
-    table.insert(1, "end_s", end_s)
-    table.insert(2, "valid", pose_fraction >= min_pose_fraction)
-    table.insert(3, "pose_fraction", pose_fraction)
+    for i, (name, column) in enumerate((("start_s", start_s), ("end_s", end_s),
+                                        (VIEW_COLUMNS[0], view_s[0]),
+                                        (VIEW_COLUMNS[1], view_s[1]),
+                                        ("valid", pose_fraction >= min_pose_fraction),
+                                        ("pose_fraction", pose_fraction))):
+        table.insert(i, name, column)
     return table
 
 
@@ -162,7 +166,8 @@ def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
     classes, entities = list(contract.class_names), list(contract.entities)
     none = np.zeros(0)
     table = _windows_table(np.zeros((0, len(_columns(classes, entities))), np.float32),
-                           classes, entities, none, none, np.zeros(0, np.float32),
+                           classes, entities, none, none, (none, none),
+                           np.zeros(0, np.float32),
                            opts.min_pose_fraction)
     return InferenceResult(table, _result_meta(model_dir, video, classes, entities, opts,
                                                fps=None, video_frames=None, duration_s=None,

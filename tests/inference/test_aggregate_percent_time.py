@@ -15,7 +15,7 @@ from analysis.__main__ import main as analysis_main
 from analysis.aggregate import Decision, aggregate, participant_timeline
 from analysis.inputs import check_percent_table
 from pipeio import InputError
-from pipeio.windows import write_windows
+from pipeio.windows import read_windows, write_windows
 
 CLASSES = ["nodding", "shaking legs", "no action"]
 
@@ -100,6 +100,49 @@ def test_an_action_filling_most_of_the_time_keeps_its_probabilities(tmp_path, ca
 def test_baseline_must_be_known():
     with pytest.raises(InputError, match="baseline must be median or none"):
         Decision(baseline="mean")
+
+
+def _viewed(path: Path, views: list[tuple[float, float]], hop_s: float) -> Path:
+    """Add view columns (and the hop) to a windows file made by `_windows`."""
+    table, meta = read_windows(path)
+    table.insert(2, "view_start_s", [v[0] for v in views])
+    table.insert(3, "view_end_s", [v[1] for v in views])
+    return write_windows(path, table, {**meta, "hop_s": hop_s})
+
+
+def test_view_credit_puts_a_decision_where_its_frames_were(tmp_path):
+    """Three 2-s windows 1 s apart that each viewed their middle second: nodding seen in
+    0.5-1.5 s fills that second, not the window's 2 s half-shared with its neighbour (where
+    the window credit averages it below the threshold). The first and last half second were
+    never viewed: not valid time."""
+    rows = [(0, 2, [0.9, 0.0, 0.1]), (1, 3, [0.0, 0.0, 1.0]), (2, 4, [0.0, 0.0, 1.0])]
+    path = _viewed(_windows(tmp_path, "a", rows, 4.0), [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)],
+                   hop_s=1.0)
+    window = participant_timeline(path, Decision(bin_s=0.5, baseline="none"))
+    view = participant_timeline(path, Decision(bin_s=0.5, baseline="none", credit="view"))
+    assert window.valid_s == 4.0 and window.percent_time()["nodding"] == pytest.approx(25.0)
+    assert view.valid.tolist() == [False] + [True] * 6 + [False]
+    assert view.label.tolist() == [-1, 0, 0, -1, -1, -1, -1, -1]
+    assert view.percent_time()["nodding"] == pytest.approx(100 / 3)
+
+
+def test_view_shorter_than_the_hop_is_widened_so_no_time_is_lost(tmp_path):
+    rows = [(0, 2, [0.9, 0.0, 0.1]), (1, 3, [0.0, 0.0, 1.0]), (2, 4, [0.0, 0.0, 1.0])]
+    path = _viewed(_windows(tmp_path, "a", rows, 4.0), [(0.9, 1.1), (1.9, 2.1), (2.9, 3.1)],
+                   hop_s=1.0)
+    tl = participant_timeline(path, Decision(bin_s=0.5, baseline="none", credit="view"))
+    assert tl.valid.tolist() == [False] + [True] * 6 + [False]  # 0.5-3.5 s, no gaps
+    assert tl.label.tolist() == [-1, 0, 0, -1, -1, -1, -1, -1]
+
+
+def test_view_credit_refuses_windows_without_view_columns(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, [0.9, 0.0, 0.1])], 2.0)
+    assert participant_timeline(path, Decision(baseline="none")).valid_s == pytest.approx(2.0)
+    with pytest.raises(InputError, match=r"a\.parquet lacks \['view_start_s', 'view_end_s'\]"
+                       ".*run its infer job again"):
+        participant_timeline(path, Decision(credit="view"))
+    with pytest.raises(InputError, match="credit must be window or view"):
+        Decision(credit="frames")
 
 
 def test_background_decision_needs_a_background_class(tmp_path):

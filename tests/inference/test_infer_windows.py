@@ -80,6 +80,25 @@ def test_sampled_frames_span_the_training_time_at_any_frame_rate(fps):
         assert (np.diff(plan.frames, axis=1) == 2).all()
 
 
+@pytest.mark.parametrize(("fps", "stride_s", "view"), [(25.0, 3 / 25, 0.96),
+                                                        (30.0, 8 / 30, 64 / 30),
+                                                        (60.0, 8 / 30, 64 / 30)])
+def test_view_is_one_stride_per_sampled_frame_around_them(fps, stride_s, view):
+    """The demo preset's 8 frames 0.12 s apart view 0.96 s of a 2-s window; the paper
+    preset's 8 frames 0.27 s apart view 2.13 s, at any recording rate; clipped to the video
+    at its start and end."""
+    frames = int(60 * fps)
+    plan = plan_windows(frames, fps, SamplingRule(8, stride_s), 2.0, 0.5)
+    start, end = plan.view_s(fps, frames / fps)
+    inside = (start > 0) & (end < frames / fps)
+    np.testing.assert_allclose((end - start)[inside], view, atol=1 / fps)
+    times = plan.frames / fps
+    assert (start <= times[:, 0]).all() and (end >= times[:, -1]).all()
+    assert start.min() >= 0 and end.max() <= frames / fps
+    if view > 2.0:  # the paper preset: the first window's view starts at the video's start
+        assert start[0] == 0.0 and not inside[0]
+
+
 def test_video_shorter_than_one_window_has_no_windows():
     assert len(plan_windows(15, 10.0, SamplingRule(8, 0.04), 2.0, 0.5)) == 0
     assert len(plan_windows(20, 10.0, SamplingRule(8, 0.04), 2.0, 0.5)) == 1
@@ -91,8 +110,13 @@ def test_windows_parquet_contract(windows, demo_model):
     classes = list(contract.class_names)
     assert meta["participant_id"] == "sub-001" and meta["class_names"] == classes
     assert meta["model_fps"] == contract.fps and meta["view"] == {"kind": "full"}
-    assert list(table.columns[:4]) == ["start_s", "end_s", "valid", "pose_fraction"]
-    assert len(table) == len(plan_windows(SECONDS * FPS, FPS, contract.sampling_rule, 2.0, 0.5))
+    assert list(table.columns[:6]) == ["start_s", "end_s", "view_start_s", "view_end_s",
+                                       "valid", "pose_fraction"]
+    plan = plan_windows(SECONDS * FPS, FPS, contract.sampling_rule, 2.0, 0.5)
+    assert len(table) == len(plan)
+    view_start, view_end = plan.view_s(FPS, SECONDS)
+    np.testing.assert_allclose(table["view_start_s"], view_start)
+    np.testing.assert_allclose(table["view_end_s"], view_end)
     probs = table[[f"prob_{c}" for c in classes]].to_numpy()
     assert table["valid"].all()
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)

@@ -91,12 +91,8 @@ rule agreement:
         durations=lambda wc, input: (
             f"--durations {shlex.quote(input.durations)}" if input.durations else ""),
         out=lambda wc, output: str(Path(output.table).parent),
-        infer_decision=INFER["decision"],
-        infer_threshold=INFER["threshold"],
-        infer_baseline=INFER["baseline"],
+        decision=DECISION_ARGS,
     shell:
         "{params.py:q} -m analysis agreement --codings {params.coders}"
         " --mapping {input.mapping:q} {params.windows} {params.durations}"
-        " --out-dir {params.out:q} --decision {params.infer_decision:q}"
-        " --threshold {params.infer_threshold:q} --baseline {params.infer_baseline:q}"
-        " -v > {log:q} 2>&1"
+        " --out-dir {params.out:q} {params.decision} -v > {log:q} 2>&1"

@@ -35,6 +35,12 @@ FROM_MODEL = config["percent_time_source"] == "model"
 MODEL = config["model"]
 POSE = config["pose"]
 INFER = config["inference"]
+# How window probabilities become labelled time: the same in aggregate (percent time), the
+# timelines and the model's events in agreement.
+DECISION_ARGS = " ".join(
+    f"--{key} {shlex.quote(str(INFER[key]))}"
+    for key in ("decision", "threshold", "baseline", "credit")
+)
 # A participant whose video or pose cannot be read: exclude them (an exclusion record, listed
 # in the report) or fail their job. `auto` follows stats.exclude_incomplete.
 ON_ERROR = config["on_participant_error"]

@@ -112,17 +112,14 @@ rule aggregate:
         "../../envs/analysis.yaml"
     params:
         py=PY,
-        infer_decision=INFER["decision"],
-        infer_threshold=INFER["threshold"],
-        infer_baseline=INFER["baseline"],
+        decision=DECISION_ARGS,
         model=MODEL["path"],
     shell:
         # --model refuses windows files made by any other model than the configured one.
         "{params.py:q} -m analysis aggregate --windows {input.windows:q}"
         " --participants {input.sheet:q} --model {params.model:q}"
-        " --out {output.table:q} --exclusions {output.exclusions:q}"
-        " --decision {params.infer_decision:q} --threshold {params.infer_threshold:q}"
-        " --baseline {params.infer_baseline:q} -v > {log:q} 2>&1"
+        " --out {output.table:q} --exclusions {output.exclusions:q} {params.decision}"
+        " -v > {log:q} 2>&1"
 
 
 # percent_time.tsv comes from the model (aggregate) or, on the demo's truth path, from the
@@ -155,11 +152,8 @@ rule timeline:
         "../../envs/analysis.yaml"
     params:
         py=PY,
-        infer_decision=INFER["decision"],
-        infer_threshold=INFER["threshold"],
-        infer_baseline=INFER["baseline"],
+        decision=DECISION_ARGS,
         truth=lambda wc, input: f"--truth {input.truth}" if input.truth else "",
     shell:
         "{params.py:q} -m analysis timeline --windows {input.windows:q} --pose {input.pose:q}"
-        " {params.truth} --decision {params.infer_decision:q} --threshold {params.infer_threshold:q}"
-        " --baseline {params.infer_baseline:q} --out {output:q} > {log:q} 2>&1"
+        " {params.truth} {params.decision} --out {output:q} > {log:q} 2>&1"
