@@ -19,16 +19,16 @@ the truth does, which the last table shows beside the model's figures.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
+from workflow_run import run_workflow, workflow_config
 
 from analysis.__main__ import main as analysis_main
+from analysis.aggregate import CREDITS
 from microdualnet.cli import main as microdualnet_main
 from microdualnet.synthetic.cohort import default_effects
 
@@ -49,37 +49,23 @@ def planted_actions() -> list[str]:
     return out
 
 
-REPO = Path(__file__).resolve().parents[1]
 ACCEPT_ICC = 0.85  # issue 19: model vs the demo's coders, every planted action
 CODERS = ("coder1", "coder2")
 
 
-def make_run(workdir: Path, model: Path, seconds: float, seed: int, cores: int) -> None:
+def make_run(workdir: Path, model: Path, seconds: float, seed: int, cores: int,
+             credit: str) -> None:
     """The model path of the demo on a cohort of `seconds`-long videos from `seed`."""
     if not (model / "model.json").is_file():
         sys.exit(f"--model {model}: no model.json there (a trained model folder is needed)")
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cohort, results = workdir / "demo_data/cohort", workdir / "results/demo"
-    cfg["results"] = str(results)
-    cfg["demo"].update(out=str(cohort), seconds=seconds, seed=seed)
-    cfg["participants"] = str(cohort / "participants.tsv")
-    cfg["pose"]["openpose_dir"] = str(cohort / "openpose")
-    cfg["model"].update(train=False, path=str(model.resolve()))
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", str(results / "percent_time.tsv"), "--cores",
-           str(cores), "--configfile", str(config)]
-    log = workdir / "snakemake.log"
-    print(f"running: {' '.join(cmd)} (log: {log})", flush=True)
-    with log.open("w") as out:
-        done = subprocess.run(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    if done.returncode:
-        sys.exit(f"the workflow failed (exit {done.returncode}); see {log}")
+    config = workflow_config(demo={"seconds": seconds, "seed": seed},
+                             model={"train": False, "path": str(model.resolve())},
+                             inference={"credit": credit})
+    run_workflow(workdir, config, [Path(config["results"]) / "percent_time.tsv"], cores)
 
 
 def run_level(workdir: Path, tmp: Path, name: str, noise: tuple[float, float, float],
-              participants: int, seed: int, truth: Path | None) -> pd.DataFrame:
+              participants: int, seed: int, truth: Path | None, credit: str) -> pd.DataFrame:
     """One noise level's agreement table; `truth` (a noiseless coding) joins as a third
     coder, so the table also holds how well the truth itself agrees with the noisy coders."""
     cohort = workdir / "demo_data/cohort"
@@ -95,7 +81,7 @@ def run_level(workdir: Path, tmp: Path, name: str, noise: tuple[float, float, fl
                           "--mapping", str(out / "mapping.yaml"),
                           "--windows", str(workdir / "results/demo/windows"),
                           "--durations", str(out / "durations.tsv"),
-                          "--out-dir", str(out / "agreement")]) in (0, None)
+                          "--out-dir", str(out / "agreement"), "--credit", credit]) in (0, None)
     table = pd.read_csv(out / "agreement/agreement.tsv", sep="\t")
     return table.assign(noise=name)
 
@@ -109,22 +95,28 @@ def main() -> None:
     ap.add_argument("--cohort-seconds", type=float, default=60.0)
     ap.add_argument("--cohort-seed", type=int, default=0)
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--credit", choices=CREDITS, default=workflow_config()["inference"]["credit"],
+                    help="the span a window's probabilities cover (default: config.yaml's)")
     args = ap.parse_args()
     started = time.perf_counter()
     if args.model is not None:
-        make_run(args.workdir, args.model, args.cohort_seconds, args.cohort_seed, args.cores)
+        make_run(args.workdir, args.model, args.cohort_seconds, args.cohort_seed, args.cores,
+                 args.credit)
     planted = planted_actions()
     with tempfile.TemporaryDirectory() as tmp:
         truth = Path(tmp) / "none/coder1/boris"  # written by the first level, noiseless
         tables = [run_level(args.workdir, Path(tmp), name, noise, args.participants,
-                            args.seed, truth if name != "none" else None)
+                            args.seed, truth if name != "none" else None, args.credit)
                   for name, noise in LEVELS.items()]
     rows = pd.concat(tables)
+    every = rows[(rows["noise"] == "none") & (rows["compared"] == "model")
+                 & (rows["reference"] == "coder1")].set_index("action")  # coder1: the truth
     rows = rows[rows["action"].isin(planted)]
     rows["pair"] = rows["compared"] + " vs " + rows["reference"]
     icc = rows.pivot_table(index="action", columns=["noise", "pair"], values="icc")
     truth = icc[("none", "model vs coder1")].rename("model vs truth")
-    print(f"ICC(A,1) of percent time, {args.participants} demo children, planted actions\n")
+    print(f"ICC(A,1) of percent time, {args.participants} demo children, planted actions, "
+          f"credit {args.credit}\n")
     print("| action | model vs truth | " + " | ".join(
         f"{n}: model vs coder1 | {n}: model vs coder2 | {n}: coder2 vs coder1"
         for n in list(LEVELS)[1:]) + " |")
@@ -140,6 +132,8 @@ def main() -> None:
     print("\nlowest model-vs-coder ICC over planted actions: "
           + ", ".join(f"{n} {low[n]:.2f}" for n in LEVELS))
     demo_level = list(LEVELS)[-1]
+    print(f"lowest model-vs-truth ICC over all {len(every)} actions: "
+          f"{every['icc'].min():.2f} ({every['icc'].idxmin()})")
     print(f"\nAt the demo's noise ({demo_level}), the model against the truth's own agreement "
           "with the same coders (a model equal to the truth scores the truth's column):\n")
     print("| action | model vs coder1 | truth vs coder1 | model vs coder2 | truth vs coder2 |")

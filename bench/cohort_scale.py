@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -31,9 +30,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
-import yaml
+from workflow_run import run_workflow, workflow_config
 
-ROOT = Path(__file__).resolve().parents[1]
 PAPER_COHORT = 290
 NODE_CORES = 16
 # H100 SXM dense bf16 peak (TFLOP/s) and the share of it windowed inference is assumed to
@@ -112,23 +110,14 @@ def encode_like_a_camera(video: Path, fps: float) -> float:
     return video.stat().st_size * 8 / 1e6 / probe(video).duration_s
 
 
-def workdir(out: Path, cohort: Path, model: Path, backend: str) -> Path:
-    wd = out / "workflow"
-    wd.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "envs"):
-        src, dst = ROOT / name, wd / name
-        if not dst.exists():
-            (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    cfg["demo"]["enabled"] = False
-    cfg["participants"] = str(cohort / "participants.tsv")
-    cfg["results"] = str(out / "results")
-    cfg["percent_time_source"] = "model"
-    cfg["model"].update(train=False, path=str(model))
-    cfg["pose"].update(backend=backend, openpose_dir=str(cohort / "openpose"),
-                       only_sampled=True)
-    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return wd
+def workflow(out: Path, cohort: Path, model: Path, backend: str) -> dict:
+    """The shipped config on the synthesised cohort: demo off, pose on the sampled frames."""
+    return workflow_config(demo={"enabled": False},
+                           participants=str(cohort / "participants.tsv"),
+                           results=str(out / "results"), percent_time_source="model",
+                           model={"train": False, "path": str(model)},
+                           pose={"backend": backend, "openpose_dir": str(cohort / "openpose"),
+                                 "only_sampled": True})
 
 
 def job_costs(results: Path) -> pd.DataFrame:
@@ -157,6 +146,7 @@ def model_seconds(results: Path) -> dict[str, tuple[float, int]]:
 
 def run_size(out: Path, size: str, args: argparse.Namespace) -> dict:
     width, height = size.split("x")
+    out = out.resolve()  # the workflow runs in out/workflow
     out.mkdir(parents=True, exist_ok=True)
     cohort = out / "cohort"
     if not (cohort / "participants.tsv").is_file():
@@ -177,13 +167,8 @@ def run_size(out: Path, size: str, args: argparse.Namespace) -> dict:
     model = out / "model"
     if not (model / "model.json").is_file():
         make_model(model)
-    wd = workdir(out, cohort, model, args.pose_backend)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(args.cores),
-                           "--directory", str(wd)], capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"workflow failed for {size}:\n{done.stderr[-3000:]}")
+    wall = run_workflow(out / "workflow", workflow(out, cohort, model, args.pose_backend),
+                        cores=args.cores)
     return {"size": size, "wall_s": wall, "jobs": job_costs(out / "results"),
             "model_s": model_seconds(out / "results")}
 

@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from workflow_run import run_workflow, workflow_config
 
 from analysis.__main__ import main as analysis_main
 from microdualnet.cli import main as microdualnet_main
 from microdualnet.synthetic.cohort import CohortConfig, score_planted
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def null_cohort_config(per_group: int, seconds: float, seed: int) -> dict:
@@ -77,18 +74,14 @@ def run_seed(work: Path, model: Path, seed: int, per_group: int, seconds: float,
     assert microdualnet_main(["synth", "cohort", "--out", str(wd / "cohort"), "--config",
                               str(wd / "cohort.yaml"), "--workers", str(cores)]) == 0
     shutil.copytree(model, wd / "model")
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    cfg["demo"].update(enabled=False, coders=False)
-    cfg.update(results="results", participants="cohort/participants.tsv",
-               percent_time_source="model")
-    cfg["model"].update(train=False, path="model")
-    cfg["pose"].update(backend="openpose", openpose_dir="cohort/openpose")
-    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores),
-                          "--directory", str(wd), "results/stats/hurdle.tsv"],
-                         cwd=ROOT, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise SystemExit(f"seed {seed}: the workflow failed:\n{res.stderr[-3000:]}")
+    run_workflow(wd, workflow_config(demo={"enabled": False, "coders": False},
+                                     results="results",
+                                     participants="cohort/participants.tsv",
+                                     percent_time_source="model",
+                                     model={"train": False, "path": "model"},
+                                     pose={"backend": "openpose",
+                                           "openpose_dir": "cohort/openpose"}),
+                 ["results/stats/hurdle.tsv"], cores)
     assert analysis_main(["stats", "--percent-time", str(wd / "cohort/truth_percent_time.tsv"),
                           "--participants", str(wd / "cohort/participants.tsv"),
                           "--config", str(wd / "results/stats/stats_config.yaml"),
