@@ -9,9 +9,10 @@ The first form needs a finished model-path demo run in `--workdir` (`demo_data/c
 config.yaml with the cohort's length and seed changed and `--model` as the trained model (no
 training), run by Snakemake up to percent time (`--cores`). For each noise level it writes
 two independent synthetic coders of `--participants` children (`synth coders`, seeded), runs
-`python -m analysis agreement` with the workflow's decision defaults, and prints per planted
-action the ICC(A,1) of percent time of the model against each coder, of the coders against
-each other, and of the model against the truth (a noiseless coder). Coder noise bounds the
+`python -m analysis agreement` with the workflow's decision defaults (`--credit` chooses the
+span a window covers, docs/inference.md), and prints per planted action the ICC(A,1) of
+percent time of the model against each coder, of the coders against each other, and of the
+model against the truth (a noiseless coder). Coder noise bounds the
 model-vs-coder figures: a model equal to the truth agrees with a noisy coder only as well as
 the truth does, which the last table shows beside the model's figures.
 """
