@@ -149,14 +149,11 @@ def _windows_table(values: np.ndarray, classes: list[str], entities: list[str],
                    view_s: tuple[np.ndarray, np.ndarray], pose_fraction: np.ndarray,
                    min_pose_fraction: float) -> pd.DataFrame:
     """The windows-contract table: times, validity, pose share, then the model's columns."""
-    table = pd.DataFrame(values, columns=_columns(classes, entities))
-    for i, (name, column) in enumerate((("start_s", start_s), ("end_s", end_s),
-                                        (VIEW_COLUMNS[0], view_s[0]),
-                                        (VIEW_COLUMNS[1], view_s[1]),
-                                        ("valid", pose_fraction >= min_pose_fraction),
-                                        ("pose_fraction", pose_fraction))):
-        table.insert(i, name, column)
-    return table
+    head = pd.DataFrame({"start_s": start_s, "end_s": end_s,
+                         **dict(zip(VIEW_COLUMNS, view_s, strict=True)),
+                         "valid": pose_fraction >= min_pose_fraction,
+                         "pose_fraction": pose_fraction})
+    return pd.concat([head, pd.DataFrame(values, columns=_columns(classes, entities))], axis=1)
 
 
 def excluded_result(model_dir: str | Path, video: str | Path, reason: str,
