@@ -31,7 +31,7 @@ from workflow_run import run_workflow, workflow_config
 from analysis.__main__ import main as analysis_main
 from analysis.aggregate import CREDITS
 from microdualnet.cli import main as microdualnet_main
-from microdualnet.synthetic.cohort import default_effects
+from microdualnet.synthetic.cohort import CohortConfig, planted_actions
 
 LEVELS = {  # name: (jitter_s, miss, extra_per_min)
     "none": (0.0, 0.0, 0.0),
@@ -39,15 +39,6 @@ LEVELS = {  # name: (jitter_s, miss, extra_per_min)
     "jitter + 10% missed": (0.3, 0.1, 0.0),
     "default (+0.5 extra/min)": (0.3, 0.1, 0.5),
 }
-
-
-def planted_actions() -> list[str]:
-    """Actions with a planted group difference (the demo's principal effects)."""
-    out = []
-    for eff in default_effects():
-        if len(set(eff.engage.values())) > 1 or len(set(eff.intensity.values())) > 1:
-            out.append(eff.action)
-    return out
 
 
 ACCEPT_ICC = 0.85  # issue 19: model vs the demo's coders, every planted action
@@ -103,7 +94,7 @@ def main() -> None:
     if args.model is not None:
         make_run(args.workdir, args.model, args.cohort_seconds, args.cohort_seed, args.cores,
                  args.credit)
-    planted = planted_actions()
+    planted = planted_actions(CohortConfig())
     with tempfile.TemporaryDirectory() as tmp:
         truth = Path(tmp) / "none/coder1/boris"  # written by the first level, noiseless
         tables = [run_level(args.workdir, Path(tmp), name, noise, args.participants,

@@ -84,6 +84,23 @@ def code_events(truth: pd.DataFrame, seconds: float, actions: list[str], noise: 
     return pd.DataFrame(coded, columns=["action", "start_s", "end_s"])
 
 
+def coded_rows(n_participants: int, cfg: CodersConfig) -> np.ndarray:
+    """Positions in the participant sheet of the coded subset (seeded, sorted)."""
+    rng = np.random.default_rng([cfg.seed, 60])
+    return np.sort(rng.permutation(n_participants)[:cfg.participants])
+
+
+def coder_events(truth: pd.DataFrame, participant_id: str, row: int, coder: int,
+                 seconds: float, actions: list[str], cfg: CodersConfig) -> pd.DataFrame:
+    """Coder `coder`'s (1 or 2) events for the participant at sheet position `row`, from
+    the cohort's true events: each coder and participant has their own noise stream, so
+    coding more participants never changes the codings of the others."""
+    rng = np.random.default_rng([cfg.seed, 61, coder, row])
+    own = truth[truth["participant_id"] == participant_id]
+    return code_events(own, seconds, actions, cfg.noise, rng).assign(
+        participant_id=participant_id)
+
+
 def write_coders(cohort: str | Path, out: str | Path | None, cfg: CodersConfig,
                  overwrite: bool = False) -> Path:
     """Write both coders' files for a subset of the cohort in `cohort` (module docstring)."""
@@ -97,15 +114,13 @@ def write_coders(cohort: str | Path, out: str | Path | None, cfg: CodersConfig,
         raise InputError(f"{cohort} is not a synthetic cohort (synth cohort): {err}") from err
     seconds, fps = float(cohort_cfg["seconds"]), float(cohort_cfg["fps"])
     actions = [e["action"] for e in cohort_cfg["effects"]]
-    pick = np.random.default_rng([cfg.seed, 60]).permutation(len(sheet))[:cfg.participants]
-    coded = sheet.iloc[np.sort(pick)]
+    rows = coded_rows(len(sheet), cfg)
+    coded = sheet.iloc[rows]
     with staged_directory(out, overwrite=overwrite) as root:
         for k in (1, 2):
-            for index, pid, video in zip(coded.index, coded["participant_id"], coded["video"],
-                                         strict=True):
-                rng = np.random.default_rng([cfg.seed, 61, k, int(index)])
-                events = code_events(truth[truth["participant_id"] == pid], seconds, actions,
-                                     cfg.noise, rng).assign(participant_id=pid)
+            for row, pid, video in zip(rows, coded["participant_id"], coded["video"],
+                                       strict=True):
+                events = coder_events(truth, pid, int(row), k, seconds, actions, cfg)
                 folder, video_path = root / f"coder{k}", cohort / video
                 write_boris_tabular(folder / "boris" / f"{pid}.tsv", events, pid, video_path,
                                     seconds, fps, SUBJECT)

@@ -377,17 +377,30 @@ def truth_percent_time(participants: list[Participant], events: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
-def scheduled_truth(cfg: CohortConfig) -> pd.DataFrame:
-    """The cohort's true long percent-time table without rendering anything: the events
-    `write_cohort` would place (each participant's own stream), so equal to its
-    truth_percent_time.tsv. Lets power studies draw thousands of cohorts."""
-    participants = draw_participants(cfg)
+EVENT_COLUMNS = ["participant_id", "action_id", "action", "start_frame", "end_frame", "start_s",
+                 "end_s"]  # truth_events.tsv
+
+
+def scheduled_events(cfg: CohortConfig, participants: list[Participant]) -> pd.DataFrame:
+    """The true events `write_cohort` would place for `participants` (each participant's own
+    stream), without rendering anything: equal to its truth_events.tsv. Lets power studies
+    draw thousands of cohorts."""
     rows = [r for p in participants for r in _event_rows(
         p.participant_id,
         schedule_events(cfg, p.group, np.random.default_rng(_events_stream(cfg, p))), cfg.fps)]
-    events = pd.DataFrame(rows, columns=["participant_id", "action_id", "action",
-                                         "start_frame", "end_frame", "start_s", "end_s"])
-    return truth_percent_time(participants, events, cfg)
+    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+
+def scheduled_truth(cfg: CohortConfig) -> pd.DataFrame:
+    """The cohort's true long percent-time table without rendering anything, equal to
+    `write_cohort`'s truth_percent_time.tsv (`scheduled_events`)."""
+    participants = draw_participants(cfg)
+    return truth_percent_time(participants, scheduled_events(cfg, participants), cfg)
+
+
+def planted_actions(cfg: CohortConfig) -> list[str]:
+    """Actions with a planted group difference, in the order of `cfg.effects`."""
+    return list(dict.fromkeys(principal_effects(cfg)["action"]))
 
 
 def write_cohort(out: str | Path, cfg: CohortConfig, overwrite: bool = False) -> Path:
@@ -397,9 +410,7 @@ def write_cohort(out: str | Path, cfg: CohortConfig, overwrite: bool = False) ->
         tasks = [ParticipantTask(root, p, cfg) for p in participants]
         done = run_tasks(make_participant, tasks, cfg.workers, desc="synth cohort",
                          unit="participant")
-        columns = ["participant_id", "action_id", "action", "start_frame", "end_frame",
-                   "start_s", "end_s"]
-        events = pd.DataFrame([r for d in done for r in d["events"]], columns=columns)
+        events = pd.DataFrame([r for d in done for r in d["events"]], columns=EVENT_COLUMNS)
         sheet = pd.DataFrame({
             "participant_id": [p.participant_id for p in participants],
             "group": [p.group for p in participants],
@@ -412,7 +423,7 @@ def write_cohort(out: str | Path, cfg: CohortConfig, overwrite: bool = False) ->
         events.to_csv(root / "truth_events.tsv", sep="\t", index=False)
         if cfg.interviewer:
             pd.DataFrame([r for d in done for r in d["interviewer_events"]],
-                         columns=columns).to_csv(root / "truth_interviewer_events.tsv",
+                         columns=EVENT_COLUMNS).to_csv(root / "truth_interviewer_events.tsv",
                                                  sep="\t", index=False)
         truth_percent_time(participants, events, cfg).to_csv(
             root / "truth_percent_time.tsv", sep="\t", index=False, float_format="%.6f")

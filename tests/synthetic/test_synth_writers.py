@@ -13,7 +13,9 @@ from microdualnet.synthetic.actions import ACTIONS, BACKGROUND_ID
 from microdualnet.synthetic.clips import write_clip_set
 from microdualnet.synthetic.cohort import (
     CohortConfig,
+    draw_participants,
     schedule_events,
+    scheduled_events,
     scheduled_truth,
     write_cohort,
 )
@@ -101,6 +103,8 @@ def test_cohort_truth_matches_events(tmp_path):
     assert (truth["valid_s"] == cfg.seconds).all()
     # The schedule-only truth (power studies) is the written one, without rendering.
     pd.testing.assert_frame_equal(scheduled_truth(cfg), truth, check_exact=False, atol=1e-5)
+    pd.testing.assert_frame_equal(scheduled_events(cfg, draw_participants(cfg)), events,
+                                  check_exact=False, atol=1e-5)
     saved = CohortConfig(**__import__("yaml").safe_load((out / "cohort_config.yaml").read_text()))
     assert saved.effects == cfg.effects
 
