@@ -4,7 +4,8 @@ Time is cut into bins of `bin_s`. A bin takes the mean class probabilities of th
 windows whose span covers its centre; a bin no valid window covers is not valid time. A
 window's span is, with `credit: window`, the window itself (`start_s`-`end_s`); with
 `credit: view`, the time its sampled frames show (`view_start_s`-`view_end_s`), widened about
-its middle to the hop where it is shorter so that consecutive windows leave no gap. The two
+its middle to the hop where it is shorter, and meeting its neighbour's where the frame grid
+still leaves a gap, so that consecutive windows leave none. The two
 agree for a model that views its whole window (the paper preset: 8 frames 0.27 s apart,
 2.13 s, for 2-s windows); for one that views less (the demo preset: 0.96 s), `view` credits
 each decision to the moments it was made from rather than spreading it over the window.
@@ -41,9 +42,15 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from analysis.inputs import SHEET_COLUMNS, read_tsv
+from analysis.inputs import read_sheet
 from pipeio import InputError, atomic_path, write_provenance
-from pipeio.windows import PROB_PREFIX, VIEW_COLUMNS, check_made_by, read_windows
+from pipeio.windows import (
+    PROB_PREFIX,
+    VIEW_COLUMNS,
+    check_made_by,
+    check_same_settings,
+    read_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +81,8 @@ class Decision:
             raise InputError(f"credit must be {' or '.join(CREDITS)}, got {self.credit!r}")
         if not 0 <= self.threshold <= 1:
             raise InputError(f"threshold must be within 0-1, got {self.threshold}")
-        if self.bin_s <= 0:
-            raise InputError(f"bin size must be positive, got {self.bin_s}")
+        if not (self.bin_s > 0 and math.isfinite(self.bin_s)):
+            raise InputError(f"bin size must be a positive number of seconds, got {self.bin_s}")
 
 
 @dataclass
@@ -115,7 +122,16 @@ def credited_spans(table: pd.DataFrame, credit: Credit, hop_s: float | None,
                          "job again, or use credit 'window')")
     lo, hi = (table[c].to_numpy(np.float64) for c in VIEW_COLUMNS)
     mid, half = (lo + hi) / 2, np.maximum(hi - lo, hop_s) / 2
-    return mid - half, mid + half
+    lo, hi = mid - half, mid + half
+    # Views sit on the frame grid, so neighbouring windows' middles are not exactly a hop
+    # apart: where their widened spans leave a gap, the two meet in its middle.
+    order = np.argsort(table["start_s"].to_numpy(np.float64), kind="stable")
+    a, b = order[:-1], order[1:]
+    step = table["start_s"].to_numpy(np.float64)[b] - table["start_s"].to_numpy(np.float64)[a]
+    gap = np.isclose(step, hop_s, rtol=0, atol=1e-6) & (hi[a] < lo[b])
+    meet = (hi[a] + lo[b]) / 2
+    hi[a[gap]], lo[b[gap]] = meet[gap], meet[gap]
+    return lo, hi
 
 
 def _bin_means(starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, duration: float,
@@ -228,6 +244,7 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
     unknown = [c for c in covariates if c not in sheet.columns]
     if unknown:
         raise InputError(f"covariate(s) {unknown} are not columns of the participant sheet")
+    check_same_settings(files)
     timelines = [participant_timeline(f, decision) for f in files]
     pids = [t.participant_id for t in timelines]
     repeated = sorted({p for p in pids if pids.count(p) > 1})
@@ -314,7 +331,7 @@ def run_aggregate(args: argparse.Namespace) -> None:
     files, decision = windows_files(args.windows), decision_from(args)
     if args.model is not None:
         check_made_by(files, args.model)
-    sheet = read_tsv(args.participants, SHEET_COLUMNS, "participant sheet")
+    sheet = read_sheet(args.participants)
     table, excluded = aggregate(files, sheet, decision, covariates, args.min_valid_s)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")

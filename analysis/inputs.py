@@ -79,7 +79,18 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataF
     return frame
 
 
-def _numeric(frame: pd.DataFrame, col: str, what: str) -> pd.Series:
+def read_sheet(path: str | Path) -> pd.DataFrame:
+    """The participant sheet: participant_id and group present, each participant once."""
+    sheet = read_tsv(path, SHEET_COLUMNS, "participant sheet")
+    dup = sheet.index[sheet.duplicated("participant_id")]
+    if len(dup):
+        raise InputError(f"participant sheet {path}: column participant_id repeats on "
+                         f"{_lines(dup)}")
+    return sheet
+
+
+def numeric_column(frame: pd.DataFrame, col: str, what: str) -> pd.Series:
+    """A column as numbers; a cell that is not one is refused, naming its line."""
     values = pd.to_numeric(frame[col], errors="coerce")
     bad = frame.index[values.isna() & frame[col].notna()]
     if len(bad):
@@ -90,8 +101,8 @@ def _numeric(frame: pd.DataFrame, col: str, what: str) -> pd.Series:
 def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     """Percent times must be numbers in 0-100, valid_s non-negative, one row per pair."""
     frame = frame.copy()
-    frame["percent_time"] = _numeric(frame, "percent_time", what)
-    frame["valid_s"] = _numeric(frame, "valid_s", what)
+    frame["percent_time"] = numeric_column(frame, "percent_time", what)
+    frame["valid_s"] = numeric_column(frame, "valid_s", what)
     missing = frame.index[frame["percent_time"].isna()]
     if len(missing):
         raise InputError(f"{what}: column percent_time is missing on {_lines(missing)}")
@@ -160,10 +171,7 @@ def load_cohort(
     sheet_name = f"participant sheet {participants}"
     table = check_percent_table(read_tsv(percent_time, TABLE_COLUMNS, "percent-time table"),
                                 table_name)
-    sheet = read_tsv(participants, SHEET_COLUMNS, "participant sheet")
-    dup = sheet.index[sheet.duplicated("participant_id")]
-    if len(dup):
-        raise InputError(f"{sheet_name}: column participant_id repeats on {_lines(dup)}")
+    sheet = read_sheet(participants)
 
     groups = resolve_groups(sheet, config, sheet_name)
     check_groups(sheet, groups, sheet_name, configured=bool(config.groups))

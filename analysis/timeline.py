@@ -20,6 +20,7 @@ from analysis.aggregate import (
     decision_from,
     participant_timeline,
 )
+from analysis.inputs import numeric_column, read_tsv
 from pipeio import InputError, atomic_path
 
 # The pose contract's "frame has a person" rule (microdualnet/pose/npz.py), restated.
@@ -112,7 +113,11 @@ def run_timeline(args: argparse.Namespace) -> None:
     tl = participant_timeline(args.windows, decision)
     truth = None
     if args.truth is not None:
-        events = pd.read_csv(args.truth, sep="\t", dtype={"participant_id": str})
+        what = f"true events {args.truth}"
+        events = read_tsv(args.truth, ("participant_id", "action", "start_s", "end_s"),
+                          "true events")
+        for col in ("start_s", "end_s"):
+            events[col] = numeric_column(events, col, what)
         truth = events[events["participant_id"] == tl.participant_id]
     pose = person_frames(args.pose) if args.pose is not None else None
     plot_timeline(tl, args.out, pose, truth)

@@ -24,6 +24,7 @@ from analysis.codings import load_mapping, read_codings
 from analysis.codings.model import timeline_events
 from analysis.plots import slugify
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
+from pipeio.windows import check_same_settings
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
     widths, durations, classes = {}, {}, None
     if args.windows:
         files = windows_files(args.windows)
+        check_same_settings(files)
         rated[MODEL] = {}
         for path in files:
             tl = participant_timeline(path, decision)

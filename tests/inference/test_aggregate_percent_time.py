@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from analysis.__main__ import main as analysis_main
@@ -145,6 +146,19 @@ def test_view_credit_refuses_windows_without_view_columns(tmp_path):
         Decision(credit="frames")
 
 
+def test_view_spans_on_the_frame_grid_meet_where_widening_leaves_a_gap(tmp_path):
+    """0.96-s views, 1-s hop: widened to 1 s about middles 1.00, 2.08 and 2.96 s (the frame
+    grid), the first two leave 1.50-1.58 s uncovered; they meet at 1.54 s instead."""
+    rows = [(0, 2, [0.9, 0.0, 0.1]), (1, 3, [0.0, 0.0, 1.0]), (2, 4, [0.0, 0.0, 1.0])]
+    path = _viewed(_windows(tmp_path, "a", rows, 4.0),
+                   [(0.52, 1.48), (1.60, 2.56), (2.48, 3.44)], hop_s=1.0)
+    tl = participant_timeline(path, Decision(bin_s=0.02, baseline="none", credit="view"))
+    first, last = np.flatnonzero(tl.valid)[[0, -1]]
+    assert tl.valid[first:last + 1].all()  # one run of valid time: no gap
+    assert tl.valid_s == pytest.approx(3.46 - 0.50)
+    assert tl.percent_time()["nodding"] == pytest.approx(100 * (1.54 - 0.50) / 2.96)
+
+
 def test_background_decision_needs_a_background_class(tmp_path):
     path = _windows(tmp_path, "a", [(0, 1, [0.4, 0.1, 0.5])], 1.0)
     with pytest.raises(InputError, match="needs a class named 'rest'"):
@@ -230,3 +244,69 @@ def test_analysis_never_imports_torch(tmp_path):
     res = subprocess.run([sys.executable, "-c", "import json; " + probe], capture_output=True,
                          text=True, check=True)
     assert json.loads(res.stdout) == []
+
+
+def test_a_valid_window_without_a_probability_is_refused_by_name(tmp_path):
+    """One NaN would otherwise drop the rest of the participant's time from valid time."""
+    rows = [(0, 2, [0.7, 0.1, 0.2]), (1, 3, [np.nan, 0.1, 0.2]), (2, 4, None)]
+    path = _windows(tmp_path, "a", rows, 4.0)
+    with pytest.raises(InputError, match=r"a\.parquet: valid window 1 has prob_nodding nan, "
+                       "expected a probability 0-1"):
+        aggregate([path], _sheet(["a"]), Decision())
+    path = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2]), (np.inf, 3, None)], 4.0)
+    with pytest.raises(InputError, match=r"b\.parquet: window 1 has start_s inf, expected a "
+                       "finite number"):
+        read_windows(path)
+
+
+def test_damaged_metadata_is_a_message_not_a_traceback(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    arrow = pq.read_table(path)
+    pq.write_table(arrow.replace_schema_metadata({b"microdualnet.windows": b"{not json"}), path)
+    with pytest.raises(InputError, match=r"a\.parquet: its microdualnet.windows metadata is "
+                       "not JSON"):
+        read_windows(path)
+
+
+def test_windows_made_with_other_settings_are_refused(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    b = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    c = _windows(tmp_path, "c", [], 1.5, excluded="video shorter than one window")
+    for path, hop in ((a, 0.5), (b, 1.0), (c, 1.0)):
+        table, meta = read_windows(path)
+        write_windows(path, table, {**meta, "hop_s": hop, "window_s": 2.0})
+    with pytest.raises(InputError, match=r"b\.parquet has hop_s 1\.0 but windows file .*"
+                       r"a\.parquet has 0\.5: one analysis needs one model"):
+        aggregate([a, b, c], _sheet(["a", "b", "c"]), Decision())
+    table, excluded = aggregate([b, c], _sheet(["b", "c"]), Decision())
+    assert table["participant_id"].unique().tolist() == ["b"] and len(excluded) == 1
+
+
+def test_sheet_listing_a_participant_twice_is_refused(tmp_path, capsys):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("participant_id\tgroup\na\tASD\na\tTDC\n")
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["aggregate", "--windows", str(a), "--participants", str(sheet),
+                       "--out", str(tmp_path / "pt.tsv")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "column participant_id repeats on line 3" in err
+    assert not (tmp_path / "pt.tsv").exists()
+
+
+@pytest.mark.parametrize("bin_s", [0.0, float("nan"), float("inf")])
+def test_bin_size_must_be_a_positive_number(bin_s):
+    with pytest.raises(InputError, match="bin size must be a positive number"):
+        Decision(bin_s=bin_s)
+
+
+def test_timeline_names_a_missing_or_malformed_truth_file(tmp_path, capsys):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    bad = tmp_path / "truth.tsv"
+    bad.write_text("participant_id\taction\tstart_s\tend_s\na\tnodding\tsoon\t1.0\n")
+    for truth, message in ((tmp_path / "none.tsv", "none.tsv does not exist"),
+                           (bad, "column start_s is not a number on line 2")):
+        with pytest.raises(SystemExit) as stop:
+            analysis_main(["timeline", "--windows", str(path), "--truth", str(truth),
+                           "--out", str(tmp_path / "t.png")])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
