@@ -83,3 +83,17 @@ def test_event_matching_is_one_to_one():
     # the higher IoU first: (0,2)-(0,1.2) = 0.6, (0,2)-(1,2) = 0.5.
     assert match_events([(0.0, 2.0)], [(0.0, 1.2), (1.0, 2.0)]) == [(0, 0)]
     assert math.isnan(EventScore(0, 0, 0).f1)
+
+
+def test_event_matching_finds_the_most_pairs_below_iou_half():
+    # At IoU >= 0.15, reference (0,4) overlaps compared (1,5) (IoU 0.6) and (0,2) (0.5);
+    # reference (4.1,6) overlaps only (1,5) (0.9/5 = 0.18). Taking the best IoU first pairs
+    # (0,4)-(1,5) and leaves (4.1,6) alone; the maximum matching has two pairs.
+    assert match_events([(0.0, 4.0), (4.1, 6.0)], [(1.0, 5.0), (0.0, 2.0)], 0.15) == [
+        (0, 1), (1, 0)]
+
+
+def test_an_iou_of_exactly_the_threshold_matches_despite_rounding():
+    # (0.1,0.3) in (0.1,0.5): 0.2 / 0.4 = 0.5, computed as 0.49999999999999994.
+    assert match_events([(0.1, 0.5)], [(0.1, 0.3)]) == [(0, 0)]
+    assert match_events([(0.1, 0.5)], [(0.1, 0.29)]) == []
