@@ -42,8 +42,9 @@ def stars(p: float) -> str:
 
 
 def slugify(action: str) -> str:
-    """A file-name-safe form of an action name: `retracting feet` -> `retracting_feet`."""
-    return re.sub(r"[^a-z0-9]+", "_", action.lower()).strip("_") or "action"
+    """A file-name-safe form of an action name: `retracting feet` -> `retracting_feet`;
+    letters of any script are kept, so names in other scripts stay distinct (`点头`)."""
+    return re.sub(r"[\W_]+", "_", action.lower()).strip("_") or "action"
 
 
 def brackets_for(results: pd.DataFrame, action: str, parts: list[str], p_column: str,

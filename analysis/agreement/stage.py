@@ -14,6 +14,7 @@ import itertools
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.aggregate import decision_from, participant_timeline, windows_files
@@ -22,6 +23,7 @@ from analysis.agreement.figures import bland_altman_figure
 from analysis.agreement.table import markdown
 from analysis.codings import load_mapping, read_codings
 from analysis.codings.model import timeline_events
+from analysis.inputs import numeric_column, read_tsv
 from analysis.plots import slugify
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
 from pipeio.windows import check_same_settings
@@ -45,10 +47,18 @@ def _coders(items: list[str]) -> dict[str, list[Path]]:
 
 
 def _durations(path: Path) -> dict[str, float]:
-    table = pd.read_csv(path, sep="\t", dtype={"participant_id": str})
-    if not {"participant_id", "duration_s"} <= set(table.columns):
-        raise InputError(f"durations file {path} lacks participant_id or duration_s")
-    return dict(zip(table["participant_id"], table["duration_s"].astype(float), strict=True))
+    """participant id -> video length (s), each a positive number, each participant once."""
+    what = f"durations file {path}"
+    table = read_tsv(path, ("participant_id", "duration_s"), "durations file")
+    seconds = numeric_column(table, "duration_s", what)
+    bad = table.index[~(seconds > 0) | ~np.isfinite(seconds)]
+    if len(bad):
+        raise InputError(f"{what}: duration_s is not a positive number of seconds on line "
+                         f"{int(bad[0]) + 2}")
+    twice = table.index[table["participant_id"].duplicated()]
+    if len(twice):
+        raise InputError(f"{what}: participant_id repeats on line {int(twice[0]) + 2}")
+    return dict(zip(table["participant_id"], seconds.astype(float), strict=True))
 
 
 def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
@@ -120,15 +130,15 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
 
 def _write(out_dir: Path, result: pd.DataFrame, points: pd.DataFrame, actions: list[str],
            args: argparse.Namespace) -> None:
+    slugs = [slugify(a) for a in actions]
+    if len(set(slugs)) < len(slugs):  # before anything is written
+        raise InputError(f"actions {actions} give clashing file names {slugs}")
     with atomic_path(out_dir / "agreement.tsv") as tmp:
         result.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     with atomic_path(out_dir / "agreement_percent_time.tsv") as tmp:
         points.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     atomic_write_text(out_dir / "agreement.md",
                       markdown(result, args.bin_s, args.min_iou, args.level))
-    slugs = [slugify(a) for a in actions]
-    if len(set(slugs)) < len(slugs):
-        raise InputError(f"actions {actions} give clashing file names {slugs}")
     for action, slug in zip(actions, slugs, strict=True):
         bland_altman_figure(action, points[points["action"] == action],
                             result[result["action"] == action],

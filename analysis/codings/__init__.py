@@ -60,6 +60,12 @@ def read_codings(sources: list[Path], mapping: CodingMap,
         else:
             table, pids = read_boris(path, mapping, durations)
         for pid in pids:
+            if pid in seen and seen[pid] == path:
+                raise InputError(
+                    f"participant {pid} is coded by two observations of {path}"
+                    + (" (participant_id_from: file gives every observation of a file the "
+                       "file's name: use observation or media for an export of several)"
+                       if mapping.participant_id_from == "file" else ""))
             if pid in seen:
                 raise InputError(f"participant {pid} is coded in both {seen[pid]} and {path}")
             seen[pid] = path

@@ -29,7 +29,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
@@ -58,7 +58,8 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"cannot read BORIS export {path}: {err}") from err
-    reader = csv.reader(io.StringIO(text), delimiter="," if path.suffix == ".csv" else "\t")
+    reader = csv.reader(io.StringIO(text),
+                        delimiter="," if path.suffix.lower() == ".csv" else "\t")
     return [(reader.line_num, [c.strip() for c in row]) for row in reader
             if any(c.strip() for c in row)]
 
@@ -113,6 +114,8 @@ def read_boris(path: str | Path, mapping: CodingMap,
     observations: dict[str, _Observation] = {}
     open_states: dict[tuple, tuple[int, float]] = {}
     subjects: set[str] = set()
+    participant = _subject(mapping.participant_subject)
+    others = {_subject(s) for s in mapping.other_subjects}
     for line, r in rows[head + 1:]:
         where = f"{path}, line {line}"
         cell = {name: (r[k] if k < len(r) else "") for name, k in col.items()}
@@ -127,17 +130,14 @@ def read_boris(path: str | Path, mapping: CodingMap,
         if obs.duration_s is None:
             obs.duration_s = _duration(next((cell[c] for c in DURATION_COLUMNS
                                              if cell.get(c)), ""), where)
-        subject = cell.get("Subject", "")
-        if subject in NO_SUBJECT:
-            subject = ""
-        if subject != mapping.participant_subject:
+        subject = _subject(cell.get("Subject", ""))
+        if subject != participant:
             subjects.add(subject)
             continue
         behaviour, kind = cell["Behavior"], cell[status].upper()
         start = _number(cell["Start (s)" if aggregated else "Time"], "time", where)
-        if kind == "POINT":  # zero length unless the mapping gives one (checked later)
-            obs.events.append(CodedEvent(obs_id, behaviour, start,
-                                         start + (mapping.point_duration_s or 0.0), where))
+        if kind == "POINT":  # an instant: its length comes from the mapping (_normalise)
+            obs.events.append(CodedEvent(obs_id, behaviour, start, start, where, point=True))
             continue
         if aggregated:
             end = _number(cell["Stop (s)"], "stop", where)
@@ -161,7 +161,7 @@ def read_boris(path: str | Path, mapping: CodingMap,
     if open_states:
         (_, _, behaviour, _), (line, _) = next(iter(open_states.items()))
         raise InputError(f"{path}, line {line}: START of {behaviour!r} has no STOP")
-    stray = sorted(subjects - {*mapping.other_subjects, mapping.participant_subject})
+    stray = sorted(subjects - {*others, participant})
     if stray:
         raise InputError(f"{path}: subject(s) {stray} are neither participant_subject "
                          f"({mapping.participant_subject!r}) nor in other_subjects of the "
@@ -169,29 +169,59 @@ def read_boris(path: str | Path, mapping: CodingMap,
     return _normalise(path, observations, mapping, durations or {})
 
 
+def _subject(name: str) -> str:
+    """A subject as compared: BORIS's two spellings of "no subject" are one."""
+    return "" if name in NO_SUBJECT else name
+
+
 def _normalise(path: Path, observations: dict[str, _Observation], mapping: CodingMap,
                durations: dict[str, float]) -> tuple[pd.DataFrame, list[str]]:
     events: list[CodedEvent] = []
     pids = []
-    if not observations and mapping.participant_id_from == "file":
-        observations = {"": _Observation()}  # an export without rows: nothing was seen
+    if not observations:  # an export without rows: nothing was seen
+        if mapping.participant_id_from != "file":
+            raise InputError(f"{path}: no events, so the participant it codes cannot be read "
+                             f"from its {mapping.participant_id_from} (BORIS writes those on "
+                             "event rows); name the file after the participant and set "
+                             "participant_id_from: file in the mapping file")
+        observations = {"": _Observation()}
     for obs_id, obs in observations.items():
+        # BORIS on Windows writes Windows paths: split on either separator.
         source = {"file": path.stem, "observation": obs_id,
-                  "media": Path(obs.media).stem}[mapping.participant_id_from]
+                  "media": PureWindowsPath(obs.media).stem}[mapping.participant_id_from]
         pid = mapping.participant_id(source, str(path))
         pids.append(pid)
         known = mapping.known({e.behaviour for e in obs.events}, str(path))
-        ours = [CodedEvent(pid, e.behaviour, e.start_s, e.end_s, e.where)
-                for e in obs.events if e.behaviour in known and mapping.behaviours[e.behaviour]]
-        for ev in ours:
-            if ev.end_s == ev.start_s:
-                raise InputError(f"{ev.where}: POINT event of {ev.behaviour!r}; the model's "
-                                 "classes last, so set point_duration_s in the mapping file "
-                                 "or code it as a state event")
         limits = [d for d in (obs.duration_s, durations.get(pid)) if d is not None]
-        check_events(ours, min(limits) if limits else None)
+        duration = min(limits) if limits else None
+        ours = _points_lengthened(
+            [CodedEvent(pid, e.behaviour, e.start_s, e.end_s, e.where, e.point)
+             for e in obs.events if e.behaviour in known and mapping.behaviours[e.behaviour]],
+            mapping.point_duration_s, duration)
+        check_events(ours, duration)
         events += ours
     return to_table(events, mapping.behaviours), pids
+
+
+def _points_lengthened(events: list[CodedEvent], point_s: float | None,
+                       duration_s: float | None) -> list[CodedEvent]:
+    """POINT events given the mapping's length, cut where the video or the next event of
+    the behaviour begins: the length is ours, so it must not make an overlap or run past the
+    video the coder saw."""
+    out = []
+    for ev in events:
+        if not ev.point:
+            out.append(ev)
+            continue
+        if point_s is None:
+            raise InputError(f"{ev.where}: POINT event of {ev.behaviour!r}; the model's "
+                             "classes last, so set point_duration_s in the mapping file "
+                             "or code it as a state event")
+        later = [e.start_s for e in events
+                 if e.behaviour == ev.behaviour and e.start_s > ev.start_s]
+        end = min([ev.start_s + point_s, *later, *([duration_s] if duration_s is not None else [])])
+        out.append(CodedEvent(ev.participant_id, ev.behaviour, ev.start_s, end, ev.where))
+    return out
 
 
 TABULAR_HEADER = ["Observation id", "Observation date", "Description", "Observation duration",

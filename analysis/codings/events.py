@@ -29,6 +29,7 @@ class CodedEvent:
     start_s: float
     end_s: float
     where: str
+    point: bool = False  # a BORIS POINT event: an instant, given a length by the mapping
 
 
 def check_events(events: list[CodedEvent], duration_s: float | None) -> None:

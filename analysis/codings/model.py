@@ -25,6 +25,7 @@ from analysis.aggregate import (
 from analysis.codings.boris import write_boris_project, write_boris_tabular
 from analysis.codings.elan import write_elan
 from analysis.codings.events import EVENT_COLUMNS
+from analysis.inputs import read_tsv
 from pipeio import InputError
 from pipeio.windows import read_windows
 
@@ -49,9 +50,11 @@ def _videos(sheet: Path | None) -> dict[str, Path]:
     """participant id -> video path, from the sheet's `video` column (relative to it)."""
     if sheet is None:
         return {}
-    table = pd.read_csv(sheet, sep="\t", dtype=str)
-    if not {"participant_id", "video"} <= set(table.columns):
-        raise InputError(f"participant sheet {sheet} lacks participant_id or video")
+    table = read_tsv(sheet, ("participant_id", "video"), "participant sheet")
+    blank = table.index[table["video"].isna() | (table["video"].astype(str).str.strip() == "")]
+    if len(blank):
+        raise InputError(f"participant sheet {sheet}: column video is empty on line "
+                         f"{int(blank[0]) + 2}")
     return {p: sheet.parent / v for p, v in zip(table["participant_id"], table["video"],
                                                  strict=True)}
 

@@ -124,3 +124,10 @@ def test_agreement_cli_coders_only_needs_durations(tmp_path, capsys):
     assert analysis_main([*args, "--durations", str(durations)]) == 0
     row = pd.read_csv(tmp_path / "out" / "agreement.tsv", sep="\t").iloc[0]
     assert (row["reference"], row["compared"], row["kappa"], row["f1"]) == ("a", "b", 1.0, 1.0)
+    for text, message in (("sub-001\t20 s\n", "column duration_s is not a number on line 2"),
+                          ("sub-001\t\n", "not a positive number of seconds on line 2"),
+                          ("sub-001\t20\nsub-001\t21\n", "participant_id repeats on line 3")):
+        durations.write_text("participant_id\tduration_s\n" + text)
+        with pytest.raises(SystemExit):
+            analysis_main([*args, "--durations", str(durations)])
+        assert message in capsys.readouterr().err

@@ -103,6 +103,53 @@ def test_boris_errors_name_file_line_and_behaviour(tmp_path, rows, message):
         read_boris(write(tmp_path, "sub-001.tsv", v8(rows)), MAPPING)
 
 
+def test_boris_point_events_get_the_mapping_length_cut_at_the_next_event_and_video_end(
+        tmp_path):
+    # 1-s points at 5.0 and 5.5 s: the first is cut where the second begins; one at 59.5 s
+    # of a 60-s video is cut at its end. The length is ours, not the coder's overlap.
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "POINT", 5.0),
+                                              ("child", "nod", "POINT", 5.5),
+                                              ("child", "nod", "POINT", 59.5)]))
+    table, _ = read_boris(path, MAPPING.model_copy(update={"point_duration_s": 1.0}))
+    assert events(table) == [("sub-001", "nodding", 5.0, 6.5),  # touching: merged
+                             ("sub-001", "nodding", 59.5, 60.0)]
+
+
+def test_boris_zero_length_state_event_is_not_called_a_point(tmp_path):
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 3.0),
+                                              ("child", "nod", "STOP", 3.0)]))
+    with pytest.raises(InputError, match=r"lines 2-3: 'nod' ends at 3.000 s, not after its "
+                                         "start"):
+        read_boris(path, MAPPING)
+
+
+def test_boris_windows_media_paths_upper_case_csv_and_no_focal_subject(tmp_path):
+    text = ("Observation id,Subject,Behavior,Behavior type,Start (s),Stop (s),"
+            "Media file name\n"
+            "o1,No focal subject,nod,STATE,1.0,2.0,C:\\Users\\anna\\videos\\sub-009.mp4\n")
+    mapping = MAPPING.model_copy(update={"participant_id_from": "media",
+                                         "participant_subject": "No focal subject"})
+    table, pids = read_boris(write(tmp_path, "export.CSV", text), mapping)
+    assert pids == ["sub-009"] and events(table) == [("sub-009", "nodding", 1.0, 2.0)]
+
+
+def test_boris_empty_export_without_file_ids_is_refused(tmp_path):
+    path = write(tmp_path, "export.tsv", V8_HEADER + "\n")
+    mapping = MAPPING.model_copy(update={"participant_id_from": "observation"})
+    with pytest.raises(InputError, match=r"export.tsv: no events, so the participant it "
+                                         "codes cannot be read from its observation"):
+        read_boris(path, mapping)
+
+
+def test_two_observations_in_one_file_named_by_the_file(tmp_path):
+    text = ("Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tStop (s)\n"
+            "visit 1\tchild\tnod\tSTATE\t1.0\t2.0\n"
+            "visit 2\tchild\tnod\tSTATE\t1.0\t2.0\n")
+    with pytest.raises(InputError, match=r"sub-005 is coded by two observations of .*"
+                                         r"sub-005.tsv \(participant_id_from: file"):
+        read_codings([write(tmp_path, "sub-005.tsv", text)], MAPPING)
+
+
 def test_boris_overlap_of_one_behaviour_is_refused(tmp_path):
     text = ("Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tStop (s)\n"
             "sub-001\tchild\tnod\tSTATE\t1.0\t3.0\n"

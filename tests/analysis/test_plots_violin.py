@@ -26,6 +26,8 @@ def test_stars(p: float, mark: str) -> None:
 def test_slugify() -> None:
     assert slugify("retracting feet") == "retracting_feet"
     assert slugify("Scratching or touching (neck)") == "scratching_or_touching_neck"
+    assert slugify("点头") != slugify("摇腿")  # names in other scripts stay distinct
+    assert slugify("(?)") == "action"
 
 
 def results() -> pd.DataFrame:
