@@ -1,12 +1,14 @@
 """OpenPose JSON: one file per frame, `<stem>_<12-digit frame>_keypoints.json`, BODY_25 pose.
 
 The writer stores each float32 value as the decimal of its exact float64 value, so reading
-back gives bit-identical arrays.
+back gives bit-identical arrays. The reader clips confidences to 0-1: OpenPose's are heatmap
+peaks and can exceed 1 (e.g. 1.41), while the pose contract's are probabilities.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -56,8 +58,8 @@ def read_frame(path: str | Path) -> np.ndarray:
     """All people of one OpenPose JSON file as `[P, 25, 3]` float32."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: not a readable OpenPose JSON file ({err})") from err
     people = data.get("people") if isinstance(data, dict) else None
     if not isinstance(people, list):
@@ -71,8 +73,22 @@ def read_frame(path: str | Path) -> np.ndarray:
                 f"{path}: person {k} 'pose_keypoints_2d' must hold 75 numbers (BODY_25 x, y, c),"
                 f" got {got}"
             )
-        out[k] = np.asarray(flat, np.float64).reshape(NUM_JOINTS, 3)
+        values = np.array([_number(v) for v in flat]).reshape(NUM_JOINTS, 3)
+        if not np.isfinite(values).all():
+            joint = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
+            raise InputError(f"{path}: person {k} joint {joint} is not three numbers "
+                             f"({flat[3 * joint:3 * joint + 3]})")
+        values[:, 2] = np.clip(values[:, 2], 0.0, 1.0)
+        out[k] = values
     return out
+
+
+def _number(value: object) -> float:
+    """A JSON value as a float (numbers written as text too); NaN for anything else."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def frame_files(folder: str | Path) -> list[tuple[int, Path]]:
@@ -87,7 +103,12 @@ def frame_files(folder: str | Path) -> list[tuple[int, Path]]:
             found.append((int(m.group(1)), path))
     if not found:
         raise InputError(f"{folder}: no '*_<12-digit frame>_keypoints.json' files")
-    return sorted(found)
+    found.sort()
+    for (a, path_a), (b, path_b) in zip(found, found[1:], strict=False):
+        if a == b:
+            raise InputError(f"{folder}: two files for frame {a} ({path_a.name}, "
+                             f"{path_b.name}): the JSON of two videos in one folder?")
+    return found
 
 
 def read_sequence(folder: str | Path) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -47,6 +47,10 @@ class PoseData:
 
     def at_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints `[*frames.shape, 25, 3]` and a mask of the frames this file has."""
+        frames = np.asarray(frames)
+        if not len(self.frame_index):  # no frame at all: every requested one is missing
+            return (np.zeros((*frames.shape, NUM_JOINTS, 3), np.float32),
+                    np.zeros(frames.shape, bool))
         pos = np.searchsorted(self.frame_index, frames)
         pos = np.clip(pos, 0, len(self.frame_index) - 1)
         have = self.frame_index[pos] == frames

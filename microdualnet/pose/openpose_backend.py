@@ -15,6 +15,8 @@ from microdualnet import openpose_io
 from microdualnet.pose.participant import NO_HINT, FollowStats, ParticipantHint, follow
 from pipeio.errors import InputError
 
+OUTSIDE_TOLERANCE = 0.02  # share of the frame size a keypoint may lie beyond its edge
+
 
 def read_openpose(folder: str | Path, video_frames: int, width: int, height: int,
                   only: np.ndarray | None = None, hint: ParticipantHint = NO_HINT
@@ -27,12 +29,36 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
     """
     files = openpose_io.frame_files(folder)
     numbers = np.array([i for i, _ in files])
-    if len(files) != video_frames or numbers[0] != 0 or numbers[-1] != video_frames - 1:
+    if len(files) != video_frames or not np.array_equal(numbers, np.arange(video_frames)):
+        missing = np.setdiff1d(np.arange(video_frames), numbers)
+        gap = f"; frame {missing[0]} has no file" if len(missing) else ""
         raise InputError(
             f"OpenPose folder {folder} has {len(files)} frame files (frames {numbers[0]}-"
-            f"{numbers[-1]}), the video has {video_frames} frames (0-{video_frames - 1}); "
-            "the JSON does not belong to this video or is incomplete")
+            f"{numbers[-1]}{gap}), the video has {video_frames} frames (0-{video_frames - 1});"
+            " the JSON does not belong to this video or is incomplete")
     keep = np.arange(video_frames) if only is None else np.unique(only)
     people = [openpose_io.read_frame(files[i][1]) for i in keep]
+    check_pixel_frame(people, width, height, folder)
     track, stats = follow(people, hint, width, height)
     return keep.astype(np.int64), track, stats
+
+
+def check_pixel_frame(people: list[np.ndarray], width: int, height: int,
+                      folder: str | Path) -> None:
+    """The keypoints are pixels of this video: JSON made from a resized or rotated copy, or
+    with OpenPose's normalised `--keypoint_scale`, would pass every other check."""
+    found = [p[..., :2][p[..., 2] > 0] for p in people if len(p)]
+    xy = np.concatenate(found) if found else np.zeros((0, 2))
+    if not len(xy):
+        return
+    size = np.array([width, height], np.float64)
+    outside = ((xy < -OUTSIDE_TOLERANCE * size) | (xy > (1 + OUTSIDE_TOLERANCE) * size)).any(1)
+    if outside.any():
+        x, y = xy[np.flatnonzero(outside)[0]]
+        raise InputError(f"OpenPose folder {folder}: a keypoint at ({x:.0f}, {y:.0f}) lies "
+                         f"outside the {width}x{height} video; the JSON was made from another "
+                         "size or orientation of it: run OpenPose on the video itself")
+    if np.abs(xy).max() <= 1.5 and max(width, height) > 30:
+        raise InputError(f"OpenPose folder {folder}: every keypoint has |x| and |y| <= 1.5, "
+                         "normalised coordinates (OpenPose's --keypoint_scale 3 or 4), not "
+                         "pixels: run it with the default scale")

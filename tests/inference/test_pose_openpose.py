@@ -70,6 +70,34 @@ def test_json_frame_count_not_matching_the_video_is_an_error(cohort, tmp_path):
     assert not (tmp_path / "p.npz").exists()
 
 
+def test_a_missing_frame_with_a_stray_file_is_named_not_shifted(cohort, tmp_path):
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    files = openpose_io.frame_files(folder)
+    files[3][1].rename(folder / openpose_io.frame_filename("sub-001", 80))  # 3 gone, 80 extra
+    with pytest.raises(InputError, match=r"frame 3 has no file"):
+        extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                     openpose_dir=folder, progress=False)
+    (folder / openpose_io.frame_filename("sub-001", 80)).rename(
+        folder / openpose_io.frame_filename("old", 4))  # two files for frame 4
+    with pytest.raises(InputError, match=r"two files for frame 4"):
+        openpose_io.frame_files(folder)
+
+
+@pytest.mark.parametrize("scale, message", [
+    (20.0, r"a keypoint at \(\d+, \d+\) lies outside the \d+x\d+ video"),
+    (1 / 160, r"normalised coordinates"),
+])
+def test_json_of_another_pixel_frame_is_refused(cohort, tmp_path, scale, message):
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    for _, path in openpose_io.frame_files(folder):
+        people = openpose_io.read_frame(path)
+        people[..., :2] *= scale
+        path.write_text(openpose_io.frame_json(people))
+    with pytest.raises(InputError, match=message):
+        extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                     openpose_dir=folder, progress=False)
+
+
 def test_only_sampled_frames_are_processed(cohort, demo_model, tmp_path):
     argv = ["pose", "--backend", "openpose", "--video", str(cohort / "videos/sub-003.mp4"),
             "--openpose-dir", str(cohort / "openpose/sub-003"), "--out", str(tmp_path / "s.npz"),

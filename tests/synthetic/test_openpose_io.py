@@ -44,3 +44,20 @@ def test_broken_json_and_missing_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no '\\*_<12-digit frame>_keypoints.json' files"):
         openpose_io.read_sequence(tmp_path / "empty")
+
+
+def test_confidence_above_one_is_clipped_and_bad_values_name_the_joint(tmp_path):
+    path = tmp_path / "v_000000000000_keypoints.json"
+    values = [10.0, 20.0, 0.9] * 25
+    values[2] = 1.40701  # OpenPose's heatmap peaks can exceed 1
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": values}]}))
+    people = openpose_io.read_frame(path)
+    assert people[0, 0, 2] == 1.0 and people[0, 1, 2] == np.float32(0.9)
+    for bad in (None, "n/a"):
+        values[4] = bad
+        path.write_text(json.dumps({"people": [{"pose_keypoints_2d": values}]}))
+        with pytest.raises(InputError, match=r"person 0 joint 1 is not three numbers"):
+            openpose_io.read_frame(path)
+    path.write_bytes(b'{"people": [\xff]}')
+    with pytest.raises(InputError, match="not a readable OpenPose JSON"):
+        openpose_io.read_frame(path)
