@@ -193,9 +193,15 @@ class StatsConfig(BaseModel):
 
     @model_validator(mode="after")
     def _contrasts_use_known_groups(self) -> StatsConfig:
+        seen: dict[frozenset[str], tuple[str, str]] = {}
         for a, b in self.contrasts or []:
             if a == b:
                 raise ValueError(f"contrast [{a}, {b}] compares a group with itself")
+            pair = frozenset((a, b))
+            if pair in seen:  # one test counted twice would widen the FDR family
+                raise ValueError(f"contrast [{a}, {b}] repeats {list(seen[pair])}; list each "
+                                 "pair of groups once")
+            seen[pair] = (a, b)
             if self.groups is not None:
                 unknown = [g for g in (a, b) if g not in self.groups]
                 if unknown:

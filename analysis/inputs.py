@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.config import StatsConfig
@@ -231,9 +232,11 @@ def _attach_covariates(
                 merged[cov] = merged.pop(cov + "_sheet")
             source, rows = sheet_name, sheet.index[sheet[cov].isna()]
             missing_pids = sheet.loc[rows, "participant_id"].tolist()
+            _check_covariate(sheet[cov], cov, source)
         elif cov in table.columns:
             source, rows = "the percent-time table", table.index[table[cov].isna()]
             missing_pids = sorted(table.loc[rows, "participant_id"].unique())
+            _check_covariate(table[cov], cov, source)
         else:
             raise InputError(
                 f"covariate column {cov!r} (stats.covariates) is in neither the participant "
@@ -246,4 +249,26 @@ def _attach_covariates(
                     "fill them or set stats.exclude_incomplete: true"
                 )
             exclusions += [(pid, f"missing covariate {cov}") for pid in missing_pids]
+        if not pd.api.types.is_numeric_dtype(merged[cov]):
+            merged[cov] = merged[cov].str.strip()  # "M " is the level M, not a level of its own
     return merged, exclusions
+
+
+def _check_covariate(values: pd.Series, cov: str, source: str) -> None:
+    """A numeric covariate holds finite numbers only: one stray marker ("-", "unknown")
+    would otherwise turn the whole column into a factor with a level per value."""
+    present = values.dropna()
+    if pd.api.types.is_numeric_dtype(values):
+        bad = present.index[~np.isfinite(present.to_numpy(dtype=float))]
+        if len(bad):
+            raise InputError(f"covariate column {cov} in {source}: not a finite number on "
+                             f"{_lines(bad)}")
+        return
+    text = present.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if 2 * numbers.notna().sum() >= len(text) and numbers.isna().any():
+        bad = text.index[numbers.isna()]
+        raise InputError(
+            f"covariate column {cov} in {source} holds numbers, but {text[bad[0]]!r} on "
+            f"{_lines(bad)}; leave a missing value empty (stats.exclude_incomplete says "
+            "what happens to it)")

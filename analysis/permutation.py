@@ -18,7 +18,9 @@ and a permutation only re-solves a p x p system: no refits. Writing a row of A o
 x_i = z_i + l_i L (l_i = 1 in A, 0 in B), X'W~X, sum r x and sum r^2 x x' are rank-two
 updates of fixed matrices, computed for all permutations at once.
 
-p = (1 + #{T_perm >= T}) / (1 + permutations) (Phipson & Smyth 2010). The test is exact when
+p = (1 + #{T_perm >= T}) / (1 + permutations) (Phipson & Smyth 2010), over the labellings
+under which the contrast is estimable: one that puts group A exactly on a covariate's level
+makes the design singular and T undefined, and is left out of both counts. The test is exact when
 the rows of A and B are exchangeable (same intensity distribution, covariates unrelated to
 group); because T is studentized it stays asymptotically valid when the groups differ in
 spread (Janssen 1997; DiCiccio & Romano 2017). In a small, skewed group with a larger spread
@@ -39,6 +41,9 @@ from analysis.glm import fit_params
 #: Relative slack so that permutations tying with the observed statistic count as ties
 #: despite rounding in a different order of summation.
 TIE_RTOL = 1e-9
+#: A relabelled information matrix whose smallest singular value is below this share of its
+#: largest is singular: the contrast is not estimable under that labelling.
+SINGULAR_RTOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,12 @@ def score_statistics(labels: np.ndarray, z: np.ndarray, vec: np.ndarray, w: np.n
     s, sq, t = sums[:, -3], sums[:, -2], sums[:, -1]
     info = (z.T @ zw + u[:, :, None] * vec + vec[:, None] * u[:, None, :]
             + s[:, None, None] * np.outer(vec, vec))
-    v = np.linalg.solve(info, np.broadcast_to(vec, u.shape)[..., None])[..., 0]
+    # A labelling can make the design singular (group A landing exactly on one covariate
+    # level): its contrast is not estimable, and its S and V are NaN.
+    sv = np.linalg.svd(info, compute_uv=False)
+    ok = sv[:, -1] > SINGULAR_RTOL * sv[:, 0]
+    v = np.full(u.shape, np.nan)
+    v[ok] = np.linalg.solve(info[ok], np.broadcast_to(vec, u[ok].shape)[..., None])[..., 0]
     lv = v @ vec
     score = v @ (z.T @ r) + t * lv
     var = np.sum((v @ (z.T @ zr2)) * v, axis=1) + 2 * lv * np.sum(uq * v, axis=1) + sq * lv**2
@@ -110,6 +120,7 @@ def permutation_score_test(x: np.ndarray, y: np.ndarray, vec: np.ndarray, in_a: 
     stat = score[0] ** 2 / var[0]
     p_score, p_var = score_statistics(random_labellings(observed, rng, permutations), z, vec,
                                       w, r, rows)
-    exceed = int(np.sum(p_score**2 >= stat * (1 - TIE_RTOL) * p_var))
+    defined = np.isfinite(p_score) & (p_var > 0)
+    exceed = int(np.sum(p_score[defined]**2 >= stat * (1 - TIE_RTOL) * p_var[defined]))
     return ScoreTest(z=float(np.sign(score[0]) * np.sqrt(stat)),
-                     p=(1 + exceed) / (1 + permutations))
+                     p=(1 + exceed) / (1 + int(defined.sum())))

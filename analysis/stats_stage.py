@@ -31,6 +31,8 @@ class StatsOutput:
 def run_stats(cfg: StatsConfig, percent_time: Path, participants: Path,
               out_dir: Path) -> StatsOutput:
     """Run the hurdle analysis and write hurdle.tsv, Table V, methods.md and provenance."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file; the stats stage writes a folder")
     cohort = load_cohort(percent_time, participants, cfg)
     groups = cohort.groups
     for a, b in cfg.resolved_contrasts(groups):
@@ -51,7 +53,7 @@ def run_stats(cfg: StatsConfig, percent_time: Path, participants: Path,
     write_results(results, out_dir, cfg)
     sizes = cohort.table.groupby("group")["participant_id"].nunique().to_dict()
     atomic_write_text(out_dir / "methods.md", methods_text(
-        cfg, groups, sizes, actions, results, n_excluded=len(cohort.exclusions)))
+        cfg, groups, sizes, actions, results, n_excluded=cohort.exclusions["participant_id"].nunique()))
     with atomic_path(out_dir / "exclusions.tsv") as tmp:
         cohort.exclusions.to_csv(tmp, sep="\t", index=False)
     write_provenance(out_dir / "provenance.json", "analysis stats",

@@ -68,6 +68,16 @@ def test_bad_input_exits_2_with_one_line(cohort, write_cohort, tmp_path: Path) -
     assert proc.stderr.startswith("error: ") and "percent_time" in proc.stderr
     assert "line 7" in proc.stderr
     assert not (tmp_path / "o").exists()
+    (tmp_path / "o").write_text("")  # --out naming a file, not a folder
+    table.loc[5, "percent_time"] = 14.0
+    tpath, spath = write_cohort(table, sheet)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "stats", "--percent-time", str(tpath),
+         "--participants", str(spath), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --out ")
+    assert "is a file" in proc.stderr
 
 
 def test_bad_config_key_exits_2(cohort, write_cohort, tmp_path: Path, capsys) -> None:
@@ -87,3 +97,19 @@ def test_analysis_never_imports_torch_or_the_model_package() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).resolve().parents[2])
     assert proc.stdout.strip() == "[]"
+
+
+def test_methods_count_each_excluded_participant_once(cohort, write_cohort, tmp_path: Path):
+    """One participant missing from the table and without an age: two reasons, one child."""
+    table, sheet = cohort(n_actions=1)
+    pid = sheet.loc[0, "participant_id"]
+    sheet.loc[0, "age"] = float("nan")
+    tpath, spath = write_cohort(table[table["participant_id"] != pid].drop(columns=["age"]),
+                                sheet)
+    config = tmp_path / "stats.yaml"
+    config.write_text("covariates: [age]\nexclude_incomplete: true\npermutations: 199\n")
+    assert main(["stats", "--percent-time", str(tpath), "--participants", str(spath),
+                 "--config", str(config), "--out", str(tmp_path / "o")]) == 0
+    excluded = pd.read_csv(tmp_path / "o" / "exclusions.tsv", sep="\t")
+    assert excluded["participant_id"].tolist() == [pid, pid]
+    assert "1 participant(s) were excluded" in (tmp_path / "o" / "methods.md").read_text()

@@ -42,6 +42,7 @@ def test_a_file_without_stats_key_is_the_stats_section(tmp_path: Path) -> None:
     ({"stats": {"alpah": 0.05}}, "stats.alpah"),
     ({"groups": ["ASD"]}, "groups"),
     ({"groups": ["ASD", "TDC"], "contrasts": [["ASD", "PSY"]]}, "contrasts"),
+    ({"contrasts": [["ASD", "PSY"], ["PSY", "ASD"]]}, "repeats"),
     ({"covariates": ["age", "age"]}, "covariates"),
     ({"covariates": ["group"]}, "covariates"),
     ({"plot_parts": ["engagement", "dose"]}, "plot_parts.1"),

@@ -86,6 +86,29 @@ def test_missing_covariate_values(cohort, write_cohort) -> None:
     assert data.table["age"].notna().all()
 
 
+def test_a_stray_marker_in_a_numeric_covariate_is_refused(cohort, write_cohort) -> None:
+    """One "-" would otherwise make age a factor with a level per value."""
+    table, sheet = cohort()
+    sheet["age"] = sheet["age"].astype(object)
+    sheet.loc[[1, 5], "age"] = "-"
+    paths = write_cohort(table.drop(columns=["age"]), sheet)
+    with pytest.raises(InputError, match=r"covariate column age in .* holds numbers, but '-' "
+                       r"on lines 3, 7; leave a missing value empty"):
+        load_cohort(*paths, StatsConfig(covariates=["age"]))
+    sheet.loc[[1, 5], "age"] = np.inf
+    paths = write_cohort(table.drop(columns=["age"]), sheet)
+    with pytest.raises(InputError, match=r"age in .*: not a finite number on lines 3, 7"):
+        load_cohort(*paths, StatsConfig(covariates=["age"]))
+
+
+def test_text_covariate_levels_ignore_surrounding_spaces(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    sheet.loc[0, "sex"] = sheet.loc[0, "sex"] + " "
+    data = load_cohort(*write_cohort(table.drop(columns=["sex"]), sheet),
+                       StatsConfig(covariates=["sex"]))
+    assert sorted(data.table["sex"].unique()) == sorted(sheet["sex"].str.strip().unique())
+
+
 def test_duplicate_rows_and_incomplete_grid(cohort, write_cohort) -> None:
     table, sheet = cohort()
     with pytest.raises(InputError, match="more than one row .* on line 3$"):

@@ -206,3 +206,31 @@ def test_methods_and_caption_name_the_tests() -> None:
         assert phrase in text
         caption = table_v_caption(cfg)
         assert ("permutation test" in caption) == (cfg.intensity_test == "permutation")
+
+
+def test_labellings_that_make_the_design_singular_are_left_out():
+    """Two groups only (the third had too few engagers) and a binary covariate: the
+    labelling that puts A exactly on the boys makes group and sex collinear. Its statistic
+    is undefined (NaN), and the permutation p counts only the labellings where it is defined;
+    it used to stop the run with a LinAlgError for some seeds."""
+    sex = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], float)
+    in_a = np.array([1, 1, 0, 0, 1, 1, 0, 0, 0, 0], bool)
+    x = np.column_stack([np.ones(10), in_a, sex])
+    y = np.random.default_rng(3).uniform(0.05, 0.6, 10)
+    vec = np.array([0.0, 1.0, 0.0])
+    mu = restricted_means(x, y, vec)
+    labels = np.array([sex, in_a.astype(float)])
+    score, var = score_statistics(labels, x - np.outer(in_a, vec), vec, mu * (1 - mu), y - mu,
+                                  np.arange(10))
+    assert np.isnan(score[0]) and np.isfinite(score[1]) and var[1] > 0
+    # All 210 labellings enumerated: p over the 209 defined ones.
+    every = np.array([np.isin(np.arange(10), c) for c in itertools.combinations(range(10), 4)],
+                     float)
+    s_all, v_all = score_statistics(every, x - np.outer(in_a, vec), vec, mu * (1 - mu), y - mu,
+                                    np.arange(10))
+    defined = np.isfinite(s_all)
+    assert defined.sum() == 209
+    test = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 20000)
+    stat = score[1] ** 2 / var[1]
+    exact = np.mean(s_all[defined] ** 2 >= stat * (1 - 1e-9) * v_all[defined])
+    assert test.p == pytest.approx(exact, abs=0.01)
