@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 # phone switching between 30 and 15 fps is not).
 VFR_TOLERANCE = 0.25
 VFR_MAX_SHARE = 0.02
+# Frame i is taken to be shown at i / fps: no frame's own time may differ from that by more
+# than this (a pause in the timestamps, or dropped frames piling up, would misplace every
+# window after it).
+MAX_DRIFT_S = 0.25
+# The container's nominal rate is used where the frame times agree with it this closely.
+NOMINAL_RTOL = 1e-3
 _ERRORS = (av.FFmpegError, RuntimeError, OSError)
 # Frames scaled down by at least this factor (per side) may be decoded without deblocking.
 SKIP_DEBLOCKING_FROM = 2.5
@@ -95,9 +101,12 @@ def probe(path: str | Path) -> VideoInfo:
     try:  # the stream's fields, read before the container is closed
         base, nominal = stream.time_base, stream.average_rate or stream.guessed_rate
         width, height, listed = int(stream.width), int(stream.height), int(stream.frames or 0)
-        pts, first = [], None
+        pts, first, stored = [], None, 0
         for packet in container.demux(stream):
-            if packet.size:
+            # An edit list that trims the start (ffmpeg -ss ... -c copy) keeps the frames
+            # before the cut as discard packets: decoded for reference, never shown.
+            stored += bool(packet.size)
+            if packet.size and not packet.is_discard:
                 pts.append(packet.pts)
             if first is None:  # decoded only until the first frame: its display rotation
                 first = next(iter(stream.decode(packet)), None)
@@ -111,9 +120,9 @@ def probe(path: str | Path) -> VideoInfo:
     if any(p is None for p in pts):
         raise InputError(f"video {path} has frames without timestamps; re-encode it (e.g. "
                          "ffmpeg -i IN -c:v libx264 OUT.mp4)")
-    if listed and len(pts) < listed:
+    if listed and stored < listed:
         raise InputError(f"video {path} is truncated: its index lists {listed} frames, the "
-                         f"file holds {len(pts)}")
+                         f"file holds {stored}")
     if not base:
         raise InputError(f"video {path} has no time base for its timestamps; re-encode it")
     times = np.sort(np.asarray(pts, np.float64)) * float(base)
@@ -135,7 +144,9 @@ def _quarter_turns(path: Path, degrees: float) -> int:
 
 def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> float:
     """The frame rate of a constant-rate recording: the container's, where the frame times
-    agree with it within 1%, else the one the times show. Variable rates are refused."""
+    agree with it within NOMINAL_RTOL, else the one they show over the whole recording
+    (robust to timestamps rounded to milliseconds, as Matroska's are). Variable rates, and
+    times that stray from frame counting by more than MAX_DRIFT_S, are refused."""
     if len(times) < 2:
         if not nominal or nominal <= 0:
             raise InputError(f"video {path} has one frame and no frame rate")
@@ -151,10 +162,20 @@ def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> f
             f"intervals are not {1000 * median:.1f} ms; from {1000 * step.min():.1f} to "
             f"{1000 * step.max():.1f} ms); re-encode it at a constant rate, e.g. ffmpeg -i IN "
             f"-vf fps={round(1 / median)} -c:v libx264 OUT.mp4")
-    measured = 1.0 / median
-    if nominal and nominal > 0 and abs(float(nominal) - measured) <= 0.01 * measured:
-        return float(nominal)
-    return measured
+    measured = (len(times) - 1) / float(times[-1] - times[0])
+    rate = (float(nominal) if nominal and nominal > 0
+            and abs(float(nominal) - measured) <= NOMINAL_RTOL * measured else measured)
+    drift = times - times[0] - np.arange(len(times)) / rate
+    worst = int(np.argmax(np.abs(drift)))
+    if abs(drift[worst]) > MAX_DRIFT_S:
+        jump = int(np.argmax(step))
+        raise InputError(
+            f"video {path}: frame {worst} is shown at {times[worst] - times[0]:.2f} s, but "
+            f"counting frames at {rate:.3f} fps puts it at {worst / rate:.2f} s (the longest "
+            f"pause in its timestamps is {step[jump]:.2f} s, after {times[jump] - times[0]:.2f}"
+            " s); re-encode it at a constant rate, e.g. ffmpeg -i IN "
+            f"-vf fps={round(1 / median)} -c:v libx264 OUT.mp4")
+    return rate
 
 
 class FrameStream:

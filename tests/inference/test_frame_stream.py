@@ -173,6 +173,57 @@ def test_constant_rate_with_one_dropped_frame_is_accepted(tmp_path, noise):
     assert info.frames == 120 and info.fps == pytest.approx(30.0, rel=0.01)
 
 
+def test_a_pause_in_the_timestamps_is_refused(tmp_path, noise):
+    """Frames 0-59 then, after a 5-s pause, frames 60-119: counting frames would put every
+    window after the pause 5 s early."""
+    frames = np.concatenate([noise] * 4)
+    pts = [i if i < 60 else i + 150 for i in range(120)]
+    with pytest.raises(InputError, match=r"pause.mp4: frame \d+ is shown at .* longest pause "
+                       r"in its timestamps is 5\.03 s, after 1\.97 s\); re-encode .*fps=30"):
+        probe(_write_timed(tmp_path / "pause.mp4", frames, pts, Fraction(1, 30)))
+
+
+def test_millisecond_timestamps_keep_the_ntsc_rate(tmp_path, noise):
+    """Matroska stores times in ms: 29.97 fps intervals alternate 33 and 34 ms, whose median
+    (30.3 fps) would drift 1% (2 s over 3 min)."""
+    video = tmp_path / "v.mkv"
+    with av.open(str(video), "w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=Fraction(30000, 1001))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in np.concatenate([noise] * 10):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    info = probe(video)
+    assert info.fps == pytest.approx(30000 / 1001, rel=1e-4)
+    assert info.duration_s == pytest.approx(300 * 1001 / 30000, abs=1e-3)
+
+
+def test_a_start_trimmed_by_an_edit_list_is_numbered_alike_forward_and_after_a_seek(tmp_path,
+                                                                                  noise):
+    """`ffmpeg -ss 0.2 -c copy` keeps the 5 frames before the cut as discard packets: they are
+    not frames of the video, whether it is read from the start or from a seek."""
+    video = _write(tmp_path / "v.mp4", np.concatenate([noise] * 2), gop=10)
+    data = bytearray(video.read_bytes())
+    elst = data.find(b"elst")
+    mdhd = data.find(b"mdhd")  # type, version/flags, creation and modification times
+    timescale = int.from_bytes(data[mdhd + 16:mdhd + 20], "big")
+    assert elst > 0 and data[elst + 4] == 0  # version 0: 32-bit entries
+    media_time = elst + 16  # after version/flags, entry count, segment duration
+    start = int.from_bytes(data[media_time:media_time + 4], "big")  # x264's B-frame delay
+    data[media_time:media_time + 4] = (start + 5 * timescale // 25).to_bytes(4, "big")
+    trimmed = tmp_path / "trimmed.mp4"
+    trimmed.write_bytes(bytes(data))
+    info = probe(trimmed)
+    assert info.frames == 55
+    with FrameStream(trimmed) as stream:
+        forward = dict(stream.frames(range(55)))  # all of them: none missing at the end
+    with FrameStream(trimmed, start=30, info=info) as stream:
+        after_seek = dict(stream.frames([30, 40]))
+    np.testing.assert_array_equal(after_seek[30], forward[30])
+    np.testing.assert_array_equal(after_seek[40], forward[40])
+    assert np.abs(forward[0].astype(int) - _reference(video, [5])[0]).mean() < 2
+
+
 @pytest.mark.parametrize("damage, needle", [
     (lambda p: p.unlink(), "does not exist"),
     (lambda p: p.write_bytes(b""), "empty"),
