@@ -3,10 +3,11 @@
 Torch-free, so the pose stage, inference and training all read video through this module.
 
 A frame is numbered by its place in presentation order, from 0: frame i is the i-th frame
-the decoder outputs. `probe` finds the count and each frame's time by reading the packets
-(decoding only the first frame, for its display rotation), which is also where a recording the pipeline cannot time is refused: no frame
-rate, no timestamps, a variable frame rate, or an index that promises more frames than the
-file holds. Every failure is an `InputError` naming the file.
+the decoder outputs, shown at i / fps. `probe` finds the count and each frame's time by
+reading the packets (decoding only the first frame, for its display rotation), which is also
+where a recording the pipeline cannot time is refused: no frame rate, no timestamps, a
+variable frame rate, frame times that stray from i / fps, or an index that promises more
+frames than the file holds. Every failure is an `InputError` naming the file.
 
 Frames come out as the recording is meant to be seen: a file's display rotation (a phone held
 upright or sideways stores landscape pixels plus a rotation) is applied to every frame, and
