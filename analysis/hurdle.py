@@ -125,12 +125,12 @@ def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list
     rows = part_outcome(action_rows, part)
     rows = rows[rows["group"].isin(usable)]
 
+    action_level = None  # a reason that says more than any group's
     if not (action_rows["percent_time"] > 0).any():
-        whole = "no participant engaged in this action"
+        action_level = "no participant engaged in this action"
     elif part == "engagement" and (action_rows["percent_time"] > 0).all():
-        whole = "every participant engaged in this action (no variation)"
-    else:
-        whole = _model_problem(rows, usable, cfg)
+        action_level = "every participant engaged in this action (no variation)"
+    whole = action_level or _model_problem(rows, usable, cfg)
 
     fit = design = None
     if whole is None:
@@ -159,7 +159,8 @@ def analyse_part(action: str, action_rows: pd.DataFrame, part: str, groups: list
             "group_a": a, "group_b": b, "n_a": n_a, "n_b": n_b, "engagers_a": e_a,
             "engagers_b": e_b, "observed_a": obs_a, "observed_b": obs_b,
             "n_model": len(rows) if in_model(a, b) else pd.NA, "se_type": se_type, "test": test,
-            "estimable": False, "reason": whole or problems.get(a) or problems.get(b) or "",
+            "estimable": False,
+            "reason": action_level or problems.get(a) or problems.get(b) or whole or "",
         }
         if not row["reason"] and fit is not None and design is not None:
             row.update(_contrast_result(fit, design, rows, action, a, b, part, cfg))

@@ -74,6 +74,16 @@ def test_group_where_everyone_engages_is_separation() -> None:
     assert rows_for(res, "intensity")["estimable"].all()
 
 
+def test_each_contrast_keeps_its_group_reason_when_two_groups_are_unusable() -> None:
+    """PSY all engaged, TDC none: the part cannot be fitted at all, yet each row says which
+    of its own groups is the reason, not only "fewer than two groups usable"."""
+    data = one_action({"ASD": varied(30, 12, 1), "PSY": varied(30, 0, 2), "TDC": [0.0] * 30})
+    eng = rows_for(run_hurdle(data, GROUPS, ["nodding"], StatsConfig()), "engagement")
+    assert eng.loc["ASD vs PSY", "reason"] == "every participant in group PSY engaged (separation)"
+    assert eng.loc["ASD vs TDC", "reason"] == "no participant in group TDC engaged (separation)"
+    assert not eng["estimable"].any()
+
+
 def test_too_few_engagers_blocks_intensity_only() -> None:
     data = one_action({"ASD": varied(30, 27, 1), "PSY": varied(30, 10, 2),
                        "TDC": varied(30, 10, 3)})
