@@ -15,6 +15,7 @@ training metrics.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -154,8 +155,8 @@ def _upgrade(meta: dict[str, Any], path: Path, fps: float | None) -> dict[str, A
 
 def _number(meta: dict[str, Any], key: str, path: Path, kind: type) -> Any:
     value = meta.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or (
-            kind is int and value != int(value)):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and value > 0) or (kind is int and value != int(value)):
         raise InputError(f"{path}: key {key!r} must be a positive "
                          f"{'integer' if kind is int else 'number'}, got {value!r}")
     return kind(value)

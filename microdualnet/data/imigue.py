@@ -23,9 +23,9 @@ def read_split(root: str | Path, split: str, labels: LabelMap,
     root = Path(root)
     table = root / f"{split}.csv"
     try:
-        with open(table, newline="", encoding="utf-8") as fh:
+        with open(table, newline="", encoding="utf-8-sig") as fh:  # Excel writes a BOM
             rows = list(csv.DictReader(fh))
-    except OSError as err:
+    except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"iMiGUE annotation file {table}: {err}") from err
     if not rows:
         raise InputError(f"{table}: no annotation rows")

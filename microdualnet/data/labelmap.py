@@ -41,8 +41,9 @@ class LabelMap:
     body_ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if len(set(self.label_ids)) != len(self.label_ids):
-            raise InputError("label map: duplicate label ids")
+        twice = sorted({i for i in self.label_ids if self.label_ids.count(i) > 1})
+        if twice:
+            raise InputError(f"label map: label id(s) {twice} listed more than once")
         if len(self.names) != len(self.label_ids) or (
                 self.body_ids is not None and len(self.body_ids) != len(self.label_ids)):
             raise InputError("label map: ids, names and body ids differ in length")
@@ -80,19 +81,27 @@ def read_label_map(path: str | Path) -> LabelMap:
     """`label_map.tsv` with columns action_id, name and optionally body_id (synthetic clips)."""
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
-    except OSError as err:
+    except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read label map ({err})") from err
     if not rows or not {"action_id", "name"} <= set(rows[0]):
         raise InputError(f"{path}: expected a TSV with columns action_id and name")
+    has_body = "body_id" in rows[0]
     ids, names, bodies = [], [], []
     for line, row in enumerate(rows, start=2):
+        cells = {k: (row.get(k) or "").strip() for k in ("action_id", "name", "body_id")}
+        empty = [k for k in ("action_id", "name", *(("body_id",) if has_body else ()))
+                 if not cells[k]]
+        if empty:  # a short row, or a body level given for some classes only
+            raise InputError(f"{path}, line {line}: {empty[0]} is empty")
         try:
-            ids.append(int(row["action_id"]))
-            bodies.append(int(row["body_id"]) if row.get("body_id") not in (None, "") else None)
+            ids.append(int(cells["action_id"]))
+            bodies.append(int(cells["body_id"]) if has_body else None)
         except ValueError as err:
             raise InputError(f"{path}, line {line}: {err}") from err
-        names.append(row["name"])
-    body_ids = None if any(b is None for b in bodies) else tuple(bodies)
-    return LabelMap(tuple(ids), tuple(names), body_ids)
+        names.append(cells["name"])
+    try:
+        return LabelMap(tuple(ids), tuple(names), tuple(bodies) if has_body else None)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None

@@ -29,7 +29,7 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
         raise InputError(f"MA-52 split list {listing} does not exist")
     records: list[ClipRecord] = []
     problems: list[Problem] = []
-    for line_no, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(listing.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{listing}:{line_no}"

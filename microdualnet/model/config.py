@@ -298,7 +298,31 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
     if unknown:
         raise InputError(f"model config: unknown key {unknown[0]!r} (known: {sorted(known)})")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    for f in fields(ModelConfig):
+        if f.name in values:
+            _check_type(f.name, values[f.name], f.default)
     return ModelConfig(**values)
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """A value of the kind the field's default is (YAML "8" for 8 would fail much later)."""
+    if default is None or isinstance(default, str):
+        ok = default is None or isinstance(value, str)
+        kind = "text"
+    elif isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, tuple):
+        ok = (isinstance(value, tuple) and len(value) == len(default)
+              and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value))
+        kind = f"a list of {len(default)} numbers"
+    else:
+        return
+    if not ok:
+        raise InputError(f"model config {name}={value!r}: expected {kind}")
 
 
 def config_differences(a: ModelConfig, b: ModelConfig) -> list[str]:

@@ -113,7 +113,13 @@ def load_backbone_weights(backbone: TSMBackbone, source: str | Path | dict[str, 
                                  f"depth or width?)")
             update[target] = value
             report.loaded.append(key)
-    backbone.load_state_dict(update, strict=False)
     report.missing = sorted(k for k in set(own) - set(update)
                             if not k.endswith("num_batches_tracked"))
+    if len(report.loaded) < len(report.missing):  # a file of another layout or network
+        example = f" (e.g. {report.unexpected[0]!r})" if report.unexpected else ""
+        raise InputError(f"pretrained weights {source if not isinstance(source, dict) else ''}"
+                         f": only {len(report.loaded)} of {len(report.loaded) + len(report.missing)}"
+                         f" backbone weights matched, {len(report.unexpected)} keys did not"
+                         f"{example}; expected a {fmt} ResNet checkpoint of this depth")
+    backbone.load_state_dict(update, strict=False)
     return report

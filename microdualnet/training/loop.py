@@ -74,7 +74,17 @@ def load_data(cfg: TrainConfig, bad: BadClips) -> RunData:
     return RunData(labels, splits, training_fps([r for rs in splits.values() for r in rs]))
 
 
+# Model fields a training config may not set: the label map gives the classes, and the data
+# loaders normalise with ImageNet's statistics only (the model folder records them).
+NOT_OVERRIDABLE = {"num_classes": "the number of classes comes from the label map",
+                   "pixel_mean": "the loaders normalise with ImageNet's mean and std only",
+                   "pixel_std": "the loaders normalise with ImageNet's mean and std only"}
+
+
 def model_config(cfg: TrainConfig, num_classes: int) -> ModelConfig:
+    for key, why in NOT_OVERRIDABLE.items():
+        if key in cfg.model.overrides:
+            raise InputError(f"model.overrides.{key}: not settable ({why})")
     return make_config(cfg.model.preset, cfg.model.variant, num_classes=num_classes,
                        **cfg.model.overrides)
 
@@ -240,7 +250,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
             raise InputError("model.pretrained: the pose-only variant has no backbone")
         report = load_backbone_weights(model.backbone, cfg.model.pretrained)
         if ranks.main:
-            print(report, file=sys.stderr)
+            print(f"pretrained {cfg.model.pretrained}: {report.summary()}", file=sys.stderr)
     model.to(device)
     if not ranks.main:  # only rank 0 validates and tests
         data = RunData(data.labels, {"train": data.splits["train"]}, data.fps)
@@ -261,7 +271,9 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
         _check_resumable(saved["config"], cfg, state_path)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        scaler.load_state_dict(saved["scaler"])
+        if saved["scaler"] or not scaler.is_enabled():
+            scaler.load_state_dict(saved["scaler"])
+        # else: saved without mixed precision (a CPU run) and resumed with it: fresh scaler
         rank_rng = saved.get("rank_rng", [saved["rng"]])
         if len(rank_rng) == ranks.world:
             state.restore_rng(rank_rng[ranks.rank])

@@ -7,6 +7,7 @@ Only tensors, numbers, strings and containers are stored, so it loads with
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,18 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 def load_state(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):  # damaged, or not a torch file at all
+            raise InputError(f"{path}: unreadable resume state (not a state file this tool "
+                             "wrote); delete it or use --no-resume") from err
+        # weights_only refused an object, which is never unpickled
+        raise InputError(f"{path}: the resume state holds objects other than tensors and "
+                         "numbers (not written by this tool), refused without loading them; "
+                         "delete it or use --no-resume") from err
     except Exception as err:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise InputError(f"{path}: unreadable resume state ({err}); delete it or use "
-                         f"--no-resume") from err
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: unreadable resume state ({type(err).__name__}: {reason}); "
+                         "delete it or use --no-resume") from err
 
 
 def capture_rng() -> dict[str, Any]:

@@ -94,6 +94,15 @@ def test_reports_missing_and_unexpected() -> None:
     assert "1 missing" in report.summary()
 
 
+def test_weights_of_another_layout_are_refused_not_trained_from_scratch() -> None:
+    """Every key under a prefix the loader does not know: nothing would be copied, and the
+    run would train from scratch while the config says it starts from these weights."""
+    tv = {f"encoder.{k}": v for k, v in source_weights().items()}
+    with pytest.raises(InputError, match=r"only 0 of \d+ backbone weights matched, \d+ keys "
+                       r"did not \(e\.g\. 'encoder\."):
+        load_backbone_weights(TSMBackbone(CFG), tv)
+
+
 def test_shape_mismatch_and_unreadable_files(tmp_path: Path) -> None:
     small = TSMBackbone(make_config("demo", backbone_depth=18, num_frames=4))  # width 16
     with pytest.raises(InputError, match="'conv1.weight' has shape"):

@@ -81,6 +81,28 @@ def test_imigue_missing_column(tmp_path):
         imigue.read_split(tmp_path, "train", imigue_label_map())
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("action_id\tname\n0\thead up\n1\n", r"line 3: name is empty"),
+    ("action_id\tname\tbody_id\n0\thead up\t0\n1\tnod\t\n", r"line 3: body_id is empty"),
+    ("action_id\tname\n0\thead up\n0\tnod\n", r"label id\(s\) \[0\] listed more than once"),
+])
+def test_label_map_rows_are_read_strictly(tmp_path, text, message):
+    """A short row named a class None, and one blank body_id dropped the body level (and
+    F1_mean with it) for every class, without a word."""
+    path = tmp_path / "label_map.tsv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_label_map(path)
+
+
+def test_annotation_files_with_a_byte_order_mark_are_read(tmp_path):
+    (tmp_path / "label_map.tsv").write_bytes(b"\xef\xbb\xbfaction_id\tname\n0\thead up\n")
+    assert read_label_map(tmp_path / "label_map.tsv").names == ("head up",)
+    (tmp_path / "train.csv").write_bytes(b"\xef\xbb\xbfvideo_id,label_id,start_frame\n1,2,3\n")
+    with pytest.raises(InputError, match="missing column 'end_frame'"):  # not 'video_id'
+        imigue.read_split(tmp_path, "train", imigue_label_map())
+
+
 def test_sampling_centred_jittered_and_short():
     assert sample_indices(30, 8, 2).tolist() == [8, 10, 12, 14, 16, 18, 20, 22]  # half up
     rng = np.random.default_rng(0)

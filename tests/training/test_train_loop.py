@@ -107,6 +107,39 @@ def test_config_file_errors_name_the_key(tmp_path):
     assert cfg.optim.lr == 0.5 and cfg.model.overrides == {"num_frames": 4}
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ("model.overrides.num_classes=5", r"model.overrides.num_classes: not settable \(the number "
+                                      "of classes comes from the label map"),
+    ("model.overrides.pixel_mean=[0,0,0]", r"model.overrides.pixel_mean: not settable \(the "
+                                           "loaders normalise with ImageNet"),
+    ("model.overrides.num_frames='8'", r"model config num_frames='8': expected a whole number"),
+])
+def test_model_overrides_the_run_cannot_honour_are_refused(tmp_path, setting, message):
+    """pixel_mean was recorded in a model folder that every reader then refused, after the
+    whole training run; num_classes and wrong types ended in tracebacks."""
+    from microdualnet.training.loop import model_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\n")
+    with pytest.raises(InputError, match=message):
+        model_config(load_config(path, [setting]), num_classes=3)
+
+
+def test_resume_state_that_is_not_ours_is_one_line_and_never_unpickled(tmp_path):
+    from microdualnet.training.state import load_state
+
+    torch.save({"model": InputError("not a tensor")}, tmp_path / "objects.pt")
+    with pytest.raises(InputError, match=r"objects.pt: the resume state holds objects other "
+                       "than tensors and numbers .* refused without loading them") as err:
+        load_state(tmp_path / "objects.pt")
+    assert "weights_only" not in str(err.value)
+    for junk in (b"junk", b"\x80\x02junk" * 10):
+        (tmp_path / "junk.pt").write_bytes(junk)
+        with pytest.raises(InputError, match=r"junk.pt: unreadable resume state \(") as err:
+            load_state(tmp_path / "junk.pt")
+        assert "\n" not in str(err.value) and "weights_only" not in str(err.value)
+
+
 def test_shipped_demo_config_is_valid():
     from pathlib import Path
 
