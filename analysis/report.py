@@ -118,6 +118,19 @@ def stage_of(reason: str) -> str:
     return head if head in _STAGES else "aggregate"
 
 
+# A path or a file name: a participant's video is often named after them or the visit date.
+_NAMES_A_FILE = re.compile(r"[\\/]|\.[A-Za-z][A-Za-z0-9]{1,7}\b")
+
+
+def public_reason(reason: str, stage: str) -> str:
+    """An exclusion reason fit for the report: one that names a file or folder is replaced by
+    a pointer to the exclusions file, which keeps it whole for the researcher."""
+    if not _NAMES_A_FILE.search(reason):
+        return reason
+    return (f"{stage}: an input file could not be used (the reason names files, so it is "
+            "given in the exclusions TSV only)")
+
+
 def merge_exclusions(upstream: pd.DataFrame | None, stats: pd.DataFrame,
                      sheet: pd.DataFrame | None) -> pd.DataFrame:
     """One row per excluded participant: participant_id, group, stage, reason."""
@@ -125,12 +138,14 @@ def merge_exclusions(upstream: pd.DataFrame | None, stats: pd.DataFrame,
     seen: set[str] = set()
     if upstream is not None:
         for pid, reason in zip(upstream["participant_id"], upstream["reason"], strict=True):
-            rows.append({"participant_id": pid, "stage": stage_of(str(reason)),
-                         "reason": str(reason)})
+            stage = stage_of(str(reason))
+            rows.append({"participant_id": pid, "stage": stage,
+                         "reason": public_reason(str(reason), stage)})
             seen.add(pid)
     for pid, reason in zip(stats["participant_id"], stats["reason"], strict=True):
         if pid not in seen:
-            rows.append({"participant_id": pid, "stage": "stats", "reason": str(reason)})
+            rows.append({"participant_id": pid, "stage": "stats",
+                         "reason": public_reason(str(reason), "stats")})
             seen.add(pid)
     table = pd.DataFrame(rows, columns=["participant_id", "stage", "reason"])
     groups = (dict(zip(sheet["participant_id"], sheet["group"], strict=True))

@@ -38,7 +38,7 @@ rule report:
     params:
         py=PY,
         upstream=lambda wc, input: (
-            f"--upstream-exclusions {input.upstream}" if input.upstream else ""
+            f"--upstream-exclusions {shlex.quote(str(input.upstream))}" if input.upstream else ""
         ),
         captions=lambda wc, input: str(Path(input.captions[0]).parent),
         agreement=lambda wc, input: (
