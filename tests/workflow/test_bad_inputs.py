@@ -150,6 +150,16 @@ def test_a_config_typo_is_one_line_with_the_closest_key(copy, section, key, typo
     assert len(out.strip().splitlines()) < 8, out
 
 
+def test_an_openpose_folder_without_any_participant_is_a_settings_error(copy):
+    """A typo in pose.openpose_dir stops before any job instead of excluding everyone."""
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["pose"]["openpose_dir"] = "study/openpsoe"
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert "config pose.openpose_dir: study/openpsoe holds no folder named after a " \
+           "participant" in out
+
+
 # ---- the model ----------------------------------------------------------------------------
 
 def test_a_missing_model_json_stops_instead_of_keeping_old_results(copy):
@@ -336,6 +346,26 @@ def test_sheet_codings_columns_compare_each_coder_on_the_participants_they_coded
     assert pairs == {("anna", "model"), ("ben", "model"), ("anna", "ben")}
     n = table.groupby(["reference", "compared"])["n"].max()
     assert n[("anna", "model")] == 3 and n[("ben", "model")] == 2 and n[("anna", "ben")] == 2
+
+
+def test_a_coder_file_corrected_in_place_reruns_the_agreement(copy):
+    """A coder given as a folder (config agreement.coders): rewriting an export inside it
+    leaves the folder's own time alone, which is all Snakemake compares for a folder."""
+    assert main(["synth", "coders", "--cohort", str(copy / "study"),
+                 "--out", str(copy / "study/codings")]) == 0
+    _edit(copy, agreement={"mapping": "study/codings/mapping.yaml",
+                           "coders": {"anna": "study/codings/coder1/boris"}})
+    target = f"{RESULTS}/agreement/agreement.tsv"
+    res = run_snakemake(copy, target)
+    assert res.returncode == 0, res.stderr[-3000:]
+    folder = copy / "study/codings/coder1/boris"
+    kept = folder.stat()
+    export = sorted(folder.glob("*.tsv"))[0]
+    export.write_text(export.read_text())  # the same bytes, a newer file
+    os.utime(folder, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    plan = run_snakemake(copy, "--dry-run", target)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert job_counts(plan.stdout + plan.stderr) == {"agreement": 1}
 
 
 def test_a_missing_sheet_coding_file_names_the_line_and_column(copy):

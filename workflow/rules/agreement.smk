@@ -92,6 +92,10 @@ rule agreement:
             f"--durations {shlex.quote(input.durations)}" if input.durations else ""),
         out=lambda wc, output: str(Path(output.table).parent),
         decision=DECISION_ARGS,
+        # Names, sizes and times of the files in a study's coder folders: a corrected export
+        # rewritten in place reruns the comparison (a folder's own time does not change).
+        coder_files=" ".join(folder_manifest(path, "*") for path in AGREEMENT["coders"].values()
+                             if Path(path).is_dir()),
     shell:
         "{params.py:q} -m analysis agreement --codings {params.coders}"
         " --mapping {input.mapping:q} {params.windows} {params.durations}"

@@ -141,6 +141,12 @@ else:
                                     if row.get(c)}
             for _, row in _sheet.iterrows()}
     SHEET_CODINGS = sheet_codings(_sheet, SHEET_PATH)
+    if POSE["backend"] == "openpose" and not any(
+            Path(POSE["openpose_dir"], pid).is_dir() for pid in PIDS):
+        # A wrong folder is a settings error, not a cohort of unreadable participants.
+        raise ValueError(f"config pose.openpose_dir: {POSE['openpose_dir']} holds no folder "
+                         f"named after a participant (e.g. {PIDS[0]}/); the OpenPose JSON "
+                         "of participant <pid> is read from <openpose_dir>/<pid>/")
 
 
 def seat_args(pid):
