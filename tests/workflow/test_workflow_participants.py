@@ -45,6 +45,24 @@ def test_second_run_has_nothing_to_do(model_run):
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
+def test_the_same_environment_at_another_path_reruns_nothing(model_run, tmp_path):
+    """The interpreter is no rule parameter: moving the checkout or its environment changes
+    no result, so every pose and infer job stays done."""
+    import subprocess
+    import sys
+
+    from workflow_testkit import ROOT
+
+    wd, _ = model_run
+    moved = tmp_path / "moved-venv"
+    moved.symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
+    res = subprocess.run([str(moved / "bin" / Path(sys.executable).name), "-m", "snakemake",
+                          "--cores", "2", "--directory", str(wd), "--dry-run"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
 COHORT_STEPS = {"aggregate": 1, "agreement": 1, "stats": 1, "plots": 1, "report": 1, "all": 1}
 ONE_PARTICIPANT = {"pose": 1, "infer": 1, "timeline": 1, **COHORT_STEPS}
 

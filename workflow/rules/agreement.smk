@@ -51,12 +51,11 @@ rule demo_coders:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        py=PY,
         cohort=lambda wc, input: str(Path(input.sheet).parent),
         out=lambda wc, output: str(Path(output.mapping).parent),
         seed=DEMO["seed"],
     shell:
-        "{params.py:q} -m microdualnet synth coders --cohort {params.cohort:q}"
+        "\"$MDN_PY\" -m microdualnet synth coders --cohort {params.cohort:q}"
         " --out {params.out:q} --seed {params.seed:q} --overwrite > {log:q} 2>&1"
 
 
@@ -82,7 +81,6 @@ rule agreement:
     conda:
         "../../envs/analysis.yaml"
     params:
-        py=PY,
         coders=" ".join(shlex.quote(f"{name}={path}") for name, path in CODER_ARG),
         # The model's events come from the same decision as percent time (aggregate).
         windows=lambda wc, input: (
@@ -97,6 +95,6 @@ rule agreement:
         coder_files=" ".join(folder_manifest(path, "*") for path in AGREEMENT["coders"].values()
                              if Path(path).is_dir()),
     shell:
-        "{params.py:q} -m analysis agreement --codings {params.coders}"
+        "\"$MDN_PY\" -m analysis agreement --codings {params.coders}"
         " --mapping {input.mapping:q} {params.windows} {params.durations}"
         " --out-dir {params.out:q} {params.decision} -v > {log:q} 2>&1"

@@ -17,7 +17,6 @@ rule demo_cohort:
     resources:
         mem_mb=2000,
     params:
-        py=PY,
         demo_seconds=DEMO["seconds"],
         demo_fps=DEMO["fps"],
         demo_width=DEMO["width"],
@@ -26,7 +25,7 @@ rule demo_cohort:
         out=lambda wc, output: str(Path(output.sheet).parent),
         demo_per_group=DEMO["per_group"],
     shell:
-        "{params.py:q} -m microdualnet synth cohort --out {params.out:q} --overwrite"
+        "\"$MDN_PY\" -m microdualnet synth cohort --out {params.out:q} --overwrite"
         " --per-group {params.demo_per_group:q} --seconds {params.demo_seconds:q} --fps {params.demo_fps:q}"
         " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
         " --workers {threads} > {log:q} 2>&1"

@@ -21,7 +21,6 @@ rule pose:
     resources:
         mem_mb=1500,
     params:
-        py=PY,
         pose_backend=POSE["backend"],
         on_error=ON_ERROR,
         min_upright=POSE["min_upright_fraction"],
@@ -39,7 +38,7 @@ rule pose:
             f"--only-sampled {shlex.quote(MODEL['path'])} --window-s "
             f"{INFER['window_s']} --hop-s {INFER['hop_s']}" if POSE["only_sampled"] else ""),
     shell:
-        "{params.py:q} -m microdualnet pose --backend {params.pose_backend:q}"
+        "\"$MDN_PY\" -m microdualnet pose --backend {params.pose_backend:q}"
         " --video {input.video:q} {params.source} {params.sampled} {params.seat}"
         " --min-upright-fraction {params.min_upright:q}"
         " --out {output.npz:q} --qc {output.qc:q} --on-error {params.on_error:q}"
@@ -64,7 +63,6 @@ rule infer:
         mem_mb=3000,
         gpu=1,  # a slot: pass --resources gpu=<GPUs x gpu.share> to cap them
     params:
-        py=PY,
         # A model folder used as it is (model.train: false) may be replaced by files with
         # older times: its digest, not only the times, reruns inference.
         model_sha256=lambda wc: MODEL_DIGEST,
@@ -79,8 +77,8 @@ rule infer:
         infer_device=INFER["device"],
         on_error=ON_ERROR,
     shell:
-        "{params.py:q} -m pipeio.gpu {params.gpu} --"
-        " {params.py:q} -m microdualnet infer --model {params.model_path:q} --video {input.video:q}"
+        "\"$MDN_PY\" -m pipeio.gpu {params.gpu} --"
+        " \"$MDN_PY\" -m microdualnet infer --model {params.model_path:q} --video {input.video:q}"
         " --pose {input.pose:q} --out {output:q} --participant-id {wildcards.pid:q}"
         " --window-s {params.infer_window_s:q} --hop-s {params.infer_hop_s:q} --batch-size {params.infer_batch_size:q}"
         " --device {params.infer_device:q} --on-error {params.on_error:q}"
@@ -108,12 +106,11 @@ rule aggregate:
     conda:
         "../../envs/analysis.yaml"
     params:
-        py=PY,
         decision=DECISION_ARGS,
         model=MODEL["path"],
     shell:
         # --model refuses windows files made by any other model than the configured one.
-        "{params.py:q} -m analysis aggregate --windows {input.windows:q}"
+        "\"$MDN_PY\" -m analysis aggregate --windows {input.windows:q}"
         " --participants {input.sheet:q} --model {params.model:q}"
         " --out {output.table:q} --exclusions {output.exclusions:q} {params.decision}"
         " -v > {log:q} 2>&1"
@@ -148,9 +145,8 @@ rule timeline:
     conda:
         "../../envs/analysis.yaml"
     params:
-        py=PY,
         decision=DECISION_ARGS,
         truth=lambda wc, input: f"--truth {shlex.quote(str(input.truth))}" if input.truth else "",
     shell:
-        "{params.py:q} -m analysis timeline --windows {input.windows:q} --pose {input.pose:q}"
+        "\"$MDN_PY\" -m analysis timeline --windows {input.windows:q} --pose {input.pose:q}"
         " {params.truth} {params.decision} --out {output:q} > {log:q} 2>&1"

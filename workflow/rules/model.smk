@@ -18,10 +18,10 @@ if not MODEL["train"] and (FROM_MODEL or POSE["only_sampled"]):
 # What starts `-m microdualnet train`: one process through pipeio.gpu (model.gpus: 1), or
 # torchrun with one process per GPU on the job's node (model.gpus: N > 1; under SLURM the job
 # holds N GPUs, a local run uses the first N it sees; docs/workflow.md).
-_PY_Q = shlex.quote(PY)
 TRAIN_LAUNCH = (
-    f"{_PY_Q} -m pipeio.gpu {gpu_wrapper_args(whole=True)} -- {_PY_Q}" if MODEL["gpus"] == 1
-    else f"{_PY_Q} -m torch.distributed.run --standalone --nproc_per_node {MODEL['gpus']}")
+    f'"$MDN_PY" -m pipeio.gpu {gpu_wrapper_args(whole=True)} -- "$MDN_PY"'
+    if MODEL["gpus"] == 1
+    else f'"$MDN_PY" -m torch.distributed.run --standalone --nproc_per_node {MODEL["gpus"]}')
 
 
 rule demo_clips:
@@ -38,7 +38,6 @@ rule demo_clips:
     resources:
         mem_mb=2000,
     params:
-        py=PY,
         model_clips_per_class=MODEL["clips_per_class"],
         model_background_factor=MODEL["background_factor"],
         demo_fps=DEMO["fps"],
@@ -48,7 +47,7 @@ rule demo_clips:
         out=lambda wc, output: str(Path(output.labels).parent),
         held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
     shell:
-        "{params.py:q} -m microdualnet synth clips --out {params.out:q} --overwrite"
+        "\"$MDN_PY\" -m microdualnet synth clips --out {params.out:q} --overwrite"
         " --train-per-class {params.model_clips_per_class:q} --val-per-class {params.held_out:q}"
         " --test-per-class {params.held_out:q}"
         " --background-factor {params.model_background_factor:q} --fps {params.demo_fps:q}"

@@ -36,7 +36,6 @@ rule report:
     conda:
         "../../envs/analysis.yaml"
     params:
-        py=PY,
         upstream=lambda wc, input: (
             f"--upstream-exclusions {shlex.quote(str(input.upstream))}" if input.upstream else ""
         ),
@@ -44,7 +43,7 @@ rule report:
         agreement=lambda wc, input: (
             f"--agreement {shlex.quote(input.agreement)}" if input.agreement else ""),
     shell:
-        "{params.py:q} -m analysis report --table-v {input.table_v:q} --table-v-md {input.table_v_md:q}"
+        "\"$MDN_PY\" -m analysis report --table-v {input.table_v:q} --table-v-md {input.table_v_md:q}"
         " --hurdle {input.hurdle:q} --methods {input.methods:q} --percent-time {input.percent_time:q}"
         " --exclusions {input.exclusions:q} {params.upstream} --participants {input.participants:q}"
         " --overview {input.overview:q} --figure-caption {input.figure_caption:q}"

@@ -52,10 +52,9 @@ rule stats:
     resources:
         mem_mb=2000,
     params:
-        py=PY,
         out=lambda wc, output: str(Path(output.hurdle).parent),
     shell:
-        "{params.py:q} -m analysis stats --percent-time {input.percent_time:q}"
+        "\"$MDN_PY\" -m analysis stats --percent-time {input.percent_time:q}"
         " --participants {input.participants:q} --config {input.config:q}"
         " --out {params.out:q} -v > {log:q} 2>&1"
 
@@ -85,8 +84,7 @@ rule plots:
     resources:
         mem_mb=2000,
     params:
-        py=PY,
         out=lambda wc, output: str(Path(output.caption).parent),
     shell:
-        "{params.py:q} -m analysis plots --percent-time {input.percent_time:q}"
+        "\"$MDN_PY\" -m analysis plots --percent-time {input.percent_time:q}"
         " --hurdle {input.hurdle:q} --config {input.config:q} --out {params.out:q} -v > {log:q} 2>&1"
