@@ -6,6 +6,7 @@ rule demo_cohort:
         sheet=f"{DEMO['out']}/participants.tsv",
         truth=f"{DEMO['out']}/truth_percent_time.tsv",
         events=f"{DEMO['out']}/truth_events.tsv",
+        provenance=f"{DEMO['out']}/provenance.json",
         videos=expand(f"{DEMO['out']}/videos/{{pid}}.mp4", pid=demo_participants()),
     log:
         f"{RESULTS}/logs/demo_cohort.log",
@@ -35,15 +36,21 @@ rule percent_time_from_truth:
     """`percent_time_source: truth`: analyse the cohort's true percent time (no model)."""
     input:
         truth=rules.demo_cohort.output.truth,
+        provenance=rules.demo_cohort.output.provenance,
     output:
-        report(
+        # The same files as aggregate's, so none of a model run's is left beside the table.
+        table=report(
             f"{RESULTS}/percent_time.tsv",
             caption="../report/percent_time.rst",
             category="4. Percent time",
         ),
+        exclusions=f"{RESULTS}/percent_time_exclusions.tsv",
+        provenance=f"{RESULTS}/percent_time.tsv.provenance.json",  # the cohort's: it made it
     log:
         f"{RESULTS}/logs/percent_time_from_truth.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "cp {input.truth:q} {output:q} 2> {log:q}"
+        "cp {input.truth:q} {output.table:q} 2> {log:q}"
+        " && cp {input.provenance:q} {output.provenance:q} 2>> {log:q}"
+        " && printf 'participant_id\\treason\\n' > {output.exclusions:q}"
