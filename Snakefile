@@ -27,6 +27,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Commands reach the interpreter through the environment ("$MDN_PY"), not a rule parameter:
+# moving the checkout or recreating its virtual environment changes no result, so it must
+# rerun no job (a parameter's change would rerun every one).
+shell.prefix(f"set -euo pipefail; export MDN_PY={shlex.quote(PY)}; ")
+
+
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/inference.smk"

@@ -17,10 +17,6 @@ from pipeio.provenance import folder_manifest
 # call the `python` of each rule's conda environment (envs/*.yaml) instead.
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 PY = "python" if USE_CONDA else sys.executable
-# Commands reach the interpreter through the environment ("$MDN_PY"), not a rule parameter:
-# moving the checkout or recreating its virtual environment changes no result, so it must
-# rerun no job (a parameter's change would rerun every one).
-shell.prefix(f"set -euo pipefail; export MDN_PY={shlex.quote(PY)}; ")
 RESULTS = config["results"]
 DEMO = config["demo"]
 try:  # the stats section is checked key by key before any job runs
