@@ -125,9 +125,10 @@ def credited_spans(table: pd.DataFrame, credit: Credit, hop_s: float | None,
     lo, hi = mid - half, mid + half
     # Views sit on the frame grid, so neighbouring windows' middles are not exactly a hop
     # apart: where their widened spans leave a gap, the two meet in its middle.
-    order = np.argsort(table["start_s"].to_numpy(np.float64), kind="stable")
+    start = table["start_s"].to_numpy(np.float64)
+    order = np.argsort(start, kind="stable")
     a, b = order[:-1], order[1:]
-    step = table["start_s"].to_numpy(np.float64)[b] - table["start_s"].to_numpy(np.float64)[a]
+    step = start[b] - start[a]
     gap = np.isclose(step, hop_s, rtol=0, atol=1e-6) & (hi[a] < lo[b])
     meet = (hi[a] + lo[b]) / 2
     hi[a[gap]], lo[b[gap]] = meet[gap], meet[gap]

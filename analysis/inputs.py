@@ -39,7 +39,7 @@ class CohortData:
     )
 
 
-def _lines(index: pd.Index | list) -> str:
+def file_lines(index: pd.Index | list) -> str:
     """File line numbers of data-frame rows (header is line 1), shortened if many."""
     lines = [int(i) + 2 for i in index]
     shown = ", ".join(str(n) for n in lines[:_MAX_LISTED])
@@ -75,7 +75,7 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataF
         if col in frame.columns:
             blank = frame.index[frame[col].isna() | (frame[col].astype(str).str.strip() == "")]
             if len(blank):
-                raise InputError(f"{what} {path}: column {col} is empty on {_lines(blank)}")
+                raise InputError(f"{what} {path}: column {col} is empty on {file_lines(blank)}")
             frame[col] = frame[col].astype(str).str.strip()
     return frame
 
@@ -86,7 +86,7 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     dup = sheet.index[sheet.duplicated("participant_id")]
     if len(dup):
         raise InputError(f"participant sheet {path}: column participant_id repeats on "
-                         f"{_lines(dup)}")
+                         f"{file_lines(dup)}")
     return sheet
 
 
@@ -95,7 +95,7 @@ def numeric_column(frame: pd.DataFrame, col: str, what: str) -> pd.Series:
     values = pd.to_numeric(frame[col], errors="coerce")
     bad = frame.index[values.isna() & frame[col].notna()]
     if len(bad):
-        raise InputError(f"{what}: column {col} is not a number on {_lines(bad)}")
+        raise InputError(f"{what}: column {col} is not a number on {file_lines(bad)}")
     return values
 
 
@@ -106,11 +106,11 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     frame["valid_s"] = numeric_column(frame, "valid_s", what)
     missing = frame.index[frame["percent_time"].isna()]
     if len(missing):
-        raise InputError(f"{what}: column percent_time is missing on {_lines(missing)}")
+        raise InputError(f"{what}: column percent_time is missing on {file_lines(missing)}")
     out_of_range = frame.index[(frame["percent_time"] < 0) | (frame["percent_time"] > 100)]
     if len(out_of_range):
         raise InputError(
-            f"{what}: column percent_time is outside 0-100 on {_lines(out_of_range)}"
+            f"{what}: column percent_time is outside 0-100 on {file_lines(out_of_range)}"
         )
     largest = float(frame["percent_time"].max()) if len(frame) else 0.0
     if 0 < largest <= 1:
@@ -120,11 +120,11 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
             "multiply them by 100", what, largest)
     negative = frame.index[frame["valid_s"] < 0]
     if len(negative):
-        raise InputError(f"{what}: column valid_s is negative on {_lines(negative)}")
+        raise InputError(f"{what}: column valid_s is negative on {file_lines(negative)}")
     dup = frame.index[frame.duplicated(["participant_id", "action"], keep="first")]
     if len(dup):
         raise InputError(
-            f"{what}: more than one row for the same participant_id and action on {_lines(dup)}"
+            f"{what}: more than one row for the same participant_id and action on {file_lines(dup)}"
         )
     actions = frame["action"].unique()
     per_pid = frame.groupby("participant_id")["action"].nunique()
@@ -147,7 +147,7 @@ def check_groups(frame: pd.DataFrame, groups: list[str], what: str,
         where = (f"stats.groups {groups}" if configured else
                  f"the participant sheet's groups {groups} (stats.groups is not set)")
         raise InputError(
-            f"{what}: column group has value(s) {names} not in {where} on {_lines(unknown)}"
+            f"{what}: column group has value(s) {names} not in {where} on {file_lines(unknown)}"
         )
 
 
@@ -245,7 +245,7 @@ def _attach_covariates(
         if len(rows):
             if not config.exclude_incomplete:
                 raise InputError(
-                    f"covariate column {cov} has missing values in {source} on {_lines(rows)}; "
+                    f"covariate column {cov} has missing values in {source} on {file_lines(rows)}; "
                     "fill them or set stats.exclude_incomplete: true"
                 )
             exclusions += [(pid, f"missing covariate {cov}") for pid in missing_pids]
@@ -262,7 +262,7 @@ def _check_covariate(values: pd.Series, cov: str, source: str) -> None:
         bad = present.index[~np.isfinite(present.to_numpy(dtype=float))]
         if len(bad):
             raise InputError(f"covariate column {cov} in {source}: not a finite number on "
-                             f"{_lines(bad)}")
+                             f"{file_lines(bad)}")
         return
     text = present.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
@@ -270,5 +270,5 @@ def _check_covariate(values: pd.Series, cov: str, source: str) -> None:
         bad = text.index[numbers.isna()]
         raise InputError(
             f"covariate column {cov} in {source} holds numbers, but {text[bad[0]]!r} on "
-            f"{_lines(bad)}; leave a missing value empty (stats.exclude_incomplete says "
+            f"{file_lines(bad)}; leave a missing value empty (stats.exclude_incomplete says "
             "what happens to it)")

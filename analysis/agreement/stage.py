@@ -23,7 +23,7 @@ from analysis.agreement.figures import bland_altman_figure
 from analysis.agreement.table import markdown
 from analysis.codings import load_mapping, read_codings
 from analysis.codings.model import timeline_events
-from analysis.inputs import numeric_column, read_tsv
+from analysis.inputs import file_lines, numeric_column, read_tsv
 from analysis.plots import slugify
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
 from pipeio.windows import check_same_settings
@@ -53,11 +53,11 @@ def _durations(path: Path) -> dict[str, float]:
     seconds = numeric_column(table, "duration_s", what)
     bad = table.index[~(seconds > 0) | ~np.isfinite(seconds)]
     if len(bad):
-        raise InputError(f"{what}: duration_s is not a positive number of seconds on line "
-                         f"{int(bad[0]) + 2}")
+        raise InputError(f"{what}: duration_s is not a positive number of seconds on "
+                         f"{file_lines(bad)}")
     twice = table.index[table["participant_id"].duplicated()]
     if len(twice):
-        raise InputError(f"{what}: participant_id repeats on line {int(twice[0]) + 2}")
+        raise InputError(f"{what}: participant_id repeats on {file_lines(twice)}")
     return dict(zip(table["participant_id"], seconds.astype(float), strict=True))
 
 

@@ -25,7 +25,7 @@ from analysis.aggregate import (
 from analysis.codings.boris import write_boris_project, write_boris_tabular
 from analysis.codings.elan import write_elan
 from analysis.codings.events import EVENT_COLUMNS
-from analysis.inputs import read_tsv
+from analysis.inputs import file_lines, read_tsv
 from pipeio import InputError
 from pipeio.windows import read_windows
 
@@ -53,8 +53,8 @@ def _videos(sheet: Path | None) -> dict[str, Path]:
     table = read_tsv(sheet, ("participant_id", "video"), "participant sheet")
     blank = table.index[table["video"].isna() | (table["video"].astype(str).str.strip() == "")]
     if len(blank):
-        raise InputError(f"participant sheet {sheet}: column video is empty on line "
-                         f"{int(blank[0]) + 2}")
+        raise InputError(f"participant sheet {sheet}: column video is empty on "
+                         f"{file_lines(blank)}")
     return {p: sheet.parent / v for p, v in zip(table["participant_id"], table["video"],
                                                  strict=True)}
 
