@@ -54,15 +54,20 @@ def test_stats_then_plots(cohort, write_cohort, tmp_path: Path) -> None:
     assert "adjusted" in (figs / "caption.md").read_text()
 
 
+def _stats_cli(percent_time: Path, participants: Path, out: Path) -> subprocess.CompletedProcess:
+    """`python -m analysis stats` as a user runs it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", "stats", "--percent-time", str(percent_time),
+         "--participants", str(participants), "--out", str(out)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+
+
 def test_bad_input_exits_2_with_one_line(cohort, write_cohort, tmp_path: Path) -> None:
     table, sheet = cohort(n_actions=1)
     table.loc[5, "percent_time"] = 140.0
     tpath, spath = write_cohort(table, sheet)
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "stats", "--percent-time", str(tpath),
-         "--participants", str(spath), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
-    )
+    proc = _stats_cli(tpath, spath, tmp_path / "o")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("error: ") and "percent_time" in proc.stderr
@@ -71,11 +76,7 @@ def test_bad_input_exits_2_with_one_line(cohort, write_cohort, tmp_path: Path) -
     (tmp_path / "o").write_text("")  # --out naming a file, not a folder
     table.loc[5, "percent_time"] = 14.0
     tpath, spath = write_cohort(table, sheet)
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "stats", "--percent-time", str(tpath),
-         "--participants", str(spath), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
-    )
+    proc = _stats_cli(tpath, spath, tmp_path / "o")
     assert proc.returncode == 2 and proc.stderr.startswith("error: --out ")
     assert "is a file" in proc.stderr
 
