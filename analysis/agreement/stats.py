@@ -83,8 +83,10 @@ def icc_a1(ratings: np.ndarray, level: float = 0.95) -> ICC:
     alpha = 1 - level
     a = k * icc / (n * (1 - icc))
     b = 1 + k * icc * (n - 1) / (n * (1 - icc))
-    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1)
-                                    + (b * mse) ** 2 / ((n - 1) * (k - 1)))
+    v_den = (a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1))
+    if v_den <= 0:  # ICC 0 with no residual: every participant alike, the raters apart
+        return ICC(float(icc), math.nan, math.nan, n, k)
+    v = (a * msc + b * mse) ** 2 / v_den
     f_up = sps.f.ppf(1 - alpha / 2, n - 1, v)
     f_low = sps.f.ppf(1 - alpha / 2, v, n - 1)
     spread = k * msc + (k * n - k - n) * mse

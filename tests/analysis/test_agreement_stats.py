@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -46,6 +47,12 @@ def test_icc_a1_edges():
     # A constant offset lowers absolute agreement, though consistency is perfect.
     shifted = icc_a1(np.array([[1.0, 3.0], [2.0, 4.0], [3.0, 5.0], [4.0, 6.0]]))
     assert shifted.icc < 0.5
+    # Nobody differs but the raters do by a constant: ICC 0, and no interval (its degrees of
+    # freedom are 0/0), without a numpy warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        apart = icc_a1(np.array([[1.0, 3.0], [1.0, 3.0], [1.0, 3.0]]))
+    assert apart.icc == 0.0 and math.isnan(apart.low) and math.isnan(apart.high)
 
 
 def test_bland_altman_by_hand():
