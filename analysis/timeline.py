@@ -22,19 +22,33 @@ from analysis.aggregate import (
 )
 from analysis.inputs import numeric_column, read_tsv
 from pipeio import InputError, atomic_path
+from pipeio.windows import windows_metadata
 
 # The pose contract's "frame has a person" rule (microdualnet/pose/npz.py), restated.
 PERSON_MIN_JOINTS = 3
 PERSON_MIN_CONFIDENCE = 0.3
 
 
-def person_frames(pose_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Frame times (s) and per-frame person flags from a pose `.npz`."""
+def person_frames(pose_path: Path, windows_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Frame times (s) and per-frame person flags from a pose `.npz`, which must be of the
+    video the windows file was made from (frame count, rate and size), or the strip would
+    show another recording's pose under this participant's actions."""
     try:
         with np.load(pose_path, allow_pickle=False) as data:
             kp, frames, fps = data["keypoints"], data["frame_index"], float(data["fps"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+            shape = {key: data[key].item() for key in ("video_frames", "width", "height")
+                     if key in data}
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as err:
         raise InputError(f"pose file {pose_path} is not a readable pose .npz ({err})") from err
+    meta = windows_metadata(windows_path)
+    differ = [f"{key} {shape[key]} vs {meta[key]}" for key in shape
+              if meta.get(key) is not None and shape[key] != meta[key]]
+    if meta.get("fps") is not None and abs(fps - meta["fps"]) > 1e-3 * meta["fps"]:
+        differ.append(f"fps {fps:g} vs {meta['fps']:g}")
+    if differ:
+        raise InputError(f"pose file {pose_path} is not of the video windows file "
+                         f"{windows_path} was made from ({', '.join(differ)}): give the pose "
+                         "file of the same participant and recording")
     found = (kp[..., 2] > PERSON_MIN_CONFIDENCE).sum(-1) >= PERSON_MIN_JOINTS
     return frames / fps, found
 
@@ -119,5 +133,5 @@ def run_timeline(args: argparse.Namespace) -> None:
         for col in ("start_s", "end_s"):
             events[col] = numeric_column(events, col, what)
         truth = events[events["participant_id"] == tl.participant_id]
-    pose = person_frames(args.pose) if args.pose is not None else None
+    pose = person_frames(args.pose, args.windows) if args.pose is not None else None
     plot_timeline(tl, args.out, pose, truth)

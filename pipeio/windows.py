@@ -113,7 +113,7 @@ def _check_values(table: pd.DataFrame, probs: list[str], path: Path) -> None:
                          "window is classified: run its infer job again)")
 
 
-def _schema_metadata(path: Path) -> dict[str, Any]:
+def windows_metadata(path: Path) -> dict[str, Any]:
     """The contract's metadata of a file without reading its table ({} when absent)."""
     try:
         schema = pq.read_schema(path)
@@ -127,7 +127,7 @@ def check_made_by(files: list[Path], model_dir: str | Path) -> None:
     earlier or another model are refused, naming the first such file."""
     expected = model_digest(model_dir)
     for path in files:
-        made_by = _schema_metadata(Path(path)).get("model_sha256")
+        made_by = windows_metadata(Path(path)).get("model_sha256")
         if made_by != expected:
             by = f"model {made_by[:12]}" if made_by else "a model it does not record"
             raise InputError(f"windows file {path} was made by {by}, not by the model in "
@@ -140,7 +140,7 @@ def check_same_settings(files: list[Path]) -> None:
     exclusion record has no video, so no model rate or view) is not compared."""
     first: dict[str, tuple[Any, Path]] = {}
     for path in map(Path, files):
-        meta = _schema_metadata(path)
+        meta = windows_metadata(path)
         for key in SHARED_SETTINGS:
             value = meta.get(key)
             if value is None:

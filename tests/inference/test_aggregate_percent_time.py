@@ -237,6 +237,24 @@ def test_timeline_figure_is_written(windows, cohort, tmp_path, poses):
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_timeline_refuses_the_pose_of_another_recording(windows, poses, tmp_path, capsys):
+    """A pose file of a video with another length or size would draw someone else's pose
+    under this participant's actions."""
+    with np.load(poses["sub-001"]) as data:
+        arrays = dict(data)
+    arrays["video_frames"] = np.int64(arrays["video_frames"] + 25)
+    arrays["width"] = np.int64(arrays["width"] * 2)
+    other = tmp_path / "other.npz"
+    np.savez(other, **arrays)
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["timeline", "--windows", str(windows["sub-001"]), "--pose", str(other),
+                       "--out", str(tmp_path / "t.png")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "other.npz is not of the video windows file" in err
+    assert "video_frames" in err and "width" in err
+    assert not (tmp_path / "t.png").exists()
+
+
 def test_analysis_never_imports_torch(tmp_path):
     probe = ("import sys, analysis.aggregate, analysis.timeline, analysis.__main__; "
              "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
