@@ -108,6 +108,11 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
         raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
                          f"it again): {err}") from None
     model = MicroDualNet(cfg)
+    built = [e.name for e in model.entities]
+    if "entities" in meta and meta["entities"] != built:
+        # The windows files name their routing columns after model.json's list.
+        raise InputError(f"{Path(folder) / META_FILE}: key 'entities' is {meta['entities']}, "
+                         f"but its config builds entities {built}")
     if torch.device(device).type != "cpu":
         model.to(device)
     _check_state(model.state_dict(), state, weights)

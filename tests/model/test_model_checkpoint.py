@@ -95,6 +95,17 @@ def test_unknown_config_key_and_bad_files(tmp_path: Path) -> None:
         read_meta(tmp_path)
 
 
+def test_entities_that_the_config_does_not_build_are_refused(tmp_path: Path) -> None:
+    """The windows files name their routing columns after model.json's entity list."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    meta["entities"] = meta["entities"][::-1]
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"key 'entities' is \['.*'\], but its config builds "
+                       r"entities \['head'"):
+        load_checkpoint(tmp_path)
+
+
 def test_weights_that_do_not_fit_name_the_key(tmp_path: Path) -> None:
     model = MicroDualNet(tiny_config())
     save_checkpoint(model, tmp_path, fps=25.0, view=View("full"))
