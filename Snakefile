@@ -32,7 +32,9 @@ include: "workflow/rules/common.smk"
 # Commands reach the interpreter through the environment ("$MDN_PY"), not a rule parameter:
 # moving the checkout or recreating its virtual environment changes no result, so it must
 # rerun no job (a parameter's change would rerun every one).
-shell.prefix(f"set -euo pipefail; export MDN_PY={shlex.quote(PY)}; ")
+# The GPU pool's settings travel the same way (workflow/rules/common.smk, gpu_options).
+shell.prefix(f"set -euo pipefail; export MDN_PY={shlex.quote(PY)}; "
+             f"export MICRODUALNET_GPU_OPTIONS={shlex.quote(gpu_options())}; ")
 
 
 include: "workflow/rules/demo.smk"

@@ -27,6 +27,10 @@ cores keeps one GPU fed) and runs it with `CUDA_VISIBLE_DEVICES` set to that one
    shared device) is run once more alone on its device: the wrapper gives its slot back and
    takes every slot of that device (in slot order, so two such retries cannot deadlock).
 
+Options may also come from `MICRODUALNET_GPU_OPTIONS` (shell-quoted, read before the command
+line's own, which win): the workflow passes the pool settings that way, so changing them
+reruns no job.
+
 Jobs of every Snakemake run of the same user on one machine share the default lock folder
 (`<temp dir>/microdualnet-gpu-<uid>`), so two runs side by side do not put more jobs on a
 device than its share (when they use the same `--share`). No torch import: picking a slot
@@ -39,6 +43,7 @@ import argparse
 import fcntl
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -48,6 +53,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 COUNT_ENV = "MICRODUALNET_GPU_COUNT"
+OPTIONS_ENV = "MICRODUALNET_GPU_OPTIONS"  # options read before the command line's
 SHARE_ENV = "MICRODUALNET_GPU_SHARE"  # set for the command: how many jobs share its device
 FREE_MIB_ENV = "MICRODUALNET_GPU_FREE_MIB"  # tests: every device's free memory, faked
 OUT_OF_MEMORY_EXIT = 75  # EX_TEMPFAIL: the command ran out of GPU memory; worth a retry alone
@@ -262,7 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-s", type=float, default=1.0, help="wait between tries (s)")
     parser.add_argument("command", nargs=argparse.REMAINDER,
                         help="the command to run, after --")
-    args = parser.parse_args(argv)
+    try:
+        preset = shlex.split(os.environ.get(OPTIONS_ENV, ""))
+    except ValueError as err:
+        parser.error(f"{OPTIONS_ENV} is not shell-quoted options ({err})")
+    if "--" in preset:
+        parser.error(f"{OPTIONS_ENV} holds options only, not a command")
+    args = parser.parse_args(preset + list(sys.argv[1:] if argv is None else argv))
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")

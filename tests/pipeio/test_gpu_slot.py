@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeio.gpu import COUNT_ENV, acquire, device_pool
+from pipeio.gpu import COUNT_ENV, OPTIONS_ENV, acquire, device_pool
 
 # A job that reports its device, then holds it until its release file appears.
 HOLD = ("import os, pathlib, sys, time\n"
@@ -23,7 +23,7 @@ HOLD = ("import os, pathlib, sys, time\n"
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", COUNT_ENV)}
+           if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", COUNT_ENV, OPTIONS_ENV)}
     env.update(extra)
     return env
 
@@ -147,6 +147,22 @@ def test_a_device_short_of_memory_is_waited_for(tmp_path):
     assert not job[1].exists()
     job[0].kill()
     assert "100 MiB free, below --min-free-mib 500" in job[0].stderr.read()
+
+
+def test_options_from_the_environment_and_the_command_line_wins(tmp_path):
+    """The workflow passes the pool's settings in the environment (so changing them reruns
+    nothing); an option on the command line overrides them."""
+    env = _env(**{COUNT_ENV: "2", OPTIONS_ENV: "--devices 1 --share 1"})
+    a = _job(tmp_path, "a", env)
+    assert _wait_for(a[1]) == "1"
+    b = _job(tmp_path, "b", env, "--devices", "0")
+    assert _wait_for(b[1]) == "0"
+    for job in (a, b):
+        job[2].touch()
+        assert job[0].wait(timeout=30) == 0
+    bad = subprocess.run([sys.executable, "-m", "pipeio.gpu", "--", "true"], text=True,
+                         capture_output=True, env=_env(**{OPTIONS_ENV: "--lock-dir 'x"}))
+    assert bad.returncode == 2 and f"{OPTIONS_ENV} is not shell-quoted options" in bad.stderr
 
 
 # Runs out of memory while its device is shared; alone, it says so and succeeds.

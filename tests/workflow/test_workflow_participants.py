@@ -18,6 +18,7 @@ from workflow_testkit import (
     make_random_model,
     model_workdir,
     run_snakemake,
+    set_keys,
 )
 
 RESULTS = "results/demo"
@@ -31,9 +32,12 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model_run(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[Path, dict]:
-    """A finished model-path run and its final tables as they first came out."""
+    """A finished model-path run and its final tables as they first came out. A faked GPU
+    (MICRODUALNET_GPU_COUNT) makes each infer job take a slot of the pool, in a lock folder
+    whose name needs quoting."""
     wd = model_workdir(tmp_path_factory.mktemp("model_run"), model)
-    res = run_snakemake(wd)
+    set_keys(wd, "gpu", lock_dir="gpu locks")
+    res = run_snakemake(wd, env={"MICRODUALNET_GPU_COUNT": "1"})
     assert res.returncode == 0, res.stderr[-4000:]
     return wd, final_tables(wd)
 
@@ -61,6 +65,24 @@ def test_the_same_environment_at_another_path_reruns_nothing(model_run, tmp_path
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_the_gpu_pool_settings_reach_the_jobs_and_changing_them_reruns_nothing(model_run):
+    """They say where a job runs, not what it computes."""
+    wd, _ = model_run
+    for pid in PIDS:
+        log = (wd / RESULTS / "logs/infer" / f"{pid}.log").read_text()
+        assert "gpu: CUDA_VISIBLE_DEVICES=0 (pool 0, 4 job(s) per device)" in log, log
+    locks = {p.name for p in (wd / "gpu locks").iterdir()}  # slots are taken lowest first
+    assert "gpu-0.0.lock" in locks and locks <= {f"gpu-0.{k}.lock" for k in range(4)}, locks
+    config = (wd / "config.yaml").read_text()
+    try:
+        set_keys(wd, "gpu", devices=[0], share=2, min_free_mib=100, lock_dir="elsewhere")
+        res = run_snakemake(wd, "--dry-run")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert "Nothing to be done" in res.stdout + res.stderr
+    finally:
+        (wd / "config.yaml").write_text(config)
 
 
 COHORT_STEPS = {"aggregate": 1, "agreement": 1, "stats": 1, "plots": 1, "report": 1, "all": 1}

@@ -21,7 +21,7 @@ from workflow_testkit import (
     job_counts,
     reduced_workdir,
     run_snakemake,
-    set_demo,
+    set_keys,
 )
 
 from analysis.tables import formatted
@@ -35,7 +35,7 @@ PER_GROUP, SECONDS = 12, 20
 
 def demo_workdir(tmp_path: Path) -> Path:
     wd = reduced_workdir(tmp_path)
-    set_demo(wd, per_group=PER_GROUP, seconds=SECONDS)
+    set_keys(wd, "demo", per_group=PER_GROUP, seconds=SECONDS)
     return wd
 
 

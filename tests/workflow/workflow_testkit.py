@@ -1,5 +1,6 @@
 """Helpers for the workflow tests: a reduced demo copy of the workflow and a runner."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -32,16 +33,19 @@ def reduced_workdir(tmp_path: Path, **overrides) -> Path:
     return tmp_path
 
 
-def set_demo(workdir: Path, **values) -> None:
-    """Change keys of the demo section of a reduced workdir's config."""
+def set_keys(workdir: Path, section: str, **values) -> None:
+    """Change keys of one section of a reduced workdir's config."""
     cfg = yaml.safe_load((workdir / "config.yaml").read_text())
-    cfg["demo"].update(values)
+    cfg[section].update(values)
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
-def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, *args: str,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2` in `workdir`; `env` adds to the environment."""
     return subprocess.run([*SNAKEMAKE, "--cores", "2", "--directory", str(workdir), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
 
 
 def job_counts(log: str) -> dict[str, int]:

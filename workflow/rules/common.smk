@@ -180,21 +180,23 @@ def train_config(wc):
 
 # GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job a free
 # slot of the pool via CUDA_VISIBLE_DEVICES (left alone under SLURM; a no-op without a GPU):
-# up to gpu.share infer jobs per device, training a whole device.
+# up to gpu.share infer jobs per device, training a whole device. The pool's settings reach
+# it through the environment (MICRODUALNET_GPU_OPTIONS, set in the Snakefile's shell
+# prefix), not the rules' commands: they decide where a job runs, not what it computes, so
+# changing them reruns nothing.
 GPU = config["gpu"]
 
 
-def gpu_wrapper_args(device="auto", whole=False):
-    """Options for `python -m pipeio.gpu`: the device pool (`none` for CPU-only jobs), its
-    share, and for training the whole device."""
+def gpu_options():
+    """The pool settings of `python -m pipeio.gpu`, as one shell-quoted string."""
     devices = GPU["devices"]
-    if device == "cpu":
-        devices = "none"
-    elif not isinstance(devices, str):
+    if not isinstance(devices, str):
         devices = ",".join(str(d) for d in devices)
-    lock = f" --lock-dir {shlex.quote(GPU['lock_dir'])}" if GPU.get("lock_dir") else ""
-    mode = " --whole" if whole else f" --min-free-mib {GPU['min_free_mib']}"
-    return f"--devices {shlex.quote(devices)} --share {GPU['share']}{mode}{lock}"
+    options = ["--devices", devices, "--share", str(GPU["share"]),
+               "--min-free-mib", str(GPU["min_free_mib"])]
+    if GPU.get("lock_dir"):
+        options += ["--lock-dir", str(GPU["lock_dir"])]
+    return shlex.join(options)
 
 
 # Caption files of the report (workflow/report/*.rst), beside the Snakefile.

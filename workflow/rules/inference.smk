@@ -66,7 +66,6 @@ rule infer:
         # A model folder used as it is (model.train: false) may be replaced by files with
         # older times: its digest, not only the times, reruns inference.
         model_sha256=lambda wc: MODEL_DIGEST,
-        gpu=gpu_wrapper_args(INFER["device"]),
         # The model process runs on one core, the others decode (a stretch of video each);
         # with one thread it decodes between batches itself.
         loader_workers=lambda wc, threads: threads - 1,
@@ -77,7 +76,9 @@ rule infer:
         infer_device=INFER["device"],
         on_error=ON_ERROR,
     shell:
-        "\"$MDN_PY\" -m pipeio.gpu {params.gpu} --"
+        "\"$MDN_PY\" -m pipeio.gpu"
+        + (" --devices none" if INFER["device"] == "cpu" else "")
+        + " --"
         " \"$MDN_PY\" -m microdualnet infer --model {params.model_path:q} --video {input.video:q}"
         " --pose {input.pose:q} --out {output:q} --participant-id {wildcards.pid:q}"
         " --window-s {params.infer_window_s:q} --hop-s {params.infer_hop_s:q} --batch-size {params.infer_batch_size:q}"

@@ -19,7 +19,7 @@ if not MODEL["train"] and (FROM_MODEL or POSE["only_sampled"]):
 # torchrun with one process per GPU on the job's node (model.gpus: N > 1; under SLURM the job
 # holds N GPUs, a local run uses the first N it sees; docs/workflow.md).
 TRAIN_LAUNCH = (
-    f'"$MDN_PY" -m pipeio.gpu {gpu_wrapper_args(whole=True)} -- "$MDN_PY"'
+    f'"$MDN_PY" -m pipeio.gpu --whole -- "$MDN_PY"'
     if MODEL["gpus"] == 1
     else f'"$MDN_PY" -m torch.distributed.run --standalone --nproc_per_node {MODEL["gpus"]}')
 
