@@ -68,7 +68,7 @@ class WindowPlan:
 def plan_windows(num_frames: int, fps: float, rule: SamplingRule, window_s: float,
                  hop_s: float) -> WindowPlan:
     """Windows covering the video from 0 s; a video shorter than one window has none."""
-    if window_s <= 0 or hop_s <= 0:
+    if not (math.isfinite(window_s) and math.isfinite(hop_s) and window_s > 0 and hop_s > 0):
         raise InputError(f"window and hop must be positive (got {window_s} s, {hop_s} s)")
     if fps <= 0 or num_frames < 1:
         raise InputError(f"video must have frames and a positive frame rate (got "

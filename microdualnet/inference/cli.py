@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 
@@ -43,7 +44,13 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from microdualnet.contract import read_contract
-    from microdualnet.inference.runner import InferenceOptions, excluded_result, run_inference
+    from microdualnet.inference.runner import (
+        InferenceOptions,
+        excluded_result,
+        resolve_device,
+        run_inference,
+    )
+    from microdualnet.model.checkpoint import check_checkpoint
     from microdualnet.pose.npz import load_pose
     from pipeio.errors import InputError
     from pipeio.provenance import write_provenance
@@ -60,10 +67,16 @@ def _run(args: argparse.Namespace) -> int:
     opts = InferenceOptions(args.window_s, args.hop_s, args.batch_size, args.device,
                             args.min_pose_fraction, args.model_fps, not args.no_progress,
                             args.workers)
-    # A model problem concerns every participant: it fails even with --on-error exclude.
+    for name in ("window_s", "hop_s"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"--{name.replace('_', '-')} must be a positive number of "
+                             f"seconds, got {value}")
+    # A problem of the model, the device or the options concerns every participant: it fails
+    # here, before the try below, even with --on-error exclude (never an exclusion).
     read_contract(args.model, args.model_fps)
-    if not (args.model / "model.safetensors").is_file():
-        raise InputError(f"model folder {args.model}: missing model.safetensors")
+    check_checkpoint(args.model)
+    resolve_device(args.device)
     pid = args.participant_id or args.out.name.removesuffix(".parquet")
     try:
         result = run_inference(args.model, args.video, args.pose, opts)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from microdualnet.contract import FORMAT, META_FILE, View, read_meta
@@ -89,6 +89,38 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
                     device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the model from `folder`; with `expected`, any config difference is an error
     naming the key. A weight missing, unexpected or of the wrong shape is an error naming it."""
+    meta, cfg, weights = _checked_files(folder, expected)
+    try:
+        state = load_file(str(weights), device=str(device))
+    except SafetensorError as err:
+        raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
+                         f"it again): {err}") from None
+    model = MicroDualNet(cfg)
+    _check_built(model, meta, folder, {k: tuple(v.shape) for k, v in state.items()}, weights)
+    if torch.device(device).type != "cpu":
+        model.to(device)
+    model.load_state_dict(state)
+    return LoadedModel(model.eval(), meta)
+
+
+def check_checkpoint(folder: str | Path) -> None:
+    """Every check of `load_checkpoint` without reading the weights (the model is built on the
+    meta device): a job that would fail on its model fails before it decodes any video."""
+    meta, cfg, weights = _checked_files(folder, None)
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            shapes = {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}  # noqa: SIM118
+    except SafetensorError as err:
+        raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
+                         f"it again): {err}") from None
+    with torch.device("meta"):
+        model = MicroDualNet(cfg)
+    _check_built(model, meta, folder, shapes, weights)
+
+
+def _checked_files(folder: str | Path, expected: ModelConfig | None
+                   ) -> tuple[dict[str, Any], ModelConfig, Path]:
+    """model.json, its config (equal to `expected` when given) and the checked weights file."""
     meta = read_meta(folder)
     cfg = config_from_dict(meta["config"])
     if expected is not None:
@@ -102,34 +134,27 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
     if not weights.is_file():
         raise InputError(f"model folder {folder}: missing {WEIGHTS_FILE}")
     check_weights_file(weights)
-    try:
-        state = load_file(str(weights), device=str(device))
-    except SafetensorError as err:
-        raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
-                         f"it again): {err}") from None
-    model = MicroDualNet(cfg)
+    return meta, cfg, weights
+
+
+def _check_built(model: MicroDualNet, meta: dict[str, Any], folder: str | Path,
+                 saved: dict[str, tuple[int, ...]], where: Path) -> None:
+    """The built model's entities are model.json's, and its weights the file's, by name and
+    shape."""
     built = [e.name for e in model.entities]
     if "entities" in meta and meta["entities"] != built:
         # The windows files name their routing columns after model.json's list.
         raise InputError(f"{Path(folder) / META_FILE}: key 'entities' is {meta['entities']}, "
                          f"but its config builds entities {built}")
-    if torch.device(device).type != "cpu":
-        model.to(device)
-    _check_state(model.state_dict(), state, weights)
-    model.load_state_dict(state)
-    return LoadedModel(model.eval(), meta)
-
-
-def _check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
-                 where: Path) -> None:
-    missing = sorted(set(own) - set(state))
+    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    missing = sorted(set(own) - set(saved))
     if missing:
         raise InputError(f"{where}: weight {missing[0]!r} missing ({len(missing)} missing)")
-    unexpected = sorted(set(state) - set(own))
+    unexpected = sorted(set(saved) - set(own))
     if unexpected:
         raise InputError(f"{where}: unexpected weight {unexpected[0]!r} "
                          f"({len(unexpected)} unexpected)")
-    for key, value in state.items():
-        if value.shape != own[key].shape:
-            raise InputError(f"{where}: weight {key!r} has shape {tuple(value.shape)}, the model "
-                             f"expects {tuple(own[key].shape)}")
+    for key, shape in saved.items():
+        if shape != own[key]:
+            raise InputError(f"{where}: weight {key!r} has shape {shape}, the model expects "
+                             f"{own[key]}")

@@ -100,11 +100,35 @@ def test_infer_excludes_on_a_pose_file_of_another_video(cohort, demo_model, pose
     assert meta["excluded"].startswith("infer: pose file ")
 
 
-def test_model_problems_fail_even_in_exclude_mode(cohort, poses, tmp_path):
+def test_model_problems_fail_even_in_exclude_mode(cohort, demo_model, poses, tmp_path,
+                                                 capsys):
+    """A problem of the model, the device or the options concerns every participant: never
+    an exclusion, and found before any video is decoded."""
+    import shutil
+
+    import torch
+
+    video, pose = cohort / "videos" / "sub-001.mp4", poses["sub-001"]
     out = tmp_path / "sub-001.parquet"
-    rc = _infer(tmp_path / "no_model", cohort / "videos" / "sub-001.mp4", poses["sub-001"],
-                out, "--on-error", "exclude")
-    assert rc == 2 and not out.exists()
+    assert _infer(tmp_path / "no_model", video, pose, out, "--on-error", "exclude") == 2
+    truncated = Path(shutil.copytree(demo_model, tmp_path / "truncated"))
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:len(weights.read_bytes()) // 2])
+    other = Path(shutil.copytree(demo_model, tmp_path / "other"))
+    meta = json.loads((other / "model.json").read_text())
+    meta["config"]["dim"] = meta["config"]["dim"] * 2  # weights of another config
+    (other / "model.json").write_text(json.dumps(meta))
+    cases = [(truncated, [], "is damaged or incomplete"),
+             (other, [], "has shape"),
+             (demo_model, ["--window-s", "nan"], "--window-s must be a positive number"),
+             (demo_model, ["--hop-s", "0"], "--hop-s must be a positive number")]
+    if not torch.cuda.is_available():
+        cases.append((demo_model, ["--device", "cuda"], "CUDA is not available"))
+    for model, extra, needle in cases:
+        capsys.readouterr()
+        assert _infer(model, video, pose, out, "--on-error", "exclude", *extra) == 2, needle
+        assert needle in capsys.readouterr().err
+        assert not out.exists()
 
 
 def test_aggregate_lists_the_excluded_participant_and_keeps_the_others(
