@@ -224,11 +224,12 @@ def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
 
 
 def windows_files(sources: list[Path]) -> list[Path]:
-    """Expand folders to their `*.parquet` files, in name order."""
+    """Expand folders to their `*.parquet` files, in name order; hidden files (a killed job's
+    temporary `.<pid>.*.tmp.parquet`) are not windows files."""
     files: list[Path] = []
     for src in sources:
         if src.is_dir():
-            files += sorted(src.glob("*.parquet"))
+            files += sorted(f for f in src.glob("*.parquet") if not f.name.startswith("."))
         else:
             files.append(src)
     if not files:

@@ -97,8 +97,8 @@ def frame_files(folder: str | Path) -> list[tuple[int, Path]]:
     if not folder.is_dir():
         raise InputError(f"OpenPose folder {folder} does not exist")
     found = []
-    for path in folder.iterdir():
-        m = _FRAME_RE.search(path.name)
+    for path in folder.iterdir():  # hidden files (macOS `._*` copies) are not OpenPose's
+        m = None if path.name.startswith(".") else _FRAME_RE.search(path.name)
         if m:
             found.append((int(m.group(1)), path))
     if not found:

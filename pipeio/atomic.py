@@ -40,9 +40,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, _default_file_mode())
+        _fsync(tmp)  # on disk before it takes the name: a power cut leaves old or new
         os.replace(tmp, final)
+        _fsync(final.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -56,26 +67,34 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def staged_directory(out_dir: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Build a whole output folder in a hidden sibling and swap it in when complete.
 
-    An existing folder is refused unless `overwrite`; with `overwrite` it is replaced only
-    after the new one is complete, so a failure leaves the old folder untouched.
+    An existing folder is refused unless `overwrite` (checked again before the swap, in case
+    another process made it meanwhile); with `overwrite` it is replaced only after the new one
+    is complete, so a failure leaves the old folder in place.
     """
     final = Path(out_dir)
+    refused = f"output folder {final} already exists; choose another path or pass --overwrite"
     if final.exists() and not overwrite:
-        raise InputError(
-            f"output folder {final} already exists; choose another path or pass --overwrite"
-        )
+        raise InputError(refused)
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
         yield stage
         os.chmod(stage, _default_dir_mode())
+        os.sync()  # every file of the new folder on disk before it takes the name
         if final.exists():
+            if not overwrite:
+                raise InputError(refused)
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
-            os.replace(stage, final)
+            try:
+                os.replace(stage, final)
+            except OSError:
+                os.replace(old, final)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(stage, final)
+        _fsync(final.parent)
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)

@@ -34,10 +34,11 @@ class Codings:
 
 
 def coding_files(source: Path) -> list[Path]:
-    """A coding file, or every BORIS export and `.eaf` in a folder (name order)."""
+    """A coding file, or every BORIS export and `.eaf` in a folder (name order; hidden files,
+    such as the `._*` copies macOS leaves on shared drives, are not codings)."""
     if source.is_dir():
-        files = sorted(p for p in source.iterdir()
-                       if p.suffix.lower() in BORIS_SUFFIXES + ELAN_SUFFIXES)
+        files = sorted(p for p in source.iterdir() if not p.name.startswith(".")
+                       and p.suffix.lower() in BORIS_SUFFIXES + ELAN_SUFFIXES)
         if not files:
             raise InputError(f"no BORIS export (.tsv, .csv) or ELAN file (.eaf) in {source}")
         return files

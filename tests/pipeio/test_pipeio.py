@@ -6,6 +6,8 @@ import os
 import pytest
 
 from pipeio import atomic_path, atomic_write_text, write_provenance
+from pipeio.atomic import staged_directory
+from pipeio.errors import InputError
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -21,6 +23,56 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+
+
+def test_atomic_path_flushes_the_file_before_it_takes_the_name(tmp_path, monkeypatch):
+    """Otherwise a power cut after the rename can leave the final name on an empty file."""
+    import pipeio.atomic as atomic
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: events.append(
+        ("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))) or real_fsync(fd))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: events.append(
+        ("replace", os.path.basename(b))) or real_replace(a, b))
+    atomic_write_text(tmp_path / "t.tsv", "x")
+    assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1].startswith(".t.") and events[2][1] == tmp_path.name
+
+
+def test_a_killed_jobs_temporary_file_is_no_windows_file(tmp_path):
+    from analysis.aggregate import windows_files
+
+    (tmp_path / "sub-001.parquet").write_bytes(b"")
+    (tmp_path / ".sub-002.k3j9x.tmp.parquet").write_bytes(b"")  # SIGKILL mid-write
+    assert windows_files([tmp_path]) == [tmp_path / "sub-001.parquet"]
+
+
+def test_staged_directory_keeps_a_folder_made_meanwhile_and_restores_on_failure(
+        tmp_path, monkeypatch):
+    final = tmp_path / "out"
+    with pytest.raises(InputError, match="already exists"), staged_directory(final) as stage:
+        (stage / "new.txt").write_text("new")
+        final.mkdir()  # another process made it while this one was building
+        (final / "theirs.txt").write_text("theirs")
+    assert [p.name for p in final.iterdir()] == ["theirs.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+    import pipeio.atomic as atomic
+
+    real_replace = os.replace
+
+    def fail_on_the_swap(src, dst):
+        if ".partial-" in str(src):
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", fail_on_the_swap)
+    with pytest.raises(OSError, match="disk full"), \
+            staged_directory(final, overwrite=True) as stage:
+        (stage / "new.txt").write_text("new")
+    assert [p.name for p in final.iterdir()] == ["theirs.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_provenance_records_inputs_and_versions(tmp_path):
