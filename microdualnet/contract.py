@@ -127,12 +127,19 @@ def read_contract(folder: str | Path, fps: float | None = None) -> ModelContract
     if len(contract.class_names) != cfg.get("num_classes", len(contract.class_names)):
         raise InputError(f"{path}: key 'class_names' has {len(contract.class_names)} names, "
                          f"config.num_classes is {cfg['num_classes']}")
-    norm = meta.get("normalisation") or {}
-    if not (np.allclose(norm.get("mean", ()), IMAGENET_MEAN)
-            and np.allclose(norm.get("std", ()), IMAGENET_STD)):
+    norm = meta.get("normalisation")
+    if not (isinstance(norm, dict) and _triple(norm.get("mean"), IMAGENET_MEAN)
+            and _triple(norm.get("std"), IMAGENET_STD)):
         raise InputError(f"{path}: key 'normalisation' is {norm}; the loaders apply ImageNet "
                          f"mean {IMAGENET_MEAN} and std {IMAGENET_STD} only")
     return contract
+
+
+def _triple(value: Any, expected: tuple[float, ...]) -> bool:
+    """`value` is a list of three numbers close to `expected`."""
+    return (isinstance(value, list) and len(value) == 3
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            and bool(np.allclose(value, expected)))
 
 
 def _upgrade(meta: dict[str, Any], path: Path, fps: float | None) -> dict[str, Any]:
@@ -149,7 +156,7 @@ def _upgrade(meta: dict[str, Any], path: Path, fps: float | None) -> dict[str, A
     if old["crop"] == "person":  # format 1 trained from frames cached at twice the input
         view = {"kind": "person", "margin": old.get("margin", 1.5),
                 "min_joint_confidence": old.get("min_joint_confidence", 0.3),
-                "source_short_side": 2 * int(meta.get("input_size", 0))}
+                "source_short_side": 2 * _number(meta, "input_size", path, int)}
     return {**meta, "fps": fps, "view": view}
 
 
@@ -166,6 +173,9 @@ def _strings(meta: dict[str, Any], key: str, path: Path) -> list[str]:
     value = meta.get(key)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(f"{path}: key {key!r} must be a list of names, got {value!r}")
+    twice = sorted({v for v in value if value.count(v) > 1})
+    if twice:  # they name the windows file's columns
+        raise InputError(f"{path}: key {key!r} names {twice} more than once")
     return value
 
 

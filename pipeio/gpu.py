@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     if not pool:
         _log("gpu: no GPU in the pool; running on the CPU")
         return _exec(command, env)
+    # Device ids in nvidia-smi's order (PCI bus), which the free-memory check asks by, not
+    # CUDA's default fastest-first: on a machine with mixed GPUs they differ.
+    env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     lock_dir = args.lock_dir or default_lock_dir()
     if args.whole:
         device, fds = acquire_whole(pool, lock_dir, args.share, args.poll_s, log=_log)

@@ -54,6 +54,8 @@ def model_digest(folder: str | Path) -> str:
     """SHA-256 over model.json and model.safetensors (the identity of a trained model)."""
     digest = hashlib.sha256()
     for name in (META_FILE, WEIGHTS_FILE):
+        if not (Path(folder) / name).is_file():
+            raise InputError(f"model folder {folder}: missing {name}")
         with open(Path(folder) / name, "rb") as fh:
             while block := fh.read(1 << 20):
                 digest.update(block)

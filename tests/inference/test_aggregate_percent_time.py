@@ -226,6 +226,11 @@ def test_cli_on_the_inferred_cohort(windows, cohort, tmp_path, capsys):
         analysis_main(["aggregate", "--windows", str(tmp_path / "empty"), "--participants",
                        str(cohort / "participants.tsv"), "--out", str(out)])
     assert stop.value.code == 2 and "no windows files" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # a mistyped --model: one line, not a traceback
+        analysis_main(["aggregate", "--windows", str(next(iter(windows.values())).parent),
+                       "--participants", str(cohort / "participants.tsv"), "--out", str(out),
+                       "--model", str(tmp_path / "no_model")])
+    assert stop.value.code == 2 and "no_model: missing model.json" in capsys.readouterr().err
 
 
 def test_timeline_figure_is_written(windows, cohort, tmp_path, poses):

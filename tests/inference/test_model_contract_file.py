@@ -68,11 +68,26 @@ def test_model_fps_may_not_contradict_the_recorded_rate(demo_model):
     (lambda m: m.update(frames=16), "key 'frames' is 16, but config.num_frames"),
     (lambda m: m.update(class_names=["a"]), "key 'class_names' has 1 names"),
     (lambda m: m["normalisation"].update(mean=[0, 0, 0]), "key 'normalisation'"),
+    (lambda m: m.pop("normalisation"), "key 'normalisation' is None"),
+    (lambda m: m.update(normalisation=[1, 2]), "key 'normalisation' is"),
+    (lambda m: m["normalisation"].update(std="abc"), "key 'normalisation'"),
+    (lambda m: m["class_names"].__setitem__(1, m["class_names"][0]),
+     "key 'class_names' names .* more than once"),
     (lambda m: m.update(format="microdualnet-model/9"), "key 'format'"),
 ])
 def test_a_damaged_contract_names_the_key(demo_model, tmp_path, change, needle):
     with pytest.raises(InputError, match=needle):
         read_contract(_copy(demo_model, tmp_path, change))
+
+
+def test_a_format_1_person_view_without_input_size_names_the_key(demo_model, tmp_path):
+    def change(meta: dict) -> None:
+        _as_format_1(meta)
+        meta["metrics"]["view"] = {"crop": "person"}
+        meta["input_size"] = None
+
+    with pytest.raises(InputError, match="key 'input_size' must be a positive"):
+        read_contract(_copy(demo_model, tmp_path, change), fps=25.0)
 
 
 def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tmp_path,

@@ -23,7 +23,8 @@ HOLD = ("import os, pathlib, sys, time\n"
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", COUNT_ENV, OPTIONS_ENV)}
+           if k not in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "SLURM_JOB_ID", COUNT_ENV,
+                        OPTIONS_ENV)}
     env.update(extra)
     return env
 
@@ -160,6 +161,11 @@ def test_options_from_the_environment_and_the_command_line_wins(tmp_path):
     for job in (a, b):
         job[2].touch()
         assert job[0].wait(timeout=30) == 0
+    order = subprocess.run(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"), "--",
+         sys.executable, "-c", "import os; print(os.environ['CUDA_DEVICE_ORDER'])"],
+        text=True, capture_output=True, env=_env(**{COUNT_ENV: "1"}))
+    assert order.stdout.strip() == "PCI_BUS_ID"  # the order nvidia-smi -i counts in
     bad = subprocess.run([sys.executable, "-m", "pipeio.gpu", "--", "true"], text=True,
                          capture_output=True, env=_env(**{OPTIONS_ENV: "--lock-dir 'x"}))
     assert bad.returncode == 2 and f"{OPTIONS_ENV} is not shell-quoted options" in bad.stderr
