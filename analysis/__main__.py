@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     plots.add_argument("--percent-time", type=Path, required=True, help="long percent-time TSV")
     plots.add_argument("--hurdle", type=Path, required=True,
                        help="hurdle.tsv from `analysis stats` (actions and p-values)")
+    plots.add_argument("--exclusions", type=Path, default=None,
+                       help="exclusions.tsv from `analysis stats`: participants the models "
+                       "left out are not drawn either (default: the one beside --hurdle)")
     plots.add_argument("--config", type=Path, default=None, help="YAML file, as for stats")
     plots.add_argument("--out", type=Path, required=True, help="figures folder")
 
@@ -77,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from analysis.plots_stage import run_plots
 
-            run_plots(cfg, args.percent_time, args.hurdle, args.out)
+            exclusions = args.exclusions or args.hurdle.with_name("exclusions.tsv")
+            run_plots(cfg, args.percent_time, args.hurdle, args.out,
+                      exclusions if args.exclusions or exclusions.is_file() else None)
     except InputError as exc:
         parser.exit(2, f"error: {' '.join(str(exc).split())}\n")
     return 0

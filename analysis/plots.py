@@ -23,6 +23,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 STAR_LEVELS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+DAGGER = "\u2020"  # .05 <= p < alpha, for an alpha above .05
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def brackets_for(results: pd.DataFrame, action: str, parts: list[str], p_column:
     out = []
     for row in rows.itertuples(index=False):
         p = getattr(row, p_column)
-        mark = stars(p)
+        # With alpha above .05 a test between .05 and alpha has no star: it gets a dagger.
+        mark = stars(p) or (DAGGER if p < alpha else "")
         if p < alpha and mark:
             out.append(Bracket(row.group_a, row.group_b, f"{mark} {row.type}"))
     return out
@@ -142,6 +144,7 @@ def caption_text(p_kind: str, parts: list[str], alpha: float, fdr_family: str) -
         "participant (participants who never showed the action are at 0). Dashed lines: "
         "group medians; solid lines: group means. Brackets mark between-group differences "
         f"in {' and '.join(part_names[p] for p in parts)} from the hurdle models with "
-        f"{which} below {alpha:g}: * p < .05, ** p < .01, *** p < .001; the label after the "
-        "stars names the part.\n"
+        f"{which} below {alpha:g}: "
+        + (f"{DAGGER} p < {alpha:g}, " if alpha > 0.05 else "")
+        + "* p < .05, ** p < .01, *** p < .001; the label after the stars names the part.\n"
     )

@@ -40,16 +40,24 @@ def _save(fig, stem: Path, dpi: int = 150) -> list[Path]:
     for ext in FORMATS:
         final = stem.with_name(f"{stem.name}.{ext}")
         with atomic_path(final) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=ext)
+            # No creation date in a PDF: a rerun gives the same bytes, as for the PNG.
+            fig.savefig(tmp, dpi=dpi, format=ext,
+                        metadata={"CreationDate": None} if ext == "pdf" else None)
         paths.append(final)
     plt.close(fig)
     return paths
 
 
-def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path) -> list[Path]:
-    """Write violin_<action>.{png,pdf}, overview.{png,pdf}, caption.md and provenance."""
+def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path,
+              exclusions: Path | None = None) -> list[Path]:
+    """Write violin_<action>.{png,pdf}, overview.{png,pdf}, caption.md and provenance. The
+    participants in `exclusions` (the stats stage's) are not drawn: the figures show the
+    children the brackets' models were fitted on."""
     table = check_percent_table(read_tsv(percent_time, TABLE_COLUMNS, "percent-time table"),
                                 f"percent-time table {percent_time}")
+    if exclusions is not None:
+        excluded = read_tsv(exclusions, ("participant_id", "reason"), "stats exclusions")
+        table = table[~table["participant_id"].isin(excluded["participant_id"])]
     groups = resolve_groups(table, cfg, f"percent-time table {percent_time}")
     check_groups(table, groups, f"percent-time table {percent_time}")
     results = read_hurdle(hurdle)
@@ -76,5 +84,5 @@ def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path)
     write_provenance(out_dir / "provenance.json", "analysis plots",
                      params={"stats": cfg.model_dump(mode="json"), "preset": cfg.preset,
                              "overrides": cfg.overrides(), "actions": actions},
-                     inputs=[percent_time, hurdle])
+                     inputs=[percent_time, hurdle, *([exclusions] if exclusions else [])])
     return written

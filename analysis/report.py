@@ -227,6 +227,10 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
                  agreement: Path | None = None,
                  title: str = "Micro-action analysis report") -> str:
     """The report as one HTML string (see the module doc)."""
+    for path, what in ((table_v_md, "Table V Markdown"), (methods, "methods text"),
+                       (overview, "overview figure"), (figure_caption, "figure caption")):
+        if path is not None and not path.is_file():
+            raise InputError(f"{what} {path} does not exist")
     table = _read_tsv(table_v, "Table V")
     missing = [c for c in TABLE_V_COLUMNS if c not in table.columns]
     if missing:
@@ -242,7 +246,8 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
     analysed = pct[~pct["participant_id"].isin(excluded["participant_id"])]
     sizes = analysed.groupby("group")["participant_id"].nunique()
     cohort = ", ".join(f"{g} n={n}" for g, n in sizes.items()) or "none"
-    n_sheet = len(sheet) if sheet is not None else analysed["participant_id"].nunique()
+    n_sheet = (len(sheet) if sheet is not None
+               else analysed["participant_id"].nunique() + len(excluded))
     not_est = results[results["estimable"].astype(str).str.lower() != "true"]
     reasons = (not_est["reason"].fillna("").value_counts().rename_axis("reason")
                .reset_index(name="tests")) if len(not_est) else pd.DataFrame(

@@ -127,7 +127,7 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
     values = np.full((len(plan), len(_columns(classes, entities))), np.nan, np.float32)
     timing = {"model_load_s": 0.0, "forward_s": 0.0, "wait_s": 0.0}
     if len(plan) == 0:
-        out_meta["excluded"] = (f"video is {info.duration_s:.2f} s long, shorter than one "
+        out_meta["excluded"] = (f"infer: video is {info.duration_s:.2f} s long, shorter than one "
                                 f"{opts.window_s} s window")
         pose_fraction = np.zeros(0, np.float32)
     else:

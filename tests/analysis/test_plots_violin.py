@@ -44,6 +44,12 @@ def test_brackets_use_the_configured_p_values_and_parts() -> None:
     assert adjusted == [Bracket("ASD", "PSY", "* Prob."), Bracket("ASD", "PSY", "** %")]
     raw = brackets_for(results(), "a", ["intensity"], "p", 0.05)
     assert raw == [Bracket("ASD", "PSY", "*** %"), Bracket("PSY", "TDC", "* %")]
+    # alpha 0.1: the test at adjusted p .09 is below alpha, so it has a bracket (a dagger),
+    # and the caption says what the dagger means.
+    lenient = brackets_for(results(), "a", ["intensity"], "p_adj", 0.1)
+    assert lenient == [Bracket("ASD", "PSY", "** %"), Bracket("PSY", "TDC", "\u2020 %")]
+    assert "\u2020 p < 0.1, * p < .05" in caption_text("adjusted", ["intensity"], 0.1, "all")
+    assert "\u2020" not in caption_text("adjusted", ["intensity"], 0.05, "all")
 
 
 def test_draw_violin_marks_median_mean_and_brackets() -> None:

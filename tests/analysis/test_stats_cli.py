@@ -24,7 +24,7 @@ def plant_effect(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def test_stats_then_plots(cohort, write_cohort, tmp_path: Path) -> None:
+def test_stats_then_plots(cohort, write_cohort, tmp_path: Path, monkeypatch) -> None:
     table, sheet = cohort(n_actions=3, seed=1)
     tpath, spath = write_cohort(plant_effect(table), sheet)
     config = tmp_path / "config.yaml"
@@ -45,8 +45,13 @@ def test_stats_then_plots(cohort, write_cohort, tmp_path: Path) -> None:
     assert prov["step"] == "analysis stats" and prov["params"]["stats"]["top_k"] == 2
 
     figs = tmp_path / "figures"
-    assert main(["plots", "--percent-time", str(tpath), "--hurdle", str(out / "hurdle.tsv"),
-                 "--config", str(config), "--out", str(figs)]) == 0
+    for when, folder in (("0", figs), ("86400", tmp_path / "again")):  # a day apart
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", when)  # matplotlib's clock for PDF dates
+        assert main(["plots", "--percent-time", str(tpath), "--hurdle",
+                     str(out / "hurdle.tsv"), "--config", str(config), "--out",
+                     str(folder)]) == 0
+    for name in ("overview.pdf", "overview.png", "violin_action_0.pdf"):
+        assert (figs / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
     names = {p.name for p in figs.iterdir()}
     for stem in ("violin_action_0", "violin_action_1", "overview"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
@@ -114,3 +119,31 @@ def test_methods_count_each_excluded_participant_once(cohort, write_cohort, tmp_
     excluded = pd.read_csv(tmp_path / "o" / "exclusions.tsv", sep="\t")
     assert excluded["participant_id"].tolist() == [pid, pid]
     assert "1 participant(s) were excluded" in (tmp_path / "o" / "methods.md").read_text()
+
+
+def test_plots_draw_only_the_participants_the_models_were_fitted_on(
+        cohort, write_cohort, tmp_path: Path, monkeypatch) -> None:
+    """A child the stats stage excluded (no age) is not a dot in the violins either."""
+    import analysis.plots_stage as plots_stage
+
+    table, sheet = cohort(n_actions=1)
+    pid = sheet.loc[0, "participant_id"]
+    sheet.loc[0, "age"] = float("nan")
+    tpath, spath = write_cohort(table.drop(columns=["age"]), sheet)
+    config = tmp_path / "stats.yaml"
+    config.write_text("covariates: [age]\nexclude_incomplete: true\npermutations: 199\n")
+    stats = tmp_path / "o"
+    assert main(["stats", "--percent-time", str(tpath), "--participants", str(spath),
+                 "--config", str(config), "--out", str(stats)]) == 0
+    drawn = []
+    real = plots_stage.single_figure
+    monkeypatch.setattr(plots_stage, "single_figure", lambda t, *a: drawn.append(
+        set(t["participant_id"])) or real(t, *a))
+    for extra in ([], ["--exclusions", str(stats / "exclusions.tsv")]):  # default: beside
+        assert main(["plots", "--percent-time", str(tpath), "--hurdle",
+                     str(stats / "hurdle.tsv"), "--config", str(config), "--out",
+                     str(tmp_path / "figs"), *extra]) == 0
+    everyone = set(table["participant_id"])
+    assert drawn == [everyone - {pid}] * 2
+    prov = json.loads((tmp_path / "figs" / "provenance.json").read_text())
+    assert any(path.endswith("exclusions.tsv") for path in prov["inputs"])

@@ -203,6 +203,7 @@ def test_video_shorter_than_one_window_is_a_documented_exclusion(cohort, poses, 
                  "--out", str(tmp_path / "w.parquet"), "--window-s", "9", "--no-progress"])
     table, meta = read_windows(tmp_path / "w.parquet")
     assert code == 0 and len(table) == 0
+    assert meta["excluded"].startswith("infer: video is ")  # the report's stage column
     assert "shorter than one 9.0 s window" in meta["excluded"]
 
 

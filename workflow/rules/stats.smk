@@ -63,6 +63,7 @@ rule plots:
     input:
         percent_time=f"{RESULTS}/percent_time.tsv",
         hurdle=rules.stats.output.hurdle,
+        exclusions=rules.stats.output.exclusions,
         config=rules.stats_config.output,
     output:
         # violin_<action>.{png,pdf} are written beside the overview too (the actions are
@@ -87,4 +88,5 @@ rule plots:
         out=lambda wc, output: str(Path(output.caption).parent),
     shell:
         "\"$MDN_PY\" -m analysis plots --percent-time {input.percent_time:q}"
-        " --hurdle {input.hurdle:q} --config {input.config:q} --out {params.out:q} -v > {log:q} 2>&1"
+        " --hurdle {input.hurdle:q} --exclusions {input.exclusions:q} --config {input.config:q}"
+        " --out {params.out:q} -v > {log:q} 2>&1"
