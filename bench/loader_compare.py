@@ -90,7 +90,7 @@ def measure(variant: str, model_dir: Path, video: Path, pose: Path) -> dict:
 def make_video(work: Path, width: int, height: int, seconds: int, fps: int) -> tuple[Path, Path]:
     """A synthetic participant on the left with the interviewer beside them, and its pose
     file (OpenPose JSON, the sheet's side), kept in `work` for later runs."""
-    cohort = work / f"c{height}"
+    cohort = work / f"c{width}x{height}_{seconds}s_{fps}fps"  # reused only when all match
     made = (cohort / "participants.tsv").is_file() or not cli_main(
         ["synth", "cohort", "--out", str(cohort), "--per-group", "1", "--seconds",
          str(seconds), "--fps", str(fps), "--width", str(width), "--height", str(height),

@@ -4,7 +4,7 @@ Trains a demo-preset model on synthetic clips at `--train-fps` (30: MA-52's rate
 person view, then runs the real stages (OpenPose JSON pose with the sheet's participant
 side -> infer -> aggregate) on synthetic cohorts at 25, 30 and 60 fps (160 x 120, the
 participant centred) and at 1280 x 720 with the participant on a side, with and without an
-interviewer beside them. Prints, per cohort and planted action, Pearson r between
+interviewer beside them. Prints, per cohort and action, Pearson r between
 estimated and true percent time, and how much the interviewer's own micro-actions move the
 participant's percent time (mean absolute difference per action between the two HD
 cohorts, which hold the same participants and events).

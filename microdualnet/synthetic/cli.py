@@ -121,6 +121,8 @@ def cmd_contact_sheet(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise InputError(f"invalid option --frames: must be >= 1 (got {args.frames})")
+    if args.seed < 0:
+        raise InputError(f"invalid option --seed: must be >= 0 (got {args.seed})")
     write_contact_sheet(args.out, frames_per_row=args.frames, seed=args.seed)
     print(f"wrote contact sheet to {args.out}")
     return 0

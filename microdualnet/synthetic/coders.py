@@ -112,7 +112,8 @@ def write_coders(cohort: str | Path, out: str | Path | None, cfg: CodersConfig,
         cohort_cfg = yaml.safe_load((cohort / "cohort_config.yaml").read_text())
     except (OSError, yaml.YAMLError, pd.errors.ParserError) as err:
         raise InputError(f"{cohort} is not a synthetic cohort (synth cohort): {err}") from err
-    seconds, fps = float(cohort_cfg["seconds"]), float(cohort_cfg["fps"])
+    fps = float(cohort_cfg["fps"])
+    seconds = int(round(float(cohort_cfg["seconds"]) * fps)) / fps  # the rendered video's
     actions = [e["action"] for e in cohort_cfg["effects"]]
     rows = coded_rows(len(sheet), cfg)
     coded = sheet.iloc[rows]

@@ -20,6 +20,7 @@ from microdualnet.synthetic import clips
     (["cohort", "--seconds", "-1"], "--seconds"),
     (["cohort", "--interviewer"], "interviewer: needs participant_side left, right or random"),
     (["contact-sheet", "--frames", "0"], "--frames"),
+    (["contact-sheet", "--seed", "-1"], "--seed: must be >= 0"),
 ])
 def test_bad_options_give_one_line_errors(tmp_path, capsys, argv, needle):
     out = tmp_path / "out.png" if argv[0] == "contact-sheet" else tmp_path / "out"

@@ -6,6 +6,7 @@ any video (the coders only read `truth_events.tsv` and the cohort's config).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,22 @@ def test_bad_noise_is_one_line(tmp_path, cohort, capsys):
     assert main(["synth", "coders", "--cohort", str(cohort), "--out", str(tmp_path / "x"),
                  "--miss", "1.5"]) == 2
     assert "invalid option --miss: " in capsys.readouterr().err
+
+
+def test_coders_know_the_video_as_rendered(tmp_path, cohort):
+    """`seconds: 120.01` at 25 fps renders 3000 frames: a 120.00-s video, and the coders'
+    durations, BORIS media length and events end there, not 0.01 s later."""
+    odd = tmp_path / "cohort"
+    shutil.copytree(cohort, odd)
+    cfg = yaml.safe_load((odd / "cohort_config.yaml").read_text())
+    assert cfg["fps"] == 25
+    cfg["seconds"] = 120.01
+    (odd / "cohort_config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["synth", "coders", "--cohort", str(odd), "--out", str(tmp_path / "c"),
+                 "--participants", "3", "--extra-per-min", "6"]) == 0
+    durations = pd.read_csv(tmp_path / "c" / "durations.tsv", sep="\t")
+    assert (durations["duration_s"] == 120.0).all()
+    boris = (tmp_path / "c" / "coder1" / "boris").glob("*.tsv")
+    for path in boris:
+        text = path.read_text()
+        assert "120.01" not in text, path
