@@ -132,6 +132,19 @@ def test_a_new_sheet_column_reruns_no_pose_or_inference(copy):
     assert job_counts(plan.stdout + plan.stderr) == {"aggregate": 1}
 
 
+def test_a_changed_openpose_folder_reruns_only_that_participant(copy):
+    """OpenPose JSON is no job's input file: the folder's manifest (names, sizes, times) is a
+    parameter of the pose job, so a re-exported folder reruns that participant."""
+    pid = _pids(copy)[1]
+    first = sorted((copy / "study/openpose" / pid).iterdir())[0]
+    first.write_text(first.read_text())  # exported again: same content, a new time
+    plan = run_snakemake(copy, "--dry-run", PERCENT)
+    log = plan.stdout + plan.stderr
+    assert plan.returncode == 0, log[-3000:]
+    assert job_counts(log) == {"pose": 1, "infer": 1, "aggregate": 1}
+    assert set(job_wildcards(log)) == {f"pid={pid}"}
+
+
 # ---- the config ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("section, key, typo, line", [

@@ -62,6 +62,27 @@ def test_a_bad_seat_stops_before_any_job_naming_the_line(study, column, value, n
     assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
 
 
+@pytest.mark.parametrize("column, value, needle", [
+    ("participant_id", "sub-001", "duplicate participant_id ['sub-001'] (lines [3])"),
+    ("group", "XYZ", "line 3: group 'XYZ' is not one of stats.groups ['ASD', 'PSY', 'TDC']"),
+    ("video", "videos/nope.mp4", "line 3: video study/videos/nope.mp4 does not exist (1 missing "
+                                 "in all)"),
+])
+def test_a_bad_sheet_row_stops_before_any_job_naming_the_line(study, column, value, needle):
+    sheet_path = study / "study/participants.tsv"
+    original = sheet_path.read_text()
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    sheet.loc[1, column] = value
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    try:
+        res = run_snakemake(study, "--dry-run")
+    finally:
+        sheet_path.write_text(original)
+    assert res.returncode != 0
+    assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
+    assert "Job stats" not in res.stdout + res.stderr
+
+
 def test_pose_only_for_the_frames_the_model_samples(study):
     config = study / "config.yaml"
     original = config.read_text()
