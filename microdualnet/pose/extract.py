@@ -25,6 +25,7 @@ BACKENDS = ("mediapipe", "openpose")
 # side first (by FFmpeg, while converting), and keypoints scaled back to the video's pixels.
 MEDIAPIPE_MAX_SIDE = 640
 START_FRAMES = 5  # mediapipe without a hint: frames searched for people on each half
+MIN_REGION_PX = 32  # a participant_box smaller than this (in BlazePose's frames) is refused
 
 
 def default_qc_path(out: str | Path) -> Path:
@@ -74,20 +75,30 @@ def _participant_region(first: list[np.ndarray], hint: ParticipantHint, size: tu
     """Where BlazePose looks (None: the whole frame), the rule that said so, and how many
     people the default rule found in the first frames (-1: not looked)."""
     if hint != NO_HINT:
-        return hint.region(*size), hint.rule, -1
+        region = hint.region(*size)
+        if min(region[2] - region[0], region[3] - region[1]) < MIN_REGION_PX:
+            raise InputError(f"{hint.rule}: {region[2] - region[0]}x{region[3] - region[1]} "
+                             f"px of the {size[0]}x{size[1]} frames BlazePose sees; the region "
+                             f"needs at least {MIN_REGION_PX} px each way")
+        return region, hint.rule, -1
     from microdualnet.pose.mediapipe_backend import people_at_start
 
     halves = [ParticipantHint(side).region(*size) for side in SIDES]
     people = people_at_start(first, halves)
     if len(people) < 2:
         return None, hint.rule, len(people)
-    centre = np.array(size) / 2
+    width, centre = size[0], np.array(size) / 2
+    centres = sorted((b[0] + b[2]) / 2 for b in people)
     nearest = min(people, key=lambda b: float(np.hypot((b[0] + b[2]) / 2 - centre[0],
                                                        (b[1] + b[3]) / 2 - centre[1])))
-    side = "left" if (nearest[0] + nearest[2]) / 2 < centre[0] else "right"
-    return (ParticipantHint(side).region(*size),
-            f"{hint.rule} (of {len(people)} found at the start: followed on the {side} half)",
-            len(people))
+    k = centres.index((nearest[0] + nearest[2]) / 2)
+    # The strip between the midpoints to the neighbours: a fixed half would also hold the
+    # other person whenever both sit on one side of the centre.
+    x0 = int((centres[k - 1] + centres[k]) / 2) if k > 0 else 0
+    x1 = int(np.ceil((centres[k] + centres[k + 1]) / 2)) if k + 1 < len(centres) else width
+    return ((x0, 0, x1, size[1]),
+            f"{hint.rule} (of {len(people)} found at the start: followed on x "
+            f"{x0 / width:.2f}-{x1 / width:.2f} of the frame width)", len(people))
 
 
 def extract_pose(backend: str, video: str | Path, out: str | Path, *,

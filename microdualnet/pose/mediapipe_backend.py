@@ -10,9 +10,10 @@ BlazePose looks at a square crop around the person's last known box (grown by
 
 BlazePose follows one person. With `region` (the participant's half of the frame or box,
 `pose.participant`) it only ever looks there, so the interviewer on the other side is not
-seen. Without a hint, `people_at_start` looks for people on each half of the first frames;
-when it finds more than one, the default rule (the person nearest the centre) picks the
-half to follow.
+seen. Without a hint, `people_at_start` looks for people on each half of the first frames
+(counted per frame); when it finds more than one, the default rule (the person nearest the
+centre) picks whom to follow, and BlazePose looks only at the vertical strip between the
+midpoints to that person's neighbours.
 """
 
 from __future__ import annotations
@@ -100,20 +101,26 @@ def _merge(boxes: list[tuple[float, float, float, float]]
 
 def people_at_start(frames: list[np.ndarray], halves: list[tuple[int, int, int, int]]
                     ) -> list[tuple[float, float, float, float]]:
-    """Boxes (x0, y0, x1, y1 px) of the distinct people static BlazePose finds on each of
-    `halves` (x0, y0, x1, y1) of a few frames."""
+    """Boxes (x0, y0, x1, y1 px) of the distinct people static BlazePose finds on `halves`
+    (x0, y0, x1, y1) of one frame: the first of `frames` with the most people. People are
+    counted per frame, so one person who moves between the frames (sampled a second apart)
+    is not two."""
     mp = _import_mediapipe()
-    boxes = []
+    best: list[tuple[float, float, float, float]] = []
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
                                 min_detection_confidence=0.5) as pose:
         for frame in frames:
+            boxes = []
             for x0, y0, x1, y1 in halves:
                 crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
                 lm = _landmarks(pose.process(crop), x0, y0, x1 - x0, y1 - y0)
                 box = _box(lm) if lm is not None else None
                 if box is not None:
                     boxes.append(box)
-    return _merge(boxes)
+            people = _merge(boxes)
+            if len(people) > len(best):
+                best = people
+    return best
 
 
 class BlazePoseTracker:
@@ -180,7 +187,8 @@ class BlazePoseTracker:
             if found is not None and _box(found) is not None:
                 self.stats.crop_frames += 1
                 return found, _box(found)
-            return lm, box
+        # Not near where the person was (they moved, or left and came back elsewhere): the
+        # tiles, at most once every TILE_EVERY frames.
         self._since_tiles += 1
         if self._since_tiles < TILE_EVERY:
             return lm, box

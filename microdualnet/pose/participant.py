@@ -24,6 +24,7 @@ followed the interviewer about half the time: docs/inference.md).
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ import numpy as np
 
 from microdualnet.body25 import NUM_JOINTS
 from pipeio.errors import InputError
+from pipeio.textfile import read_utf8
 
 SEEN = 0.1  # joints below this confidence do not count for matching
 MAX_JUMP = 0.5  # in units of the followed person's box diagonal, between processed frames
@@ -116,14 +118,8 @@ def hint_from_sheet(sheet: str | Path, participant_id: str) -> ParticipantHint:
     """The hint in a participant sheet's (TSV) row of `participant_id`: its
     `participant_side` / `participant_box` cells, none where the columns are absent."""
     sheet = Path(sheet)
-    try:
-        with open(sheet, encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-    except OSError as err:
-        raise InputError(f"participant sheet {sheet}: {err.strerror or err}") from err
-    except UnicodeDecodeError as err:
-        raise InputError(f"participant sheet {sheet} is not UTF-8 text (byte {err.start}); "
-                         "save it as UTF-8") from err
+    text = read_utf8(sheet, "participant sheet")  # as the workflow reads it (BOM dropped)
+    rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t"))
     for line, row in enumerate(rows, start=2):
         if row.get("participant_id") == participant_id:
             return parse_hint(row.get("participant_side"), row.get("participant_box"),

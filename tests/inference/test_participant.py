@@ -102,6 +102,9 @@ def test_hint_from_the_sheet_row(tmp_path):
     sheet.write_bytes(b"participant_id\tgroup\nx\xe9\tASD\n")  # Latin-1, not UTF-8
     with pytest.raises(InputError, match="not UTF-8"):
         hint_from_sheet(sheet, "x")
+    # Excel's "CSV UTF-8" starts with a byte-order mark; the workflow's reader drops it too.
+    sheet.write_bytes(b"\xef\xbb\xbfparticipant_id\tgroup\tparticipant_side\na\tASD\tright\n")
+    assert hint_from_sheet(sheet, "a") == ParticipantHint("right")
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,8 @@ def _nose_x(path) -> float:
 def test_two_people_the_default_rule_follows_the_one_nearest_the_centre(two_astronauts,
                                                                          tmp_path):
     qc = extract_pose("mediapipe", two_astronauts, tmp_path / "d.npz", progress=False)
-    assert qc["people_at_start"] == 2 and "followed on the left half" in qc["participant_rule"]
+    assert qc["people_at_start"] == 2
+    assert "followed on x 0.00-0.5" in qc["participant_rule"]  # up to between the two
     assert "participant_side" in qc["participant_warning"]
     assert 240 < _nose_x(tmp_path / "d.npz") < 640
     qc = extract_pose("mediapipe", two_astronauts, tmp_path / "r.npz", progress=False,
@@ -120,3 +121,61 @@ def test_two_people_the_default_rule_follows_the_one_nearest_the_centre(two_astr
     assert qc["participant_rule"] == "sheet: participant_side right"
     assert qc["participant_warning"] is None
     assert 860 < _nose_x(tmp_path / "r.npz") < 1260
+
+
+def _astronaut(side: int) -> np.ndarray:
+    return cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_AREA)
+
+
+def test_two_people_on_one_side_of_the_centre_the_nearer_one_is_followed(tmp_path):
+    """A fixed half would hold both people; BlazePose then followed the larger one."""
+    canvas = np.full((720, 1280, 3), 100, np.uint8)
+    canvas[420:720, 550:850] = _astronaut(300)  # the participant, centre x 700
+    canvas[280:720, 830:1270] = _astronaut(440)[:, ::-1]  # the other, centre x 1050
+    video = tmp_path / "same_side.mp4"
+    write_mp4(video, [canvas] * 6, fps=10, width=1280, height=720, crf=12)
+    qc = extract_pose("mediapipe", video, tmp_path / "s.npz", progress=False)
+    assert qc["people_at_start"] == 2
+    assert 550 < _nose_x(tmp_path / "s.npz") < 850
+
+
+def test_one_person_moving_between_sampled_frames_is_one_person(tmp_path):
+    """Frames a second apart: a person who moved is counted once, and followed everywhere."""
+    frames = []
+    for t in range(40):
+        canvas = np.full((512, 640, 3), 128, np.uint8)
+        dx = 0 if t < 20 else 128
+        canvas[:, dx:dx + 512] = data.astronaut()
+        frames.append(canvas)
+    video = tmp_path / "jump.mp4"
+    write_mp4(video, frames, fps=10, width=640, height=512, crf=12)
+    qc = extract_pose("mediapipe", video, tmp_path / "j.npz", progress=False,
+                      only_frames=np.arange(2, 40, 6))
+    assert qc["people_at_start"] == 1 and qc["participant_warning"] is None
+    assert (load_pose(tmp_path / "j.npz").keypoints[..., 2] > 0.3).sum(1).min() >= 10
+
+
+def test_a_small_person_who_moves_is_found_again(tmp_path):
+    """The crop around the last box misses after the move; the tiles find them again."""
+    frames = []
+    for t in range(24):
+        canvas = np.full((720, 1280, 3), 90, np.uint8)
+        y, x = (500, 1000) if t < 4 else (100, 100)
+        canvas[y:y + 160, x:x + 160] = _astronaut(160)
+        frames.append(canvas)
+    video = tmp_path / "move.mp4"
+    write_mp4(video, frames, fps=10, width=1280, height=720, crf=12)
+    extract_pose("mediapipe", video, tmp_path / "m.npz", progress=False)
+    seen = (load_pose(tmp_path / "m.npz").keypoints[..., 2] > 0.3).sum(1)
+    assert (seen[:4] > 10).all()
+    assert (seen[-8:] > 10).all(), seen  # found again within TILE_EVERY frames of the move
+
+
+def test_a_box_too_small_for_blazepose_is_one_line(two_astronauts, tmp_path):
+    from microdualnet.pose.participant import parse_hint
+    from pipeio.errors import InputError
+
+    with pytest.raises(InputError, match="the region needs at least 32 px each way"):
+        extract_pose("mediapipe", two_astronauts, tmp_path / "b.npz", progress=False,
+                     hint=parse_hint(None, "0.999,0,1,1"))
+    assert not (tmp_path / "b.npz").exists()
