@@ -33,8 +33,8 @@ include: "workflow/rules/common.smk"
 # moving the checkout or recreating its virtual environment changes no result, so it must
 # rerun no job (a parameter's change would rerun every one).
 # The GPU pool's settings travel the same way (workflow/rules/common.smk, gpu_options).
-shell.prefix(f"set -euo pipefail; export MDN_PY={shlex.quote(PY)}; "
-             f"export MICRODUALNET_GPU_OPTIONS={shlex.quote(gpu_options())}; ")
+shell.prefix(f"set -euo pipefail; export MDN_PY={prefix_literal(PY)}; "
+             f"export MICRODUALNET_GPU_OPTIONS={prefix_literal(gpu_options())}; ")
 
 
 include: "workflow/rules/demo.smk"

@@ -1,10 +1,11 @@
 """Shared pytest set-up: keep numerical libraries to one thread so the suite behaves on 2 cores,
 and start the longest test files first.
 
-The suite runs on two pytest-xdist workers, one file at a time each (`-n 2 --dist loadfile`,
-pyproject.toml). Files are handed out in collection order, so the few long ones (whole
-workflow runs, the package-index check) go first and the many short ones fill in after;
-otherwise one worker would end alone with the last workflow files.
+The suite runs on two pytest-xdist workers, one file at a time each (`-n 2 --dist loadfile
+--no-loadscope-reorder`, pyproject.toml: files are handed out in collection order, not
+xdist's most-tests-first). The few long files (whole workflow runs, the package-index check)
+go first and the many short ones fill in after; otherwise one worker would end alone with
+the last workflow files.
 """
 
 import os

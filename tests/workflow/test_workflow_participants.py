@@ -34,10 +34,11 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model_run(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[Path, dict]:
     """A finished model-path run and its final tables as they first came out. A faked GPU
     (MICRODUALNET_GPU_COUNT) makes each infer job take a slot of the pool, in a lock folder
-    whose name needs quoting."""
+    whose name needs shell quoting and Snakemake's brace escaping."""
     wd = model_workdir(tmp_path_factory.mktemp("model_run"), model)
-    set_keys(wd, "gpu", lock_dir="gpu locks")
-    res = run_snakemake(wd, env={"MICRODUALNET_GPU_COUNT": "1"})
+    set_keys(wd, "gpu", lock_dir="gpu {locks}")
+    res = run_snakemake(wd, env={"MICRODUALNET_GPU_COUNT": "1", "CUDA_VISIBLE_DEVICES": None,
+                                 "SLURM_JOB_ID": None, "CUDA_DEVICE_ORDER": None})
     assert res.returncode == 0, res.stderr[-4000:]
     return wd, final_tables(wd)
 
@@ -73,7 +74,7 @@ def test_the_gpu_pool_settings_reach_the_jobs_and_changing_them_reruns_nothing(m
     for pid in PIDS:
         log = (wd / RESULTS / "logs/infer" / f"{pid}.log").read_text()
         assert "gpu: CUDA_VISIBLE_DEVICES=0 (pool 0, 4 job(s) per device)" in log, log
-    locks = {p.name for p in (wd / "gpu locks").iterdir()}  # slots are taken lowest first
+    locks = {p.name for p in (wd / "gpu {locks}").iterdir()}  # slots are taken lowest first
     assert "gpu-0.0.lock" in locks and locks <= {f"gpu-0.{k}.lock" for k in range(4)}, locks
     config = (wd / "config.yaml").read_text()
     try:

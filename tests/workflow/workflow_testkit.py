@@ -41,11 +41,12 @@ def set_keys(workdir: Path, section: str, **values) -> None:
 
 
 def run_snakemake(workdir: Path, *args: str,
-                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`snakemake --cores 2` in `workdir`; `env` adds to the environment."""
+                  env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2` in `workdir`; `env` changes the environment (None: unset)."""
+    changed = {**os.environ, **(env or {})}
     return subprocess.run([*SNAKEMAKE, "--cores", "2", "--directory", str(workdir), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+                          env={k: v for k, v in changed.items() if v is not None})
 
 
 def job_counts(log: str) -> dict[str, int]:

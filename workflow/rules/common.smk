@@ -199,5 +199,11 @@ def gpu_options():
     return shlex.join(options)
 
 
+def prefix_literal(text):
+    """`text` shell-quoted for the Snakefile's shell.prefix, which is formatted like a rule's
+    command: braces doubled, so a path holding them stays itself."""
+    return shlex.quote(text).replace("{", "{{").replace("}", "}}")
+
+
 # Caption files of the report (workflow/report/*.rst), beside the Snakefile.
 CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
