@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipeio import InputError
 
@@ -191,10 +199,14 @@ class StatsConfig(BaseModel):
             raise ValueError(f"{clash} cannot be covariates (reserved column names)")
         return value
 
-    @model_validator(mode="after")
-    def _contrasts_use_known_groups(self) -> StatsConfig:
+    @field_validator("contrasts")
+    @classmethod
+    def _contrasts_use_known_groups(cls, contrasts: list[tuple[str, str]] | None,
+                                    info: ValidationInfo) -> list[tuple[str, str]] | None:
+        """A field validator (after `groups`), so an error names the key `contrasts`."""
+        groups = info.data.get("groups")
         seen: dict[frozenset[str], tuple[str, str]] = {}
-        for a, b in self.contrasts or []:
+        for a, b in contrasts or []:
             if a == b:
                 raise ValueError(f"contrast [{a}, {b}] compares a group with itself")
             pair = frozenset((a, b))
@@ -202,14 +214,14 @@ class StatsConfig(BaseModel):
                 raise ValueError(f"contrast [{a}, {b}] repeats {list(seen[pair])}; list each "
                                  "pair of groups once")
             seen[pair] = (a, b)
-            if self.groups is not None:
-                unknown = [g for g in (a, b) if g not in self.groups]
+            if groups is not None:
+                unknown = [g for g in (a, b) if g not in groups]
                 if unknown:
                     raise ValueError(
                         f"contrast [{a}, {b}] names group(s) {unknown} not in groups "
-                        f"{self.groups}"
+                        f"{groups}"
                     )
-        return self
+        return contrasts
 
     def overrides(self) -> dict[str, dict[str, Any]]:
         """Preset keys whose value differs from the preset's: {key: {preset, used}}.

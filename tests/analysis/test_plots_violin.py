@@ -54,13 +54,18 @@ def test_brackets_use_the_configured_p_values_and_parts() -> None:
 
 def test_draw_violin_marks_median_mean_and_brackets() -> None:
     fig, ax = plt.subplots()
-    values = {"ASD": np.array([0.0, 10.0, 20.0, 30.0]), "PSY": np.array([5.0, 5.0]),
+    # Skewed ASD: median 0, mean 10, so the two lines are told apart.
+    values = {"ASD": np.array([0.0, 0.0, 0.0, 40.0]), "PSY": np.array([5.0, 5.0]),
               "TDC": np.array([])}
     draw_violin(ax, values, ["ASD", "PSY", "TDC"], [Bracket("ASD", "PSY", "** %")], "t")
-    styles = [(c.get_linestyle()[0], tuple(c.get_segments()[0][0]))
-              for c in ax.collections if hasattr(c, "get_segments") and c.get_segments()]
-    ys = {round(seg[1], 6) for _, seg in styles}
-    assert {15.0, 5.0}.issubset(ys)  # ASD median 15 == mean 15; PSY both 5
+    lines = {}  # (x centre, y) -> dashed or solid
+    for c in ax.collections:
+        if hasattr(c, "get_segments") and c.get_segments():
+            (x0, y), (x1, _) = c.get_segments()[0]
+            dashed = c.get_linestyle()[0][1] is not None
+            lines.setdefault((round((x0 + x1) / 2, 6), round(y, 6)), set()).add(dashed)
+    assert lines == {(0.0, 0.0): {True}, (0.0, 10.0): {False},  # ASD: median --, mean -
+                     (1.0, 5.0): {True, False}}  # PSY: both at 5; TDC has no values
     assert [t.get_text() for t in ax.texts] == ["** %"]
     assert ax.get_ylim()[1] > 30.0
     plt.close(fig)

@@ -158,15 +158,26 @@ def test_two_loader_processes_share_the_video_and_give_the_same_batches(setup):
         assert torch.equal(batch.keypoints, two[first].keypoints)
 
 
-def test_inference_with_two_loader_processes_equals_one(cohort, poses, demo_model):
-    from microdualnet.inference.runner import InferenceOptions, run_inference
+def test_inference_with_two_loader_processes_equals_one(cohort, poses, demo_model,
+                                                        monkeypatch):
+    import microdualnet.inference.runner as runner
+
+    processes = []  # the loader processes each run really started
+
+    def counted(batches, workers):
+        processes.append(min(workers, len(batches)))
+        return load_batches(batches, workers)
+
+    monkeypatch.setattr(runner, "load_batches", counted)
 
     def table(workers):
-        opts = InferenceOptions(batch_size=3, device="cpu", progress=False, workers=workers)
-        return run_inference(demo_model, cohort / "videos/sub-003.mp4", poses["sub-003"],
-                             opts).table
+        opts = runner.InferenceOptions(batch_size=3, device="cpu", progress=False,
+                                       workers=workers)
+        return runner.run_inference(demo_model, cohort / "videos/sub-003.mp4",
+                                    poses["sub-003"], opts).table
 
     one, two = table(1), table(2)
+    assert processes == [1, 2]  # two processes, whose stretches arrive interleaved
     assert one.equals(two)
 
 

@@ -68,9 +68,13 @@ def test_pose_embedding_makes_the_full_model_use_the_joints() -> None:
     model = MicroDualNet(cfg).eval()
     video, kp = random_inputs(cfg)
     moved = kp.clone()
-    # Same boxes (the ROI features see the same pixels) but a different hand posture.
-    moved[0, :, INDEX["RWrist"], 1] = kp[0, :, INDEX["RElbow"], 1]
+    # Elbow and wrist swapped: the same boxes and confidences (the ROI features see the same
+    # pixels), a different arm posture that only the pose embedding can tell apart.
+    elbow, wrist = INDEX["RElbow"], INDEX["RWrist"]
+    moved[0, :, [elbow, wrist]] = kp[0, :, [wrist, elbow]]
     with torch.no_grad():
+        boxes, moved_boxes = model._boxes(kp, video), model._boxes(moved, video)
+        assert all(torch.equal(x, y) for x, y in zip(boxes, moved_boxes, strict=True))
         a, b = model(video, kp).logits, model(video, moved).logits
     assert not torch.allclose(a[0], b[0])
     assert torch.allclose(a[1], b[1])

@@ -54,18 +54,25 @@ def test_flip_mirrors_keypoints_and_swaps_sides():
     assert out[0, INDEX["Nose"]].tolist() == [0, 0, 0]  # undetected joints stay undetected
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_keypoints_follow_the_pixels_through_crop_and_flip(seed):
-    """A bright dot drawn at a joint is still under that joint after the random view."""
+def test_keypoints_follow_the_pixels_through_crop_and_flip():
+    """A bright dot drawn at a joint is still under that joint after the random view, with
+    and without the flip (which also swaps left and right joints)."""
     frames = np.zeros((2, 48, 80, 3), np.uint8)
-    frames[:, 20, 61] = 255
+    frames[:, 20, 40] = 255  # in the middle: every 32-px crop of the 32 x 53 resize keeps it
     kp = np.zeros((2, 25, 3), np.float32)
-    kp[:, INDEX["LWrist"]] = (61, 20, 1.0)
-    video, out = train_view(frames, kp, 32, np.random.default_rng(seed), scale=(1.0, 1.0))
-    x, y = out[0, INDEX["LWrist"], :2] if out[0, INDEX["LWrist"], 2] else out[0, INDEX["RWrist"], :2]
-    if 0 <= x < 32:  # the dot survived the crop
+    kp[:, INDEX["LWrist"]] = (40, 20, 1.0)
+    flips = set()
+    for seed in range(8):
+        video, out = train_view(frames, kp, 32, np.random.default_rng(seed), scale=(1.0, 1.0))
+        flipped = bool(out[0, INDEX["RWrist"], 2])
+        flips.add(flipped)
+        x, y = out[0, INDEX["RWrist" if flipped else "LWrist"], :2]
+        assert 0 <= x < 32 and 0 <= y < 32, seed
         row, col = np.unravel_index(np.argmax(video[0, 0]), video[0, 0].shape)
-        assert (col, row) == (round(float(x)), round(float(y)))
+        # Within a pixel: the resize spreads the dot over two (a crop or flip error moves it
+        # by many).
+        assert abs(col - x) <= 1 and abs(row - y) <= 1, (seed, col, row, x, y)
+    assert flips == {False, True}
 
 
 @pytest.mark.parametrize("stride", [1, 2])  # the clips (8-12 frames) hold 4 frames at both

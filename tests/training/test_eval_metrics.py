@@ -79,6 +79,20 @@ def test_full_metrics_body_level_and_topk():
     assert top_k(scores, labels, 2) == 1.0
 
 
+def test_top_k_counts_the_label_rank_by_hand():
+    # 8 classes; each row's scores fall with the class index rotated so that the label sits
+    # at rank 1, 2, ..., 8: top-k is then k of 8 rows.
+    n = 8
+    labels = np.arange(n)
+    scores = np.zeros((n, n))
+    for row in range(n):
+        order = [(labels[row] - row + j) % n for j in range(n)]  # label at position `row`
+        scores[row, order] = np.linspace(1.0, 0.1, n)
+    assert [top_k(scores, labels, k) for k in (1, 2, 5)] == [1 / 8, 2 / 8, 5 / 8]
+    m = classification_metrics(scores, labels)
+    assert (m["top1"], m["top5"]) == pytest.approx((100 / 8, 500 / 8))
+
+
 def test_without_body_map_only_topk_and_action_f1():
     m = classification_metrics(np.eye(3), np.array([0, 1, 1]))
     assert "f1_mean" not in m and m["top1"] == pytest.approx(200 / 3)

@@ -47,13 +47,18 @@ def test_outputs_of_a_run(finished_run):
     assert any(p.endswith("train_list_videos.txt") for p in prov["inputs"])
 
 
-def test_resume_gives_the_same_weights(finished_run, tiny_clips, make_config, tmp_path):
+def test_resume_gives_the_same_weights(finished_run, tiny_clips, make_config, tmp_path,
+                                       capsys):
     out, _ = finished_run
     cfg = make_config(tiny_clips)
     part = tmp_path / "resumed"
     assert train(cfg, part, stop_after_epoch=1) == {"stopped_after_epoch": 1}
     assert not (part / "training" / "confusion.png").exists()
-    train(cfg, part)  # picks up after epoch 1
+    first = (part / "training" / "log.jsonl").read_text().splitlines()
+    capsys.readouterr()
+    train(cfg, part)  # picks up after epoch 1 (not a fresh run that happens to agree)
+    assert "resuming after epoch 1 from" in capsys.readouterr().err
+    assert (part / "training" / "log.jsonl").read_text().splitlines()[0] == first[0]
     full = torch.load(out / "training" / "state.pt", weights_only=True)["model"]
     resumed = torch.load(part / "training" / "state.pt", weights_only=True)["model"]
     assert full.keys() == resumed.keys()
