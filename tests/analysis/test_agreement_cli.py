@@ -105,6 +105,11 @@ def test_agreement_cli_model_and_two_coders(tmp_path):
     assert "| nodding | model vs a | 4 | 1.00 [1.00, 1.00] |" in md
     pts = pd.read_csv(out / "agreement_percent_time.tsv", sep="\t")
     assert len(pts) == 3 * 2 * 4  # pairs x actions x participants
+    # sub-001 nods 3 s in every source. In the two pairs with the model its invalid second
+    # (18-19 s) is neither side's time: 3 of 19 s; between the coders 3 of 20 s.
+    nod = pts[(pts["participant_id"] == "sub-001") & (pts["action"] == "nodding")]
+    for side in ("reference", "compared"):
+        assert sorted(nod[side]) == pytest.approx([15.0, 300 / 19, 300 / 19], abs=1e-5)
 
 
 def test_agreement_cli_coders_only_needs_durations(tmp_path, capsys):

@@ -184,6 +184,10 @@ def test_two_behaviours_of_one_class_merge(tmp_path):
     mapping = MAPPING.model_copy(update={"behaviours": {**MAPPING.behaviours,
                                                         "head nod": "nodding"}})
     assert events(read_boris(path, mapping)[0]) == [("sub-001", "nodding", 1.0, 4.0)]
+    inside = write(tmp_path, "sub-002.tsv", v8([  # one inside the other: the outer span
+        ("child", "nod", "START", 1.0), ("child", "head nod", "START", 2.0),
+        ("child", "head nod", "STOP", 3.0), ("child", "nod", "STOP", 5.0)]))
+    assert events(read_boris(inside, mapping)[0]) == [("sub-002", "nodding", 1.0, 5.0)]
 
 
 def eaf(tmp_path: Path, name: str,

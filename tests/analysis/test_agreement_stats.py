@@ -61,7 +61,11 @@ def test_bland_altman_by_hand():
     sd = math.sqrt(2 / 3)
     assert (got.bias, got.sd, got.n) == pytest.approx((2.0, sd, 4))
     assert (got.low, got.high) == pytest.approx((2 - 1.959964 * sd, 2 + 1.959964 * sd))
-    assert bland_altman(np.array([1.0]), np.array([2.0]), level=0.9).n == 1
+    ninety = bland_altman(np.array([10.0, 20.0, 30.0, 40.0]), np.array([11.0, 22.0, 33.0, 42.0]),
+                          level=0.9)
+    assert (ninety.low, ninety.high) == pytest.approx((2 - 1.644854 * sd, 2 + 1.644854 * sd))
+    one = bland_altman(np.array([1.0]), np.array([2.0]))  # no SD from one difference
+    assert one.n == 1 and math.isnan(one.bias) and math.isnan(one.low)
 
 
 def test_kappa_by_hand():
@@ -89,6 +93,7 @@ def test_event_matching_is_one_to_one():
     # Both compared events reach IoU 0.5 with the one reference event; only one may match,
     # the higher IoU first: (0,2)-(0,1.2) = 0.6, (0,2)-(1,2) = 0.5.
     assert match_events([(0.0, 2.0)], [(0.0, 1.2), (1.0, 2.0)]) == [(0, 0)]
+    assert match_events([(0.0, 2.0)], [(1.0, 2.0), (0.0, 1.2)]) == [(0, 1)]  # not list order
     assert math.isnan(EventScore(0, 0, 0).f1)
 
 
@@ -97,6 +102,9 @@ def test_event_matching_finds_the_most_pairs_below_iou_half():
     # reference (4.1,6) overlaps only (1,5) (0.9/5 = 0.18). Taking the best IoU first pairs
     # (0,4)-(1,5) and leaves (4.1,6) alone; the maximum matching has two pairs.
     assert match_events([(0.0, 4.0), (4.1, 6.0)], [(1.0, 5.0), (0.0, 2.0)], 0.15) == [
+        (0, 1), (1, 0)]
+    # Pairs before IoU: (0,10)-(1,10) alone has IoU 0.9; two pairs (0.2 and 0.18) win.
+    assert match_events([(0.0, 10.0), (8.0, 12.0)], [(1.0, 10.0), (0.0, 2.0)], 0.15) == [
         (0, 1), (1, 0)]
 
 

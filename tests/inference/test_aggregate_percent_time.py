@@ -41,12 +41,15 @@ def _sheet(pids: list[str]) -> pd.DataFrame:
 
 
 def test_non_overlapping_windows_give_exact_percent_time(tmp_path):
+    # Nodding 2 s, shaking legs 4 s, background 2 s, 2 s invalid: each action its own value.
     path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (2, 4, [0.1, 0.6, 0.3]),
-                                    (4, 6, [0.1, 0.2, 0.7]), (6, 8, None)], duration=8.0)
-    table, excluded = aggregate([path], _sheet(["a"]), Decision("background"))
+                                    (4, 6, [0.2, 0.5, 0.3]), (6, 8, [0.1, 0.2, 0.7]),
+                                    (8, 10, None)], duration=10.0)
+    # (no resting level: shaking legs' median would be half its own time)
+    table, excluded = aggregate([path], _sheet(["a"]), Decision("background", baseline="none"))
     got = dict(zip(table["action"], table["percent_time"], strict=True))
-    assert got == pytest.approx({"nodding": 100 * 2 / 6, "shaking legs": 100 * 2 / 6})
-    assert table["valid_s"].tolist() == pytest.approx([6.0, 6.0]) and excluded.empty
+    assert got == pytest.approx({"nodding": 100 * 2 / 8, "shaking legs": 100 * 4 / 8})
+    assert table["valid_s"].tolist() == pytest.approx([8.0, 8.0]) and excluded.empty
     assert list(table.columns) == ["participant_id", "group", "age", "action", "percent_time",
                                    "valid_s"]
 

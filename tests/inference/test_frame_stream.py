@@ -258,6 +258,12 @@ def test_frames_scaled_while_converting_match_an_area_resize(tmp_path):
     assert all(f.shape == (24, 32, 3) and f.dtype == np.uint8 for f in small)
     expected = np.stack([cv2.resize(f, (32, 24), interpolation=cv2.INTER_AREA) for f in full])
     assert np.abs(np.stack(small).astype(int) - expected).mean() < 3
+    # Fine stripes (2 px): averaged to grey by an area resize, kept black or white by
+    # picking pixels, so this tells the two apart where the gradients above cannot.
+    stripes = np.repeat(((x % 2) * 255)[None, ..., None], 3, -1).repeat(4, 0).astype(np.uint8)
+    with FrameStream(_write(tmp_path / "s.mp4", stripes)) as stream:
+        grey = np.stack([f for _, f in stream.frames([1, 2], size=(32, 24))]).astype(int)
+    assert np.abs(grey - 128).mean() < 20
 
 
 def test_skipping_deblocking_changes_pixels_only_slightly_once_scaled_down(tmp_path):

@@ -91,8 +91,9 @@ def test_pool_from_cuda_visible_devices_and_explicit_list(tmp_path):
 
 
 @pytest.mark.parametrize(("env", "args", "expected"), [
-    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "2", COUNT_ENV: "4"}, [], "2"),
-    ({"SLURM_JOB_ID": "42"}, [], "unset"),
+    # Under SLURM the job keeps all its devices (a slot would narrow "2,3" to one).
+    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "2,3", COUNT_ENV: "4"}, [], "2,3"),
+    ({"SLURM_JOB_ID": "42", COUNT_ENV: "4"}, [], "unset"),
     ({COUNT_ENV: "0"}, [], "unset"),
     ({COUNT_ENV: "4"}, ["--devices", "none"], "unset"),
 ])
@@ -101,6 +102,8 @@ def test_environment_left_alone_under_slurm_or_without_a_gpu(tmp_path, env, args
     assert _wait_for(job[1]) == expected
     job[2].touch()
     assert job[0].wait(timeout=30) == 0
+    if "SLURM_JOB_ID" in env:
+        assert "gpu: SLURM job 42" in job[0].stderr.read()
 
 
 def test_device_pool_rules():
@@ -128,7 +131,11 @@ def test_acquire_times_out_when_every_device_stays_busy(tmp_path):
 
 def test_a_shared_device_takes_share_jobs_spread_over_devices_first(tmp_path):
     env = _env(**{COUNT_ENV: "2"})
-    jobs = [_job(tmp_path, name, env, "--share", "2") for name in "abcd"]
+    jobs = [_job(tmp_path, "a", env, "--share", "2")]
+    first = _wait_for(jobs[0][1])
+    jobs.append(_job(tmp_path, "b", env, "--share", "2"))  # slot 0 of the other device
+    assert {first, _wait_for(jobs[1][1])} == {"0", "1"}
+    jobs += [_job(tmp_path, name, env, "--share", "2") for name in "cd"]
     devices = sorted(_wait_for(job[1]) for job in jobs)
     assert devices == ["0", "0", "1", "1"]
     e = _job(tmp_path, "e", env, "--share", "2")
@@ -145,7 +152,7 @@ def test_a_device_short_of_memory_is_waited_for(tmp_path):
     env = _env(**{COUNT_ENV: "1", "MICRODUALNET_GPU_FREE_MIB": "100"})
     job = _job(tmp_path, "a", env, "--share", "2", "--min-free-mib", "500")
     time.sleep(1.5)
-    assert not job[1].exists()
+    assert not job[1].exists() and job[0].poll() is None  # waiting, not given up
     job[0].kill()
     assert "100 MiB free, below --min-free-mib 500" in job[0].stderr.read()
 
