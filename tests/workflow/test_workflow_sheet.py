@@ -4,6 +4,7 @@ participant_box) is checked when the workflow is parsed and reaches the pose job
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -41,23 +42,31 @@ def test_the_sheet_side_reaches_the_pose_job(study):
                                       + sheet.loc["sub-002", "participant_side"])
 
 
+def _dry_run_with_sheet(study: Path, edit) -> subprocess.CompletedProcess:
+    """A dry run with the sheet changed by `edit(sheet) -> sheet`; the sheet is put back."""
+    sheet_path = study / "study/participants.tsv"
+    original = sheet_path.read_text()
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    edit(sheet).to_csv(sheet_path, sep="\t", index=False)
+    try:
+        return run_snakemake(study, "--dry-run")
+    finally:
+        sheet_path.write_text(original)
+
+
 @pytest.mark.parametrize("column, value, needle", [
     ("participant_side", "middle", "line 3: participant_side 'middle' must be 'left' or"),
     ("participant_box", "0.1,0.2,1.5,0.9", "line 3: participant_box '0.1,0.2,1.5,0.9' lies "
                                            "outside the frame"),
 ])
 def test_a_bad_seat_stops_before_any_job_naming_the_line(study, column, value, needle):
-    sheet_path = study / "study/participants.tsv"
-    original = sheet_path.read_text()
-    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
-    sheet = sheet.drop(columns="participant_side")
-    sheet[column] = ""
-    sheet.loc[1, column] = value
-    sheet.to_csv(sheet_path, sep="\t", index=False)
-    try:
-        res = run_snakemake(study, "--dry-run")
-    finally:
-        sheet_path.write_text(original)
+    def seat(sheet: pd.DataFrame) -> pd.DataFrame:
+        sheet = sheet.drop(columns="participant_side")
+        sheet[column] = ""
+        sheet.loc[1, column] = value
+        return sheet
+
+    res = _dry_run_with_sheet(study, seat)
     assert res.returncode != 0
     assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
 
@@ -69,15 +78,11 @@ def test_a_bad_seat_stops_before_any_job_naming_the_line(study, column, value, n
                                  "in all)"),
 ])
 def test_a_bad_sheet_row_stops_before_any_job_naming_the_line(study, column, value, needle):
-    sheet_path = study / "study/participants.tsv"
-    original = sheet_path.read_text()
-    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
-    sheet.loc[1, column] = value
-    sheet.to_csv(sheet_path, sep="\t", index=False)
-    try:
-        res = run_snakemake(study, "--dry-run")
-    finally:
-        sheet_path.write_text(original)
+    def cell(sheet: pd.DataFrame) -> pd.DataFrame:
+        sheet.loc[1, column] = value
+        return sheet
+
+    res = _dry_run_with_sheet(study, cell)
     assert res.returncode != 0
     assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
     assert "Job stats" not in res.stdout + res.stderr
