@@ -1,5 +1,5 @@
-"""Command line: `python -m analysis stats|plots|aggregate|timeline|report|review-codings|
-agreement ...`.
+"""Command line: `python -m analysis stats|plots|aggregate|pose-quality|timeline|report|
+review-codings|agreement ...`.
 
 Bad input ends with `error: <one line>` on stderr and exit status 2, never a traceback.
 """
@@ -51,10 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     from analysis.aggregate import add_parser as add_aggregate
     from analysis.agreement.cli import add_parser as add_agreement
     from analysis.codings.model import add_parser as add_review_codings
+    from analysis.pose_quality import add_parser as add_pose_quality
     from analysis.report import add_parser as add_report
     from analysis.timeline import add_parser as add_timeline
 
     add_aggregate(sub)
+    add_pose_quality(sub)
     add_timeline(sub)
     add_report(sub)
     add_review_codings(sub)

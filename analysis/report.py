@@ -10,7 +10,9 @@ the same ones `snakemake --report` shows), rendered by docutils; the figure capt
 Table V's caption come from the plots and stats stages (they depend on the stats settings).
 
 With `--agreement`, a section compares the model with human coders (the table and
-Bland-Altman figures of `python -m analysis agreement`).
+Bland-Altman figures of `python -m analysis agreement`). With `--pose-quality`, a section
+lists the participants the pose QC flagged (`analysis.pose_quality`): above all, those for
+whom the interviewer may have been followed.
 
 Exclusions are merged from the upstream list (pose, inference, aggregation: the reason
 says which stage, e.g. `pose: video ... is not readable`) and the statistics stage's list
@@ -32,6 +34,7 @@ import pandas as pd
 
 from analysis.agreement.table import definitions, display_table
 from analysis.plots import slugify
+from analysis.pose_quality import read_quality, summary_line
 from analysis.tables import TABLE_V_COLUMNS, formatted
 from pipeio import InputError, atomic_write_text
 
@@ -219,12 +222,25 @@ def agreement_html(table: Path, captions: Path | None) -> str:
     ])
 
 
+def pose_quality_html(table: pd.DataFrame, captions: Path | None) -> str:
+    """The pose-quality section: a summary line and the flagged participants' rows."""
+    flagged = table[table["flags"] != ""]
+    shown = flagged[["participant_id", "backend", "person_pct", "participant_rule",
+                     "flags"]].rename(columns={"person_pct": "person %"})
+    return "\n".join([
+        "<h2>Pose quality</h2>",
+        f"<p>{html.escape(summary_line(table))}</p>",
+        html_table(shown, numeric=("person %",), empty="no participant was flagged"),
+        f'<div class="caption">{read_caption(captions, "pose_quality")}</div>',
+    ])
+
+
 def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, methods: Path,
                  percent_time: Path, stats_exclusions: Path,
                  upstream_exclusions: Path | None, participants: Path | None,
                  overview: Path | None, figure_caption: Path | None,
                  provenance: list[Path], captions: Path | None,
-                 agreement: Path | None = None,
+                 agreement: Path | None = None, pose_quality: Path | None = None,
                  title: str = "Micro-action analysis report") -> str:
     """The report as one HTML string (see the module doc)."""
     for path, what in ((table_v_md, "Table V Markdown"), (methods, "methods text"),
@@ -242,6 +258,8 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
                 if upstream_exclusions else None)
     excluded = merge_exclusions(upstream, _read_tsv(stats_exclusions, "exclusions list"),
                                 sheet)
+    quality = read_quality(pose_quality) if pose_quality is not None else None
+    n_flagged = int((quality["flags"] != "").sum()) if quality is not None else 0
 
     analysed = pct[~pct["participant_id"].isin(excluded["participant_id"])]
     sizes = analysed.groupby("group")["participant_id"].nunique()
@@ -271,6 +289,8 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
         f"<p>Participants in the sheet: {n_sheet}; analysed: "
         f"{analysed['participant_id'].nunique()} ({html.escape(cohort)}); excluded: "
         f"{len(excluded)}.</p>",
+        (f"<p><strong>Pose quality: {n_flagged} participant(s) flagged</strong> (see Pose "
+         "quality below).</p>" if n_flagged else ""),
         "<h2>Table V</h2>",
         f'<p class="caption"><strong>Table V.</strong> {table_caption}</p>',
         html_table(formatted(table)[TABLE_V_COLUMNS], numeric=("Effect", "p", "p_adj"),
@@ -291,6 +311,7 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
         "<h2>Excluded participants</h2>",
         html_table(excluded, empty="no participant was excluded"),
         f'<div class="caption">{read_caption(captions, "exclusions")}</div>',
+        pose_quality_html(quality, captions) if quality is not None else "",
         agreement_html(agreement, captions) if agreement is not None else "",
         "<h2>Provenance</h2>",
         _provenance_html(provenance),
@@ -326,6 +347,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agreement", type=Path, default=None,
                    help="agreement.tsv of `python -m analysis agreement` (its Bland-Altman "
                    "figures beside it are added)")
+    p.add_argument("--pose-quality", type=Path, default=None,
+                   help="pose_quality.tsv of `python -m analysis pose-quality`")
     p.add_argument("--title", default="Micro-action analysis report")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -339,6 +362,7 @@ def run_report(args: argparse.Namespace) -> None:
         stats_exclusions=args.exclusions, upstream_exclusions=args.upstream_exclusions,
         participants=args.participants, overview=args.overview,
         figure_caption=args.figure_caption, provenance=args.provenance,
-        captions=args.captions, agreement=args.agreement, title=args.title)
+        captions=args.captions, agreement=args.agreement,
+        pose_quality=args.pose_quality, title=args.title)
     atomic_write_text(args.out, text)
     log.info("wrote %s (%d bytes)", args.out, len(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,4 +112,6 @@ def _extract(args: argparse.Namespace, contract: ModelContract | None) -> int:
     state = f"excluded: {summary['exclusion_reason']}" if summary["excluded"] else "ok"
     print(f"pose {args.out}: person in {summary['frames_with_person']}/"
           f"{summary['frames_processed']} frames ({state})")
+    if summary.get("participant_warning"):
+        print(f"warning: {args.out}: {summary['participant_warning']}", file=sys.stderr)
     return 0

@@ -21,6 +21,8 @@ from workflow_testkit import (
     set_keys,
 )
 
+from analysis.pose_quality import read_quality
+
 RESULTS = "results/demo"
 PIDS = [f"sub-{i:03d}" for i in range(1, 7)]
 
@@ -87,7 +89,7 @@ def test_the_gpu_pool_settings_reach_the_jobs_and_changing_them_reruns_nothing(m
 
 
 COHORT_STEPS = {"aggregate": 1, "agreement": 1, "stats": 1, "plots": 1, "report": 1, "all": 1}
-ONE_PARTICIPANT = {"pose": 1, "infer": 1, "timeline": 1, **COHORT_STEPS}
+ONE_PARTICIPANT = {"pose": 1, "infer": 1, "timeline": 1, "pose_quality": 1, **COHORT_STEPS}
 
 
 def test_a_changed_video_reruns_only_that_participant(model_run):
@@ -165,6 +167,11 @@ def test_unreadable_participants_are_excluded_and_listed(tmp_path, model, model_
 
     report = (wd / RESULTS / "report.html").read_text()
     assert "analysed: 4" in report and "excluded: 2." in report
+    quality = read_quality(wd / RESULTS / "pose_quality.tsv").set_index("participant_id")
+    assert quality["excluded"].to_dict() == {f"sub-00{i}": i in (2, 5) for i in range(1, 7)}
+    assert (quality["flags"] == "").all() and (quality.loc[kept, "person_pct"] > 95).all()
+    assert "<h2>Pose quality</h2>" in report and "Pose QC of 4 participants" in report
+    assert "no participant was flagged" in report and "Pose quality: " not in report
     sheet = pd.read_csv(cohort / "participants.tsv", sep="\t")
     group = dict(zip(sheet["participant_id"], sheet["group"], strict=True))
     for pid in reasons:  # the reasons name files: the report points to the TSV instead

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from workflow_testkit import make_random_model, model_workdir, run_snakemake
 
+from analysis.pose_quality import OTHERS_FLAG, read_quality
 from microdualnet.cli import main
 
 
@@ -42,16 +43,34 @@ def test_the_sheet_side_reaches_the_pose_job(study):
                                       + sheet.loc["sub-002", "participant_side"])
 
 
-def _dry_run_with_sheet(study: Path, edit) -> subprocess.CompletedProcess:
-    """A dry run with the sheet changed by `edit(sheet) -> sheet`; the sheet is put back."""
+def _run_with_sheet(study: Path, edit, *args: str) -> subprocess.CompletedProcess:
+    """Snakemake (`args`, default a dry run) with the sheet changed by `edit(sheet) -> sheet`;
+    the sheet is put back."""
     sheet_path = study / "study/participants.tsv"
     original = sheet_path.read_text()
     sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
     edit(sheet).to_csv(sheet_path, sep="\t", index=False)
     try:
-        return run_snakemake(study, "--dry-run")
+        return run_snakemake(study, *(args or ("--dry-run",)))
     finally:
         sheet_path.write_text(original)
+
+
+def test_a_participant_without_a_seat_among_others_is_flagged(study):
+    """Without the sheet's side the interviewer may be followed: the pose-quality table, which
+    the report shows, flags that participant and no other."""
+    def unseat(sheet: pd.DataFrame) -> pd.DataFrame:
+        sheet.loc[sheet["participant_id"] == "sub-001", "participant_side"] = ""
+        return sheet
+
+    res = _run_with_sheet(study, unseat, "results/demo/pose_quality.tsv")
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = read_quality(study / "results/demo/pose_quality.tsv").set_index("participant_id")
+    assert table["flags"].to_dict() == {"sub-001": OTHERS_FLAG, "sub-002": "", "sub-003": ""}
+    assert table["participant_rule"].to_dict() == {"sub-001": "default", "sub-002": "sheet",
+                                                   "sub-003": "sheet"}
+    assert table["others_in_view"].all()
+    assert "may be the interviewer" in (study / "results/demo/logs/pose/sub-001.log").read_text()
 
 
 @pytest.mark.parametrize("column, value, needle", [
@@ -66,7 +85,7 @@ def test_a_bad_seat_stops_before_any_job_naming_the_line(study, column, value, n
         sheet.loc[1, column] = value
         return sheet
 
-    res = _dry_run_with_sheet(study, seat)
+    res = _run_with_sheet(study, seat)
     assert res.returncode != 0
     assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
 
@@ -82,7 +101,7 @@ def test_a_bad_sheet_row_stops_before_any_job_naming_the_line(study, column, val
         sheet.loc[1, column] = value
         return sheet
 
-    res = _dry_run_with_sheet(study, cell)
+    res = _run_with_sheet(study, cell)
     assert res.returncode != 0
     assert needle in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
     assert "Job stats" not in res.stdout + res.stderr

@@ -117,6 +117,25 @@ rule aggregate:
         " -v > {log:q} 2>&1"
 
 
+rule pose_quality:
+    input:
+        qc=expand(rules.pose.output.qc, pid=PIDS),
+    output:
+        table=report(
+            f"{RESULTS}/pose_quality.tsv",
+            caption="../report/pose_quality.rst",
+            category="5. Quality control",
+        ),
+        provenance=f"{RESULTS}/pose_quality.tsv.provenance.json",
+    log:
+        f"{RESULTS}/logs/pose_quality.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "\"$MDN_PY\" -m analysis pose-quality --qc {input.qc:q} --out {output.table:q}"
+        " -v > {log:q} 2>&1"
+
+
 # percent_time.tsv comes from the model (aggregate) or, on the demo's truth path, from the
 # cohort's true events (percent_time_from_truth); the config says which rule writes it.
 if FROM_MODEL:

@@ -16,11 +16,14 @@ rule report:
         overview=rules.plots.output.overview_png,
         figure_caption=rules.plots.output.caption,
         provenance=[rules.stats.output.provenance, rules.plots.output.provenance]
-        + ([rules.aggregate.output.provenance] if FROM_MODEL else []),
+        + ([rules.aggregate.output.provenance, rules.pose_quality.output.provenance]
+           if FROM_MODEL else []),
         agreement=rules.agreement.output.table if CODER_INPUT else [],
+        pose_quality=rules.pose_quality.output.table if FROM_MODEL else [],
         captions=[
             str(CAPTIONS / f"{name}.rst")
             for name in ("workflow", "table_v", "overview", "hurdle", "exclusions")
+            + (("pose_quality",) if FROM_MODEL else ())
             + (("agreement",) if CODER_INPUT else ())
         ],
     output:
@@ -42,10 +45,13 @@ rule report:
         captions=lambda wc, input: str(Path(input.captions[0]).parent),
         agreement=lambda wc, input: (
             f"--agreement {shlex.quote(input.agreement)}" if input.agreement else ""),
+        pose_quality=lambda wc, input: (
+            f"--pose-quality {shlex.quote(input.pose_quality)}" if input.pose_quality else ""),
     shell:
         "\"$MDN_PY\" -m analysis report --table-v {input.table_v:q} --table-v-md {input.table_v_md:q}"
         " --hurdle {input.hurdle:q} --methods {input.methods:q} --percent-time {input.percent_time:q}"
         " --exclusions {input.exclusions:q} {params.upstream} --participants {input.participants:q}"
         " --overview {input.overview:q} --figure-caption {input.figure_caption:q}"
         " --provenance {input.provenance:q} --captions {params.captions:q} {params.agreement}"
+        " {params.pose_quality}"
         " --out {output:q} -v > {log:q} 2>&1"

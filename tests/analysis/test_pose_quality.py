@@ -1,0 +1,119 @@
+"""The pose-quality table: QC records -> one row per participant, with flags the report shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main
+from analysis.pose_quality import OTHERS_FLAG, quality_table, read_quality, summary_line
+from analysis.report import pose_quality_html
+from pipeio import InputError
+
+WARNING = ("several people in view in 40 of 48 frames and the sheet gives no "
+           "participant_side or participant_box: the person nearest the centre was followed, "
+           "which may be the interviewer")
+
+
+def _qc(pid: str, **over) -> dict:
+    """A QC record shaped as `microdualnet pose` writes it (openpose backend)."""
+    record = {"video": f"/data/{pid} visit 2019.mp4", "backend": "openpose",
+              "frames_processed": 48, "frames_with_person": 48, "upright_fraction": 1.0,
+              "participant_id": pid, "participant_rule": "default: the person nearest the "
+              "frame centre", "frames_several_people": 0, "participant_warning": None,
+              "excluded": False, "exclusion_reason": None}
+    return {**record, **over}
+
+
+def _write(folder: Path, *records: dict) -> list[Path]:
+    paths = []
+    for record in records:
+        path = folder / f"{record['participant_id']}.qc.json"
+        path.write_text(json.dumps(record))
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def cohort(tmp_path) -> list[Path]:
+    return _write(
+        tmp_path,
+        _qc("s3", frames_several_people=40, participant_warning=WARNING),
+        _qc("s1", participant_rule="sheet: participant_side left", frames_several_people=48),
+        _qc("s2", frames_with_person=30, upright_fraction=0.5),
+        # mediapipe counts people at the start instead of per frame
+        _qc("s4", backend="mediapipe", people_at_start=2, frames_several_people=None,
+            participant_warning="2 people found at the start and the sheet gives no ..."),
+        {"video": "/data/s5.mp4", "backend": "openpose", "participant_id": "s5",
+         "frames_processed": 0, "frames_with_person": 0, "failed_stage": "pose",
+         "excluded": True, "exclusion_reason": "pose: video /data/s5.mp4 is not readable"},
+    )
+
+
+def test_rows_carry_the_figures_and_flag_the_default_rule_among_others(cohort):
+    table = quality_table(cohort)
+    assert table["participant_id"].tolist() == ["s1", "s2", "s3", "s4", "s5"]
+    row = table.set_index("participant_id")
+    assert row.loc["s3", "flags"] == OTHERS_FLAG and row.loc["s3", "others_in_view"]
+    assert row.loc["s3", "participant_rule"] == "default"
+    # Others in view, but the sheet said where the participant sits: not flagged.
+    assert row.loc["s1", "others_in_view"] and row.loc["s1", "flags"] == ""
+    assert row.loc["s1", "participant_rule"] == "sheet"
+    # Found in 30 of 48 frames: flagged with the share; alone in view.
+    assert row.loc["s2", "person_pct"] == 62.5 and row.loc["s2", "upright_pct"] == 50.0
+    assert row.loc["s2", "flags"] == "a person in 62.5% of processed frames (under 90%)"
+    assert not row.loc["s2", "others_in_view"]
+    assert row.loc["s4", "others_in_view"] and row.loc["s4", "flags"] == OTHERS_FLAG
+    # An excluded participant is listed, not flagged (the exclusions list says why).
+    assert row.loc["s5", "excluded"] and row.loc["s5", "flags"] == ""
+    assert pd.isna(row.loc["s5", "person_pct"])
+
+
+def test_cli_writes_a_table_without_paths_that_reads_back(cohort, tmp_path):
+    out = tmp_path / "pose_quality.tsv"
+    assert main(["pose-quality", "--qc", *map(str, cohort), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "/data/" not in text and "2019" not in text and "mp4" not in text
+    back = read_quality(out)
+    expected = quality_table(cohort)
+    pd.testing.assert_frame_equal(back[["participant_id", "excluded", "others_in_view",
+                                        "flags", "person_pct"]],
+                                  expected[["participant_id", "excluded", "others_in_view",
+                                            "flags", "person_pct"]], check_dtype=False)
+    provenance = json.loads((tmp_path / "pose_quality.tsv.provenance.json").read_text())
+    assert provenance["step"] == "pose-quality" and len(provenance["inputs"]) == 5
+
+
+def test_summary_and_report_section_name_the_flagged_participants(cohort):
+    table = quality_table(cohort)
+    assert summary_line(table) == (
+        "Pose QC of 4 participants with pose (mediapipe, openpose): a person in a median "
+        "100.0% of processed frames (lowest 62.5%, s2); 3 flagged.")
+    section = pose_quality_html(table, None)
+    for pid in ("s2", "s3", "s4"):
+        assert f"<tr><td>{pid}</td>" in section
+    assert "<td>s1</td>" not in section and "<td>s5</td>" not in section
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("{not json", "is not JSON"),
+    ("[1, 2]", "is not a JSON object"),
+    (json.dumps({"participant_id": "s1", "backend": "openpose"}),
+     r"lacks key\(s\) \['frames_processed', 'frames_with_person', 'excluded'\]"),
+])
+def test_a_bad_qc_file_is_named(tmp_path, text, needle):
+    path = tmp_path / "s1.qc.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=rf"pose QC file .*s1.qc.json {needle}"):
+        quality_table([path])
+
+
+def test_two_records_of_one_participant_are_refused(tmp_path):
+    first = _write(tmp_path, _qc("s1"))
+    (tmp_path / "copy").mkdir()
+    second = _write(tmp_path / "copy", _qc("s1"))
+    with pytest.raises(InputError, match=r"participant\(s\) \['s1'\] more than once"):
+        quality_table(first + second)
