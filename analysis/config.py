@@ -121,7 +121,8 @@ class StatsConfig(BaseModel):
     permutations: int = Field(
         default=9999, ge=99,
         description="Label permutations per intensity contrast (intensity_test: permutation); "
-        "p-values are multiples of 1/(permutations + 1).",
+        "p = (1 + permuted statistics at least as large) / (1 + permutations whose "
+        "statistic is defined); a labelling that makes the design singular is left out.",
     )
     permutation_seed: int = Field(
         default=0, ge=0,

@@ -266,6 +266,12 @@ def _check_covariate(values: pd.Series, cov: str, source: str) -> None:
         return
     text = present.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
+    comma = text.str.fullmatch(r"[+-]?\d+,\d+")
+    if comma.any() and 2 * (numbers.notna() | comma).sum() >= len(text):
+        bad = text.index[comma]
+        raise InputError(
+            f"covariate column {cov} in {source} holds numbers with a decimal comma "
+            f"({text[bad[0]]!r} on {file_lines(bad)}); write them with a decimal point")
     if 2 * numbers.notna().sum() >= len(text) and numbers.isna().any():
         bad = text.index[numbers.isna()]
         raise InputError(

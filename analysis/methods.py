@@ -34,7 +34,8 @@ def _test_text(cfg: StatsConfig) -> str:
         "null model, in which the two groups share one coefficient, divided by its sandwich "
         f"standard error), with {cfg.permutations} random permutations of the group labels "
         "between the two groups compared (p = (1 + number of permuted statistics at least as "
-        f"large) / ({cfg.permutations} + 1); seed {cfg.permutation_seed}), because Wald tests "
+        "large) / (1 + number of permutations whose statistic is defined, at most "
+        f"{cfg.permutations}); seed {cfg.permutation_seed}), because Wald tests "
         "with sandwich standard errors reject a true null too often for skewed fractions in "
         "small groups."
     )

@@ -101,6 +101,19 @@ def test_a_stray_marker_in_a_numeric_covariate_is_refused(cohort, write_cohort) 
         load_cohort(*paths, StatsConfig(covariates=["age"]))
 
 
+def test_decimal_commas_in_a_numeric_covariate_are_refused(cohort, write_cohort) -> None:
+    """A sheet saved with a decimal comma (8,5) would otherwise make age a text factor with
+    a level per child, and every test inestimable for reasons that do not say why."""
+    table, sheet = cohort()
+    sheet["age"] = [f"{a:.1f}".replace(".", ",") for a in sheet["age"]]
+    sheet.loc[0, "age"] = "12"  # a whole number reads the same either way
+    paths = write_cohort(table.drop(columns=["age"]), sheet)
+    with pytest.raises(InputError, match=r"covariate column age in .* holds numbers with a "
+                       r"decimal comma \('\d+,\d' on lines 3, 4, .*write them with a decimal "
+                       "point"):
+        load_cohort(*paths, StatsConfig(covariates=["age"]))
+
+
 def test_text_covariate_levels_ignore_surrounding_spaces(cohort, write_cohort) -> None:
     table, sheet = cohort()
     sheet.loc[0, "sex"] = sheet.loc[0, "sex"] + " "

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from analysis import permutation
 from analysis.config import StatsConfig
 from analysis.design import build_design
 from analysis.hurdle import part_outcome, run_hurdle
@@ -234,3 +235,29 @@ def test_labellings_that_make_the_design_singular_are_left_out():
     stat = score[1] ** 2 / var[1]
     exact = np.mean(s_all[defined] ** 2 >= stat * (1 - 1e-9) * v_all[defined])
     assert test.p == pytest.approx(exact, abs=0.01)
+
+
+def test_every_labelling_gives_the_exact_p_over_the_defined_ones(monkeypatch):
+    """With the 'random' labellings replaced by all 210, p is exactly (1 + defined labellings
+    at least as extreme, ties included) / (1 + defined labellings): the observed labelling is
+    one of them and ties with itself, the singular one counts in neither."""
+    sex = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], float)
+    in_a = np.array([1, 1, 0, 0, 1, 1, 0, 0, 0, 0], bool)
+    x = np.column_stack([np.ones(10), in_a, sex])
+    y = np.random.default_rng(3).uniform(0.05, 0.6, 10)
+    vec = np.array([0.0, 1.0, 0.0])
+    every = np.array([np.isin(np.arange(10), c) for c in itertools.combinations(range(10), 4)],
+                     float)
+    monkeypatch.setattr(permutation, "random_labellings", lambda observed, rng, count: every)
+    test = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 210)
+    mu = restricted_means(x, y, vec)
+    s_all, v_all = score_statistics(every, x - np.outer(in_a, vec), vec, mu * (1 - mu), y - mu,
+                                    np.arange(10))
+    defined = np.isfinite(s_all) & (v_all > 0)
+    stat = test.z ** 2
+    # Strictly larger, plus those equal to the observed statistic to rounding (the observed
+    # labelling itself, and its mirror images).
+    larger = np.sum(s_all[defined] ** 2 > stat * (1 + 1e-9) * v_all[defined])
+    ties = np.sum(np.isclose(s_all[defined] ** 2 / v_all[defined], stat, rtol=1e-9))
+    assert defined.sum() == 209 and ties >= 1
+    assert test.p == (1 + larger + ties) / (1 + 209)
