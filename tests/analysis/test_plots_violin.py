@@ -50,6 +50,9 @@ def test_brackets_use_the_configured_p_values_and_parts() -> None:
     assert lenient == [Bracket("ASD", "PSY", "** %"), Bracket("PSY", "TDC", "\u2020 %")]
     assert "\u2020 p < 0.1, * p < .05" in caption_text("adjusted", ["intensity"], 0.1, "all")
     assert "\u2020" not in caption_text("adjusted", ["intensity"], 0.05, "all")
+    # alpha 0.01: a star earned at p .03 is not enough for a bracket.
+    strict = brackets_for(results(), "a", ["intensity"], "p", 0.01)
+    assert strict == [Bracket("ASD", "PSY", "*** %")]
 
 
 def test_draw_violin_marks_median_mean_and_brackets() -> None:
@@ -67,7 +70,21 @@ def test_draw_violin_marks_median_mean_and_brackets() -> None:
     assert lines == {(0.0, 0.0): {True}, (0.0, 10.0): {False},  # ASD: median --, mean -
                      (1.0, 5.0): {True, False}}  # PSY: both at 5; TDC has no values
     assert [t.get_text() for t in ax.texts] == ["** %"]
-    assert ax.get_ylim()[1] > 30.0
+    label = ax.texts[0].get_position()[1]
+    assert label > 40.0 and ax.get_ylim()[1] > label  # above the data, inside the axes
+    plt.close(fig)
+
+
+def test_stacked_brackets_climb_and_stay_inside_the_axes() -> None:
+    fig, ax = plt.subplots()
+    values = {"ASD": np.array([1.0, 9.0]), "PSY": np.array([2.0, 8.0]),
+              "TDC": np.array([3.0, 20.0])}
+    brackets = [Bracket("ASD", "TDC", "* %"), Bracket("ASD", "PSY", "** %"),
+                Bracket("PSY", "TDC", "*** %")]
+    draw_violin(ax, values, ["ASD", "PSY", "TDC"], brackets, "t")
+    heights = {t.get_text(): t.get_position()[1] for t in ax.texts}
+    # Neighbours first (one level each), the wide ASD-TDC bracket above both.
+    assert 20.0 < heights["** %"] < heights["*** %"] < heights["* %"] < ax.get_ylim()[1]
     plt.close(fig)
 
 

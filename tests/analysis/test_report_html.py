@@ -75,14 +75,16 @@ def test_only_png_figures_are_embedded(tmp_path):
 
 def test_exclusion_reasons_that_name_files_stay_out_of_the_report():
     """A video's path or name often holds the child's name or the visit date."""
-    upstream = pd.DataFrame({"participant_id": ["s1", "s2", "s3"], "reason": [
+    upstream = pd.DataFrame({"participant_id": ["s1", "s2", "s3", "s4", "s5"], "reason": [
         "pose: video /data/Study Jane Doe/JaneDoe_2019-03-04.mp4 is not readable",
         "pose: video JaneDoe.mp4 is not readable",
-        "infer: video is 1.50 s long, shorter than one 2.0 s window"]})
+        "infer: video is 1.50 s long, shorter than one 2.0 s window",
+        "pose: OpenPose folder /data/Jane Doe holds no JSON",  # a folder: no extension
+        "pose: OpenPose folder C:\\Study\\Jane Doe holds no JSON"]})
     merged = merge_exclusions(upstream, pd.DataFrame(columns=["participant_id", "reason"]),
                               None)
     text = " ".join(merged["reason"])
     assert "Jane" not in text and "2019" not in text and "mp4" not in text
     assert merged["reason"][0].startswith("pose: an input file could not be used")
     assert merged["reason"][2] == "infer: video is 1.50 s long, shorter than one 2.0 s window"
-    assert merged["stage"].tolist() == ["pose", "pose", "infer"]
+    assert merged["stage"].tolist() == ["pose", "pose", "infer", "pose", "pose"]

@@ -111,6 +111,13 @@ def test_contrasts_match_hand_computation_with_other_reference(part: str) -> Non
         assert got.loc[contrast, "odds_ratio"] == pytest.approx(np.exp(est), rel=RTOL)
         assert got.loc[contrast, "ci_low"] == pytest.approx(np.exp(est - 1.959963985 * se),
                                                             rel=RTOL)
+        assert got.loc[contrast, "ci_high"] == pytest.approx(np.exp(est + 1.959963985 * se),
+                                                             rel=RTOL)
+        # What each group shows in that part: the share engaged, or the engagers' mean.
+        for side, group in zip("ab", contrast.split(" vs "), strict=True):
+            pt = data.loc[data["group"] == group, "percent_time"]
+            observed = (pt > 0).mean() if part == "engagement" else pt[pt > 0].mean()
+            assert got.loc[contrast, f"observed_{side}"] == pytest.approx(observed, rel=RTOL)
 
 
 R_SCRIPT = r"""

@@ -62,6 +62,9 @@ def test_table_v_lists_significant_tests_sorted_by_p() -> None:
     assert table.loc[1, "Contrast"] == "ASD > PSY"
     assert table_v(results_fixture(), alpha=0.01)["Action"].tolist() == [
         "retracting feet", "shaking legs"]
+    # p < alpha, strictly: a test at p = alpha is not listed.
+    assert table_v(results_fixture(), alpha=0.03)["Action"].tolist() == [
+        "retracting feet", "shaking legs"]
 
 
 def test_markdown_and_latex_use_paper_formats() -> None:
