@@ -17,6 +17,13 @@ import yaml
 from analysis.__main__ import main as analysis_main
 from microdualnet.cli import main
 from microdualnet.synthetic.actions import BY_ID
+from microdualnet.synthetic.coders import (
+    EXTRA_S,
+    CoderNoise,
+    CodersConfig,
+    code_events,
+    coder_events,
+)
 from microdualnet.synthetic.cohort import CohortConfig, draw_participants, schedule_events
 
 
@@ -73,6 +80,8 @@ def test_jitter_only_keeps_events_matched(tmp_path, cohort):
     assert (table["events_reference"] == table["events_compared"]).all()
     assert pooled_f1(table) > 0.95
     assert table["icc"].min() > 0.9 and table["kappa"].min() > 0.8
+    # ... but the jitter is there: the coders' frames no longer agree exactly.
+    assert table["kappa"].max() < 0.98 and pooled_f1(table) < 1.0
 
 
 def test_missed_events_give_the_predicted_f1(tmp_path, cohort):
@@ -122,3 +131,94 @@ def test_coders_know_the_video_as_rendered(tmp_path, cohort):
     for path in boris:
         text = path.read_text()
         assert "120.01" not in text, path
+
+
+NO_NOISE = {"jitter_s": 0.0, "miss": 0.0, "extra_per_min": 0.0}
+
+
+def _truth(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["action", "start_s", "end_s"])
+
+
+def test_jitter_moves_onsets_and_offsets_by_its_sd():
+    """Jitter only: every event is kept, but its onset and offset move by N(0, jitter_s)."""
+    truth = _truth([("nodding", 10.0 * k + 2.0, 10.0 * k + 4.0) for k in range(300)])
+    noise = CoderNoise(**{**NO_NOISE, "jitter_s": 0.3})
+    coded = code_events(truth, 3010.0, ["nodding"], noise, np.random.default_rng(5))
+    assert len(coded) == len(truth)  # 6 s apart: jitter of 0.3 s merges nothing
+    moved = np.concatenate([coded["start_s"] - truth["start_s"], coded["end_s"] - truth["end_s"]])
+    assert np.mean(moved == 0) < 0.02  # hardly any onset or offset coded exactly
+    assert np.std(moved) == pytest.approx(0.3, rel=0.1)  # SE of the SD: 0.3 / sqrt(1200)
+    assert abs(np.mean(moved)) < 0.05
+    assert np.abs(moved).max() > 0.6  # the tails of a Gaussian, not a fixed shift
+    # Without jitter the same truth comes back exactly.
+    exact = code_events(truth, 3010.0, ["nodding"], CoderNoise(**NO_NOISE),
+                        np.random.default_rng(5))
+    pd.testing.assert_frame_equal(exact, truth)
+
+
+def test_extra_events_come_at_extra_per_min_per_minute():
+    """Extras only, on no true events: Poisson(extra_per_min x minutes) events, each 1-3 s,
+    of the cohort's actions, inside the video."""
+    actions = ["nodding", "head up", "shaking legs"]
+    seconds, rate, runs = 600.0, 3.0, 20
+    expected = rate * seconds / 60  # 30 per run
+    counts = []
+    for seed in range(runs):
+        coded = code_events(_truth([]), seconds, actions,
+                            CoderNoise(**{**NO_NOISE, "extra_per_min": rate}),
+                            np.random.default_rng(seed))
+        counts.append(len(coded))
+        assert set(coded["action"]) <= set(actions)
+        assert (coded["start_s"] >= 0).all() and (coded["end_s"] <= seconds).all()
+        length = coded["end_s"] - coded["start_s"]
+        # An extra lasts 1-3 s; two of one action that overlap become one longer event.
+        assert (length >= EXTRA_S[0] - 1e-9).all(), coded
+        assert (length <= EXTRA_S[1] + 1e-9).mean() > 0.8
+    # Merged overlaps can only lower the count, and rarely do here.
+    mean = np.mean(counts)
+    assert expected * 0.85 <= mean <= expected + 4 * np.sqrt(expected / runs), counts
+    assert len(set(counts)) > 3  # Poisson counts, not a fixed number
+
+
+def test_extra_events_add_to_the_cohorts_true_events(cohort):
+    """Through `coder_events` on the cohort: the true events are all kept and about
+    extra_per_min x minutes more per participant are added."""
+    truth = pd.read_csv(cohort / "truth_events.tsv", sep="\t")
+    cfg_cohort = yaml.safe_load((cohort / "cohort_config.yaml").read_text())
+    actions = [e["action"] for e in cfg_cohort["effects"]]
+    seconds = float(cfg_cohort["seconds"])
+    cfg = CodersConfig(noise=CoderNoise(**{**NO_NOISE, "extra_per_min": 2.0}))
+    pids = sorted(truth["participant_id"].unique())
+    coded = pd.concat([coder_events(truth, pid, row, 1, seconds, actions, cfg)
+                       for row, pid in enumerate(pids)])
+    expected = 2.0 * seconds / 60 * len(pids)  # 4 per participant, 120 in all
+    added = len(coded) - len(truth)
+    assert expected - 4 * np.sqrt(expected) - 10 <= added <= expected + 4 * np.sqrt(expected)
+    # Every true event is still coded, alone or inside an extra of its action it merged with.
+    pairs = truth.merge(coded, on=["participant_id", "action"], suffixes=("", "_coded"))
+    covered = pairs[(pairs["start_s_coded"] <= pairs["start_s"])
+                    & (pairs["end_s_coded"] >= pairs["end_s"])]
+    assert len(covered.drop_duplicates(["participant_id", "action", "start_s"])) == len(truth)
+    # Without extras the coders return the true events exactly, one for one.
+    same = pd.concat([coder_events(truth, pid, row, 1, seconds, actions,
+                                   CodersConfig(noise=CoderNoise(**NO_NOISE)))
+                      for row, pid in enumerate(pids)])
+    assert len(same) == len(truth)
+
+
+def test_overlapping_events_of_one_action_are_merged():
+    """A coder never codes one action twice at once: overlapping (or touching) events of
+    one action become one spanning both; other actions and separate events stay apart."""
+    truth = _truth([
+        ("nodding", 1.0, 3.0), ("nodding", 2.0, 5.0),  # overlap -> 1.0-5.0
+        ("turning head", 2.5, 4.0),  # another action at the same time: its own event
+        ("nodding", 8.0, 9.0),  # after a gap: separate
+        ("head up", 10.0, 14.0), ("head up", 11.0, 12.0),  # inside the first -> 10.0-14.0
+        ("head up", 14.0, 15.5),  # touches the end -> 10.0-15.5
+    ])
+    coded = code_events(truth, 60.0, ["nodding", "turning head", "head up"],
+                        CoderNoise(**NO_NOISE), np.random.default_rng(0))
+    assert [tuple(r) for r in coded.itertuples(index=False)] == [
+        ("nodding", 1.0, 5.0), ("turning head", 2.5, 4.0), ("nodding", 8.0, 9.0),
+        ("head up", 10.0, 15.5)]

@@ -138,8 +138,11 @@ def test_hurdle_draws_follow_the_planted_effects():
             # Events dropped for a too-busy video can only lower the rate slightly.
             assert eff.engage[group] - 4 * se - 0.03 <= rate <= eff.engage[group] + 4 * se, (
                 group, eff.action, rate)
+            # Seeded; over seeds 0-11 the worst of the 39 means is 4-12% off (sampling: the
+            # SE is about 4.5% of the mean for the lightest actions), so 15% still catches
+            # intensities planted 30% too high.
             mean = float(np.mean(share[eff.action]))
-            assert mean == pytest.approx(eff.intensity[group], rel=0.35, abs=0.012), (
+            assert mean == pytest.approx(eff.intensity[group], rel=0.15, abs=0.002), (
                 group, eff.action, mean)
 
 

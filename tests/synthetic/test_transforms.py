@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from microdualnet.body25 import INDEX
+from microdualnet.body25 import INDEX, MIRROR
 from microdualnet.data import transforms as tf
 
 
@@ -103,3 +103,75 @@ def test_normalise_of_a_list_of_frame_views_equals_the_stacked_frames():
     frames = np.random.default_rng(4).integers(0, 256, (3, 10, 12, 3), dtype=np.uint8)
     views = [f[1:9, 2:10] for f in frames]  # strided crops, as the loader keeps them
     np.testing.assert_array_equal(tf.normalise(views), tf.normalise(np.stack(views)))
+
+
+def _single_pixels(h=60, w=80):
+    """One lit pixel per detected joint, each in its own grey level, and the keypoints on
+    them: RWrist (20, 30), LWrist (60, 15), Nose (0, 0), RAnkle at the last column and row."""
+    frames = np.zeros((2, h, w, 3), np.uint8)
+    kp = np.zeros((2, 25, 3), np.float32)
+    points = {"RWrist": (20, 30, 0.9), "LWrist": (60, 15, 0.8), "Nose": (0, 0, 0.7),
+              "RAnkle": (w - 1, h - 1, 0.6)}
+    for level, (name, (x, y, c)) in enumerate(points.items(), start=1):
+        kp[:, INDEX[name]] = (x, y, c)
+        frames[:, y, x] = 50 * level
+    return frames, kp
+
+
+def _assert_pixels_under_keypoints(out, k):
+    """Every detected joint's (integer) keypoint lies exactly on its own lit pixel."""
+    for j in np.flatnonzero(k[0, :, 2] > 0):
+        x, y = k[0, j, :2]
+        assert x == int(x) and y == int(y), (j, x, y)
+        assert 0 <= x < out.shape[2] and 0 <= y < out.shape[1], (j, x, y)
+        assert out[0, int(y), int(x), 0] > 0, (j, x, y)
+    assert np.count_nonzero(out[0, ..., 0]) == np.count_nonzero(k[0, :, 2] > 0)
+
+
+def test_flip_moves_keypoints_to_exactly_w_minus_1_minus_x():
+    frames, kp = _single_pixels()
+    w = frames.shape[2]
+    out, k = tf.hflip(frames, kp)
+    mirrored = kp[:, MIRROR]  # the joint each flipped name was before the flip
+    seen = mirrored[..., 2] > 0
+    np.testing.assert_array_equal(k[..., 0][seen], (w - 1) - mirrored[..., 0][seen])
+    np.testing.assert_array_equal(k[..., 1][seen], mirrored[..., 1][seen])
+    np.testing.assert_array_equal(k[..., 2], mirrored[..., 2])
+    assert tuple(k[0, INDEX["LWrist"]]) == pytest.approx((w - 1 - 20, 30, 0.9))
+    assert tuple(k[0, INDEX["Nose"], :2]) == (w - 1, 0)  # the first column becomes the last
+    assert tuple(k[0, INDEX["LAnkle"], :2]) == (0, frames.shape[1] - 1)  # and the last the first
+    assert (k[~seen] == 0).all()  # undetected joints stay (0, 0, 0)
+    _assert_pixels_under_keypoints(out, k)
+    # Flipping twice gives back the keypoints exactly.
+    _, back = tf.hflip(out, k)
+    np.testing.assert_array_equal(back, kp)
+
+
+@pytest.mark.parametrize(("x0", "y0", "size"), [(10, 5, 55), (0, 0, 60), (20, 0, 60)])
+def test_crop_moves_keypoints_by_exactly_its_corner(x0, y0, size):
+    frames, kp = _single_pixels()
+    out, k = tf.crop(frames, kp, x0, y0, size)
+    assert out.shape[1:3] == (size, size)
+    seen = kp[..., 2] > 0
+    np.testing.assert_array_equal(k[..., 0][seen], kp[..., 0][seen] - x0)
+    np.testing.assert_array_equal(k[..., 1][seen], kp[..., 1][seen] - y0)
+    np.testing.assert_array_equal(k[..., 2], kp[..., 2])
+    assert (k[~seen] == 0).all()
+    inside = (k[0, :, 0] >= 0) & (k[0, :, 0] < size) & (k[0, :, 1] >= 0) & (k[0, :, 1] < size)
+    for j in np.flatnonzero(seen[0] & inside):
+        assert out[0, int(k[0, j, 1]), int(k[0, j, 0]), 0] == frames[
+            0, int(kp[0, j, 1]), int(kp[0, j, 0]), 0], j
+
+
+@pytest.mark.parametrize(("h", "w", "size"), [(60, 80, 50), (60, 80, 60), (61, 81, 40)])
+def test_center_crop_moves_keypoints_by_exactly_its_centred_corner(h, w, size):
+    frames, kp = _single_pixels(h, w)
+    out, k = tf.center_crop(frames, kp, size)
+    x0, y0 = (w - size) // 2, (h - size) // 2
+    assert out.shape[1:3] == (size, size)
+    np.testing.assert_array_equal(out, frames[:, y0:y0 + size, x0:x0 + size])
+    seen = kp[..., 2] > 0
+    np.testing.assert_array_equal(k[..., 0][seen], kp[..., 0][seen] - x0)
+    np.testing.assert_array_equal(k[..., 1][seen], kp[..., 1][seen] - y0)
+    assert (k[~seen] == 0).all()
+    assert tuple(k[0, INDEX["RWrist"], :2]) == (20 - x0, 30 - y0)
