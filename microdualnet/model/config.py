@@ -147,8 +147,21 @@ def _check(cfg: ModelConfig) -> None:
         if not isinstance(getattr(cfg, name), bool):
             raise bad(name, "expected true or false")
     for name in ("routing_temperature", "mac_temperature"):
-        if getattr(cfg, name) <= 0:
+        if not getattr(cfg, name) > 0:
             raise bad(name, "must be positive")
+    # Negated comparisons, so that NaN is refused too.
+    for name in ("dropout", "routing_dropout", "classifier_dropout"):
+        if not 0 <= getattr(cfg, name) < 1:
+            raise bad(name, "a dropout probability must be at least 0 and below 1")
+    if not 0 <= cfg.keypoint_threshold <= 1:
+        raise bad("keypoint_threshold", "a confidence threshold must be between 0 and 1")
+    for name in ("mac_weight", "box_padding"):
+        if not getattr(cfg, name) >= 0:
+            raise bad(name, "must be 0 or more")
+    proj = cfg.global_proj_dim
+    if proj is not None and (isinstance(proj, bool) or not isinstance(proj, int) or proj < 1):
+        raise bad("global_proj_dim", "expected a whole number of at least 1, or null for the "
+                                     "raw CNN feature")
 
 
 # Section IV-B for MA-52: ResNet-101 TSM, 224 px, 8 frames at stride 8, K=6, D=256, 3 layers
@@ -299,7 +312,7 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
         raise InputError(f"model config: unknown key {unknown[0]!r} (known: {sorted(known)})")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     for f in fields(ModelConfig):
-        if f.name in values:
+        if f.name in values and not (values[f.name] is None and "None" in str(f.type)):
             _check_type(f.name, values[f.name], f.default)
     return ModelConfig(**values)
 

@@ -66,6 +66,18 @@ class ModelSection(_Section):
         except InputError as err:
             raise ValueError(str(err)) from None
 
+    @model_validator(mode="after")
+    def _overrides_build_a_model(self) -> ModelSection:
+        """Out-of-range overrides (dropout 1.5) stop the run when the config is read, not
+        after the data has loaded."""
+        from microdualnet.model.config import make_config
+
+        try:
+            make_config(self.preset, self.variant, **self.overrides)
+        except (InputError, TypeError) as err:
+            raise ValueError(str(err)) from None
+        return self
+
 
 class OptimConfig(_Section):
     name: Literal["sgd", "adamw"] = "sgd"  # the paper: SGD with momentum

@@ -12,6 +12,7 @@ from microdualnet.contract import View
 from microdualnet.model.checkpoint import (
     META_FILE,
     WEIGHTS_FILE,
+    check_checkpoint,
     load_checkpoint,
     read_meta,
     save_checkpoint,
@@ -118,6 +119,23 @@ def test_weights_that_do_not_fit_name_the_key(tmp_path: Path) -> None:
     save_file(state, str(tmp_path / WEIGHTS_FILE))
     with pytest.raises(InputError, match="'router.prior' missing"):
         load_checkpoint(tmp_path)
+
+
+def test_a_weight_the_model_does_not_have_is_refused(tmp_path: Path) -> None:
+    """A file with an extra tensor is another model's (or a damaged one): both the loader and
+    the no-weights check name the key, rather than dropping it or failing in torch."""
+    model = MicroDualNet(tiny_config())
+    save_checkpoint(model, tmp_path, fps=25.0, view=View("full"))
+    check_checkpoint(tmp_path)  # the file as saved passes
+    state = load_file(str(tmp_path / WEIGHTS_FILE))
+    state["router.extra_prior"] = torch.zeros(3, 2)
+    state["zz.bias"] = torch.zeros(2)
+    save_file(state, str(tmp_path / WEIGHTS_FILE))
+    message = r"model.safetensors: unexpected weight 'router.extra_prior' \(2 unexpected\)"
+    with pytest.raises(InputError, match=message):
+        load_checkpoint(tmp_path)
+    with pytest.raises(InputError, match=message):
+        check_checkpoint(tmp_path)
 
 
 def test_class_names_must_match(tmp_path: Path) -> None:

@@ -4,8 +4,17 @@ import pytest
 import torch
 from model_testkit import random_inputs, tiny_config
 
-from microdualnet.model.config import VARIANTS, make_config
+from microdualnet.model.config import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VARIANTS,
+    ModelConfig,
+    config_from_dict,
+    config_to_dict,
+    make_config,
+)
 from microdualnet.model.losses import compute_loss
+from microdualnet.model.mac_loss import mac_loss
 from microdualnet.model.network import MicroDualNet
 from pipeio.errors import InputError
 
@@ -94,6 +103,79 @@ def test_variant_specifics() -> None:
     assert compute_loss(out, torch.tensor([1]), cfg).mac == 0
 
 
+def _classifier_input(model: MicroDualNet, video, kp):
+    """The model's output and the features its classifier saw ([proj(f_CNN); f_entity])."""
+    seen = []
+    hook = model.classifier.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    try:
+        out = model(video, kp)
+    finally:
+        hook.remove()
+    return out, seen[0]
+
+
+@pytest.mark.parametrize("variant", ["full", "no-routing"])
+def test_the_classifier_sees_both_paths_fused(variant: str) -> None:
+    """f_entity (Eq. 19) is the mean over frames and entities of the fused paths: the routing
+    weights' blend (Eq. 15), or the plain average of both without routing."""
+    cfg = tiny_config(**VARIANTS[variant])
+    model = MicroDualNet(cfg).eval()
+    video, kp = random_inputs(cfg, batch=2)
+    with torch.no_grad():
+        out, feats = _classifier_input(model, video, kp)
+        assert torch.allclose(model.classifier(feats), out.logits, atol=1e-6)
+    alpha = out.routing
+    if variant == "no-routing":
+        assert (alpha == 0.5).all()
+    fused = alpha[..., :1] * out.path_st + alpha[..., 1:] * out.path_ts
+    entity = feats[:, -cfg.dim:]
+    assert feats.shape == (2, cfg.global_proj_dim + cfg.dim)
+    assert torch.allclose(entity, fused.mean(dim=(1, 2)), atol=1e-5)
+    for one in (out.path_st, out.path_ts):  # each path counts: neither alone is the feature
+        assert not torch.allclose(entity, one.mean(dim=(1, 2)), atol=1e-3)
+
+
+def test_no_routing_output_moves_with_the_ts_path_alone() -> None:
+    cfg = tiny_config(**VARIANTS["no-routing"])
+    model = MicroDualNet(cfg).eval()
+    video, kp = random_inputs(cfg, batch=1)
+    with torch.no_grad():
+        before = model(video, kp)
+        model.ts.apply(lambda m: m.weight.mul_(1.5) if isinstance(m, torch.nn.Linear) else None)
+        after = model(video, kp)
+    assert torch.equal(before.path_st, after.path_st)
+    assert not torch.allclose(before.path_ts, after.path_ts)
+    assert not torch.allclose(before.logits, after.logits, atol=1e-4)
+
+
+def test_no_confidence_weights_every_entity_alike() -> None:
+    """The no-confidence variant (Table III) drops Eq. 17's weights: MAC is the plain mean."""
+    video, kp = random_inputs(tiny_config(), batch=2)
+    labels = torch.tensor([0, 2])
+    cfg = tiny_config(**VARIANTS["no-confidence"])
+    assert cfg.mac_confidence_weighting is False
+    out = MicroDualNet(cfg).eval()(video, kp)
+    assert not torch.allclose(out.confidence, torch.ones_like(out.confidence))
+    terms = compute_loss(out, labels, cfg)
+    plain = mac_loss(out.path_st, out.path_ts, torch.ones_like(out.confidence))
+    weighted = mac_loss(out.path_st, out.path_ts, out.confidence)
+    assert not torch.isclose(plain, weighted, rtol=1e-3)
+    assert torch.isclose(terms.mac, plain)
+    weighted_cfg = tiny_config()
+    assert torch.isclose(compute_loss(out, labels, weighted_cfg).mac, weighted)
+
+
+def test_mac_temperature_reaches_the_loss() -> None:
+    cfg = tiny_config(mac_temperature=0.5, mac_weight=0.3)
+    out = MicroDualNet(cfg).eval()(*random_inputs(cfg))
+    terms = compute_loss(out, torch.tensor([0, 1]), cfg)
+    at_half = mac_loss(out.path_st, out.path_ts, out.confidence, 0.5)
+    assert not torch.isclose(at_half, mac_loss(out.path_st, out.path_ts, out.confidence),
+                             rtol=1e-3)  # the default 0.07
+    assert torch.isclose(terms.mac, at_half)
+    assert torch.isclose(terms.total, terms.ce + 0.3 * at_half)
+
+
 def test_loss_is_ce_plus_lambda_mac() -> None:
     cfg = tiny_config(mac_weight=0.5)
     out = MicroDualNet(cfg).eval()(*random_inputs(cfg))
@@ -156,6 +238,42 @@ def test_bad_config_names_the_key() -> None:
         make_config("demo", bogus=1)
     with pytest.raises(InputError, match="preset"):
         make_config("huge")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("dropout", 1.5, "a dropout probability must be at least 0 and below 1"),
+    ("dropout", 1.0, "a dropout probability must be at least 0 and below 1"),
+    ("dropout", -0.1, "a dropout probability must be at least 0 and below 1"),
+    ("routing_dropout", 1.0, "a dropout probability must be at least 0 and below 1"),
+    ("classifier_dropout", float("nan"), "a dropout probability must be at least 0 and below"),
+    ("classifier_dropout", -1e-9, "a dropout probability must be at least 0 and below 1"),
+    ("global_proj_dim", 0, "expected a whole number of at least 1, or null"),
+    ("global_proj_dim", -4, "expected a whole number of at least 1, or null"),
+    ("global_proj_dim", 16.0, "expected a whole number"),
+    ("mac_weight", -0.1, "must be 0 or more"),
+    ("keypoint_threshold", 1.2, "a confidence threshold must be between 0 and 1"),
+    ("keypoint_threshold", -0.3, "a confidence threshold must be between 0 and 1"),
+    ("box_padding", -0.05, "must be 0 or more"),
+    ("mac_temperature", float("nan"), "must be positive"),
+])
+def test_out_of_range_settings_name_the_key(key: str, value: float, message: str) -> None:
+    """These ended in a torch traceback at the first forward pass (or trained a model that
+    means something else: a negative MAC weight maximises disagreement)."""
+    with pytest.raises(InputError, match=rf"^model config {key}={value!r}: {message}"):
+        tiny_config(**{key: value})
+    with pytest.raises(InputError, match=rf"^model config {key}="):
+        ModelConfig(**{**config_to_dict(tiny_config()), "pixel_mean": IMAGENET_MEAN,
+                       "pixel_std": IMAGENET_STD, key: value})
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("dropout", 0.0), ("routing_dropout", 0.99), ("classifier_dropout", 0.5),
+    ("global_proj_dim", 1), ("global_proj_dim", None), ("mac_weight", 0.0),
+    ("keypoint_threshold", 0.0), ("keypoint_threshold", 1.0), ("box_padding", 0.0)])
+def test_settings_at_the_edge_of_their_range_are_accepted(key: str, value: object) -> None:
+    cfg = tiny_config(**{key: value})
+    assert getattr(cfg, key) == value
+    assert config_from_dict(config_to_dict(cfg)) == cfg  # model.json reads back
 
 
 def test_tiny_model_fits_a_small_batch() -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from microdualnet.model.sem import roi_align
+from microdualnet.model.sem import SpatialEntityModule, roi_align
 
 
 def _reference(fmap, boxes, size, scale):
@@ -40,3 +40,26 @@ def test_equals_torchvision_inside_across_and_outside_the_map(n, k, c, h, w, siz
     (grad_ref,) = torch.autograd.grad((ref * weights).sum(), fmap)
     assert grad_ref.abs().sum() > 0
     assert torch.allclose(grad_ours, grad_ref, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize(("image_size", "w"), [(64, 8), (112, 4), (320, 10)])
+def test_sem_maps_input_pixels_onto_the_feature_map(image_size, w):
+    """SEM crops each entity box at feature-map scale w / image_size (not a fixed 224):
+    its features are those of torchvision's ROIAlign at that scale, through the same
+    refinement, plus the entity embedding."""
+    torch.manual_seed(0)
+    b, t, k, c, size = 2, 3, 4, 5, 2
+    sem = SpatialEntityModule(c, 8, k, size).eval()
+    fmap = torch.randn(b * t, c, w, w)
+    corner = torch.rand(b, t, k, 2) * image_size * 0.6
+    boxes = torch.cat([corner, corner + 4 + torch.rand(b, t, k, 2) * image_size * 0.4], dim=-1)
+    with torch.no_grad():
+        ours = sem(fmap, boxes, image_size)
+        crops = _reference(fmap, boxes.reshape(b * t, k, 4), size, w / image_size)
+        ref = sem.refine(crops.reshape(b * t, k * c, size, size)).mean(dim=(2, 3))
+        ref = ref.view(b, t, k, -1) + sem.entity_embedding
+        wrong = sem.refine(_reference(fmap, boxes.reshape(b * t, k, 4), size, w / 224)
+                           .reshape(b * t, k * c, size, size)).mean(dim=(2, 3))
+    assert ours.shape == (b, t, k, 8)
+    assert torch.allclose(ours, ref, atol=1e-5)
+    assert not torch.allclose(ours, wrong.view(b, t, k, -1) + sem.entity_embedding, atol=1e-3)

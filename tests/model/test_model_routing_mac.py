@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from microdualnet.model.mac_loss import mac_loss
@@ -71,3 +72,30 @@ def test_mac_gradient_flows_to_both_paths() -> None:
     x_ts = torch.randn(1, 4, 2, 8, requires_grad=True)
     mac_loss(x_st, x_ts, torch.ones(1, 4, 2)).backward()
     assert x_st.grad.abs().sum() > 0 and x_ts.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_routing_divides_scores_plus_prior_by_the_temperature(temperature) -> None:
+    """Eq. 13-14: alpha = softmax((R_i([X_ST; X_TS]) + b_i) / tau); the prior is scaled too."""
+    g = torch.Generator().manual_seed(2)
+    router = EntityRouter(dim=8, num_entities=3, temperature=temperature, dropout=0.0).eval()
+    with torch.no_grad():
+        router.prior.copy_(torch.tensor([[1.0, 0.0], [-0.5, 0.7], [0.0, 0.0]]))
+    x_st, x_ts = torch.randn(2, 4, 3, 8, generator=g), torch.randn(2, 4, 3, 8, generator=g)
+    with torch.no_grad():
+        pair = torch.cat([x_st, x_ts], dim=-1)
+        scores = torch.stack([router.nets[i](pair[:, :, i]) for i in range(3)], dim=2)
+        alpha = router.weights(x_st, x_ts)
+    assert torch.allclose(alpha, torch.softmax((scores + router.prior) / temperature, -1),
+                          atol=1e-6)
+    assert not torch.allclose(alpha, torch.softmax(scores / temperature + router.prior, -1),
+                              atol=1e-3)
+    # With the networks silenced, the prior alone decides: softmax(b_i / tau).
+    with torch.no_grad():
+        for net in router.nets:
+            net[-1].weight.zero_()
+            net[-1].bias.zero_()
+        alpha = router.weights(x_st, x_ts)
+    p = torch.sigmoid(torch.tensor(1.0 / temperature))  # softmax([1/tau, 0])[0]
+    assert torch.allclose(alpha[..., 0, 0], p.expand(2, 4))
+    assert torch.allclose(alpha[..., 2, :], torch.full((2, 4, 2), 0.5))

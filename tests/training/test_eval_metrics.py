@@ -71,9 +71,15 @@ def test_full_metrics_body_level_and_topk():
     assert m["top1"] == pytest.approx(100 * 3 / 6)
     assert m["body_top1"] == pytest.approx(100 * 5 / 6)  # only the last: body 2 vs 0
     assert m["top5"] == 100.0
+    a_micro, a_macro = _reference_f1(labels.tolist(), preds)
+    # micro = accuracy 3/6; macro: 3 of the 5 classes have F1 2/3, the others 0.
+    assert (a_micro, a_macro) == pytest.approx((3 / 6, 2 / 5))
+    assert m["f1_action_micro"] == pytest.approx(100 * a_micro)
+    assert m["f1_action_macro"] == pytest.approx(100 * a_macro)
     b_micro, b_macro = _reference_f1([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 0])
     assert m["f1_body_micro"] == pytest.approx(100 * b_micro)
     assert m["f1_body_macro"] == pytest.approx(100 * b_macro)
+    assert b_micro != pytest.approx(b_macro)
     assert m["f1_mean"] == pytest.approx(np.mean([m["f1_body_macro"], m["f1_body_micro"],
                                                   m["f1_action_macro"], m["f1_action_micro"]]))
     assert top_k(scores, labels, 2) == 1.0
@@ -103,3 +109,28 @@ def test_confusion_and_per_class_accuracy():
     assert cm.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
     acc = per_class_accuracy(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 4)
     assert acc[:3].tolist() == [0.5, 1.0, 0.0] and np.isnan(acc[3])
+
+
+def test_table_columns_show_the_metric_their_title_names(tmp_path):
+    """Each Table I column of table_row.tsv/.md holds its own metric (distinct values here,
+    so two swapped columns show)."""
+    from microdualnet.evaluation.report import write_table
+
+    titles = {"Body Top-1": "body_top1", "Action Top-1": "top1", "Action Top-5": "top5",
+              "Body F1 Macro": "f1_body_macro", "Body F1 Micro": "f1_body_micro",
+              "Action F1 Macro": "f1_action_macro", "Action F1 Micro": "f1_action_micro",
+              "F1_mean": "f1_mean"}
+    metrics = {key: 10.0 + i + i / 8 for i, key in enumerate(sorted(titles.values()))}
+    write_table(tmp_path, "row", [("ours", metrics)])
+    header, body = (tmp_path / "row.tsv").read_text().splitlines()
+    assert header.split("\t") == ["Method", *titles]
+    row = dict(zip(header.split("\t"), body.split("\t"), strict=True))
+    assert row["Method"] == "ours"
+    for title, key in titles.items():
+        assert row[title] == f"{metrics[key]:.2f}", title
+    md_head, _, md_body = (tmp_path / "row.md").read_text().splitlines()
+    cells = [c.strip() for c in md_body.strip("| ").split(" | ")]
+    assert dict(zip([c.strip() for c in md_head.strip("| ").split(" | ")], cells,
+                    strict=True)) == row
+    write_table(tmp_path, "topk", [("ours", {"top1": 12.5, "top5": 40.25})])
+    assert (tmp_path / "topk.tsv").read_text() == "Method\tTop-1\tTop-5\nours\t12.50\t40.25\n"

@@ -11,9 +11,15 @@ from microdualnet.training.ablation import run_ablation, run_table
 from microdualnet.training.paper_tables import TABLES
 from pipeio.errors import InputError
 
+# Table I's columns (the paper's titles) and the metric each shows.
+TABLE_I_COLUMNS = {"Body Top-1": "body_top1", "Action Top-1": "top1", "Action Top-5": "top5",
+                   "Body F1 Macro": "f1_body_macro", "Body F1 Micro": "f1_body_micro",
+                   "Action F1 Macro": "f1_action_macro", "Action F1 Micro": "f1_action_micro",
+                   "F1_mean": "f1_mean"}
+
 
 def test_ablation_table(tiny_clips, make_config, tmp_path):
-    cfg = make_config(tiny_clips, optim={"epochs": 1})
+    cfg = make_config(tiny_clips, optim={"epochs": 2})
     md = run_ablation(cfg, tmp_path, ["full", "pose-only", "rgb-only"])
     lines = md.splitlines()
     assert lines[0].startswith("| Variant | Body Top-1 | Action Top-1")
@@ -22,6 +28,18 @@ def test_ablation_table(tiny_clips, make_config, tmp_path):
     assert len(tsv) == 4 and tsv[0].endswith("F1_mean")
     for variant in ("full", "pose-only", "rgb-only"):
         assert (tmp_path / variant / "model.safetensors").is_file()
+    # Each row holds its own run's numbers, column by column.
+    header = tsv[0].split("\t")
+    assert header == ["Variant", *TABLE_I_COLUMNS]
+    shown = {}
+    for line in tsv[1:]:
+        name, *values = line.split("\t")
+        result = json.loads((tmp_path / name / "training" / "metrics.json").read_text())
+        metrics = result[result["eval_split"]]
+        shown[name] = values
+        for title, value in zip(header[1:], values, strict=True):
+            assert value == f"{metrics[TABLE_I_COLUMNS[title]]:.2f}", (name, title)
+    assert len({tuple(v) for v in shown.values()}) > 1  # the runs differ: rows can be told apart
     # A second call reuses the finished runs (their resume state is complete).
     before = (tmp_path / "full" / "training" / "log.jsonl").read_text()
     run_ablation(cfg, tmp_path, ["full"])

@@ -112,6 +112,69 @@ def test_ranks_are_read_from_torchruns_environment(monkeypatch):
         ranks_from_env()
 
 
+def test_each_rank_weights_its_loss_by_its_share_of_the_readable_clips(make_config, tmp_path,
+                                                                       monkeypatch):
+    """DDP averages the ranks' gradients; a rank whose batch lost clips (unreadable) scales
+    its loss by n * world / (readable clips of all ranks), so the average is the global mean.
+    A step where some rank has no clip at all is skipped by every rank. (The torchrun test
+    below has no unreadable clips, where every weight is 1.)"""
+    from types import SimpleNamespace
+
+    from microdualnet.model.losses import LossTerms
+    from microdualnet.training.badclips import BadClips
+
+    class Clips(SimpleNamespace):
+        def __len__(self) -> int:
+            return len(self.labels)
+
+    # This rank's batches: 4 clips (the other rank read 3), 2 clips (other rank: 4),
+    # 3 clips while the other rank read none (skipped), 4 and 4.
+    batches = [Clips(labels=torch.zeros(n, dtype=torch.long), failures=[]) for n in (4, 2, 3, 4)]
+    others = iter([(3, 0), (4, 0), (0, 1), (4, 0)])
+
+    def sum_over_ranks(values, ranks, device):
+        if len(values) == 2:  # per step: [readable clips, rank with none]
+            other = next(others)
+            return [values[0] + other[0], values[1] + other[1]]
+        return list(values)  # the epoch's totals: this rank's alone will do
+
+    model = torch.nn.Linear(1, 1)
+    model.cfg = None
+    net = SimpleNamespace(module=model, train=lambda: None)
+    monkeypatch.setattr(loop, "_train_loader", lambda *args: batches)
+    monkeypatch.setattr(loop.distributed, "sum_over_ranks", sum_over_ranks)
+    monkeypatch.setattr(loop, "forward", lambda net, batch, *args: SimpleNamespace(
+        logits=torch.zeros(len(batch), 3)))
+    losses = iter([torch.tensor(2.0, requires_grad=True) * (i + 1) for i in range(3)])
+
+    def compute_loss(out, labels, cfg):
+        total = next(losses)
+        return LossTerms(total, total, total.new_zeros(()))
+
+    monkeypatch.setattr(loop, "compute_loss", compute_loss)
+    scaled = []
+
+    class Scaler:
+        def scale(self, value):
+            scaled.append(float(value.detach()))
+            return value
+
+        def unscale_(self, optimizer):
+            pass
+
+        def step(self, optimizer):
+            pass
+
+        def update(self):
+            pass
+
+    cfg = make_config(tmp_path)  # read, never loaded
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loop._train_epoch(net, SimpleNamespace(set_epoch=lambda epoch: None), optimizer, Scaler(),
+                      cfg, 1, 4, 0, torch.device("cpu"), False, BadClips(0), Ranks(0, 2))
+    assert scaled == pytest.approx([2.0 * 4 * 2 / 7, 4.0 * 2 * 2 / 6, 6.0 * 4 * 2 / 8])
+
+
 def test_two_processes_give_the_weights_of_one(tiny_clips, make_config, tmp_path,
                                                monkeypatch):
     cfg = make_config(tiny_clips, optim={"epochs": 2},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -12,6 +13,12 @@ from microdualnet.training.config import load_config
 from microdualnet.training.loop import train
 from microdualnet.training.schedule import lr_at
 from pipeio.errors import InputError
+
+# Table I's columns (the paper's titles) and the metric each shows.
+TABLE_I_COLUMNS = {"Body Top-1": "body_top1", "Action Top-1": "top1", "Action Top-5": "top5",
+                   "Body F1 Macro": "f1_body_macro", "Body F1 Micro": "f1_body_micro",
+                   "Action F1 Macro": "f1_action_macro", "Action F1 Micro": "f1_action_micro",
+                   "F1_mean": "f1_mean"}
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +43,25 @@ def test_outputs_of_a_run(finished_run):
     rows = [json.loads(x) for x in (out / "training" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"train_loss", "train_mac", "val_top1", "val_f1_mean", "lr", "clips_per_s"} <= set(rows[0])
+    # The kept model is the first epoch with the best validation F1_mean, and each row says
+    # which epoch was best so far.
+    scores = [r["val_f1_mean"] for r in rows]
+    best = scores.index(max(scores))
+    assert meta["metrics"]["best_epoch"] == rows[best]["epoch"] == rows[-1]["best_epoch"]
+    assert [r["best_epoch"] for r in rows] == [
+        rows[scores.index(max(scores[:i + 1]))]["epoch"] for i in range(len(rows))]
+    val = meta["metrics"]["val"]
+    assert {f"val_{k}" for k in val} - {"val_n"} <= set(rows[best])
+    for key, value in val.items():
+        if key != "n":
+            assert rows[best][f"val_{key}"] == pytest.approx(value, abs=1e-4), key
     header, *body = (out / "training" / "table_row.tsv").read_text().splitlines()
     assert header.split("\t")[-1] == "F1_mean" and len(body) == 1
     assert float(body[0].split("\t")[-1]) == pytest.approx(metrics["test"]["f1_mean"], abs=0.01)
+    row = dict(zip(header.split("\t"), body[0].split("\t"), strict=True))
+    assert list(row)[1:] == list(TABLE_I_COLUMNS)
+    for title, key in TABLE_I_COLUMNS.items():
+        assert float(row[title]) == pytest.approx(metrics["test"][key], abs=0.005), title
     per_class = (out / "training" / "per_class.tsv").read_text().splitlines()
     assert per_class[1].startswith("0\t9\tnodding\t2\t")
     assert (out / "labels.tsv").read_text().splitlines()[3] == "2\t52\tno action\t-1"
@@ -97,6 +120,15 @@ def test_schedule_warmup_then_cosine():
     assert lr_at(20, **kw) == pytest.approx(0.01)
     assert lr_at(70, **kw) == pytest.approx(0.005)
     assert lr_at(119, **kw) == pytest.approx(0.0, abs=1e-5)
+    # A floor: warmup is unchanged, the cosine runs from lr down to min_lr and stays there.
+    kw["min_lr"] = 0.002
+    assert lr_at(0, **kw) == pytest.approx(0.001)  # warmup may start below the floor
+    assert lr_at(10, **kw) == pytest.approx(0.0055)
+    assert lr_at(20, **kw) == pytest.approx(0.01)
+    assert lr_at(70, **kw) == pytest.approx(0.006)  # half way: (0.01 + 0.002) / 2
+    assert lr_at(45, **kw) == pytest.approx(0.002 + 0.004 * (1 + math.cos(math.pi / 4)))
+    assert lr_at(120, **kw) == pytest.approx(0.002)
+    assert lr_at(500, **kw) == pytest.approx(0.002)
 
 
 def test_config_file_errors_name_the_key(tmp_path):
@@ -118,6 +150,13 @@ def test_config_file_errors_name_the_key(tmp_path):
     ("model.overrides.pixel_mean=[0,0,0]", r"model.overrides.pixel_mean: not settable \(the "
                                            "loaders normalise with ImageNet"),
     ("model.overrides.num_frames='8'", r"model config num_frames='8': expected a whole number"),
+    # These ended in a torch traceback at the first forward pass, after the data had loaded.
+    ("model.overrides.dropout=1.5", r"model config dropout=1.5: a dropout probability must "
+                                    "be at least 0 and below 1"),
+    ("model.overrides.global_proj_dim=0", r"model config global_proj_dim=0: expected a whole "
+                                          "number of at least 1"),
+    ("model.overrides.keypoint_threshold=2", r"model config keypoint_threshold=2: a "
+                                             "confidence threshold must be between 0 and 1"),
 ])
 def test_model_overrides_the_run_cannot_honour_are_refused(tmp_path, setting, message):
     """pixel_mean was recorded in a model folder that every reader then refused, after the
@@ -128,6 +167,17 @@ def test_model_overrides_the_run_cannot_honour_are_refused(tmp_path, setting, me
     path.write_text("data: {root: x}\n")
     with pytest.raises(InputError, match=message):
         model_config(load_config(path, [setting]), num_classes=3)
+
+
+def test_a_model_override_out_of_range_stops_when_the_config_is_read(tmp_path):
+    """Before any data is loaded: `load_config` itself refuses it, naming the key."""
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\n")
+    with pytest.raises(InputError, match=r"c.yaml: key model: model config dropout=1.5: a "
+                       "dropout probability"):
+        load_config(path, ["model.overrides.dropout=1.5"])
+    with pytest.raises(InputError, match=r"key model: model config: unknown key 'dropuot'"):
+        load_config(path, ["model.overrides.dropuot=0.1"])
 
 
 def test_resume_state_that_is_not_ours_is_one_line_and_never_unpickled(tmp_path):
