@@ -44,7 +44,7 @@ def _pct(value: Any) -> float | None:
 
 def _others_in_view(qc: dict[str, Any]) -> bool:
     """Whether anyone besides the participant was seen (each backend counts it its way)."""
-    return bool(qc.get("frames_several_people", 0) or qc.get("people_at_start", 0) > 1)
+    return bool(qc.get("frames_several_people") or (qc.get("people_at_start") or 0) > 1)
 
 
 def quality_row(qc: dict[str, Any], source: Path) -> dict[str, Any]:
