@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--no-resume", action="store_true",
                    help="start over even if the output folder holds a resume state")
+    p.add_argument("--restart-if-changed", action="store_true",
+                   help="start over when the resume state was written for another config "
+                        "or other training data (default: refuse); the workflow's train rule "
+                        "passes it")
     p.set_defaults(func=_train)
     a = subparsers.add_parser(
         "train-ablation", help="train model variants on the same data; one results table",
@@ -53,7 +57,8 @@ def _train(args: argparse.Namespace) -> int:
     from microdualnet.training.distributed import ranks_from_env
     from microdualnet.training.loop import train
 
-    metrics = train(_load(args), args.out, resume=not args.no_resume)
+    metrics = train(_load(args), args.out, resume=not args.no_resume,
+                    restart_if_changed=args.restart_if_changed)
     if not ranks_from_env().main:  # under torchrun rank 0 reports
         return 0
     role = metrics["eval_split"]

@@ -15,6 +15,7 @@ Output folder layout (the folder itself is the model folder inference reads)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -46,10 +47,14 @@ from microdualnet.training.distributed import Ranks
 from microdualnet.training.schedule import lr_at
 from pipeio.atomic import atomic_write_text
 from pipeio.errors import InputError
-from pipeio.provenance import write_provenance
+from pipeio.provenance import file_sha256, write_provenance
 
 # Keys that may change between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = {"progress", "threads", "device"}
+# The best epoch's checkpoint while training runs (under training/): the model folder's own
+# files are written at the end, so a model folder is complete or absent, and a workflow that
+# removes them before rerunning the job loses no epoch.
+BEST_DIR = "best"
 
 
 @dataclass
@@ -176,16 +181,39 @@ def build_datasets(cfg: TrainConfig, data: RunData, mcfg: ModelConfig
     return out, 0 if d.cache else d.workers
 
 
-def _check_resumable(saved_yaml: str, cfg: TrainConfig, where: Path) -> None:
+def _unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
+                 best_dir: Path) -> str | None:
+    """Why the saved state cannot be continued by this run, or None when it can: another
+    config, other training data (the split lists and label map), or the best epoch's
+    weights gone (a model folder from before they were kept under training/best)."""
     import yaml
 
-    saved = yaml.safe_load(saved_yaml)
+    before = yaml.safe_load(saved["config"])
     now = cfg.model_dump(mode="json")
-    diff = sorted(k for k in set(saved) | set(now)
-                  if k not in _RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+    diff = sorted(k for k in set(before) | set(now)
+                  if k not in _RESUMABLE_CHANGES and before.get(k) != now.get(k))
     if diff:
-        raise InputError(f"{where} was written with a different config (section {diff[0]!r} "
-                         f"differs); use --no-resume or another output folder")
+        return f"was written with a different config (section {diff[0]!r} differs)"
+    if saved.get("data", data_digest) != data_digest:
+        return "was written for other training data (split lists or label map differ)"
+    if saved["best_epoch"] and not (best_dir / "model.json").is_file():
+        return f"has no best-epoch weights beside it ({best_dir} is missing)"
+    return None
+
+
+def _data_digest(cfg: TrainConfig) -> str:
+    """One SHA-256 over the listings that define the training data."""
+    digest = hashlib.sha256()
+    for path in _data_listings(cfg):
+        digest.update(f"{path.name}:{file_sha256(path) if path.is_file() else '-'};".encode())
+    return digest.hexdigest()
+
+
+def _data_listings(cfg: TrainConfig) -> list[Path]:
+    d = cfg.data
+    return [Path(d.root) / "label_map.tsv"] + [
+        sources.split_file(d.format, d.root, name)
+        for name in (d.train_split, d.val_split, d.test_split) if name is not None]
 
 
 def model_view(cfg: TrainConfig, mcfg: ModelConfig) -> View:
@@ -207,15 +235,19 @@ def _flat(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
-          stop_after_epoch: int | None = None) -> dict[str, Any]:
+          stop_after_epoch: int | None = None,
+          restart_if_changed: bool = False) -> dict[str, Any]:
     """Run (or continue) training into `out`; returns the final metrics (on every rank).
 
-    `stop_after_epoch` ends the run after that epoch as an interruption would (tests).
+    A resume state written for another config or other data is refused, unless
+    `restart_if_changed` (the workflow: Snakemake already decided the model must be made
+    again) starts over. `stop_after_epoch` ends the run after that epoch as an interruption
+    would (tests).
     """
     ranks = distributed.ranks_from_env()
     device = pick_device(cfg, ranks)
     distributed.join(ranks, device)
-    return _run(cfg, Path(out), resume, stop_after_epoch, ranks, device)
+    return _run(cfg, Path(out), resume, stop_after_epoch, ranks, device, restart_if_changed)
 
 
 def _wrap(model: MicroDualNet, ranks: Ranks, device: torch.device) -> torch.nn.Module:
@@ -231,7 +263,7 @@ def _wrap(model: MicroDualNet, ranks: Ranks, device: torch.device) -> torch.nn.M
 
 
 def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None,
-         ranks: Ranks, device: torch.device) -> dict[str, Any]:
+         ranks: Ranks, device: torch.device, restart_if_changed: bool) -> dict[str, Any]:
     tdir = out / "training"
     if ranks.main:
         tdir.mkdir(parents=True, exist_ok=True)
@@ -266,9 +298,16 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
 
     state_path, log_path = tdir / "state.pt", tdir / "log.jsonl"
     start_epoch, best, best_epoch, rows = 1, float("-inf"), 0, []
-    if resume and state_path.is_file():
-        saved = state.load_state(state_path)
-        _check_resumable(saved["config"], cfg, state_path)
+    data_digest = _data_digest(cfg)
+    saved = state.load_state(state_path) if resume and state_path.is_file() else None
+    why = _unresumable(saved, cfg, data_digest, tdir / BEST_DIR) if saved else None
+    if why and not restart_if_changed:
+        raise InputError(f"{state_path} {why}; use --no-resume or another output folder")
+    if why:
+        if ranks.main:
+            print(f"starting over: {state_path} {why}", file=sys.stderr)
+        saved = None
+    if saved:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if saved["scaler"] or not scaler.is_enabled():
@@ -306,7 +345,8 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
             saved = {"epoch": epoch, "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                      "rng": rank_rng[0], "best": best, "best_epoch": best_epoch,
-                     "bad": dict(bad.reasons), "config": config_to_yaml(cfg)}
+                     "bad": dict(bad.reasons), "config": config_to_yaml(cfg),
+                     "data": data_digest}
             if ranks.active:
                 saved["rank_rng"] = rank_rng
             state.save_state(state_path, saved)
@@ -333,7 +373,7 @@ def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, 
     row.update(_flat("val", val), bad_clips=bad.count)
     if _selection_score(val) > best:
         best, best_epoch = _selection_score(val), row["epoch"]
-        save_checkpoint(model, out, **meta, metrics={
+        save_checkpoint(model, out / "training" / BEST_DIR, **meta, metrics={
             "best_epoch": best_epoch, "val": val, "label_ids": list(data.labels.label_ids)})
     row["best_epoch"] = best_epoch
     rows.append(row)
@@ -424,7 +464,7 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
                   device, amp: bool, bad: BadClips, rows) -> dict[str, Any]:
     """Evaluate the best model on the test split (val when there is none) and write results."""
     tdir = out / "training"
-    best = load_checkpoint(out, device=device)
+    best = load_checkpoint(tdir / BEST_DIR, device=device)
     role = "test" if "test" in datasets else "val"
     loader = make_loader(datasets[role], cfg.optim.eval_batch_size, workers, False, cfg.seed)
     scores, labels, _ = predict(best.model, loader, device, amp, bad, role)
@@ -442,12 +482,8 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
                     fps=data.fps, view=model_view(cfg, best.model.cfg), metrics=metrics)
     _write_labels(out / "labels.tsv", lm)
     atomic_write_text(tdir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    d = cfg.data
-    listings = [Path(d.root) / "label_map.tsv"] + [
-        sources.split_file(d.format, d.root, name)
-        for name in (d.train_split, d.val_split, d.test_split) if name is not None]
     write_provenance(out / "provenance.json", "train",
-                     params=cfg.model_dump(mode="json"), inputs=listings)
+                     params=cfg.model_dump(mode="json"), inputs=_data_listings(cfg))
     return metrics
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,6 +97,55 @@ def test_resume_refuses_a_changed_config(tiny_clips, make_config, tmp_path):
     train(make_config(tiny_clips, optim={"epochs": 1}), tmp_path)
     with pytest.raises(InputError, match="different config .*'optim'"):
         train(make_config(tiny_clips, optim={"epochs": 2, "lr": 0.5}), tmp_path)
+
+
+def test_the_model_folder_is_written_when_training_ends(tiny_clips, make_config, tmp_path):
+    """While training runs the best epoch is kept under training/best; the model folder's
+    own files appear at the end, so a model folder is never half a run."""
+    out = tmp_path / "model"
+    train(make_config(tiny_clips), out, stop_after_epoch=1)
+    assert (out / "training/best/model.json").is_file()
+    assert not (out / "model.json").exists() and not (out / "model.safetensors").exists()
+
+
+def test_a_finished_run_whose_model_files_were_removed_writes_them_again(
+        finished_run, make_config, tiny_clips, tmp_path, capsys):
+    """Snakemake removes a job's outputs before it runs the job again (its code changed, say):
+    the rerun continues the finished run and writes the same model, training nothing."""
+    out, metrics = finished_run
+    copy = Path(shutil.copytree(out, tmp_path / "model"))
+    weights = (copy / "model.safetensors").read_bytes()
+    (copy / "model.safetensors").unlink()
+    (copy / "model.json").unlink()
+    log = (copy / "training/log.jsonl").read_text()
+    capsys.readouterr()
+    again = train(make_config(tiny_clips), copy)
+    assert "resuming after epoch 3 from" in capsys.readouterr().err
+    assert (copy / "model.safetensors").read_bytes() == weights
+    assert (copy / "training/log.jsonl").read_text() == log  # no epoch trained again
+    assert again["test"] == metrics["test"]
+
+
+def test_other_training_data_is_refused_or_restarts(clips_copy, make_config, tmp_path, capsys):
+    """A resume state from other clips (the workflow's clips_per_class changed) is not
+    continued: refused, or with restart_if_changed (the workflow) trained afresh."""
+    out = tmp_path / "model"
+    cfg = make_config(clips_copy, optim={"epochs": 1})
+    train(cfg, out)
+    listing = clips_copy / "train_list_videos.txt"
+    listing.write_text("".join(listing.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(InputError, match=r"state.pt was written for other training data "
+                       r"\(split lists or label map differ\); use --no-resume"):
+        train(cfg, out)
+    capsys.readouterr()
+    train(cfg, out, restart_if_changed=True)
+    assert "starting over: " in capsys.readouterr().err
+    rows = [json.loads(x) for x in (out / "training/log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1]
+    # A changed config restarts too under restart_if_changed.
+    capsys.readouterr()
+    train(make_config(clips_copy, optim={"epochs": 1, "lr": 0.5}), out, restart_if_changed=True)
+    assert "different config (section 'optim' differs)" in capsys.readouterr().err
 
 
 def test_bad_clips_stop_the_run_or_are_skipped(clips_copy, make_config, damage, tmp_path,
