@@ -3,6 +3,7 @@
 # repository root; config.yaml runs the demo. Per-rule notes: docs/workflow.md.
 from snakemake.utils import min_version, validate
 
+from analysis.run_summary import run_summary
 from pipeio import InputError
 from pipeio.schemacheck import check_schema, load_schema
 
@@ -51,3 +52,9 @@ rule all:
         rules.plots.output,
         rules.report.output,
         expand(rules.timeline.output, pid=PIDS) if FROM_MODEL else [],
+
+
+# The terminal's last lines: the report, and the participants that need a look.
+onsuccess:
+    for line in run_summary(RESULTS):
+        print(line, file=sys.stderr)

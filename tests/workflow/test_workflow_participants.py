@@ -146,6 +146,9 @@ def test_unreadable_participants_are_excluded_and_listed(tmp_path, model, model_
 
     res = run_snakemake(wd, "--keep-going")
     assert res.returncode == 0, res.stderr[-4000:]
+    # The run ends by naming the report and who was excluded.
+    assert f"Report: {RESULTS}/report.html" in res.stderr
+    assert "Excluded: 2 participant(s) (sub-002, sub-005); reasons in " in res.stderr
 
     table = pd.read_csv(wd / RESULTS / "percent_time.tsv", sep="\t")
     kept = ["sub-001", "sub-003", "sub-004", "sub-006"]

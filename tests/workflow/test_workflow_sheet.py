@@ -71,6 +71,7 @@ def test_a_participant_without_a_seat_among_others_is_flagged(study):
                                                    "sub-003": "sheet"}
     assert table["others_in_view"].all()
     assert "may be the interviewer" in (study / "results/demo/logs/pose/sub-001.log").read_text()
+    assert "Pose QC flagged 1 participant(s) (sub-001): see " in res.stderr
 
 
 @pytest.mark.parametrize("column, value, needle", [

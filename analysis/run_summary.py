@@ -1,0 +1,47 @@
+"""What a finished workflow run prints last: where the report is, and what needs a look.
+
+A researcher running `snakemake --cores N` on a cohort reads the terminal, not the QC
+files: participants excluded, and participants the pose QC flagged (the interviewer may have
+been followed), are named there, with the file that says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.pose_quality import read_quality
+
+EXCLUSION_FILES = ("percent_time_exclusions.tsv", "stats/exclusions.tsv")
+NAMED = 10  # participants named in a line; the rest are counted
+
+
+def _named(ids: list[str]) -> str:
+    more = len(ids) - NAMED
+    return ", ".join(ids[:NAMED]) + (f" and {more} more" if more > 0 else "")
+
+
+def run_summary(results: str | Path) -> list[str]:
+    """Lines for the end of a run (empty when the run made none of these files)."""
+    results = Path(results)
+    lines = []
+    if (results / "report.html").is_file():
+        lines.append(f"Report: {results / 'report.html'}")
+    excluded: set[str] = set()
+    files = [results / name for name in EXCLUSION_FILES if (results / name).is_file()]
+    for path in files:
+        excluded |= set(pd.read_csv(path, sep="\t", dtype=str)["participant_id"].dropna())
+    if excluded:
+        lines.append(f"Excluded: {len(excluded)} participant(s) ({_named(sorted(excluded))}); "
+                     f"reasons in {' and '.join(map(str, files))}")
+    quality = results / "pose_quality.tsv"
+    if quality.is_file():
+        table = read_quality(quality)
+        flagged = table[table["flags"] != ""]
+        if len(flagged):
+            lines.append(f"Pose QC flagged {len(flagged)} participant(s) "
+                         f"({_named(flagged['participant_id'].tolist())}): see {quality} "
+                         "(e.g. several people in view and no participant_side in the sheet: "
+                         "the interviewer may have been followed)")
+    return lines

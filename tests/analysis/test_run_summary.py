@@ -1,0 +1,41 @@
+"""The lines a finished workflow run prints last."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.pose_quality import COLUMNS, OTHERS_FLAG
+from analysis.run_summary import run_summary
+
+
+def _quality(path, flags: dict[str, str]) -> None:
+    rows = [{"participant_id": pid, "backend": "openpose", "excluded": False,
+             "frames_processed": 10, "person_pct": 100.0, "upright_pct": 100.0,
+             "participant_rule": "default", "others_in_view": bool(flag), "flags": flag}
+            for pid, flag in flags.items()]
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, sep="\t", index=False)
+
+
+def test_nothing_made_nothing_said(tmp_path):
+    assert run_summary(tmp_path) == []
+
+
+def test_report_exclusions_and_flags_are_named(tmp_path):
+    (tmp_path / "report.html").write_text("<html></html>")
+    (tmp_path / "stats").mkdir()
+    pd.DataFrame({"participant_id": ["s2", "s5"], "reason": ["pose: x", "infer: y"]}).to_csv(
+        tmp_path / "percent_time_exclusions.tsv", sep="\t", index=False)
+    pd.DataFrame({"participant_id": ["s2", "s7"], "reason": ["not in table", "no age"]}).to_csv(
+        tmp_path / "stats/exclusions.tsv", sep="\t", index=False)
+    _quality(tmp_path / "pose_quality.tsv", {"s1": "", "s3": OTHERS_FLAG, "s4": OTHERS_FLAG})
+    lines = run_summary(tmp_path)
+    assert lines[0] == f"Report: {tmp_path / 'report.html'}"
+    assert lines[1].startswith("Excluded: 3 participant(s) (s2, s5, s7); reasons in ")
+    assert lines[2].startswith("Pose QC flagged 2 participant(s) (s3, s4): see ")
+    assert len(lines) == 3
+
+
+def test_long_lists_are_cut(tmp_path):
+    _quality(tmp_path / "pose_quality.tsv", {f"s{i:02d}": OTHERS_FLAG for i in range(13)})
+    (line,) = run_summary(tmp_path)
+    assert "(s00, s01, s02, s03, s04, s05, s06, s07, s08, s09 and 3 more)" in line
