@@ -27,3 +27,13 @@ def test_model_path_runs_end_to_end(tmp_path):
     assert (per_participant <= 100 + 1e-3).all()
     assert (wd / "results/demo/stats/table_v.md").is_file()
     assert (wd / "results/demo/figures/timeline/sub-006.png").is_file()
+
+    # A removed model file makes Snakemake run train again, removing model.safetensors too:
+    # the job continues the finished run and writes the same weights, training nothing.
+    model = wd / "results/demo/model"
+    weights = (model / "model.safetensors").read_bytes()
+    (model / "model.json").unlink()
+    again = run_snakemake(wd, "results/demo/model/model.json")
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "resuming after epoch 1" in (wd / "results/demo/logs/train.log").read_text()
+    assert (model / "model.safetensors").read_bytes() == weights
