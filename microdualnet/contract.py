@@ -187,9 +187,11 @@ def _view(value: Any, path: Path) -> View:
         return View("full")
     margin, conf = value.get("margin"), value.get("min_joint_confidence")
     short = value.get("source_short_side")
-    if not isinstance(margin, int | float) or margin < 1:
-        raise InputError(f"{path}: key 'view.margin' must be a number >= 1, got {margin!r}")
-    if not isinstance(conf, int | float) or not 0 <= conf < 1:
+    if (isinstance(margin, bool) or not isinstance(margin, int | float)
+            or not math.isfinite(margin) or margin < 1):
+        raise InputError(f"{path}: key 'view.margin' must be a finite number >= 1, "
+                         f"got {margin!r}")
+    if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 <= conf < 1:
         raise InputError(f"{path}: key 'view.min_joint_confidence' must be within [0, 1), "
                          f"got {conf!r}")
     if not isinstance(short, int) or short < 8:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +64,9 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("the openpose backend needs --openpose-dir")
     if not 0 <= args.min_upright_fraction <= 1:
         raise InputError("--min-upright-fraction must lie within 0-1")
+    for option, value in (("--window-s", args.window_s), ("--hop-s", args.hop_s)):
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{option} must be a positive number of seconds, got {value:g}")
     args.hint = _hint(args)
     contract = None
     if args.only_sampled is not None:

@@ -120,11 +120,17 @@ def hint_from_sheet(sheet: str | Path, participant_id: str) -> ParticipantHint:
     sheet = Path(sheet)
     text = read_utf8(sheet, "participant sheet")  # as the workflow reads it (BOM dropped)
     rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t"))
-    for line, row in enumerate(rows, start=2):
-        if row.get("participant_id") == participant_id:
-            return parse_hint(row.get("participant_side"), row.get("participant_box"),
-                              f"{sheet}: line {line}")
-    raise InputError(f"participant sheet {sheet} has no participant_id {participant_id!r}")
+    found = [(line, row) for line, row in enumerate(rows, start=2)
+             if row.get("participant_id") == participant_id]
+    if not found:
+        raise InputError(f"participant sheet {sheet} has no participant_id {participant_id!r}")
+    if len(found) > 1:  # which row holds the participant's place is not ours to guess
+        lines = ", ".join(str(line) for line, _ in found)
+        raise InputError(f"participant sheet {sheet} has participant_id {participant_id!r} "
+                         f"on more than one line (lines {lines}); keep one row per participant")
+    line, row = found[0]
+    return parse_hint(row.get("participant_side"), row.get("participant_box"),
+                      f"{sheet}: line {line}")
 
 
 def _empty(value: Any) -> bool:

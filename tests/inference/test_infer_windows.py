@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from inference_testkit import FPS, SECONDS
@@ -141,6 +142,14 @@ def test_batched_windows_equal_the_model_on_each_window(cohort, poses, demo_mode
     expected = torch.softmax(out.logits, -1)[0].numpy()
     got = table.loc[5, [f"prob_{c}" for c in meta["class_names"]]].to_numpy(np.float32)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    # Routing columns: the model's [T, K, 2] weights averaged over the sampled frames;
+    # column 0 is alpha_ST, column 1 alpha_TS (per entity, in model order).
+    route = out.routing.float().mean(1)[0].numpy()  # [K, 2]
+    assert route.shape == (len(meta["entities"]), 2)
+    assert not np.allclose(route[:, 0], route[:, 1], atol=1e-3)  # a swap would show
+    for k, entity in enumerate(meta["entities"]):
+        assert table.loc[5, f"route_st_{entity}"] == pytest.approx(route[k, 0], abs=1e-5)
+        assert table.loc[5, f"route_ts_{entity}"] == pytest.approx(route[k, 1], abs=1e-5)
 
 
 def test_batch_size_does_not_change_results(cohort, poses, demo_model, windows):
@@ -163,6 +172,25 @@ def test_windows_without_enough_pose_are_invalid_not_guessed(cohort, poses, demo
                                                              "valid"].all()
     assert table.loc[~table["valid"], "prob_no action"].isna().all()
     assert table.loc[table["valid"], "prob_no action"].notna().all()
+    assert (table["valid"] == (table["pose_fraction"] >= OPTS.min_pose_fraction)).all()
+
+
+def test_a_window_with_exactly_the_minimum_pose_fraction_is_classified(cohort, poses,
+                                                                       demo_model, tmp_path):
+    """min_pose_fraction is inclusive: half the sampled frames with a person is enough."""
+    pose = load_pose(poses["sub-001"])
+    plan = plan_windows(SECONDS * FPS, FPS, read_contract(demo_model).sampling_rule, 2.0, 0.5)
+    last = plan.frames[-1]  # the last window's own frames, half of them emptied
+    assert len(last) % 2 == 0
+    pose.keypoints[np.isin(pose.frame_index, last[: len(last) // 2])] = 0
+    save_pose(tmp_path / "p.npz", pose)
+    table = run_inference(demo_model, cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                          OPTS).table
+    assert table["pose_fraction"].iloc[-1] == 0.5
+    assert table["valid"].iloc[-1] and pd.notna(table["prob_no action"].iloc[-1])
+    assert (table["valid"] == (table["pose_fraction"] >= 0.5)).all()
+    assert table.loc[table["valid"], "prob_no action"].notna().all()
+    assert table.loc[~table["valid"], "prob_no action"].isna().all()
 
 
 def test_pose_of_sampled_frames_only_gives_the_same_windows(cohort, poses, demo_model, windows,
@@ -193,6 +221,29 @@ def test_pose_frame_count_not_matching_the_video_is_an_error(cohort, poses, demo
                  "--out", str(tmp_path / "w.parquet"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "covers 75 frames" in err and "has 80" in err
+    assert not (tmp_path / "w.parquet").exists()
+
+
+@pytest.mark.parametrize(("change", "needles"), [
+    ({"width": 128}, ("is for 128x72 frames", "is 96x72")),
+    ({"height": 60}, ("is for 96x60 frames", "is 96x72")),
+    ({"fps": 12.5}, ("says 12.5 fps", "has 10.0 fps")),
+])
+def test_pose_file_of_another_frame_size_or_rate_is_an_error(cohort, poses, demo_model,
+                                                             tmp_path, capsys, change,
+                                                             needles):
+    """Same frame count, but made from a resized or re-timed copy of the video: refused."""
+    pose = load_pose(poses["sub-001"])
+    fields = {"fps": pose.fps, "width": pose.width, "height": pose.height, **change}
+    save_pose(tmp_path / "p.npz", PoseData(pose.keypoints, pose.frame_index, fields["fps"],
+                                           fields["width"], fields["height"], pose.backend,
+                                           pose.video_frames))
+    code = main(["infer", "--model", str(demo_model), "--video",
+                 str(cohort / "videos/sub-001.mp4"), "--pose", str(tmp_path / "p.npz"),
+                 "--out", str(tmp_path / "w.parquet"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert all(needle in err for needle in needles), err
     assert not (tmp_path / "w.parquet").exists()
 
 

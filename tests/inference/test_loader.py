@@ -146,9 +146,14 @@ def test_two_loader_processes_share_the_video_and_give_the_same_batches(setup):
     def run(workers):
         data = WindowBatches(video, plan.frames, keypoints, rows, view=VIEWS["full"],
                              batch_size=3, need_video=True, frame_shape=(HEIGHT, WIDTH))
-        # A batch's buffer is reused once the next is asked for: keep copies.
-        return {int(b.windows[0]): Batch(b.windows, b.video.clone(), b.keypoints.clone())
-                for b in load_batches(data, workers)}
+        # A batch's buffer is reused once the next is asked for: keep copies. A list, not
+        # a dict, so a batch handed over twice shows.
+        got = [Batch(b.windows.copy(), b.video.clone(), b.keypoints.clone())
+               for b in load_batches(data, workers)]
+        assert len(got) == len(data)
+        got.sort(key=lambda b: int(b.windows[0]))
+        assert np.array_equal(np.concatenate([b.windows for b in got]), rows)
+        return {int(b.windows[0]): b for b in got}
 
     alone, two = run(0), run(2)
     assert sorted(alone) == sorted(two)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from microdualnet.cli import main
-from microdualnet.contract import META_FILE, read_contract
+from microdualnet.contract import META_FILE, View, read_contract
 from pipeio.errors import InputError
 
 
@@ -27,6 +27,11 @@ def _as_format_1(meta: dict) -> None:
     meta["format"] = "microdualnet-model/1"
     del meta["fps"], meta["view"]
     meta["metrics"]["view"] = {"crop": "centre", "resize": "short side to input_size"}
+
+
+def _person_view(**change) -> dict:
+    return {"kind": "person", "margin": 1.5, "min_joint_confidence": 0.3,
+            "source_short_side": 256, **change}
 
 
 def test_the_contract_holds_what_inference_needs(demo_model):
@@ -74,10 +79,40 @@ def test_model_fps_may_not_contradict_the_recorded_rate(demo_model):
     (lambda m: m["class_names"].__setitem__(1, m["class_names"][0]),
      "key 'class_names' names .* more than once"),
     (lambda m: m.update(format="microdualnet-model/9"), "key 'format'"),
+    (lambda m: m.update(frames=8.5), "key 'frames' must be a positive integer, got 8.5"),
+    (lambda m: m.update(frame_stride=m["config"]["frame_stride"] + 1),
+     "key 'frame_stride' is .*, but config.frame_stride"),
+    (lambda m: m.update(view=_person_view(margin=0.5)),
+     r"key 'view.margin' must be a finite number >= 1, got 0.5"),
+    (lambda m: m.update(view=_person_view(margin=float("nan"))),
+     r"key 'view.margin' must be a finite number >= 1, got nan"),
+    (lambda m: m.update(view=_person_view(margin=float("inf"))), r"key 'view.margin'.* inf"),
+    (lambda m: m.update(view=_person_view(margin=True)), r"key 'view.margin'.* True"),
+    (lambda m: m.update(view=_person_view(margin="2")), r"key 'view.margin'.* '2'"),
+    (lambda m: m.update(view=_person_view(min_joint_confidence=False)),
+     r"key 'view.min_joint_confidence'.* False"),
 ])
 def test_a_damaged_contract_names_the_key(demo_model, tmp_path, change, needle):
     with pytest.raises(InputError, match=needle):
         read_contract(_copy(demo_model, tmp_path, change))
+
+
+def test_a_person_view_is_read_as_recorded(demo_model, tmp_path):
+    folder = _copy(demo_model, tmp_path, lambda m: m.update(view=_person_view(margin=2)))
+    view = read_contract(folder).view
+    assert view == View("person", 2.0, 0.3, 256) and isinstance(view.margin, float)
+
+
+def test_a_format_1_person_view_was_cropped_from_frames_at_twice_the_input(demo_model,
+                                                                           tmp_path):
+    def change(meta: dict) -> None:
+        _as_format_1(meta)
+        meta["metrics"]["view"] = {"crop": "person", "margin": 1.25,
+                                   "min_joint_confidence": 0.2}
+
+    contract = read_contract(_copy(demo_model, tmp_path, change), fps=25.0)
+    assert contract.view == View("person", 1.25, 0.2, 2 * contract.input_size)
+    assert contract.fps == 25.0
 
 
 def test_a_format_1_person_view_without_input_size_names_the_key(demo_model, tmp_path):

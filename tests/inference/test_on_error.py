@@ -66,6 +66,21 @@ def test_settings_errors_fail_even_in_exclude_mode(cohort, tmp_path):
     assert rc == 2 and not out.exists()
 
 
+@pytest.mark.parametrize(("option", "value"), [("--window-s", "0"), ("--hop-s", "-0.5"),
+                                               ("--window-s", "nan"), ("--hop-s", "inf")])
+def test_bad_window_settings_fail_even_in_exclude_mode(cohort, demo_model, tmp_path, capsys,
+                                                       option, value):
+    """Every participant would be excluded for them: a settings error, not an exclusion."""
+    out = tmp_path / "p.npz"
+    rc = _pose(["--video", str(cohort / "videos" / "sub-001.mp4"), "--openpose-dir",
+                str(cohort / "openpose" / "sub-001"), "--out", str(out), "--only-sampled",
+                str(demo_model), option, value, "--on-error", "exclude"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert f"{option} must be a positive number of seconds, got {float(value):g}" in err
+    assert list(tmp_path.iterdir()) == []  # neither a pose file nor a QC record
+
+
 def _infer(model: Path, video: Path, pose: Path, out: Path, *extra: str) -> int:
     return main(["infer", "--model", str(model), "--video", str(video), "--pose", str(pose),
                  "--out", str(out), "--threads", "1", "--workers", "0", "--batch-size", "5",

@@ -40,7 +40,14 @@ def test_default_rule_takes_the_most_central_and_keeps_following_them():
     track, stats = follow(frames(*seq), NO_HINT, W, H)
     np.testing.assert_allclose(track[:, :, 0].mean(1), [280 - t for t in range(20)], atol=8)
     assert stats.frames_several_people == 20 and stats.frames_track_lost == 0
-    assert stats.frames_other_nearer_anchor > 0
+    # Box centres: the participant 40 + t px from the centre, the other |240 - 12 t| px, so
+    # the other is strictly nearer from t = 16 on (t = 15: 63 px against 55 px).
+    centre = np.array([W / 2, H / 2])
+    nearer = [np.linalg.norm((o[:, :2].min(0) + o[:, :2].max(0)) / 2 - centre)
+              < np.linalg.norm((p[:, :2].min(0) + p[:, :2].max(0)) / 2 - centre)
+              for p, o in seq]
+    assert np.flatnonzero(nearer).tolist() == [16, 17, 18, 19]
+    assert stats.frames_other_nearer_anchor == 4
     assert stats.rule.startswith("default")
 
 
@@ -64,9 +71,11 @@ def test_a_missed_participant_does_not_hand_the_track_to_the_other_person():
         assert np.all(track[3:7] == 0) and stats.frames_track_lost == 4
         assert np.allclose(track[[0, 1, 2, 7, 8, 9], :, 0].mean(1), 200, atol=8)
     long_gone = [[me, other]] * 2 + [[other]] * (REACQUIRE_AFTER + 2)
-    track, _ = follow(frames(*long_gone), NO_HINT, W, H)
-    assert np.all(track[2:2 + REACQUIRE_AFTER] == 0)  # then the default looks afresh
-    assert np.allclose(track[-1, :, 0].mean(), 500, atol=8)
+    track, stats = follow(frames(*long_gone), NO_HINT, W, H)
+    assert np.all(track[2:2 + REACQUIRE_AFTER] == 0)  # then the default looks afresh:
+    # the frame after REACQUIRE_AFTER lost ones takes the other person, not a frame later.
+    assert np.allclose(track[2 + REACQUIRE_AFTER:, :, 0].mean(1), 500, atol=8)
+    assert stats.frames_track_lost == REACQUIRE_AFTER + 1
     track, _ = follow(frames(*long_gone), parse_hint("left"), W, H)
     assert np.all(track[2:] == 0)  # the hinted side is never left
 
@@ -99,6 +108,13 @@ def test_hint_from_the_sheet_row(tmp_path):
         hint_from_sheet(sheet, "c")
     with pytest.raises(InputError, match="has no participant_id 'd'"):
         hint_from_sheet(sheet, "d")
+    sheet.write_text("participant_id\tgroup\tvideo\tparticipant_side\n"
+                     "a\tASD\ta.mp4\tleft\nb\tTDC\tb.mp4\t\na\tASD\ta2.mp4\tright\n")
+    with pytest.raises(InputError, match=r"participant sheet .*participants.tsv has "
+                                         r"participant_id 'a' on more than one line "
+                                         r"\(lines 2, 4\)"):
+        hint_from_sheet(sheet, "a")
+    assert hint_from_sheet(sheet, "b") == NO_HINT  # the other rows are still usable
     sheet.write_bytes(b"participant_id\tgroup\nx\xe9\tASD\n")  # Latin-1, not UTF-8
     with pytest.raises(InputError, match="not UTF-8"):
         hint_from_sheet(sheet, "x")

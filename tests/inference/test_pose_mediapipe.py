@@ -42,6 +42,49 @@ def test_mapping_midpoints_missing_joints_and_out_of_image():
         assert np.all(kp[INDEX[name]] == 0)
 
 
+# BlazePose's 33 landmark names (MediaPipe Pose's documented order), written out here
+# rather than taken from the mapping under test.
+BLAZEPOSE = ("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner",
+             "right_eye", "right_eye_outer", "left_ear", "right_ear", "mouth_left",
+             "mouth_right", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+             "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index",
+             "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee",
+             "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
+             "left_foot_index", "right_foot_index")
+# Every BODY_25 joint with a landmark of its own (both sides from the subject's view).
+BODY25_FROM = {
+    "Nose": "nose", "LEye": "left_eye", "REye": "right_eye", "LEar": "left_ear",
+    "REar": "right_ear", "LShoulder": "left_shoulder", "RShoulder": "right_shoulder",
+    "LElbow": "left_elbow", "RElbow": "right_elbow", "LWrist": "left_wrist",
+    "RWrist": "right_wrist", "LHip": "left_hip", "RHip": "right_hip", "LKnee": "left_knee",
+    "RKnee": "right_knee", "LAnkle": "left_ankle", "RAnkle": "right_ankle",
+    "LHeel": "left_heel", "RHeel": "right_heel", "LBigToe": "left_foot_index",
+    "RBigToe": "right_foot_index",
+}
+
+
+def test_every_joint_comes_from_its_own_landmark():
+    """Each landmark gets its own position and confidence, so any swapped or repeated
+    index shows; Neck and MidHip are the midpoints of the shoulders and of the hips with
+    the lower confidence; the rest of BODY_25 stays empty."""
+    assert len(BLAZEPOSE) == 33
+    k = np.arange(33, dtype=np.float32)
+    lm = np.stack([10 + 3 * k, 5 + 2 * k, 0.2 + 0.02 * k], 1)
+    kp = to_body25(lm, width=200, height=150)
+    for joint, landmark in BODY25_FROM.items():
+        np.testing.assert_allclose(kp[INDEX[joint]], lm[BLAZEPOSE.index(landmark)],
+                                   rtol=1e-6, err_msg=joint)
+    for joint, (a, b) in {"Neck": ("left_shoulder", "right_shoulder"),
+                          "MidHip": ("left_hip", "right_hip")}.items():
+        pa, pb = lm[BLAZEPOSE.index(a)], lm[BLAZEPOSE.index(b)]
+        np.testing.assert_allclose(kp[INDEX[joint]], [*(pa[:2] + pb[:2]) / 2,
+                                                      min(pa[2], pb[2])],
+                                   rtol=1e-6, err_msg=joint)
+    others = [i for name, i in INDEX.items() if name not in {*BODY25_FROM, "Neck", "MidHip"}]
+    assert len(others) == 25 - len(BODY25_FROM) - 2
+    assert np.all(kp[others] == 0)
+
+
 @pytest.fixture(scope="module")
 def astronaut_clip(tmp_path_factory):
     """12 frames: the astronaut sliding right by 8 px a frame inside a wider canvas."""

@@ -11,10 +11,12 @@ import pytest
 from inference_testkit import FPS, HEIGHT, SECONDS, WIDTH
 
 from microdualnet import openpose_io
+from microdualnet.bodyparts import ENTITY_SETS
 from microdualnet.cli import main
 from microdualnet.contract import read_contract
 from microdualnet.pose.extract import extract_pose
-from microdualnet.pose.npz import load_pose
+from microdualnet.pose.npz import has_person, load_pose
+from microdualnet.pose.qc import entity_confidence
 from microdualnet.windowplan import plan_windows
 from pipeio.errors import InputError
 
@@ -48,6 +50,26 @@ def test_qc_summary_counts_frames_and_entities(poses):
                                                      "torso", "lower_body"}
     assert all(0.3 < v <= 1 for v in qc["mean_confidence_per_entity"].values())
     assert qc["excluded"] is False and qc["exclusion_reason"] is None
+    # Each entity's mean joint confidence over the frames with a person, from the pose file.
+    kp = load_pose(poses["sub-002"]).keypoints
+    person = has_person(kp)
+    assert qc["frames_with_person"] == int(person.sum())
+    for entity in ENTITY_SETS[6]:
+        expected = kp[person][:, list(entity.joints), 2].mean()
+        assert qc["mean_confidence_per_entity"][entity.name] == pytest.approx(expected,
+                                                                              abs=1e-4)
+
+
+def test_entity_confidence_leaves_out_frames_without_a_person():
+    """Frames with only faint joints (no person) would pull every mean down."""
+    kp = np.zeros((4, 25, 3), np.float32)
+    kp[:2, :, 2] = 0.8  # two frames with a person
+    kp[2:, :, 2] = 0.2  # two frames with faint joints everywhere: no person
+    assert has_person(kp).tolist() == [True, True, False, False]
+    conf = entity_confidence(kp)
+    assert set(conf) == {e.name for e in ENTITY_SETS[6]}
+    assert all(v == pytest.approx(0.8) for v in conf.values())
+    assert all(v is None for v in entity_confidence(kp[2:]).values())
 
 
 def test_json_with_no_people_is_an_exclusion_in_the_qc(cohort, tmp_path):

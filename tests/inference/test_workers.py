@@ -40,9 +40,17 @@ def _batches(setup, cls=WindowBatches, need_video=True, normalised=True):
 
 
 def _collect(batches, workers):
-    """{first window row: (rows, video copy, keypoints)}; buffers are reused, so copy."""
-    return {int(b.windows[0]): (b.windows, None if b.video is None else b.video.clone(),
-                                b.keypoints) for b in load_batches(batches, workers)}
+    """{first window row: (rows, video copy, keypoints)}; buffers are reused, so copy.
+
+    Every batch must arrive exactly once: collected in a list first, so a batch handed
+    over twice (which a dict keyed by first row would hide) fails here."""
+    got = [(b.windows.copy(), None if b.video is None else b.video.clone(), b.keypoints)
+           for b in load_batches(batches, workers)]
+    assert len(got) == len(batches)
+    got.sort(key=lambda item: int(item[0][0]))
+    assert np.array_equal(np.concatenate([rows for rows, _, _ in got]),
+                          np.asarray(batches.windows))
+    return {int(rows[0]): (rows, video, kp) for rows, video, kp in got}
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

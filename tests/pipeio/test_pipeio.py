@@ -2,12 +2,16 @@
 
 import json
 import os
+import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from pipeio import atomic_path, atomic_write_text, write_provenance
 from pipeio.atomic import staged_directory
 from pipeio.errors import InputError
+from pipeio.provenance import git_commit
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -75,6 +79,56 @@ def test_staged_directory_keeps_a_folder_made_meanwhile_and_restores_on_failure(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_staged_directory_overwrite_swaps_in_the_new_folder_and_leaves_nothing_else(
+        tmp_path):
+    final = tmp_path / "out"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    umask = os.umask(0o022)  # mkdtemp's private 0700 must not survive into the output
+    try:
+        with staged_directory(final, overwrite=True) as stage:
+            (stage / "new.txt").write_text("new")
+    finally:
+        os.umask(umask)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no .out.old-PID left
+    assert [p.name for p in final.iterdir()] == ["new.txt"]
+    assert final.stat().st_mode & 0o777 == 0o755
+    fresh = tmp_path / "fresh"
+    umask = os.umask(0o027)
+    try:
+        with staged_directory(fresh) as stage:
+            (stage / "a.txt").write_text("a")
+    finally:
+        os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "out"]
+
+
+def test_git_commit_names_the_checkout_and_its_local_changes(tmp_path):
+    here = Path(__file__).resolve().parent
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True).returncode:
+        pytest.skip("the tests run outside a git checkout")
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", git_commit() or "")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    (repo / "a.txt").write_text("a")
+    subprocess.run([*git, "add", "a.txt"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (repo / "untracked.txt").write_text("x")  # untracked files do not count
+    assert git_commit(repo) == head
+    (repo / "a.txt").write_text("changed")
+    assert git_commit(repo) == head + "+dirty"
+    outside = tmp_path / "not-git"
+    outside.mkdir()
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=outside,
+                      capture_output=True).returncode:
+        assert git_commit(outside) is None
+
+
 def test_provenance_records_inputs_and_versions(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("abc")
@@ -84,3 +138,4 @@ def test_provenance_records_inputs_and_versions(tmp_path):
     assert rec["inputs"][str(src)] == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     assert "numpy" in rec["versions"] and rec["versions"]["python"].startswith("3.11")
+    assert rec["git_commit"] == git_commit()
