@@ -17,8 +17,9 @@ with the default rule only after `REACQUIRE_AFTER` lost frames in a row, so a fr
 the detector missed the participant does not hand the track to whoever else is in view.
 QC counts the frames with several people, lost frames, and frames where another person was
 nearer the anchor than the one followed, and warns when several people were in view and the
-sheet said nothing (the default rule is a guess; on the synthetic two-person recordings it
-followed the interviewer about half the time: docs/inference.md).
+sheet said nothing (the default rule is a guess; on synthetic two-person recordings it
+followed the interviewer for 3 of 36 to 2 of 3 participants: docs/benchmarks.md). The
+workflow's pose-quality table (`analysis/pose_quality.py`) brings that warning to the report.
 """
 
 from __future__ import annotations
