@@ -33,9 +33,12 @@ include: "workflow/rules/common.smk"
 # Commands reach the interpreter through the environment ("$MDN_PY"), not a rule parameter:
 # moving the checkout or recreating its virtual environment changes no result, so it must
 # rerun no job (a parameter's change would rerun every one).
-# The GPU pool's settings travel the same way (workflow/rules/common.smk, gpu_options).
+# The GPU pool's settings travel the same way (workflow/rules/common.smk, gpu_options), and so
+# does the train job's standing order to start over when its resume state was written for
+# another config or other data (Snakemake has already decided the model must be made again).
 shell.prefix(f"set -euo pipefail; export MDN_PY={prefix_literal(PY)}; "
-             f"export MICRODUALNET_GPU_OPTIONS={prefix_literal(gpu_options())}; ")
+             f"export MICRODUALNET_GPU_OPTIONS={prefix_literal(gpu_options())}; "
+             "export MICRODUALNET_TRAIN_RESTART_IF_CHANGED=1; ")
 
 
 include: "workflow/rules/demo.smk"
@@ -56,5 +59,5 @@ rule all:
 
 # The terminal's last lines: the report, and the participants that need a look.
 onsuccess:
-    for line in run_summary(RESULTS):
+    for line in run_summary(RESULTS, model_path=FROM_MODEL):
         print(line, file=sys.stderr)

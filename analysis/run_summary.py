@@ -22,21 +22,35 @@ def _named(ids: list[str]) -> str:
     return ", ".join(ids[:NAMED]) + (f" and {more} more" if more > 0 else "")
 
 
-def run_summary(results: str | Path) -> list[str]:
-    """Lines for the end of a run (empty when the run made none of these files)."""
-    results = Path(results)
+def run_summary(results: str | Path, model_path: bool = True) -> list[str]:
+    """Lines for the end of a run (empty when the run made none of these files).
+
+    `model_path`: the run analysed the model's percent time, so the pose-quality table and
+    the upstream exclusions are this path's (a truth-path run does not read files a model
+    run left). Best effort: a file it cannot read gives a line saying so, never an error
+    that would turn a finished run into a failed one.
+    """
+    try:
+        return _summary(Path(results), model_path)
+    except Exception as err:  # noqa: BLE001 - a summary must not fail the run it describes
+        return [f"(no run summary: {' '.join(str(err).split())})"]
+
+
+def _summary(results: Path, model_path: bool) -> list[str]:
     lines = []
     if (results / "report.html").is_file():
         lines.append(f"Report: {results / 'report.html'}")
     excluded: set[str] = set()
-    files = [results / name for name in EXCLUSION_FILES if (results / name).is_file()]
+    names = EXCLUSION_FILES if model_path else EXCLUSION_FILES[1:]
+    files = [results / name for name in names if (results / name).is_file()]
     for path in files:
-        excluded |= set(pd.read_csv(path, sep="\t", dtype=str)["participant_id"].dropna())
+        ids = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)["participant_id"]
+        excluded |= set(ids[ids != ""])
     if excluded:
         lines.append(f"Excluded: {len(excluded)} participant(s) ({_named(sorted(excluded))}); "
                      f"reasons in {' and '.join(map(str, files))}")
     quality = results / "pose_quality.tsv"
-    if quality.is_file():
+    if model_path and quality.is_file():
         table = read_quality(quality)
         flagged = table[table["flags"] != ""]
         if len(flagged):

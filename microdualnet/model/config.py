@@ -7,6 +7,7 @@ implementation details (section IV-B); docs/model.md lists each case.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -147,8 +148,8 @@ def _check(cfg: ModelConfig) -> None:
         if not isinstance(getattr(cfg, name), bool):
             raise bad(name, "expected true or false")
     for name in ("routing_temperature", "mac_temperature"):
-        if not getattr(cfg, name) > 0:
-            raise bad(name, "must be positive")
+        if not 0 < getattr(cfg, name) < math.inf:
+            raise bad(name, "must be a positive finite number")
     # Negated comparisons, so that NaN is refused too.
     for name in ("dropout", "routing_dropout", "classifier_dropout"):
         if not 0 <= getattr(cfg, name) < 1:
@@ -156,8 +157,8 @@ def _check(cfg: ModelConfig) -> None:
     if not 0 <= cfg.keypoint_threshold <= 1:
         raise bad("keypoint_threshold", "a confidence threshold must be between 0 and 1")
     for name in ("mac_weight", "box_padding"):
-        if not getattr(cfg, name) >= 0:
-            raise bad(name, "must be 0 or more")
+        if not 0 <= getattr(cfg, name) < math.inf:
+            raise bad(name, "must be a finite number, 0 or more")
     proj = cfg.global_proj_dim
     if proj is not None and (isinstance(proj, bool) or not isinstance(proj, int) or proj < 1):
         raise bad("global_proj_dim", "expected a whole number of at least 1, or null for the "

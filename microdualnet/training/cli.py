@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -25,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="start over even if the output folder holds a resume state")
     p.add_argument("--restart-if-changed", action="store_true",
                    help="start over when the resume state was written for another config "
-                        "or other training data (default: refuse); the workflow's train rule "
-                        "passes it")
+                        "or other training data (default: refuse); also with "
+                        "MICRODUALNET_TRAIN_RESTART_IF_CHANGED=1, which the workflow sets")
     p.set_defaults(func=_train)
     a = subparsers.add_parser(
         "train-ablation", help="train model variants on the same data; one results table",
@@ -44,6 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.set_defaults(func=_ablation)
 
 
+RESTART_ENV = "MICRODUALNET_TRAIN_RESTART_IF_CHANGED"
+
+
+def restart_from_env() -> bool:
+    """The workflow sets RESTART_ENV=1 for its jobs (in the Snakefile's shell prefix, so that
+    adding it reran no existing train job)."""
+    return os.environ.get(RESTART_ENV, "") == "1"
+
+
 def _load(args: argparse.Namespace):
     from microdualnet.training.config import load_config
 
@@ -58,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
     from microdualnet.training.loop import train
 
     metrics = train(_load(args), args.out, resume=not args.no_resume,
-                    restart_if_changed=args.restart_if_changed)
+                    restart_if_changed=args.restart_if_changed or restart_from_env())
     if not ranks_from_env().main:  # under torchrun rank 0 reports
         return 0
     role = metrics["eval_split"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -45,7 +46,7 @@ from microdualnet.training.badclips import BadClips
 from microdualnet.training.config import TrainConfig, config_to_yaml
 from microdualnet.training.distributed import Ranks
 from microdualnet.training.schedule import lr_at
-from pipeio.atomic import atomic_write_text
+from pipeio.atomic import atomic_path, atomic_write_text
 from pipeio.errors import InputError
 from pipeio.provenance import file_sha256, write_provenance
 
@@ -55,6 +56,7 @@ _RESUMABLE_CHANGES = {"progress", "threads", "device"}
 # files are written at the end, so a model folder is complete or absent, and a workflow that
 # removes them before rerunning the job loses no epoch.
 BEST_DIR = "best"
+CHECKPOINT_FILES = ("model.safetensors", "model.json")
 
 
 @dataclass
@@ -195,18 +197,52 @@ def _unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
     if diff:
         return f"was written with a different config (section {diff[0]!r} differs)"
     if saved.get("data", data_digest) != data_digest:
-        return "was written for other training data (split lists or label map differ)"
-    if saved["best_epoch"] and not (best_dir / "model.json").is_file():
+        return ("was written for other training data (the split lists, label map, clip files' "
+                "sizes or frame rate differ)")
+    if saved["best_epoch"] and _best_source(best_dir) is None:
         return f"has no best-epoch weights beside it ({best_dir} is missing)"
     return None
 
 
-def _data_digest(cfg: TrainConfig) -> str:
-    """One SHA-256 over the listings that define the training data."""
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in CHECKPOINT_FILES)
+
+
+def _best_source(best_dir: Path) -> Path | None:
+    """Where the best epoch's checkpoint is: training/best, or, for a run written before it
+    was kept there, the model folder itself (training/best's parent's parent)."""
+    for folder in (best_dir, best_dir.parent.parent):
+        if _complete(folder):
+            return folder
+    return None
+
+
+def _data_digest(cfg: TrainConfig, data: RunData) -> str:
+    """One SHA-256 over what defines the training data: the listings, every clip's name and
+    file size, and the clips' frame rate (clips made again at another rate keep their
+    names). Sizes, not contents, so that checking takes a stat per clip, not a read."""
     digest = hashlib.sha256()
     for path in _data_listings(cfg):
         digest.update(f"{path.name}:{file_sha256(path) if path.is_file() else '-'};".encode())
+    for role in sorted(data.splits):
+        for record in data.splits[role]:
+            size = record.video.stat().st_size if record.video.is_file() else -1
+            digest.update(f"{role}/{record.name}:{size};".encode())
+    digest.update(f"fps:{data.fps!r}".encode())
     return digest.hexdigest()
+
+
+def _remove_checkpoints(out: Path) -> None:
+    for folder in (out, out / "training" / BEST_DIR):
+        for name in CHECKPOINT_FILES:
+            (folder / name).unlink(missing_ok=True)
+
+
+def _copy_checkpoint(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in CHECKPOINT_FILES:
+        with atomic_path(target / name) as tmp:
+            shutil.copyfile(source / name, tmp)
 
 
 def _data_listings(cfg: TrainConfig) -> list[Path]:
@@ -273,6 +309,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
     amp = cfg.amp and device.type == "cuda"
     bad = BadClips(cfg.data.max_bad_clips)
     data = load_data(cfg, bad)
+    data_digest = _data_digest(cfg, data)  # before the other ranks drop val and test
     mcfg = model_config(cfg, data.labels.num_classes)
     model = MicroDualNet(mcfg)
     if cfg.model.pretrained is not None:
@@ -298,7 +335,6 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
 
     state_path, log_path = tdir / "state.pt", tdir / "log.jsonl"
     start_epoch, best, best_epoch, rows = 1, float("-inf"), 0, []
-    data_digest = _data_digest(cfg)
     saved = state.load_state(state_path) if resume and state_path.is_file() else None
     why = _unresumable(saved, cfg, data_digest, tdir / BEST_DIR) if saved else None
     if why and not restart_if_changed:
@@ -306,7 +342,10 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
     if why:
         if ranks.main:
             print(f"starting over: {state_path} {why}", file=sys.stderr)
+            _remove_checkpoints(out)  # the old run's model is no model of this one
         saved = None
+    if saved and ranks.main and _best_source(tdir / BEST_DIR) == out:
+        _copy_checkpoint(out, tdir / BEST_DIR)  # a run from before training/best existed
     if saved:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -39,3 +39,25 @@ def test_long_lists_are_cut(tmp_path):
     _quality(tmp_path / "pose_quality.tsv", {f"s{i:02d}": OTHERS_FLAG for i in range(13)})
     (line,) = run_summary(tmp_path)
     assert "(s00, s01, s02, s03, s04, s05, s06, s07, s08, s09 and 3 more)" in line
+
+
+def test_a_truth_path_run_ignores_what_a_model_run_left(tmp_path):
+    _quality(tmp_path / "pose_quality.tsv", {"sub-099": OTHERS_FLAG})
+    pd.DataFrame({"participant_id": ["sub-099"], "reason": ["pose: x"]}).to_csv(
+        tmp_path / "percent_time_exclusions.tsv", sep="\t", index=False)
+    assert run_summary(tmp_path, model_path=False) == []
+    assert len(run_summary(tmp_path, model_path=True)) == 2
+
+
+def test_an_unreadable_file_gives_a_line_not_an_error(tmp_path):
+    """The summary runs after every job succeeded: it must not turn the run into a failure."""
+    (tmp_path / "pose_quality.tsv").write_text("participant_id\tflags\ns1\tx\n")
+    (line,) = run_summary(tmp_path)
+    assert line.startswith("(no run summary: pose-quality table ") and "lacks column" in line
+
+
+def test_a_participant_called_na_is_counted(tmp_path):
+    pd.DataFrame({"participant_id": ["NA", "s2"], "reason": ["a", "b"]}).to_csv(
+        tmp_path / "percent_time_exclusions.tsv", sep="\t", index=False)
+    (line,) = run_summary(tmp_path)
+    assert line.startswith("Excluded: 2 participant(s) (NA, s2)")

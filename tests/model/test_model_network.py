@@ -250,11 +250,14 @@ def test_bad_config_names_the_key() -> None:
     ("global_proj_dim", 0, "expected a whole number of at least 1, or null"),
     ("global_proj_dim", -4, "expected a whole number of at least 1, or null"),
     ("global_proj_dim", 16.0, "expected a whole number"),
-    ("mac_weight", -0.1, "must be 0 or more"),
+    ("mac_weight", -0.1, "must be a finite number, 0 or more"),
+    ("mac_weight", float("inf"), "must be a finite number, 0 or more"),
     ("keypoint_threshold", 1.2, "a confidence threshold must be between 0 and 1"),
     ("keypoint_threshold", -0.3, "a confidence threshold must be between 0 and 1"),
-    ("box_padding", -0.05, "must be 0 or more"),
-    ("mac_temperature", float("nan"), "must be positive"),
+    ("box_padding", -0.05, "must be a finite number, 0 or more"),
+    ("box_padding", float("inf"), "must be a finite number, 0 or more"),
+    ("mac_temperature", float("nan"), "must be a positive finite number"),
+    ("routing_temperature", float("inf"), "must be a positive finite number"),
 ])
 def test_out_of_range_settings_name_the_key(key: str, value: float, message: str) -> None:
     """These ended in a torch traceback at the first forward pass (or trained a model that

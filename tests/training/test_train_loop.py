@@ -99,6 +99,46 @@ def test_resume_refuses_a_changed_config(tiny_clips, make_config, tmp_path):
         train(make_config(tiny_clips, optim={"epochs": 2, "lr": 0.5}), tmp_path)
 
 
+def test_clips_made_again_under_the_same_names_are_other_data(clips_copy, make_config,
+                                                              tmp_path):
+    """Clips rendered again (another frame rate, say) keep their names and lists; their
+    files differ in size, and the run is not continued on them."""
+    out = tmp_path / "model"
+    cfg = make_config(clips_copy, optim={"epochs": 1})
+    train(cfg, out)
+    videos = sorted(clips_copy.rglob("*.mp4"), key=lambda v: v.stat().st_size)
+    videos[0].write_bytes(videos[-1].read_bytes())  # same name, another clip's file
+    with pytest.raises(InputError, match="other training data"):
+        train(cfg, out)
+
+
+def test_a_run_from_before_training_best_is_continued(finished_run, make_config, tiny_clips,
+                                                       tmp_path, capsys):
+    """A finished run written when the best epoch lived in the model folder itself (no
+    training/best): continued from there, not refused or retrained."""
+    out, metrics = finished_run
+    copy = Path(shutil.copytree(out, tmp_path / "model"))
+    shutil.rmtree(copy / "training/best")
+    weights = (copy / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    again = train(make_config(tiny_clips), copy)
+    assert "resuming after epoch 3 from" in capsys.readouterr().err
+    assert (copy / "training/best/model.safetensors").read_bytes() == weights
+    assert (copy / "model.safetensors").read_bytes() == weights
+    assert again["test"] == metrics["test"]
+
+
+def test_the_workflow_asks_for_a_restart_through_the_environment(monkeypatch):
+    from microdualnet.training.cli import RESTART_ENV, restart_from_env
+
+    monkeypatch.delenv(RESTART_ENV, raising=False)
+    assert not restart_from_env()
+    monkeypatch.setenv(RESTART_ENV, "1")
+    assert restart_from_env()
+    workflow = (Path(__file__).resolve().parents[2] / "Snakefile").read_text()
+    assert f"export {RESTART_ENV}=1;" in workflow
+
+
 def test_the_model_folder_is_written_when_training_ends(tiny_clips, make_config, tmp_path):
     """While training runs the best epoch is kept under training/best; the model folder's
     own files appear at the end, so a model folder is never half a run."""
@@ -135,11 +175,15 @@ def test_other_training_data_is_refused_or_restarts(clips_copy, make_config, tmp
     listing = clips_copy / "train_list_videos.txt"
     listing.write_text("".join(listing.read_text().splitlines(keepends=True)[:-1]))
     with pytest.raises(InputError, match=r"state.pt was written for other training data "
-                       r"\(split lists or label map differ\); use --no-resume"):
+                       r"\(the split lists, label map, clip files' sizes or frame rate "
+                       r"differ\); use --no-resume"):
         train(cfg, out)
     capsys.readouterr()
-    train(cfg, out, restart_if_changed=True)
+    train(cfg, out, restart_if_changed=True, stop_after_epoch=1)
     assert "starting over: " in capsys.readouterr().err
+    # The old run's model is gone until this one ends: a model folder is a finished run.
+    assert not (out / "model.json").exists()
+    train(cfg, out, restart_if_changed=True)
     rows = [json.loads(x) for x in (out / "training/log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1]
     # A changed config restarts too under restart_if_changed.

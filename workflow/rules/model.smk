@@ -78,5 +78,4 @@ rule train:
         root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
     shell:
         "{params.launch} -m microdualnet train --config {input.config:q} --data-root {params.root:q}"
-        " --out {params.out:q} --set threads={threads} --set progress=false --restart-if-changed"
-        " > {log:q} 2>&1"
+        " --out {params.out:q} --set threads={threads} --set progress=false > {log:q} 2>&1"
