@@ -26,8 +26,15 @@ def read_hurdle(path: Path) -> pd.DataFrame:
     """Read hurdle.tsv as written by the stats stage and check its columns."""
     if not path.is_file():
         raise InputError(f"hurdle results {path} do not exist; run `analysis stats` first")
-    results = pd.read_csv(path, sep="\t", dtype={"action": str, "group_a": str,
-                                                 "group_b": str, "reason": str})
+    try:
+        results = pd.read_csv(path, sep="\t", dtype={"action": str, "group_a": str,
+                                                     "group_b": str, "reason": str})
+    except pd.errors.EmptyDataError:
+        raise InputError(f"hurdle results {path} are empty; run `analysis stats` "
+                         "again") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(f"hurdle results {path} are not a readable TSV "
+                         f"({str(err).strip()})") from None
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise InputError(f"hurdle results {path} lack column(s) {missing}")
@@ -58,6 +65,9 @@ def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path,
     if exclusions is not None:
         excluded = read_tsv(exclusions, ("participant_id", "reason"), "stats exclusions")
         table = table[~table["participant_id"].isin(excluded["participant_id"])]
+        if table.empty:
+            raise InputError(f"no participant of {percent_time} is left after the exclusions "
+                             f"in {exclusions}: nothing to plot")
     groups = resolve_groups(table, cfg, f"percent-time table {percent_time}")
     check_groups(table, groups, f"percent-time table {percent_time}")
     results = read_hurdle(hurdle)

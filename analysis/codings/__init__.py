@@ -54,8 +54,13 @@ def read_codings(sources: list[Path], mapping: CodingMap,
     `durations` maps participant id to video length (s); a coding past it is refused. A
     participant coded in two files of one coder is refused too (which one would count?).
     """
-    tables, seen = [], {}
-    for path in [f for s in sources for f in coding_files(Path(s))]:
+    tables, seen, read = [], {}, {}
+    for source, path in [(s, f) for s in sources for f in coding_files(Path(s))]:
+        key = path.resolve()
+        if key in read:
+            raise InputError(f"coding file {path} is given twice (from {read[key]} and from "
+                             f"{source}): give each file or folder once")
+        read[key] = source
         if path.suffix.lower() in ELAN_SUFFIXES:
             table, pids = read_elan(path, mapping, durations)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -136,3 +137,49 @@ def test_agreement_cli_coders_only_needs_durations(tmp_path, capsys):
         with pytest.raises(SystemExit):
             analysis_main([*args, "--durations", str(durations)])
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("level", [None, 0.8])
+def test_agreement_cli_bland_altman_limits_follow_the_level(tmp_path, level):
+    # Three participants, 20 s each; coder b nods 1 s, 0 s and 2 s longer than coder a.
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\n" +
+                         "".join(f"sub-00{i}\t20\n" for i in (1, 2, 3)))
+    for i, extra in ((1, 1), (2, 0), (3, 2)):
+        pid = f"sub-00{i}"
+        write_boris_tabular(tmp_path / "a" / f"{pid}.tsv", ev(pid, [("nodding", 1, 5)]),
+                            pid, "v.mp4", 20.0, 25.0)
+        write_boris_tabular(tmp_path / "b" / f"{pid}.tsv",
+                            ev(pid, [("nodding", 1, 5 + extra)]), pid, "v.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    out = tmp_path / "out"
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
+                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--durations",
+                          str(durations), "--out-dir", str(out),
+                          *([] if level is None else ["--level", str(level)])]) == 0
+    row = pd.read_csv(out / "agreement.tsv", sep="\t").iloc[0]
+    # differences (percent of 20 s): 5, 0, 10: bias 5, SD 5
+    z = NormalDist().inv_cdf(0.5 + (level or 0.95) / 2)
+    assert row["ba_bias"] == pytest.approx(5.0, abs=1e-5)
+    assert row["ba_high"] - row["ba_low"] == pytest.approx(2 * z * 5.0, abs=1e-5)
+    assert row["ba_high"] == pytest.approx(5.0 + z * 5.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--level", "1.5", "invalid option --level: must lie between 0 and 1 (got 1.5)"),
+    ("--level", "0", "invalid option --level: must lie between 0 and 1 (got 0.0)"),
+    ("--min-iou", "0", "invalid option --min-iou: must lie in (0, 1] (got 0.0)"),
+    ("--min-iou", "1.5", "invalid option --min-iou: must lie in (0, 1] (got 1.5)"),
+])
+def test_agreement_cli_refuses_a_level_or_iou_out_of_range(tmp_path, capsys, option, value,
+                                                           message):
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 1, 2)]),
+                        "sub-001", "v.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
+                       str(mapping), "--out-dir", str(tmp_path / "out"), option, value])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

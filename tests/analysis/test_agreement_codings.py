@@ -296,3 +296,51 @@ def test_mapping_file(tmp_path):
     with pytest.raises(InputError, match="does not match participant_id_pattern"):
         CodingMap(behaviours={"a": "b"}, participant_id_pattern=r"sub-\d+").participant_id(
             "visit 3", "f.tsv")
+
+
+def test_boris_event_starting_before_the_video_is_refused(tmp_path):
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", -1.0),
+                                               ("child", "nod", "STOP", 2.0)]))
+    with pytest.raises(InputError, match=r"sub-001\.tsv, lines 2-3: 'nod' starts before the "
+                       r"video \(-1\.000 s\)"):
+        read_boris(path, MAPPING)
+
+
+def test_boris_time_offset_other_than_zero_is_refused(tmp_path):
+    text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)])
+    assert text.count("sub-001.mp4\t0.0\t") == 2
+    path = write(tmp_path, "sub-001.tsv", text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t5\t"))
+    with pytest.raises(InputError, match=r"sub-001\.tsv, line 2: time offset 5 s is not "
+                       "supported .*set the observation's offset to 0"):
+        read_boris(path, MAPPING)
+    # an offset of 0 written otherwise is still zero
+    path.write_text(text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t0.000\t"))
+    assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 1.0, 2.0)]
+
+
+def test_coding_folder_skips_hidden_files_and_reads_upper_case_suffixes(tmp_path):
+    write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 1.0),
+                                       ("child", "nod", "STOP", 2.0)]))
+    write(tmp_path, "._sub-001.tsv", "\x00\x05\x16\x07 macOS resource fork")
+    write(tmp_path, ".sub-009.tsv", V8_HEADER + "\n")
+    write(tmp_path, "sub-002.TSV", V8_HEADER + "\n")
+    write_elan(tmp_path / "sub-003.EAF", pd.DataFrame(
+        {"participant_id": ["x"], "action": ["legs"], "start_s": [1.0], "end_s": [2.0]}),
+        tmp_path / "sub-003.mp4", ["nod", "legs"])
+    write(tmp_path, "notes.txt", "not a coding")
+    got = read_codings([tmp_path], MAPPING)
+    assert got.participants == ["sub-001", "sub-002", "sub-003"]
+    assert events(got.events) == [("sub-001", "nodding", 1.0, 2.0),
+                                  ("sub-003", "shaking legs", 1.0, 2.0)]
+
+
+def test_the_same_coding_file_given_twice_is_named_as_such(tmp_path):
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 1.0),
+                                              ("child", "nod", "STOP", 2.0)]))
+    file_mapping = CodingMap(behaviours=MAPPING.behaviours, participant_subject="child",
+                             other_subjects=["interviewer"], participant_id_from="file")
+    for sources in ([tmp_path, tmp_path], [path, tmp_path], [path, tmp_path / "." / path.name]):
+        for mapping in (MAPPING, file_mapping):
+            with pytest.raises(InputError, match=r"coding file .*sub-001\.tsv is given twice "
+                               r"\(from .* and from .*\): give each file or folder once"):
+                read_codings(sources, mapping)

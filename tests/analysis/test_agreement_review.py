@@ -5,6 +5,7 @@ files that the readers read back to the same events; the worked example of docs/
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from analysis.codings import CodingMap, load_mapping, read_codings
 from analysis.codings.boris import read_boris, write_boris_project, write_boris_tabular
 from analysis.codings.elan import read_elan, write_elan
 from analysis.codings.model import timeline_events
-from pipeio.windows import write_windows
+from pipeio.windows import read_windows, write_windows
 
 CLASSES = ["nodding", "shaking legs", "no action"]
 ACTIONS = CLASSES[:2]
@@ -119,3 +120,44 @@ def test_review_codings_cli(tmp_path):
     assert 'RELATIVE_MEDIA_URL="../../videos/sub-001.mp4"' in eaf
     back = read_codings([tmp_path / "review" / "elan"], IDENTITY).events
     assert back["end_s"].tolist() == pytest.approx([3.0, 6.0, 9.0])
+
+
+@pytest.mark.parametrize("cell", ["", "   "])
+def test_review_codings_refuses_a_blank_video_cell(tmp_path, capsys, cell):
+    windows_file(tmp_path)
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tvideo\nsub-001\tASD\tv/sub-001.mp4\n"
+                     f"sub-002\tTDC\t{cell}\n")
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["review-codings", "--windows", str(tmp_path), "--out-dir",
+                       str(tmp_path / "review"), "--participants", str(sheet)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert f"participant sheet {sheet}: column video is empty on line 3" in err
+    assert not (tmp_path / "review").exists()
+
+
+def test_review_codings_refuses_a_participant_missing_from_the_sheet(tmp_path, capsys):
+    path = windows_file(tmp_path)
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tvideo\nsub-002\tASD\tv/sub-002.mp4\n")
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["review-codings", "--windows", str(tmp_path), "--out-dir",
+                       str(tmp_path / "review"), "--participants", str(sheet)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"participant sub-001 ({path}) is not in {sheet}" in err
+    assert not (tmp_path / "review").exists()
+
+
+@pytest.mark.parametrize("drop", ["fps", "duration_s"])
+def test_review_codings_writes_nothing_without_the_videos_length_or_rate(tmp_path, caplog,
+                                                                        drop):
+    path = windows_file(tmp_path)
+    table, meta = read_windows(path)
+    write_windows(path, table, {k: v for k, v in meta.items() if k != drop})
+    with caplog.at_level(logging.WARNING):
+        assert analysis_main(["review-codings", "--windows", str(path), "--out-dir",
+                              str(tmp_path / "review")]) == 0
+    assert "participant sub-001: no events written (the windows file lacks the video's " \
+        "length or frame rate)" in caplog.text
+    assert not (tmp_path / "review").exists() or not any((tmp_path / "review").rglob("*.*"))

@@ -336,3 +336,45 @@ def test_timeline_names_a_missing_or_malformed_truth_file(tmp_path, capsys):
             analysis_main(["timeline", "--windows", str(path), "--truth", str(truth),
                            "--out", str(tmp_path / "t.png")])
         assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.2])
+def test_a_valid_window_with_a_probability_outside_0_1_is_refused(tmp_path, bad):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (1, 3, [0.1, bad, 0.2])], 3.0)
+    with pytest.raises(InputError, match=rf"a\.parquet: valid window 1 has prob_shaking legs "
+                       rf"{bad}, expected a probability 0-1 \(a valid window is classified"):
+        read_windows(path)
+
+
+def test_valid_stored_as_integers_is_refused(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (1, 3, [0.1, 0.6, 0.3])], 3.0)
+    table, meta = read_windows(path)
+    write_windows(path, table.assign(valid=table["valid"].astype("int64")), meta)
+    with pytest.raises(InputError, match=r"a\.parquet: column valid is int64, expected "
+                       "true/false"):
+        read_windows(path)
+
+
+@pytest.mark.parametrize("names", [None, []])
+def test_windows_without_class_names_are_refused(tmp_path, names):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    table, meta = read_windows(path)
+    meta = {k: v for k, v in meta.items() if k != "class_names"}
+    if names is not None:
+        meta["class_names"] = names
+    write_windows(path, table, meta)
+    with pytest.raises(InputError, match=r"a\.parquet lacks column\(s\) class_names$"):
+        read_windows(path)
+
+
+@pytest.mark.parametrize(("col", "bad"), [("view_start_s", np.nan), ("view_end_s", np.inf)])
+def test_non_finite_view_columns_are_refused(tmp_path, col, bad):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (1, 3, [0.1, 0.6, 0.3])], 3.0)
+    table, meta = read_windows(path)
+    table["view_start_s"] = table["start_s"].astype(float)
+    table["view_end_s"] = table["end_s"].astype(float)
+    table.loc[1, col] = bad
+    write_windows(path, table, meta)
+    with pytest.raises(InputError, match=rf"a\.parquet: window 1 has {col} {bad}, expected a "
+                       "finite number of seconds"):
+        read_windows(path)

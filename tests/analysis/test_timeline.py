@@ -1,0 +1,79 @@
+"""The QC timeline's parts on hand-made files: pose flags, runs and the true events drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis.timeline as timeline
+from analysis.__main__ import main as analysis_main
+from analysis.timeline import _runs, person_frames
+from pipeio import InputError
+from pipeio.windows import write_windows
+
+CLASSES = ["nodding", "no action"]
+
+
+def _windows(path: Path, pid: str = "a", fps: float | None = 10.0) -> Path:
+    table = pd.DataFrame({"start_s": [0.0, 1.0], "end_s": [2.0, 3.0], "valid": [True, True],
+                          "pose_fraction": 1.0, "prob_nodding": [0.9, 0.1],
+                          "prob_no action": [0.1, 0.9]})
+    meta = {"participant_id": pid, "class_names": CLASSES, "entities": [], "duration_s": 3.0,
+            "min_pose_fraction": 0.5, "excluded": None, "fps": fps}
+    return write_windows(path / f"{pid}.parquet", table, meta)
+
+
+def _pose(path: Path, fps: float = 10.0) -> Path:
+    """Four sampled frames (0, 2, 4, 6) of a 10-frame video with 5 joints each: a person
+    (3 joints above 0.3), none (2 joints), none (3 joints at exactly 0.3), a person (5)."""
+    conf = np.array([[0.9, 0.9, 0.31, 0.1, 0.0],
+                     [0.9, 0.9, 0.1, 0.1, 0.1],
+                     [0.3, 0.3, 0.3, 0.2, 0.0],
+                     [0.5, 0.5, 0.5, 0.5, 0.5]])
+    kp = np.zeros((4, 5, 3))
+    kp[..., 2] = conf
+    out = path / "pose.npz"
+    np.savez(out, keypoints=kp, frame_index=np.array([0, 2, 4, 6]), fps=np.float64(fps),
+             video_frames=np.int64(10))
+    return out
+
+
+def test_person_frames_gives_times_in_seconds_and_the_person_rule(tmp_path):
+    times, found = person_frames(_pose(tmp_path), _windows(tmp_path))
+    np.testing.assert_allclose(times, [0.0, 0.2, 0.4, 0.6])
+    assert found.tolist() == [True, False, False, True]
+
+
+def test_pose_file_of_another_frame_rate_is_refused_naming_fps(tmp_path):
+    with pytest.raises(InputError, match=r"pose\.npz is not of the video windows file .*"
+                       r"a\.parquet was made from \(fps 25 vs 10\)"):
+        person_frames(_pose(tmp_path, fps=25.0), _windows(tmp_path))
+    # within the tolerance (0.1 %) is the same rate; a file without fps is not compared
+    assert len(person_frames(_pose(tmp_path, fps=10.005), _windows(tmp_path))[0]) == 4
+    assert len(person_frames(_pose(tmp_path, fps=25.0), _windows(tmp_path, fps=None))[0]) == 4
+
+
+def test_runs_are_start_and_length_of_each_true_run():
+    assert _runs(np.array([0, 1, 1, 0, 1])) == [(1, 2), (4, 1)]
+    assert _runs(np.array([True, True, True])) == [(0, 3)]
+    assert _runs(np.array([False, False])) == []
+
+
+def test_only_the_participants_true_events_are_drawn(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(timeline, "plot_timeline",
+                        lambda tl, out, pose, truth: seen.update(truth=truth, pose=pose))
+    truth = tmp_path / "truth.tsv"
+    truth.write_text("participant_id\taction\tstart_s\tend_s\n"
+                     "b\tnodding\t0.0\t1.0\n"
+                     "a\tnodding\t0.5\t1.5\n"
+                     "b\tnodding\t2.0\t3.0\n")
+    code = analysis_main(["timeline", "--windows", str(_windows(tmp_path)), "--truth",
+                          str(truth), "--out", str(tmp_path / "t.png")])
+    assert code in (0, None) and seen["pose"] is None
+    got = seen["truth"]
+    assert got["participant_id"].tolist() == ["a"]
+    assert got["start_s"].tolist() == [0.5] and got["end_s"].tolist() == [1.5]
