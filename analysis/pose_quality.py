@@ -97,6 +97,11 @@ def quality_table(paths: list[Path]) -> pd.DataFrame:
     return table.sort_values("participant_id", ignore_index=True)
 
 
+def flagged(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of participants with at least one flag."""
+    return table[table["flags"] != ""]
+
+
 def summary_line(table: pd.DataFrame) -> str:
     """One sentence for the report: how many, how often a person was found, how many flagged."""
     kept = table[~table["excluded"].astype(bool)]
@@ -107,10 +112,9 @@ def summary_line(table: pd.DataFrame) -> str:
     found = (f"a person in a median {pct.median():.1f}% of processed frames (lowest "
              f"{lowest['person_pct']:.1f}%, {lowest['participant_id']})"
              if lowest is not None else "no frame processed")
-    flagged = int((kept["flags"].fillna("") != "").sum())
     backends = ", ".join(sorted(set(kept["backend"])))
-    return f"Pose QC of {len(kept)} participants with pose ({backends}): {found}; {flagged} flagged."
-
+    return (f"Pose QC of {len(kept)} participants with pose ({backends}): {found}; "
+            f"{len(flagged(kept))} flagged.")
 
 
 def read_quality(path: Path) -> pd.DataFrame:
@@ -144,5 +148,5 @@ def run_pose_quality(args: argparse.Namespace) -> None:
         table.to_csv(tmp, sep="\t", index=False)
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "pose-quality",
                      params={"min_person_fraction": MIN_PERSON_FRACTION}, inputs=args.qc)
-    flagged = int((table["flags"] != "").sum())
-    log.info("wrote %s (%d participants, %d flagged)", args.out, len(table), flagged)
+    log.info("wrote %s (%d participants, %d flagged)", args.out, len(table),
+             len(flagged(table)))

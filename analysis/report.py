@@ -34,7 +34,7 @@ import pandas as pd
 
 from analysis.agreement.table import definitions, display_table
 from analysis.plots import slugify
-from analysis.pose_quality import read_quality, summary_line
+from analysis.pose_quality import flagged, read_quality, summary_line
 from analysis.tables import TABLE_V_COLUMNS, formatted
 from pipeio import InputError, atomic_write_text
 
@@ -224,8 +224,7 @@ def agreement_html(table: Path, captions: Path | None) -> str:
 
 def pose_quality_html(table: pd.DataFrame, captions: Path | None) -> str:
     """The pose-quality section: a summary line and the flagged participants' rows."""
-    flagged = table[table["flags"] != ""]
-    shown = flagged[["participant_id", "backend", "person_pct", "participant_rule",
+    shown = flagged(table)[["participant_id", "backend", "person_pct", "participant_rule",
                      "flags"]].rename(columns={"person_pct": "person %"})
     return "\n".join([
         "<h2>Pose quality</h2>",
@@ -259,7 +258,7 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
     excluded = merge_exclusions(upstream, _read_tsv(stats_exclusions, "exclusions list"),
                                 sheet)
     quality = read_quality(pose_quality) if pose_quality is not None else None
-    n_flagged = int((quality["flags"] != "").sum()) if quality is not None else 0
+    n_flagged = len(flagged(quality)) if quality is not None else 0
 
     analysed = pct[~pct["participant_id"].isin(excluded["participant_id"])]
     sizes = analysed.groupby("group")["participant_id"].nunique()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.pose_quality import read_quality
+from analysis.pose_quality import flagged, read_quality
 
 EXCLUSION_FILES = ("percent_time_exclusions.tsv", "stats/exclusions.tsv")
 NAMED = 10  # participants named in a line; the rest are counted
@@ -51,11 +51,9 @@ def _summary(results: Path, model_path: bool) -> list[str]:
                      f"reasons in {' and '.join(map(str, files))}")
     quality = results / "pose_quality.tsv"
     if model_path and quality.is_file():
-        table = read_quality(quality)
-        flagged = table[table["flags"] != ""]
-        if len(flagged):
-            lines.append(f"Pose QC flagged {len(flagged)} participant(s) "
-                         f"({_named(flagged['participant_id'].tolist())}): see {quality} "
+        ids = flagged(read_quality(quality))["participant_id"].tolist()
+        if ids:
+            lines.append(f"Pose QC flagged {len(ids)} participant(s) ({_named(ids)}): see {quality} "
                          "(e.g. several people in view and no participant_side in the sheet: "
                          "the interviewer may have been followed)")
     return lines

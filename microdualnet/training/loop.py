@@ -48,6 +48,7 @@ from microdualnet.training.distributed import Ranks
 from microdualnet.training.schedule import lr_at
 from pipeio.atomic import atomic_path, atomic_write_text
 from pipeio.errors import InputError
+from pipeio.modelfiles import META_FILE, WEIGHTS_FILE
 from pipeio.provenance import file_sha256, write_provenance
 
 # Keys that may change between an interrupted run and its resumption.
@@ -56,7 +57,7 @@ _RESUMABLE_CHANGES = {"progress", "threads", "device"}
 # files are written at the end, so a model folder is complete or absent, and a workflow that
 # removes them before rerunning the job loses no epoch.
 BEST_DIR = "best"
-CHECKPOINT_FILES = ("model.safetensors", "model.json")
+CHECKPOINT_FILES = (WEIGHTS_FILE, META_FILE)
 
 
 @dataclass
@@ -186,8 +187,8 @@ def build_datasets(cfg: TrainConfig, data: RunData, mcfg: ModelConfig
 def _unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
                  best_dir: Path) -> str | None:
     """Why the saved state cannot be continued by this run, or None when it can: another
-    config, other training data (the split lists and label map), or the best epoch's
-    weights gone (a model folder from before they were kept under training/best)."""
+    config, other training data (`_data_digest`), or the best epoch's weights gone from
+    both training/best and the model folder."""
     import yaml
 
     before = yaml.safe_load(saved["config"])
