@@ -12,6 +12,7 @@ cores. Prints total windows/s and the GPU-busy share nvidia-smi saw, per N: the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -28,46 +29,57 @@ from microdualnet.contract import View
 from microdualnet.model.checkpoint import save_checkpoint
 from microdualnet.model.config import make_config
 from microdualnet.model.network import MicroDualNet
+from pipeio.gpu import device_pool
 from pipeio.windows import read_windows
 
 
-def _gpu_busy(samples: list[float], stop: threading.Event) -> None:
-    """Sample nvidia-smi's utilisation every 0.5 s; nothing where there is no nvidia-smi."""
-    if shutil.which("nvidia-smi") is None:
+def _gpu_busy(samples: list[float], stop: threading.Event, gpu: str) -> None:
+    """Sample nvidia-smi's utilisation of `gpu` every 0.5 s; nothing where there is no
+    nvidia-smi or no GPU."""
+    if shutil.which("nvidia-smi") is None or gpu == "none":
         return
+    gpu = gpu if gpu != "auto" else "0"
     while not stop.is_set():
         out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
-                              "--format=csv,noheader,nounits", "-i", "0"],
+                              "--format=csv,noheader,nounits", "-i", gpu],
                              capture_output=True, text=True, check=False)
-        if out.returncode == 0 and out.stdout.strip():
+        # No sample where it printed nothing or "[N/A]" (a MIG slice, say).
+        with contextlib.suppress(IndexError, ValueError):
             samples.append(float(out.stdout.split()[0]))
         stop.wait(0.5)
 
 
-def run_jobs(n: int, model: Path, cohort: Path, work: Path, batch: int, device: str) -> dict:
+def run_jobs(n: int, model: Path, cohort: Path, work: Path, batch: int, device: str,
+             gpu: str) -> dict:
+    """`n` jobs at once, all on device `gpu` (the wrapper's --devices: one GPU, so that a
+    machine with several does not spread the jobs over them; "none": the CPU)."""
     cores = os.cpu_count() or 2
     workers = max(1, cores // n - 1)
     video, pose = cohort / "videos/sub-001.mp4", work / "pose.npz"
     procs, outs = [], []
     samples: list[float] = []
     stop = threading.Event()
-    watcher = threading.Thread(target=_gpu_busy, args=(samples, stop), daemon=True)
+    watcher = threading.Thread(target=_gpu_busy, args=(samples, stop, gpu), daemon=True)
     watcher.start()
     start = time.perf_counter()
     for i in range(n):
         out = work / f"share{n}_{i}.parquet"
         outs.append(out)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "pipeio.gpu", "--share", str(n), "--lock-dir",
-             str(work / "locks"), "--", sys.executable, "-m", "microdualnet", "infer",
-             "--model", str(model), "--video", str(video), "--pose", str(pose), "--out",
-             str(out), "--device", device, "--threads", "1", "--workers", str(workers),
-             "--batch-size", str(batch), "--no-progress"], stderr=subprocess.PIPE, text=True))
-    for proc in procs:
+        # stderr to a file, not a pipe: one read only at the end could fill and stall a job.
+        with out.with_suffix(".err").open("w") as err:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "pipeio.gpu", "--devices", gpu, "--share", str(n),
+                 "--lock-dir", str(work / "locks"), "--", sys.executable, "-m",
+                 "microdualnet", "infer", "--model", str(model), "--video", str(video),
+                 "--pose", str(pose), "--out", str(out), "--device", device, "--threads",
+                 "1", "--workers", str(workers), "--batch-size", str(batch),
+                 "--no-progress"], stderr=err))
+    for proc, out in zip(procs, outs, strict=True):
         if proc.wait() != 0:
-            raise SystemExit(proc.stderr.read()[-2000:])
+            raise SystemExit(out.with_suffix(".err").read_text()[-2000:])
     wall = time.perf_counter() - start
     stop.set()
+    watcher.join()
     windows = sum(len(read_windows(o)[0]) for o in outs)
     busy = sum(samples) / len(samples) if samples else float("nan")
     return {"jobs": n, "loader_workers": workers, "windows": windows, "wall_s": round(wall, 1),
@@ -87,6 +99,11 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench/gpu_share.py needs a CUDA device")
     width, height = args.size.split("x")
+    # Every job on the first GPU this run may use (CUDA_VISIBLE_DEVICES, else the driver's):
+    # with the wrapper's own pool, a machine with several would spread them over its GPUs.
+    # Where the pool cannot be read, the wrapper's `auto` and the CUDA device 0.
+    pool = device_pool("auto", os.environ) if args.device == "cuda" else []
+    gpu = pool[0] if pool else "auto" if args.device == "cuda" else "none"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cohort = work / "cohort"
@@ -101,7 +118,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = save_checkpoint(MicroDualNet(make_config(args.preset, num_classes=14)),
                                 work / "model", fps=30.0, view=View("full"))
-        rows = [run_jobs(n, model, cohort, work, args.batch_size, args.device)
+        rows = [run_jobs(n, model, cohort, work, args.batch_size, args.device, gpu)
                 for n in args.jobs]
     name = torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU (plumbing check)"
     print(f"# gpu share: {name}, {os.cpu_count()} CPUs, "

@@ -2,13 +2,13 @@
 
 Target (issue 5): end-to-end >= 80% of model-only throughput on pre-loaded tensors, so that
 decoding, preprocessing and writing hide behind the model. Both use the same windows, batch
-size, device and torch threads; model-only runs the forward passes over tensors prepared
-beforehand. Each measurement runs in a new process with its imports done before the clock
-starts (`infer` runs one participant per process); runs alternate so load from other
-processes hits both alike; medians reported. Last, the ratio in two factors that no drift
-of the machine between processes can skew: the model's share of the end-to-end run's own
-time, and how much a loader process beside the model slows its forward passes (pairs of
-passes alternating in one process).
+size, device, precision (bf16 autocast on a GPU) and torch threads; model-only runs the
+forward passes over tensors prepared beforehand. Each measurement runs in a new process with
+its imports done before the clock starts (`infer` runs one participant per process); runs
+alternate so load from other processes hits both alike; medians reported. Last, the ratio in
+two factors that no drift of the machine between processes can skew: the model's share of
+the end-to-end run's own time, and how much a loader process beside the model slows its
+forward passes (pairs of passes alternating in one process).
 
     python bench/inference_throughput.py --threads 1                  # demo preset, CPU
     python bench/inference_throughput.py --preset paper --device cuda --batch-size 16
@@ -40,6 +40,7 @@ from microdualnet.data.views import FullView, PersonView, make_view
 from microdualnet.inference.loader import Batch, make_batches
 from microdualnet.inference.runner import (
     InferenceOptions,
+    _autocast,
     resolve_device,
     run_inference,
     window_keypoints,
@@ -65,7 +66,7 @@ def make_inputs(work: Path, seconds: int, fps: int, width: int, height: int) -> 
     cohort = work / "cohort"
     if cli_main(["synth", "cohort", "--out", str(cohort), "--per-group", "1", "--seconds",
                  str(seconds), "--fps", str(fps), "--width", str(width), "--height",
-                 str(height), "--workers", "1"]):
+                 str(height), "--workers", str(min(3, os.cpu_count() or 1))]):
         raise SystemExit("could not synthesise the benchmark video")
     video = sorted((cohort / "videos").glob("*.mp4"))[0]
     pose = work / "pose.npz"
@@ -120,12 +121,15 @@ def forward_passes(model_dir: Path, video: Path, pose_path: Path, opts: Inferenc
         _sync(device)
         start = time.perf_counter()
         for clip, points in inputs:
-            torch.softmax(model(clip, points).logits.float(), -1).cpu()
+            with _autocast(device):  # as run_inference: bf16 (or float16) on a GPU
+                logits = model(clip, points).logits
+            torch.softmax(logits.float(), -1).cpu()
         _sync(device)
         return time.perf_counter() - start
 
     with torch.inference_mode():
-        model(*inputs[0])  # warm-up
+        with _autocast(device):
+            model(*inputs[0])  # warm-up
         passes(one_pass)
     return len(where.plan)
 
