@@ -97,7 +97,11 @@ def check_classes(contract: ModelContract, labels: LabelMap, fmt: str, root: Pat
             raise InputError(f"{where}: class {i} is {mine!r} in the model and {theirs!r} "
                              "in the data")
     ids = (contract.meta.get("metrics") or {}).get("label_ids")
-    if ids is not None and list(ids) != list(labels.label_ids):
+    if ids is not None and not (isinstance(ids, list) and len(ids) == len(model_names)):
+        # Checked first: a damaged list would end in a traceback or blame a matching class.
+        raise InputError(f"{contract.folder / META_FILE}: key 'metrics.label_ids' must list "
+                         f"one label id per class ({len(model_names)}), got {ids!r}")
+    if ids is not None and ids != list(labels.label_ids):
         pairs = enumerate(zip(ids, labels.label_ids, strict=False))
         first = next((i for i, (a, b) in pairs if a != b), 0)
         raise InputError(f"{where}: class {first} ({model_names[first]!r}) has label id "

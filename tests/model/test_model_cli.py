@@ -18,16 +18,30 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_model_info_paper_prints_routing_size(capsys: pytest.CaptureFixture[str]) -> None:
-    out = run(["model-info", "--preset", "paper"], capsys)
-    assert "ResNet-101" in out
+    """The defaults are the paper's MA-52 model: 52 classes, ResNet-101."""
+    out = run(["model-info"], capsys)
+    assert "preset=paper " in out and "ResNet-101" in out
     routing = next(line for line in out.splitlines() if "routing" in line)
     assert "397,080" in routing and "0.397M" in routing
+    classifier = next(line for line in out.splitlines() if "classifier" in line)
+    assert "144,692" in classifier  # 512*256 + 256 + 256*52 + 52
+    check_shares(out)
+
+
+def check_shares(out: str) -> None:
+    """The module rows add up to the total row, and each shows its share of it."""
+    rows = [line.split() for line in out.splitlines()[1:]]
+    counts = [int(r[-3].replace(",", "")) for r in rows]
+    shares = [float(r[-1].rstrip("%")) for r in rows]
+    assert sum(counts[:-1]) == counts[-1] and shares[-1] == 100.0
+    assert shares[:-1] == [round(100 * n / counts[-1], 1) for n in counts[:-1]]
 
 
 def test_model_info_demo_variant(capsys: pytest.CaptureFixture[str]) -> None:
     out = run(["model-info", "--preset", "demo", "--variant", "pose-only",
                "--num-entities", "5"], capsys)
     assert "no CNN" in out and "K=5" in out and "backbone" not in out
+    check_shares(out)
 
 
 def test_registering_does_not_import_torch() -> None:

@@ -46,3 +46,13 @@ def test_width_scales_every_stage_and_keeps_the_key_names(depth, expansion):
     assert narrow.fc.in_features == 16 * 8 * expansion
     out = narrow(torch.randn(1, 3, 64, 64))
     assert out.shape == (1, 1000) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50, 101])
+def test_each_depth_has_torchvisions_layout(depth):
+    """The block counts per stage are torchvision's resnetN, so its checkpoints load."""
+    with torch.device("meta"):
+        ours = backbone.build_resnet(depth).state_dict()
+        reference = getattr(torchvision.models, f"resnet{depth}")().state_dict()
+    assert [(k, v.shape) for k, v in ours.items()] == [
+        (k, v.shape) for k, v in reference.items()]

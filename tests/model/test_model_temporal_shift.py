@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-from microdualnet.model.backbone import TSMBackbone
+from microdualnet.model.backbone import STAGES, TSMBackbone
 from microdualnet.model.config import make_config
 from microdualnet.model.temporal_shift import TemporalShift, temporal_shift
 
@@ -41,16 +42,37 @@ def test_shift_moves_whole_clips_only() -> None:
     assert out[2, 0].item() == 3.0  # clip 1, frame 0 takes frame 1 of clip 1
 
 
-def test_residual_placement_official_rule() -> None:
-    def shifted(depth: int, every: int | None = None) -> list[bool]:
-        cfg = make_config("demo", backbone_depth=depth, shift_every=every)
-        b = TSMBackbone(cfg)
-        return [isinstance(blk.conv1, TemporalShift) for blk in b.layer3]
+@pytest.mark.parametrize("div", [4, 8])
+def test_the_module_shifts_its_input_before_the_wrapped_conv(div: int) -> None:
+    """TemporalShift feeds the wrapped layer the shifted clip, with its own shift_div (8 by
+    default, as TSM's)."""
+    x = torch.randn(2 * 3, 16, 2, 2)
+    wrapped = TemporalShift(nn.Identity(), num_frames=3, shift_div=div)
+    assert torch.equal(wrapped(x), reference_shift(x, 3, div))
+    assert torch.equal(TemporalShift(nn.Identity(), num_frames=3)(x), reference_shift(x, 3, 8))
 
-    assert all(shifted(18))
-    assert shifted(34, every=2) == [True, False, True, False, True, False]
-    r101 = shifted(101)
-    assert len(r101) == 23 and r101 == [i % 2 == 0 for i in range(23)]
+
+def test_residual_placement_official_rule() -> None:
+    """Every stage is shifted: every block, or every second one from ResNet-101 on, each
+    block with the configured frame count and shift_div."""
+
+    def shifted(depth: int, every: int | None = None) -> list[list[bool]]:
+        cfg = make_config("demo", backbone_depth=depth, shift_every=every, num_frames=4,
+                          shift_div=4)
+        b = TSMBackbone(cfg)
+        wrapped = [blk.conv1 for stage in STAGES for blk in getattr(b, stage)
+                   if isinstance(blk.conv1, TemporalShift)]
+        assert {(w.num_frames, w.shift_div) for w in wrapped} == {(4, 4)}
+        return [[isinstance(blk.conv1, TemporalShift) for blk in getattr(b, stage)]
+                for stage in STAGES]
+
+    def alternate(n: int) -> list[bool]:
+        return [i % 2 == 0 for i in range(n)]
+
+    assert shifted(18) == [[True] * 2] * 4
+    assert shifted(34, every=2) == [alternate(n) for n in (3, 4, 6, 3)]
+    assert shifted(34) == [[True] * n for n in (3, 4, 6, 3)]
+    assert shifted(101) == [alternate(n) for n in (3, 4, 23, 3)]
 
 
 def test_backbone_outputs() -> None:
@@ -59,3 +81,10 @@ def test_backbone_outputs() -> None:
     assert fmap.shape == (8, 128, 2, 2)
     assert pooled.shape == (2, 128)
     assert torch.allclose(pooled, fmap.mean(dim=(2, 3)).view(2, 4, -1).mean(1))
+
+
+def test_bottleneck_backbone_reports_its_expanded_channels() -> None:
+    """out_channels sizes the layers after the backbone: 8 x width x 4 for Bottleneck."""
+    backbone = TSMBackbone(make_config("demo", backbone_depth=50, num_frames=2))
+    fmap, pooled = backbone(torch.randn(1, 2, 3, 32, 32))
+    assert backbone.out_channels == 16 * 8 * 4 == fmap.shape[1] == pooled.shape[1]

@@ -10,6 +10,7 @@ import pytest
 import torch
 from model_testkit import random_inputs, tiny_config
 
+from microdualnet.bodyparts import ENTITY_SETS
 from microdualnet.contract import View
 from microdualnet.model.aggregation import TemporalAggregator
 from microdualnet.model.checkpoint import META_FILE, load_checkpoint, save_checkpoint
@@ -23,7 +24,7 @@ from microdualnet.model.config import (
     parse_variant,
 )
 from microdualnet.model.losses import compute_loss
-from microdualnet.model.mac_loss import frame_mac_loss
+from microdualnet.model.mac_loss import frame_mac_loss, mac_loss
 from microdualnet.model.network import MicroDualNet
 from pipeio.errors import InputError
 
@@ -61,6 +62,19 @@ def test_output_shapes(spec: str, k: int) -> None:
         assert path is None or path.shape == (2, t, k, d)
 
 
+def test_rgb_variants_pool_fixed_regions_without_keypoints() -> None:
+    """Table I/III: rgb-only pools each entity's fixed body region, centre-crop the central
+    half of the frame for every entity; neither reads keypoints, both weight MAC by 1."""
+    regions = {"rgb-only": [e.region for e in ENTITY_SETS[6]],
+               "centre-crop": [(0.25, 0.25, 0.75, 0.75)] * 6}
+    for spec, region in regions.items():
+        cfg = variant_config(spec)
+        assert not cfg.uses_keypoints
+        out = MicroDualNet(cfg).eval()(torch.randn(1, 4, 3, 64, 64))
+        assert torch.equal(out.boxes[0, 2], torch.tensor(region) * 64), spec
+        assert (out.confidence == 1).all()
+
+
 def test_what_each_component_builds() -> None:
     base = MicroDualNet(variant_config("tsm-baseline"))
     assert base.sem is None and base.st is None and base.ts is None
@@ -72,12 +86,20 @@ def test_what_each_component_builds() -> None:
     out = frame.eval()(torch.randn(1, 4, 3, 64, 64))
     assert (out.boxes == torch.tensor([0.0, 0, 64, 64])).all()
     assert (out.confidence == 1).all()
+    assert frame.st is not None and frame.ts is not None and frame.router is not None
     for spec in ("avg-pool", "max-pool", "lstm", "temporal-t-only"):
         model = MicroDualNet(variant_config(spec))
         assert model.st is None and model.ts is None and model.router is None
         assert model.aggregate is not None
+        seen: dict[str, torch.Tensor] = {}
+        model.aggregate.register_forward_hook(lambda m, i, o, seen=seen: seen.update(entity=o))
+        model.classifier.register_forward_pre_hook(
+            lambda m, i, seen=seen: seen.update(head=i[0]))
         out = model.eval()(*inputs_for(model.cfg))
         assert (out.routing == 0).all()
+        # f_entity (Eq. 19) averages the per-entity features over the entities.
+        d = model.cfg.dim
+        assert torch.allclose(seen["head"][:, -d:], seen["entity"].mean(dim=1), atol=1e-6)
         assert compute_loss(out, torch.tensor([0, 1]), model.cfg).mac == 0
 
 
@@ -156,6 +178,23 @@ def test_specs_compose_and_equal_their_switches() -> None:
     assert make_config("demo", "no-sem+ts-only") == cfg  # order does not matter
     assert parse_variant(" ts-only + no-sem ").canonical == "ts-only+no-sem"
     assert make_config("demo", "full+no-mac") == make_config("demo", "no-mac")
+    # Two names that set a field to the same value agree (ts-only also turns MAC off).
+    assert make_config("demo", "ts-only+no-mac") == make_config("demo", "ts-only")
+
+
+def test_overrides_apply_after_the_variant() -> None:
+    """Preset, then variant, then explicit overrides (a config's own K wins)."""
+    assert make_config("demo", "four-entities", num_entities=5).num_entities == 5
+    assert make_config("demo", "four-entities").num_entities == 4
+
+
+def test_config_values_must_be_of_their_fields_kind() -> None:
+    """A model.json value of another kind is refused by name; an integer is a number."""
+    with pytest.raises(InputError, match="num_frames=True: expected a whole number"):
+        config_from_dict({"num_frames": True})
+    with pytest.raises(InputError, match="dropout=True: expected a number"):
+        config_from_dict({"dropout": True})
+    assert config_from_dict({"dropout": 0, "mac_weight": 1}).mac_weight == 1
 
 
 def test_every_single_variant_builds_with_each_preset() -> None:
@@ -184,6 +223,7 @@ def test_unknown_names_list_the_known_ones() -> None:
     with pytest.raises(InputError) as err:
         make_config("demo", "ts-only+bogus")
     assert all(name in str(err.value) for name in known_variants())
+    assert "frames-N" in str(err.value) and "no-sem" in str(err.value)
 
 
 def test_frames_n_keeps_the_sampled_window() -> None:
@@ -195,6 +235,10 @@ def test_frames_n_keeps_the_sampled_window() -> None:
     # The frame count applies after overrides (a config's own num_frames), stride >= 1.
     cfg = make_config("demo", "frames-16+no-mac", num_frames=4, frame_stride=2)
     assert (cfg.num_frames, cfg.frame_stride, cfg.mac_weight) == (16, 1, 0.0)
+    # The stride rounds to the nearest (64 / 24 = 2.67 -> 3; 4 / 16 = 0.25 -> at least 1).
+    assert make_config("paper", "frames-24").frame_stride == 3
+    assert make_config("demo", "frames-16", num_frames=4, frame_stride=1).frame_stride == 1
+    assert make_config("paper", "frames-16+frames-16").num_frames == 16  # agreeing twice
 
 
 def test_presets() -> None:
@@ -222,6 +266,14 @@ def test_bad_new_config_values_name_the_key() -> None:
         make_config("demo", paths="lstm", fusion="average")
     with pytest.raises(InputError, match="pose_embedding"):
         make_config("demo", entity_source="frame")  # the demo preset embeds joints
+    with pytest.raises(InputError, match="pose_embedding"):
+        make_config("demo", paths="none", fusion="average", mac_weight=0.0)
+    with pytest.raises(InputError, match="fusion=.*routing blends two paths"):
+        make_config("demo", paths="avg", mac_weight=0.0)
+    with pytest.raises(InputError, match="dim=60: must be divisible by num_heads=8"):
+        make_config("paper", dim=60)
+    with pytest.raises(InputError, match="mac_temperature=0.0: must be a positive finite"):
+        make_config("demo", mac_temperature=0.0)  # Eq. 16 divides by it
 
 
 # The parts on their own
@@ -242,11 +294,26 @@ def test_aggregators_pool_over_frames() -> None:
         # through its position code).
         order_free = torch.allclose(out, module(reversed_x), atol=1e-5)
         assert order_free == (kind in ("avg", "max")), kind
+    # The LSTM's feature is its last layer's state after the last frame.
+    deep = TemporalAggregator(tiny_config(paths="lstm", fusion="average", mac_weight=0.0,
+                                          num_layers=2, **NO_DROPOUT)).eval()
+    seq, _ = deep.lstm(x[:, :, 1])  # entity 1's frames as one sequence per clip
+    assert torch.allclose(deep(x)[:, 1], seq[:, -1], atol=1e-6)
     # Entities are independent: changing one leaves the others' features alone.
     for module in agg.values():
         y = x.clone()
         y[:, :, 0] += 1.0
         assert torch.allclose(module(x)[:, 1:], module(y)[:, 1:], atol=1e-6)
+
+
+def test_no_confidence_weights_every_entity_alike() -> None:
+    """Table III's "w/o confidence": MAC averages over (i, t) with weight 1, not c_i^t."""
+    cfg = variant_config("no-confidence")
+    out = MicroDualNet(cfg).eval()(*random_inputs(cfg))
+    mac = compute_loss(out, torch.tensor([0, 1]), cfg).mac
+    flat = mac_loss(out.path_st, out.path_ts, torch.ones_like(out.confidence), cfg.mac_temperature)
+    weighted = mac_loss(out.path_st, out.path_ts, out.confidence, cfg.mac_temperature)
+    assert torch.isclose(mac, flat) and not torch.isclose(mac, weighted)
 
 
 def test_frame_level_mac() -> None:

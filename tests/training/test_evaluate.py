@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from microdualnet.cli import main as cli_main
-from microdualnet.contract import View, read_contract
-from microdualnet.data.labelmap import IMIGUE_CLASSES
-from microdualnet.evaluation.evaluate import clip_stride, eval_dataset
+from microdualnet.contract import ModelContract, View, read_contract
+from microdualnet.data.labelmap import IMIGUE_CLASSES, LabelMap
+from microdualnet.data.records import ClipRecord
+from microdualnet.evaluation.evaluate import (
+    check_classes,
+    clip_stride,
+    eval_dataset,
+    refuse_dummy_labels,
+)
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
 from microdualnet.model.config import make_config as make_model_config
 from microdualnet.model.network import MicroDualNet
@@ -93,9 +101,12 @@ def test_person_view_model_is_evaluated_in_its_view(tiny_clips, make_config, tmp
     data = load_data(cfg, BadClips(0))
     trained_view = build_datasets(cfg, data, load_checkpoint(model).config)[0]["val"]
     ours = eval_dataset(contract, True, data.splits["val"], contract.frame_stride)
+    # A model without keypoints still needs the pose to crop around the person.
+    no_keypoints = eval_dataset(contract, False, data.splits["val"], contract.frame_stride)
     for i in range(len(ours)):  # the pixels and keypoints training validated on
         for key in ("video", "keypoints"):
             assert torch.equal(ours[i][key], trained_view[i][key]), (i, key)
+        assert torch.equal(no_keypoints[i]["video"], trained_view[i]["video"]), i
     assert run("--model", model, "--data-root", tiny_clips, "--split", "val",
                "--out", tmp_path / "ev") == 0
     reported = json.loads((model / "model.json").read_text())["metrics"]["val"]
@@ -133,6 +144,53 @@ def test_class_mismatch_names_both(trained, clips_copy, tmp_path, capsys):
     assert run("--model", trained, "--data-root", clips_copy, "--format", "synthetic",
                "--out", tmp_path / "c") == 2
     assert "no label_map.tsv" in capsys.readouterr().err
+
+
+def test_a_person_crop_at_another_confidence_is_refused(trained, tiny_clips, tmp_path, capsys):
+    """Clip evaluation crops with the loaders' joint threshold; another one would show the
+    model other crops than it was trained on."""
+    model = shutil.copytree(trained, tmp_path / "model")
+    meta = json.loads((model / "model.json").read_text())
+    meta["view"] = View("person", 1.5, 0.2, 96).to_json()
+    (model / "model.json").write_text(json.dumps(meta))
+    assert run("--model", model, "--data-root", tiny_clips, "--format", "synthetic",
+               "--out", tmp_path / "ev") == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "key 'view.min_joint_confidence' is 0.2" in err
+    assert not (tmp_path / "ev").exists()
+
+
+def test_a_damaged_label_id_list_names_the_key(tmp_path):
+    """metrics.label_ids of another length (or no list) ended in an IndexError or blamed a
+    class whose ids match."""
+    labels = LabelMap((3, 45, 9), ("a", "b", "c"))
+    for ids in ([3, 45], [], [3, 45, 9, 10], 7):
+        contract = dataclasses.replace(contract_with(labels, tmp_path),
+                                       meta={"metrics": {"label_ids": ids}})
+        with pytest.raises(InputError, match=r"model.json: key 'metrics.label_ids' must list "
+                                             r"one label id per class \(3\), got "):
+            check_classes(contract, labels, "synthetic", tmp_path)
+    ok = dataclasses.replace(contract_with(labels, tmp_path),
+                             meta={"metrics": {"label_ids": [3, 45, 9]}})
+    check_classes(ok, labels, "synthetic", tmp_path)
+    moved = dataclasses.replace(ok, meta={"metrics": {"label_ids": [3, 44, 9]}})
+    with pytest.raises(InputError, match=r"class 1 \('b'\) has label id 44 in the model and 45"):
+        check_classes(moved, labels, "synthetic", tmp_path)
+
+
+def contract_with(labels: LabelMap, folder: Path) -> ModelContract:
+    """A model contract whose classes are `labels`' (the rest as the tiny model's)."""
+    return ModelContract(folder, 8.0, 4, 2, 48, View("full"), labels.names, (), {}, {})
+
+
+def test_one_label_in_a_split_is_refused_only_with_several_clips(tmp_path):
+    """Every clip with one label is MA-52's dummy test list; a single clip is just one clip."""
+    labels = LabelMap((3, 45), ("a", "b"))
+    clip = ClipRecord("c0", tmp_path / "c0.mp4", 1)
+    refuse_dummy_labels([clip], labels, tmp_path / "list.txt")  # one clip: one label
+    refuse_dummy_labels([clip, dataclasses.replace(clip, label=0)], labels, tmp_path)
+    with pytest.raises(InputError, match=r"all 2 clips carry label 45 \('b'\)"):
+        refuse_dummy_labels([clip, clip], labels, tmp_path / "list.txt")
 
 
 def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):

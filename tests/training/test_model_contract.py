@@ -6,11 +6,14 @@ window) gives the same class probabilities, for a full-view and a person-view mo
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
-from microdualnet.contract import read_contract
+from microdualnet.contract import View, read_contract
 from microdualnet.data import ma52
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.model.checkpoint import load_checkpoint
@@ -18,6 +21,7 @@ from microdualnet.pose.extract import extract_pose
 from microdualnet.training.badclips import BadClips
 from microdualnet.training.loop import build_datasets, load_data, make_loader, predict, train
 from microdualnet.video import probe
+from pipeio.errors import InputError
 from pipeio.windows import PROB_PREFIX
 
 
@@ -38,6 +42,24 @@ def test_model_json_records_the_measured_frame_rate_and_the_view(trained):
     if cfg.data.view == "person":
         assert contract.view.margin == cfg.data.margin
         assert contract.view.source_short_side == 96
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    ({"min_joint_confidence": 1.0}, r"key 'view.min_joint_confidence' must be within \[0, 1\)"),
+    ({"min_joint_confidence": -0.1}, r"key 'view.min_joint_confidence' .* got -0.1"),
+    ({"source_short_side": 4}, r"key 'view.source_short_side' must be an integer >= 8, got 4"),
+    ({"source_short_side": 96.0}, r"key 'view.source_short_side' .* got 96.0"),
+])
+def test_a_person_view_out_of_range_names_the_key(trained, tmp_path, change, needle):
+    """Inference would crop with what training never used (no joint passes a threshold of
+    1; a few-pixel source frame), so model.json is refused where it is read."""
+    _, out = trained
+    folder = shutil.copytree(out, tmp_path / "model")
+    meta = json.loads((folder / "model.json").read_text())
+    meta["view"] = {**View("person", 1.5, 0.3, 96).to_json(), **change}
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=needle):
+        read_contract(folder)
 
 
 def test_a_clip_through_infer_equals_the_training_evaluation(trained, tmp_path):
