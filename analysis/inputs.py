@@ -254,6 +254,18 @@ def _attach_covariates(
     return merged, exclusions
 
 
+def check_sheet_covariates(path: str | Path, covariates: list[str]) -> None:
+    """The covariate columns of a study's own sheet, checked as `stats` will check them: the
+    workflow calls this before any job, so a missing column or a decimal comma does not stop
+    the run only after every pose and inference job."""
+    sheet = read_sheet(path)
+    for cov in covariates:
+        if cov not in sheet.columns:
+            raise InputError(f"{path}: no column {cov!r} (stats.covariates {covariates}); "
+                             f"the sheet's columns: {list(sheet.columns)}")
+        _check_covariate(sheet[cov], cov, f"participant sheet {path}")
+
+
 def _check_covariate(values: pd.Series, cov: str, source: str) -> None:
     """A numeric covariate holds finite numbers only: one stray marker ("-", "unknown")
     would otherwise turn the whole column into a factor with a level per value."""

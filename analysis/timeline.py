@@ -21,6 +21,7 @@ from analysis.aggregate import (
     participant_timeline,
 )
 from analysis.inputs import numeric_column, read_tsv
+from analysis.report import public_reason, stage_of
 from pipeio import InputError, atomic_path
 from pipeio.windows import windows_metadata
 
@@ -100,7 +101,9 @@ def plot_timeline(tl: Timeline, out: Path, pose: tuple[np.ndarray, np.ndarray] |
     qc.set_xlim(0, duration)
     qc.set_xlabel("time (s)")
     if tl.excluded:
-        qc.set_title(f"excluded: {tl.excluded}", fontsize=8, color="tab:red")
+        # The figure is in `snakemake --report`: a reason naming the video stays out of it.
+        reason = public_reason(tl.excluded, stage_of(tl.excluded))
+        qc.set_title(f"excluded: {reason}", fontsize=8, color="tab:red")
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=120)

@@ -71,6 +71,7 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
         raise InputError(f"invalid option --min-iou: must lie in (0, 1] (got {args.min_iou})")
     rated: dict[str, dict[str, Rated]] = {}
     widths, durations, classes = {}, {}, None
+    no_windows: set[str] = set()  # excluded before any window: their video length is unknown
     if args.windows:
         files = windows_files(args.windows)
         check_same_settings(files)
@@ -83,6 +84,7 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
             if not len(tl.bin_start):  # excluded before any window: nothing to compare
                 log.info("participant %s: no windows (%s); the model is not compared",
                          tl.participant_id, tl.excluded)
+                no_windows.add(tl.participant_id)
                 continue
             durations[tl.participant_id] = float(tl.bin_start[-1] + tl.bin_width[-1])
             widths[tl.participant_id] = tl.bin_width
@@ -98,6 +100,16 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
         codings = read_codings(paths, mapping, durations)
         rated[name] = {}
         for pid in codings.participants:
+            if pid not in durations and pid in no_windows:
+                log.warning("coder %s: participant %s is not compared (excluded before any "
+                            "window, so no video length is known; --durations gives it)",
+                            name, pid)
+                continue
+            if pid not in durations and args.windows:  # a typo or a participant left out
+                raise InputError(f"coder {name}: participant {pid} has no windows file among "
+                                 "--windows (not in the participant sheet? name the coding "
+                                 "file after a participant, move it out of the coder's "
+                                 "folder, or give the video length with --durations)")
             if pid not in durations:
                 raise InputError(f"coder {name}: no video length known for participant {pid} "
                                  "(give their windows file with --windows, or --durations)")

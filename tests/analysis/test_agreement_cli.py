@@ -14,7 +14,7 @@ from analysis.__main__ import main as analysis_main
 from analysis.agreement.compare import bin_grid, compare, rate_events
 from analysis.codings.boris import write_boris_tabular
 from analysis.codings.elan import write_elan
-from pipeio.windows import write_windows
+from pipeio.windows import read_windows, write_windows
 
 CLASSES = ["nodding", "shaking legs", "no action"]
 ACTIONS = CLASSES[:2]
@@ -183,3 +183,52 @@ def test_agreement_cli_refuses_a_level_or_iou_out_of_range(tmp_path, capsys, opt
                        str(mapping), "--out-dir", str(tmp_path / "out"), option, value])
     assert stop.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_agreement_cli_leaves_out_a_coded_participant_excluded_before_any_window(tmp_path,
+                                                                               caplog):
+    """A coded participant whose video could not be read (a windows file without windows)
+    is left out with a warning; the others are still compared (the workflow's agreement job
+    once failed the whole run: no video length known)."""
+    for pid in ("sub-001", "sub-002", "sub-003"):
+        windows_file(tmp_path / "windows", pid, (2, 5))
+    ok = windows_file(tmp_path / "spare", "sub-004", (2, 5))
+    table, meta = read_windows(ok)
+    write_windows(tmp_path / "windows" / "sub-004.parquet", table.iloc[:0],
+                  {**meta, "duration_s": None,
+                   "excluded": "pose: video sub-004.mp4 is not readable"})
+    for pid in ("sub-001", "sub-002", "sub-003", "sub-004"):
+        events = ev(pid, [("nodding", 2, 5)])
+        write_boris_tabular(tmp_path / "a" / f"{pid}.tsv", events, pid, f"{pid}.mp4", 20.0,
+                            25.0)
+        write_elan(tmp_path / "b" / f"{pid}.eaf", events, tmp_path / f"{pid}.mp4", ACTIONS)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
+    out = tmp_path / "agreement"
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
+                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
+                          str(tmp_path / "windows"), "--out-dir", str(out),
+                          "--decision", "background", "--baseline", "none"]) == 0
+    rows = pd.read_csv(out / "agreement.tsv", sep="\t").set_index(
+        ["reference", "compared", "action"])
+    assert {rows.loc[(r, c, "nodding"), "n"] for r, c in
+            (("a", "model"), ("b", "model"), ("a", "b"))} == {3}
+    assert "coder a: participant sub-004 is not compared (excluded before any window" in \
+        caplog.text
+
+
+def test_agreement_cli_names_a_coded_participant_without_a_windows_file(tmp_path, capsys):
+    """Codings of a participant the run has no windows file for (not in the sheet, or a
+    coding file named wrongly) are refused saying so, not as an unknown video length."""
+    windows_file(tmp_path / "windows", "sub-001", (2, 5))
+    for pid in ("sub-001", "sub-01"):
+        write_boris_tabular(tmp_path / "a" / f"{pid}.tsv", ev(pid, [("nodding", 2, 5)]), pid,
+                            f"{pid}.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    with pytest.raises(SystemExit):
+        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
+                       str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
+                       str(tmp_path / "out")])
+    assert ("coder a: participant sub-01 has no windows file among --windows (not in the "
+            "participant sheet?") in capsys.readouterr().err

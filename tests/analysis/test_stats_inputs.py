@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.config import StatsConfig
-from analysis.inputs import load_cohort
+from analysis.inputs import check_sheet_covariates, load_cohort
 from pipeio import InputError
 
 
@@ -147,3 +147,23 @@ def test_a_sheet_cell_from_a_latin1_file_names_its_line(cohort, write_cohort) ->
     with pytest.raises(InputError, match=r"participant sheet .*: line 4, column \d+: byte 0xe9 "
                        "is not UTF-8 text"):
         load_cohort(tpath, spath, StatsConfig())
+
+
+@pytest.mark.parametrize("age, covariates, needle", [
+    ("7.5", ["age", "gender"], "no column 'gender' (stats.covariates ['age', 'gender'])"),
+    ("7,5", ["age"], "holds numbers with a decimal comma ('7,5' on line 3)"),
+    ("unknown", ["age"], "holds numbers, but 'unknown' on line 3"),
+])
+def test_sheet_covariates_are_checked_as_stats_will(tmp_path, age, covariates, needle) -> None:
+    """The workflow runs this check before any job (a late stats failure costs a run)."""
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tvideo\tage\n"
+                     "a\tASD\ta.mp4\t7.1\n"
+                     f"b\tTDC\tb.mp4\t{age}\n"
+                     "c\tTDC\tc.mp4\t9\n"
+                     "d\tASD\td.mp4\t\n", encoding="utf-8")
+    if age == "7.5":
+        check_sheet_covariates(sheet, ["age"])  # an empty cell: stats.exclude_incomplete's
+    with pytest.raises(InputError) as err:
+        check_sheet_covariates(sheet, covariates)
+    assert needle in str(err.value)

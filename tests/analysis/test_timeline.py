@@ -77,3 +77,27 @@ def test_only_the_participants_true_events_are_drawn(tmp_path, monkeypatch):
     got = seen["truth"]
     assert got["participant_id"].tolist() == ["a"]
     assert got["start_s"].tolist() == [0.5] and got["end_s"].tolist() == [1.5]
+
+
+def test_an_excluded_participants_title_names_no_file(tmp_path, monkeypatch):
+    """The timelines are in `snakemake --report`: an exclusion reason naming the video (often
+    named after the child) is replaced as in report.html."""
+    from matplotlib.axes import Axes
+
+    titles = []
+    real = Axes.set_title
+    monkeypatch.setattr(Axes, "set_title",
+                        lambda ax, text, *a, **k: titles.append(text) or real(ax, text, *a, **k))
+    table = pd.DataFrame({"start_s": [], "end_s": [], "valid": [], "pose_fraction": [],
+                          "prob_nodding": [], "prob_no action": []})
+    reason = "pose: video /data/Visit 1 - Jane Doe.mp4 is not readable (truncated?)"
+    path = write_windows(tmp_path / "a.parquet", table,
+                         {"participant_id": "a", "class_names": CLASSES, "entities": [],
+                          "duration_s": None, "min_pose_fraction": 0.5, "excluded": reason})
+    assert analysis_main(["timeline", "--windows", str(path), "--out",
+                          str(tmp_path / "a.png")]) in (0, None)
+    assert (tmp_path / "a.png").is_file()
+    excluded = [t for t in titles if t.startswith("excluded: ")]
+    assert excluded == ["excluded: pose: an input file could not be used (the reason names "
+                        "files, so it is given in the exclusions TSV only)"]
+    assert not any("Jane" in t for t in titles)

@@ -108,6 +108,47 @@ def test_a_bad_sheet_row_stops_before_any_job_naming_the_line(study, column, val
     assert "Job stats" not in res.stdout + res.stderr
 
 
+def test_one_video_for_two_participants_in_one_seat_stops_before_any_job(study):
+    """A pasted row (another participant's video, same seat) would analyse one person twice;
+    the same video with two seats (two children in one recording) is fine."""
+    def paste(sheet: pd.DataFrame) -> pd.DataFrame:
+        sheet.loc[2, ["video", "participant_side"]] = sheet.loc[0, ["video", "participant_side"]]
+        return sheet
+
+    res = _run_with_sheet(study, paste)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "participants.tsv: line 4: video videos/sub-001.mp4 is line 2's video too, with " \
+        "the same participant_side/participant_box" in out, out[-2000:]
+
+    def two_seats(sheet: pd.DataFrame) -> pd.DataFrame:
+        sheet.loc[2, "video"] = sheet.loc[0, "video"]
+        sheet.loc[0, "participant_side"], sheet.loc[2, "participant_side"] = "left", "right"
+        return sheet
+
+    res = _run_with_sheet(study, two_seats)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-2000:]
+
+
+def test_a_covariate_missing_from_the_sheet_stops_before_any_job(study):
+    """A stats.covariates column the sheet lacks once failed only the stats job, after every
+    pose and infer job had run."""
+    config = study / "config.yaml"
+    original = config.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["stats"]["covariates"] = ["age", "gender"]
+    config.write_text(yaml.safe_dump(cfg))
+    try:
+        res = run_snakemake(study, "--dry-run")
+    finally:
+        config.write_text(original)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "participants.tsv: no column 'gender' (stats.covariates ['age', 'gender'])" in out, \
+        out[-2000:]
+    assert "Job stats" not in out
+
+
 def test_pose_only_for_the_frames_the_model_samples(study):
     config = study / "config.yaml"
     original = config.read_text()

@@ -59,6 +59,7 @@ def read_sheet(path):
     """The participant sheet, validated row by row; errors name the line and column."""
     import io
 
+    from analysis.inputs import check_sheet_covariates
     from microdualnet.pose.participant import parse_hint
     from pipeio.schemacheck import check_schema, load_schema
     from pipeio.textfile import read_utf8
@@ -90,12 +91,26 @@ def read_sheet(path):
             raise ValueError(
                 f"{path}: line {int(bad.index[0]) + 2}: group {bad['group'].iloc[0]!r} is not "
                 f"one of stats.groups {groups}")
+    try:  # else the stats job would fail only after every pose and infer job
+        check_sheet_covariates(path, STATS.covariates)
+    except InputError as err:
+        raise ValueError(str(err)) from None
     base = Path(path).parent
     absent = [(int(i) + 2, v) for i, v in sheet["video"].items() if not (base / v).is_file()]
     if absent:
         line, video = absent[0]
         raise ValueError(f"{path}: line {line}: video {base / video} does not exist"
                          f" ({len(absent)} missing in all)")
+    seen = {}  # one video may hold two participants, seen at different places (a pasted row)
+    for i, row in sheet.iterrows():
+        seat = (row.get("participant_side", ""), row.get("participant_box", ""))
+        key = ((base / row["video"]).resolve(), seat)
+        if key in seen:
+            raise ValueError(
+                f"{path}: line {int(i) + 2}: video {row['video']} is line {seen[key]}'s "
+                "video too, with the same participant_side/participant_box: both would be "
+                "the same person (two participants in one video need different seats)")
+        seen[key] = int(i) + 2
     return sheet
 
 
