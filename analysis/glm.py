@@ -41,6 +41,10 @@ class LogitFit:
     separated: bool
 
 
+#: Leverage this close to 1 counts as 1 (HC3 leaves the row out of the meat).
+LEVERAGE_ONE_TOL = 1e-8
+
+
 def sandwich_scale(variant: str, n: int, p: int) -> float:
     """The factor multiplying HC0 for the variants that only rescale it (not HC3)."""
     if variant == "HC0":
@@ -74,7 +78,11 @@ def robust_cov(x: np.ndarray, y: np.ndarray, mu: np.ndarray, variant: str) -> np
     resid = y - mu
     if variant == "HC3":
         leverage = weight * np.einsum("ij,jk,ik->i", x, bread, x)
-        resid = resid / (1 - leverage)
+        # A row with leverage 1 (e.g. alone at a level of a covariate) has residual 0 at the
+        # fit; HC3's 0/0 gave NaN or, from rounding, any number. It contributes nothing, as
+        # in the model without it (which gives the same group estimates).
+        alone = leverage > 1 - LEVERAGE_ONE_TOL
+        resid = np.where(alone, 0.0, resid / np.where(alone, 1.0, 1 - leverage))
         scale = 1.0
     else:
         scale = sandwich_scale(variant, *x.shape)

@@ -68,8 +68,13 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataF
         raise InputError(f"{what} {path} is not a readable TSV: {exc}") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:
+        sep = next((s for s in (",", ";") if len(frame.columns) == 1
+                    and s in str(frame.columns[0])), None)
+        hint = (f": the file looks {'comma' if sep == ',' else 'semicolon'}-separated; save "
+                "it tab-separated (in a spreadsheet: 'Save as' text, tab-delimited)"
+                if sep else "")
         raise InputError(
-            f"{what} {path} lacks column(s) {missing}; found {list(frame.columns)}"
+            f"{what} {path} lacks column(s) {missing}; found {list(frame.columns)}{hint}"
         )
     for col in ("participant_id", "group", "action"):
         if col in frame.columns:
@@ -95,6 +100,13 @@ def numeric_column(frame: pd.DataFrame, col: str, what: str) -> pd.Series:
     values = pd.to_numeric(frame[col], errors="coerce")
     bad = frame.index[values.isna() & frame[col].notna()]
     if len(bad):
+        comma = bad[frame.loc[bad, col].astype(str).str.strip()
+                    .str.fullmatch(r"[+-]?\d*,\d+").to_numpy()]
+        if len(comma):
+            raise InputError(
+                f"{what}: column {col} holds numbers with a decimal comma "
+                f"({str(frame.loc[comma[0], col]).strip()!r} on {file_lines(comma)}); write "
+                "them with a decimal point")
         raise InputError(f"{what}: column {col} is not a number on {file_lines(bad)}")
     return values
 
@@ -278,6 +290,17 @@ def _check_covariate(values: pd.Series, cov: str, source: str) -> None:
         return
     text = present.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
+    levels = sorted(text[numbers.isna()].unique())
+    folded: dict[str, list[str]] = {}
+    for level in levels:
+        folded.setdefault(level.casefold(), []).append(level)
+    clash = next((v for v in folded.values() if len(v) > 1), None)
+    if clash:
+        bad = text.index[text.isin(clash[1:])]
+        raise InputError(
+            f"covariate column {cov} in {source} has levels that differ only in case "
+            f"({clash}; {clash[1:]} on {file_lines(bad)}): each would be a level of its own; "
+            "write one spelling")
     comma = text.str.fullmatch(r"[+-]?\d+,\d+")
     if comma.any() and 2 * (numbers.notna() | comma).sum() >= len(text):
         bad = text.index[comma]

@@ -131,7 +131,7 @@ def write_results(results: pd.DataFrame, out_dir: Path, cfg: StatsConfig) -> Non
         results.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
     table = table_v(results, cfg.alpha)
     with atomic_path(out_dir / "table_v.tsv") as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
     caption = table_v_caption(cfg)
     atomic_write_text(out_dir / "table_v.md", to_markdown(table, "Table V. " + caption))
     atomic_write_text(out_dir / "table_v.tex", to_latex(table, caption))

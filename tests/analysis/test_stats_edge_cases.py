@@ -178,3 +178,31 @@ def test_a_fit_whose_weights_all_underflow_has_nan_covariance_not_an_error(monke
     for robust in (None, "HC1", "HC3"):
         fit = fit_logit(x, y, ["const", "age"], robust=robust)
         assert fit.separated and np.isnan(fit.cov).all()
+
+
+def test_a_leverage_one_participant_leaves_hc3_as_the_model_without_it() -> None:
+    """One engager alone at a covariate level has leverage 1 and residual 0: HC3's 0/0 gave
+    NaN (every contrast not estimable) or, by rounding, an arbitrary SE. It contributes
+    nothing: effects and HC3 SEs are those of the model without that participant."""
+    values = {"ASD": varied(30, 10, 1), "PSY": varied(30, 9, 2), "TDC": varied(30, 12, 3)}
+    site = ["A"] * 90
+    site[20] = "B"  # ASD's 21st participant engages (the first 10 do not)
+    cfg = StatsConfig(covariates=["site"], permutations=99)
+    with np.errstate(divide="raise", invalid="raise"):
+        res = rows_for(run_hurdle(one_action(values, covariate={"site": site}), GROUPS,
+                                  ["nodding"], cfg), "intensity")
+    without = one_action(values).drop(index=20)  # and site, then constant
+    ref = rows_for(run_hurdle(without, GROUPS, ["nodding"], StatsConfig(permutations=99)),
+                   "intensity")
+    assert res["estimable"].all()
+    np.testing.assert_allclose(res[["log_or", "se"]].to_numpy(float),
+                               ref[["log_or", "se"]].to_numpy(float), rtol=1e-7)
+    # The same in a small fit where 1 - h rounds to exactly 0 (on x86-64; it gave NaN in
+    # about 2 of 3 such draws).
+    rng = np.random.default_rng(1)
+    y = np.round(rng.uniform(0.01, 0.3, 12), 4)
+    x = np.column_stack([np.ones(12), np.repeat([0.0, 1.0], 6), np.eye(12)[11]])
+    fit = fit_logit(x, y, ["const", "g", "site"], robust="HC3")
+    alone = fit_logit(x[:11, :2], y[:11], ["const", "g"], robust="HC3")
+    assert np.isfinite(fit.cov).all()
+    np.testing.assert_allclose(fit.cov[1, 1], alone.cov[1, 1], rtol=1e-7)
