@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -42,6 +43,33 @@ def read_hurdle(path: Path) -> pd.DataFrame:
     return results
 
 
+#: Settings the figures must share with the stats run that made hurdle.tsv: they decide which
+#: p-values the brackets use and what the caption says they are.
+SHARED_WITH_STATS = ("alpha", "fdr_family")
+
+
+def check_stats_settings(cfg: StatsConfig, hurdle: Path) -> None:
+    """Refuse a config whose alpha or FDR family differ from the stats run's (its provenance
+    beside hurdle.tsv): brackets at another alpha than Table V's, or a caption naming another
+    FDR family than p_adj's, would mislead. Without a readable record there is nothing to
+    compare."""
+    try:
+        record = json.loads((hurdle.parent / "provenance.json").read_text(encoding="utf-8"))
+        made = record["params"]["stats"] if record.get("step") == "analysis stats" else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return
+    if not isinstance(made, dict):
+        return
+    ours = cfg.model_dump(mode="json")
+    differ = [k for k in SHARED_WITH_STATS if k in made and made[k] != ours[k]]
+    if differ:
+        theirs = ", ".join(f"stats.{k} {made[k]!r}" for k in differ)
+        given = ", ".join(f"{ours[k]!r}" for k in differ)
+        raise InputError(f"hurdle results {hurdle} were made with {theirs} (provenance.json "
+                         f"beside them), this config gives {given}: give plots the --config "
+                         "given to stats")
+
+
 def _save(fig, stem: Path, dpi: int = 150) -> list[Path]:
     paths = []
     for ext in FORMATS:
@@ -71,6 +99,7 @@ def run_plots(cfg: StatsConfig, percent_time: Path, hurdle: Path, out_dir: Path,
     groups = resolve_groups(table, cfg, f"percent-time table {percent_time}")
     check_groups(table, groups, f"percent-time table {percent_time}")
     results = read_hurdle(hurdle)
+    check_stats_settings(cfg, hurdle)
     actions = list(dict.fromkeys(results["action"]))
     absent = [a for a in actions if a not in set(table["action"])]
     if absent:

@@ -127,3 +127,25 @@ def test_stats_refuses_when_no_participant_is_left(small, write_cohort, tmp_path
                        "exclusions$"):
         run_stats(cfg, tpath, spath, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_plots_refuse_another_alpha_or_fdr_family_than_the_stats_run(small, tmp_path,
+                                                                      monkeypatch):
+    """Brackets at another alpha than Table V's, or a caption naming another FDR family than
+    p_adj's, would mislead: the stats run's settings are read from its provenance record."""
+    _, _, tpath, spath = small
+    paper = load_stats_config({**GROUPS, "preset": "paper", "alpha": 0.01})
+    made = run_stats(paper, tpath, spath, tmp_path / "stats")
+    monkeypatch.setattr(plots_stage, "_save", lambda fig, stem: plt.close(fig) or [])
+    hurdle = made.out_dir / "hurdle.tsv"
+    with pytest.raises(InputError, match=r"were made with stats\.alpha 0\.01, stats\.fdr_family "
+                                         r"'part' .*this config gives 0\.05, 'all': give plots "
+                                         r"the --config given to stats"):
+        run_plots(load_stats_config(GROUPS), tpath, hurdle, tmp_path / "figs")
+    with pytest.raises(InputError, match=r"stats\.fdr_family 'part'.*gives 'all'"):
+        run_plots(load_stats_config({**GROUPS, "alpha": 0.01}), tpath, hurdle, tmp_path / "f")
+    # The same settings plot (plot-only keys may differ); no record: nothing to compare.
+    run_plots(load_stats_config({**GROUPS, "preset": "paper", "alpha": 0.01,
+                                 "plot_p": "adjusted"}), tpath, hurdle, tmp_path / "same")
+    (made.out_dir / "provenance.json").unlink()
+    run_plots(load_stats_config(GROUPS), tpath, hurdle, tmp_path / "none")
