@@ -48,10 +48,17 @@ def read_pose(record: ClipRecord, frames_abs: np.ndarray) -> np.ndarray:
     if record.pose_dir is None or not record.pose_dir.is_dir():
         raise InputError(f"{record.pose_dir}: pose folder for clip {record.name} is missing")
     out = np.zeros((len(frames_abs), NUM_JOINTS, 3), np.float32)
+    found = 0
     for t, frame in enumerate(frames_abs):
         path = record.pose_dir / frame_filename(record.pose_stem, int(frame))
         if path.is_file():
             out[t] = _main_person(read_frame(path))
+            found += 1
+    if not found:  # misnamed files, or OpenPose run on other frames: not "no person"
+        raise InputError(
+            f"{record.pose_dir}: no OpenPose JSON file for any sampled frame "
+            f"({int(frames_abs[0])}-{int(frames_abs[-1])}); expected names like "
+            f"{frame_filename(record.pose_stem, int(frames_abs[0]))}")
     conf = out[..., 2]
     if not np.all(np.isfinite(out)) or conf.min() < 0 or conf.max() > 1:
         raise InputError(f"{record.pose_dir}: keypoint confidences must be finite and in [0, 1]")

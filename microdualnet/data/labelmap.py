@@ -95,11 +95,12 @@ def read_label_map(path: str | Path) -> LabelMap:
                  if not cells[k]]
         if empty:  # a short row, or a body level given for some classes only
             raise InputError(f"{path}, line {line}: {empty[0]} is empty")
-        try:
-            ids.append(int(cells["action_id"]))
-            bodies.append(int(cells["body_id"]) if has_body else None)
-        except ValueError as err:
-            raise InputError(f"{path}, line {line}: {err}") from err
+        for key in ("action_id", "body_id") if has_body else ("action_id",):
+            if not cells[key].lstrip("-").isdigit():
+                raise InputError(f"{path}, line {line}: {key} {cells[key]!r} is not a whole "
+                                 "number")
+        ids.append(int(cells["action_id"]))
+        bodies.append(int(cells["body_id"]) if has_body else None)
         names.append(cells["name"])
     try:
         return LabelMap(tuple(ids), tuple(names), tuple(bodies) if has_body else None)

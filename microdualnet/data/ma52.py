@@ -20,6 +20,16 @@ def label_map_for(root: str | Path) -> LabelMap:
     return read_label_map(path) if path.is_file() else ma52_label_map()
 
 
+def _id_summary(ids: tuple[int, ...]) -> str:
+    """`ids 0-51` for a run of ids, else the ids themselves (a label map's ids need not be
+    consecutive: the synthetic clips use 9, 14, 24, 45, 52, and 10 is none of them)."""
+    ids = tuple(sorted(ids))
+    if ids == tuple(range(ids[0], ids[-1] + 1)):
+        return f"ids {ids[0]}-{ids[-1]}"
+    shown = ", ".join(map(str, ids[:20])) + (f", ... ({len(ids) - 20} more)" if len(ids) > 20 else "")
+    return f"ids {shown}"
+
+
 def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[ClipRecord],
                                                                         list[Problem]]:
     """Records of one split and the problems found while listing it."""
@@ -40,7 +50,7 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
         index = labels.index_of(int(parts[1]))
         if index is None:
             problems.append(Problem(where, f"label {parts[1]} is not in the label map "
-                                           f"(ids {min(labels.label_ids)}-{max(labels.label_ids)})"))
+                                           f"({_id_summary(labels.label_ids)})"))
             continue
         video = root / split / parts[0]
         if not video.is_file():

@@ -40,7 +40,7 @@ from microdualnet.inference.runner import resolve_device
 from microdualnet.model.checkpoint import load_checkpoint
 from microdualnet.training import figures
 from microdualnet.training.badclips import BadClips
-from microdualnet.training.loop import make_loader, predict
+from microdualnet.training.loop import make_loader, predict, warn_if_oversubscribed
 from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.errors import InputError
 from pipeio.modelfiles import META_FILE, check_model_folder, model_digest
@@ -174,6 +174,7 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
+        warn_if_oversubscribed("--threads", opts.threads)
     device = resolve_device(opts.device)
     amp = opts.amp and device.type == "cuda"
     model = load_checkpoint(model_dir, device=device).model

@@ -123,7 +123,29 @@ def parse_config(data: dict[str, Any], where: str = "config") -> TrainConfig:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
         msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":  # a misspelt key: say which keys there are
+            msg = f"unknown key (known here: {', '.join(_known_keys(first['loc'][:-1]))})"
         raise InputError(f"{where}: key {loc}: {msg}") from err
+
+
+def _known_keys(section: tuple) -> list[str]:
+    """The keys of the config section at `section` (a pydantic error location)."""
+    model: type[BaseModel] = TrainConfig
+    for key in section:
+        annotation = model.model_fields[str(key)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML syntax error in one line, with the file's line and column (PyYAML's own text
+    spans several lines and names "<unicode string>")."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def load_config(path: str | Path, sets: list[str] = ()) -> TrainConfig:
@@ -131,15 +153,22 @@ def load_config(path: str | Path, sets: list[str] = ()) -> TrainConfig:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
+    except OSError as err:
         raise InputError(f"{path}: cannot read training config ({err})") from err
+    except yaml.YAMLError as err:
+        raise InputError(f"{path}: not valid YAML ({_yaml_problem(err)})") from err
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(f"--set {item!r}: expected key.path=value")
-        _set_path(data, key.strip(), yaml.safe_load(value))
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise InputError(f"--set {item!r}: the value is not valid YAML "
+                             f"({_yaml_problem(err)})") from err
+        _set_path(data, key.strip(), parsed)
     return parse_config(data, str(path))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -51,8 +52,9 @@ from pipeio.errors import InputError
 from pipeio.modelfiles import META_FILE, WEIGHTS_FILE
 from pipeio.provenance import file_sha256, write_provenance
 
-# Keys that may change between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = {"progress", "threads", "device"}
+# Keys that may change between an interrupted run and its resumption (dotted paths): none
+# changes the model (the augmentations are drawn per clip whichever worker reads it).
+_RESUMABLE_CHANGES = {"progress", "threads", "device", "data.workers"}
 # The best epoch's checkpoint while training runs (under training/): the model folder's own
 # files are written at the end, so a model folder is complete or absent, and a workflow that
 # removes them before rerunning the job loses no epoch.
@@ -110,6 +112,19 @@ def pick_device(cfg: TrainConfig, ranks: Ranks = distributed.ONE) -> torch.devic
         raise InputError(f"LOCAL_RANK={ranks.local_rank}: only {torch.cuda.device_count()} "
                          f"GPUs visible; start at most that many processes per node")
     return torch.device("cuda", ranks.local_rank)
+
+
+def warn_if_oversubscribed(what: str, count: int, stream=None) -> None:
+    """One line on stderr when `count` threads or worker processes exceed this machine's
+    usable cores: torch slows down many times over (64 threads on 2 cores: 19x) silently."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    if count > cores:
+        print(f"warning: {what}={count} is more than the {cores} CPU cores available; "
+              f"expect a slower run (at most {cores} is usually fastest)",
+              file=stream or sys.stderr)
 
 
 def seed_everything(seed: int) -> None:
@@ -193,16 +208,32 @@ def _unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
 
     before = yaml.safe_load(saved["config"])
     now = cfg.model_dump(mode="json")
-    diff = sorted(k for k in set(before) | set(now)
-                  if k not in _RESUMABLE_CHANGES and before.get(k) != now.get(k))
+    diff = _config_difference(before, now)
     if diff:
-        return f"was written with a different config (section {diff[0]!r} differs)"
+        return f"was written with a different config ({diff})"
     if saved.get("data", data_digest) != data_digest:
         return ("was written for other training data (the split lists, label map, clip files' "
                 "sizes or frame rate differ)")
     if saved["best_epoch"] and _best_source(best_dir) is None:
         return f"has no best-epoch weights beside it ({best_dir} is missing)"
     return None
+
+
+def _config_difference(before: Any, now: Any, prefix: str = "") -> str | None:
+    """The first key (dotted path) whose value differs, outside `_RESUMABLE_CHANGES`, with
+    both values: `optim.epochs: 4 in the state, 8 now`; None when the configs agree."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        for key in sorted(set(before) | set(now)):
+            path = f"{prefix}{key}"
+            if path in _RESUMABLE_CHANGES:
+                continue
+            found = _config_difference(before.get(key), now.get(key), f"{path}.")
+            if found:
+                return found
+        return None
+    if before == now:
+        return None
+    return f"{prefix.rstrip('.')}: {before!r} in the state, {now!r} now"
 
 
 def _complete(folder: Path) -> bool:
@@ -302,10 +333,10 @@ def _wrap(model: MicroDualNet, ranks: Ranks, device: torch.device) -> torch.nn.M
 def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None,
          ranks: Ranks, device: torch.device, restart_if_changed: bool) -> dict[str, Any]:
     tdir = out / "training"
-    if ranks.main:
-        tdir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+        if ranks.main:
+            warn_if_oversubscribed("threads", cfg.threads)
     seed_everything(cfg.seed)
     amp = cfg.amp and device.type == "cuda"
     bad = BadClips(cfg.data.max_bad_clips)
@@ -335,6 +366,16 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
                          f"({len(datasets['train'])} clips)")
 
     state_path, log_path = tdir / "state.pt", tdir / "log.jsonl"
+    if ranks.main:  # only now: bad data or settings leave no output folder behind
+        tdir.mkdir(parents=True, exist_ok=True)
+        if not resume and state_path.is_file():
+            # --no-resume: the old run's model and state are no model of this one; left in
+            # place, an interrupted new run would leave a folder that looks finished.
+            print(f"starting over (--no-resume): removing the previous run's model and "
+                  f"{state_path}", file=sys.stderr)
+            _remove_checkpoints(out)
+            state_path.unlink()
+    distributed.barrier(ranks)
     start_epoch, best, best_epoch, rows = 1, float("-inf"), 0, []
     saved = state.load_state(state_path) if resume and state_path.is_file() else None
     why = _unresumable(saved, cfg, data_digest, tdir / BEST_DIR) if saved else None

@@ -141,3 +141,15 @@ def test_person_view_dataset_items(tiny_clips):
     assert item["video"].shape == (4, 3, 48, 48)
     xy = item["keypoints"][..., :2][item["keypoints"][..., 2] > 0.3]
     assert xy.min() >= -1 and xy.max() <= 49 and xy[:, 1].max() - xy[:, 1].min() > 20
+
+
+def test_a_pose_folder_without_the_expected_json_names_says_so(clips_copy):
+    """Files named otherwise (or none at all) read as "no person detected" before, sending
+    the researcher to check the detections instead of the file names."""
+    record = _records(clips_copy, "val")[0]
+    for f in record.pose_dir.iterdir():
+        f.rename(f.with_name(f.name.replace("_keypoints", "")))
+    fail = ClipDataset([record], ViewSpec(num_frames=4, stride=1, size=48))[0]
+    assert isinstance(fail, Failure)
+    assert "no OpenPose JSON file for any sampled frame" in fail.reason
+    assert f"expected names like {record.name}_0000000000" in fail.reason

@@ -47,6 +47,8 @@ def test_ma52_bad_lines_become_problems(clips_copy):
     assert len(text) == 3
     assert "gone.mp4: clip listed but missing" in text[0]
     assert "label 17 is not in the label map" in text[1] and ":8:" in text[1]
+    # the synthetic ids are not a run: "ids 9-52" made 17 look valid
+    assert text[1].endswith("(ids 9, 45, 52)")
     assert "expected '<name>.mp4 <action_id>'" in text[2]
 
 
@@ -111,3 +113,11 @@ def test_sampling_centred_jittered_and_short():
     assert sample_indices(10, 8, 4).tolist() == [1, 2, 3, 4, 5, 6, 7, 8]  # largest stride fitting
     assert sample_indices(15, 8, 4).tolist() == [0, 2, 4, 6, 8, 10, 12, 14]
     assert sample_indices(3, 4, 2).tolist() == [0, 1, 2, 2]  # shorter than T: last frame repeats
+
+
+def test_label_map_ids_must_be_whole_numbers(tmp_path):
+    path = tmp_path / "label_map.tsv"
+    path.write_text("action_id\tname\tbody_id\n9\tnodding\t1\n45\tcovering face\thead\n")
+    with pytest.raises(InputError, match=r"label_map.tsv, line 3: body_id 'head' is not a "
+                                          r"whole number"):
+        read_label_map(path)

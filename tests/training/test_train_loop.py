@@ -95,8 +95,62 @@ def test_resume_gives_the_same_weights(finished_run, tiny_clips, make_config, tm
 
 def test_resume_refuses_a_changed_config(tiny_clips, make_config, tmp_path):
     train(make_config(tiny_clips, optim={"epochs": 1}), tmp_path)
-    with pytest.raises(InputError, match="different config .*'optim'"):
+    with pytest.raises(InputError, match=r"different config \(optim.epochs: 1 in the state, "
+                                          r"2 now\); use --no-resume"):
         train(make_config(tiny_clips, optim={"epochs": 2, "lr": 0.5}), tmp_path)
+    with pytest.raises(InputError, match=r"\(model.overrides.num_frames: 4 in the state, 6 "
+                                          r"now\)"):
+        train(make_config(tiny_clips, optim={"epochs": 1},
+                          model={"overrides": {"num_frames": 6, "frame_stride": 2,
+                                               "input_size": 48}}), tmp_path)
+
+
+def test_resume_with_other_worker_counts(tiny_clips, make_config, tmp_path, capsys):
+    """data.workers changes no model (augmentations are drawn per clip): a run resumes with
+    another worker count, e.g. on a bigger machine."""
+    train(make_config(tiny_clips, optim={"epochs": 1}), tmp_path)
+    capsys.readouterr()
+    train(make_config(tiny_clips, optim={"epochs": 1}, data={"workers": 1}), tmp_path)
+    assert "resuming after epoch 1 from" in capsys.readouterr().err
+
+
+def test_no_resume_removes_the_previous_runs_model(tiny_clips, make_config, tmp_path, capsys):
+    """--no-resume into a finished run's folder: interrupted, the folder used to keep the old
+    run's model.safetensors/model.json (a "finished run") beside the new run's training/."""
+    train(make_config(tiny_clips, optim={"epochs": 1}), tmp_path)
+    assert (tmp_path / "model.json").is_file()
+    capsys.readouterr()
+    train(make_config(tiny_clips, optim={"epochs": 2, "lr": 0.5}), tmp_path, resume=False,
+          stop_after_epoch=1)
+    assert "starting over (--no-resume)" in capsys.readouterr().err
+    assert not (tmp_path / "model.json").exists()
+    assert not (tmp_path / "model.safetensors").exists()
+    # the state is the new run's: the same command without --no-resume continues it
+    train(make_config(tiny_clips, optim={"epochs": 2, "lr": 0.5}), tmp_path)
+    assert "resuming after epoch 1 from" in capsys.readouterr().err
+    assert (tmp_path / "model.json").is_file()
+
+
+def test_bad_data_root_leaves_no_output_folder(make_config, tmp_path):
+    with pytest.raises(InputError, match="dataset folder .* does not exist"):
+        train(make_config(tmp_path / "nope"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_threads_than_cores_is_one_warning_line(capsys):
+    import io
+    import os
+
+    from microdualnet.training.loop import warn_if_oversubscribed
+
+    stream = io.StringIO()
+    warn_if_oversubscribed("threads", 1, stream)
+    assert stream.getvalue() == ""
+    warn_if_oversubscribed("threads", 10_000, stream)
+    cores = len(os.sched_getaffinity(0))
+    assert stream.getvalue() == (f"warning: threads=10000 is more than the {cores} CPU cores "
+                                 f"available; expect a slower run (at most {cores} is usually "
+                                 "fastest)\n")
 
 
 def test_clips_made_again_under_the_same_names_are_other_data(clips_copy, make_config,
@@ -189,7 +243,7 @@ def test_other_training_data_is_refused_or_restarts(clips_copy, make_config, tmp
     # A changed config restarts too under restart_if_changed.
     capsys.readouterr()
     train(make_config(clips_copy, optim={"epochs": 1, "lr": 0.5}), out, restart_if_changed=True)
-    assert "different config (section 'optim' differs)" in capsys.readouterr().err
+    assert "different config (optim.lr: 0.02 in the state, 0.5 now)" in capsys.readouterr().err
 
 
 def test_bad_clips_stop_the_run_or_are_skipped(clips_copy, make_config, damage, tmp_path,
@@ -234,9 +288,26 @@ def test_config_file_errors_name_the_key(tmp_path):
     path.write_text("data: {root: x, cahce: true}\n")
     with pytest.raises(InputError, match="key data.cahce"):
         load_config(path)
+    with pytest.raises(InputError, match=r"key data.cahce: unknown key \(known here: format, "
+                                          r"root, .*cache"):
+        load_config(path)
+    path.write_text("data: {root: x}\nthread: 2\n")
+    with pytest.raises(InputError, match=r"key thread: unknown key \(known here: .*threads"):
+        load_config(path)
     path.write_text("data: {root: x}\n")
     cfg = load_config(path, ["optim.lr=0.5", "model.overrides.num_frames=4"])
     assert cfg.optim.lr == 0.5 and cfg.model.overrides == {"num_frames": 4}
+    # YAML syntax errors (in the file or a --set value): one line naming line and column,
+    # not PyYAML's several lines about "<unicode string>" (--set: a traceback)
+    with pytest.raises(InputError, match=r"--set 'optim.lr=\[': the value is not valid YAML "
+                                          r"\(line 1, column 2: ") as err:
+        load_config(path, ["optim.lr=["])
+    assert "\n" not in str(err.value)
+    path.write_text("data:\n  root: x\n\toptim: 3\n")
+    with pytest.raises(InputError, match=r"c.yaml: not valid YAML \(line 3, column 1: found "
+                                          r"character '\\t'") as err:
+        load_config(path)
+    assert "\n" not in str(err.value) and "unicode string" not in str(err.value)
 
 
 @pytest.mark.parametrize(("setting", "message"), [
