@@ -25,6 +25,20 @@ def ev(pid: str, rows: list[tuple[str, float, float]]) -> pd.DataFrame:
                         columns=["participant_id", "action", "start_s", "end_s"])
 
 
+def _agree_two_coders(tmp_path: Path) -> pd.DataFrame:
+    """`agreement` of coders a and b (folders under tmp_path) and the model (windows/), raw
+    decisions, into tmp_path/agreement; its table by (reference, compared, action)."""
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
+    out = tmp_path / "agreement"
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
+                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
+                          str(tmp_path / "windows"), "--out-dir", str(out),
+                          "--decision", "background", "--baseline", "none"]) == 0
+    table = pd.read_csv(out / "agreement.tsv", sep="\t")
+    return table.set_index(["reference", "compared", "action"])
+
+
 def test_compare_by_hand():
     # Two participants, 10 s each in 1-s bins. Coder A: p1 nods 0-4 s, p2 nods 0-2 s.
     # Coder B: p1 nods 0-3 s, p2 nods 5-7 s. Percent time A = (40, 20), B = (30, 20).
@@ -82,15 +96,7 @@ def test_agreement_cli_model_and_two_coders(tmp_path):
         late = events.assign(start_s=events["start_s"] + (events["action"] == "nodding"),
                              end_s=events["end_s"] + (events["action"] == "nodding"))
         write_elan(tmp_path / "b" / f"{pid}.eaf", late, tmp_path / f"{pid}.mp4", ACTIONS)
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
-    out = tmp_path / "agreement"
-    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
-                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
-                          str(tmp_path / "windows"), "--out-dir", str(out),
-                          "--decision", "background", "--baseline", "none"]) == 0
-    table = pd.read_csv(out / "agreement.tsv", sep="\t").set_index(
-        ["reference", "compared", "action"])
+    table, out = _agree_two_coders(tmp_path), tmp_path / "agreement"
     model_a = table.loc[("a", "model", "nodding")]
     assert model_a["n"] == 4
     assert (model_a["icc"], model_a["kappa"], model_a["f1"]) == pytest.approx((1, 1, 1))
@@ -202,15 +208,7 @@ def test_agreement_cli_leaves_out_a_coded_participant_excluded_before_any_window
         write_boris_tabular(tmp_path / "a" / f"{pid}.tsv", events, pid, f"{pid}.mp4", 20.0,
                             25.0)
         write_elan(tmp_path / "b" / f"{pid}.eaf", events, tmp_path / f"{pid}.mp4", ACTIONS)
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
-    out = tmp_path / "agreement"
-    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
-                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
-                          str(tmp_path / "windows"), "--out-dir", str(out),
-                          "--decision", "background", "--baseline", "none"]) == 0
-    rows = pd.read_csv(out / "agreement.tsv", sep="\t").set_index(
-        ["reference", "compared", "action"])
+    rows = _agree_two_coders(tmp_path)
     assert {rows.loc[(r, c, "nodding"), "n"] for r, c in
             (("a", "model"), ("b", "model"), ("a", "b"))} == {3}
     assert "coder a: participant sub-004 is not compared (excluded before any window" in \
