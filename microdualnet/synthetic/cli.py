@@ -182,7 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_config)
 
     p = s.add_parser("contact-sheet", help="PNG with a row of frames per class, pose overlaid")
-    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--out", required=True, help="image file to write (PNG or JPEG, by its extension)")
     p.add_argument("--frames", type=int, default=6, help="frames per row (default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_contact_sheet)
