@@ -100,17 +100,18 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
         codings = read_codings(paths, mapping, durations)
         rated[name] = {}
         for pid in codings.participants:
-            if pid not in durations and pid in no_windows:
-                log.warning("coder %s: participant %s is not compared (excluded before any "
-                            "window, so no video length is known; --durations gives it)",
-                            name, pid)
-                continue
-            if pid not in durations and args.windows:  # a typo or a participant left out
-                raise InputError(f"coder {name}: participant {pid} has no windows file among "
-                                 "--windows (not in the participant sheet? name the coding "
-                                 "file after a participant, move it out of the coder's "
-                                 "folder, or give the video length with --durations)")
             if pid not in durations:
+                if pid in no_windows:
+                    log.warning("coder %s: participant %s is not compared (excluded before "
+                                "any window, so no video length is known; --durations gives "
+                                "it)", name, pid)
+                    continue
+                if args.windows:  # a typo or a participant left out
+                    raise InputError(f"coder {name}: participant {pid} has no windows file "
+                                     "among --windows (not in the participant sheet? name the "
+                                     "coding file after a participant, move it out of the "
+                                     "coder's folder, or give the video length with "
+                                     "--durations)")
                 raise InputError(f"coder {name}: no video length known for participant {pid} "
                                  "(give their windows file with --windows, or --durations)")
             start, widths[pid] = bin_grid(durations[pid], decision.bin_s)
