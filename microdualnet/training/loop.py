@@ -114,7 +114,7 @@ def pick_device(cfg: TrainConfig, ranks: Ranks = distributed.ONE) -> torch.devic
     return torch.device("cuda", ranks.local_rank)
 
 
-def warn_if_oversubscribed(what: str, count: int, stream=None) -> None:
+def warn_if_oversubscribed(what: str, count: int) -> None:
     """One line on stderr when `count` threads or worker processes exceed this machine's
     usable cores: torch slows down many times over (64 threads on 2 cores: 19x) silently."""
     try:
@@ -123,8 +123,7 @@ def warn_if_oversubscribed(what: str, count: int, stream=None) -> None:
         cores = os.cpu_count() or 1
     if count > cores:
         print(f"warning: {what}={count} is more than the {cores} CPU cores available; "
-              f"expect a slower run (at most {cores} is usually fastest)",
-              file=stream or sys.stderr)
+              f"expect a slower run (at most {cores} is usually fastest)", file=sys.stderr)
 
 
 def seed_everything(seed: int) -> None:

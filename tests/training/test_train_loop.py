@@ -138,19 +138,17 @@ def test_bad_data_root_leaves_no_output_folder(make_config, tmp_path):
 
 
 def test_more_threads_than_cores_is_one_warning_line(capsys):
-    import io
     import os
 
     from microdualnet.training.loop import warn_if_oversubscribed
 
-    stream = io.StringIO()
-    warn_if_oversubscribed("threads", 1, stream)
-    assert stream.getvalue() == ""
-    warn_if_oversubscribed("threads", 10_000, stream)
+    warn_if_oversubscribed("threads", 1)
+    assert capsys.readouterr().err == ""
+    warn_if_oversubscribed("threads", 10_000)
     cores = len(os.sched_getaffinity(0))
-    assert stream.getvalue() == (f"warning: threads=10000 is more than the {cores} CPU cores "
-                                 f"available; expect a slower run (at most {cores} is usually "
-                                 "fastest)\n")
+    assert capsys.readouterr().err == (f"warning: threads=10000 is more than the {cores} CPU "
+                                       f"cores available; expect a slower run (at most {cores} "
+                                       "is usually fastest)\n")
 
 
 def test_clips_made_again_under_the_same_names_are_other_data(clips_copy, make_config,
