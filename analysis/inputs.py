@@ -53,17 +53,19 @@ def _listed(values: list) -> str:
     return shown + more
 
 
-def read_tsv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataFrame:
-    """Read a TSV keeping IDs as text, and insist on the required columns."""
+def read_tsv(path: str | Path, required: tuple[str, ...], what: str,
+             text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a TSV keeping IDs (and `text_columns`: group names such as `1`) as text, and
+    insist on the required columns."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist")
     text = read_utf8(path, what)
+    if not text.strip():
+        raise InputError(f"{what} {path} is empty")
+    dtype = dict.fromkeys(("participant_id", "group", "action", *text_columns), str)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep="\t", dtype={"participant_id": str, "group": str,
-                                                "action": str}
-        )
+        frame = pd.read_csv(io.StringIO(text), sep="\t", dtype=dtype)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{what} {path} is not a readable TSV: {exc}") from None
     missing = [c for c in required if c not in frame.columns]

@@ -27,18 +27,8 @@ def read_hurdle(path: Path) -> pd.DataFrame:
     """Read hurdle.tsv as written by the stats stage and check its columns."""
     if not path.is_file():
         raise InputError(f"hurdle results {path} do not exist; run `analysis stats` first")
-    try:
-        results = pd.read_csv(path, sep="\t", dtype={"action": str, "group_a": str,
-                                                     "group_b": str, "reason": str})
-    except pd.errors.EmptyDataError:
-        raise InputError(f"hurdle results {path} are empty; run `analysis stats` "
-                         "again") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputError(f"hurdle results {path} are not a readable TSV "
-                         f"({str(err).strip()})") from None
-    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
-    if missing:
-        raise InputError(f"hurdle results {path} lack column(s) {missing}")
+    results = read_tsv(path, RESULT_COLUMNS, "hurdle results",
+                       text_columns=("group_a", "group_b", "reason"))
     results["estimable"] = results["estimable"].astype(str).str.lower() == "true"
     return results
 

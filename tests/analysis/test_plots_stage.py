@@ -80,7 +80,7 @@ def test_plots_refuse_hurdle_results_without_their_columns(small, tmp_path):
     _, _, tpath, _ = small
     hurdle = tmp_path / "hurdle.tsv"
     hurdle.write_text("a\tb\n1\t2\n")
-    with pytest.raises(InputError, match=r"hurdle results .*hurdle\.tsv lack column\(s\) "
+    with pytest.raises(InputError, match=r"hurdle results .*hurdle\.tsv lacks column\(s\) "
                        r"\['action', 'part',"):
         run_plots(load_stats_config(GROUPS), tpath, hurdle, tmp_path / "figs")
 
@@ -94,7 +94,7 @@ def test_an_empty_hurdle_file_is_one_line_naming_it(small, tmp_path, capsys):
               str(tmp_path / "figs")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "Traceback" not in err
-    assert err == f"error: hurdle results {hurdle} are empty; run `analysis stats` again\n"
+    assert err == f"error: hurdle results {hurdle} is empty\n"
 
 
 def test_exclusions_leaving_nobody_say_so(small, tmp_path, caplog):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.config import StatsConfig
-from analysis.inputs import check_sheet_covariates, load_cohort
+from analysis.inputs import check_sheet_covariates, load_cohort, read_tsv
 from pipeio import InputError
 
 
@@ -209,3 +209,19 @@ def test_text_covariate_levels_differing_only_in_case_are_refused(cohort, write_
                        r"levels that differ only in case \(\['M', 'm'\]; \['m'\] on lines 3, "
                        "6\\): .*write one spelling"):
         load_cohort(*paths, StatsConfig(covariates=["sex"]))
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "\ufeff\r\n"])
+def test_an_empty_file_is_named_as_empty(tmp_path, content) -> None:
+    path = tmp_path / "percent_time.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"^percent-time table {path} is empty$"):
+        read_tsv(path, ("participant_id",), "percent-time table")
+
+
+def test_text_columns_keep_numeric_looking_names_as_text(tmp_path) -> None:
+    path = tmp_path / "hurdle.tsv"
+    path.write_text("group_a\tgroup_b\tn\n1\t02\t3\n", encoding="utf-8")
+    frame = read_tsv(path, ("group_a",), "hurdle results", text_columns=("group_a", "group_b"))
+    assert frame.loc[0, "group_a"] == "1" and frame.loc[0, "group_b"] == "02"
+    assert frame.loc[0, "n"] == 3
