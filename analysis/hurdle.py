@@ -44,6 +44,11 @@ def part_outcome(action_rows: pd.DataFrame, part: str) -> pd.DataFrame:
     return engagers.assign(y=engagers["percent_time"] / 100.0)
 
 
+def _count(n: int, noun: str) -> str:
+    """`1 engager`, `3 engagers`: reasons are read by people, in Table V's notes."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def group_problems(
     action_rows: pd.DataFrame, part: str, groups: list[str], cfg: StatsConfig
 ) -> dict[str, str]:
@@ -53,16 +58,18 @@ def group_problems(
         pt = action_rows.loc[action_rows["group"] == g, "percent_time"].to_numpy()
         n, engaged = len(pt), int((pt > 0).sum())
         if n < cfg.min_participants:
-            problems[g] = f"group {g} has {n} participants (< min_participants {cfg.min_participants})"
+            problems[g] = (f"group {g} has {_count(n, 'participant')} (< min_participants "
+                           f"{cfg.min_participants})")
         elif part == "engagement" and engaged == 0:
             problems[g] = f"no participant in group {g} engaged (separation)"
         elif part == "engagement" and engaged == n:
             problems[g] = f"every participant in group {g} engaged (separation)"
         elif part == "intensity" and engaged < cfg.min_engagers:
-            problems[g] = f"group {g} has {engaged} engagers (< min_engagers {cfg.min_engagers})"
+            problems[g] = (f"group {g} has {_count(engaged, 'engager')} (< min_engagers "
+                           f"{cfg.min_engagers})")
         elif (part == "intensity" and cfg.intensity_test == "wald"
               and engaged < WALD_MIN_ENGAGERS):
-            problems[g] = (f"group {g} has {engaged} engagers (< {WALD_MIN_ENGAGERS}, the "
+            problems[g] = (f"group {g} has {_count(engaged, 'engager')} (< {WALD_MIN_ENGAGERS}, the "
                            "fewest for a Wald test of intensity)")
         elif part == "intensity" and np.all(pt[pt > 0] >= 100):
             problems[g] = f"every engager in group {g} spent 100% of the time (separation)"

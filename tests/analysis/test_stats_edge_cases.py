@@ -84,12 +84,13 @@ def test_each_contrast_keeps_its_group_reason_when_two_groups_are_unusable() -> 
     assert not eng["estimable"].any()
 
 
-def test_too_few_engagers_blocks_intensity_only() -> None:
-    data = one_action({"ASD": varied(30, 27, 1), "PSY": varied(30, 10, 2),
+@pytest.mark.parametrize(("zeros", "said"), [(27, "3 engagers"), (29, "1 engager")])
+def test_too_few_engagers_blocks_intensity_only(zeros, said) -> None:
+    data = one_action({"ASD": varied(30, zeros, 1), "PSY": varied(30, 10, 2),
                        "TDC": varied(30, 10, 3)})
     res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(min_engagers=5))
     inten = rows_for(res, "intensity")
-    assert inten.loc["ASD vs PSY", "reason"] == "group ASD has 3 engagers (< min_engagers 5)"
+    assert inten.loc["ASD vs PSY", "reason"] == f"group ASD has {said} (< min_engagers 5)"
     assert inten.loc["PSY vs TDC", "estimable"]
     assert rows_for(res, "engagement")["estimable"].all()
 
