@@ -207,6 +207,8 @@ def _unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
 
     before = yaml.safe_load(saved["config"])
     now = cfg.model_dump(mode="json")
+    _resolve_root(before)
+    _resolve_root(now)
     diff = _config_difference(before, now)
     if diff:
         return f"was written with a different config ({diff})"
@@ -216,6 +218,14 @@ def _unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
     if saved["best_epoch"] and _best_source(best_dir) is None:
         return f"has no best-epoch weights beside it ({best_dir} is missing)"
     return None
+
+
+def _resolve_root(config: Any) -> None:
+    """`data.root` as the folder it names from here, so that the same folder written
+    relative or absolute (or with a trailing slash) is the same config."""
+    data = config.get("data") if isinstance(config, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("root"), str):
+        data["root"] = str(Path(data["root"]).resolve())
 
 
 def _config_difference(before: Any, now: Any, prefix: str = "") -> str | None:

@@ -114,6 +114,22 @@ def test_resume_with_other_worker_counts(tiny_clips, make_config, tmp_path, caps
     assert "resuming after epoch 1 from" in capsys.readouterr().err
 
 
+def test_resume_with_the_data_root_written_another_way(tiny_clips, make_config, tmp_path,
+                                                      capsys, monkeypatch):
+    """The same dataset folder named relative to the working directory resumes; another
+    folder does not."""
+    out = tmp_path / "run"
+    train(make_config(tiny_clips, optim={"epochs": 1}), out)
+    monkeypatch.chdir(tiny_clips.parent)
+    capsys.readouterr()
+    train(make_config(Path(tiny_clips.name), optim={"epochs": 1}), out)
+    assert "resuming after epoch 1 from" in capsys.readouterr().err
+    other = Path(shutil.copytree(tiny_clips, tmp_path / "copy"))
+    with pytest.raises(InputError, match=rf"\(data.root: '{tiny_clips}' in the state, "
+                                         rf"'{other}' now\)"):
+        train(make_config(other, optim={"epochs": 1}), out)
+
+
 def test_no_resume_removes_the_previous_runs_model(tiny_clips, make_config, tmp_path, capsys):
     """--no-resume into a finished run's folder: interrupted, the folder used to keep the old
     run's model.safetensors/model.json (a "finished run") beside the new run's training/."""
