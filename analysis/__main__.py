@@ -1,5 +1,5 @@
-"""Command line: `python -m analysis stats|plots|aggregate|pose-quality|timeline|report|
-review-codings|agreement ...`.
+"""Command line: `python -m analysis stats|plots|aggregate|truth-percent-time|pose-quality|
+timeline|report|review-codings|agreement ...`.
 
 Bad input ends with `error: <one line>` on stderr and exit status 2, never a traceback.
 """
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # Stages that set their own `run` (they take no stats config).
     from analysis.aggregate import add_parser as add_aggregate
+    from analysis.aggregate import add_truth_parser
     from analysis.agreement.cli import add_parser as add_agreement
     from analysis.codings.model import add_parser as add_review_codings
     from analysis.pose_quality import add_parser as add_pose_quality
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     from analysis.timeline import add_parser as add_timeline
 
     add_aggregate(sub)
+    add_truth_parser(sub)
     add_pose_quality(sub)
     add_timeline(sub)
     add_report(sub)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -42,8 +43,9 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from analysis.inputs import read_sheet
+from analysis.inputs import TABLE_COLUMNS, read_sheet, read_tsv
 from pipeio import InputError, atomic_path, write_provenance
+from pipeio.provenance import read_provenance
 from pipeio.windows import (
     PROB_PREFIX,
     VIEW_COLUMNS,
@@ -345,3 +347,31 @@ def run_aggregate(args: argparse.Namespace) -> None:
                      inputs=[*files, args.participants])
     log.info("wrote %s (%d participants, %d excluded)", args.out,
              table["participant_id"].nunique(), len(excluded))
+
+
+def add_truth_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("truth-percent-time", help="a synthetic cohort's true percent time as "
+                       "the percent-time table (the workflow's truth path)")
+    p.add_argument("--truth", type=Path, required=True,
+                   help="truth_percent_time.tsv of `microdualnet synth cohort`")
+    p.add_argument("--out", type=Path, required=True, help="percent-time TSV to write")
+    p.add_argument("--exclusions", type=Path, default=None,
+                   help="exclusions TSV, empty (default: <out>_exclusions.tsv)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.set_defaults(run=run_truth_percent_time)
+
+
+def run_truth_percent_time(args: argparse.Namespace) -> None:
+    """The table unchanged, byte for byte; its provenance names the cohort's record (seed,
+    planted effects) beside the truth file, which made the numbers."""
+    read_tsv(args.truth, TABLE_COLUMNS, "true percent-time table")
+    cohort_record = args.truth.with_name("provenance.json")
+    cohort = read_provenance(cohort_record, "cohort provenance")
+    with atomic_path(args.out) as tmp:
+        shutil.copyfile(args.truth, tmp)
+    with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
+        tmp.write_text("participant_id\treason\n", encoding="utf-8")
+    write_provenance(args.out.with_name(args.out.name + ".provenance.json"),
+                     "percent time from truth", {"cohort": cohort},
+                     [args.truth, cohort_record])
+    log.info("wrote %s from %s", args.out, args.truth)

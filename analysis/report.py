@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import base64
 import html
-import json
 import logging
 import re
 from pathlib import Path
@@ -37,6 +36,7 @@ from analysis.plots import slugify
 from analysis.pose_quality import flagged, read_quality, summary_line
 from analysis.tables import TABLE_V_COLUMNS, formatted
 from pipeio import InputError, atomic_write_text
+from pipeio.provenance import read_provenance
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def _provenance_html(paths: list[Path]) -> str:
     for path in paths:
         if not path.is_file():
             continue
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = read_provenance(path)
         versions = ", ".join(f"{k} {v}" for k, v in (record.get("versions") or {}).items())
         parts.append(
             "<li>" + html.escape(
@@ -205,7 +205,7 @@ def agreement_html(table: Path, captions: Path | None) -> str:
     and the Bland-Altman figures written beside it."""
     result = _read_tsv(table, "agreement table")
     record = table.with_name("agreement.provenance.json")
-    params = json.loads(record.read_text(encoding="utf-8"))["params"] if record.is_file() else {}
+    params = read_provenance(record).get("params") or {} if record.is_file() else {}
     shown = display_table(result, float(params.get("level", 0.95)))
     defined = definitions(float(params.get("bin_s", 0.1)), float(params.get("min_iou", 0.5)))
     figures = []

@@ -32,6 +32,8 @@ from pathlib import Path
 import pandas as pd
 from workflow_run import run_workflow, workflow_config
 
+from pipeio.atomic import atomic_write_text
+
 PAPER_COHORT = 290
 NODE_CORES = 16
 # H100 SXM dense bf16 peak (TFLOP/s) and the share of it windowed inference is assumed to
@@ -161,7 +163,7 @@ def run_size(out: Path, size: str, args: argparse.Namespace) -> dict:
             start = time.perf_counter()
             rates = [encode_like_a_camera(v, args.fps)
                      for v in sorted((cohort / "videos").glob("*.mp4"))]
-            (cohort / "camera_encoding.json").write_text(json.dumps({"mbit_s": rates}))
+            atomic_write_text(cohort / "camera_encoding.json", json.dumps({"mbit_s": rates}))
             print(f"{size}: re-encoded like a camera in {time.perf_counter() - start:.0f} s, "
                   f"{min(rates):.1f}-{max(rates):.1f} Mbit/s", flush=True)
     model = out / "model"
@@ -240,7 +242,7 @@ def main() -> None:
           f"bf16): a projection, not a measurement. CPU stages packed at {PACKING:.0%} of "
           "the cores; the GPU works while the CPU decodes (the larger of the two counts).")
     print(projected.to_markdown(index=False))
-    (args.out / "cohort_scale.json").write_text(json.dumps(
+    atomic_write_text(args.out / "cohort_scale.json", json.dumps(
         {"gflops_per_window": gflops, "per_participant": summary,
          "projection": projected.to_dict("records")}, indent=2, default=float))
 

@@ -26,6 +26,7 @@ from analysis.aggregate import BASELINES, CREDITS, Decision, aggregate
 from microdualnet.cli import main as cli_main
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.pose.extract import extract_pose
+from pipeio.atomic import atomic_path
 from pipeio.windows import write_windows
 
 
@@ -100,8 +101,10 @@ def main() -> None:
     table = agreement(estimated[["participant_id", "action", "percent_time"]],
                       truth[["participant_id", "action", "percent_time"]], planted)
     args.out.mkdir(parents=True, exist_ok=True)
-    estimated.to_csv(args.out / "percent_time.tsv", sep="\t", index=False, float_format="%.6f")
-    table.to_csv(args.out / "agreement.tsv", sep="\t", index=False, float_format="%.4f")
+    with atomic_path(args.out / "percent_time.tsv") as tmp:
+        estimated.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
+    with atomic_path(args.out / "agreement.tsv") as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     print(f"model {args.model}; cohort {cohort} ({len(sheet)} participants, "
           f"{len(excluded)} excluded); window {args.window_s} s, hop {args.hop_s} s, "
           f"decision {args.decision}, baseline {args.baseline}, credit {args.credit}; "

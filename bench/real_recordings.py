@@ -37,6 +37,7 @@ from microdualnet.contract import read_contract
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.participant import hint_from_sheet
+from pipeio.atomic import atomic_path
 from pipeio.windows import write_windows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,8 +149,8 @@ def main() -> None:
         print(f"largest mean absolute difference: {effect['mean'].max():.3f} points "
               f"(target < 1)")
     args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / f"agreement_{model.name}.tsv", sep="\t", index=False,
-                 float_format="%.4f")
+    with atomic_path(args.out / f"agreement_{model.name}.tsv") as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
 
 
 if __name__ == "__main__":

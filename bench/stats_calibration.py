@@ -38,6 +38,7 @@ from analysis.contrasts import contrast_vector
 from analysis.design import build_design
 from analysis.glm import fit_logit, sandwich_scale
 from analysis.hurdle import analyse_part, part_outcome, run_hurdle
+from pipeio.atomic import atomic_write_text
 
 SIZES = {"ASD": 120, "PSY": 46, "TDC": 124}
 GROUPS = list(SIZES)
@@ -327,7 +328,8 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        args.out.write_text(text + "\n#### Every scenario x test\n\n" + "\n".join(long) + "\n")
+        atomic_write_text(args.out, text + "\n#### Every scenario x test\n\n" + "\n".join(long)
+                          + "\n")
 
 
 if __name__ == "__main__":

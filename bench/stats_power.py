@@ -43,6 +43,7 @@ from microdualnet.synthetic.cohort import (
     scheduled_truth,
     score_planted,
 )
+from pipeio.atomic import atomic_path
 
 GROUPS = ["ASD", "PSY", "TDC"]
 PER_GROUP = (12, 16, 20, 24, 30)
@@ -153,7 +154,8 @@ def main() -> None:
                 for n, s in designs for chunk in chunks if chunk]
         runs = pd.concat([j.result() for j in jobs], ignore_index=True)
     if args.out:
-        runs.to_csv(args.out, sep="\t", index=False)
+        with atomic_path(args.out) as tmp:
+            runs.to_csv(tmp, sep="\t", index=False)
     print(f"Truth path, preset recommended ({args.permutations} permutations per intensity "
           f"test), alpha {args.alpha}, seeds {seeds[0]}-{seeds[-1]} ({args.nsim} cohorts per "
           "design). Principal effects:")

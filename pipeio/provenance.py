@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeio.atomic import atomic_write_text
+from pipeio.errors import InputError
 
 _PACKAGES = (
     "microdualnet", "numpy", "pandas", "scipy", "statsmodels", "torch", "torchvision",
@@ -99,3 +100,14 @@ def write_provenance(
     """Write a provenance record as JSON (atomically) and return its path."""
     record = provenance_record(step, params, inputs)
     return atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def read_provenance(path: str | os.PathLike, what: str = "provenance record") -> dict[str, Any]:
+    """A provenance record; a damaged one is an error naming it, not a traceback."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{what} {path} is not readable JSON ({err})") from err
+    if not isinstance(record, dict):
+        raise InputError(f"{what} {path} is not a JSON object")
+    return record

@@ -50,14 +50,6 @@ def f1_mean(values: Sequence[float]) -> float:
     return float(np.mean(values))
 
 
-def per_class_accuracy(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
-    """Recall of each class (NaN for a class with no test samples)."""
-    cm = confusion_matrix(labels, preds, num_classes)
-    support = cm.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(support > 0, np.diag(cm) / support, np.nan)
-
-
 def classification_metrics(scores: np.ndarray, labels: np.ndarray,
                            body_map: Sequence[int] | None = None) -> dict[str, float]:
     """Top-1/Top-5 (percent) and, with a body map, the four F1 values and F1_mean (percent)."""

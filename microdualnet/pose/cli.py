@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
 
         contract = read_contract(args.only_sampled, args.model_fps)
     try:
-        return _extract(args, contract)
+        code = _extract(args, contract)
     except InputError as err:
         if args.on_error != "exclude":
             raise
@@ -83,7 +83,29 @@ def _run(args: argparse.Namespace) -> int:
         reason = "pose: " + " ".join(str(err).split())
         write_exclusion(args.backend, args.video, args.out, reason, qc_path=args.qc)
         print(f"pose {args.out}: excluded ({reason})")
-        return 0
+        code = 0
+    _provenance(args)
+    return code
+
+
+def _provenance(args: argparse.Namespace) -> None:
+    """`<out>.provenance.json`, as infer writes beside its windows file: the pose file is a
+    result that inference and the timelines read."""
+    from pipeio.provenance import folder_manifest, write_provenance
+
+    params = {key: getattr(args, key) for key in (
+        "backend", "window_s", "hop_s", "model_fps", "on_error", "participant_id",
+        "min_upright_fraction")}
+    params["participant_rule"] = args.hint.rule
+    inputs = [args.video, *([args.sheet] if args.sheet else [])]
+    if args.only_sampled is not None:
+        params["only_sampled"] = str(args.only_sampled)
+        inputs.append(args.only_sampled / "model.json")
+    if args.openpose_dir is not None:
+        params["openpose_dir"] = str(args.openpose_dir)
+        params["openpose_manifest"] = folder_manifest(args.openpose_dir)
+    write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "pose", params,
+                     inputs)
 
 
 def _hint(args: argparse.Namespace) -> ParticipantHint:

@@ -32,6 +32,7 @@ from analysis.codings.elan import write_elan
 from microdualnet.synthetic.options import NonNegative, Probability
 from pipeio.atomic import atomic_write_text, staged_directory
 from pipeio.errors import InputError
+from pipeio.provenance import write_provenance
 
 SUBJECT = "participant"  # the BORIS subject the coders code the participant as
 MIN_EVENT_S = 0.2  # a coded event lasts at least this long
@@ -132,8 +133,11 @@ def write_coders(cohort: str | Path, out: str | Path | None, cfg: CodersConfig,
         atomic_write_text(root / "mapping.yaml", yaml.safe_dump(mapping, sort_keys=False))
         pd.DataFrame({"participant_id": coded["participant_id"], "duration_s": seconds}).to_csv(
             root / "durations.tsv", sep="\t", index=False)
-        atomic_write_text(root / "coders_config.yaml", yaml.safe_dump(
-            {**cfg.model_dump(), "cohort": str(cohort), "coded": list(coded["participant_id"])},
-            sort_keys=False))
+        params = {**cfg.model_dump(), "cohort": str(cohort),
+                  "coded": list(coded["participant_id"])}
+        atomic_write_text(root / "coders_config.yaml", yaml.safe_dump(params, sort_keys=False))
+        write_provenance(root / "provenance.json", "synth coders", params,
+                         [cohort / "participants.tsv", cohort / "truth_events.tsv",
+                          cohort / "cohort_config.yaml"])
     return out
 

@@ -16,6 +16,7 @@ from microdualnet.training.distributed import ranks_from_env
 from microdualnet.training.loop import train
 from microdualnet.training.paper_tables import PaperTable, get_table
 from pipeio.atomic import atomic_write_text
+from pipeio.provenance import write_provenance
 
 
 def run_ablation(cfg: TrainConfig, out: str | Path, variants: list[str]) -> str:
@@ -28,7 +29,7 @@ def run_ablation(cfg: TrainConfig, out: str | Path, variants: list[str]) -> str:
     results = _train_all(cfg, Path(out), specs)
     rows = [(spec, results[spec][1]) for spec in specs]
     tsv, md = table_text(rows, label="Variant")
-    _write(Path(out), tsv, md)
+    _write(Path(out), tsv, md, cfg, specs, {"variants": specs})
     return md
 
 
@@ -40,15 +41,20 @@ def run_table(cfg: TrainConfig, out: str | Path, name: str) -> str:
     specs = [parse_variant(row.variant).canonical for row in table.rows]
     results = _train_all(cfg, Path(out), specs)
     tsv, md = paper_table_text(table, [results[s] for s in specs], _describe_data(cfg))
-    _write(Path(out), tsv, md)
+    _write(Path(out), tsv, md, cfg, specs, {"table": name})
     return md
 
 
-def _write(out: Path, tsv: str, md: str) -> None:
-    """The results table, written by rank 0 only under torchrun (like every training file)."""
+def _write(out: Path, tsv: str, md: str, cfg: TrainConfig, specs: list[str],
+           which: dict[str, object]) -> None:
+    """The results table and its provenance (the runs' metrics are its inputs), written by
+    rank 0 only under torchrun (like every training file)."""
     if ranks_from_env().main:
         atomic_write_text(out / "ablation.tsv", tsv)
         atomic_write_text(out / "ablation.md", md)
+        runs = [out / spec / "training" / "metrics.json" for spec in dict.fromkeys(specs)]
+        write_provenance(out / "ablation.provenance.json", "train-ablation",
+                         {**which, "config": cfg.model_dump(mode="json")}, runs)
 
 
 def _train_all(cfg: TrainConfig, out: Path, specs: list[str]

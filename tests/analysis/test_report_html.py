@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from analysis.report import (
+    _provenance_html,
+    agreement_html,
     markdown_caption,
     merge_exclusions,
     png_data_uri,
@@ -88,3 +90,23 @@ def test_exclusion_reasons_that_name_files_stay_out_of_the_report():
     assert merged["reason"][0].startswith("pose: an input file could not be used")
     assert merged["reason"][2] == "infer: video is 1.50 s long, shorter than one 2.0 s window"
     assert merged["stage"].tolist() == ["pose", "pose", "infer", "pose", "pose"]
+
+
+def test_a_damaged_provenance_record_is_an_error_naming_it(tmp_path):
+    """Not a JSONDecodeError traceback: the report names the record (and the agreement
+    section its own record beside agreement.tsv)."""
+    good, bad = tmp_path / "good.json", tmp_path / "provenance.json"
+    good.write_text('{"step": "analysis stats", "git_commit": "abc"}')
+    bad.write_text('{"step": "analysis st')
+    assert "analysis stats" in _provenance_html([good, tmp_path / "absent.json"])
+    with pytest.raises(InputError, match=r"provenance record .*provenance\.json is not "
+                       "readable JSON"):
+        _provenance_html([good, bad])
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(InputError, match=r"list\.json is not a JSON object"):
+        _provenance_html([tmp_path / "list.json"])
+    table = tmp_path / "agreement.tsv"
+    table.write_text("action\tcomparison\n")
+    (tmp_path / "agreement.provenance.json").write_text("{")
+    with pytest.raises(InputError, match=r"agreement\.provenance\.json is not readable"):
+        agreement_html(table, None)

@@ -378,3 +378,35 @@ def test_non_finite_view_columns_are_refused(tmp_path, col, bad):
     with pytest.raises(InputError, match=rf"a\.parquet: window 1 has {col} {bad}, expected a "
                        "finite number of seconds"):
         read_windows(path)
+
+
+def test_truth_percent_time_copies_the_table_and_names_the_cohort_record(tmp_path, capsys):
+    """The workflow's truth path: the table byte for byte, an empty exclusions list, and a
+    provenance record holding the cohort's (seed, planted effects)."""
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    truth = cohort / "truth_percent_time.tsv"
+    truth.write_text("participant_id\tgroup\tage\tsex\taction\tpercent_time\tvalid_s\n"
+                     "sub-001\tASD\t9\tm\tnodding\t12.345678\t60.0\n")
+    (cohort / "provenance.json").write_text('{"step": "synth cohort", "params": {"seed": 7}}')
+    out = tmp_path / "r" / "percent_time.tsv"
+    assert analysis_main(["truth-percent-time", "--truth", str(truth), "--out", str(out)]) == 0
+    assert out.read_bytes() == truth.read_bytes()
+    assert (tmp_path / "r" / "percent_time_exclusions.tsv").read_text() == (
+        "participant_id\treason\n")
+    record = json.loads((tmp_path / "r" / "percent_time.tsv.provenance.json").read_text())
+    assert record["step"] == "percent time from truth"
+    assert record["params"]["cohort"]["params"]["seed"] == 7
+    assert set(record["inputs"]) == {str(truth), str(cohort / "provenance.json")}
+    # A table without its columns, or a damaged cohort record: one line naming the file.
+    (cohort / "provenance.json").write_text("{")
+    with pytest.raises(SystemExit, match="2"):
+        analysis_main(["truth-percent-time", "--truth", str(truth), "--out",
+                       str(tmp_path / "x.tsv")])
+    assert "cohort provenance" in capsys.readouterr().err
+    truth.write_text("participant_id\tpercent_time\nsub-001\t1\n")
+    with pytest.raises(SystemExit, match="2"):
+        analysis_main(["truth-percent-time", "--truth", str(truth), "--out",
+                       str(tmp_path / "x.tsv")])
+    assert "lacks column(s) ['group', 'action', 'valid_s']" in capsys.readouterr().err
+    assert not (tmp_path / "x.tsv").exists()

@@ -230,3 +230,20 @@ def test_out_of_gpu_memory_is_exit_75_naming_the_participant_and_writes_nothing(
     assert rc == 75 and not out.exists()
     assert len(err.splitlines()) == 1
     assert "infer sub-001: out of GPU memory" in err and "shared by up to 4" in err
+
+
+def test_pose_writes_a_provenance_record_beside_the_pose_file_also_when_excluding(
+        broken, cohort, tmp_path):
+    """Like infer's windows file: the step, its settings and the inputs' hashes."""
+    video = cohort / "videos" / "sub-001.mp4"
+    assert _pose(["--video", str(video), "--openpose-dir", str(cohort / "openpose" / "sub-001"),
+                  "--out", str(tmp_path / "p.npz"), "--participant-side", "left"]) == 0
+    record = json.loads((tmp_path / "p.npz.provenance.json").read_text())
+    assert record["step"] == "pose" and record["params"]["backend"] == "openpose"
+    assert record["params"]["participant_rule"] == "sheet: participant_side left"
+    assert len(record["params"]["openpose_manifest"]) == 64
+    assert list(record["inputs"]) == [str(video)]
+    assert _pose(["--video", str(broken["video"]), "--openpose-dir",
+                  str(cohort / "openpose" / "sub-001"), "--out", str(tmp_path / "x.npz"),
+                  "--on-error", "exclude"]) == 0
+    assert json.loads((tmp_path / "x.npz.provenance.json").read_text())["step"] == "pose"

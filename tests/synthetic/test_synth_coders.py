@@ -6,6 +6,7 @@ any video (the coders only read `truth_events.tsv` and the cohort's config).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -100,12 +101,16 @@ def test_same_seed_same_files(tmp_path, cohort):
         assert main(["synth", "coders", "--cohort", str(cohort), "--out",
                      str(tmp_path / name), "--participants", "3"]) == 0
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
-                   if p.is_file())
+                   if p.is_file() and p.name != "provenance.json")  # it holds the time
     assert len(files) == 2 * 2 * 3 + 3
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
                for f in files)
     coders = yaml.safe_load((tmp_path / "a" / "coders_config.yaml").read_text())
     assert len(coders["coded"]) == 3 and coders["noise"]["miss"] == 0.1
+    record = json.loads((tmp_path / "a" / "provenance.json").read_text())
+    assert record["step"] == "synth coders" and record["params"]["coded"] == coders["coded"]
+    assert set(record["inputs"]) == {str(cohort / name) for name in (
+        "participants.tsv", "truth_events.tsv", "cohort_config.yaml")}
 
 
 def test_bad_noise_is_one_line(tmp_path, cohort, capsys):

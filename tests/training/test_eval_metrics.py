@@ -11,7 +11,6 @@ from microdualnet.evaluation.metrics import (
     confusion_matrix,
     f1_mean,
     f1_micro_macro,
-    per_class_accuracy,
     top_k,
 )
 
@@ -104,11 +103,9 @@ def test_without_body_map_only_topk_and_action_f1():
     assert "f1_mean" not in m and m["top1"] == pytest.approx(200 / 3)
 
 
-def test_confusion_and_per_class_accuracy():
+def test_confusion_matrix_rows_are_the_true_class():
     cm = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 4)
     assert cm.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
-    acc = per_class_accuracy(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 4)
-    assert acc[:3].tolist() == [0.5, 1.0, 0.0] and np.isnan(acc[3])
 
 
 def test_table_columns_show_the_metric_their_title_names(tmp_path):
@@ -134,3 +131,14 @@ def test_table_columns_show_the_metric_their_title_names(tmp_path):
                     strict=True)) == row
     write_table(tmp_path, "topk", [("ours", {"top1": 12.5, "top5": 40.25})])
     assert (tmp_path / "topk.tsv").read_text() == "Method\tTop-1\tTop-5\nours\t12.50\t40.25\n"
+
+
+def test_per_class_file_gives_each_class_recall_and_na_without_test_clips(tmp_path):
+    """The per-class accuracy of `per_class.tsv` (the only per-class recall computed)."""
+    from microdualnet.evaluation.report import write_per_class
+
+    cm = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 4)
+    write_per_class(tmp_path / "p.tsv", ["a", "b", "c", "d"], [5, 6, 7, 8], cm)
+    rows = [line.split("\t") for line in (tmp_path / "p.tsv").read_text().splitlines()[1:]]
+    assert [r[3:] for r in rows] == [["2", "1", "50.00"], ["1", "1", "100.00"],
+                                     ["1", "0", "0.00"], ["0", "0", "NA"]]

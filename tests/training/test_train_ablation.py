@@ -40,6 +40,12 @@ def test_ablation_table(tiny_clips, make_config, tmp_path):
         for title, value in zip(header[1:], values, strict=True):
             assert value == f"{metrics[TABLE_I_COLUMNS[title]]:.2f}", (name, title)
     assert len({tuple(v) for v in shown.values()}) > 1  # the runs differ: rows can be told apart
+    record = json.loads((tmp_path / "ablation.provenance.json").read_text())
+    assert record["step"] == "train-ablation"
+    assert record["params"]["variants"] == ["full", "pose-only", "rgb-only"]
+    assert record["params"]["config"]["optim"]["epochs"] == 2
+    assert sorted(record["inputs"]) == sorted(
+        str(tmp_path / v / "training" / "metrics.json") for v in ("full", "pose-only", "rgb-only"))
     # A second call reuses the finished runs (their resume state is complete).
     before = (tmp_path / "full" / "training" / "log.jsonl").read_text()
     run_ablation(cfg, tmp_path, ["full"])
@@ -87,6 +93,8 @@ def test_table_rows_beside_the_papers_numbers(tiny_clips, make_config, tmp_path)
         "mac_level"] == "frame"
     tsv = (tmp_path / "ablation.tsv").read_text().splitlines()
     assert len(tsv) == 3 and tsv[0].split("\t")[:2] == ["Paper row", "Variant"]
+    assert json.loads((tmp_path / "ablation.provenance.json").read_text())["params"][
+        "table"] == "iv-mac"
 
 
 def test_rows_with_the_same_model_share_one_run(tiny_clips, make_config, tmp_path):

@@ -45,12 +45,11 @@ rule percent_time_from_truth:
             category="4. Percent time",
         ),
         exclusions=f"{RESULTS}/percent_time_exclusions.tsv",
-        provenance=f"{RESULTS}/percent_time.tsv.provenance.json",  # the cohort's: it made it
+        provenance=f"{RESULTS}/percent_time.tsv.provenance.json",  # holds the cohort's record
     log:
         f"{RESULTS}/logs/percent_time_from_truth.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "cp {input.truth:q} {output.table:q} 2> {log:q}"
-        " && cp {input.provenance:q} {output.provenance:q} 2>> {log:q}"
-        " && printf 'participant_id\\treason\\n' > {output.exclusions:q}"
+        "\"$MDN_PY\" -m analysis truth-percent-time --truth {input.truth:q}"
+        " --out {output.table:q} --exclusions {output.exclusions:q} -v > {log:q} 2>&1"
