@@ -307,7 +307,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float, width:
     Single-threaded x264 so the same frames always give the same bytes; written atomically.
     """
     if width % 2 or height % 2:
-        raise InputError(f"video size must be even for H.264 (got {width}x{height})")
+        raise InputError(f"video {path}: size must be even for H.264 (got {width}x{height})")
     count = 0
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))

@@ -13,6 +13,7 @@ reason on to the exclusions list; it is never analysed as pose.
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,22 @@ def load_pose(path: str | Path) -> PoseData:
     conf = kp[..., 2]
     if not np.all(np.isfinite(kp)) or conf.min(initial=0) < 0 or conf.max(initial=0) > 1:
         raise InputError(f"pose file {path}: keypoints must be finite with confidence in 0-1")
-    video_frames = int(arrays["video_frames"]) if "video_frames" in arrays else len(kp)
+    video_frames = (_scalar(path, arrays, "video_frames", int) if "video_frames" in arrays
+                    else len(kp))
+    if len(frames) and (frames[0] < 0 or frames[-1] >= video_frames):
+        raise InputError(f"pose file {path}: 'frame_index' runs {frames[0]}..{frames[-1]}, "
+                         f"outside the video's frames 0..{video_frames - 1}")
     excluded = str(arrays["excluded"]) if "excluded" in arrays else None
-    return PoseData(kp.astype(np.float32), frames, float(arrays["fps"]), int(arrays["width"]),
-                    int(arrays["height"]), str(arrays["backend"]), video_frames, excluded)
+    return PoseData(kp.astype(np.float32), frames, _scalar(path, arrays, "fps", float),
+                    _scalar(path, arrays, "width", int), _scalar(path, arrays, "height", int),
+                    str(arrays["backend"]), video_frames, excluded)
+
+
+def _scalar(path: Path, arrays: dict[str, np.ndarray], key: str, kind: type) -> float | int:
+    """One number of the file (a per-frame array or text here would be another contract)."""
+    value = arrays[key]
+    if value.ndim == 0:
+        with contextlib.suppress(TypeError, ValueError):
+            return kind(value)
+    raise InputError(f"pose file {path}: {key!r} must be one number, got {value.dtype} "
+                     f"{value.shape}")

@@ -3,6 +3,7 @@ same pixels as a plain full decode, and bad files."""
 
 from __future__ import annotations
 
+import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import numpy as np
 import pytest
 from av.video.frame import PictureType
 
-from microdualnet.video import FrameStream, probe, read_frames
+from microdualnet.video import (
+    SKIP_DEBLOCKING_FROM,
+    FrameStream,
+    probe,
+    read_frames,
+    skip_deblocking_for,
+    write_mp4,
+)
 from pipeio.errors import InputError
 
 
@@ -194,7 +202,7 @@ def test_millisecond_timestamps_keep_the_ntsc_rate(tmp_path, noise):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode())
     info = probe(video)
-    assert info.fps == pytest.approx(30000 / 1001, rel=1e-4)
+    assert info.fps == 30000 / 1001  # the container's rate itself, not one near it
     assert info.duration_s == pytest.approx(300 * 1001 / 30000, abs=1e-3)
 
 
@@ -292,3 +300,108 @@ def test_skipping_deblocking_changes_pixels_only_slightly_once_scaled_down(tmp_p
     full = np.abs(read[True, None] - read[False, None]).mean()
     scaled = np.abs(read[True, (64, 48)] - read[False, (64, 48)]).mean()
     assert full > 0.2 and scaled < min(full, 2.0)
+
+
+def test_a_file_without_a_video_stream_is_named(tmp_path):
+    with wave.open(str(tmp_path / "voice.wav"), "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(b"\0\0" * 800)
+    with pytest.raises(InputError, match=r"video .*voice.wav has no video stream"):
+        probe(tmp_path / "voice.wav")
+
+
+def test_a_rotation_that_is_not_a_quarter_turn_is_refused(tmp_path, noise):
+    video = tmp_path / "tilted.mp4"
+    with av.open(str(video), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(45)
+        for frame in noise[:4]:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    with pytest.raises(InputError, match=r"tilted.mp4 asks to be shown rotated by 45 degrees; "
+                                         r"only multiples of 90"):
+        probe(video)
+
+
+def test_a_one_frame_video_has_the_containers_rate(tmp_path, noise):
+    info = probe(_write(tmp_path / "one.mp4", noise[:1]))
+    assert (info.frames, info.fps, info.times.tolist()) == (1, 25.0, [0.0])
+
+
+def test_a_file_missing_only_its_last_frame_is_refused(tmp_path, noise):
+    """Cut where the last frame's data starts: one frame fewer than the index lists."""
+    video = _write(tmp_path / "v.mp4", noise, options={"movflags": "faststart"})
+    with av.open(str(video)) as container:
+        last = max(p.pos for p in container.demux(video=0) if p.size)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(video.read_bytes()[:last])
+    with pytest.raises(InputError, match=r"cut.mp4 is truncated: its index lists 30 frames, "
+                                         r"the file holds 29"):
+        probe(cut)
+
+
+def test_a_recording_whose_first_frame_is_not_at_zero_is_counted_from_it(tmp_path, noise):
+    """A camera's clock (or a cut without an edit list) can start the times at 2 s: frame i
+    is still shown i / fps after the first, and seeking finds the same frames."""
+    frames = np.concatenate([noise] * 4)
+    video = _write_timed(tmp_path / "late.mp4", frames, [60 + i for i in range(120)],
+                         Fraction(1, 30))
+    info = probe(video)
+    assert (info.frames, info.fps) == (120, 30.0) and info.times[0] == 2.0
+    with FrameStream(video) as stream:
+        forward = dict(stream.frames([45, 100]))
+    with FrameStream(video, start=45, info=info) as stream:
+        after_seek = dict(stream.frames([45, 100]))
+    for i in (45, 100):
+        np.testing.assert_array_equal(after_seek[i], forward[i])
+
+
+@pytest.mark.parametrize("pause_frames, refused", [(12, False), (24, True)])
+def test_a_pause_is_refused_once_it_misplaces_frames_by_more_than_the_drift_allowed(
+        tmp_path, noise, pause_frames, refused):
+    """A pause spreads into about half its length of misplacement each side of it: 0.4 s
+    (0.2 s each way) is within MAX_DRIFT_S = 0.25 s, 0.8 s is not."""
+    frames = np.concatenate([noise] * 4)
+    pts = [i if i < 60 else i + pause_frames for i in range(120)]
+    video = _write_timed(tmp_path / "pause.mp4", frames, pts, Fraction(1, 30))
+    if refused:
+        with pytest.raises(InputError, match=r"pause.mp4: frame \d+ is shown at"):
+            probe(video)
+    else:
+        assert probe(video).frames == 120
+
+
+def test_read_frames_past_the_end_names_the_file_and_the_count(tmp_path, noise):
+    video = _write(tmp_path / "v.mp4", noise)
+    with pytest.raises(InputError, match=r"v.mp4: frames 0-30 asked for, it has 30"):
+        read_frames(video, np.array([0, 30]))
+
+
+def test_write_mp4_gives_a_video_probe_reads_back(tmp_path):
+    """8-px blocks of one colour each, so chroma subsampling keeps them."""
+    blocks = np.random.default_rng(1).integers(0, 256, (7, 6, 8, 3), dtype=np.uint8)
+    frames = blocks.repeat(8, 1).repeat(8, 2)
+    video = tmp_path / "out.mp4"
+    assert write_mp4(video, list(frames), fps=12.5, width=64, height=48, crf=0) == 7
+    info = probe(video)
+    assert (info.frames, info.fps, info.width, info.height) == (7, 12.5, 64, 48)
+    got = read_frames(video, np.arange(7), info)
+    assert np.abs(got.astype(int) - frames).mean() < 8  # colour conversion only
+
+
+def test_write_mp4_refuses_odd_sizes_and_wrong_frames_without_leaving_a_file(tmp_path, noise):
+    with pytest.raises(InputError, match=r"video .*odd.mp4: size must be even for H.264 "
+                                         r"\(got 63x48\)"):
+        write_mp4(tmp_path / "odd.mp4", [noise[0][:, :63]], fps=25, width=63, height=48)
+    with pytest.raises(ValueError, match=r"frame 1 has shape \(48, 32, 3\), expected "
+                                         r"\(48, 64, 3\)"):
+        write_mp4(tmp_path / "mixed.mp4", [noise[0], noise[1][:, :32]], fps=25, width=64,
+                  height=48)
+    assert not list(tmp_path.iterdir())
+
+
+def test_deblocking_is_skipped_from_the_stated_reduction_on():
+    assert skip_deblocking_for(SKIP_DEBLOCKING_FROM) and not skip_deblocking_for(2.49)

@@ -105,6 +105,53 @@ def test_video_shorter_than_one_window_has_no_windows():
     assert len(plan_windows(20, 10.0, SamplingRule(8, 0.04), 2.0, 0.5)) == 1
 
 
+def test_windows_near_the_video_ends_stay_on_the_grid_inside_the_video():
+    """Sampled frames spanning more than a window (8 frames 0.5 s apart, 2-s windows): the
+    first window takes grid points 0-7 rather than ones before the video starts; the last
+    one's grid runs past the end and is clipped to the last frame."""
+    plan = plan_windows(100, 10.0, SamplingRule(8, 0.5), window_s=2.0, hop_s=1.0)
+    assert len(plan) == 9 and plan.stride_frames == 5
+    np.testing.assert_array_equal(plan.frames[0], [0, 5, 10, 15, 20, 25, 30, 35])
+    np.testing.assert_array_equal(plan.frames[-1], [70, 75, 80, 85, 90, 95, 99, 99])
+
+
+def test_a_window_midway_between_two_grid_points_takes_the_later_one():
+    """Window 1 shows frames 2-22 (2.1 s): its middle is grid step 6, so steps 4.5-7.5
+    would be centred; halves go up (steps 5-8), not to the even step as numpy rounds."""
+    plan = plan_windows(100, 10.0, SamplingRule(4, 0.2), window_s=2.1, hop_s=0.2)
+    np.testing.assert_array_equal(plan.frames[:3], [[8, 10, 12, 14], [10, 12, 14, 16],
+                                                    [12, 14, 16, 18]])
+
+
+def test_window_count_is_not_lost_to_rounding_of_the_hop():
+    """(2.3 - 2.0) / 0.1 is 2.999... in floating point: still four windows (0-0.3 s)."""
+    plan = plan_windows(23, 10.0, SamplingRule(4, 0.2), window_s=2.0, hop_s=0.1)
+    np.testing.assert_allclose(plan.start_s, [0.0, 0.1, 0.2, 0.3])
+
+
+def test_stride_in_frames_is_free_of_floating_point_noise():
+    assert SamplingRule(8, 0.07).stride_frames(100) == 7  # 0.07 * 100 is 7.000000000000001
+
+
+@pytest.mark.parametrize("frames, fps, window_s, hop_s, needle", [
+    (100, 10.0, 2.0, 0.0, r"window and hop must be positive \(got 2.0 s, 0.0 s\)"),
+    (100, 10.0, float("nan"), 0.5, r"window and hop must be positive \(got nan s"),
+    (100, 10.0, 2.0, float("inf"), r"window and hop must be positive"),
+    (0, 10.0, 2.0, 0.5, r"video must have frames and a positive frame rate \(got 0 frames"),
+    (100, 0.0, 2.0, 0.5, r"\(got 100 frames at 0.0 fps\)"),
+])
+def test_plan_windows_refuses_settings_it_cannot_plan(frames, fps, window_s, hop_s, needle):
+    with pytest.raises(InputError, match=needle):
+        plan_windows(frames, fps, SamplingRule(4, 0.2), window_s, hop_s)
+
+
+def test_a_window_between_frames_counts_the_frames_shown_inside_it():
+    """At 15 fps window 1 (0.3-1.3 s) shows frames 5-19 (frame 4 is at 0.27 s, frame 20 at
+    1.33 s): middle 12 = grid step 4 (3 frames a step), so steps 3-6."""
+    plan = plan_windows(150, 15.0, SamplingRule(4, 0.2), window_s=1.0, hop_s=0.3)
+    np.testing.assert_array_equal(plan.frames[1], [9, 12, 15, 18])
+
+
 def test_windows_parquet_contract(windows, demo_model):
     table, meta = read_windows(windows["sub-001"])
     contract = read_contract(demo_model)

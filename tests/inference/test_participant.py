@@ -16,6 +16,7 @@ from microdualnet.pose.participant import (
     follow,
     hint_from_sheet,
     parse_hint,
+    several_people_warning,
 )
 from pipeio.errors import InputError
 
@@ -85,6 +86,8 @@ def test_a_missed_participant_does_not_hand_the_track_to_the_other_person():
     (None, "0.2,0.1,0.9", "must be four numbers"),
     (None, "0.2,0.1,1.4,0.9", "lies outside the frame"),
     (None, "0.6,0.1,0.4,0.9", "lies outside the frame"),
+    (None, "0.5,0.1,0.5,0.9", "lies outside the frame"),  # no width
+    (None, "nan,0,1,1", "must be four numbers"),
     ("left", "0,0,1,1", "not both"),
 ])
 def test_bad_hints_name_the_place_and_what_was_expected(side, box, needle):
@@ -198,3 +201,75 @@ def test_with_a_side_the_other_person_is_never_taken_even_when_near():
     track, stats = follow(frames(*seq), parse_hint("right"), W2, H2)
     assert np.all(track[1:3] == 0) and stats.frames_track_lost == 2
     assert np.allclose(track[[0, 3, 4], :, 0].mean(1), 800, atol=8)
+
+
+def test_anchors_and_regions_in_pixels():
+    """A side's anchor is the middle of its half and its region reaches a tenth past the
+    centre; a box's anchor is its centre and its region the pixels it touches."""
+    left, right = parse_hint("left"), parse_hint("right")
+    box = parse_hint(None, "0.12,0.3,0.63,0.85")
+    assert [h.anchor(W, H).tolist() for h in (left, right, box, NO_HINT)] == [
+        [160, 240], [480, 240], [240, 276], [320, 240]]
+    assert [h.region(W, H) for h in (left, right, box, NO_HINT)] == [
+        (0, 0, 384, 480), (256, 0, 640, 480), (76, 144, 404, 408), (0, 0, 640, 480)]
+
+
+def test_a_box_limits_the_participant_vertically_too():
+    """The top half: the person just below it, though nearer the box's centre, is not taken."""
+    seq = [[person(320, 270, seed=1), person(100, 100, seed=2)]] * 3
+    track, stats = follow(frames(*seq), parse_hint(None, "0,0,1,0.5"), W, H)
+    assert np.allclose(track[:, :, 0].mean(1), 100, atol=8)
+    assert stats.frames_other_nearer_anchor == 3
+
+
+def test_a_single_seen_joint_is_nobody():
+    """One stray joint (a hand at the frame's edge) cannot be placed: not a second person."""
+    stray = np.zeros((25, 3), np.float32)
+    stray[4] = [320, 240, 0.9]  # at the very centre
+    track, stats = follow(frames(*[[person(150, 240, seed=1), stray]] * 3), NO_HINT, W, H)
+    assert np.allclose(track[:, :, 0].mean(1), 150, atol=8)
+    assert (stats.frames_several_people, stats.frames_other_nearer_anchor) == (0, 0)
+
+
+def test_frames_without_anyone_are_not_lost_and_each_refind_restarts_the_count():
+    """Nobody detected is not "someone else near": it neither counts as lost nor brings the
+    default rule nearer to looking afresh; two losses of 6 frames, the participant seen in
+    between, never reach REACQUIRE_AFTER."""
+    me, other = person(200, 240, seed=1), person(500, 240, seed=2)
+    seq = [[me, other]] + [[]] * (REACQUIRE_AFTER + 5) + [[me, other]]
+    track, stats = follow(frames(*seq), NO_HINT, W, H)
+    assert stats.frames_track_lost == 0 and stats.frames_several_people == 2
+    assert np.allclose(track[[0, -1], :, 0].mean(1), 200, atol=8)
+    seq = [[me, other]] + [[other]] * 6 + [[me, other]] + [[other]] * 6
+    track, stats = follow(frames(*seq), NO_HINT, W, H)
+    assert np.all(track[1:7] == 0) and np.all(track[8:] == 0)
+    assert stats.frames_track_lost == 12 and stats.frames_several_people == 2
+
+
+def test_the_default_rule_warns_above_one_percent_of_frames_with_others():
+    assert several_people_warning(NO_HINT.rule, 1, 100) is None
+    assert several_people_warning(NO_HINT.rule, 2, 100).startswith(
+        "several people in view in 2 of 100 frames and the sheet gives no participant_side")
+    assert several_people_warning(parse_hint("left").rule, 100, 100) is None
+
+
+def test_someone_half_a_body_away_is_not_the_participant():
+    """The default rule: the participant missed, a neighbour about one body size away (over
+    MAX_JUMP) is not taken in their place."""
+    me, other = person(320, 240, seed=1), person(450, 240, seed=2)
+    track, stats = follow(frames(*[[me, other]] * 2 + [[other]] * 2), NO_HINT, W, H)
+    assert np.all(track[2:] == 0) and stats.frames_track_lost == 2
+
+
+def test_following_goes_by_the_joints_not_only_the_box():
+    """Someone whose box sits where the participant's was but whose joints lie elsewhere is
+    not the participant; the participant, moved 40 px with the same pose, is."""
+    me = person(300, 240, seed=1)
+    moved = me.copy()
+    moved[:, 0] += 40
+    other = me.copy()
+    other[:, :2] = 2 * other[:, :2].mean(0) - other[:, :2]  # turned half round its centre
+    other[:, :2] += (me[:, :2].min(0) + me[:, :2].max(0)) / 2 - (
+        other[:, :2].min(0) + other[:, :2].max(0)) / 2  # box centre on the participant's
+    track, _ = follow(frames([me], [other, moved]), NO_HINT, W, H)
+    np.testing.assert_array_equal(track[1], moved)

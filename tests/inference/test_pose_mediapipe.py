@@ -124,6 +124,7 @@ def test_small_person_is_found_by_the_crop_fallback(tmp_path):
     qc = extract_pose("mediapipe", video, tmp_path / "w.npz", progress=False)
     kp = load_pose(tmp_path / "w.npz").keypoints
     assert qc["frames_from_person_crop"] == 4 and qc["frames_with_person"] == 4
+    assert qc["pose_frame_size"] == [640, 360] and not qc["decoded_without_deblocking"]
     expected = NOSE_XY * 160 / 512 + [1000, 500]
     assert np.abs(kp[:, INDEX["Nose"], :2] - expected).max() < 8
 
@@ -134,6 +135,14 @@ def test_video_without_a_person_is_excluded(tmp_path):
     qc = extract_pose("mediapipe", video, tmp_path / "e.npz", progress=False)
     assert qc["excluded"] is True and qc["frames_with_person"] == 0
     assert load_pose(tmp_path / "e.npz").keypoints.shape == (5, 25, 3)
+    assert qc["pose_frame_size"] == [128, 96] and not qc["decoded_without_deblocking"]
+    # Brought down 4-fold (past SKIP_DEBLOCKING_FROM): decoded without deblocking.
+    qc = extract_pose("mediapipe", video, tmp_path / "s.npz", progress=False, max_side=32)
+    assert qc["pose_frame_size"] == [32, 24] and qc["decoded_without_deblocking"]
+    # Frames asked for in any order, repeated: each read once, in order.
+    extract_pose("mediapipe", video, tmp_path / "o.npz", progress=False,
+                 only_frames=np.array([3, 1, 1]))
+    np.testing.assert_array_equal(load_pose(tmp_path / "o.npz").frame_index, [1, 3])
 
 
 @pytest.fixture(scope="module")

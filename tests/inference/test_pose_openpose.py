@@ -50,6 +50,7 @@ def test_qc_summary_counts_frames_and_entities(poses):
                                                      "torso", "lower_body"}
     assert all(0.3 < v <= 1 for v in qc["mean_confidence_per_entity"].values())
     assert qc["excluded"] is False and qc["exclusion_reason"] is None
+    assert qc["participant_id"] == "sub-002" and qc["only_sampled_frames"] is False
     # Each entity's mean joint confidence over the frames with a person, from the pose file.
     kp = load_pose(poses["sub-002"]).keypoints
     person = has_person(kp)
@@ -130,6 +131,7 @@ def test_only_sampled_frames_are_processed(cohort, demo_model, tmp_path):
     plan = plan_windows(SECONDS * FPS, FPS, read_contract(demo_model).sampling_rule, 1.0, 1.0)
     np.testing.assert_array_equal(pose.frame_index, plan.unique_frames())
     assert not pose.complete and pose.video_frames == SECONDS * FPS
+    assert json.loads((tmp_path / "s.qc.json").read_text())["only_sampled_frames"] is True
 
 
 @pytest.mark.parametrize("make, needle", [
@@ -154,3 +156,50 @@ def test_truncated_video_is_an_error_naming_the_file(cohort, tmp_path, capsys):
                  str(cohort / "openpose/sub-001"), "--out", str(tmp_path / "p.npz")])
     err = capsys.readouterr().err
     assert code == 2 and f"video {video}" in err
+
+
+@pytest.mark.parametrize("only", [[80], [-1, 5]])
+def test_frames_to_process_outside_the_video_are_refused(cohort, tmp_path, only):
+    with pytest.raises(InputError, match="frames to process lie outside the video's 80 frames"):
+        extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                     openpose_dir=cohort / "openpose/sub-001", only_frames=np.array(only),
+                     progress=False)
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_only_frames_are_taken_once_each_in_order(cohort, poses, tmp_path):
+    qc = extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                      openpose_dir=cohort / "openpose/sub-001", only_frames=np.array([5, 3, 3]),
+                      progress=False)
+    pose = load_pose(tmp_path / "p.npz")
+    np.testing.assert_array_equal(pose.frame_index, [3, 5])
+    np.testing.assert_array_equal(pose.keypoints, load_pose(poses["sub-001"]).keypoints[[3, 5]])
+    assert qc["only_sampled_frames"] is True and qc["frames_processed"] == 2
+
+
+def test_an_upside_down_body_is_refused_when_uprightness_is_asked_for(cohort, tmp_path):
+    """The pose stage's own check (pose.min_upright_fraction): nothing written, the video
+    named."""
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    for _, path in openpose_io.frame_files(folder):
+        people = openpose_io.read_frame(path)
+        seen = people[..., 2] > 0
+        people[..., 1] = np.where(seen, HEIGHT - 1 - people[..., 1], 0)
+        path.write_text(openpose_io.frame_json(people))
+    args = ("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz")
+    with pytest.raises(InputError, match=r"video .*sub-001.mp4: the body axis is more than 45 "
+                                         r"degrees from upright in 9\d% of the \d+ frames"):
+        extract_pose(*args, openpose_dir=folder, progress=False, min_upright=0.5)
+    assert not (tmp_path / "p.npz").exists()
+    qc = extract_pose(*args, openpose_dir=folder, progress=False)  # the check is off: 0
+    assert qc["upright_fraction"] < 0.1  # only the frames judged by the (level) shoulders
+
+
+def test_an_unknown_backend_or_a_missing_openpose_folder_is_one_line(cohort, tmp_path):
+    video = cohort / "videos/sub-001.mp4"
+    with pytest.raises(InputError, match=r"unknown pose backend 'alphapose'; expected one of "
+                                         r"\('mediapipe', 'openpose'\)"):
+        extract_pose("alphapose", video, tmp_path / "p.npz", progress=False)
+    with pytest.raises(InputError, match="the openpose backend needs --openpose-dir"):
+        extract_pose("openpose", video, tmp_path / "p.npz", progress=False)
+    assert not list(tmp_path.iterdir())
