@@ -53,8 +53,11 @@ def quality_row(qc: dict[str, Any], source: Path) -> dict[str, Any]:
     if missing:
         raise InputError(f"pose QC file {source} lacks key(s) {missing}; expected the JSON "
                          "`microdualnet pose --qc` writes")
-    processed = int(qc["frames_processed"])
-    found = int(qc["frames_with_person"])
+    counts = {k: qc[k] for k in ("frames_processed", "frames_with_person")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+               for v in counts.values()):
+        raise InputError(f"pose QC file {source}: {counts} must be whole numbers of frames")
+    processed, found = counts["frames_processed"], counts["frames_with_person"]
     excluded = bool(qc["excluded"])
     rule = str(qc.get("participant_rule") or "")
     flags = []
@@ -121,10 +124,14 @@ def read_quality(path: Path) -> pd.DataFrame:
     """The table as written by `pose-quality`, checked for its columns."""
     if not path.is_file():
         raise InputError(f"pose-quality table {path} does not exist")
-    table = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "flags": str,
-                                               "participant_rule": str},
-                        keep_default_na=False, na_values={"person_pct": [""],
-                                                          "upright_pct": [""]})
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "flags": str,
+                                                   "participant_rule": str},
+                            keep_default_na=False, na_values={"person_pct": [""],
+                                                              "upright_pct": [""]})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"pose-quality table {path} is not a readable TSV: "
+                         f"{' '.join(str(err).split())}") from None
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"pose-quality table {path} lacks column(s) {missing}")

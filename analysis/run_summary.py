@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.pose_quality import flagged, read_quality
+from pipeio import InputError
 
 EXCLUSION_FILES = ("percent_time_exclusions.tsv", "stats/exclusions.tsv")
 NAMED = 10  # participants named in a line; the rest are counted
@@ -36,6 +37,19 @@ def run_summary(results: str | Path, model_path: bool = True) -> list[str]:
         return [f"(no run summary: {' '.join(str(err).split())})"]
 
 
+def _excluded_ids(path: Path) -> set[str]:
+    """The participants an exclusions list names; a damaged list is an error naming it (the
+    line then says which file to look at)."""
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"exclusions list {path} is not a readable TSV: {err}") from None
+    if "participant_id" not in table.columns:
+        raise InputError(f"exclusions list {path} lacks column participant_id")
+    ids = table["participant_id"]
+    return set(ids[ids != ""])
+
+
 def _summary(results: Path, model_path: bool) -> list[str]:
     lines = []
     if (results / "report.html").is_file():
@@ -44,8 +58,7 @@ def _summary(results: Path, model_path: bool) -> list[str]:
     names = EXCLUSION_FILES if model_path else EXCLUSION_FILES[1:]
     files = [results / name for name in names if (results / name).is_file()]
     for path in files:
-        ids = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)["participant_id"]
-        excluded |= set(ids[ids != ""])
+        excluded |= _excluded_ids(path)
     if excluded:
         lines.append(f"Excluded: {len(excluded)} participant(s) ({_named(sorted(excluded))}); "
                      f"reasons in {' and '.join(map(str, files))}")

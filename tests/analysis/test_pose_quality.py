@@ -103,11 +103,17 @@ def test_summary_and_report_section_name_the_flagged_participants(cohort):
     ("[1, 2]", "is not a JSON object"),
     (json.dumps({"participant_id": "s1", "backend": "openpose"}),
      r"lacks key\(s\) \['frames_processed', 'frames_with_person', 'excluded'\]"),
+    (json.dumps(_qc("s1", frames_processed=None)),
+     r"\{'frames_processed': None, 'frames_with_person': 48\} must be whole numbers"),
+    (json.dumps(_qc("s1", frames_with_person="48")),
+     r"\{'frames_processed': 48, 'frames_with_person': '48'\} must be whole numbers"),
+    (json.dumps(_qc("s1", frames_with_person=-1)),
+     r"\{'frames_processed': 48, 'frames_with_person': -1\} must be whole numbers"),
 ])
 def test_a_bad_qc_file_is_named(tmp_path, text, needle):
     path = tmp_path / "s1.qc.json"
     path.write_text(text)
-    with pytest.raises(InputError, match=rf"pose QC file .*s1.qc.json {needle}"):
+    with pytest.raises(InputError, match=rf"pose QC file .*s1.qc.json:? {needle}"):
         quality_table([path])
 
 
@@ -117,3 +123,55 @@ def test_two_records_of_one_participant_are_refused(tmp_path):
     second = _write(tmp_path / "copy", _qc("s1"))
     with pytest.raises(InputError, match=r"participant\(s\) \['s1'\] more than once"):
         quality_table(first + second)
+
+
+def _row(tmp_path: Path, **over) -> pd.Series:
+    """The table row of one participant's QC record."""
+    return quality_table(_write(tmp_path, _qc("s1", **over))).iloc[0]
+
+
+def test_person_share_at_the_limit_is_not_flagged_and_shares_keep_two_decimals(tmp_path):
+    assert _row(tmp_path, frames_processed=10, frames_with_person=9)["flags"] == ""
+    row = _row(tmp_path, frames_processed=3, frames_with_person=1, upright_fraction=1 / 3)
+    assert row["person_pct"] == 33.33 and row["upright_pct"] == 33.33
+    assert row["flags"] == "a person in 33.3% of processed frames (under 90%)"
+
+
+def test_both_flags_are_joined_with_a_semicolon(tmp_path):
+    row = _row(tmp_path, frames_with_person=24, participant_warning=WARNING,
+               frames_several_people=20)
+    assert row["flags"] == f"{OTHERS_FLAG}; a person in 50.0% of processed frames (under 90%)"
+
+
+def test_one_person_at_the_start_is_nobody_else_in_view(tmp_path):
+    row = _row(tmp_path, backend="mediapipe", frames_several_people=None, people_at_start=1)
+    assert not row["others_in_view"] and row["flags"] == ""
+
+
+def test_an_excluded_participant_is_never_flagged(tmp_path):
+    """The exclusions list says why; a flag would count them twice in the report."""
+    row = _row(tmp_path, excluded=True, frames_with_person=2, participant_warning=WARNING)
+    assert row["excluded"] and row["flags"] == ""
+
+
+def test_a_cohort_without_pose_says_so(tmp_path):
+    table = quality_table(_write(tmp_path, _qc("s1", excluded=True, frames_processed=0,
+                                               frames_with_person=0)))
+    assert summary_line(table) == "Pose QC of 1 participants: none has pose."
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(InputError, match=r"pose QC file .*s9\.qc\.json does not exist"):
+        quality_table([tmp_path / "s9.qc.json"])
+    with pytest.raises(InputError, match=r"pose-quality table .*none\.tsv does not exist"):
+        read_quality(tmp_path / "none.tsv")
+
+
+@pytest.mark.parametrize("content", [b"", b"participant_id\tflags\ns1\tx\ns2\ty\tz\tw\n",
+                                     b"participant_id\n\xff\n"])
+def test_a_damaged_table_is_named_not_a_traceback(tmp_path, content):
+    path = tmp_path / "pose_quality.tsv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"pose-quality table .*pose_quality\.tsv is not a "
+                       r"readable TSV: [^\n]+$"):
+        read_quality(path)

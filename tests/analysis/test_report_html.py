@@ -1,13 +1,21 @@
-"""The HTML report's pieces: caption markup, the merged exclusions list, refusal of non-PNGs."""
+"""The HTML report: caption markup, the merged exclusions list, refusal of non-PNGs, and the
+whole report built from small stage outputs."""
 
+import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from analysis.__main__ import main
+from analysis.plots import slugify
+from analysis.pose_quality import COLUMNS, OTHERS_FLAG
 from analysis.report import (
     _provenance_html,
     agreement_html,
+    build_report,
+    html_table,
     markdown_caption,
     merge_exclusions,
     png_data_uri,
@@ -110,3 +118,134 @@ def test_a_damaged_provenance_record_is_an_error_naming_it(tmp_path):
     (tmp_path / "agreement.provenance.json").write_text("{")
     with pytest.raises(InputError, match=r"agreement\.provenance\.json is not readable"):
         agreement_html(table, None)
+
+
+PNG = b"\x89PNG\r\n\x1a\n a plot"
+
+
+@pytest.fixture
+def run_files(tmp_path) -> dict[str, Path]:
+    """The inputs of `analysis report` as the stages write them: five participants in the
+    sheet, s5 dropped by pose (its video's path in the reason), s4 by stats."""
+    def tsv(name: str, frame: pd.DataFrame) -> Path:
+        path = tmp_path / name
+        frame.to_csv(path, sep="\t", index=False)
+        return path
+
+    pids, groups = ["s1", "s2", "s3", "s4", "s5"], ["ASD", "ASD", "TDC", "TDC", "TDC"]
+    files = {
+        "participants": tsv("participants.tsv", pd.DataFrame(
+            {"participant_id": pids, "group": groups})),
+        "percent_time": tsv("percent_time.tsv", pd.DataFrame(
+            {"participant_id": pids[:4], "group": groups[:4], "action": "nodding & more",
+             "percent_time": [1.0, 2.0, 3.0, 4.0], "valid_s": 10.0})),
+        "upstream_exclusions": tsv("percent_time_exclusions.tsv", pd.DataFrame(
+            {"participant_id": ["s5"], "reason": ["pose: video /data/Jane.mp4 is not readable"]})),
+        "stats_exclusions": tsv("exclusions.tsv", pd.DataFrame(
+            {"participant_id": ["s4", "s5"],
+             "reason": ["covariate age is empty in sheet.tsv", "not in the table"]})),
+        "table_v": tsv("table_v.tsv", pd.DataFrame(
+            {"Action": ["nodding & more"], "Contrast": ["ASD < TDC"], "Type": ["%"],
+             "Effect": [0.3712], "p": [0.0002], "p_adj": [0.0041]})),
+        "hurdle": tsv("hurdle.tsv", pd.DataFrame(
+            {"action": "nodding & more", "estimable": [True, False, False, False],
+             "reason": ["", "too few engagers", "separation", "too few engagers"]})),
+    }
+    files["table_v_md"] = tmp_path / "table_v.md"
+    files["table_v_md"].write_text("Table V. Pairwise <caption>.\n\n| Action |\n|---|\n| x |\n")
+    files["methods"] = tmp_path / "methods.md"
+    files["methods"].write_text("We analysed\npercent time.\n\nSecond.\n")
+    files["overview"] = tmp_path / "overview.png"
+    for name in ("overview.png", f"violin_{slugify('nodding & more')}.png"):
+        (tmp_path / name).write_bytes(PNG)
+    files["provenance"] = tmp_path / "stats.provenance.json"
+    files["provenance"].write_text(json.dumps(
+        {"step": "stats", "created_utc": "2026-01-02T03:04:05Z", "git_commit": "abc123",
+         "versions": {"python": "3.11.9", "pandas": "2.2.2"}}))
+    quality = [{"participant_id": pid, "backend": "openpose", "excluded": False,
+                "frames_processed": 10, "person_pct": 100.0, "upright_pct": 100.0,
+                "participant_rule": "default", "others_in_view": pid == "s2",
+                "flags": OTHERS_FLAG if pid == "s2" else ""} for pid in pids[:4]]
+    files["pose_quality"] = tsv("pose_quality.tsv", pd.DataFrame(quality, columns=COLUMNS))
+    return files
+
+
+def _report(files: dict[str, Path], tmp_path: Path, *extra: str) -> str:
+    out = tmp_path / "report.html"
+    args = ["report", "--table-v", files["table_v"], "--table-v-md", files["table_v_md"],
+            "--hurdle", files["hurdle"], "--methods", files["methods"], "--percent-time",
+            files["percent_time"], "--exclusions", files["stats_exclusions"],
+            "--upstream-exclusions", files["upstream_exclusions"], "--overview",
+            files["overview"], "--provenance", files["provenance"],
+            tmp_path / "never_written.provenance.json", "--pose-quality",
+            files["pose_quality"], "--out", out, *extra]
+    assert main([str(a) for a in args]) == 0
+    return out.read_text()
+
+
+def test_report_states_the_cohort_tables_and_provenance(run_files, tmp_path):
+    text = _report(run_files, tmp_path, "--participants", str(run_files["participants"]))
+    cohort = ("<p>Participants in the sheet: 5; analysed: 3 (ASD n=2, TDC n=1); excluded: 2."
+              "</p>")
+    assert cohort in text
+    assert "<strong>Pose quality: 1 participant(s) flagged</strong>" in text
+    assert "<strong>Table V.</strong> Pairwise &lt;caption&gt;.</p>" in text
+    assert ('<tr><td>nodding &amp; more</td><td>ASD &lt; TDC</td><td>%</td>'
+            '<td class="num">0.37</td><td class="num">&lt;.001</td><td class="num">.004</td>'
+            "</tr>") in text
+    assert "<p>We analysed percent time.</p>\n<p>Second.</p>" in text
+    assert "<p>3 of 4 tests were not estimable" in text
+    assert ('<tr><td>too few engagers</td><td class="num">2</td></tr>'
+            '<tr><td>separation</td><td class="num">1</td></tr>') in text
+    assert ('<tr><td>s5</td><td>TDC</td><td>pose</td><td>pose: an input file could not be '
+            "used") in text
+    assert ('<tr><td>s4</td><td>TDC</td><td>stats</td><td>stats: an input file could not be '
+            "used") in text
+    assert "Jane" not in text and "sheet.tsv" not in text and text.count("<td>s5</td>") == 1
+    assert len(re.findall(r'<img src="data:image/png;base64,', text)) == 2  # overview, violin
+    assert ("<ul><li>stats: 2026-01-02T03:04:05Z, git commit abc123; python 3.11.9, pandas "
+            "2.2.2</li></ul>") in text
+    # Without the sheet, the cohort is the analysed and the excluded participants.
+    assert cohort in _report(run_files, tmp_path)
+
+
+def test_a_cohort_with_nothing_to_flag_or_skip_says_so(run_files, tmp_path):
+    pd.DataFrame({"action": ["nodding & more"], "estimable": [True], "reason": [""]}).to_csv(
+        run_files["hurdle"], sep="\t", index=False)
+    quality = pd.read_csv(run_files["pose_quality"], sep="\t").assign(flags="")
+    quality.to_csv(run_files["pose_quality"], sep="\t", index=False)
+    text = _report(run_files, tmp_path)
+    assert "<p>0 of 1 tests were not estimable" in text and "participant(s) flagged" not in text
+    assert '<tr><td colspan="5">no participant was flagged</td></tr>' in text
+
+
+def test_empty_tables_span_their_columns_and_escape_the_note():
+    assert html_table(pd.DataFrame(columns=["a", "b"]), empty="none <yet>") == (
+        '<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td colspan="2">'
+        "none &lt;yet&gt;</td></tr></tbody></table>")
+
+
+def test_missing_or_malformed_inputs_are_named(run_files, tmp_path):
+    run_files["hurdle"].unlink()
+    with pytest.raises(InputError, match=r"hurdle results .*hurdle\.tsv does not exist"):
+        build_report(**_build_args(run_files))
+    pd.DataFrame({"Action": ["x"], "p": [0.1]}).to_csv(run_files["table_v"], sep="\t",
+                                                        index=False)
+    with pytest.raises(InputError, match=r"Table V .*table_v\.tsv lacks column\(s\) "
+                       r"\['Contrast', 'Type', 'Effect', 'p_adj'\]"):
+        build_report(**_build_args(run_files))
+
+
+def _build_args(files: dict[str, Path]) -> dict:
+    return {"table_v": files["table_v"], "table_v_md": None, "hurdle": files["hurdle"],
+            "methods": files["methods"], "percent_time": files["percent_time"],
+            "stats_exclusions": files["stats_exclusions"], "upstream_exclusions": None,
+            "participants": None, "overview": None, "figure_caption": None, "provenance": [],
+            "captions": None}
+
+
+def test_a_cohort_with_everyone_excluded_says_none_analysed(run_files, tmp_path):
+    pd.DataFrame({"participant_id": ["s1", "s2", "s3", "s4"], "reason": "no age"}).to_csv(
+        run_files["stats_exclusions"], sep="\t", index=False)
+    text = _report(run_files, tmp_path)
+    assert "<p>Participants in the sheet: 5; analysed: 0 (none); excluded: 5.</p>" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+import analysis.run_summary as run_summary_module
 from analysis.pose_quality import COLUMNS, OTHERS_FLAG
 from analysis.run_summary import run_summary
 
@@ -30,8 +31,11 @@ def test_report_exclusions_and_flags_are_named(tmp_path):
     _quality(tmp_path / "pose_quality.tsv", {"s1": "", "s3": OTHERS_FLAG, "s4": OTHERS_FLAG})
     lines = run_summary(tmp_path)
     assert lines[0] == f"Report: {tmp_path / 'report.html'}"
-    assert lines[1].startswith("Excluded: 3 participant(s) (s2, s5, s7); reasons in ")
-    assert lines[2].startswith("Pose QC flagged 2 participant(s) (s3, s4): see ")
+    assert lines[1] == (f"Excluded: 3 participant(s) (s2, s5, s7); reasons in "
+                        f"{tmp_path / 'percent_time_exclusions.tsv'} and "
+                        f"{tmp_path / 'stats/exclusions.tsv'}")
+    assert lines[2].startswith("Pose QC flagged 2 participant(s) (s3, s4): see "
+                               f"{tmp_path / 'pose_quality.tsv'} (e.g. several people")
     assert len(lines) == 3
 
 
@@ -61,3 +65,59 @@ def test_a_participant_called_na_is_counted(tmp_path):
         tmp_path / "percent_time_exclusions.tsv", sep="\t", index=False)
     (line,) = run_summary(tmp_path)
     assert line.startswith("Excluded: 2 participant(s) (NA, s2)")
+
+
+def test_ten_names_are_all_named(tmp_path):
+    _quality(tmp_path / "pose_quality.tsv", {f"s{i:02d}": OTHERS_FLAG for i in range(10)})
+    (line,) = run_summary(tmp_path)
+    assert "(s00, s01, s02, s03, s04, s05, s06, s07, s08, s09): see" in line
+
+
+def test_empty_lists_and_no_flags_say_nothing(tmp_path):
+    """A clean run writes header-only exclusion files and an unflagged QC table."""
+    (tmp_path / "stats").mkdir()
+    for name in ("percent_time_exclusions.tsv", "stats/exclusions.tsv"):
+        (tmp_path / name).write_text("participant_id\treason\n")
+    _quality(tmp_path / "pose_quality.tsv", {"s1": "", "s2": ""})
+    assert run_summary(tmp_path) == []
+
+
+def test_a_blank_participant_id_is_not_counted(tmp_path):
+    (tmp_path / "percent_time_exclusions.tsv").write_text(
+        "participant_id\treason\ns1\tpose: x\n\tstray\n")
+    assert run_summary(tmp_path) == [
+        f"Excluded: 1 participant(s) (s1); reasons in {tmp_path / 'percent_time_exclusions.tsv'}"]
+
+
+def test_any_error_gives_one_line(tmp_path):
+    """A damaged exclusions list (pandas' message ends in a newline) or one without the column
+    names the file, on one line."""
+    path = tmp_path / "percent_time_exclusions.tsv"
+    path.write_text("participant_id\treason\ns1\ta\ns2\tb\tc\td\n")
+    assert run_summary(tmp_path) == [
+        f"(no run summary: exclusions list {path} is not a readable TSV: Error tokenizing "
+        "data. C error: Expected 2 fields in line 3, saw 4)"]
+    path.write_text("pid\treason\ns1\ta\n")
+    assert run_summary(tmp_path) == [
+        f"(no run summary: exclusions list {path} lacks column participant_id)"]
+    for damaged in (b"participant_id\treason\ns1\t\xff\n", b""):
+        path.write_bytes(damaged)
+        (line,) = run_summary(tmp_path)
+        assert line.startswith(f"(no run summary: exclusions list {path} is not a readable TSV")
+
+
+def test_a_damaged_quality_table_gives_a_line_not_an_error(tmp_path):
+    path = tmp_path / "pose_quality.tsv"
+    path.write_text("participant_id\tflags\ns1\tx\ns2\ty\tz\tw\n")
+    assert run_summary(tmp_path) == [
+        f"(no run summary: pose-quality table {path} is not a readable TSV: Error tokenizing "
+        "data. C error: Expected 2 fields in line 3, saw 4)"]
+
+
+def test_an_unexpected_error_gives_a_line_not_an_error(tmp_path, monkeypatch):
+    def broken(path):
+        raise OSError("disk\n gone")
+
+    _quality(tmp_path / "pose_quality.tsv", {"s1": OTHERS_FLAG})
+    monkeypatch.setattr(run_summary_module, "read_quality", broken)
+    assert run_summary(tmp_path) == ["(no run summary: disk gone)"]

@@ -7,14 +7,17 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
+from analysis.config import StatsConfig
 from analysis.fdr import bh_adjust
 from analysis.tables import (
     direction_label,
     format_p,
     latex_escape,
     table_v,
+    table_v_caption,
     to_latex,
     to_markdown,
+    write_results,
 )
 
 
@@ -80,3 +83,45 @@ def test_markdown_and_latex_use_paper_formats() -> None:
 
 def test_latex_escape() -> None:
     assert latex_escape("a_b & 50% {x}") == r"a\_b \& 50\% \{x\}"
+
+
+def test_even_odds_read_as_not_lower() -> None:
+    assert direction_label("ASD", "PSY", 1.0) == "ASD > PSY"
+
+
+def test_table_v_never_lists_a_test_that_was_not_estimable_and_breaks_ties_by_name() -> None:
+    results = results_fixture()
+    results.loc[4, "p"] = 0.0001  # a stray p on a non-estimable row
+    results.loc[1, "p"] = results.loc[0, "p"] = 0.0002  # a tie: action names decide
+    table = table_v(results.iloc[::-1], alpha=0.05)
+    assert table["Action"].tolist() == ["retracting feet", "shaking legs", "nodding"]
+
+
+def test_markdown_and_latex_tables_in_full() -> None:
+    table = table_v(results_fixture(), alpha=0.01)
+    assert to_markdown(table, "Cap.") == (
+        "Cap.\n\n| Action | Contrast | Type | Effect | p | p_adj |\n"
+        "|---|---|---|---:|---:|---:|\n"
+        "| retracting feet | ASD < PSY | % | 0.37 | <.001 | .004 |\n"
+        "| shaking legs | ASD > PSY | Prob. | 3.00 | .002 | .054 |\n")
+    assert to_markdown(table.iloc[:0], "Cap.").endswith(
+        "|---:|\n| — | — | — | — | — | — |\n")
+    assert to_latex(table, "Cap > x_y") == "\n".join([
+        r"\begin{table}[t]", r"\centering", r"\caption{Cap $>$ x\_y}",
+        r"\label{tab:group-differences}", r"\begin{tabular}{lllrrr}", r"\toprule",
+        r"Action & Contrast & Type & Effect & $p$ & $p_{adj}$ \\", r"\midrule",
+        r"retracting feet & ASD $<$ PSY & \% & 0.37 & $<$.001 & .004 \\",
+        r"shaking legs & ASD $>$ PSY & Prob. & 3.00 & .002 & .054 \\",
+        r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
+
+
+def test_written_tables_keep_full_precision_and_the_caption(tmp_path) -> None:
+    results = results_fixture()
+    results.loc[0, "p"] = 0.000123456789
+    write_results(results, tmp_path, StatsConfig(alpha=0.01))
+    back = pd.read_csv(tmp_path / "hurdle.tsv", sep="\t")
+    assert back.loc[0, "p"] == 0.000123456789
+    assert pd.read_csv(tmp_path / "table_v.tsv", sep="\t").loc[0, "p"] == 0.000123456789
+    caption = table_v_caption(StatsConfig(alpha=0.01))
+    assert (tmp_path / "table_v.md").read_text().startswith(f"Table V. {caption}\n\n| Action")
+    assert rf"\caption{{{latex_escape(caption)}}}" in (tmp_path / "table_v.tex").read_text()

@@ -410,3 +410,124 @@ def test_truth_percent_time_copies_the_table_and_names_the_cohort_record(tmp_pat
                        str(tmp_path / "x.tsv")])
     assert "lacks column(s) ['group', 'action', 'valid_s']" in capsys.readouterr().err
     assert not (tmp_path / "x.tsv").exists()
+
+
+def test_a_mean_probability_at_the_threshold_is_an_action(tmp_path):
+    """'Reaches the threshold': >=, both for the label and for leaving a median uncorrected."""
+    path = _windows(tmp_path, "a", _nodding([0.5, 0.25]), 2.0)
+    tl = participant_timeline(path, Decision(threshold=0.5, bin_s=1.0, baseline="none"))
+    assert tl.label.tolist() == [0, -1]
+    path = _windows(tmp_path, "b", _nodding([0.5, 0.5, 0.25]), 3.0)
+    tl = participant_timeline(path, Decision(threshold=0.5, bin_s=1.0))
+    assert tl.baseline.tolist() == [0.0, 0.0, 0.0] and tl.label.tolist() == [0, 0, -1]
+
+
+def test_background_decision_with_the_background_class_not_last(tmp_path):
+    table = pd.DataFrame({"start_s": [0.0, 1.0, 2.0], "end_s": [1.0, 2.0, 3.0],
+                          "valid": True, "pose_fraction": 1.0,
+                          "prob_nodding": [0.7, 0.1, 0.1], "prob_no action": [0.2, 0.8, 0.1],
+                          "prob_shaking legs": [0.1, 0.1, 0.8]})
+    meta = {"participant_id": "a", "class_names": ["nodding", "no action", "shaking legs"],
+            "entities": [], "duration_s": 3.0, "min_pose_fraction": 0.5}
+    path = write_windows(tmp_path / "a.parquet", table, meta)
+    tl = participant_timeline(path, Decision("background", bin_s=1.0, baseline="none"))
+    assert tl.actions == ["nodding", "shaking legs"] and tl.label.tolist() == [0, -1, 1]
+
+
+def test_view_spans_are_not_bridged_across_a_window_left_out(tmp_path):
+    """Where an invalid window lies between two valid ones (no pose there), the gap between
+    their views is time nobody classified: it stays not valid."""
+    rows = [(0, 2, [0.9, 0.0, 0.1]), (1, 3, None), (2, 4, [0.0, 0.0, 1.0])]
+    path = _viewed(_windows(tmp_path, "a", rows, 4.0), [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)],
+                   hop_s=1.0)
+    tl = participant_timeline(path, Decision(bin_s=0.5, baseline="none", credit="view"))
+    assert tl.valid.tolist() == [False, True, True, False, False, True, True, False]
+    assert tl.valid_s == pytest.approx(2.0)
+
+
+def test_too_little_valid_time_is_excluded_with_the_amount(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (2, 4, [0.1, 0.1, 0.8])], 4.0)
+    b = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.5)
+    decision = Decision(bin_s=0.5)  # valid time exact in binary: 2.0 s is 2.0 s
+    table, excluded = aggregate([a, b], _sheet(["a", "b"]), decision, min_valid_s=2.5)
+    assert table["participant_id"].unique().tolist() == ["a"]
+    assert excluded.to_dict("list") == {
+        "participant_id": ["b"], "reason": ["only 2.0 s of valid time (< 2.5 s)"]}
+    table, excluded = aggregate([a, b], _sheet(["a", "b"]), decision, min_valid_s=2.0)
+    assert table["participant_id"].unique().tolist() == ["a", "b"] and excluded.empty
+
+
+def test_windows_that_cannot_form_one_table_are_refused(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    (tmp_path / "copy").mkdir()
+    again = _windows(tmp_path / "copy", "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    with pytest.raises(InputError, match=r"participant\(s\) \['a'\] have more than one windows"):
+        aggregate([a, again], _sheet(["a"]), Decision())
+    with pytest.raises(InputError, match=r"covariate\(s\) \['sex'\] are not columns of the "
+                       "participant sheet"):
+        aggregate([a], _sheet(["a"]), Decision(), covariates=["age", "sex"])
+    b = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    table, meta = read_windows(b)
+    renamed = table.rename(columns={"prob_nodding": "prob_nod"})
+    write_windows(b, renamed, {**meta, "class_names": ["nod", "shaking legs", "no action"]})
+    with pytest.raises(InputError, match=r"participant b: classes \['nod', 'shaking legs'\] "
+                       r"differ from \['nodding', 'shaking legs'\]"):
+        aggregate([a, b], _sheet(["a", "b"]), Decision())
+
+
+def test_the_participant_comes_from_the_metadata_not_the_file_name(tmp_path):
+    path = _windows(tmp_path, "sub-007", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    renamed = path.rename(tmp_path / "copy of it.parquet")
+    assert participant_timeline(renamed, Decision()).participant_id == "sub-007"
+
+
+def test_cli_writes_what_aggregate_computes(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 3, [0.7, 0.1, 0.2]), (3, 7, [0.1, 0.7, 0.2])], 7.0)
+    b = _windows(tmp_path, "b", [(0, 3, [0.1, 0.1, 0.8])], 3.0)
+    sheet = tmp_path / "sheet.tsv"
+    _sheet(["a", "b"]).assign(sex=["f", "m"]).to_csv(sheet, sep="\t", index=False)
+    out = tmp_path / "out" / "pt.tsv"
+    out.parent.mkdir()
+    assert analysis_main(["aggregate", "--windows", str(a), str(b), "--participants",
+                          str(sheet), "--out", str(out), "--covariates", " sex, ,age",
+                          "--min-valid-s", "3.5", "--baseline", "none"]) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert list(table.columns) == ["participant_id", "group", "sex", "age", "action",
+                                   "percent_time", "valid_s"]
+    assert table["percent_time"].tolist() == pytest.approx([100 * 3 / 7, 100 * 4 / 7],
+                                                           abs=1e-6)
+    excluded = pd.read_csv(tmp_path / "out" / "pt_exclusions.tsv", sep="\t")
+    assert excluded.to_dict("list") == {"participant_id": ["b"],
+                                        "reason": ["only 3.0 s of valid time (< 3.5 s)"]}
+    params = json.loads((tmp_path / "out" / "pt.tsv.provenance.json").read_text())["params"]
+    assert params["min_valid_s"] == 3.5 and params["covariates"] == ["sex", "age"]
+    assert params["baseline"] == "none"
+
+
+def test_bins_end_with_the_video(tmp_path):
+    """2.1 s / 0.3 s is 7.000000000000001 in floating point: 7 bins, not an 8th of width
+    zero; a last bin cut by the video's end counts only its own length as valid time."""
+    path = _windows(tmp_path, "a", [(0, 2.1, [1.0, 0.0, 0.0])], 2.1)
+    tl = participant_timeline(path, Decision(bin_s=0.3, baseline="none"))
+    assert len(tl.bin_start) == 7 and (tl.bin_width > 0.2999).all()
+    path = _windows(tmp_path, "b", [(0, 2, [0.9, 0.0, 0.1]), (2, 2.8, [0.0, 0.0, 1.0])], 2.8)
+    tl = participant_timeline(path, Decision(bin_s=1.0, baseline="none"))
+    assert tl.bin_width.tolist() == pytest.approx([1.0, 1.0, 0.8])
+    assert tl.valid_s == pytest.approx(2.8)
+    assert tl.percent_time()["nodding"] == pytest.approx(100 * 2 / 2.8)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"mode": "max"}, "decision must be background or threshold, got 'max'"),
+    ({"threshold": 1.5}, "threshold must be within 0-1, got 1.5"),
+    ({"threshold": -0.1}, "threshold must be within 0-1, got -0.1"),
+])
+def test_decision_settings_are_checked(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        Decision(**kwargs)
+
+
+def test_no_valid_time_has_no_resting_level(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, None), (1, 3, None)], 3.0)
+    tl = participant_timeline(path, Decision())
+    assert tl.baseline.tolist() == [0.0, 0.0, 0.0] and tl.excluded.startswith("no valid window")
