@@ -66,6 +66,14 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str,
     dtype = dict.fromkeys(("participant_id", "group", "action", *text_columns), str)
     try:
         frame = pd.read_csv(io.StringIO(text), sep="\t", dtype=dtype)
+        # Names are text as written: a participant `NA` or a group `None` is not a missing
+        # value (pandas' default), only an empty cell is.
+        names = [c for c in dtype if c in frame.columns]
+        if names:
+            raw = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False,
+                              usecols=names)
+            for col in names:
+                frame[col] = raw[col].mask(raw[col].str.strip() == "")
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{what} {path} is not a readable TSV: {exc}") from None
     missing = [c for c in required if c not in frame.columns]

@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.agreement.table import definitions, display_table
+from analysis.inputs import read_tsv
 from analysis.plots import slugify
 from analysis.pose_quality import flagged, read_quality, summary_line
 from analysis.tables import TABLE_V_COLUMNS, formatted
@@ -102,10 +103,7 @@ def read_caption(folder: Path | None, name: str) -> str:
 # -- inputs ---------------------------------------------------------------------------------
 
 def _read_tsv(path: Path, what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{what} {path} does not exist")
-    return pd.read_csv(path, sep="\t", dtype={"participant_id": str, "group": str,
-                                              "reason": str, "Action": str})
+    return read_tsv(path, (), what, text_columns=("reason", "Action"))
 
 
 def markdown_caption(path: Path) -> str:

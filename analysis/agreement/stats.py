@@ -123,7 +123,9 @@ def kappa(reference: np.ndarray, compared: np.ndarray) -> float:
         return math.nan  # one label everywhere: kappa is 0/0
     table = np.zeros((len(labels), len(labels)))
     np.add.at(table, (np.searchsorted(labels, a), np.searchsorted(labels, b)), 1)
-    return float(cohens_kappa(table, return_results=True).kappa)
+    # statsmodels also computes a z-value, 0/0 when one side uses a single label; unused here.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(cohens_kappa(table, return_results=True).kappa)
 
 
 def _iou(a: tuple[float, float], b: tuple[float, float]) -> float:

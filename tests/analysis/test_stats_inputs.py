@@ -225,3 +225,20 @@ def test_text_columns_keep_numeric_looking_names_as_text(tmp_path) -> None:
     frame = read_tsv(path, ("group_a",), "hurdle results", text_columns=("group_a", "group_b"))
     assert frame.loc[0, "group_a"] == "1" and frame.loc[0, "group_b"] == "02"
     assert frame.loc[0, "n"] == 3
+
+
+def test_participants_named_like_missing_values_are_kept(cohort, write_cohort) -> None:
+    """Initials such as `NA` are ids, not pandas' missing values; only an empty cell is one."""
+    table, sheet = cohort()
+    first = sorted(sheet["participant_id"])[:5]
+    names = dict(zip(first, ["NA", "None", "null", "nan", "N/A"], strict=True))
+    table["participant_id"] = table["participant_id"].replace(names)
+    sheet["participant_id"] = sheet["participant_id"].replace(names)
+    tpath, spath = write_cohort(table.drop(columns=["age", "sex"]), sheet)
+    data = load_cohort(tpath, spath, StatsConfig(covariates=["age", "sex"]))
+    assert set(names.values()) <= set(data.table["participant_id"])
+    assert len(data.table) == len(table) and data.exclusions.empty
+    sheet.loc[0, "participant_id"] = " "
+    _, spath = write_cohort(table, sheet)
+    with pytest.raises(InputError, match="column participant_id is empty on line 2$"):
+        read_tsv(spath, ("participant_id",), "participant sheet")
