@@ -1,6 +1,7 @@
 """BORIS codings: the "tabular events" and "aggregated events" exports in, events out.
 
-Read (TSV, or CSV by the `.csv` suffix), both layouts BORIS has written:
+Read (TSV, or CSV by the `.csv` suffix; BORIS's spreadsheet and other exports are refused
+by name), both layouts BORIS has written:
 
 - tabular events, one row per START, STOP or POINT: the single-header layout of BORIS 8
   (`Observation id`, ..., `Media duration (s)`, `FPS`, `Subject`, `Behavior`,
@@ -41,6 +42,10 @@ NO_SUBJECT = ("", "No focal subject")  # BORIS's two spellings of "coded without
 MEDIA_COLUMNS = ("Media file name", "Media file path", "Media file", "Source")
 DURATION_COLUMNS = ("Media duration (s)", "Total length")
 PLAYER_PREFIX = "player #1:"
+MISSING = ("", "NA")  # BORIS writes NA where it has no value (a live observation's media)
+# BORIS's other export formats: refused by name, not read as garbled text.
+SPREADSHEET_SUFFIXES = (".xlsx", ".ods", ".xls")
+UNREAD_SUFFIXES = (*SPREADSHEET_SUFFIXES, ".html", ".pkl", ".rds")
 
 
 @dataclass
@@ -54,9 +59,16 @@ class _Observation:
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, cells) of every non-empty row."""
+    if path.suffix.lower() in UNREAD_SUFFIXES:
+        raise InputError(f"{path}: BORIS's {path.suffix} export is not read; export the "
+                         "events again as TSV or CSV (and keep other files out of coding "
+                         "folders)")
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:  # BORIS writes UTF-8; a spreadsheet may re-save it
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start}), as BORIS writes it; "
+                         "export it again from BORIS, or save it as UTF-8") from None
+    except OSError as err:
         raise InputError(f"cannot read BORIS export {path}: {err}") from err
     reader = csv.reader(io.StringIO(text),
                         delimiter="," if path.suffix.lower() == ".csv" else "\t")
@@ -74,13 +86,18 @@ def _number(text: str, what: str, where: str) -> float:
     return value
 
 
-def _media(text: str) -> str:
-    return text.removeprefix(PLAYER_PREFIX).strip()
+def _media(cell: dict[str, str]) -> str:
+    """The row's media file: BORIS 8 writes `Not found` for an event outside every video."""
+    for column in MEDIA_COLUMNS:
+        text = cell.get(column, "")
+        if text not in (*MISSING, "Not found"):
+            return text.removeprefix(PLAYER_PREFIX).strip()
+    return ""
 
 
 def _duration(text: str, where: str) -> float | None:
     """The video's length from a duration cell; several media files are refused."""
-    if text in ("", "NA"):
+    if text in MISSING:
         return None
     if ";" in text or "|" in text:
         raise InputError(f"{where}: an observation with several media files ({text}) is not "
@@ -101,8 +118,11 @@ def read_boris(path: str | Path, mapping: CodingMap,
     head = next((i for i, (_, r) in enumerate(rows)
                  if "Behavior" in r and ("Time" in r or "Start (s)" in r)), None)
     if head is None:
+        resaved = any(";Behavior;" in ";".join(r) for _, r in rows[:30])
         raise InputError(f"{path}: not a BORIS tabular or aggregated events export (no header "
-                         "row with Behavior and Time or Start (s))")
+                         "row with Behavior and Time or Start (s))"
+                         + ("; its columns are separated by ';' (saved by a spreadsheet?): "
+                            "export it again from BORIS" if resaved else ""))
     meta = {r[0]: r[1] for _, r in rows[:head] if len(r) >= 2}  # older layout's top rows
     header = rows[head][1]
     col = {name: k for k, name in enumerate(header)}
@@ -125,8 +145,12 @@ def read_boris(path: str | Path, mapping: CodingMap,
                              "not be video times); set the observation's offset to 0")
         obs_id = cell.get("Observation id", meta.get("Observation id", ""))
         obs = observations.setdefault(obs_id, _Observation())
-        obs.media = obs.media or _media(next((cell[c] for c in MEDIA_COLUMNS
-                                              if cell.get(c)), ""))
+        media = _media(cell)
+        if media and obs.media and media != obs.media:  # BORIS 7 names each row's media
+            raise InputError(f"{where}: observation {obs_id!r} has several media files "
+                             f"({obs.media}, {media}; times run on across them), which is not "
+                             "supported; code one video per observation")
+        obs.media = obs.media or media
         if obs.duration_s is None:
             obs.duration_s = _duration(next((cell[c] for c in DURATION_COLUMNS
                                              if cell.get(c)), ""), where)
@@ -186,6 +210,10 @@ def _normalise(path: Path, observations: dict[str, _Observation], mapping: Codin
                              "participant_id_from: file in the mapping file")
         observations = {"": _Observation()}
     for obs_id, obs in observations.items():
+        if mapping.participant_id_from == "media" and not obs.media:
+            raise InputError(f"{path}: observation {obs_id!r} names no media file (a live "
+                             "observation?), so participant_id_from: media cannot name its "
+                             "participant; use file or observation in the mapping file")
         # BORIS on Windows writes Windows paths: split on either separator.
         source = {"file": path.stem, "observation": obs_id,
                   "media": PureWindowsPath(obs.media).stem}[mapping.participant_id_from]

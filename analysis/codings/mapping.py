@@ -7,7 +7,7 @@ A YAML file (docs/agreement.md has an example). Only `behaviours` is required::
       head nod: nodding
       looking away: null
     participant_subject: child      # BORIS subject of the participant ("" = no subject)
-    other_subjects: [interviewer]   # BORIS subjects whose events are left out
+    other_subjects: [interviewer]   # BORIS subjects (ELAN tier PARTICIPANTs) left out
     participant_id_from: file       # file | observation | media
     participant_id_pattern: "(sub-[0-9]+)"
     elan_behaviour_from: tier       # tier (tier name) | value (annotation value)

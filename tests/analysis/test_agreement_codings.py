@@ -344,3 +344,111 @@ def test_the_same_coding_file_given_twice_is_named_as_such(tmp_path):
             with pytest.raises(InputError, match=r"coding file .*sub-001\.tsv is given twice "
                                r"\(from .* and from .*\): give each file or folder once"):
                 read_codings(sources, mapping)
+
+
+# Files as BORIS and ELAN write them, by hand (tests/analysis/fixtures/codings_real), and
+# what coders do to them: re-save in a spreadsheet, export another format.
+REAL = Path(__file__).parent / "fixtures" / "codings_real"
+
+
+def test_boris7_aggregated_observation_of_two_videos_is_refused():
+    """BORIS 7 names each row's video; times run on from one video into the next."""
+    with pytest.raises(InputError, match=r"two_media.tsv, line 4: observation 'sub-011 visit "
+                       r"1' has several media files \(C:\\videos\\sub-011_part1.mp4, "
+                       r"C:\\videos\\sub-011_part2.mp4; .*code one video per observation"):
+        read_boris(REAL / "boris7_aggregated_two_media.tsv", MAPPING)
+
+
+def test_boris8_live_observation_has_no_media():
+    path = REAL / "boris8_live_observation.tsv"
+    assert events(read_boris(path, MAPPING)[0]) == [("boris8_live_observation", "nodding",
+                                                     12.104, 14.9)]
+    with pytest.raises(InputError, match=r"live_observation.tsv: observation 'sub-017 live' "
+                       "names no media file .*use file or observation"):
+        read_boris(path, MAPPING.model_copy(update={"participant_id_from": "media"}))
+
+
+def test_boris8_event_outside_every_video_is_not_a_second_video(tmp_path):
+    text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)])
+    lines = text.splitlines()
+    lines[2] = lines[2].replace("\t/v/sub-001.mp4\t", "\tNot found\t")
+    path = write(tmp_path, "sub-001.tsv", "\n".join(lines) + "\n")
+    assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 1.0, 2.0)]
+
+
+def test_boris_bom_crlf_quoted_csv_non_ascii_and_resaved_copies(tmp_path):
+    rows = [("child", "Kopfnicken", "START", 1.0), ("child", "Kopfnicken", "STOP", 2.125)]
+    text = v8(rows).replace("\t", ",")
+    mapping = MAPPING.model_copy(update={"behaviours": {"Kopfnicken": "nodding"}})
+    path = tmp_path / "sub-001.csv"
+    path.write_bytes(text.replace("Kopfnicken", '"Kopfnicken"').replace("\n", "\r\n")
+                     .encode("utf-8-sig"))
+    assert events(read_boris(path, mapping)[0]) == [("sub-001", "nodding", 1.0, 2.125)]
+    path.write_bytes(text.replace("Kopfnicken", "Kopfnicken é").encode("cp1252"))
+    with pytest.raises(InputError, match=r"sub-001.csv: not UTF-8 text \(byte \d+\), as "
+                       "BORIS writes it"):
+        read_boris(path, mapping)
+    path.write_text(text.replace(",", ";"))
+    with pytest.raises(InputError, match=r"separated by ';' \(saved by a spreadsheet\?\)"):
+        read_boris(path, mapping)
+
+
+def test_boris_spreadsheet_export_is_refused_also_in_a_folder(tmp_path):
+    write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 1.0),
+                                       ("child", "nod", "STOP", 2.0)]))
+    (tmp_path / "sub-002.xlsx").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00")
+    with pytest.raises(InputError, match=r"sub-002.xlsx: BORIS's .xlsx export is not read; "
+                       "export the events again as TSV or CSV"):
+        read_codings([tmp_path], MAPPING)
+
+
+ELAN_MAPPING = CodingMap(behaviours={"Kopfnicken": "nodding", "Beine schütteln": "shaking legs"},
+                         other_subjects=["interviewer"], elan_behaviour_from="value",
+                         participant_id_from="media", participant_id_pattern=r"sub-\d+")
+
+
+def test_elan_association_tier_of_cv_labels_audio_first_and_time_origin():
+    """Labels on a symbolic-association tier (from a controlled vocabulary) under unlabelled
+    segments; the extracted audio linked before the video; the video's time origin of 2 s is
+    added; the interviewer's tier (PARTICIPANT) is left out; a symbolic-subdivision tier of
+    words is not read."""
+    table, pids = read_elan(REAL / "elan_association_cv.eaf", ELAN_MAPPING)
+    assert pids == ["sub-050"]
+    assert events(table) == [("sub-050", "nodding", 3.0, 4.48),
+                             ("sub-050", "shaking legs", 6.0, 7.25)]
+    only = ELAN_MAPPING.model_copy(update={"elan_tiers": ["Child behaviour"]})
+    assert events(read_elan(REAL / "elan_association_cv.eaf", only)[0]) == events(table)
+    words = ELAN_MAPPING.model_copy(update={"elan_tiers": ["Child words"]})
+    with pytest.raises(InputError, match=r"tier 'Child words' named in elan_tiers is a "
+                       "symbolic subdivision tier"):
+        read_elan(REAL / "elan_association_cv.eaf", words)
+    both = ELAN_MAPPING.model_copy(update={"other_subjects": []})
+    with pytest.raises(InputError, match=r"tiers read belong to several participants "
+                       r"\(\['child', 'interviewer'\]\); name the participant's tiers"):
+        read_elan(REAL / "elan_association_cv.eaf", both)
+
+
+def test_elan_value_mode_empty_label_names_the_annotation(tmp_path):
+    path = eaf(tmp_path, "sub-006.eaf", {"behaviour": [(1000, 2000, "nod"), (3000, 4000, "")]})
+    with pytest.raises(InputError, match=r"tier 'behaviour', annotation a2: empty annotation "
+                       "value, so no behaviour"):
+        read_elan(path, MAPPING.model_copy(update={"elan_behaviour_from": "value"}))
+
+
+def test_elan_files_as_older_elan_and_other_tools_write_them(tmp_path):
+    text = eaf(tmp_path, "sub-006.eaf", {"nod": [(1000, 2000, "")]}).read_text()
+    old = text.replace('MEDIA_URL="file:///videos/sub-009.mp4"',
+                       'MEDIA_URL="file:/C:\\videos\\sub-009.mp4"').replace("3.0", "2.7")
+    mapping = MAPPING.model_copy(update={"participant_id_from": "media"})
+    assert read_elan(write(tmp_path, "a.eaf", old), mapping)[1] == ["sub-009"]
+    bare = text.replace(' xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/'
+                        'EAFv3.0.xsd"', "")
+    with pytest.raises(InputError, match=r"b.eaf: the root element lacks "
+                       "xsi:noNamespaceSchemaLocation, which ELAN writes"):
+        read_elan(write(tmp_path, "b.eaf", bare), MAPPING)
+    two = text.replace('MIME_TYPE="video/mp4"/>', 'MIME_TYPE="video/mp4" TIME_ORIGIN="500"/>'
+                       '<MEDIA_DESCRIPTOR MEDIA_URL="file:///videos/side.mp4" '
+                       'MIME_TYPE="video/mp4"/>')
+    with pytest.raises(InputError, match=r"c.eaf: the linked videos have different time "
+                       r"origins \(ms: \{'sub-009': '500', 'side': '0'\}\)"):
+        read_elan(write(tmp_path, "c.eaf", two), MAPPING)
