@@ -1,8 +1,10 @@
-"""`model.gpus: N` makes the train job ask for N GPUs and start torchrun with N processes."""
+"""`model.gpus: N` makes the train job ask for N GPUs and start torchrun with N processes;
+infer asks for one GPU, none with `inference.device: cpu`."""
 
 import re
 
-from workflow_testkit import reduced_workdir, run_snakemake
+import yaml
+from workflow_testkit import ROOT, reduced_workdir, run_snakemake, set_keys
 
 
 def test_train_job_with_two_gpus_runs_torchrun(tmp_path):
@@ -20,3 +22,25 @@ def test_train_job_with_two_gpus_runs_torchrun(tmp_path):
     assert re.fullmatch(r"\S+ -m torch\.distributed\.run --standalone --nproc_per_node 2 "
                         r"-m microdualnet train --config train\.yaml --data-root \S+ "
                         r"--out 'results/my model' .*", command), command
+
+
+def test_infer_asks_for_no_gpu_with_device_cpu(tmp_path):
+    """infer's `gpu` resource (under SLURM: sbatch --gpus=1, which a cluster without GPUs
+    refuses) is 1, and none with inference.device: cpu; the SLURM profile leaves it to the
+    config (a `set-resources` entry would win over it)."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert "gpu" not in (profile.get("set-resources") or {}).get("infer", {}), profile
+    for device, gpus in (("auto", 1), ("cpu", 0)):
+        (tmp_path / device).mkdir()
+        wd = reduced_workdir(
+            tmp_path / device, percent_time_source="model",
+            model={"train": True, "path": "results/model", "train_config": "train.yaml",
+                   "clips": "demo_data/clips", "clips_per_class": 1})
+        (wd / "train.yaml").write_text("data: {root: demo_data/clips}\n")
+        set_keys(wd, "inference", device=device)
+        plan = run_snakemake(wd, "--dry-run", "results/demo/windows/sub-001.parquet")
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        log = plan.stdout + plan.stderr
+        infer_job = log[log.index("rule infer:"):]
+        resources = re.search(r"^    resources: (.*)$", infer_job, re.M).group(1)
+        assert re.search(rf"\bgpu={gpus}\b", resources), (device, resources)

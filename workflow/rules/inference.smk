@@ -61,7 +61,9 @@ rule infer:
     threads: INFER["threads"]
     resources:
         mem_mb=3000,
-        gpu=1,  # a slot: pass --resources gpu=<GPUs x gpu.share> to cap them
+        # A slot: pass --resources gpu=<GPUs x gpu.share> to cap them. Under SLURM it is the
+        # job's --gpus; inference.device: cpu asks for none (a cluster without GPUs).
+        gpu=0 if INFER["device"] == "cpu" else 1,
     params:
         # A model folder used as it is (model.train: false) may be replaced by files with
         # older times: its digest, not only the times, reruns inference.
