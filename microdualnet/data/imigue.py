@@ -25,7 +25,7 @@ def read_split(root: str | Path, split: str, labels: LabelMap,
     try:
         with open(table, newline="", encoding="utf-8-sig") as fh:  # Excel writes a BOM
             rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, csv.Error) as err:  # csv: e.g. a huge field
         raise InputError(f"iMiGUE annotation file {table}: {err}") from err
     if not rows:
         raise InputError(f"{table}: no annotation rows")

@@ -8,6 +8,7 @@ that translates, and what the model folder records so inference can translate ba
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def read_label_map(path: str | Path) -> LabelMap:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"{path}: cannot read label map ({err})") from err
     if not rows or not {"action_id", "name"} <= set(rows[0]):
         raise InputError(f"{path}: expected a TSV with columns action_id and name")
@@ -96,7 +97,7 @@ def read_label_map(path: str | Path) -> LabelMap:
         if empty:  # a short row, or a body level given for some classes only
             raise InputError(f"{path}, line {line}: {empty[0]} is empty")
         for key in ("action_id", "body_id") if has_body else ("action_id",):
-            if not cells[key].lstrip("-").isdigit():
+            if not re.fullmatch(r"-?[0-9]+", cells[key]):  # not "--5" or "²" (isdigit)
                 raise InputError(f"{path}, line {line}: {key} {cells[key]!r} is not a whole "
                                  "number")
         ids.append(int(cells["action_id"]))

@@ -7,6 +7,7 @@ the map, missing clip) come back as Problems instead of stopping the run.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from microdualnet.data.labelmap import LabelMap, ma52_label_map, read_label_map
@@ -44,7 +45,7 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
             continue
         where = f"{listing}:{line_no}"
         parts = line.split()
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+        if len(parts) != 2 or not re.fullmatch(r"-?[0-9]+", parts[1]):
             problems.append(Problem(where, f"expected '<name>.mp4 <action_id>', got {line!r}"))
             continue
         index = labels.index_of(int(parts[1]))

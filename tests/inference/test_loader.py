@@ -15,7 +15,7 @@ from microdualnet.data.clipio import read_video
 from microdualnet.data.dataset import ViewSpec
 from microdualnet.data.personcrop import person_view
 from microdualnet.data.records import ClipRecord
-from microdualnet.data.views import FullView, PersonView, prescale
+from microdualnet.data.views import FullView, PersonView, make_view, prescale
 from microdualnet.inference.loader import (
     Batch,
     PreparedFrames,
@@ -209,3 +209,28 @@ def test_deblocking_is_skipped_only_where_the_view_scales_down_far(frame_shape, 
                             np.ones((1, 4, 25, 3), np.float32), np.arange(1), view=view,
                             batch_size=1, need_video=True, frame_shape=frame_shape)
     assert batches.skip_deblocking is skip
+
+
+@pytest.mark.parametrize(("frame_shape", "view", "reduction"), [
+    ((720, 1280), FullView(224), 720 / 224),
+    ((1080, 1920), PersonView(112, View("person", source_short_side=224)), 1080 / 224),
+    ((120, 160), PersonView(64, View("person", source_short_side=448)), 1.0),  # not enlarged
+])
+def test_reduction_is_the_shorter_sides_ratio(frame_shape, view, reduction):
+    assert view.reduction(frame_shape) == pytest.approx(reduction)
+
+
+def test_make_view_builds_the_models_view():
+    assert isinstance(make_view(View("full"), 64), FullView)
+    assert isinstance(make_view(View("person"), 64), PersonView)
+
+
+def test_person_view_boxes_follow_margin_and_fall_back_to_the_centre():
+    """No confident joint: the kept frame's centred short-side square; else the joints'
+    extent times the view's own margin."""
+    kp = np.zeros((2, 1, 25, 3), np.float32)
+    kp[1, 0, 0], kp[1, 0, 8] = (40, 20, 0.9), (40, 40, 0.9)
+    geometry = PersonView(16, View("person", margin=2.0)).geometry(kp, (72, 96))
+    assert geometry.boxes.tolist() == [[12, 0, 72], [20, 10, 40]]
+    prescaled = PersonView(16, View("person", source_short_side=60)).geometry(kp[:1], (72, 96))
+    assert prescaled.boxes.tolist() == [[10, 0, 60]]

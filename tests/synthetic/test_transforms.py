@@ -1,5 +1,6 @@
 """Frames and keypoints move together under every transform."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -175,3 +176,33 @@ def test_center_crop_moves_keypoints_by_exactly_its_centred_corner(h, w, size):
     np.testing.assert_array_equal(k[..., 1][seen], kp[..., 1][seen] - y0)
     assert (k[~seen] == 0).all()
     assert tuple(k[0, INDEX["RWrist"], :2]) == (20 - x0, 30 - y0)
+
+
+def test_imagenet_statistics_are_the_backbones_rgb_ones():
+    np.testing.assert_array_equal(tf.IMAGENET_MEAN, np.float32([123.675, 116.28, 103.53]))
+    np.testing.assert_array_equal(tf.IMAGENET_STD, np.float32([58.395, 57.12, 57.375]))
+
+
+@pytest.mark.parametrize(("h", "w", "short", "expected"), [
+    (30, 200, 64, (427, 64, cv2.INTER_LINEAR)),  # 426.67 rounds up
+    (41, 30, 112, (112, 153, cv2.INTER_LINEAR)),
+    (120, 160, 60, (80, 60, cv2.INTER_AREA)),  # shrinking averages, no aliasing
+])
+def test_short_side_geometry_rounds_to_the_nearest_pixel(h, w, short, expected):
+    assert tf.short_side_geometry(h, w, short) == expected
+
+
+def test_resize_moves_x_and_y_by_their_own_factors():
+    kp = np.zeros((1, 25, 3), np.float32)
+    kp[0, 0] = (100, 20, 0.5)
+    k = tf.resize_keypoints(kp, (30, 200), 64)
+    assert k.dtype == np.float32
+    assert tuple(k[0, 0]) == pytest.approx((100 * 427 / 200, 20 * 64 / 30, 0.5))
+    same = tf.resize_short_side(np.zeros((1, 64, 80, 3), np.uint8), kp.astype(np.float64), 64)[1]
+    assert same.dtype == np.float32  # the model's dtype, also when nothing moves
+
+
+def test_eval_view_resizes_before_it_crops():
+    frames, kp = _marked(120, 160)
+    _, k = tf.eval_view(frames, kp, 112)  # 149 x 112, then the centre 112 from x = 18
+    assert tuple(k[0, INDEX["RWrist"], :2]) == pytest.approx((20 * 149 / 160 - 18, 28))

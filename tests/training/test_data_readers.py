@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microdualnet.data import imigue, ma52
-from microdualnet.data.labelmap import imigue_label_map, ma52_label_map, read_label_map
+from microdualnet.data import imigue, ma52, sources
+from microdualnet.data.labelmap import (
+    LabelMap,
+    imigue_label_map,
+    ma52_label_map,
+    read_label_map,
+)
 from microdualnet.data.sampling import sample_indices
 from microdualnet.labels import BODY_MAP
 from pipeio.errors import InputError
@@ -121,3 +126,110 @@ def test_label_map_ids_must_be_whole_numbers(tmp_path):
     with pytest.raises(InputError, match=r"label_map.tsv, line 3: body_id 'head' is not a "
                                           r"whole number"):
         read_label_map(path)
+
+
+def test_ma52_list_lines_are_read_strictly(clips_copy):
+    """Three fields, a non-number or "--5" (which passed `isdigit`, then crashed `int`) are
+    problems naming the line; a BOM (Notepad) is not part of the first clip's name."""
+    listing = clips_copy / "train_list_videos.txt"
+    first = listing.read_text().splitlines()[0]
+    name = first.split()[0]
+    listing.write_bytes(b"\xef\xbb\xbf" + "\n".join(
+        [first, f"{name} 9 extra", f"{name} nine", f"{name} --9", f"{name} \u00b2"]).encode())
+    records, problems = ma52.read_split(clips_copy, "train", ma52.label_map_for(clips_copy))
+    assert [r.name for r in records] == [name.removesuffix(".mp4")]
+    assert [p.file.rsplit(":", 1)[1] for p in problems] == ["2", "3", "4", "5"]
+    assert all("expected '<name>.mp4 <action_id>'" in p.reason for p in problems)
+
+
+def test_label_id_summary_shows_a_run_as_a_range():
+    assert ma52._id_summary(ma52_label_map().label_ids) == "ids 0-51"
+    assert ma52._id_summary((2, 0, 1)) == "ids 0-2"
+    assert ma52._id_summary(tuple(range(0, 50, 2))) == (
+        "ids " + ", ".join(map(str, range(0, 40, 2))) + ", ... (5 more)")
+
+
+def _imigue_csv(root, rows: list[str]) -> None:
+    (root / "train.csv").write_text(
+        "video_id,label_id,start_time,start_frame,end_time,end_frame,class,subject_id\n"
+        + "".join(r + "\n" for r in rows))
+
+
+def test_imigue_rows_are_read_strictly(tiny_clips, tmp_path, long_video):
+    """A one-frame segment is kept (end_frame inclusive); the rest are problems naming the
+    CSV line; a space around the video id (Excel) is ignored; names keep segments apart."""
+    root = tmp_path / "imigue"
+    long_video(tiny_clips, root)
+    _imigue_csv(root, ["0001,6,0,2,0,2,covering face,1", " 0001 ,7,0,5,0,6,rubbing eyes,1",
+                       "0001,6,0,3,0,2,backwards,1", "0001,6,0,-1,0,2,negative,1",
+                       "0001,6,0,x,0,2,not a number,1"])
+    records, problems = imigue.read_split(root, "train", imigue_label_map())
+    assert [(r.name, r.label, r.start_frame, r.end_frame) for r in records] == [
+        ("0001_2", 5, 2, 3), ("0001_5", 6, 5, 7)]
+    assert [(p.file.rsplit(":", 1)[1], p.reason) for p in problems] == [
+        ("4", "bad segment: frames 3-2"), ("5", "bad segment: frames -1-2"),
+        ("6", "label_id, start_frame and end_frame must be integers")]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (None, r"iMiGUE annotation file .*train.csv"),
+    ("video_id,label_id,start_frame,end_frame\n", r"train.csv: no annotation rows"),
+    ("video_id,start_frame\n1,2\n", r"missing column 'label_id'"),
+    ("video_id,label_id,start_frame,end_frame\n1,2,3," + "x" * 200_000 + "\n",
+     r"field larger than field limit"),
+])
+def test_imigue_unusable_annotation_files_are_one_line_errors(tmp_path, text, message):
+    if text is not None:
+        (tmp_path / "train.csv").write_text(text)
+    with pytest.raises(InputError, match=message):
+        imigue.read_split(tmp_path, "train", imigue_label_map())
+
+
+def test_imigue_class_names_follow_the_release_numbering():
+    """C1-C32 of the iMiGUE paper: label id k is class C<k>."""
+    lm = imigue_label_map()
+    name = {lab: lm.names[lm.index_of(lab)] for lab in lm.label_ids}
+    assert (name[1], name[21], name[28], name[29], name[30], name[32]) == (
+        "turtle neck", "sitting straightly", "head up", "pressing lips", "arms akimbo",
+        "illustrative body language")
+    assert lm.to_rows()[0] == {"index": 0, "label_id": 1, "name": "turtle neck", "body_id": ""}
+
+
+@pytest.mark.parametrize(("ids", "names", "bodies"), [
+    ((1, 2), ("a",), None), ((1, 2), ("a", "b"), (0,))])
+def test_label_map_parts_must_agree_in_length(ids, names, bodies):
+    with pytest.raises(InputError, match="differ in length"):
+        LabelMap(ids, names, bodies)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("id\tname\n0\thead up\n", r"expected a TSV with columns action_id and name"),
+    ("action_id\tname\tbody_id\n0\t\t\n", r"line 2: name is empty"),
+    ("action_id\tname\n0\thead up\n0\tnod\n", r"label_map.tsv: label map: label id\(s\) \[0\]"),
+    ("action_id\tname\n--5\thead up\n", r"line 2: action_id '--5' is not a whole number"),
+    ("action_id\tname\n0\t" + "x" * 200_000 + "\n", r"cannot read label map \(field larger"),
+])
+def test_label_map_errors_name_the_file_and_line(tmp_path, text, message):
+    path = tmp_path / "label_map.tsv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_label_map(path)
+
+
+def test_label_map_cells_are_stripped(tmp_path):
+    path = tmp_path / "label_map.tsv"
+    path.write_text("action_id\tname\tbody_id\n 9 \t nodding \t 1 \n")
+    lm = read_label_map(path)
+    assert (lm.label_ids, lm.names, lm.body_ids) == ((9,), ("nodding",), (1,))
+
+
+def test_split_files_of_each_format(tmp_path):
+    assert sources.split_file("imigue", tmp_path, "val") == tmp_path / "val.csv"
+    assert sources.split_file("ma52", tmp_path, "val") == tmp_path / "val_list_videos.txt"
+
+
+def test_sampling_refuses_no_frames_and_jitters_clips_shorter_than_the_window():
+    with pytest.raises(ValueError, match="at least one frame"):
+        sample_indices(0, 4, 2)
+    rng = np.random.default_rng(0)
+    assert sample_indices(3, 4, 2, rng).tolist() == [0, 1, 2, 2]  # no slack: nothing to jitter
