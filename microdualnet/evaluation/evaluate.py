@@ -113,18 +113,6 @@ def _preview(names: tuple[str, ...], shown: int = 4) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def refuse_dummy_labels(records: list[ClipRecord], labels: LabelMap, listing: Path) -> None:
-    """MA-52's public test list gives every clip label 0: scoring it measures nothing, so a
-    split whose clips all carry one label is refused."""
-    found = {r.label for r in records}
-    if len(records) > 1 and len(found) == 1:
-        index = found.pop()
-        raise InputError(f"{listing}: all {len(records)} clips carry label "
-                         f"{labels.label_ids[index]} ({labels.names[index]!r}), as MA-52's "
-                         "public test labels do (dummies); evaluate a split with real labels, "
-                         "e.g. --split val")
-
-
 def clip_stride(contract: ModelContract, fps: float, listing: Path) -> int:
     """The model's stride in the split's frames: the time between its frames in training
     (`frame_stride / fps`) where that is a whole number of the split's frames; otherwise
@@ -168,7 +156,8 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
     bad.add_all((p.file, str(p)) for p in problems)
     if not records:
         raise InputError(f"{listing}: split {split!r} has no usable clips")
-    refuse_dummy_labels(records, labels, listing)
+    sources.refuse_dummy_labels(records, labels, listing,
+                                "evaluate a split with real labels, e.g. --split val")
     fps = training_fps(records)
     stride = clip_stride(contract, fps, listing)
 

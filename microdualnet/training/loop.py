@@ -80,6 +80,11 @@ def load_data(cfg: TrainConfig, bad: BadClips) -> RunData:
         bad.add_all((p.file, str(p)) for p in problems)
         if not records:
             raise InputError(f"{d.root}: split {name!r} has no usable clips")
+        if role != "train":  # scores on them would measure nothing
+            sources.refuse_dummy_labels(
+                records, labels, sources.split_file(d.format, d.root, name),
+                f"set data.{role}_split to a split with real labels"
+                + (" (null: the test scores are val's)" if role == "test" else ""))
         splits[role] = records
     return RunData(labels, splits, training_fps([r for rs in splits.values() for r in rs]))
 

@@ -15,12 +15,8 @@ from microdualnet.cli import main as cli_main
 from microdualnet.contract import ModelContract, View, read_contract
 from microdualnet.data.labelmap import IMIGUE_CLASSES, LabelMap
 from microdualnet.data.records import ClipRecord
-from microdualnet.evaluation.evaluate import (
-    check_classes,
-    clip_stride,
-    eval_dataset,
-    refuse_dummy_labels,
-)
+from microdualnet.data.sources import refuse_dummy_labels
+from microdualnet.evaluation.evaluate import check_classes, clip_stride, eval_dataset
 from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
 from microdualnet.model.config import make_config as make_model_config
 from microdualnet.model.network import MicroDualNet
@@ -187,10 +183,11 @@ def test_one_label_in_a_split_is_refused_only_with_several_clips(tmp_path):
     """Every clip with one label is MA-52's dummy test list; a single clip is just one clip."""
     labels = LabelMap((3, 45), ("a", "b"))
     clip = ClipRecord("c0", tmp_path / "c0.mp4", 1)
-    refuse_dummy_labels([clip], labels, tmp_path / "list.txt")  # one clip: one label
-    refuse_dummy_labels([clip, dataclasses.replace(clip, label=0)], labels, tmp_path)
-    with pytest.raises(InputError, match=r"all 2 clips carry label 45 \('b'\)"):
-        refuse_dummy_labels([clip, clip], labels, tmp_path / "list.txt")
+    refuse_dummy_labels([clip], labels, tmp_path / "list.txt", "")  # one clip: one label
+    refuse_dummy_labels([clip, dataclasses.replace(clip, label=0)], labels, tmp_path, "")
+    with pytest.raises(InputError, match=r"all 2 clips carry label 45 \('b'\), as MA-52's "
+                                         r"public test labels do \(dummies\); do this$"):
+        refuse_dummy_labels([clip, clip], labels, tmp_path / "list.txt", "do this")
 
 
 def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):

@@ -413,3 +413,19 @@ def test_model_variant_is_checked_when_the_config_is_read(tmp_path):
         load_config(path)
     cfg = load_config(path, ["model.variant=ts-only + no-sem"])
     assert cfg.model.variant == "ts-only+no-sem"
+
+
+def test_dummy_test_labels_are_refused_before_training(clips_copy, make_config, tmp_path):
+    """MA-52's public test list labels every clip 0: its 'test scores' would measure nothing."""
+    listing = clips_copy / "test_list_videos.txt"
+    listing.write_text("".join(f"{line.split()[0]} 9\n"
+                               for line in listing.read_text().splitlines()))
+    with pytest.raises(InputError, match=rf"^{listing}: all 6 clips carry label 9 "
+                                         r"\('nodding'\), as MA-52's public test labels do "
+                                         r"\(dummies\); set data.test_split to a split with "
+                                         r"real labels \(null: the test scores are val's\)$"):
+        train(make_config(clips_copy, optim={"epochs": 1}), tmp_path / "run")
+    assert not (tmp_path / "run" / "training").exists()
+    metrics = train(make_config(clips_copy, optim={"epochs": 1}, data={"test_split": None}),
+                    tmp_path / "ok")
+    assert (tmp_path / "ok" / "model.json").is_file() and metrics["eval_split"] == "val"
