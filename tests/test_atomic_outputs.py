@@ -51,6 +51,8 @@ def _writes(call: ast.Call) -> bool:
         return True
     if name == "save" and owner in {"np", "numpy", "torch"}:
         return True
+    if name == "write_table" and owner in {"pq", "parquet"}:  # pyarrow's Parquet writer
+        return True
     if name in {"dump", "safe_dump"} and owner in {"json", "yaml"}:
         return len(call.args) >= 2 or any(kw.arg == "stream" for kw in call.keywords)
     if name == "open":  # open(path, mode), Path.open(mode), av.open(path, mode)

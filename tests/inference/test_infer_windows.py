@@ -341,3 +341,29 @@ def test_run_reports_where_its_time_went(cohort, poses, demo_model, tmp_path, ca
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith(f"infer {out}: ") and "(model " in line
     assert "waiting for frames" in line
+
+
+def test_a_failed_write_leaves_the_previous_windows_file(cohort, poses, demo_model, tmp_path,
+                                                         monkeypatch):
+    """The windows file is replaced whole or not at all: a write failing half-way (disk
+    full) leaves the previous file as it was and no partial file beside it."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "sub-001.parquet"
+    args = ["infer", "--model", str(demo_model), "--video", str(cohort / "videos/sub-001.mp4"),
+            "--pose", str(poses["sub-001"]), "--out", str(out), "--device", "cpu",
+            "--workers", "0", "--no-progress"]
+    assert main(args) == 0
+    before = out.read_bytes()
+
+    def half_then_fail(table, where, **kwargs):
+        with open(where, "wb") as fh:  # the half-written file of a failed write
+            fh.write(b"PAR1 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", half_then_fail)
+    with pytest.raises(OSError, match="No space left on device"):
+        main(args)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "sub-001.parquet", "sub-001.parquet.provenance.json"]

@@ -234,3 +234,47 @@ def test_person_view_boxes_follow_margin_and_fall_back_to_the_centre():
     assert geometry.boxes.tolist() == [[12, 0, 72], [20, 10, 40]]
     prescaled = PersonView(16, View("person", source_short_side=60)).geometry(kp[:1], (72, 96))
     assert prescaled.boxes.tolist() == [[10, 0, 60]]
+
+
+def test_each_stretchs_reader_is_closed_also_when_stopped_early(setup, monkeypatch):
+    """A loader opens its own reader at its stretch's first frame; finished or stopped, it
+    closes it (a cohort run would otherwise hold every video's decoder open)."""
+    import microdualnet.inference.loader as loader
+
+    video, plan, keypoints = setup
+    opened = []
+
+    class Counted(FrameStream):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.closed, self.start = False, kwargs.get("start", 0)
+            opened.append(self)
+
+        def close(self) -> None:
+            self.closed = True
+            super().close()
+
+    monkeypatch.setattr(loader, "FrameStream", Counted)
+    data = WindowBatches(video, plan.frames, keypoints, np.arange(len(plan)),
+                         view=VIEWS["full"], batch_size=3, need_video=True,
+                         frame_shape=(HEIGHT, WIDTH))
+    assert len(list(data.produce(data.stretch(1, 2)))) == len(data.stretch(1, 2))
+    early = data.produce(range(len(data)))
+    next(early)
+    early.close()
+    assert len(opened) == 2 and all(stream.closed for stream in opened)
+    # Each reader starts at its stretch's first frame, not the video's or a later one.
+    second = data.stretch(1, 2)[0]
+    assert [s.start for s in opened] == [int(plan.frames[data.rows(second)].min()),
+                                         int(plan.frames[data.rows(0)].min())]
+
+
+def test_a_batchs_keypoints_are_its_own(setup):
+    """Changing a batch's keypoints (the model may, in place) leaves the plan's intact."""
+    video, plan, keypoints = setup
+    data = WindowBatches(video, plan.frames, keypoints, np.arange(len(plan)),
+                         view=VIEWS["full"], batch_size=3, need_video=False,
+                         frame_shape=(HEIGHT, WIDTH))
+    before = data.batch_keypoints(1).clone()
+    data.batch_keypoints(1).zero_()
+    assert torch.equal(data.batch_keypoints(1), before) and before.abs().sum() > 0

@@ -168,3 +168,26 @@ def test_loaders_start_after_this_process_used_opencv_threads(setup, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(len(plan))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_no_windows_no_batches_and_no_processes(setup, workers):
+    video, plan, keypoints = setup
+    none = WindowBatches(video, plan.frames, keypoints, np.arange(0), view=FullView(SIZE),
+                         batch_size=3, need_video=True, frame_shape=(HEIGHT, WIDTH))
+    assert len(none) == 0
+    assert list(load_batches(none, workers)) == []
+    assert multiprocessing.active_children() == []
+
+
+def test_no_more_loader_processes_than_batches(setup):
+    video, plan, keypoints = setup
+    few = WindowBatches(video, plan.frames, keypoints, np.arange(len(plan)),
+                        view=FullView(SIZE), batch_size=len(plan) + 1, need_video=False,
+                        frame_shape=(HEIGHT, WIDTH))
+    assert 1 < len(few) < 4
+    batches = load_batches(few, 4)
+    next(batches)
+    assert len(multiprocessing.active_children()) == len(few)
+    batches.close()
+    assert multiprocessing.active_children() == []

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeio.gpu import COUNT_ENV, OPTIONS_ENV, acquire, device_pool
+from pipeio.gpu import (
+    COUNT_ENV,
+    OPTIONS_ENV,
+    acquire,
+    acquire_alone,
+    acquire_whole,
+    device_pool,
+    try_lock,
+)
 
 # A job that reports its device, then holds it until its release file appears.
 HOLD = ("import os, pathlib, sys, time\n"
@@ -227,3 +236,147 @@ def test_training_takes_a_whole_device(tmp_path):
     for job in (a, whole, b):
         job[2].touch()
         assert job[0].wait(timeout=30) == 0
+
+
+def test_a_device_with_exactly_the_free_memory_asked_for_is_taken(tmp_path):
+    device, fd = acquire(["0"], tmp_path, share=2, min_free_mib=500,
+                         env={"MICRODUALNET_GPU_FREE_MIB": "500"}, timeout_s=1)
+    os.close(fd)
+    assert device == "0"
+
+
+def test_a_slot_short_of_memory_is_given_back_and_the_wait_said_once(tmp_path):
+    """While waiting for memory the wrapper holds no slot (other jobs may end and free the
+    memory only if they can run), and says why once, not every poll."""
+    said, start = [], time.monotonic()
+    with pytest.raises(TimeoutError, match=r"no free GPU slot among \['0'\] x 2 after 0.3 s"):
+        acquire(["0"], tmp_path, poll_s=0.02, timeout_s=0.3, log=said.append, share=2,
+                min_free_mib=500, env={"MICRODUALNET_GPU_FREE_MIB": "100"})
+    assert time.monotonic() - start < 5
+    held = [try_lock(tmp_path, "0", slot) for slot in range(2)]
+    assert None not in held, "a slot was kept while waiting for memory"
+    for fd in held:
+        os.close(fd)
+    assert said.count("gpu: device 0 has 100 MiB free, below --min-free-mib 500; "
+                      "waiting") == 1
+
+
+def test_retry_alone_and_whole_take_every_slot_and_leave_the_others_free(tmp_path):
+    fds = acquire_alone("0", tmp_path, 3)
+    try:
+        assert [try_lock(tmp_path, "0", slot) for slot in range(3)] == [None] * 3
+    finally:
+        for fd in fds:
+            os.close(fd)
+    # Whole: device 0 has a job in its slot 1, so device 1; device 0's slot 0, tried on
+    # the way, is free again.
+    busy = try_lock(tmp_path, "0", 1)
+    device, fds = acquire_whole(["0", "1"], tmp_path, 2, poll_s=0.02)
+    try:
+        assert device == "1" and len(fds) == 2
+        assert [try_lock(tmp_path, "1", slot) for slot in range(2)] == [None] * 2
+        free = try_lock(tmp_path, "0", 0)
+        assert free is not None, "a slot of a device not taken is still held"
+        os.close(free)
+    finally:
+        for fd in (*fds, busy):
+            os.close(fd)
+
+
+# Out of memory while shared; alone it reports, then holds the device until released.
+OOM_THEN_HOLD = ("import os, pathlib, sys, time\n"
+                 "if os.environ['MICRODUALNET_GPU_SHARE'] != '1':\n"
+                 "    sys.exit(75)\n"
+                 "pathlib.Path(sys.argv[1]).write_text(os.environ['CUDA_VISIBLE_DEVICES'])\n"
+                 "while not pathlib.Path(sys.argv[2]).exists():\n"
+                 "    time.sleep(0.05)\n")
+
+
+def test_the_retry_alone_keeps_other_jobs_off_its_device(tmp_path):
+    env = _env(**{COUNT_ENV: "1"})
+    report, release = tmp_path / "oom.device", tmp_path / "oom.release"
+    oom = subprocess.Popen(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"),
+         "--poll-s", "0.05", "--share", "2", "--", sys.executable, "-c", OOM_THEN_HOLD,
+         str(report), str(release)], env=env, stderr=subprocess.PIPE, text=True)
+    assert _wait_for(report) == "0"  # running alone now
+    other = _job(tmp_path, "other", env, "--share", "2")
+    time.sleep(1.0)
+    assert not other[1].exists(), "a job joined the device of a retry running alone"
+    release.touch()
+    assert oom.wait(timeout=30) == 0
+    assert _wait_for(other[1]) == "0"
+    other[2].touch()
+    assert other[0].wait(timeout=30) == 0
+
+
+def test_a_whole_device_job_is_told_it_runs_alone(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"), "--share",
+         "3", "--whole", "--", sys.executable, "-c",
+         "import os; print(os.environ['CUDA_VISIBLE_DEVICES'], "
+         "os.environ['MICRODUALNET_GPU_SHARE'])"],
+        text=True, capture_output=True, env=_env(**{COUNT_ENV: "1"}), timeout=30)
+    assert done.returncode == 0 and done.stdout.split() == ["0", "1"]
+
+
+# Reports that it started, and on SIGTERM says so and exits 3.
+TERM_AWARE = ("import pathlib, signal, sys, time\n"
+              "def stop(*_):\n"
+              "    pathlib.Path(sys.argv[1] + '.term').write_text('terminated')\n"
+              "    sys.exit(3)\n"
+              "signal.signal(signal.SIGTERM, stop)\n"
+              "pathlib.Path(sys.argv[1]).write_text('up')\n"
+              "while True:\n"
+              "    time.sleep(0.05)\n")
+
+
+def test_sigterm_to_the_wrapper_of_a_shared_job_reaches_the_command(tmp_path):
+    """Snakemake or a user stopping the job: the command gets the signal to end cleanly
+    (not only the wrapper's death, which kills it at once), and its status is the job's."""
+    report = tmp_path / "job.up"
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"),
+         "--share", "2", "--", sys.executable, "-c", TERM_AWARE, str(report)],
+        env=_env(**{COUNT_ENV: "1"}), stderr=subprocess.PIPE, text=True)
+    assert _wait_for(report) == "up"
+    wrapper.send_signal(signal.SIGTERM)
+    assert wrapper.wait(timeout=30) == 3
+    assert (tmp_path / "job.up.term").read_text() == "terminated"
+
+
+def test_the_drivers_gpus_without_torch(tmp_path, monkeypatch):
+    """`auto` with neither CUDA_VISIBLE_DEVICES nor the count: the driver's list of GPUs,
+    else nvidia-smi -L's, else none."""
+    import pipeio.gpu as gpu
+
+    proc = tmp_path / "gpus"
+    for bus in ("0000:01:00.0", "0000:41:00.0"):
+        (proc / bus).mkdir(parents=True)
+    monkeypatch.setattr(gpu, "_PROC_GPUS", proc)
+    assert device_pool("auto", {}) == ["0", "1"]
+    monkeypatch.setattr(gpu, "_PROC_GPUS", tmp_path / "no_driver")
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.parent.mkdir()
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-1)'\n"
+                   "echo 'GPU 1: NVIDIA H100 (UUID: GPU-2)'\necho 'GPU 2: NVIDIA H100 (UUID: "
+                   "GPU-3)'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(smi.parent))
+    assert device_pool("auto", {}) == ["0", "1", "2"]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert device_pool("auto", {}) == []
+
+
+@pytest.mark.parametrize(("env", "args", "needle"), [
+    ({}, ["--devices", ","], "--devices must be auto, none or a list like 0,1; got ','"),
+    ({}, ["--share", "0"], "--share must be at least 1"),
+    ({}, ["--min-free-mib", "-1"], "--min-free-mib at least 0"),
+    ({OPTIONS_ENV: "--share 2 -- true"}, [], f"{OPTIONS_ENV} holds options only"),
+])
+def test_bad_wrapper_settings_are_refused_before_any_slot(tmp_path, env, args, needle):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"), *args,
+         "--", sys.executable, "-c", "print('ran')"], text=True, capture_output=True,
+        env=_env(**{COUNT_ENV: "1", **env}), timeout=30)
+    assert done.returncode == 2 and needle in done.stderr and "ran" not in done.stdout
