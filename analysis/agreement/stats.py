@@ -89,6 +89,9 @@ def icc_a1(ratings: np.ndarray, level: float = 0.95) -> ICC:
     v = (a * msc + b * mse) ** 2 / v_den
     f_up = sps.f.ppf(1 - alpha / 2, n - 1, v)
     f_low = sps.f.ppf(1 - alpha / 2, v, n - 1)
+    if not (math.isfinite(f_up) and math.isfinite(f_low)):
+        # v (about) 0, as where ICC is -1 (participants' means all equal): no interval
+        return ICC(float(icc), math.nan, math.nan, n, k)
     spread = k * msc + (k * n - k - n) * mse
     low = n * (msr - f_up * mse) / (f_up * spread + n * msr)
     high = n * (f_low * msr - mse) / (spread + n * f_low * msr)

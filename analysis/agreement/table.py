@@ -1,6 +1,6 @@
 """The agreement table as a reader sees it: Markdown (agreement.md) and the report's HTML.
 
-Apart from the statistics (scipy, pingouin) so the report reads it without loading them.
+Apart from the statistics (scipy, statsmodels) so the report reads it without loading them.
 """
 
 from __future__ import annotations

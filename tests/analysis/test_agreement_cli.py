@@ -110,6 +110,7 @@ def test_agreement_cli_model_and_two_coders(tmp_path):
         "bland_altman_nodding.png", "bland_altman_shaking_legs.png"}
     md = (out / "agreement.md").read_text()
     assert "| nodding | model vs a | 4 | 1.00 [1.00, 1.00] |" in md
+    assert "events matched one-to-one at temporal IoU >= 0.5." in md  # the default
     pts = pd.read_csv(out / "agreement_percent_time.tsv", sep="\t")
     assert len(pts) == 3 * 2 * 4  # pairs x actions x participants
     # sub-001 nods 3 s in every source. In the two pairs with the model its invalid second
@@ -230,3 +231,110 @@ def test_agreement_cli_names_a_coded_participant_without_a_windows_file(tmp_path
                        str(tmp_path / "out")])
     assert ("coder a: participant sub-01 has no windows file among --windows (not in the "
             "participant sheet?") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("sub-001\t0\n", "duration_s is not a positive number of seconds on line 2"),
+    ("sub-001\t-5\n", "duration_s is not a positive number of seconds on line 2"),
+    ("sub-002\t20\nsub-001\tinf\n", "duration_s is not a positive number of seconds on line 3"),
+])
+def test_agreement_cli_refuses_a_duration_not_positive_and_finite(tmp_path, capsys, text,
+                                                                  message):
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 1, 2)]),
+                        "sub-001", "v.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\n" + text)
+    with pytest.raises(SystemExit):
+        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
+                       str(mapping), "--durations", str(durations), "--out-dir",
+                       str(tmp_path / "out")])
+    assert f"durations file {durations}: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("codings", "message"), [
+    (["model=x"], "invalid option --codings: 'model' names the model's codings"),
+    (["a"], "invalid option --codings: expected NAME=PATH, got 'a'"),
+    (["=x"], "invalid option --codings: expected NAME=PATH, got '=x'"),
+])
+def test_agreement_cli_refuses_a_bad_coder_name(tmp_path, capsys, codings, message):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    with pytest.raises(SystemExit):
+        analysis_main(["agreement", "--codings", *codings, "--mapping", str(mapping),
+                       "--out-dir", str(tmp_path / "out")])
+    assert message in capsys.readouterr().err
+
+
+def test_agreement_cli_level_one_refused_iou_one_accepted_and_shown(tmp_path, capsys):
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\nsub-001\t20\nsub-002\t20\n")
+    for pid in ("sub-001", "sub-002"):
+        for coder in ("a", "b"):
+            write_boris_tabular(tmp_path / coder / f"{pid}.tsv",
+                                ev(pid, [("nodding", 1, 5 if coder == "a" else 6)]), pid,
+                                "v.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    args = ["agreement", "--codings", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
+            "--mapping", str(mapping), "--durations", str(durations), "--out-dir",
+            str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        analysis_main([*args, "--level", "1"])
+    assert "invalid option --level: must lie between 0 and 1 (got 1.0)" in \
+        capsys.readouterr().err
+    # IoU 4/5 < 1: no match at --min-iou 1; the table says so, and its level.
+    assert analysis_main([*args, "--min-iou", "1", "--level", "0.9"]) == 0
+    row = pd.read_csv(tmp_path / "out" / "agreement.tsv", sep="\t").iloc[0]
+    assert (row["events_reference"], row["events_compared"], row["events_matched"]) == (2, 2, 0)
+    md = (tmp_path / "out" / "agreement.md").read_text()
+    assert "ICC(A,1) [90% CI]" in md and "Bland-Altman bias [90% limits]" in md
+    assert "events matched one-to-one at temporal IoU >= 1." in md
+    pts = pd.read_csv(tmp_path / "out" / "agreement_percent_time.tsv", sep="\t")
+    assert set(zip(pts["reference_source"], pts["compared_source"], strict=True)) == {("a", "b")}
+    assert pts["reference"].tolist() == [20.0, 20.0] and pts["compared"].tolist() == [25.0, 25.0]
+
+
+def test_agreement_cli_windows_give_the_video_length_before_durations(tmp_path):
+    # The windows file says 20 s; --durations (30 s) only serves participants without one.
+    windows_file(tmp_path / "windows", "sub-001", (2, 5))
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
+                        "sub-001", "sub-001.mp4", 20.0, 25.0)
+    write_boris_tabular(tmp_path / "b" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
+                        "sub-001", "sub-001.mp4", 20.0, 25.0)
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\nsub-001\t30\n")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
+    out = tmp_path / "out"
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
+                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
+                          str(tmp_path / "windows"), "--durations", str(durations),
+                          "--out-dir", str(out), "--decision", "background", "--baseline",
+                          "none"]) == 0
+    pts = pd.read_csv(out / "agreement_percent_time.tsv", sep="\t")
+    coders = pts[(pts["reference_source"] == "a") & (pts["compared_source"] == "b")
+                 & (pts["action"] == "nodding")]
+    assert coders[["reference", "compared"]].values.tolist() == [[15.0, 15.0]]  # 3 of 20 s
+
+
+def test_agreement_cli_refuses_windows_files_of_other_classes(tmp_path, capsys):
+    windows_file(tmp_path / "windows", "sub-001", (2, 5))
+    other = windows_file(tmp_path / "spare", "sub-002", (2, 5))
+    table, meta = read_windows(other)
+    swapped = ["shaking legs", "nodding", "no action"]
+    write_windows(tmp_path / "windows" / "sub-002.parquet",
+                  table.rename(columns={f"prob_{c}": f"prob_{s}"
+                                        for c, s in zip(CLASSES, swapped, strict=True)}),
+                  {**meta, "class_names": swapped})
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
+                        "sub-001", "sub-001.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    with pytest.raises(SystemExit):
+        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
+                       str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
+                       str(tmp_path / "out"), "--decision", "background", "--baseline", "none"])
+    assert (f"{tmp_path / 'windows' / 'sub-002.parquet'}: classes ['shaking legs', 'nodding'] "
+            "differ from ['nodding', 'shaking legs']") in capsys.readouterr().err

@@ -12,6 +12,7 @@ import pytest
 from analysis.codings import CodingMap, load_mapping, read_codings
 from analysis.codings.boris import read_boris
 from analysis.codings.elan import read_elan, write_elan
+from analysis.codings.events import CodedEvent, check_events, to_table
 from pipeio import InputError
 
 MAPPING = CodingMap(behaviours={"nod": "nodding", "legs": "shaking legs", "smile": None},
@@ -452,3 +453,50 @@ def test_elan_files_as_older_elan_and_other_tools_write_them(tmp_path):
     with pytest.raises(InputError, match=r"c.eaf: the linked videos have different time "
                        r"origins \(ms: \{'sub-009': '500', 'side': '0'\}\)"):
         read_elan(write(tmp_path, "c.eaf", two), MAPPING)
+
+
+def test_event_checks_at_their_edges():
+    ev = lambda b, s, e: CodedEvent("sub-001", b, s, e, f"f.tsv line {int(s)}")  # noqa: E731
+    # From the video's very start, to 0.05 s past its end (within END_TOLERANCE_S): kept.
+    check_events([ev("nod", 0.0, 1.0), ev("nod", 1.0, 60.05)], 60.0)
+    with pytest.raises(InputError, match=r"f.tsv line 1: 'nod' ends at 60.150 s, after the end "
+                       r"of the 60.000 s video \(a coding of another video\?\)"):
+        check_events([ev("nod", 1.0, 60.15)], 60.0)
+    with pytest.raises(InputError, match=r"f.tsv line 2: 'nod' from 2.000 s overlaps the one at "
+                       r"f.tsv line 1 \(1.000-3.000 s\)"):
+        check_events([ev("nod", 1.0, 3.0), ev("nod", 2.0, 4.0)], None)
+    # Behaviours mapped to null are left out; touching events of one class merge.
+    table = to_table([ev("nod", 0.0, 1.0), ev("smile", 0.5, 2.0), ev("head nod", 1.0, 2.0)],
+                     {"nod": "nodding", "head nod": "nodding", "smile": None})
+    assert events(table) == [("sub-001", "nodding", 0.0, 2.0)]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("behaviours:\n  nod: null\n", "m.yaml: behaviours: Value error, maps no behaviour onto a "
+     "model class"),
+    ("behaviours:\n  nod: nodding\nparticipant_id_pattern: '(sub-'\n",
+     "m.yaml: participant_id_pattern: Value error, not a regular expression"),
+    ("behaviours:\n  nod: nodding\npoint_duration_s: 0\n",
+     "m.yaml: point_duration_s: Input should be greater than 0"),
+    ("behaviours:\n  nod: nodding\nunknown: ignore\n", "m.yaml: unknown: Input should be"),
+    ("- nod\n", "m.yaml: expected a mapping with a `behaviours:` key"),
+    ("", "m.yaml: expected a mapping with a `behaviours:` key"),
+    ("behaviours: [\n", "cannot read mapping file"),
+])
+def test_mapping_file_errors_name_the_key(tmp_path, text, message):
+    path = write(tmp_path, "m.yaml", text)
+    with pytest.raises(InputError) as err:
+        load_mapping(path)
+    assert message in str(err.value) and "\n" not in str(err.value).split(": ", 1)[0]
+
+
+def test_participant_id_is_the_patterns_group_or_match():
+    grouped = CodingMap(behaviours={"a": "b"}, participant_id_pattern=r"(sub-\d+)_ses")
+    assert grouped.participant_id("x_sub-007_ses-1", "f") == "sub-007"
+    whole = CodingMap(behaviours={"a": "b"}, participant_id_pattern=r"sub-\d+")
+    assert whole.participant_id("x_sub-007_ses-1", "f") == "sub-007"
+    assert CodingMap(behaviours={"a": "b"}).participant_id("x_sub-007", "f") == "x_sub-007"
+    with pytest.raises(InputError, match=r"f.tsv: behaviour\(s\) \['wave'\] are not in the "
+                       "mapping file"):
+        grouped.known({"a", "wave"}, "f.tsv")
+    assert CodingMap(behaviours={"a": "b"}, unknown="warn").known({"a", "wave"}, "f") == {"a"}

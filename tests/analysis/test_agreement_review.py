@@ -112,7 +112,8 @@ def test_review_codings_cli(tmp_path):
     sheet.write_text("participant_id\tgroup\tvideo\nsub-001\tASD\tvideos/sub-001.mp4\n")
     assert analysis_main(["review-codings", "--windows", str(tmp_path), "--out-dir",
                           str(tmp_path / "review"), "--participants", str(sheet),
-                          "--decision", "background", "--baseline", "none"]) == 0
+                          "--decision", "background", "--baseline", "none",
+                          "--subject", "child"]) == 0
     names = sorted(str(p.relative_to(tmp_path / "review"))
                    for p in (tmp_path / "review").rglob("*") if p.is_file())
     assert names == ["boris/sub-001.boris", "boris/sub-001.tsv", "elan/sub-001.eaf"]
@@ -120,6 +121,11 @@ def test_review_codings_cli(tmp_path):
     assert 'RELATIVE_MEDIA_URL="../../videos/sub-001.mp4"' in eaf
     back = read_codings([tmp_path / "review" / "elan"], IDENTITY).events
     assert back["end_s"].tolist() == pytest.approx([3.0, 6.0, 9.0])
+    # The BORIS events are the participant's under --subject.
+    tabular = (tmp_path / "review" / "boris" / "sub-001.tsv").read_text().splitlines()
+    assert len(tabular) == 1 + 2 * 3 and all("\tchild\tnodding\t" in line or
+                                             "\tchild\tshaking legs\t" in line
+                                             for line in tabular[1:])
 
 
 @pytest.mark.parametrize("cell", ["", "   "])

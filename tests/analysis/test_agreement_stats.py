@@ -40,6 +40,15 @@ def test_icc_a1_reproduces_shrout_fleiss_1979():
 
 
 def test_icc_a1_edges():
+    # Not estimable: NaN, quietly (no 0/0 warning from numpy).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = icc_a1(np.array([[1.0, 2.0]]))  # one participant: MSR has 0 degrees of freedom
+        alike = icc_a1(np.full((4, 2), 2.0))  # nobody differs: 0/0
+        empty = icc_a1(np.zeros((0, 2)))  # no participant in common
+    for got in (one, alike, empty):
+        assert math.isnan(got.icc) and math.isnan(got.low) and math.isnan(got.high)
+    assert (one.n, alike.n, empty.n) == (1, 4, 0)
     perfect = icc_a1(np.array([[1.0, 1.0], [5.0, 5.0], [3.0, 3.0]]))
     assert (perfect.icc, perfect.low, perfect.high) == (1.0, 1.0, 1.0)
     assert math.isnan(icc_a1(np.full((4, 2), 2.0)).icc)  # nobody differs: 0/0
@@ -53,6 +62,46 @@ def test_icc_a1_edges():
         warnings.simplefilter("error")
         apart = icc_a1(np.array([[1.0, 3.0], [1.0, 3.0], [1.0, 3.0]]))
     assert apart.icc == 0.0 and math.isnan(apart.low) and math.isnan(apart.high)
+    # Participants' means all 40, the raters 10 apart on one: MSR 0, MSC = MSE = 200/3,
+    # ICC = -MSE / (MSE + 2 (MSC - MSE) / 3) = -1; Satterthwaite's v is 0: no interval,
+    # without a numpy warning (it once warned and gave NaN by 0 * inf).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opposite = icc_a1(np.array([[40.0, 40.0], [40.0, 40.0], [50.0, 30.0]]))
+    assert opposite.icc == pytest.approx(-1.0)
+    assert math.isnan(opposite.low) and math.isnan(opposite.high)
+
+
+def test_icc_a1_interval_follows_the_level():
+    # Shrout & Fleiss's data again; at 90% the interval lies inside the 95% one, and its
+    # bounds are McGraw & Wong's case 2A written out here with F quantiles at 0.95.
+    from scipy import stats as sps
+
+    sf = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
+                   [6, 2, 4, 7]], dtype=float)
+    n, k = sf.shape
+    # Two-way ANOVA (Shrout & Fleiss, Table 3): BMS 11.24, JMS 32.49, EMS 1.02.
+    msr, msc, mse = 56.21 / 5, 97.46 / 3, 15.29 / 15
+    wide, narrow = icc_a1(sf), icc_a1(sf, level=0.9)
+    assert narrow.icc == wide.icc
+    assert wide.low < narrow.low < narrow.icc < narrow.high < wide.high
+    icc = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    a, b = k * icc / (n * (1 - icc)), 1 + k * icc * (n - 1) / (n * (1 - icc))
+    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
+    f1, f2 = sps.f.ppf(0.95, n - 1, v), sps.f.ppf(0.95, v, n - 1)
+    c = k * msc + (k * n - k - n) * mse
+    assert narrow.low == pytest.approx(n * (msr - f1 * mse) / (f1 * c + n * msr), abs=2e-3)
+    assert narrow.high == pytest.approx(n * (f2 * msr - mse) / (c + n * f2 * msr), abs=2e-3)
+
+
+def test_icc_a1_three_raters_by_hand():
+    # 3 participants x 3 raters; rater 3 codes 3 points higher than rater 1.
+    # Row means 2, 4, 9; grand mean 5; column means 4, 5, 6.
+    # MSR = 3 * (9 + 1 + 16) / 2 = 39; MSC = 3 * (1 + 0 + 1) / 2 = 3
+    # residuals y - row - col + grand: all 0 (rows are row mean + (-1, 0, 1)): MSE = 0
+    # ICC(A,1) = 39 / (39 + 0 + 3 * 3 / 3) = 39 / 42 = 13/14 (consistency would be 1).
+    got = icc_a1(np.array([[1, 2, 3], [3, 4, 5], [8, 9, 10]]))
+    assert got.icc == pytest.approx(13 / 14) and (got.n, got.k) == (3, 3)
 
 
 def test_bland_altman_by_hand():
@@ -77,6 +126,13 @@ def test_kappa_by_hand():
     assert kappa(ref, cmp) == pytest.approx(0.4)
     assert kappa(ref, ref) == pytest.approx(1.0)
     assert math.isnan(kappa(np.zeros(10), np.zeros(10)))  # one label: chance agreement is 1
+    # Presence per bin (bool), one side never codes the action: p_o = 3/5,
+    # p_e = 0.4 * 0 + 0.6 * 1 = 0.6, kappa 0 (not NaN: two labels are used).
+    assert kappa(np.array([True, True, False, False, False]), np.zeros(5, bool)) == 0.0
+    # Three labels: 6 bins, agreement on 4; reference a a b b c c, compared a b b b c a:
+    # p_o = 4/6; marginals ref (2, 2, 2)/6, cmp (2, 3, 1)/6: p_e = (4 + 6 + 2)/36 = 1/3;
+    # kappa = (2/3 - 1/3) / (2/3) = 0.5
+    assert kappa(np.array(list("aabbcc")), np.array(list("abbbca"))) == pytest.approx(0.5)
 
 
 def test_event_matching_by_hand():

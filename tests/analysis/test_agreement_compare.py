@@ -1,0 +1,137 @@
+"""`analysis.agreement.compare` and `table` by hand: the bin grid, which bins an event covers, the
+common valid time, and how kappa, events and the ICC interval are put together per action."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.agreement.compare import Rated, bin_grid, compare, rate_events
+from analysis.agreement.stats import icc_a1
+from analysis.agreement.table import markdown
+
+ACTIONS = ["nodding", "shaking legs"]
+
+
+def ev(pid: str, rows: list[tuple[str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame([(pid, a, s, e) for a, s, e in rows],
+                        columns=["participant_id", "action", "start_s", "end_s"])
+
+
+def test_bin_grid_cuts_the_last_bin_at_the_videos_end():
+    start, width = bin_grid(10.5, 1.0)  # 11 bins, the last one 0.5 s
+    assert start.tolist() == list(range(11))
+    assert width.tolist() == [1.0] * 10 + [0.5]
+    start, width = bin_grid(2.0, 1.0)  # an exact multiple: no empty last bin
+    assert start.tolist() == [0.0, 1.0] and width.tolist() == [1.0, 1.0]
+    start, width = bin_grid(0.3, 0.1)  # 0.3 / 0.1 = 2.9999999999999996: still 3 bins
+    assert len(start) == 3 and width == pytest.approx([0.1, 0.1, 0.1])
+
+
+def test_an_event_covers_the_bins_whose_centre_it_covers():
+    start, width = bin_grid(3.5, 1.0)  # centres 0.5, 1.5, 2.5, 3.25
+    mask = lambda *rows: rate_events(ev("p", list(rows)), start, width,  # noqa: E731
+                                     ACTIONS).masks["nodding"].tolist()
+    # [0.5, 2.5) holds the centres 0.5 and 1.5, not 2.5 (the end is open).
+    assert mask(("nodding", 0.5, 2.5)) == [True, True, False, False]
+    assert mask(("nodding", 0.6, 2.6)) == [False, True, True, False]
+    # The cut last bin's centre is 3.25, not 3.5.
+    assert mask(("nodding", 3.2, 3.5)) == [False, False, False, True]
+    assert mask(("shaking legs", 0.0, 3.5)) == [False] * 4  # another action
+    got = rate_events(ev("p", [("nodding", 0.5, 2.5)]), start, width, ACTIONS)
+    assert got.valid.all() and got.masks["shaking legs"].tolist() == [False] * 4
+    # On a 0.1-s grid, an event from one bin centre to another covers the bins from the
+    # first to the one before the last, as windows do (bin 81's centre computes to
+    # 8.149999999999999 and once fell outside an event from 8.15 s).
+    start, width = bin_grid(20.0, 0.1)
+    for s, e in ((8.15, 8.65), (8.65, 9.15), (0.05, 0.25)):
+        got = rate_events(ev("p", [("nodding", s, e)]), start, width, ACTIONS)
+        lo, hi = round(s * 10 - 0.5), round(e * 10 - 0.5)
+        assert np.flatnonzero(got.masks["nodding"]).tolist() == list(range(lo, hi)), (s, e)
+
+
+def _model(nod_bins: list[int], invalid: list[int], n: int = 10) -> Rated:
+    """A model's view on an n-bin 1-s grid: nodding in `nod_bins`, `invalid` bins not valid."""
+    nod = np.zeros(n, bool)
+    nod[nod_bins] = True
+    valid = np.ones(n, bool)
+    valid[invalid] = False
+    runs = ev("p", [("nodding", float(b), float(b) + 1) for b in nod_bins])
+    return Rated({"nodding": nod, "shaking legs": np.zeros(n, bool)}, valid, runs)
+
+
+def test_only_common_valid_time_counts_for_percent_time_and_kappa():
+    start, width = bin_grid(10.0, 1.0)
+    coder = {p: rate_events(ev(p, [("nodding", 0, 4)]), start, width, ACTIONS)
+             for p in ("p1", "p2", "p3")}
+    # p1: the model misses 0-2 s (no person) and nods 2-4 s: on the 8 common bins both sides
+    # agree exactly (25% each, kappa 1); the coder's nodding in 0-2 s does not count.
+    # p2: nods 0-4 s like the coder. p3: never valid: no common time, not compared.
+    model = {"p1": _model([2, 3], [0, 1]), "p2": _model([0, 1, 2, 3], []),
+             "p3": _model([], list(range(10)))}
+    rows, points = compare(coder, model, {p: width for p in coder}, ACTIONS)
+    nod = rows.set_index("action").loc["nodding"]
+    assert nod["n"] == 2
+    assert points[points["action"] == "nodding"][["participant_id", "reference",
+                                                  "compared"]].values.tolist() == [
+        ["p1", 25.0, 25.0], ["p2", 40.0, 40.0]]
+    assert nod["kappa"] == pytest.approx(1.0)
+    assert (nod["icc"], nod["ba_bias"]) == pytest.approx((1.0, 0.0))
+    # Events are compared whole: p1's (0,4) against (2,3) and (3,4) (the model's bins here,
+    # not merged): IoU 1/4 each, no match; p2's (0,4) against four 1-s events: none either.
+    assert (nod["events_reference"], nod["events_compared"], nod["events_matched"]) == (2, 6, 0)
+
+
+def test_event_counts_threshold_and_interval_level_per_action():
+    start, width = bin_grid(10.0, 1.0)
+    pids = ("p1", "p2", "p3")
+    # Reference: one nod per participant; compared: the same nod a little shorter, and one
+    # more nod. IoUs: p1 3/4, p2 2/4, p3 2/5.
+    ref_rows = {"p1": [("nodding", 0, 4)], "p2": [("nodding", 2, 6)], "p3": [("nodding", 0, 5)]}
+    cmp_rows = {"p1": [("nodding", 0, 3), ("nodding", 7, 8)],
+                "p2": [("nodding", 2, 4), ("nodding", 7, 8)],
+                "p3": [("nodding", 3, 5), ("nodding", 8, 9)]}
+    a = {p: rate_events(ev(p, ref_rows[p]), start, width, ACTIONS) for p in pids}
+    b = {p: rate_events(ev(p, cmp_rows[p]), start, width, ACTIONS) for p in pids}
+    widths = {p: width for p in pids}
+    rows, points = compare(a, b, widths, ACTIONS)
+    nod = rows.set_index("action").loc["nodding"]
+    # 3 reference events, 6 compared; at IoU >= 0.5: p1 and p2 match.
+    assert (nod["events_reference"], nod["events_compared"], nod["events_matched"]) == (3, 6, 2)
+    assert (nod["precision"], nod["recall"], nod["f1"]) == pytest.approx((2 / 6, 2 / 3, 4 / 9))
+    strict = compare(a, b, widths, ACTIONS, min_iou=0.7)[0].set_index("action").loc["nodding"]
+    assert strict["events_matched"] == 1  # only p1's 0.75
+    loose = compare(a, b, widths, ACTIONS, min_iou=0.4)[0].set_index("action").loc["nodding"]
+    assert loose["events_matched"] == 3
+    # The ICC interval follows `level` (percent times 40/40, 40/30, 50/30).
+    pts = points[points["action"] == "nodding"][["reference", "compared"]].to_numpy()
+    assert pts.tolist() == [[40.0, 40.0], [40.0, 30.0], [50.0, 30.0]]
+    eighty = compare(a, b, widths, ACTIONS, level=0.8)[0].set_index("action").loc["nodding"]
+    want, wide = icc_a1(pts, 0.8), icc_a1(pts, 0.95)
+    assert (eighty["icc"], eighty["icc_low"], eighty["icc_high"]) == pytest.approx(
+        (want.icc, want.low, want.high))
+    assert (nod["icc_low"], nod["icc_high"]) == pytest.approx((wide.low, wide.high))
+    assert want.high < wide.high - 0.1
+    legs = rows.set_index("action").loc["shaking legs"]
+    assert (legs["events_reference"], legs["events_compared"]) == (0, 0)
+    assert math.isnan(legs["precision"]) and math.isnan(legs["kappa"])
+
+
+def test_markdown_shows_each_statistic_in_its_column():
+    row = {"reference": "a", "compared": "model", "action": "nodding", "n": 5, "icc": 0.61,
+           "icc_low": 0.123, "icc_high": 0.876, "ba_bias": -1.5, "ba_low": -10.25,
+           "ba_high": 7.25, "kappa": 0.444, "precision": 0.5, "recall": 0.25, "f1": 1 / 3}
+    legs = {**row, "action": "shaking legs", "n": 0, **{k: math.nan for k in (
+        "icc", "icc_low", "icc_high", "ba_bias", "ba_low", "ba_high", "kappa", "precision",
+        "recall", "f1")}}
+    md = markdown(pd.DataFrame([legs, row]), 0.1, 0.3, 0.9).splitlines()
+    assert md[0] == ("| Action | Compared vs reference | n | ICC(A,1) [90% CI] | Bland-Altman "
+                     "bias [90% limits] | kappa | precision | recall | F1 |")
+    assert md[2] == ("| nodding | model vs a | 5 | 0.61 [0.12, 0.88] | -1.50 [-10.25, 7.25] "
+                     "| 0.44 | 0.50 | 0.25 | 0.33 |")
+    assert md[3] == ("| shaking legs | model vs a | 0 | n/a [n/a, n/a] | n/a [n/a, n/a] | n/a "
+                     "| n/a | n/a | n/a |")
+    assert "in 0.1 s bins" in md[-1] and "temporal IoU >= 0.3." in md[-1]
