@@ -25,17 +25,22 @@ def ev(pid: str, rows: list[tuple[str, float, float]]) -> pd.DataFrame:
                         columns=["participant_id", "action", "start_s", "end_s"])
 
 
-def _agree_two_coders(tmp_path: Path) -> pd.DataFrame:
+def _run_two_coders(tmp_path: Path, *extra: str) -> Path:
     """`agreement` of coders a and b (folders under tmp_path) and the model (windows/), raw
-    decisions, into tmp_path/agreement; its table by (reference, compared, action)."""
+    decisions, into tmp_path/agreement (returned); `extra` arguments are added."""
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
     out = tmp_path / "agreement"
     assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
                           f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
                           str(tmp_path / "windows"), "--out-dir", str(out),
-                          "--decision", "background", "--baseline", "none"]) == 0
-    table = pd.read_csv(out / "agreement.tsv", sep="\t")
+                          "--decision", "background", "--baseline", "none", *extra]) == 0
+    return out
+
+
+def _agree_two_coders(tmp_path: Path) -> pd.DataFrame:
+    """`_run_two_coders`' table by (reference, compared, action)."""
+    table = pd.read_csv(_run_two_coders(tmp_path) / "agreement.tsv", sep="\t")
     return table.set_index(["reference", "compared", "action"])
 
 
@@ -305,14 +310,7 @@ def test_agreement_cli_windows_give_the_video_length_before_durations(tmp_path):
                         "sub-001", "sub-001.mp4", 20.0, 25.0)
     durations = tmp_path / "durations.tsv"
     durations.write_text("participant_id\tduration_s\nsub-001\t30\n")
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("behaviours:\n  nodding: nodding\n  shaking legs: shaking legs\n")
-    out = tmp_path / "out"
-    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
-                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--windows",
-                          str(tmp_path / "windows"), "--durations", str(durations),
-                          "--out-dir", str(out), "--decision", "background", "--baseline",
-                          "none"]) == 0
+    out = _run_two_coders(tmp_path, "--durations", str(durations))
     pts = pd.read_csv(out / "agreement_percent_time.tsv", sep="\t")
     coders = pts[(pts["reference_source"] == "a") & (pts["compared_source"] == "b")
                  & (pts["action"] == "nodding")]
