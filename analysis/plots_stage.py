@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,6 +18,7 @@ from analysis.inputs import (
 )
 from analysis.plots import brackets_for, caption_text, overview_figure, single_figure, slugify
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
+from pipeio.provenance import read_provenance
 
 FORMATS = ("png", "pdf")
 
@@ -44,9 +44,9 @@ def check_stats_settings(cfg: StatsConfig, hurdle: Path) -> None:
     FDR family than p_adj's, would mislead. Without a readable record there is nothing to
     compare."""
     try:
-        record = json.loads((hurdle.parent / "provenance.json").read_text(encoding="utf-8"))
+        record = read_provenance(hurdle.parent / "provenance.json")
         made = record["params"]["stats"] if record.get("step") == "analysis stats" else None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (InputError, KeyError, TypeError):
         return
     if not isinstance(made, dict):
         return
