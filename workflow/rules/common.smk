@@ -35,6 +35,8 @@ FROM_MODEL = config["percent_time_source"] == "model"
 MODEL = config["model"]
 POSE = config["pose"]
 INFER = config["inference"]
+# inference.device: cpu: infer neither takes a GPU slot nor asks SLURM for a GPU.
+INFER_ON_CPU = INFER["device"] == "cpu"
 # How window probabilities become labelled time: the same in aggregate (percent time), the
 # timelines and the model's events in agreement.
 DECISION_ARGS = " ".join(

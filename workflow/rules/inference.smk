@@ -63,7 +63,7 @@ rule infer:
         mem_mb=3000,
         # A slot: pass --resources gpu=<GPUs x gpu.share> to cap them. Under SLURM it is the
         # job's --gpus; inference.device: cpu asks for none (a cluster without GPUs).
-        gpu=0 if INFER["device"] == "cpu" else 1,
+        gpu=0 if INFER_ON_CPU else 1,
     params:
         # A model folder used as it is (model.train: false) may be replaced by files with
         # older times: its digest, not only the times, reruns inference.
@@ -79,7 +79,7 @@ rule infer:
         on_error=ON_ERROR,
     shell:
         "\"$MDN_PY\" -m pipeio.gpu"
-        + (" --devices none" if INFER["device"] == "cpu" else "")
+        + (" --devices none" if INFER_ON_CPU else "")
         + " --"
         " \"$MDN_PY\" -m microdualnet infer --model {params.model_path:q} --video {input.video:q}"
         " --pose {input.pose:q} --out {output:q} --participant-id {wildcards.pid:q}"
