@@ -1,7 +1,7 @@
 """BORIS codings: the "tabular events" and "aggregated events" exports in, events out.
 
-Read (TSV, or CSV by the `.csv` suffix; BORIS's spreadsheet and other exports are refused
-by name), both layouts BORIS has written:
+Read (TSV, CSV by the `.csv` suffix, or an Excel workbook by `.xlsx`, every sheet; BORIS's
+other exports are refused by name), both layouts BORIS has written:
 
 - tabular events, one row per START, STOP or POINT: the single-header layout of BORIS 8
   (`Observation id`, ..., `Media duration (s)`, `FPS`, `Subject`, `Behavior`,
@@ -24,10 +24,12 @@ open in BORIS, correct, and export again. BORIS pairs the project's state events
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
 import os
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
@@ -43,8 +45,9 @@ MEDIA_COLUMNS = ("Media file name", "Media file path", "Media file", "Source")
 DURATION_COLUMNS = ("Media duration (s)", "Total length")
 PLAYER_PREFIX = "player #1:"
 MISSING = ("", "NA")  # BORIS writes NA where it has no value (a live observation's media)
+WORKBOOK_SUFFIX = ".xlsx"
 # BORIS's other export formats: refused by name, not read as garbled text.
-SPREADSHEET_SUFFIXES = (".xlsx", ".ods", ".xls")
+SPREADSHEET_SUFFIXES = (".ods", ".xls")
 UNREAD_SUFFIXES = (*SPREADSHEET_SUFFIXES, ".html", ".pkl", ".rds")
 
 
@@ -57,12 +60,24 @@ class _Observation:
     events: list[CodedEvent] = field(default_factory=list)
 
 
-def _rows(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every non-empty row."""
-    if path.suffix.lower() in UNREAD_SUFFIXES:
+@dataclass
+class _Table:
+    """Rows of one text file or one sheet of a workbook, with where they come from."""
+
+    where: str  # the file, or the file and sheet
+    unit: str  # what a row number counts: a text file's lines or a sheet's rows
+    rows: list[tuple[int, list[str]]]  # (line or row number, cells) of every non-empty row
+
+
+def _tables(path: Path) -> list[_Table]:
+    """The file's rows: one table for a TSV or CSV, one per sheet of a workbook."""
+    suffix = path.suffix.lower()
+    if suffix in UNREAD_SUFFIXES:
         raise InputError(f"{path}: BORIS's {path.suffix} export is not read; export the "
-                         "events again as TSV or CSV (and keep other files out of coding "
-                         "folders)")
+                         "events again as TSV, CSV or XLSX (and keep other files out of "
+                         "coding folders)")
+    if suffix == WORKBOOK_SUFFIX:
+        return _workbook_tables(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:  # BORIS writes UTF-8; a spreadsheet may re-save it
@@ -70,10 +85,43 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
                          "export it again from BORIS, or save it as UTF-8") from None
     except OSError as err:
         raise InputError(f"cannot read BORIS export {path}: {err}") from err
-    reader = csv.reader(io.StringIO(text),
-                        delimiter="," if path.suffix.lower() == ".csv" else "\t")
-    return [(reader.line_num, [c.strip() for c in row]) for row in reader
-            if any(c.strip() for c in row)]
+    reader = csv.reader(io.StringIO(text), delimiter="," if suffix == ".csv" else "\t")
+    return [_Table(str(path), "line", [(reader.line_num, [c.strip() for c in row])
+                                        for row in reader if any(c.strip() for c in row)])]
+
+
+def _workbook_tables(path: Path) -> list[_Table]:
+    """Every sheet of an `.xlsx` export (BORIS writes one sheet per observation), its cells
+    as the text a TSV export holds, so both go through one reader."""
+    import openpyxl  # here: a third of a second that only workbook readers should pay
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise InputError(f"{path}: not a readable .xlsx workbook ({err}); export the events "
+                         "again from BORIS") from None
+    try:
+        tables = []
+        for sheet in book.worksheets:
+            rows = [(n, [_cell_text(v) for v in values])
+                    for n, values in enumerate(sheet.iter_rows(values_only=True), start=1)]
+            tables.append(_Table(f"{path}, sheet {sheet.title!r}", "row",
+                                 [(n, cells) for n, cells in rows if any(cells)]))
+    finally:
+        book.close()
+    return [t for t in tables if t.rows] or [_Table(str(path), "row", [])]
+
+
+def _cell_text(value: object) -> str:
+    """A workbook cell as TSV text: whole numbers without `.0`, so a subject or observation
+    coded `1` reads as the `1` a mapping file names."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value).strip()
 
 
 def _number(text: str, what: str, where: str) -> float:
@@ -114,13 +162,30 @@ def read_boris(path: str | Path, mapping: CodingMap,
     the media duration BORIS wrote; a coding past either is refused.
     """
     path = Path(path)
-    rows = _rows(path)
+    observations: dict[str, _Observation] = {}
+    subjects: set[str] = set()
+    for table in _tables(path):
+        _read_table(table, mapping, observations, subjects)
+    stray = sorted(subjects - {*map(_subject, mapping.other_subjects),
+                               _subject(mapping.participant_subject)})
+    if stray:
+        raise InputError(f"{path}: subject(s) {stray} are neither participant_subject "
+                         f"({mapping.participant_subject!r}) nor in other_subjects of the "
+                         "mapping file")
+    return _normalise(path, observations, mapping, durations or {})
+
+
+def _read_table(table: _Table, mapping: CodingMap, observations: dict[str, _Observation],
+                subjects: set[str]) -> None:
+    """Add one table's events to `observations` (by observation id) and the subjects other
+    than the participant to `subjects`."""
+    rows, unit = table.rows, table.unit
     head = next((i for i, (_, r) in enumerate(rows)
                  if "Behavior" in r and ("Time" in r or "Start (s)" in r)), None)
     if head is None:
         resaved = any(";Behavior;" in ";".join(r) for _, r in rows[:30])
-        raise InputError(f"{path}: not a BORIS tabular or aggregated events export (no header "
-                         "row with Behavior and Time or Start (s))"
+        raise InputError(f"{table.where}: not a BORIS tabular or aggregated events export (no "
+                         "header row with Behavior and Time or Start (s))"
                          + ("; its columns are separated by ';' (saved by a spreadsheet?): "
                             "export it again from BORIS" if resaved else ""))
     meta = {r[0]: r[1] for _, r in rows[:head] if len(r) >= 2}  # older layout's top rows
@@ -129,20 +194,17 @@ def read_boris(path: str | Path, mapping: CodingMap,
     aggregated = "Start (s)" in col
     status = next((c for c in ("Status", "Behavior type") if c in col), None)
     if status is None:
-        raise InputError(f"{path}: header lacks Status or Behavior type")
+        raise InputError(f"{table.where}: header lacks Status or Behavior type")
     modifiers = [k for name, k in col.items() if name.startswith("Modifier")]
-    observations: dict[str, _Observation] = {}
     open_states: dict[tuple, tuple[int, float]] = {}
-    subjects: set[str] = set()
     participant = _subject(mapping.participant_subject)
-    others = {_subject(s) for s in mapping.other_subjects}
     for line, r in rows[head + 1:]:
-        where = f"{path}, line {line}"
+        where = f"{table.where}, {unit} {line}"
         cell = {name: (r[k] if k < len(r) else "") for name, k in col.items()}
-        offset = cell.get("Time offset (s)", meta.get("Time offset (s)", "0")) or "0"
-        if _number(offset, "time offset", where) != 0:
-            raise InputError(f"{where}: time offset {offset} s is not supported (times would "
-                             "not be video times); set the observation's offset to 0")
+        # BORIS adds the observation's time offset to every time it writes.
+        offset = _number(cell.get("Time offset (s)", meta.get("Time offset (s)", "0")) or "0",
+                         "time offset", where)
+        shift = f" (times less the time offset, {offset:g} s)" if offset else ""
         obs_id = cell.get("Observation id", meta.get("Observation id", ""))
         obs = observations.setdefault(obs_id, _Observation())
         media = _media(cell)
@@ -159,18 +221,19 @@ def read_boris(path: str | Path, mapping: CodingMap,
             subjects.add(subject)
             continue
         behaviour, kind = cell["Behavior"], cell[status].upper()
-        start = _number(cell["Start (s)" if aggregated else "Time"], "time", where)
+        start = _number(cell["Start (s)" if aggregated else "Time"], "time", where) - offset
         if kind == "POINT":  # an instant: its length comes from the mapping (_normalise)
-            obs.events.append(CodedEvent(obs_id, behaviour, start, start, where, point=True))
+            obs.events.append(CodedEvent(obs_id, behaviour, start, start, where + shift,
+                                         point=True))
             continue
         if aggregated:
-            end = _number(cell["Stop (s)"], "stop", where)
-            obs.events.append(CodedEvent(obs_id, behaviour, start, end, where))
+            end = _number(cell["Stop (s)"], "stop", where) - offset
+            obs.events.append(CodedEvent(obs_id, behaviour, start, end, where + shift))
             continue
         key = (obs_id, subject, behaviour, tuple(r[k] for k in modifiers if k < len(r)))
         if kind == "START":
             if key in open_states:
-                raise InputError(f"{where}: START of {behaviour!r} while the START on line "
+                raise InputError(f"{where}: START of {behaviour!r} while the START on {unit} "
                                  f"{open_states[key][0]} has no STOP")
             open_states[key] = (line, start)
         elif kind == "STOP":
@@ -178,19 +241,13 @@ def read_boris(path: str | Path, mapping: CodingMap,
                 raise InputError(f"{where}: STOP of {behaviour!r} without a START")
             first, t0 = open_states.pop(key)
             obs.events.append(CodedEvent(obs_id, behaviour, t0, start,
-                                         f"{path}, lines {first}-{line}"))
+                                         f"{table.where}, {unit}s {first}-{line}{shift}"))
         else:
             raise InputError(f"{where}: {status} {cell[status]!r} of {behaviour!r} is not "
                              "START, STOP or POINT")
     if open_states:
         (_, _, behaviour, _), (line, _) = next(iter(open_states.items()))
-        raise InputError(f"{path}, line {line}: START of {behaviour!r} has no STOP")
-    stray = sorted(subjects - {*others, participant})
-    if stray:
-        raise InputError(f"{path}: subject(s) {stray} are neither participant_subject "
-                         f"({mapping.participant_subject!r}) nor in other_subjects of the "
-                         "mapping file")
-    return _normalise(path, observations, mapping, durations or {})
+        raise InputError(f"{table.where}, {unit} {line}: START of {behaviour!r} has no STOP")
 
 
 def _subject(name: str) -> str:

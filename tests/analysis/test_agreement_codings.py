@@ -4,8 +4,10 @@ the mapping file, and the errors that name file, line or annotation, and behavio
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -307,16 +309,26 @@ def test_boris_event_starting_before_the_video_is_refused(tmp_path):
         read_boris(path, MAPPING)
 
 
-def test_boris_time_offset_other_than_zero_is_refused(tmp_path):
-    text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)])
+def test_boris_time_offset_is_taken_off_every_time(tmp_path):
+    text = v8([("child", "nod", "START", 6.0), ("child", "nod", "STOP", 7.5)])
     assert text.count("sub-001.mp4\t0.0\t") == 2
     path = write(tmp_path, "sub-001.tsv", text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t5\t"))
-    with pytest.raises(InputError, match=r"sub-001\.tsv, line 2: time offset 5 s is not "
-                       "supported .*set the observation's offset to 0"):
+    assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 1.0, 2.5)]
+    path.write_text(text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t-2.5\t"))
+    assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 8.5, 10.0)]
+    # an offset that puts an event before the video's start is named like any such event
+    path.write_text(text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t6.5\t"))
+    with pytest.raises(InputError, match=r"sub-001\.tsv, lines 2-3 \(times less the time offset, "
+                                         r"6\.5 s\): 'nod' starts before the video"):
         read_boris(path, MAPPING)
-    # an offset of 0 written otherwise is still zero
-    path.write_text(text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t0.000\t"))
-    assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 1.0, 2.0)]
+    path.write_text(text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\tlate\t"))
+    with pytest.raises(InputError, match=r"sub-001\.tsv, line 2: time offset 'late' is not a "
+                                         "number of seconds"):
+        read_boris(path, MAPPING)
+    aggregated = ("Observation id\tTime offset (s)\tSubject\tBehavior\tBehavior type\t"
+                  "Start (s)\tStop (s)\nsub-001\t10\tchild\tnod\tSTATE\t12.0\t13.0\n")
+    path.write_text(aggregated)
+    assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 2.0, 3.0)]
 
 
 def test_coding_folder_skips_hidden_files_and_reads_upper_case_suffixes(tmp_path):
@@ -394,12 +406,78 @@ def test_boris_bom_crlf_quoted_csv_non_ascii_and_resaved_copies(tmp_path):
         read_boris(path, mapping)
 
 
-def test_boris_spreadsheet_export_is_refused_also_in_a_folder(tmp_path):
+def test_boris_ods_and_xls_exports_are_refused_also_in_a_folder(tmp_path):
     write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 1.0),
                                        ("child", "nod", "STOP", 2.0)]))
+    (tmp_path / "sub-002.ods").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00")
+    with pytest.raises(InputError, match=r"sub-002.ods: BORIS's .ods export is not read; "
+                       "export the events again as TSV, CSV or XLSX"):
+        read_codings([tmp_path], MAPPING)
+    with pytest.raises(InputError, match=r"sub-003.xls: BORIS's .xls export is not read"):
+        read_boris(write(tmp_path, "sub-003.xls", "not read"), MAPPING)
+
+
+def typed(cell: str) -> object:
+    """A TSV cell as BORIS's spreadsheet export types it: numbers as numbers, dates as dates."""
+    try:
+        return float(cell)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(cell)
+    except ValueError:
+        return cell or None
+
+
+def workbook(tmp_path: Path, name: str, sheets: dict[str, str]) -> Path:
+    """An `.xlsx` with one sheet per TSV text, cells typed as BORIS writes them."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, text in sheets.items():
+        sheet = book.create_sheet(title)
+        for line in text.splitlines():
+            sheet.append([typed(c) for c in line.split("\t")])
+    path = tmp_path / name
+    book.save(path)
+    return path
+
+
+def test_boris_xlsx_reads_as_its_tsv_export(tmp_path):
+    rows = [("child", "nod", "START", 1.0), ("interviewer", "nod", "START", 1.5),
+            ("child", "smile", "POINT", 2.0), ("child", "nod", "STOP", 2.5),
+            ("child", "legs", "START", 3.0), ("child", "legs", "STOP", 5.25)]
+    tsv = read_boris(write(tmp_path, "sub-001.tsv", v8(rows)), MAPPING)
+    xlsx = read_boris(workbook(tmp_path, "sub-001.xlsx", {"sub-001": v8(rows)}), MAPPING)
+    assert events(xlsx[0]) == events(tsv[0]) == [("sub-001", "nodding", 1.0, 2.5),
+                                                 ("sub-001", "shaking legs", 3.0, 5.25)]
+    assert xlsx[1] == tsv[1] == ["sub-001"]
+
+
+def test_boris_xlsx_every_sheet_is_an_observation_and_errors_name_sheet_and_row(tmp_path):
+    header = "Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tStop (s)\n"
+    mapping = CodingMap(behaviours={"nod": "nodding"}, participant_subject="1",
+                        participant_id_from="observation", participant_id_pattern=r"sub-\d+")
+    path = workbook(tmp_path, "all.xlsx", {
+        "sub-001": header + "sub-001\t1\tnod\tSTATE\t1\t2.5\n",  # subject 1 typed a number
+        "sub-002": header + "sub-002\t1\tnod\tSTATE\t4\t6\n"})
+    table, pids = read_boris(path, mapping)
+    assert pids == ["sub-001", "sub-002"]
+    assert events(table) == [("sub-001", "nodding", 1.0, 2.5), ("sub-002", "nodding", 4.0, 6.0)]
+    bad = workbook(tmp_path, "bad.xlsx", {
+        "sub-001": header + "sub-001\t1\tnod\tSTATE\t1\t2.5\n",
+        "sub-002": header + "\nsub-002\t1\tnod\tSTATE\tsoon\t6\n"})
+    with pytest.raises(InputError, match=r"bad.xlsx, sheet 'sub-002', row 3: time 'soon' is "
+                                         "not a number of seconds"):
+        read_boris(bad, mapping)
+    tabular = workbook(tmp_path, "open.xlsx", {"sub-001": v8([("child", "nod", "START", 1.0)])})
+    with pytest.raises(InputError, match=r"open.xlsx, sheet 'sub-001', row 2: START of 'nod' "
+                                         "has no STOP"):
+        read_boris(tabular, MAPPING)
+
+
+def test_boris_xlsx_that_is_not_a_workbook_is_named(tmp_path):
     (tmp_path / "sub-002.xlsx").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00")
-    with pytest.raises(InputError, match=r"sub-002.xlsx: BORIS's .xlsx export is not read; "
-                       "export the events again as TSV or CSV"):
+    with pytest.raises(InputError, match=r"sub-002.xlsx: not a readable .xlsx workbook"):
         read_codings([tmp_path], MAPPING)
 
 
