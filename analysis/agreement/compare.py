@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.aggregate import bin_centres
 from analysis.agreement.stats import EventScore, bland_altman, icc_a1, kappa, match_events
 
 
@@ -34,19 +35,11 @@ class Rated:
     events: pd.DataFrame  # this participant's events (action, start_s, end_s)
 
 
-def bin_grid(duration_s: float, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bin starts and widths from 0 to `duration_s` (as `analysis.aggregate` bins time)."""
-    n = max(int(math.ceil(duration_s / bin_s - 1e-9)), 0)
-    start = np.arange(n) * bin_s
-    return start, np.minimum(start + bin_s, duration_s) - start
-
-
 def rate_events(events: pd.DataFrame, start: np.ndarray, width: np.ndarray,
                 actions: list[str]) -> Rated:
-    """A coder's events on a grid: bins whose centre an event covers; every bin valid."""
-    # Times on the bin centres (8.15 s on a 0.1-s grid) are compared with the tolerance
-    # `analysis.aggregate` gives windows: 81 * 0.1 + 0.05 is 8.149999999999999.
-    centre = start + width / 2 + 1e-9 * width
+    """A coder's events on a grid: bins whose centre an event covers, as windows cover
+    theirs (`analysis.aggregate.bin_centres`); every bin valid."""
+    centre = bin_centres(start, width)
     masks = {}
     for action in actions:
         mask = np.zeros(len(start), bool)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import decision_from, participant_timeline, windows_files
-from analysis.agreement.compare import Rated, bin_grid, compare, rate_events
+from analysis.aggregate import bin_grid, decision_from, participant_timeline, windows_files
+from analysis.agreement.compare import Rated, compare, rate_events
 from analysis.agreement.figures import bland_altman_figure
 from analysis.agreement.table import markdown
 from analysis.codings import load_mapping, read_codings

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis.__main__ import main as analysis_main
-from analysis.agreement.compare import bin_grid, compare, rate_events
+from analysis.aggregate import bin_grid
+from analysis.agreement.compare import compare, rate_events
 from analysis.codings.boris import write_boris_tabular
 from analysis.codings.elan import write_elan
 from pipeio.windows import read_windows, write_windows

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.agreement.compare import Rated, bin_grid, compare, rate_events
+from analysis.aggregate import bin_grid
+from analysis.agreement.compare import Rated, compare, rate_events
 from analysis.agreement.stats import icc_a1
 from analysis.agreement.table import markdown
 

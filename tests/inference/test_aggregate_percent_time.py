@@ -531,3 +531,33 @@ def test_no_valid_time_has_no_resting_level(tmp_path):
     path = _windows(tmp_path, "a", [(0, 2, None), (1, 3, None)], 3.0)
     tl = participant_timeline(path, Decision())
     assert tl.baseline.tolist() == [0.0, 0.0, 0.0] and tl.excluded.startswith("no valid window")
+
+
+def test_the_last_cut_bin_is_placed_by_its_own_centre(tmp_path):
+    """2.4 s in 1-s bins: the last bin is 2.0-2.4 s, centred at 2.2 s (not 2.5 s, past the
+    video's end), so the window that reaches the end gives it its probabilities."""
+    path = _windows(tmp_path, "a", [(0, 2, [0.9, 0.0, 0.1]), (2, 2.4, [0.0, 0.0, 1.0])], 2.4)
+    tl = participant_timeline(path, Decision(bin_s=1.0, baseline="none"))
+    assert tl.valid.tolist() == [True, True, True]
+    assert tl.valid_s == pytest.approx(2.4)
+    assert tl.percent_time()["nodding"] == pytest.approx(100 * 2 / 2.4)
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    (0.0, 0.05), (0.0, 0.051), (0.05, 0.15), (0.049, 0.15), (8.15, 8.25), (8.1, 8.2),
+    (7.3, 7.37), (7.33, 7.37), (7.34, 7.37), (7.335, 7.37), (3.0, 7.37), (0.0, 7.37)])
+def test_a_window_and_a_coded_event_of_one_span_cover_the_same_bins(tmp_path, start, end):
+    """The model's bins (a valid window's span) and a coder's (an event's span) are placed
+    by one rule, also on the centres (8.15 s) and in the last bin, cut at 7.37 s."""
+    from analysis.agreement.compare import rate_events
+
+    path = _windows(tmp_path, "a", [(start, end, [1.0, 0.0, 0.0])], 7.37)
+    tl = participant_timeline(path, Decision(bin_s=0.1, baseline="none"))
+    event = pd.DataFrame({"action": ["nodding"], "start_s": [start], "end_s": [end]})
+    coded = rate_events(event, tl.bin_start, tl.bin_width, ["nodding"]).masks["nodding"]
+    assert len(tl.bin_start) == 74 and tl.bin_width[-1] == pytest.approx(0.07)
+    assert tl.valid.tolist() == coded.tolist()
+    # by hand: the bins whose centre (the last one's is 7.335 s) lies in [start, end)
+    centres = [(k + 0.5) / 10 for k in range(73)] + [7.335]
+    assert np.flatnonzero(coded).tolist() == [k for k, c in enumerate(centres)
+                                              if start - 1e-9 <= c < end - 1e-9]
