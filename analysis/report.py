@@ -232,6 +232,17 @@ def pose_quality_html(table: pd.DataFrame, captions: Path | None) -> str:
     ])
 
 
+def _stats_alpha(hurdle: Path) -> float:
+    """The alpha of the stats run (its provenance beside hurdle.tsv), so that the report
+    prints Table V's p-values as `table_v.md` does (a p below alpha never as alpha); 0.05, the
+    default, when the record is missing or says nothing."""
+    try:
+        alpha = read_provenance(hurdle.parent / "provenance.json")["params"]["stats"]["alpha"]
+    except (InputError, KeyError, TypeError):
+        return 0.05
+    return float(alpha) if isinstance(alpha, int | float) and 0 < alpha < 1 else 0.05
+
+
 def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, methods: Path,
                  percent_time: Path, stats_exclusions: Path,
                  upstream_exclusions: Path | None, participants: Path | None,
@@ -290,8 +301,8 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
          "quality below).</p>" if n_flagged else ""),
         "<h2>Table V</h2>",
         f'<p class="caption"><strong>Table V.</strong> {table_caption}</p>',
-        html_table(formatted(table)[TABLE_V_COLUMNS], numeric=("Effect", "p", "p_adj"),
-                   empty="no test reached p < alpha"),
+        html_table(formatted(table, _stats_alpha(hurdle))[TABLE_V_COLUMNS],
+                   numeric=("Effect", "p", "p_adj"), empty="no test reached p < alpha"),
         f'<div class="caption">{read_caption(captions, "table_v")}</div>',
         "<h2>Methods</h2>",
         text_to_html(methods.read_text(encoding="utf-8")),

@@ -19,13 +19,21 @@ from pipeio import atomic_path, atomic_write_text
 TABLE_V_COLUMNS = ["Action", "Contrast", "Type", "Effect", "p", "p_adj"]
 
 
-def format_p(p: float) -> str:
-    """APA style: three decimals without the leading zero, `<.001` below 0.001."""
+def format_p(p: float, alpha: float = 0.05) -> str:
+    """APA style: three decimals without the leading zero, `<.001` below 0.001.
+
+    A p below `alpha` that three decimals would round up to `alpha` or above (0.0497 ->
+    `.050`) gets as many more decimals as it takes (up to ten: `.0497`), so that a row
+    listed because p < alpha, or a p_adj below alpha, never reads as not significant.
+    """
     if pd.isna(p):
         return "NA"
     if p < 0.001:
         return "<.001"
-    text = f"{p:.3f}"
+    for decimals in range(3, 11):
+        text = f"{p:.{decimals}f}"
+        if (float(text) < alpha) == (p < alpha):
+            break
     return text[1:] if text.startswith("0") else text
 
 
@@ -49,18 +57,19 @@ def table_v(results: pd.DataFrame, alpha: float) -> pd.DataFrame:
     })
 
 
-def formatted(table: pd.DataFrame) -> pd.DataFrame:
-    """Table V with the paper's number formats (Effect to 2 decimals, APA p-values)."""
+def formatted(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Table V with the paper's number formats (Effect to 2 decimals, APA p-values; a p
+    below `alpha` is never printed as `alpha` or above, see `format_p`)."""
     out = table.copy()
     out["Effect"] = [f"{v:.2f}" for v in table["Effect"]]
-    out["p"] = [format_p(v) for v in table["p"]]
-    out["p_adj"] = [format_p(v) for v in table["p_adj"]]
+    out["p"] = [format_p(v, alpha) for v in table["p"]]
+    out["p_adj"] = [format_p(v, alpha) for v in table["p_adj"]]
     return out
 
 
-def to_markdown(table: pd.DataFrame, caption: str) -> str:
+def to_markdown(table: pd.DataFrame, caption: str, alpha: float = 0.05) -> str:
     """A pipe table (no extra dependency), preceded by its caption."""
-    text = formatted(table)
+    text = formatted(table, alpha)
     lines = [caption, "", "| " + " | ".join(TABLE_V_COLUMNS) + " |",
              "|" + "|".join(["---"] * 3 + ["---:"] * 3) + "|"]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in text.itertuples(index=False)]
@@ -81,9 +90,9 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
-def to_latex(table: pd.DataFrame, caption: str) -> str:
+def to_latex(table: pd.DataFrame, caption: str, alpha: float = 0.05) -> str:
     """A booktabs table for the paper (needs `\\usepackage{booktabs}`)."""
-    text = formatted(table)
+    text = formatted(table, alpha)
     header = " & ".join(["Action", "Contrast", "Type", "Effect", "$p$", "$p_{adj}$"])
     body = [" & ".join(latex_escape(str(v)) for v in row) + r" \\"
             for row in text.itertuples(index=False)]
@@ -133,5 +142,6 @@ def write_results(results: pd.DataFrame, out_dir: Path, cfg: StatsConfig) -> Non
     with atomic_path(out_dir / "table_v.tsv") as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
     caption = table_v_caption(cfg)
-    atomic_write_text(out_dir / "table_v.md", to_markdown(table, "Table V. " + caption))
-    atomic_write_text(out_dir / "table_v.tex", to_latex(table, caption))
+    atomic_write_text(out_dir / "table_v.md",
+                      to_markdown(table, "Table V. " + caption, cfg.alpha))
+    atomic_write_text(out_dir / "table_v.tex", to_latex(table, caption, cfg.alpha))

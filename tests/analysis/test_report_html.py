@@ -209,6 +209,17 @@ def test_report_states_the_cohort_tables_and_provenance(run_files, tmp_path):
     assert cohort in _report(run_files, tmp_path)
 
 
+def test_a_p_below_the_stats_alpha_is_not_printed_as_alpha(run_files, tmp_path):
+    pd.DataFrame({"Action": ["nodding"], "Contrast": ["ASD < TDC"], "Type": ["%"],
+                  "Effect": [0.5], "p": [0.0497], "p_adj": [0.0996]}).to_csv(
+        run_files["table_v"], sep="\t", index=False)
+    row = '<td class="num">{}</td><td class="num">{}</td></tr>'
+    assert row.format(".0497", ".100") in _report(run_files, tmp_path)  # no record: 0.05
+    (tmp_path / "provenance.json").write_text(json.dumps(
+        {"step": "analysis stats", "params": {"stats": {"alpha": 0.1}}}))
+    assert row.format(".050", ".0996") in _report(run_files, tmp_path)  # the run's alpha 0.1
+
+
 def test_a_cohort_with_nothing_to_flag_or_skip_says_so(run_files, tmp_path):
     pd.DataFrame({"action": ["nodding & more"], "estimable": [True], "reason": [""]}).to_csv(
         run_files["hurdle"], sep="\t", index=False)

@@ -27,6 +27,28 @@ def test_apa_p_format(p: float, text: str) -> None:
     assert format_p(p) == text
 
 
+@pytest.mark.parametrize(("p", "alpha", "text"), [
+    (0.0497, 0.05, ".0497"), (0.04996, 0.05, ".04996"), (0.0499999999, 0.05, ".0499999999"),
+    (0.0503, 0.05, ".050"), (0.05, 0.05, ".050"), (0.0505, 0.05, ".051"),
+    (0.0097, 0.01, ".0097"), (0.0097, 0.05, ".010")])
+def test_p_below_alpha_never_prints_as_alpha(p: float, alpha: float, text: str) -> None:
+    # Table V lists p < alpha; three decimals alone would print 0.0497 as .050.
+    assert format_p(p, alpha) == text
+
+
+def test_table_v_files_keep_a_listed_p_below_alpha(tmp_path) -> None:
+    results = results_fixture()
+    results.loc[2, ["p", "p_adj"]] = [0.0497, 0.0498]
+    write_results(results, tmp_path, StatsConfig())
+    md = (tmp_path / "table_v.md").read_text(encoding="utf-8")
+    assert "| nodding | ASD < TDC | Prob. | 0.50 | .0497 | .0498 |" in md
+    assert "nodding & ASD $<$ TDC & Prob. & 0.50 & .0497 & .0498" in (
+        tmp_path / "table_v.tex").read_text(encoding="utf-8")
+    looser = StatsConfig(alpha=0.06)
+    write_results(results, tmp_path, looser)
+    assert "| .050 | .050 |" in (tmp_path / "table_v.md").read_text(encoding="utf-8")
+
+
 def test_direction_follows_the_odds_ratio() -> None:
     assert direction_label("ASD", "PSY", 0.37) == "ASD < PSY"
     assert direction_label("PSY", "TDC", 1.96) == "PSY > TDC"
