@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper")
     p.add_argument("--variant", default="full",
                    help="variant spec, e.g. ts-only+no-sem (docs/model.md lists the names)")
-    p.add_argument("--num-classes", type=int, default=52)
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="override C (default: the preset's, e.g. 32 for paper-imigue)")
     p.add_argument("--num-entities", type=int, choices=(4, 5, 6), default=None,
                    help="override K (default: the preset's, or 4 for four-entities)")
     p.set_defaults(func=_model_info)
@@ -37,7 +38,9 @@ def _model_info(args: argparse.Namespace) -> int:
     from microdualnet.model.config import make_config
     from microdualnet.model.network import MicroDualNet
 
-    overrides = {"num_classes": args.num_classes}
+    overrides = {}
+    if args.num_classes is not None:
+        overrides["num_classes"] = args.num_classes
     if args.num_entities is not None:
         overrides["num_entities"] = args.num_entities
     cfg = make_config(args.preset, args.variant, **overrides)
@@ -47,7 +50,7 @@ def _model_info(args: argparse.Namespace) -> int:
            else "no CNN")
     print(f"Micro-DualNet preset={args.preset} variant={args.variant} {cnn} K={len(model.entities)} "
           f"D={cfg.dim} layers={cfg.num_layers} heads={cfg.num_heads} input={cfg.input_size}px "
-          f"T={cfg.num_frames}")
+          f"T={cfg.num_frames} C={cfg.num_classes}")
     total = counts["total"]
     for name, n in counts.items():
         print(f"  {_LABELS.get(name, name):<44} {n:>12,d}  {n / 1e6:8.3f}M  {100 * n / total:5.1f}%")

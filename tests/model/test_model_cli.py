@@ -51,3 +51,14 @@ def test_registering_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+def test_model_info_counts_the_presets_own_classes(capsys: pytest.CaptureFixture[str]) -> None:
+    """paper-imigue has 32 classes: its classifier is 512*256 + 256 + 256*32 + 32, unless
+    --num-classes overrides C."""
+    out = run(["model-info", "--preset", "paper-imigue"], capsys)
+    assert " C=32" in out.splitlines()[0]
+    classifier = next(line for line in out.splitlines() if "classifier" in line)
+    assert f"{512 * 256 + 256 + 256 * 32 + 32:,d}" in classifier  # 139,552
+    out = run(["model-info", "--preset", "paper-imigue", "--num-classes", "52"], capsys)
+    assert " C=52" in out.splitlines()[0] and "144,692" in out
