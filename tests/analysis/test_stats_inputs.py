@@ -5,10 +5,18 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.config import StatsConfig
-from analysis.inputs import check_sheet_covariates, load_cohort, read_tsv
+from analysis.inputs import (
+    _listed,
+    check_percent_table,
+    check_sheet_covariates,
+    file_lines,
+    load_cohort,
+    read_tsv,
+)
 from pipeio import InputError
 
 
@@ -242,3 +250,132 @@ def test_participants_named_like_missing_values_are_kept(cohort, write_cohort) -
     _, spath = write_cohort(table, sheet)
     with pytest.raises(InputError, match="column participant_id is empty on line 2$"):
         read_tsv(spath, ("participant_id",), "participant sheet")
+
+
+def test_long_lists_of_lines_and_participants_are_shortened() -> None:
+    assert file_lines([0]) == "line 2"
+    assert file_lines(range(10)) == "lines 2, 3, 4, 5, 6, 7, 8, 9 and 2 more"
+    assert _listed([f"p{i}" for i in range(9)]) == "p0, p1, p2, p3, p4, p5, p6, p7 and 1 more"
+
+
+def _percent(rows: list[tuple[str, str, object, object]]) -> pd.DataFrame:
+    """A percent-time table as read_tsv gives it: (participant_id, action, percent_time,
+    valid_s) rows, every participant in group ASD."""
+    return pd.DataFrame(rows, columns=["participant_id", "action", "percent_time",
+                                       "valid_s"]).assign(group="ASD")
+
+
+def test_percent_time_bounds_and_valid_time_are_checked_by_line(caplog) -> None:
+    ok = check_percent_table(_percent([("a", "x", "0", "0"), ("a", "y", "100", "60.5")]), "t")
+    assert ok["percent_time"].tolist() == [0.0, 100.0] and ok["valid_s"].tolist() == [0, 60.5]
+    check_percent_table(_percent([("a", "x", "0", "60")]), "t")
+    assert not caplog.records  # above 1, or all 0: not fractions
+    for rows, message in (
+        ([("a", "x", "5", "60"), ("a", "y", None, "60")],
+         "t: column percent_time is missing on line 3$"),
+        ([("a", "x", "5", "60"), ("a", "y", "5", "-1")], "t: column valid_s is negative on line 3$"),
+        ([("a", "x", "5", "sixty"), ("a", "y", "5", "60")],
+         "t: column valid_s is not a number on line 2$"),
+        ([("a", "x", "twelve", "60"), ("a", "y", "1,5", "60"), ("a", "z", ",5", "60")],
+         r"t: column percent_time holds numbers with a decimal comma \('1,5' on lines 3, 4\)"),
+    ):
+        with pytest.raises(InputError, match=message):
+            check_percent_table(_percent(rows), "t")
+    with caplog.at_level(logging.WARNING, logger="analysis.inputs"):
+        check_percent_table(_percent([("a", "x", "0", "60"), ("a", "y", "1", "60")]), "t")
+    assert "lies within 0-1 (largest 1)" in caplog.text
+
+
+def test_blank_and_padded_names_in_a_table(tmp_path) -> None:
+    path = tmp_path / "percent_time.tsv"
+    path.write_text("participant_id\tgroup\taction\tpercent_time\tvalid_s\n"
+                    " P1 \tASD\tnodding\t5\t60\n"
+                    "P1\tASD\t \t5\t60\n", encoding="utf-8")
+    with pytest.raises(InputError, match="column action is empty on line 3$"):
+        read_tsv(path, ("participant_id",), "percent-time table")
+    path.write_text("participant_id\tgroup\taction\n P1 \t ASD\tnodding\n", encoding="utf-8")
+    frame = read_tsv(path, ("participant_id",), "percent-time table")
+    assert frame.loc[0, "participant_id"] == "P1" and frame.loc[0, "group"] == "ASD"
+
+
+def test_a_comma_in_a_tab_separated_header_is_not_taken_for_a_separator(tmp_path) -> None:
+    path = tmp_path / "participants.tsv"
+    path.write_text("id, initials\tgroup\nP1\tASD\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['participant_id'\]; found "
+                       r"\['id, initials', 'group'\]$"):
+        read_tsv(path, ("participant_id", "group"), "participant sheet")
+
+
+def test_a_stray_group_is_listed_once(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    pid = sheet.loc[0, "participant_id"]
+    table.loc[table["participant_id"] == pid, "group"] = "AUT"  # all its 3 action rows
+    with pytest.raises(InputError, match=r"column group has value\(s\) \['AUT'\] not in "
+                       r"the participant sheet's groups .* on lines 2, 3, 4$"):
+        load_cohort(*write_cohort(table, sheet), StatsConfig())
+
+
+def test_a_covariate_in_both_files_is_taken_from_the_sheet(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    data = load_cohort(*write_cohort(table.assign(age=0.0), sheet),
+                       StatsConfig(covariates=["age"]))
+    ages = dict(zip(sheet["participant_id"], sheet["age"], strict=True))
+    assert data.table["age"].tolist() == data.table["participant_id"].map(ages).tolist()
+
+
+def test_a_covariate_only_in_the_table_is_checked_too(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    table["age"] = table["age"].astype(object)
+    table.loc[4, "age"] = "-"
+    with pytest.raises(InputError, match=r"covariate column age in the percent-time table "
+                       r"holds numbers, but '-' on line 6"):
+        load_cohort(*write_cohort(table, sheet.drop(columns=["age"])),
+                    StatsConfig(covariates=["age"]))
+
+
+def test_text_columns_keep_an_empty_cell_missing(tmp_path) -> None:
+    path = tmp_path / "hurdle.tsv"
+    path.write_text("group_a\tgroup_b\tn\n1\t\t3\n", encoding="utf-8")
+    frame = read_tsv(path, ("group_a",), "hurdle results", text_columns=("group_a", "group_b"))
+    assert frame.loc[0, "group_a"] == "1" and pd.isna(frame.loc[0, "group_b"])
+
+
+@pytest.mark.parametrize("values, needle", [
+    (["7,5", "x"], "holds numbers with a decimal comma ('7,5' on line 2)"),  # half: numbers
+    (["7", "x"], "holds numbers, but 'x' on line 3"),
+    (["-8,5", "9,5"], "holds numbers with a decimal comma ('-8,5' on lines 2, 3)"),
+    (["M", "m "], "levels that differ only in case (['M', 'm']; ['m'] on line 3)"),
+    (["M", "F", "", ""], None),  # empty cells are missing values, not numbers
+])
+def test_a_covariate_is_numeric_when_half_its_values_are_numbers(tmp_path, values,
+                                                                 needle) -> None:
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tcov\n" + "".join(
+        f"p{i}\tASD\t{v}\n" for i, v in enumerate(values)), encoding="utf-8")
+    if needle is None:
+        check_sheet_covariates(sheet, ["cov"])
+        return
+    with pytest.raises(InputError) as err:
+        check_sheet_covariates(sheet, ["cov"])
+    assert needle in str(err.value)
+
+
+def test_a_table_only_covariate_with_gaps_excludes_those_participants(cohort,
+                                                                      write_cohort) -> None:
+    table, sheet = cohort()
+    gone = table.loc[4, "participant_id"]
+    table.loc[4, "age"] = np.nan
+    data = load_cohort(*write_cohort(table, sheet.drop(columns=["age"])),
+                       StatsConfig(covariates=["sex", "age"], exclude_incomplete=True))
+    assert data.exclusions.to_dict("list") == {"participant_id": [gone],
+                                               "reason": ["missing covariate age"]}
+    assert gone not in set(data.table["participant_id"])
+    assert list(data.table.columns) == ["participant_id", "group", "sex", "age", "action",
+                                        "percent_time", "valid_s"]
+
+
+def test_a_ragged_file_is_named_as_not_readable(tmp_path) -> None:
+    path = tmp_path / "participants.tsv"
+    path.write_text("participant_id\tgroup\na\tASD\nb\tTDC\tx\ty\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"^participant sheet {path} is not a readable TSV"):
+        read_tsv(path, ("participant_id", "group"), "participant sheet")

@@ -10,9 +10,10 @@ import pytest
 
 import analysis.timeline as timeline
 from analysis.__main__ import main as analysis_main
+from analysis.aggregate import Timeline
 from analysis.timeline import _runs, person_frames
 from pipeio import InputError
-from pipeio.windows import write_windows
+from pipeio.windows import read_windows, write_windows
 
 CLASSES = ["nodding", "no action"]
 
@@ -101,3 +102,51 @@ def test_an_excluded_participants_title_names_no_file(tmp_path, monkeypatch):
     assert excluded == ["excluded: pose: an input file could not be used (the reason names "
                         "files, so it is given in the exclusions TSV only)"]
     assert not any("Jane" in t for t in titles)
+
+
+def test_pose_file_of_a_frame_rate_a_few_percent_off_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"\(fps 10\.5 vs 10\)"):
+        person_frames(_pose(tmp_path, fps=10.5), _windows(tmp_path))
+
+
+def test_a_pose_file_that_is_not_one_is_named(tmp_path):
+    windows = _windows(tmp_path)
+    bad = tmp_path / "pose.npz"
+    for content in (b"not a pose file", None):
+        if content is None:  # an .npz without the frame rate
+            np.savez(bad, keypoints=np.zeros((1, 5, 3)), frame_index=np.array([0]))
+        else:
+            bad.write_bytes(content)
+        with pytest.raises(InputError, match=r"pose file .*pose\.npz is not a readable pose "
+                           r"\.npz"):
+            person_frames(bad, windows)
+
+
+def test_pose_file_of_a_video_of_another_length_is_refused(tmp_path):
+    windows = _windows(tmp_path)
+    table, meta = read_windows(windows)
+    write_windows(windows, table, {**meta, "video_frames": 12})
+    with pytest.raises(InputError, match=r"was made from \(video_frames 10 vs 12\)"):
+        person_frames(_pose(tmp_path), windows)
+
+
+def test_the_figure_draws_each_actions_runs_its_true_events_and_the_qc_strips(tmp_path,
+                                                                              monkeypatch):
+    from matplotlib.axes import Axes
+
+    drawn = []
+    monkeypatch.setattr(Axes, "broken_barh", lambda ax, xranges, yrange, **kw: drawn.append(
+        [(float(a), float(b)) for a, b in xranges]))
+    tl = Timeline("a", ["nodding", "shaking legs", "no action"], ["nodding", "shaking legs"],
+                  bin_start=np.array([0.0, 1.0, 2.0, 3.0]),
+                  bin_width=np.array([1.0, 1.0, 1.0, 0.5]), probs=np.zeros((4, 3)),
+                  valid=np.array([True, True, False, True]), label=np.array([0, 0, -1, 1]),
+                  baseline=np.zeros(3))
+    pose = (np.array([0.0, 0.5, 1.0, 1.5]), np.array([True, True, False, True]))
+    truth = pd.DataFrame({"action": ["nodding", "shaking legs"], "start_s": [0.2, 3.0],
+                          "end_s": [1.2, 3.4]})
+    timeline.plot_timeline(tl, tmp_path / "t.png", pose, truth)
+    assert drawn == [[(0.0, 2.0)], [(0.2, pytest.approx(1.0))],  # nodding: bins 0-1, truth
+                     [(3.0, 0.5)], [(3.0, pytest.approx(0.4))],  # shaking legs
+                     [(0.0, 2.0), (3.0, 0.5)],  # valid windows
+                     [(0.0, 1.0), (1.5, 0.5)]]  # person in pose: frames 0.5 s apart

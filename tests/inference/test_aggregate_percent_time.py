@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.__main__ import main as analysis_main
-from analysis.aggregate import Decision, aggregate, participant_timeline
+from analysis.aggregate import Decision, aggregate, participant_timeline, windows_files
 from analysis.inputs import check_percent_table
 from pipeio import InputError
 from pipeio.windows import read_windows, write_windows
@@ -196,7 +196,9 @@ def test_excluded_participant_leaves_the_others_unchanged(tmp_path):
     table, excluded = aggregate([a, b, c], _sheet(["a", "b", "c"]), Decision())
     pd.testing.assert_frame_equal(table, alone)
     reasons = dict(zip(excluded["participant_id"], excluded["reason"], strict=True))
-    assert "no valid window" in reasons["b"] and "shorter than one" in reasons["c"]
+    assert reasons["b"] == ("no valid window (too little pose: fewer than 0.5 of sampled "
+                            "frames with a person)")  # _windows: min_pose_fraction 0.5
+    assert "shorter than one" in reasons["c"]
 
 
 def test_sheet_and_windows_must_name_the_same_participants(tmp_path):
@@ -561,3 +563,124 @@ def test_a_window_and_a_coded_event_of_one_span_cover_the_same_bins(tmp_path, st
     centres = [(k + 0.5) / 10 for k in range(73)] + [7.335]
     assert np.flatnonzero(coded).tolist() == [k for k, c in enumerate(centres)
                                               if start - 1e-9 <= c < end - 1e-9]
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_threshold_may_be_either_end_of_0_1(threshold):
+    assert Decision(threshold=threshold).threshold == threshold
+
+
+def test_default_decision_is_threshold_0_6_on_0_1_s_bins(tmp_path):
+    """Nodding at 0.6 (the default threshold) is an action; at 0.55 it is not, though it is
+    the most probable class (which the background decision would label)."""
+    path = _windows(tmp_path, "a", [(0, 1, [0.6, 0.0, 0.4]), (1, 2, [0.55, 0.05, 0.4])], 2.0)
+    tl = participant_timeline(path, Decision(baseline="none"))
+    assert len(tl.bin_start) == 20 and tl.bin_width == pytest.approx(np.full(20, 0.1))
+    assert tl.label.tolist() == [0] * 10 + [-1] * 10
+
+
+def test_no_valid_time_has_no_percent_time(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, None)], 2.0)
+    tl = participant_timeline(path, Decision())
+    assert tl.valid_s == 0.0
+    assert all(np.isnan(v) for v in tl.percent_time().values())
+
+
+def test_a_bin_belongs_to_the_windows_covering_its_centre(tmp_path):
+    """1-s bins (centres 0.5, 1.5, 2.5 s): a window over 0.7-2.2 s covers only the middle
+    one. And 2.1 / 0.6 is 3.5000000000000004 in floating point: the bin centred on 2.1 s
+    (bin 3 of 0.6 s) is still the second window's, whose span starts there, not the first's,
+    whose span ends there."""
+    path = _windows(tmp_path, "a", [(0.7, 2.2, [0.9, 0.0, 0.1])], 3.0)
+    tl = participant_timeline(path, Decision(bin_s=1.0, baseline="none"))
+    assert tl.valid.tolist() == [False, True, False]
+    path = _windows(tmp_path, "b", [(0, 2.1, [0.9, 0.0, 0.1]), (2.1, 4.2, [0.0, 0.9, 0.1])],
+                    4.2)
+    tl = participant_timeline(path, Decision(bin_s=0.6, baseline="none"))
+    assert tl.label.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    assert tl.percent_time() == pytest.approx({"nodding": 100 * 1.8 / 4.2,
+                                               "shaking legs": 100 * 2.4 / 4.2})
+
+
+def test_threshold_decision_with_the_background_class_not_last(tmp_path):
+    table = pd.DataFrame({"start_s": [0.0, 1.0], "end_s": [1.0, 2.0], "valid": True,
+                          "pose_fraction": 1.0, "prob_nodding": [0.7, 0.1],
+                          "prob_no action": [0.2, 0.2], "prob_shaking legs": [0.1, 0.7]})
+    meta = {"participant_id": "a", "class_names": ["nodding", "no action", "shaking legs"],
+            "entities": [], "duration_s": 2.0, "min_pose_fraction": 0.5}
+    path = write_windows(tmp_path / "a.parquet", table, meta)
+    tl = participant_timeline(path, Decision(bin_s=1.0, baseline="none"))
+    assert tl.actions == ["nodding", "shaking legs"] and tl.label.tolist() == [0, 1]
+
+
+def test_view_credit_needs_the_hop_and_spares_exclusion_records(tmp_path):
+    rows = [(0, 2, [0.9, 0.0, 0.1]), (1, 3, [0.0, 0.0, 1.0])]
+    a = _windows(tmp_path, "a", rows, 3.0)
+    table, meta = read_windows(a)
+    write_windows(a, table.assign(view_start_s=[0.5, 1.5], view_end_s=[1.5, 2.5]), meta)
+    with pytest.raises(InputError, match=r"a\.parquet lacks hop_s in its metadata, which "
+                       "credit 'view' needs"):
+        participant_timeline(a, Decision(credit="view"))
+    _viewed(_windows(tmp_path, "a", rows, 3.0), [(0.5, 1.5), (1.5, 2.5)], hop_s=1.0)
+    c = _windows(tmp_path, "c", [], 1.5, excluded="video shorter than one window")
+    table, excluded = aggregate([a, c], _sheet(["a", "c"]), Decision(credit="view"))
+    assert table["participant_id"].unique().tolist() == ["a"]
+    assert excluded.to_dict("list") == {"participant_id": ["c"],
+                                        "reason": ["video shorter than one window"]}
+
+
+def test_view_spans_meet_whatever_the_row_order(tmp_path):
+    """The frame-grid case below with the windows stored last to first."""
+    rows = [(2, 4, [0.0, 0.0, 1.0]), (1, 3, [0.0, 0.0, 1.0]), (0, 2, [0.9, 0.0, 0.1])]
+    path = _viewed(_windows(tmp_path, "a", rows, 4.0),
+                   [(2.48, 3.44), (1.60, 2.56), (0.52, 1.48)], hop_s=1.0)
+    tl = participant_timeline(path, Decision(bin_s=0.02, baseline="none", credit="view"))
+    first, last = np.flatnonzero(tl.valid)[[0, -1]]
+    assert tl.valid[first:last + 1].all()
+    assert tl.percent_time()["nodding"] == pytest.approx(100 * (1.54 - 0.50) / 2.96)
+
+
+def test_bins_cover_the_whole_video_even_past_the_last_window(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, [0.9, 0.0, 0.1]), (2, 4, [0.0, 0.0, 1.0])], 5.0)
+    tl = participant_timeline(path, Decision(bin_s=1.0, baseline="none"))
+    assert tl.bin_start.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert tl.valid.tolist() == [True] * 4 + [False] and tl.valid_s == 4.0
+
+
+def test_windows_files_skips_hidden_temporaries_and_sorts_by_name(tmp_path):
+    for name in ("b.parquet", "a.parquet", ".123.a.tmp.parquet", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    other = tmp_path / "x.parquet"  # a file named on its own is taken as it is
+    assert windows_files([tmp_path, other]) == [tmp_path / "a.parquet",
+                                                tmp_path / "b.parquet", other]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"no windows files found in \['.*empty'\]"):
+        windows_files([tmp_path / "empty"])
+
+
+def test_every_participant_missing_a_windows_file_is_named(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    with pytest.raises(InputError, match=r"\['b', 'c'\] are in the sheet but without"):
+        aggregate([a], _sheet(["a", "b", "c"]), Decision())
+
+
+def test_cli_credit_view_and_the_default_decision(tmp_path):
+    rows = [(0, 2, [0.9, 0.0, 0.1]), (1, 3, [0.0, 0.0, 1.0]), (2, 4, [0.0, 0.0, 1.0])]
+    path = _viewed(_windows(tmp_path, "a", rows, 4.0), [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)],
+                   hop_s=1.0)
+    sheet = tmp_path / "sheet.tsv"
+    _sheet(["a"]).to_csv(sheet, sep="\t", index=False)
+    out = tmp_path / "pt.tsv"
+    assert analysis_main(["aggregate", "--windows", str(path), "--participants", str(sheet),
+                          "--out", str(out), "--baseline", "none", "--credit", "view"]) == 0
+    table = pd.read_csv(out, sep="\t")
+    # As in test_view_credit_puts_a_decision_where_its_frames_were: 1 s of 3 s valid.
+    assert table["percent_time"].tolist() == pytest.approx([100 / 3, 0.0], abs=1e-6)
+    assert table["valid_s"].tolist() == pytest.approx([3.0, 3.0])
+    params = json.loads((tmp_path / "pt.tsv.provenance.json").read_text())["params"]
+    assert params["credit"] == "view"
+    assert analysis_main(["aggregate", "--windows", str(path), "--participants", str(sheet),
+                          "--out", str(out)]) == 0
+    params = json.loads((tmp_path / "pt.tsv.provenance.json").read_text())["params"]
+    assert {k: params[k] for k in ("mode", "threshold", "bin_s", "baseline", "credit")} == {
+        "mode": "threshold", "threshold": 0.6, "bin_s": 0.1, "baseline": "median",
+        "credit": "window"}
