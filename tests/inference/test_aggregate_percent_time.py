@@ -564,6 +564,7 @@ def test_a_window_and_a_coded_event_of_one_span_cover_the_same_bins(tmp_path, st
     assert np.flatnonzero(coded).tolist() == [k for k, c in enumerate(centres)
                                               if start - 1e-9 <= c < end - 1e-9]
 
+
 @pytest.mark.parametrize("threshold", [0.0, 1.0])
 def test_threshold_may_be_either_end_of_0_1(threshold):
     assert Decision(threshold=threshold).threshold == threshold
