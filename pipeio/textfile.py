@@ -1,7 +1,8 @@
 """Text files a study edits by hand (participant sheets, tables), read as UTF-8.
 
 Spreadsheet programs often save Latin-1 or Windows-1252; decoding such a file fails at one
-byte, and the user needs the line and column of that byte to find the cell.
+byte, and the user needs the line and column of that byte to find the cell. A workbook
+(`.xlsx`, `.ods`, `.xls`) given where text belongs is named as such.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeio.errors import InputError
+
+# How workbooks begin: a zip archive (.xlsx, .ods) or an OLE2 compound file (.xls).
+WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 
 
 def read_utf8(path: str | Path, what: str) -> str:
@@ -19,6 +23,9 @@ def read_utf8(path: str | Path, what: str) -> str:
         data = path.read_bytes()
     except OSError as err:
         raise InputError(f"{what} {path}: {err.strerror or err}") from err
+    if data.startswith(WORKBOOK_MAGIC):
+        raise InputError(f"{what} {path} is a spreadsheet workbook, not text; save it from "
+                         "the spreadsheet as tab-separated text, encoding UTF-8")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

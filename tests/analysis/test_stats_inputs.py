@@ -379,3 +379,13 @@ def test_a_ragged_file_is_named_as_not_readable(tmp_path) -> None:
     path.write_text("participant_id\tgroup\na\tASD\nb\tTDC\tx\ty\n", encoding="utf-8")
     with pytest.raises(InputError, match=rf"^participant sheet {path} is not a readable TSV"):
         read_tsv(path, ("participant_id", "group"), "participant sheet")
+
+
+@pytest.mark.parametrize("magic", [b"PK\x03\x04\x14\x00\x06\x00",  # .xlsx, .ods (zip)
+                                   b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00"])  # .xls (OLE2)
+def test_a_workbook_given_as_the_sheet_is_named_as_such(cohort, write_cohort, magic) -> None:
+    tpath, spath = write_cohort(*cohort())
+    spath.write_bytes(magic + b"\x00" * 64)
+    with pytest.raises(InputError, match=r"participant sheet .* is a spreadsheet workbook, not "
+                       "text; save it from the spreadsheet as tab-separated text"):
+        load_cohort(tpath, spath, StatsConfig())
