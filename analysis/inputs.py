@@ -58,6 +58,8 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str,
     """Read a TSV keeping IDs (and `text_columns`: group names such as `1`) as text, and
     insist on the required columns."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder; give the file itself")
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist")
     text = read_utf8(path, what)

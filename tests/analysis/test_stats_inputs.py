@@ -389,3 +389,11 @@ def test_a_workbook_given_as_the_sheet_is_named_as_such(cohort, write_cohort, ma
     with pytest.raises(InputError, match=r"participant sheet .* is a spreadsheet workbook, not "
                        "text; save it from the spreadsheet as tab-separated text"):
         load_cohort(tpath, spath, StatsConfig())
+
+
+def test_a_folder_given_as_the_sheet_is_named_as_a_folder(cohort, write_cohort) -> None:
+    tpath, spath = write_cohort(*cohort())
+    with pytest.raises(InputError, match=r"participant sheet .* is a folder; give the file"):
+        load_cohort(tpath, spath.parent, StatsConfig())
+    with pytest.raises(InputError, match=r"participant sheet .*nowhere.tsv does not exist"):
+        load_cohort(tpath, spath.parent / "nowhere.tsv", StatsConfig())
