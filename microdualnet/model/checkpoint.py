@@ -6,6 +6,7 @@ Loading never unpickles: weights come from safetensors, everything else from JSO
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ def save_checkpoint(model: MicroDualNet, folder: str | Path, *, fps: float, view
     if len(names) != cfg.num_classes:
         raise InputError(f"class_names has {len(names)} entries, the model has num_classes="
                          f"{cfg.num_classes}")
-    if not fps > 0:
+    if not (math.isfinite(fps) and fps > 0):  # json.dumps would write Infinity
         raise InputError(f"fps must be positive, got {fps}")
     if body_map is not None and len(body_map) != cfg.num_classes:
         raise InputError(f"body_map has {len(body_map)} entries, expected {cfg.num_classes}")

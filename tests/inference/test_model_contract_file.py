@@ -134,3 +134,72 @@ def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tm
             "--only-sampled", str(old)]
     assert main(args) == 2 and "--model-fps" in capsys.readouterr().err
     assert main([*args, "--model-fps", "25", "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda m: m.pop("config"), "key 'config' is missing or not an object"),
+    (lambda m: m.update(fps=True), "key 'fps' must be a positive number, got True"),
+    (lambda m: m.update(fps=float("inf")), "key 'fps' must be a positive number, got inf"),
+    (lambda m: m.update(input_size=m["config"]["input_size"] + 1),
+     "key 'input_size' is .*, but config.input_size"),
+    (lambda m: m.update(entities="head"), "key 'entities' must be a list of names, got 'head'"),
+    (lambda m: m["class_names"].__setitem__(0, 7), "key 'class_names' must be a list of names"),
+    (lambda m: m["normalisation"].update(mean=[*m["normalisation"]["mean"], 0]),
+     "key 'normalisation'"),
+    (lambda m: m.update(view=_person_view(min_joint_confidence=1.0)),
+     r"key 'view.min_joint_confidence' must be within \[0, 1\), got 1.0"),
+    (lambda m: m.update(view=_person_view(source_short_side=4)),
+     "key 'view.source_short_side' must be an integer >= 8, got 4"),
+    (lambda m: m.update(view=_person_view(source_short_side=96.0)),
+     "key 'view.source_short_side' must be an integer >= 8, got 96.0"),
+])
+def test_more_damage_names_the_key(demo_model, tmp_path, change, needle):
+    with pytest.raises(InputError, match=needle):
+        read_contract(_copy(demo_model, tmp_path, change))
+
+
+def test_the_contract_names_the_models_entities(demo_model):
+    meta = json.loads((demo_model / META_FILE).read_text())
+    assert read_contract(demo_model).entities == tuple(meta["entities"])
+    assert len(meta["entities"]) == 6  # the demo preset's K
+
+
+@pytest.mark.parametrize("fps", [0.0, -25.0, float("nan"), float("inf")])
+def test_model_fps_must_be_a_positive_number(demo_model, fps):
+    """NaN compares false with everything: unchecked, it would pass as agreeing."""
+    with pytest.raises(InputError, match=f"--model-fps must be a positive number, got {fps}"):
+        read_contract(demo_model, fps=fps)
+
+
+def test_a_person_view_at_the_edges_of_its_ranges_is_read(demo_model, tmp_path):
+    view = _person_view(margin=1, min_joint_confidence=0, source_short_side=8)
+    folder = _copy(demo_model, tmp_path, lambda m: m.update(view=view))
+    assert read_contract(folder).view == View("person", 1.0, 0.0, 8)
+
+
+@pytest.mark.parametrize("old_view", [None, {"crop": "zoom"}])
+def test_a_format_1_folder_that_does_not_say_how_it_cropped_is_refused(demo_model, tmp_path,
+                                                                       old_view):
+    def change(meta: dict) -> None:
+        _as_format_1(meta)
+        meta["metrics"]["view"] = old_view
+
+    with pytest.raises(InputError, match="key 'metrics.view' is missing .*retrain"):
+        read_contract(_copy(demo_model, tmp_path, change), fps=25.0)
+
+
+def test_model_fps_must_equal_the_recorded_rate_to_rounding(demo_model):
+    """"Must equal": a rate read back through a float passes, 25.1 for 25 does not."""
+    assert read_contract(demo_model, fps=25.0 + 1e-9).fps == 25.0
+    with pytest.raises(InputError, match="--model-fps 25.1 contradicts it"):
+        read_contract(demo_model, fps=25.1)
+
+
+def test_a_format_1_person_view_without_its_settings_gets_the_view_defaults(demo_model,
+                                                                              tmp_path):
+    def change(meta: dict) -> None:
+        _as_format_1(meta)
+        meta["metrics"]["view"] = {"crop": "person"}
+
+    contract = read_contract(_copy(demo_model, tmp_path, change), fps=25.0)
+    assert contract.view == View("person", source_short_side=2 * contract.input_size)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 from model_testkit import random_inputs, tiny_config
 from safetensors.torch import load_file, save_file
 
-from microdualnet.contract import View
+from microdualnet.contract import View, read_contract
 from microdualnet.model.checkpoint import (
     META_FILE,
     WEIGHTS_FILE,
@@ -19,6 +20,7 @@ from microdualnet.model.checkpoint import (
 )
 from microdualnet.model.config import config_to_dict
 from microdualnet.model.network import MicroDualNet
+from microdualnet.windowplan import SamplingRule
 from pipeio.errors import InputError
 
 
@@ -150,3 +152,68 @@ def test_json_holds_full_config(tmp_path: Path) -> None:
     assert read_meta(tmp_path)["config"] == config_to_dict(cfg)
     assert load_checkpoint(tmp_path).config == cfg
 
+
+def test_save_refuses_a_contract_it_could_not_read_back(tmp_path: Path) -> None:
+    """fps divides the sampling stride and body_map has one entry per class: a bad value is
+    refused before anything is written (infinity would be written as non-standard JSON)."""
+    model = MicroDualNet(tiny_config())
+    for fps in (0.0, -25.0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match=f"fps must be positive, got {fps}"):
+            save_checkpoint(model, tmp_path / "m", fps=fps, view=View("full"))
+    with pytest.raises(InputError, match="body_map has 2 entries, expected 3"):
+        save_checkpoint(model, tmp_path / "m", fps=25.0, view=View("full"), body_map=[0, 1])
+    assert not (tmp_path / "m").exists()
+
+
+def test_model_json_records_the_contract_as_given(tmp_path: Path) -> None:
+    """Each contract key comes from its own source: 4 frames, stride 3, 64 px, 12.5 fps and a
+    person view are all different numbers, so a key filled from another cannot pass."""
+    cfg = tiny_config(frame_stride=3)
+    view = View("person", 1.25, 0.2, 160)
+    save_checkpoint(MicroDualNet(cfg), tmp_path, fps=12.5, view=view, body_map=[2, 0, 1])
+    contract = read_contract(tmp_path)
+    assert (contract.fps, contract.frames, contract.frame_stride, contract.input_size) == (
+        12.5, 4, 3, 64)
+    assert contract.view == view
+    assert contract.sampling_rule == SamplingRule(4, 3 / 12.5)
+    assert contract.class_names == ("class_0", "class_1", "class_2")
+    assert contract.entities == tuple(e.name for e in MicroDualNet(cfg).entities)
+    meta = read_meta(tmp_path)
+    assert meta["format"] == "microdualnet-model/2" and meta["body_map"] == [2, 0, 1]
+    assert meta["normalisation"]["std"] == [58.395, 57.12, 57.375]  # ImageNet's, RGB 0-255
+    assert meta["metrics"] == {}
+
+
+def test_a_config_mismatch_names_the_first_differing_key(tmp_path: Path) -> None:
+    """Keys are compared in the config's field order: num_classes comes before dim."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    with pytest.raises(InputError, match=r"config key 'num_classes' is 3, the requested model "
+                       r"has 4 \(differing keys: \['num_classes', 'dim'\]\)"):
+        load_checkpoint(tmp_path, expected=tiny_config(num_classes=4, dim=48))
+
+
+def test_missing_weights_are_counted_and_the_first_named(tmp_path: Path) -> None:
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    state = load_file(str(tmp_path / WEIGHTS_FILE))
+    gone = sorted(state)[-2:]
+    for key in gone:
+        del state[key]
+    save_file(state, str(tmp_path / WEIGHTS_FILE))
+    message = rf"weight '{re.escape(gone[0])}' missing \(2 missing\)"
+    with pytest.raises(InputError, match=message):
+        load_checkpoint(tmp_path)
+    with pytest.raises(InputError, match=message):
+        check_checkpoint(tmp_path)
+
+
+def test_an_absent_or_truncated_weights_file_is_refused_before_torch(tmp_path: Path) -> None:
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    data = (tmp_path / WEIGHTS_FILE).read_bytes()
+    (tmp_path / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    for check in (load_checkpoint, check_checkpoint):
+        with pytest.raises(InputError, match=r"model.safetensors is damaged or incomplete"):
+            check(tmp_path)
+    (tmp_path / WEIGHTS_FILE).unlink()
+    for check in (load_checkpoint, check_checkpoint):
+        with pytest.raises(InputError, match=r": missing model.safetensors"):
+            check(tmp_path)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from model_testkit import random_inputs, tiny_config
@@ -9,6 +11,7 @@ from microdualnet.model.config import (
     IMAGENET_STD,
     VARIANTS,
     ModelConfig,
+    config_differences,
     config_from_dict,
     config_to_dict,
     make_config,
@@ -296,3 +299,49 @@ def test_tiny_model_fits_a_small_batch() -> None:
         opt.step()
         losses.append(terms.ce.item())
     assert losses[-1] < 0.3 * losses[0]
+
+
+def test_the_paper_presets_entity_settings_are_the_documented_ones() -> None:
+    """docs/model.md: theta = 0.3 (strict), boxes grow by 10% of their longer side, 3 x 3
+    ROIAlign, 1/8 of the channels shifted each way, MAC weighted by confidence."""
+    cfg = make_config("paper")
+    assert (cfg.keypoint_threshold, cfg.box_padding, cfg.roi_size, cfg.shift_div,
+            cfg.mac_confidence_weighting) == (0.3, 0.1, 3, 8, True)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"backbone_depth": 20}, r"backbone_depth=20: expected one of \(10, 18, 34, 50, 101\)"),
+    ({"num_entities": 3}, "num_entities=3: expected 4, 5 or 6"),
+    ({"entity_source": "boxes"}, "entity_source='boxes': expected one of keypoints, fixed"),
+    ({"fusion": "concat"}, "fusion='concat': expected routing or average"),
+    ({"num_frames": 0}, "num_frames=0: must be at least 1"),
+    ({"classifier_hidden": 0}, "classifier_hidden=0: must be at least 1"),
+    ({"backbone_width": 0}, "backbone_width=0: must be at least 1"),
+    ({"pixel_mean": [1.0, 2.0]}, r"pixel_mean=\(1.0, 2.0\): expected a list of 3 numbers"),
+    ({"num_frames": 8.0}, "num_frames=8.0: expected a whole number"),
+    ({"num_frames": None}, "num_frames=None: expected a whole number"),
+])
+def test_settings_a_model_cannot_be_built_from_name_the_key(override, message) -> None:
+    with pytest.raises(InputError, match=rf"^model config {message}"):
+        config_from_dict({**config_to_dict(make_config("demo")), **override})
+
+
+def test_flags_must_be_true_or_false_even_when_built_directly() -> None:
+    """A YAML 1 or "yes" for a flag is refused by `config_from_dict` and by the dataclass."""
+    base = {**config_to_dict(make_config("demo")), "pixel_mean": IMAGENET_MEAN,
+            "pixel_std": IMAGENET_STD}
+    for name in ("pose_embedding", "norm_first", "mac_confidence_weighting"):
+        with pytest.raises(InputError, match=rf"^model config {name}=1: expected true or false"):
+            ModelConfig(**{**base, name: 1})
+    with pytest.raises(InputError, match=r"^model config global_proj_dim=True: expected a whole"):
+        ModelConfig(**{**base, "global_proj_dim": True})
+
+
+@pytest.mark.parametrize("change", [
+    {"num_classes": 7}, {"num_frames": 4}, {"frame_stride": 2}, {"input_size": 96},
+    {"pixel_mean": (0.0, 0.0, 0.0)}, {"mac_level": "frame"}])
+def test_config_differences_names_each_differing_field(change) -> None:
+    """What `load_checkpoint(expected=...)` compares: every field, the contract's among them."""
+    base = make_config("demo")
+    assert config_differences(base, dataclasses.replace(base, **change)) == list(change)
+    assert config_differences(base, base) == []

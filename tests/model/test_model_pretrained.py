@@ -122,3 +122,72 @@ def test_canonical_keys() -> None:
     assert canonical_key("backbone.layer3.1.conv2.bn.weight", "mmaction2") == \
         "layer3.1.bn2.weight"
     assert canonical_key("backbone.conv1.bn.bias", "mmaction2") == "bn1.bias"
+
+
+class _Payload:
+    """An object whose unpickling would run code: a weights-only load must never build it."""
+
+    built = False
+
+    def __reduce__(self):
+        return (_mark_built, ())
+
+
+def _mark_built() -> None:
+    _Payload.built = True
+
+
+def test_a_pth_file_is_never_unpickled(tmp_path: Path) -> None:
+    torch.save({"state_dict": source_weights(), "payload": _Payload()}, tmp_path / "x.pth")
+    with pytest.raises(InputError, match="cannot read as a weights-only torch checkpoint"):
+        read_state_dict(tmp_path / "x.pth")
+    assert not _Payload.built
+
+
+def test_nested_entries_are_unwrapped_and_non_tensors_dropped(tmp_path: Path) -> None:
+    tv = source_weights()
+    torch.save({"epoch": 3, "model": tv}, tmp_path / "model.pth")
+    torch.save({**tv, "epoch": 3, "arch": "resnet18"}, tmp_path / "flat.pth")
+    for name in ("model.pth", "flat.pth"):
+        state = read_state_dict(tmp_path / name)
+        assert sorted(state) == sorted(tv), name
+        assert all(torch.equal(state[k], v) for k, v in tv.items())
+    torch.save([tv["conv1.weight"]], tmp_path / "list.pth")
+    with pytest.raises(InputError, match="list.pth: expected a dict of tensors"):
+        read_state_dict(tmp_path / "list.pth")
+
+
+def test_a_truncated_safetensors_file_is_refused(tmp_path: Path) -> None:
+    save_file(source_weights(), str(tmp_path / "w.safetensors"))
+    data = (tmp_path / "w.safetensors").read_bytes()
+    (tmp_path / "w.safetensors").write_bytes(data[: len(data) - 100])
+    with pytest.raises(InputError, match="w.safetensors (is|are) damaged or incomplete"):
+        read_state_dict(tmp_path / "w.safetensors")
+
+
+def test_batch_counters_are_not_reported_missing() -> None:
+    """Older checkpoints (official TSM among them) have no num_batches_tracked buffers."""
+    tv = {k: v for k, v in source_weights().items() if not k.endswith("num_batches_tracked")}
+    report = load_backbone_weights(TSMBackbone(CFG), as_tsm(tv))
+    assert report.missing == [] and report.unexpected == []
+
+
+def test_an_explicit_format_overrides_detection() -> None:
+    """An mmaction2 backbone saved on its own has no `backbone.` prefix to detect it by."""
+    tv = source_weights()
+    bare = {k.removeprefix("backbone."): v for k, v in as_mmaction2(tv).items()}
+    backbone = TSMBackbone(CFG)
+    report = load_backbone_weights(backbone, bare, fmt="mmaction2")
+    assert report.source_format == "mmaction2" and report.missing == []
+    assert_copied(backbone, tv)
+
+
+def test_the_summary_counts_each_kind() -> None:
+    tv = source_weights()
+    del tv["layer4.1.conv2.weight"]
+    tv["layer5.0.conv1.weight"] = torch.zeros(1)
+    tv["layer5.0.conv2.weight"] = torch.zeros(1)
+    report = load_backbone_weights(TSMBackbone(CFG), tv)
+    loaded = len(tv) - 2 - 2  # less the two unexpected and the head's weight and bias
+    assert report.summary() == (f"torchvision: {loaded} loaded, 1 missing, 2 unexpected, "
+                                "2 ignored (heads)")
