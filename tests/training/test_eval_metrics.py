@@ -82,6 +82,9 @@ def test_full_metrics_body_level_and_topk():
     assert m["f1_mean"] == pytest.approx(np.mean([m["f1_body_macro"], m["f1_body_micro"],
                                                   m["f1_action_macro"], m["f1_action_micro"]]))
     assert top_k(scores, labels, 2) == 1.0
+    assert m["n"] == 6
+    # The body map as an array (e.g. read with numpy) gives the same metrics.
+    assert classification_metrics(scores, labels, np.array(body_map)) == m
 
 
 def test_top_k_counts_the_label_rank_by_hand():
@@ -101,6 +104,19 @@ def test_top_k_counts_the_label_rank_by_hand():
 def test_without_body_map_only_topk_and_action_f1():
     m = classification_metrics(np.eye(3), np.array([0, 1, 1]))
     assert "f1_mean" not in m and m["top1"] == pytest.approx(200 / 3)
+    # Top-5 of 3 classes takes all 3: every label is in it, even one ranked last.
+    assert m["top5"] == 100.0
+
+
+def test_no_samples_and_a_wrong_f1_count_are_refused():
+    with pytest.raises(ValueError, match="no samples to evaluate"):
+        classification_metrics(np.zeros((0, 3)), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="exactly four"):
+        f1_mean([50.0, 60.0, 70.0])
+    with pytest.raises(ValueError, match="exactly four"):
+        f1_mean([50.0, 60.0, 70.0, 80.0, 90.0])
+    # No samples at all: no class has a count, and both F1 values are 0 (zero_division=0).
+    assert f1_micro_macro(np.zeros(0, np.int64), np.zeros(0, np.int64)) == (0.0, 0.0)
 
 
 def test_confusion_matrix_rows_are_the_true_class():

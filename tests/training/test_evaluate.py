@@ -137,6 +137,8 @@ def test_class_mismatch_names_both(trained, clips_copy, tmp_path, capsys):
     assert run("--model", trained, "--data-root", clips_copy, "--out", tmp_path / "b") == 2
     err = capsys.readouterr().err.strip()
     assert "has 3 classes, the MA-52 class table has 52" in err and "shaking body" in err
+    assert "(model: nodding, covering face, no action; data: " in err
+    assert err.endswith(", ... (48 more))")  # the first 4 of the table's 52 names
     assert run("--model", trained, "--data-root", clips_copy, "--format", "synthetic",
                "--out", tmp_path / "c") == 2
     assert "no label_map.tsv" in capsys.readouterr().err
@@ -198,6 +200,9 @@ def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):
     assert run(*args, "--overwrite", "--batch-size", "0") == 2
     assert "--batch-size must be at least 1, got 0" in capsys.readouterr().err
     assert run(*args, "--overwrite") == 0 and (tmp_path / "ev" / "metrics.json").is_file()
+    # Without --name the Table I row is named after the model folder.
+    assert (tmp_path / "ev" / "table_row.tsv").read_text().splitlines()[1].startswith(
+        f"{trained.name}\t")
 
 
 def test_clip_stride_follows_the_training_rate(trained):
@@ -237,3 +242,12 @@ def test_imigue_split_gets_top_k_columns(trained, tiny_clips, tmp_path, capsys, 
     assert report["bad_clips"] == 1 and "f1_mean" not in report["metrics"]
     assert (tmp_path / "b" / "table_row.tsv").read_text().splitlines()[0] == \
         "Method\tTop-1\tTop-5"
+
+
+def test_an_unknown_format_is_refused_by_name(tmp_path):
+    """Not read as MA-52 by default (the CLI is not the only caller)."""
+    from microdualnet.evaluation.evaluate import data_labels
+
+    with pytest.raises(InputError, match=r"^--format 'mp4' is not known \(known: ma52, "
+                                         r"imigue, synthetic\)$"):
+        data_labels("mp4", tmp_path)

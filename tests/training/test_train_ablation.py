@@ -146,3 +146,76 @@ def test_table_ii_trains_every_row(tiny_clips, make_config, tmp_path):
     assert base["config"]["paths"] == "none" and base["entities"] == []
     assert no_sem["config"]["entity_source"] == "frame" and no_sem["entities"] == ["frame"]
     assert configs["no-mac+no-routing"]["config"]["fusion"] == "average"
+
+
+def test_paper_table_text_by_hand():
+    """The table text from given results: the evaluated split in the headings, our numbers
+    to 2 decimals, the paper's to the table's own, "-" where the paper gives none, and
+    F1_mean only when every run has it."""
+    from microdualnet.training.ablation import paper_table_text
+    from microdualnet.training.paper_tables import (
+        IMIGUE_TOP1,
+        MA52_TOP1,
+        PaperRow,
+        PaperTable,
+    )
+
+    table = PaperTable("X", "Table X", (MA52_TOP1, IMIGUE_TOP1), (
+        PaperRow("Row A", "full", (61.25, None)),
+        PaperRow("Row B", "pose-only", (60.0, 70.456)),
+    ))
+    with_f1 = [("val", {"top1": 50.0, "f1_mean": 40.126}),
+               ("val", {"top1": 12.3456, "f1_mean": 7.0})]
+    tsv, md = paper_table_text(table, with_f1, "data/x (ma52 layout)")
+    assert tsv == ("Paper row\tVariant\tours (val) Top-1\tours (val) F1_mean\t"
+                   "paper (MA-52) Top-1\tpaper (iMiGUE) Top-1\n"
+                   "Row A\tfull\t50.00\t40.13\t61.25\t-\n"
+                   "Row B\tpose-only\t12.35\t7.00\t60.00\t70.46\n")
+    assert md.splitlines()[0] == (
+        "Table X: ours trained on data/x (ma52 layout), evaluated on its val split; the "
+        "paper's numbers (MA-52, iMiGUE) typed in from the paper, in percent.")
+    assert md.splitlines()[4] == "| Row A | full | 50.00 | 40.13 | 61.25 | - |"
+    one_without = [("test", {"top1": 50.0, "f1_mean": 40.0}), ("test", {"top1": 10.0})]
+    tsv, _ = paper_table_text(table, one_without, "d")
+    assert tsv.splitlines()[0].split("\t")[2:4] == ["ours (test) Top-1", "paper (MA-52) Top-1"]
+    assert tsv.splitlines()[1] == "Row A\tfull\t50.00\t61.25\t-"
+    # Tables I and II print the paper's numbers with 2 decimals, III and IV with 1.
+    assert [TABLES[n].decimals for n in ("I", "II", "III", "IV")] == [2, 2, 1, 1]
+
+
+def test_each_distinct_model_is_trained_once_and_reported_on_its_split(make_config, tmp_path,
+                                                                        monkeypatch):
+    """train() replaced by a recorder: one run per distinct model, named after its spec in
+    canonical form, and each row reports the split that run evaluated (val here)."""
+    from microdualnet.training import ablation
+    from microdualnet.training.paper_tables import get_table
+
+    calls = []
+
+    def fake_train(cfg, out):
+        calls.append((cfg.name, cfg.model.variant, out))
+        out.joinpath("training").mkdir(parents=True)
+        out.joinpath("training", "metrics.json").write_text("{}")
+        score = 10.0 * len(calls)
+        return {"eval_split": "val", "val": {"top1": score, "top5": score + 1},
+                "test": {"top1": -1.0, "top5": -1.0}}
+
+    monkeypatch.setattr(ablation, "train", fake_train)
+    cfg = make_config(tmp_path, optim={"epochs": 1})  # 4 frames at stride 2: frames-4 is full
+    md = ablation.run_ablation(cfg, tmp_path, ["ts-only + no-sem", "frames-4", "full"])
+    assert calls == [("ts-only+no-sem", "ts-only+no-sem", tmp_path / "ts-only+no-sem"),
+                     ("frames-4", "frames-4", tmp_path / "frames-4")]
+    rows = [line.split(" | ") for line in md.splitlines()[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("| ts-only+no-sem", "10.00"), ("| frames-4", "20.00"),
+                                           ("| full", "20.00")]
+    record = json.loads((tmp_path / "ablation.provenance.json").read_text())
+    assert sorted(record["inputs"]) == sorted(
+        str(tmp_path / v / "training" / "metrics.json") for v in ("ts-only+no-sem", "frames-4"))
+    # A paper table by any spelling of its name, its rows on the split that was evaluated.
+    calls.clear()
+    md = ablation.run_table(cfg, tmp_path / "t", " iv-MAC ")
+    assert get_table(" iv-MAC ") is TABLES["IV-mac"]
+    assert [c[1] for c in calls] == ["frame-mac", "full"]
+    assert f"ours trained on {tmp_path} (ma52 layout), evaluated on its val split" in md
+    assert md.splitlines()[2].startswith("| Paper row | Variant | ours (val) Top-1 | paper ")
+    assert md.splitlines()[4].split(" | ")[2] == "10.00"

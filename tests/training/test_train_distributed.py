@@ -87,6 +87,8 @@ def test_rank_shares_make_up_the_single_process_batches(monkeypatch):
     one = list(loop.make_loader(Indices(), 4, 0, True, 7))
     shares = [list(RankShare(11, 4, 7, Ranks(r, 2))) for r in range(2)]
     assert len(one) == len(shares[0]) == len(shares[1]) == 2
+    # Its length is the number of whole global batches (11 // 4), not of per-rank shares.
+    assert len(RankShare(11, 4, 7, Ranks(1, 2))) == 2
     assert [a + b for a, b in zip(*shares, strict=True)] == one
 
 
@@ -94,6 +96,8 @@ def test_a_global_batch_that_does_not_split_is_refused():
     assert per_process_batch(12, 4) == 3
     with pytest.raises(InputError, match=r"optim.batch_size=12 is not divisible by the 5 "):
         per_process_batch(12, 5)
+    with pytest.raises(InputError, match=r"optim.batch_size=9 is not divisible by the 2 "):
+        per_process_batch(9, 2)  # one clip left over
 
 
 def test_ranks_are_read_from_torchruns_environment(monkeypatch):
@@ -104,6 +108,7 @@ def test_ranks_are_read_from_torchruns_environment(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert ranks_from_env() == Ranks(3, 4, 1) and not ranks_from_env().main
+    assert Ranks(0, 2).main and not Ranks(1, 2).main  # rank 0 alone writes files
     monkeypatch.setenv("RANK", "4")
     with pytest.raises(InputError, match=r"RANK=4, WORLD_SIZE=4: expected 0 <= RANK"):
         ranks_from_env()

@@ -44,6 +44,8 @@ def test_outputs_of_a_run(finished_run):
         assert (out / "training" / name).stat().st_size > 0, name
     rows = [json.loads(x) for x in (out / "training" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
+    # the training time reported is that of all 3 epochs
+    assert metrics["train_seconds"] == pytest.approx(sum(r["seconds"] for r in rows), abs=0.051)
     assert {"train_loss", "train_mac", "val_top1", "val_f1_mean", "lr", "clips_per_s"} <= set(rows[0])
     # The kept model is the first epoch with the best validation F1_mean, and each row says
     # which epoch was best so far.
@@ -112,6 +114,9 @@ def test_resume_with_other_worker_counts(tiny_clips, make_config, tmp_path, caps
     capsys.readouterr()
     train(make_config(tiny_clips, optim={"epochs": 1}, data={"workers": 1}), tmp_path)
     assert "resuming after epoch 1 from" in capsys.readouterr().err
+    # Nor do the progress bar and the thread count (threads: null leaves torch's as it is).
+    train(make_config(tiny_clips, optim={"epochs": 1}, progress=True, threads=None), tmp_path)
+    assert "resuming after epoch 1 from" in capsys.readouterr().err
 
 
 def test_resume_with_the_data_root_written_another_way(tiny_clips, make_config, tmp_path,
@@ -159,6 +164,8 @@ def test_more_threads_than_cores_is_one_warning_line(capsys):
     from microdualnet.training.loop import warn_if_oversubscribed
 
     warn_if_oversubscribed("threads", 1)
+    assert capsys.readouterr().err == ""
+    warn_if_oversubscribed("threads", len(os.sched_getaffinity(0)))  # one per core: fine
     assert capsys.readouterr().err == ""
     warn_if_oversubscribed("threads", 10_000)
     cores = len(os.sched_getaffinity(0))
@@ -270,6 +277,11 @@ def test_bad_clips_stop_the_run_or_are_skipped(clips_copy, make_config, damage, 
                                 data={"max_bad_clips": 4, "workers": 1}), tmp_path / "b")
     assert metrics["bad_clips"] == 4
     err = capsys.readouterr().err
+    # Continued after its last epoch (the model files rewritten), it still counts them.
+    (tmp_path / "b" / "model.json").unlink()
+    assert train(make_config(clips_copy, optim={"epochs": 1},
+                             data={"max_bad_clips": 4, "workers": 1}),
+                 tmp_path / "b")["bad_clips"] == 4
     assert any(line.startswith("skipping bad clip: ") and str(records[0].video) in line
                for line in err.splitlines())
     assert "Traceback" not in err
@@ -429,3 +441,259 @@ def test_dummy_test_labels_are_refused_before_training(clips_copy, make_config, 
     metrics = train(make_config(clips_copy, optim={"epochs": 1}, data={"test_split": None}),
                     tmp_path / "ok")
     assert (tmp_path / "ok" / "model.json").is_file() and metrics["eval_split"] == "val"
+
+
+def test_config_defaults_are_the_documented_ones(tmp_path):
+    """docs/training.md's table of defaults (the paper's IV-B optimiser) is what a config
+    that sets only data.root gets."""
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\n")
+    cfg = load_config(path)
+    assert (cfg.name, cfg.seed, cfg.device, cfg.amp, cfg.threads, cfg.progress) == (
+        "micro-dualnet", 0, "auto", True, None, True)
+    d = cfg.data
+    assert (d.format, d.train_split, d.val_split, d.test_split, d.workers, d.cache,
+            d.max_bad_clips, d.view, d.margin, d.shift, d.scale, d.flip_p) == (
+        "ma52", "train", "val", "test", 2, False, 0, "full", 1.5, 0.1, (1.0, 1.15), 0.5)
+    assert (cfg.model.preset, cfg.model.variant, cfg.model.overrides,
+            cfg.model.pretrained) == ("demo", "full", {}, None)
+    o = cfg.optim
+    assert (o.name, o.epochs, o.batch_size, o.eval_batch_size, o.lr, o.warmup_epochs,
+            o.warmup_start_lr, o.min_lr, o.momentum, o.weight_decay, o.grad_clip) == (
+        "sgd", 120, 12, 32, 0.01, 10, 0.001, 0.0, 0.9, 5e-4, 20.0)
+    # An empty file is a config without data.root, not "no mapping".
+    path.write_text("")
+    with pytest.raises(InputError, match=r"c.yaml: key data: Field required"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("setting", "key"), [
+    ("data.scale=[0.9, 1.1]", "data"),  # full view: never below the short side
+    ("data.scale=[1.1, 1.05]", "data"),  # low above high
+    ("data.scale=[1.0, 2.1]", "data"),
+    ("data.margin=0.9", "data.margin"),
+    ("data.shift=0.6", "data.shift"),
+    ("data.flip_p=1.1", "data.flip_p"),
+    ("data.workers=-1", "data.workers"),
+    ("data.max_bad_clips=-1", "data.max_bad_clips"),
+    ("optim.epochs=0", "optim.epochs"),
+    ("optim.batch_size=0", "optim.batch_size"),
+    ("optim.eval_batch_size=0", "optim.eval_batch_size"),
+    ("optim.lr=0", "optim.lr"),
+    ("optim.warmup_epochs=-1", "optim.warmup_epochs"),
+    ("optim.warmup_start_lr=-0.001", "optim.warmup_start_lr"),
+    ("optim.min_lr=-0.001", "optim.min_lr"),
+    ("optim.momentum=1", "optim.momentum"),
+    ("optim.weight_decay=-0.1", "optim.weight_decay"),
+    ("optim.grad_clip=0", "optim.grad_clip"),
+    ("threads=0", "threads"),
+])
+def test_out_of_range_settings_are_refused_naming_the_key(tmp_path, setting, key):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\n")
+    with pytest.raises(InputError, match=rf"c.yaml: key {key}: "):
+        load_config(path, [setting])
+
+
+def test_settings_at_the_edge_of_their_range_are_accepted(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\n")
+    cfg = load_config(path, ["data.scale=[1.0, 2.0]", "data.margin=1", "data.shift=0.5",
+                             "data.flip_p=1", "optim.momentum=0", "optim.grad_clip=null",
+                             "optim.warmup_epochs=0"])
+    assert cfg.data.scale == (1.0, 2.0) and cfg.optim.grad_clip is None
+    # The person view crops around the joints and may zoom out to half the square.
+    cfg = load_config(path, ["data.view=person", "data.scale=[0.5, 0.8]"])
+    assert cfg.data.scale == (0.5, 0.8)
+    with pytest.raises(InputError, match=r"key data: scale must be \[low, high\] with 0.5 "):
+        load_config(path, ["data.view=person", "data.scale=[0.4, 0.8]"])
+
+
+def test_set_options_are_checked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\noptim: {lr: 0.5}\n")
+    assert load_config(path, ["optim.lr = 0.25"]).optim.lr == 0.25  # spaces around "="
+    with pytest.raises(InputError, match=r"--set '=3': expected key.path=value"):
+        load_config(path, ["=3"])
+    with pytest.raises(InputError, match=r"--set 'optim.lr': expected key.path=value"):
+        load_config(path, ["optim.lr"])
+    with pytest.raises(InputError, match=r"--set optim.lr.x: 'lr' is not a section"):
+        load_config(path, ["optim.lr.x=1"])
+
+
+def test_the_learning_rate_follows_the_schedule_step_by_step(finished_run):
+    """The tiny run: 12 training clips in batches of 4 (3 steps an epoch, 9 in all), lr 0.02
+    after one warmup epoch from 0.002. Each log row holds the LR of its epoch's last step,
+    and the optimiser (the resume state) used it."""
+    out, _ = finished_run
+    rows = [json.loads(x) for x in (out / "training" / "log.jsonl").read_text().splitlines()]
+    # step 2 (warmup): 0.002 + 0.018 * 2/3; steps 5 and 8: cosine over the 6 steps after
+    # warmup at 2/6 and 5/6 of the way, 0.01 * (1 + cos(pi * progress)).
+    expected = [0.014, 0.01 * (1 + math.cos(math.pi / 3)),
+                0.01 * (1 + math.cos(5 * math.pi / 6))]
+    assert [r["lr"] for r in rows] == pytest.approx(expected)
+    saved = torch.load(out / "training" / "state.pt", weights_only=True)
+    assert saved["optimizer"]["param_groups"][0]["lr"] == pytest.approx(expected[-1])
+
+
+def test_val_labels_are_checked_and_an_empty_split_is_refused(clips_copy, make_config,
+                                                              tmp_path):
+    """A val split of dummy labels would pick the best epoch by noise: refused as the test
+    split's is; a split listing no clip is refused by name."""
+    listing = clips_copy / "val_list_videos.txt"
+    lines = listing.read_text().splitlines()
+    listing.write_text("".join(f"{line.split()[0]} 9\n" for line in lines))
+    with pytest.raises(InputError, match=rf"^{listing}: all 6 clips carry label 9 .*; set "
+                                         r"data.val_split to a split with real labels$"):
+        train(make_config(clips_copy, optim={"epochs": 1}), tmp_path / "run")
+    listing.write_text("")
+    with pytest.raises(InputError, match=r"split 'val' has no usable clips"):
+        train(make_config(clips_copy, optim={"epochs": 1}), tmp_path / "run")
+    assert not (tmp_path / "run" / "training").exists()
+
+
+def test_an_evaluation_without_one_readable_clip_is_one_line():
+    """Every clip of a split unreadable (a high data.max_bad_clips lets a run get there)."""
+    from types import SimpleNamespace
+
+    from microdualnet.training.badclips import BadClips
+    from microdualnet.training.loop import predict
+
+    class NoClips(SimpleNamespace):  # a batch whose only clip could not be read
+        def __len__(self) -> int:
+            return 0
+
+    bad = BadClips(10)
+    batch = NoClips(failures=[SimpleNamespace(index=3, reason="unreadable")])
+    with pytest.raises(InputError, match=r"^no readable clips to evaluate$"):
+        predict(torch.nn.Identity(), [batch], torch.device("cpu"), False, bad, "val")
+    assert bad.count == 1
+
+
+def test_a_state_whose_best_weights_are_gone_everywhere_is_refused(finished_run, make_config,
+                                                                   tiny_clips, tmp_path):
+    """Resumed, it would end with no best epoch to report: refused, naming training/best."""
+    out, _ = finished_run
+    copy = Path(shutil.copytree(out, tmp_path / "model"))
+    shutil.rmtree(copy / "training/best")
+    (copy / "model.safetensors").unlink()
+    with pytest.raises(InputError, match=rf"state.pt has no best-epoch weights beside it "
+                                         rf"\({copy / 'training/best'} is missing\); use "
+                                         r"--no-resume"):
+        train(make_config(tiny_clips), copy)
+
+
+def test_the_seed_and_the_device_are_honoured(tmp_path):
+    from microdualnet.training.loop import pick_device, seed_everything
+
+    draws = []
+    for seed in (5, 5, 6):
+        seed_everything(seed)
+        draws.append(torch.rand(4))
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: x}\ndevice: cuda\n")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match=r"^device: cuda requested but CUDA is not "
+                                             r"available$"):
+            pick_device(load_config(path))
+    assert pick_device(load_config(path, ["device=cpu"])) == torch.device("cpu")
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(tiny_clips, make_config, tmp_path):
+    """12 training clips: a batch of 12 is one step an epoch, 13 none at all."""
+    with pytest.raises(InputError, match=r"^optim.batch_size=13 is larger than the training "
+                                         r"set \(12 clips\)$"):
+        train(make_config(tiny_clips, optim={"epochs": 1, "batch_size": 13}), tmp_path / "a")
+
+
+def test_the_kept_epoch_is_the_first_with_the_best_val_f1_mean(tiny_clips, make_config,
+                                                                tmp_path, monkeypatch):
+    """Validation scripted: F1_mean 30, 50, 50 with Top-1 60, 40, 70. F1_mean decides (not
+    Top-1), and a tie keeps the earlier epoch."""
+    from microdualnet.training import loop
+
+    keys = ("body_top1", "top5", "f1_body_macro", "f1_body_micro", "f1_action_macro",
+            "f1_action_micro")
+    script = iter([(60.0, 30.0), (40.0, 50.0), (70.0, 50.0), (1.0, 2.0)])  # 3 val, 1 test
+
+    def scripted(scores, labels, body_map=None):
+        top1, f1 = next(script)
+        return {**dict.fromkeys(keys, 0.0), "top1": top1, "f1_mean": f1, "n": len(labels)}
+
+    monkeypatch.setattr(loop, "classification_metrics", scripted)
+    out = tmp_path / "model"
+    metrics = train(make_config(tiny_clips), out)
+    rows = [json.loads(x) for x in (out / "training" / "log.jsonl").read_text().splitlines()]
+    assert [r["best_epoch"] for r in rows] == [1, 2, 2]
+    assert metrics["best_epoch"] == 2 and metrics["val"]["top1"] == 40.0
+    assert metrics["test"]["f1_mean"] == 2.0
+
+
+def test_one_epoch_steps_by_hand(make_config, tmp_path, monkeypatch):
+    """_train_epoch on a one-weight model with scripted losses: each step sets the scheduled
+    LR, clears the gradient, clips it to optim.grad_clip and steps SGD; the row averages
+    over clips. Losses 30w then 5w: gradients 30 (clipped to 20) and 5."""
+    from types import SimpleNamespace
+
+    from microdualnet.model.losses import LossTerms
+    from microdualnet.training import loop
+    from microdualnet.training.badclips import BadClips
+    from microdualnet.training.distributed import ONE
+
+    class Clips(SimpleNamespace):
+        def __len__(self) -> int:
+            return len(self.labels)
+
+    batches = [Clips(labels=torch.tensor([0, 1]), failures=[], logits=[[2.0, 1.0], [3.0, 0.0]]),
+               Clips(labels=torch.tensor([1, 1]), failures=[], logits=[[0.0, 1.0], [1.0, 0.0]])]
+    model = torch.nn.Linear(1, 1, bias=False)
+    model.cfg = None
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    factors = iter([30.0, 5.0])
+    monkeypatch.setattr(loop, "_train_loader", lambda *args: batches)
+    monkeypatch.setattr(loop, "forward", lambda net, batch, *args: SimpleNamespace(
+        logits=torch.tensor(batch.logits)))
+
+    def compute_loss(out, labels, cfg):
+        total = next(factors) * model.weight.sum()
+        return LossTerms(total, total, total.new_zeros(()))
+
+    monkeypatch.setattr(loop, "compute_loss", compute_loss)
+    cfg = make_config(tmp_path, optim={"epochs": 2, "batch_size": 2, "lr": 0.1,
+                                       "warmup_epochs": 0, "grad_clip": 20.0})
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)  # every step sets its own LR
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    row = loop._train_epoch(model, SimpleNamespace(set_epoch=lambda epoch: None), optimizer,
+                            scaler, cfg, 1, 2, 0, torch.device("cpu"), False, BadClips(0), ONE)
+    # 4 steps in all, no warmup: LR 0.1 at step 0, 0.05 * (1 + cos(pi / 4)) at step 1.
+    lr1 = 0.05 * (1 + math.cos(math.pi / 4))
+    w1 = 1.0 - 0.1 * 20.0
+    assert float(model.weight.detach()) == pytest.approx(w1 - lr1 * 5.0, abs=1e-5)
+    assert row["lr"] == pytest.approx(lr1)
+    # losses 30 * 1 and 5 * w1, two clips each; 2 of 4 clips right (argmax 0, 0 then 1, 0)
+    assert row["train_loss"] == pytest.approx((30.0 * 2 + 5.0 * w1 * 2) / 4, abs=1e-5)
+    assert row["train_ce"] == pytest.approx(row["train_loss"]) and row["train_mac"] == 0.0
+    assert row["train_top1"] == 50.0 and row["epoch"] == 1
+
+
+def test_predict_gives_class_probabilities(monkeypatch):
+    """Scores are softmax probabilities (predictions.tsv shows them): logits 0 and ln 3
+    give 1/4 and 3/4."""
+    from types import SimpleNamespace
+
+    from microdualnet.training import loop
+    from microdualnet.training.badclips import BadClips
+
+    class Clips(SimpleNamespace):
+        def __len__(self) -> int:
+            return len(self.labels)
+
+    batch = Clips(labels=torch.tensor([1, 0]), indices=torch.tensor([4, 7]), failures=[])
+    logits = torch.tensor([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])
+    monkeypatch.setattr(loop, "forward", lambda *args: SimpleNamespace(logits=logits))
+    scores, labels, index = loop.predict(torch.nn.Identity(), [batch], torch.device("cpu"),
+                                         False, BadClips(0), "val")
+    assert scores.ravel().tolist() == pytest.approx([0.25, 0.75, 0.75, 0.25])
+    assert labels.tolist() == [1, 0] and index.tolist() == [4, 7]
