@@ -569,7 +569,9 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
     figures.plot_confusion(cm, lm.names, tdir / "confusion.png",
                            f"{cfg.name}: {role} split, Top-1 {result['top1']:.1f}%")
     write_per_class(tdir / "per_class.tsv", lm.names, lm.label_ids, cm)
-    write_table(tdir, "table_row", [(cfg.name, result)])
+    # The split in the name: with no test split the row is scored on val, which also chose
+    # the epoch, so it must not pass for a held-out score.
+    write_table(tdir, "table_row", [(f"{cfg.name} ({role})", result)])
     metrics = dict(best.meta["metrics"], **{role: result, "eval_split": role,
                                             "bad_clips": bad.count,
                                             "train_seconds": round(sum(r["seconds"] for r in rows), 1)})

@@ -64,6 +64,7 @@ def test_outputs_of_a_run(finished_run):
     assert float(body[0].split("\t")[-1]) == pytest.approx(metrics["test"]["f1_mean"], abs=0.01)
     row = dict(zip(header.split("\t"), body[0].split("\t"), strict=True))
     assert list(row)[1:] == list(TABLE_I_COLUMNS)
+    assert row["Method"] == "micro-dualnet (test)"  # the config's name and the split scored
     for title, key in TABLE_I_COLUMNS.items():
         assert float(row[title]) == pytest.approx(metrics["test"][key], abs=0.005), title
     per_class = (out / "training" / "per_class.tsv").read_text().splitlines()
@@ -441,6 +442,9 @@ def test_dummy_test_labels_are_refused_before_training(clips_copy, make_config, 
     metrics = train(make_config(clips_copy, optim={"epochs": 1}, data={"test_split": None}),
                     tmp_path / "ok")
     assert (tmp_path / "ok" / "model.json").is_file() and metrics["eval_split"] == "val"
+    # scored on val, which also chose the epoch: the Table I row says so
+    row = (tmp_path / "ok" / "training" / "table_row.tsv").read_text().splitlines()[1]
+    assert row.startswith("micro-dualnet (val)\t")
 
 
 def test_config_defaults_are_the_documented_ones(tmp_path):
