@@ -701,3 +701,14 @@ def test_predict_gives_class_probabilities(monkeypatch):
                                          False, BadClips(0), "val")
     assert scores.ravel().tolist() == pytest.approx([0.25, 0.75, 0.75, 0.25])
     assert labels.tolist() == [1, 0] and index.tolist() == [4, 7]
+
+
+def test_an_epoch_is_the_whole_batches_of_the_training_set(tiny_clips, make_config, tmp_path):
+    """12 training clips in batches of 5: the last, partial batch is dropped, so an epoch is
+    2 steps (not 3) and the schedule runs on that count: the LR of step 1 (warmup, 1 of 2)
+    is 0.002 + 0.018 / 2, of step 3 (cosine, half way through the 2 steps after warmup)
+    0.01 * (1 + cos(pi / 2))."""
+    train(make_config(tiny_clips, optim={"epochs": 2, "batch_size": 5}), tmp_path / "run")
+    rows = [json.loads(x)
+            for x in (tmp_path / "run" / "training" / "log.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows] == pytest.approx([0.011, 0.01])
