@@ -115,7 +115,7 @@ def read_contract(folder: str | Path, fps: float | None = None) -> ModelContract
         frames=_number(meta, "frames", path, int),
         frame_stride=_number(meta, "frame_stride", path, int),
         input_size=_number(meta, "input_size", path, int),
-        view=_view(meta.get("view"), path),
+        view=parse_view(meta.get("view"), path),
         class_names=tuple(_strings(meta, "class_names", path)),
         entities=tuple(_strings(meta, "entities", path)),
         config=cfg, meta=meta)
@@ -179,7 +179,9 @@ def _strings(meta: dict[str, Any], key: str, path: Path) -> list[str]:
     return value
 
 
-def _view(value: Any, path: Path) -> View:
+def parse_view(value: Any, path: Path) -> View:
+    """The view a model.json records, checked (`save_checkpoint` checks one before writing
+    it, so that no run writes a folder `read_contract` would refuse)."""
     if not isinstance(value, dict) or value.get("kind") not in ("full", "person"):
         raise InputError(f"{path}: key 'view' must be {{'kind': 'full'}} or a person view, "
                          f"got {value!r}")

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from microdualnet.contract import FORMAT, META_FILE, View, read_meta
+from microdualnet.contract import FORMAT, META_FILE, View, parse_view, read_meta
 from microdualnet.model.config import (
     ModelConfig,
     config_differences,
@@ -64,6 +64,7 @@ def save_checkpoint(model: MicroDualNet, folder: str | Path, *, fps: float, view
     if body_map is not None and len(body_map) != cfg.num_classes:
         raise InputError(f"body_map has {len(body_map)} entries, expected {cfg.num_classes}")
     folder = Path(folder)
+    parse_view(view.to_json(), folder / META_FILE)
     meta = {
         "format": FORMAT,
         "config": config_to_dict(cfg),

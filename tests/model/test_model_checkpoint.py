@@ -162,6 +162,11 @@ def test_save_refuses_a_contract_it_could_not_read_back(tmp_path: Path) -> None:
             save_checkpoint(model, tmp_path / "m", fps=fps, view=View("full"))
     with pytest.raises(InputError, match="body_map has 2 entries, expected 3"):
         save_checkpoint(model, tmp_path / "m", fps=25.0, view=View("full"), body_map=[0, 1])
+    for view, key in ((View("person", 0.9, 0.3, 128), "view.margin"),
+                      (View("person", 1.5, 1.0, 128), "view.min_joint_confidence"),
+                      (View("person", 1.5, 0.3, None), "view.source_short_side")):
+        with pytest.raises(InputError, match=rf"model.json: key '{key}' must be"):
+            save_checkpoint(model, tmp_path / "m", fps=25.0, view=view)
     assert not (tmp_path / "m").exists()
 
 
