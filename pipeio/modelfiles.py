@@ -32,7 +32,8 @@ def check_model_folder(folder: str | Path) -> None:
 
 
 def check_weights_file(path: str | Path) -> None:
-    """A safetensors file whose header parses and whose tensors all lie inside the file."""
+    """A safetensors file whose header parses and whose tensors fill the file exactly (the
+    loader refuses a file with bytes beyond them too)."""
     path = Path(path)
     damaged = f"weights file {path} is damaged or incomplete (copy or download it again)"
     size = path.stat().st_size
@@ -46,7 +47,7 @@ def check_weights_file(path: str | Path) -> None:
     except (struct.error, ValueError, KeyError, TypeError, IndexError, AttributeError):
         raise InputError(f"{damaged}: not a safetensors file") from None
     need = 8 + length + max(ends, default=0)
-    if size < need:
+    if size != need:
         raise InputError(f"{damaged}: {size} bytes, its header needs {need}")
 
 

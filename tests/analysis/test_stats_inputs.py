@@ -157,6 +157,32 @@ def test_a_sheet_cell_from_a_latin1_file_names_its_line(cohort, write_cohort) ->
         load_cohort(tpath, spath, StatsConfig())
 
 
+@pytest.mark.parametrize("data, line, column", [
+    (b"participant_id\tnote\nsub-001\tJos\xe9\n", 2, 12),  # after "sub-001<TAB>Jos"
+    (b"\xe9t\xe9\n", 1, 1),
+])
+def test_read_utf8_names_the_line_and_column_of_the_first_bad_byte(tmp_path, data, line,
+                                                                   column) -> None:
+    from pipeio.textfile import read_utf8
+
+    path = tmp_path / "participants.tsv"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=rf"^participant sheet {path}: line {line}, column "
+                       rf"{column}: byte 0xe9 is not UTF-8 text"):
+        read_utf8(path, "participant sheet")
+
+
+def test_read_utf8_drops_a_byte_order_mark_and_names_an_unreadable_file(tmp_path) -> None:
+    from pipeio.textfile import read_utf8
+
+    path = tmp_path / "participants.tsv"
+    path.write_bytes(b"\xef\xbb\xbfparticipant_id\n")
+    assert read_utf8(path, "participant sheet") == "participant_id\n"
+    with pytest.raises(InputError, match=rf"^participant sheet {tmp_path / 'none.tsv'}: No such "
+                       "file or directory$"):
+        read_utf8(tmp_path / "none.tsv", "participant sheet")
+
+
 @pytest.mark.parametrize("age, covariates, needle", [
     ("7.5", ["age", "gender"], "no column 'gender' (stats.covariates ['age', 'gender'])"),
     ("7,5", ["age"], "holds numbers with a decimal comma ('7,5' on line 3)"),

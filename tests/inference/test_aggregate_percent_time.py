@@ -685,3 +685,103 @@ def test_cli_credit_view_and_the_default_decision(tmp_path):
     assert {k: params[k] for k in ("mode", "threshold", "bin_s", "baseline", "credit")} == {
         "mode": "threshold", "threshold": 0.6, "bin_s": 0.1, "baseline": "median",
         "credit": "window"}
+
+
+def test_the_first_bad_valid_window_is_named_by_its_row(tmp_path):
+    """Invalid windows before it count: the row named is the file's row."""
+    rows = [(0, 2, None), (1, 3, [0.2, 0.3, 0.5]), (2, 4, [0.1, -0.1, 1.0]),
+            (3, 5, [np.nan, 0.1, 0.2])]
+    path = _windows(tmp_path, "a", rows, 5.0)
+    with pytest.raises(InputError, match=r"a\.parquet: valid window 2 has prob_shaking legs "
+                       r"-0\.1, expected a probability 0-1"):
+        read_windows(path)
+    path = _windows(tmp_path, "b", [(0, 2, [1.0, 0.0, 0.0]), (np.nan, 3, None),
+                                    (np.inf, 4, None), (4, 6, None)], 6.0)
+    with pytest.raises(InputError, match=r"b\.parquet: window 1 has start_s nan"):
+        read_windows(path)
+
+
+def test_probabilities_of_exactly_0_and_1_are_valid(tmp_path):
+    path = _windows(tmp_path, "a", [(0, 2, [1.0, 0.0, 0.0]), (2, 4, [0.0, 1.0, 0.0])], 4.0)
+    table, meta = read_windows(path)
+    assert table["prob_nodding"].tolist() == [1.0, 0.0] and meta["class_names"] == CLASSES
+
+
+def test_a_windows_file_round_trips_its_metadata(tmp_path):
+    meta = {"participant_id": "a", "class_names": CLASSES, "entities": ["hand"],
+            "duration_s": 4.0, "model_fps": 12.5, "window_s": 2.0, "hop_s": 1.0,
+            "view": {"kind": "person"}, "excluded": None}
+    table = pd.DataFrame({"start_s": [0.0], "end_s": [2.0], "valid": [True],
+                          **{f"prob_{c}": [1 / 3] for c in CLASSES}})
+    write_windows(tmp_path / "a.parquet", table, meta)
+    got, got_meta = read_windows(tmp_path / "a.parquet")
+    assert got_meta == meta
+    pd.testing.assert_frame_equal(got, table)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda p: p.unlink(), r"a\.parquet does not exist$"),
+    (lambda p: p.write_bytes(b"not parquet"), r"a\.parquet is not readable Parquet"),
+    (lambda p: pq.write_table(pq.read_table(p).replace_schema_metadata({}), p),
+     r"a\.parquet lacks its microdualnet\.windows metadata$"),
+    (lambda p: pq.write_table(pq.read_table(p).replace_schema_metadata(
+        {b"microdualnet.windows": b"[1, 2]"}), p),
+     r"a\.parquet: its microdualnet\.windows metadata is not a JSON object$"),
+    (lambda p: pq.write_table(pq.read_table(p).drop(["valid"]), p),
+     r"a\.parquet lacks column\(s\) \['valid'\]$"),
+    (lambda p: pq.write_table(pq.read_table(p).drop(["prob_no action"]), p),
+     r"a\.parquet lacks column\(s\) \['prob_no action'\]$"),
+])
+def test_a_damaged_windows_file_is_named(tmp_path, damage, message):
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    damage(path)
+    with pytest.raises(InputError, match=rf"^windows file {tmp_path}/{message}"):
+        read_windows(path)
+
+
+@pytest.mark.parametrize(("key", "one", "other"), [
+    ("model_sha256", "ab" * 32, "cd" * 32), ("window_s", 2.0, 3.0), ("hop_s", 1.0, 0.5),
+    ("min_pose_fraction", 0.5, 0.6), ("model_fps", 12.5, 25.0),
+    ("frames_per_window", 16, 32), ("view", {"kind": "person"}, {"kind": "frame"})])
+def test_each_shared_setting_must_agree_where_recorded(tmp_path, key, one, other):
+    from pipeio.windows import check_same_settings
+
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    b = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    c = _windows(tmp_path, "c", [], 1.5, excluded="video shorter than one window")
+    for path, value in ((a, one), (b, one)):
+        table, meta = read_windows(path)
+        write_windows(path, table, {**meta, key: value})
+    check_same_settings([a, c, b])  # the exclusion record does not record it
+    table, meta = read_windows(b)
+    write_windows(b, table, {**meta, key: other})
+    with pytest.raises(InputError, match=rf"b\.parquet has {key} .* but windows file .*"
+                       r"a\.parquet has "):
+        check_same_settings([a, c, b])
+
+
+def test_windows_of_another_or_an_unrecorded_model_are_refused(tmp_path):
+    from pipeio.modelfiles import model_digest
+    from pipeio.windows import check_made_by
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    digest = model_digest(model)
+    ours = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    table, meta = read_windows(ours)
+    write_windows(ours, table, {**meta, "model_sha256": digest})
+    unrecorded = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    other = _windows(tmp_path, "c", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    write_windows(other, table, {**meta, "model_sha256": "0123456789ab" + "0" * 52})
+    check_made_by([ours], model)
+    with pytest.raises(InputError, match=rf"b\.parquet was made by a model it does not record, "
+                       rf"not by the model in {model} \({digest[:12]}\); run its infer job"):
+        check_made_by([ours, unrecorded], model)
+    with pytest.raises(InputError, match=r"c\.parquet was made by model 0123456789ab, not by"):
+        check_made_by([other], model)
+    bare = _windows(tmp_path, "d", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    pq.write_table(pq.read_table(bare).replace_schema_metadata({}), bare)  # no metadata at all
+    with pytest.raises(InputError, match=r"d\.parquet was made by a model it does not record"):
+        check_made_by([bare], model)

@@ -1,4 +1,4 @@
-"""Atomic files and provenance records."""
+"""Atomic files, provenance records and the model folder's checks."""
 
 import json
 import os
@@ -139,3 +139,232 @@ def test_provenance_records_inputs_and_versions(tmp_path):
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     assert "numpy" in rec["versions"] and rec["versions"]["python"].startswith("3.11")
     assert rec["git_commit"] == git_commit()
+
+
+def test_atomic_path_stages_beside_the_target_with_its_suffix(tmp_path):
+    """The rename is atomic only within one folder's file system, and writers that infer a
+    format from the name (pandas, matplotlib, PyAV) must see the final suffix."""
+    target = tmp_path / "new" / "sub" / "plot.png"  # its folder does not exist yet
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".png"
+        assert tmp.name.startswith(".")  # hidden from a reader listing the folder
+        tmp.write_bytes(b"png")
+    assert target.read_bytes() == b"png"
+    assert [p.name for p in target.parent.iterdir()] == ["plot.png"]
+
+
+def test_staged_directory_refuses_an_existing_folder_before_building(tmp_path):
+    final = tmp_path / "out"
+    final.mkdir()
+    built = []
+    with pytest.raises(InputError, match=r"output folder .*out already exists; choose another "
+                       r"path or pass --overwrite"), staged_directory(final) as stage:
+        built.append(stage)  # hours of work would be thrown away at the end
+    assert built == []
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_staged_directory_flushes_before_the_swap_and_the_folder_after(tmp_path, monkeypatch):
+    """The new folder's files are on disk before it takes the name, and the rename itself is
+    flushed; while it is built the folder is hidden."""
+    import pipeio.atomic as atomic
+
+    events = []
+    real_replace, real_fsync = os.replace, atomic._fsync
+    monkeypatch.setattr(atomic.os, "sync", lambda: events.append("sync"))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: events.append(
+        ("replace", Path(b).name)) or real_replace(a, b))
+    monkeypatch.setattr(atomic, "_fsync", lambda p: events.append(
+        ("fsync", Path(p).name)) or real_fsync(p))
+    final = tmp_path / "out"
+    with staged_directory(final) as stage:
+        assert stage.parent == tmp_path and stage.name.startswith(".out.")
+        (stage / "a.txt").write_text("a")
+    assert events == ["sync", ("replace", "out"), ("fsync", tmp_path.name)]
+
+
+def test_package_versions_omit_absent_packages():
+    from importlib import metadata
+
+    from pipeio.provenance import package_versions
+
+    assert package_versions(["numpy", "no-such-package-xyz"]) == {
+        "numpy": metadata.version("numpy")}
+
+
+def test_git_commit_is_the_code_checkouts_from_any_working_folder(tmp_path, monkeypatch):
+    """Snakemake runs in a study's folder, which is not the code's checkout."""
+    here = Path(__file__).resolve().parent
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True).returncode:
+        pytest.skip("the tests run outside a git checkout")
+    expected = git_commit()
+    monkeypatch.chdir(tmp_path)
+    assert git_commit() == expected
+
+
+def test_file_sha256_streams_in_chunks(tmp_path):
+    from pipeio.provenance import file_sha256
+
+    src = tmp_path / "in.txt"
+    src.write_text("abc")
+    assert file_sha256(src, chunk=2) == file_sha256(src) == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+
+def test_folder_manifest_changes_with_any_listed_file_and_only_those(tmp_path, monkeypatch):
+    from pipeio.provenance import folder_manifest
+
+    folder = tmp_path / "openpose"
+    assert folder_manifest(folder) == "absent"
+    folder.mkdir()
+    (folder / "f_000.json").write_text("{}")
+    (folder / "f_001.json").write_text("{}")
+    first = folder_manifest(folder)
+    (folder / "notes.txt").write_text("not a frame")  # the default pattern is *.json
+    assert folder_manifest(folder) == first
+    assert folder_manifest(folder, "*") != first
+
+    import pathlib
+
+    real_glob = pathlib.Path.glob
+    monkeypatch.setattr(pathlib.Path, "glob",
+                        lambda self, pattern: reversed(list(real_glob(self, pattern))))
+    assert folder_manifest(folder) == first  # not the file system's listing order
+    monkeypatch.undo()
+
+    frame = folder / "f_001.json"
+    kept = frame.stat()
+    frame.write_text("[]")  # same size, rewritten: only the time tells
+    os.utime(frame, ns=(kept.st_atime_ns, kept.st_mtime_ns + 10**9))
+    second = folder_manifest(folder)
+    assert second != first
+    kept = frame.stat()
+    frame.write_text("[1]")  # another size, the time put back
+    os.utime(frame, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert folder_manifest(folder) not in (first, second)
+
+
+def test_provenance_records_the_command_and_only_files_among_its_inputs(tmp_path):
+    import sys
+
+    from pipeio.provenance import provenance_record, read_provenance
+
+    src = tmp_path / "in.txt"
+    src.write_text("abc")
+    (tmp_path / "folder").mkdir()
+    rec = provenance_record("demo", None, [src, tmp_path / "folder", tmp_path / "absent.txt"])
+    assert rec["params"] == {} and rec["command"] == sys.argv
+    assert list(rec["inputs"]) == [str(src)]  # a folder or an absent path has no hash
+    assert rec["created_utc"].endswith("+00:00")
+    out = write_provenance(tmp_path / "prov.json", "demo", {"model": tmp_path / "m"})
+    assert out.read_text().endswith("}\n")
+    assert read_provenance(out)["params"] == {"model": str(tmp_path / "m")}  # a Path as text
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('{"step": ', "is not readable JSON"), ("[1, 2]", "is not a JSON object"),
+    (b"\xff\xfe", "is not readable JSON")])
+def test_a_damaged_provenance_record_is_named(tmp_path, text, problem):
+    from pipeio.provenance import read_provenance
+
+    path = tmp_path / "provenance.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(InputError, match=rf"^cohort provenance {path} {problem}"):
+        read_provenance(path, "cohort provenance")
+    with pytest.raises(InputError, match=rf"^provenance record {tmp_path / 'none.json'} is "
+                       "not readable JSON"):
+        read_provenance(tmp_path / "none.json")
+
+
+def _safetensors(path, header, data: bytes) -> Path:
+    """A safetensors file: 8 bytes little-endian header length, the JSON header, the data."""
+    import struct
+
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+TENSORS = {"__metadata__": {"format": "pt"},
+           "b": {"dtype": "F32", "shape": [3], "data_offsets": [8, 20]},
+           "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
+
+
+def test_a_whole_weights_file_passes_and_a_truncated_one_names_the_bytes(tmp_path):
+    from pipeio.modelfiles import check_weights_file
+
+    header_len = len(json.dumps(TENSORS).encode())
+    path = _safetensors(tmp_path / "model.safetensors", TENSORS, bytes(20))
+    check_weights_file(path)
+    check_weights_file(_safetensors(tmp_path / "empty.safetensors",
+                                    {"__metadata__": {"format": "pt"}}, b""))  # no tensor bytes
+    _safetensors(path, TENSORS, bytes(19))  # a download cut one byte short
+    need = 8 + header_len + 20
+    with pytest.raises(InputError, match=rf"^weights file {path} is damaged or incomplete \(copy "
+                       rf"or download it again\): {need - 1} bytes, its header needs {need}$"):
+        check_weights_file(path)
+    _safetensors(path, TENSORS, bytes(21))  # a resumed download that appended a byte
+    with pytest.raises(InputError, match=rf": {need + 1} bytes, its header needs {need}$"):
+        check_weights_file(path)  # the loader would refuse it in every job
+
+
+def test_the_weights_check_agrees_with_the_safetensors_loader(tmp_path):
+    import numpy as np
+    from safetensors import SafetensorError
+    from safetensors import numpy as numpy_io
+
+    from pipeio.modelfiles import check_weights_file
+
+    path = tmp_path / "model.safetensors"
+    numpy_io.save_file({"a": np.zeros(2, np.float32), "b": np.ones(3, np.float32)}, str(path))
+    check_weights_file(path)
+    whole = path.read_bytes()
+    for damaged in (whole[:-1], whole + b"\0"):
+        path.write_bytes(damaged)
+        with pytest.raises(SafetensorError):
+            numpy_io.load_file(str(path))
+        with pytest.raises(InputError, match="is damaged or incomplete"):
+            check_weights_file(path)
+
+
+@pytest.mark.parametrize("header", [
+    [1, 2], {"a": {"data_offsets": [0]}}, {"a": {"data_offsets": None}}, {"a": {"shape": [1]}}])
+def test_a_weights_file_with_a_strange_header_is_no_safetensors_file(tmp_path, header):
+    from pipeio.modelfiles import check_weights_file
+
+    path = _safetensors(tmp_path / "model.safetensors", header, bytes(8))
+    with pytest.raises(InputError, match=r"is damaged or incomplete \(copy or download it "
+                       r"again\): not a safetensors file$"):
+        check_weights_file(path)
+    path.write_bytes(b"ab")  # shorter than the header length
+    with pytest.raises(InputError, match=r": not a safetensors file$"):
+        check_weights_file(path)
+
+
+def test_a_model_folder_is_checked_and_fingerprinted_by_both_files(tmp_path):
+    import hashlib
+
+    from pipeio.modelfiles import check_model_folder, model_digest
+
+    folder = tmp_path / "model"
+    with pytest.raises(InputError, match=rf"^model folder {folder} does not exist$"):
+        check_model_folder(folder)
+    folder.mkdir()
+    _safetensors(folder / "model.safetensors", TENSORS, bytes(20))
+    with pytest.raises(InputError, match=rf"^model folder {folder}: missing model.json$"):
+        check_model_folder(folder)
+    with pytest.raises(InputError, match=rf"^model folder {folder}: missing model.json$"):
+        model_digest(folder)
+    (folder / "model.json").write_text('{"classes": ["nod"]}')
+    check_model_folder(folder)
+    weights = (folder / "model.safetensors").read_bytes()
+    digest = model_digest(folder)
+    assert digest == hashlib.sha256(b'{"classes": ["nod"]}' + weights).hexdigest()
+    (folder / "model.json").write_text('{"classes": ["shake"]}')  # another model's classes
+    assert model_digest(folder) != digest
+    (folder / "model.safetensors").write_bytes(weights[:-1])
+    with pytest.raises(InputError, match=r"model.safetensors is damaged or incomplete"):
+        check_model_folder(folder)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(InputError, match=rf"^model folder {folder}: missing model.safetensors$"):
+        check_model_folder(folder)

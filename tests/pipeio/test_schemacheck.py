@@ -50,6 +50,8 @@ def test_a_valid_config_passes():
      "config: inference.window_s: false is not of type number"),
     ({"results": "r", "inference": [1, None]},
      "config: inference: [1, null] is not of type object"),
+    ({"results": {"dir": None, "keep": True}},
+     "config: results: {'dir': null, 'keep': true} is not of type string"),
     ({"mode": "fast"}, "config: 'results' is a required property"),
     ({"results": "r", "inference": {"hop_s": 1}},
      "config: inference: 'window_s' is a required property"),
@@ -86,6 +88,24 @@ def test_the_first_problem_in_document_order_is_reported():
     # a missing key comes after the problems of the keys present at its level
     assert message({"mode": "quick"}) == \
         "config: mode: 'quick' is not one of ['fast', 'exact', null]"
+
+
+def test_the_first_problem_in_a_list_is_the_first_in_document_order():
+    # The schema checks later items first ("items" before "prefixItems"), and an item's keys
+    # in its own order ("a" before "b"); the file's order decides.
+    schema = {"type": "object", "properties": {"rows": {
+        "type": "array", "items": {"type": "object", "properties": {
+            "a": {"type": "integer"}, "b": {"type": "integer"}}},
+        "prefixItems": [{"type": "object", "properties": {"a": {"type": "string"}}}]}}}
+
+    def first(instance):
+        with pytest.raises(InputError) as err:
+            check_schema(instance, schema, "sheet")
+        return str(err.value)
+
+    assert first({"rows": [{"a": 1}, {"a": "x"}]}) == "sheet: rows.0.a: 1 is not of type string"
+    assert first({"rows": [{"a": "ok"}, {"b": "y", "a": "x"}]}) == \
+        "sheet: rows.1.b: 'y' is not of type integer"
 
 
 def test_the_workflow_schema_names_a_nested_typo():

@@ -1,7 +1,9 @@
 """The Snakemake workflow runs the (reduced) demo end to end and rejects bad configs up front."""
 
+import shutil
+
 import pandas as pd
-from workflow_testkit import reduced_workdir, run_snakemake
+from workflow_testkit import ROOT, job_counts, reduced_workdir, run_snakemake
 
 
 def test_demo_runs_end_to_end_and_a_rerun_does_nothing(tmp_path):
@@ -36,4 +38,16 @@ def test_bad_stats_key_is_named_before_any_job(tmp_path):
     res = run_snakemake(wd)
     assert res.returncode != 0
     assert "stats.alpha" in res.stderr
+    assert "config: invalid statistics config: stats.alpha: " in res.stdout + res.stderr
     assert not (wd / "demo_data").exists()
+
+
+def test_the_demo_cohort_has_per_group_participants_in_each_group(tmp_path):
+    """.test/config.yaml: 2 per group, 3 groups (ASD, PSY, TDC): 6 pose and infer jobs."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model")
+    (wd / "configs").mkdir()
+    shutil.copy(ROOT / "configs/train_demo.yaml", wd / "configs")  # the train job's input
+    res = run_snakemake(wd, "--dry-run")
+    assert res.returncode == 0, res.stderr[-3000:]
+    counts = job_counts(res.stdout + res.stderr)
+    assert counts["pose"] == counts["infer"] == 6, counts

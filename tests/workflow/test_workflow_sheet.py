@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_testkit import make_random_model, model_workdir, run_snakemake
+from workflow_testkit import make_random_model, model_workdir, reduced_workdir, run_snakemake
 
 from analysis.pose_quality import OTHERS_FLAG, read_quality
 from microdualnet.cli import main
@@ -164,3 +164,82 @@ def test_pose_only_for_the_frames_the_model_samples(study):
     qc = json.loads((study / "results/sampled/pose/sub-001.qc.json").read_text())
     assert qc["only_sampled_frames"] is True
     assert 0 < qc["frames_processed"] < qc["video_frames"]
+
+
+# ---- a hand-written sheet, checked in dry runs (no video is read) -----------------------
+
+TINY_SHEET = ("participant_id\tgroup\tvideo\tparticipant_side\tparticipant_box\n"
+              " sub-001 \tASD\t videos/a.mp4\tleft\t\n"  # spaces a spreadsheet left behind
+              "sub-002\tTDC\tvideos/b.mp4\t\t\n")
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A reduced workdir on a two-row sheet whose videos are empty files."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model",
+                         participants="study/participants.tsv")
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
+    cfg["demo"]["enabled"] = False
+    cfg["pose"].update(backend="openpose", openpose_dir="study/openpose")
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    for name in ("a", "b"):
+        (wd / "study/videos").mkdir(parents=True, exist_ok=True)
+        (wd / f"study/videos/{name}.mp4").write_bytes(b"")
+    for pid in ("sub-001", "sub-002"):
+        (wd / "study/openpose" / pid).mkdir(parents=True)
+    (wd / "study/participants.tsv").write_text(TINY_SHEET)
+    return wd
+
+
+def test_a_tiny_sheets_cells_reach_the_pose_commands(tiny):
+    """Cells are trimmed; an empty seat cell gives no option; on_participant_error auto
+    follows stats.exclude_incomplete."""
+    res = run_snakemake(tiny, "--dry-run", "--printshellcmds", "results/demo/pose/sub-001.npz",
+                        "results/demo/pose/sub-002.npz")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    commands = [line for line in out.splitlines() if " -m microdualnet pose " in line]
+    assert len(commands) == 2, out[-3000:]
+    first = next(c for c in commands if "sub-001.npz" in c)
+    second = next(c for c in commands if "sub-002.npz" in c)
+    assert "--video study/videos/a.mp4 " in first and "--participant-side left " in first
+    assert "--participant" not in second  # an empty cell: the person nearest the centre
+    assert all("--on-error exclude " in c for c in commands)
+
+    cfg = yaml.safe_load((tiny / "config.yaml").read_text())
+    cfg["stats"]["exclude_incomplete"] = False
+    (tiny / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = run_snakemake(tiny, "--dry-run", "--printshellcmds", "results/demo/pose/sub-001.npz")
+    assert "--on-error fail " in res.stdout + res.stderr, (res.stdout + res.stderr)[-3000:]
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda s: s.replace("\tgroup", "\tgruppe"),
+     "participants.tsv: missing column(s) ['group']"),
+    (lambda s: s.splitlines(keepends=True)[0],  # once an IndexError (openpose backend)
+     "participants.tsv: no participant rows; expected one row per participant under the "
+     "header line"),
+    (lambda s: s.replace("\tTDC\t", "\t \t"), "participants.tsv: line 3: column group is empty"),
+    (lambda s: s.replace(" sub-001 ", "sub-002"),
+     "participants.tsv: duplicate participant_id ['sub-002'] (lines [3])"),
+    (lambda s: s.replace("_box\n", "_box\tcodings_\n").replace("\t\n", "\t\t\n"),
+     "participants.tsv: column 'codings_' needs a coder name, e.g. codings_anna"),
+])
+def test_a_tiny_sheets_bad_column_or_cell_is_one_line(tiny, edit, needle):
+    sheet = tiny / "study/participants.tsv"
+    sheet.write_text(edit(sheet.read_text()))
+    res = run_snakemake(tiny, "--dry-run")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert needle in out, out[-3000:]
+    assert "Traceback" not in out
+
+
+def test_a_true_percent_time_needs_the_demo_cohort(tiny):
+    cfg = yaml.safe_load((tiny / "config.yaml").read_text())
+    cfg["percent_time_source"] = "truth"
+    (tiny / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = run_snakemake(tiny, "--dry-run")
+    assert res.returncode != 0
+    assert "config: percent_time_source 'truth' needs demo.enabled: true" in \
+        res.stdout + res.stderr

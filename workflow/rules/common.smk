@@ -73,6 +73,9 @@ def read_sheet(path):
     missing = {"participant_id", "group", "video"} - set(sheet.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+    if sheet.empty:
+        raise ValueError(f"{path}: no participant rows; expected one row per participant "
+                         "under the header line")
     sheet = sheet.apply(lambda col: col.str.strip())
     schema = load_schema(Path(workflow.basedir) / "workflow/schemas/participants.schema.yaml")
     for i, row in sheet.iterrows():
