@@ -85,4 +85,6 @@ def test_box_geometry_is_relative() -> None:
     boxes = torch.tensor([[[[0.0, 0, 20, 20], [40, 0, 60, 40]]]])
     g = box_geometry(boxes, 100)
     assert torch.allclose(g[0, 0, 0], torch.tensor([-0.2, -0.05, 0.2, 0.2]))
+    # Centre (50, 20) less the mean centre (30, 15); width 20 and height 40, not x1/y1.
+    assert torch.allclose(g[0, 0, 1], torch.tensor([0.2, 0.05, 0.2, 0.4]))
     assert torch.allclose(g[..., :2].sum(-2), torch.zeros(2))

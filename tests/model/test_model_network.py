@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
 from model_testkit import random_inputs, tiny_config
 
+from microdualnet.body25 import INDEX
+from microdualnet.bodyparts import RIGHT_HAND
 from microdualnet.model.config import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -16,9 +19,10 @@ from microdualnet.model.config import (
     config_to_dict,
     make_config,
 )
+from microdualnet.model.inputs import check_batch
 from microdualnet.model.losses import compute_loss
-from microdualnet.model.mac_loss import mac_loss
-from microdualnet.model.network import MicroDualNet
+from microdualnet.model.mac_loss import frame_mac_loss, mac_loss
+from microdualnet.model.network import MicroDualNet, ModelOutput
 from pipeio.errors import InputError
 
 
@@ -345,3 +349,80 @@ def test_config_differences_names_each_differing_field(change) -> None:
     base = make_config("demo")
     assert config_differences(base, dataclasses.replace(base, **change)) == list(change)
     assert config_differences(base, base) == []
+
+
+def test_st_runs_spatial_then_temporal_and_ts_the_reverse() -> None:
+    """Eq. 9-10: X_ST = Temporal-T(Spatial-T(X) + MLP_s(X)); Eq. 11-12: X_TS =
+    Spatial-T(Temporal-T(X) + MLP_t(X)); each MLP is Linear-GELU-Linear, D -> D."""
+    cfg = tiny_config(dropout=0.0)
+    model = MicroDualNet(cfg).eval()
+    k = len(model.entities)
+    x, geometry = torch.randn(1, cfg.num_frames, k, cfg.dim), torch.rand(1, cfg.num_frames, k, 4)
+    with torch.no_grad():
+        st, ts = model.st, model.ts
+        assert torch.allclose(st(x, geometry),
+                              st.temporal(st.spatial(x, geometry) + st.residual(x)), atol=1e-6)
+        assert torch.allclose(ts(x, geometry),
+                              ts.spatial(ts.temporal(x) + ts.residual(x), geometry), atol=1e-6)
+        # Not the other order, and the residual enters before the second block.
+        assert not torch.allclose(st(x, geometry),
+                                  st.spatial(st.temporal(x) + st.residual(x), geometry), atol=1e-3)
+        assert not torch.allclose(ts(x, geometry),
+                                  ts.temporal(ts.spatial(x, geometry) + ts.residual(x)), atol=1e-3)
+    for mlp in (st.residual, ts.residual):
+        assert [type(m) for m in mlp] == [torch.nn.Linear, torch.nn.GELU, torch.nn.Linear]
+        assert (mlp[0].in_features, mlp[-1].out_features) == (cfg.dim, cfg.dim)
+
+
+def test_check_batch_names_each_dimension_video_and_keypoints_disagree_on() -> None:
+    """inputs.check_batch on its own (the network checks T against num_frames first)."""
+    kp = torch.zeros(2, 4, 25, 3)
+    check_batch(torch.zeros(2, 4, 3, 8, 8), kp)
+    check_batch(None, kp)
+    with pytest.raises(InputError, match=r"dim 0 \(batch\) differs: video has 1, keypoints have 2"):
+        check_batch(torch.zeros(1, 4, 3, 8, 8), kp)
+    with pytest.raises(InputError, match=r"dim 1 \(frames\) differs: video has 3, keypoints have 4"):
+        check_batch(torch.zeros(2, 3, 3, 8, 8), kp)
+
+
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_loss_is_plain_cross_entropy_plus_mac_reaching_both_paths(level: str) -> None:
+    """Eq. 21 on a hand-made output: logits (0, 0, ln 2) give softmax (1/4, 1/4, 1/2), so
+    CE = ln 2 for class 2 and ln 4 for class 0; MAC works on the raw path outputs and sends
+    its gradient into both of them (no stop-gradient: section III-E)."""
+    cfg = tiny_config(mac_weight=0.5, mac_level=level)
+    x_st = torch.randn(2, 3, 2, 4, requires_grad=True)
+    x_ts = torch.randn(2, 3, 2, 4, requires_grad=True)
+    logits = torch.tensor([[0.0, 0.0, math.log(2)], [0.0, 0.0, math.log(2)]])
+    conf = torch.ones(2, 3, 2)
+    out = ModelOutput(logits, torch.full((2, 3, 2, 2), 0.5), torch.zeros(2, 3, 2, 4), conf,
+                      x_st, x_ts)
+    terms = compute_loss(out, torch.tensor([2, 0]), cfg)
+    assert terms.ce.item() == pytest.approx((math.log(2) + math.log(4)) / 2, rel=1e-6)
+    mac = (frame_mac_loss(x_st, x_ts, conf) if level == "frame"
+           else mac_loss(x_st, x_ts, conf, cfg.mac_temperature))
+    assert torch.isclose(terms.mac, mac) and torch.isclose(terms.total, terms.ce + 0.5 * mac)
+    terms.total.backward()
+    assert x_st.grad.abs().sum() > 0 and x_ts.grad.abs().sum() > 0
+
+
+def test_the_model_boxes_use_the_configured_padding_and_threshold() -> None:
+    """Eq. 1 with cfg.box_padding 0.25 and cfg.keypoint_threshold 0.5: the left forearm
+    (20, 10)-(30, 30) grows by 0.25 x its longer side 20 = 5 px each way; a right forearm
+    with one joint at 0.4 has one visible joint, so it takes its fixed region, confidence 0."""
+    cfg = tiny_config(box_padding=0.25, keypoint_threshold=0.5)
+    model = MicroDualNet(cfg).eval()
+    video, _ = random_inputs(cfg, batch=1)
+    kp = torch.zeros(1, cfg.num_frames, 25, 3)
+    for joint, xyc in (("LElbow", (20, 10, 0.9)), ("LWrist", (30, 30, 0.9)),
+                       ("RElbow", (40, 10, 0.4)), ("RWrist", (50, 30, 0.9))):
+        kp[0, :, INDEX[joint]] = torch.tensor(xyc)
+    with torch.no_grad():
+        out = model(video, kp)
+    names = [e.name for e in model.entities]
+    left, right = names.index("left_hand"), names.index("right_hand")
+    assert torch.allclose(out.boxes[0, :, left], torch.tensor([15.0, 5, 35, 35]).expand(4, 4))
+    assert torch.allclose(out.boxes[0, :, right],
+                          (torch.tensor(RIGHT_HAND.region) * 64).expand(4, 4))
+    assert torch.allclose(out.confidence[0, :, left], torch.full((4,), 0.9))
+    assert (out.confidence[0, :, right] == 0).all()

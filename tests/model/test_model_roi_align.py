@@ -63,3 +63,18 @@ def test_sem_maps_input_pixels_onto_the_feature_map(image_size, w):
     assert ours.shape == (b, t, k, 8)
     assert torch.allclose(ours, ref, atol=1e-5)
     assert not torch.allclose(ours, wrong.view(b, t, k, -1) + sem.entity_embedding, atol=1e-3)
+
+
+def test_each_entity_has_its_own_encoder():
+    """Eq. 2: x_{i,t} = E_i(ROIAlign(F_t, B_{i,t})) + p_i with E_i per entity: moving one
+    entity's box changes that entity's feature only."""
+    torch.manual_seed(0)
+    sem = SpatialEntityModule(4, 8, 3, 2).eval()
+    fmap = torch.randn(1, 4, 8, 8)
+    boxes = torch.tensor([[[[0.0, 0, 32, 32], [16, 16, 48, 48], [32, 0, 64, 32]]]])
+    moved = boxes.clone()
+    moved[0, 0, 0] = torch.tensor([32.0, 32, 64, 64])
+    with torch.no_grad():
+        before, after = sem(fmap, boxes, 64), sem(fmap, moved, 64)
+    assert not torch.allclose(before[0, 0, 0], after[0, 0, 0], atol=1e-4)
+    assert torch.allclose(before[0, 0, 1:], after[0, 0, 1:])

@@ -88,3 +88,15 @@ def test_bottleneck_backbone_reports_its_expanded_channels() -> None:
     backbone = TSMBackbone(make_config("demo", backbone_depth=50, num_frames=2))
     fmap, pooled = backbone(torch.randn(1, 2, 3, 32, 32))
     assert backbone.out_channels == 16 * 8 * 4 == fmap.shape[1] == pooled.shape[1]
+
+
+def test_default_shift_moves_one_eighth_of_the_channels_each_way() -> None:
+    """TSM's default: of 16 channels, 2 (1/8) take the next frame's values, the next 2 the
+    previous frame's, zero where the clip ends, and the other 12 stay where they are."""
+    t, c = 3, 16
+    x = (10.0 * torch.arange(t)[:, None] + torch.arange(c) + 1).view(t, c, 1, 1)
+    out = temporal_shift(x, num_frames=t).view(t, c)
+    v = x.view(t, c)
+    assert torch.equal(out[:2, :2], v[1:, :2]) and (out[2, :2] == 0).all()
+    assert torch.equal(out[1:, 2:4], v[:2, 2:4]) and (out[0, 2:4] == 0).all()
+    assert torch.equal(out[:, 4:], v[:, 4:])

@@ -332,3 +332,29 @@ def test_frame_level_mac() -> None:
     terms = compute_loss(out, torch.tensor([0, 1]), cfg)
     expected = frame_mac_loss(out.path_st, out.path_ts, out.confidence)
     assert torch.isclose(terms.mac, expected) and terms.mac > 0
+
+
+def test_temporal_t_only_averages_temporal_t_over_the_frames() -> None:
+    """Table IV's "Temporal Transformer" row: Temporal-T (Eq. 6-8) on each entity, then the
+    mean over all frames (not the last frame's output)."""
+    x = torch.randn(2, 5, 3, 32)
+    agg = TemporalAggregator(tiny_config(paths="temporal", fusion="average", mac_weight=0.0,
+                                         **NO_DROPOUT)).eval()
+    with torch.no_grad():
+        per_frame = agg.temporal(x)
+        assert torch.allclose(agg(x), per_frame.mean(dim=1), atol=1e-6)
+        assert not torch.allclose(agg(x), per_frame[:, -1], atol=1e-3)
+
+
+def test_lstm_drops_out_between_its_layers_in_training() -> None:
+    """docs/model.md: the Table IV LSTM has dropout between layers (none with one layer,
+    where torch's LSTM has no place for it)."""
+    x = torch.randn(2, 5, 3, 32)
+    deep = TemporalAggregator(tiny_config(paths="lstm", fusion="average", mac_weight=0.0,
+                                          num_layers=2, dropout=0.5))
+    with torch.no_grad():
+        assert not torch.allclose(deep.train()(x), deep(x))
+        assert torch.equal(deep.eval()(x), deep(x))
+    shallow = TemporalAggregator(tiny_config(paths="lstm", fusion="average", mac_weight=0.0,
+                                             num_layers=1, dropout=0.5))
+    assert shallow.lstm.dropout == 0.0
