@@ -578,3 +578,222 @@ def test_participant_id_is_the_patterns_group_or_match():
                        "mapping file"):
         grouped.known({"a", "wave"}, "f.tsv")
     assert CodingMap(behaviours={"a": "b"}, unknown="warn").known({"a", "wave"}, "f") == {"a"}
+
+
+# Audit (mutation testing): rows, cells and columns the readers must get right.
+
+def test_boris_blank_and_padded_rows_and_no_subject_as_another_subject(tmp_path):
+    # a blank and a whitespace-only line are no rows; padded cells read as their text
+    text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)]).splitlines()
+    text[2] = text[2].replace("\tchild\t", "\t child \t")
+    path = write(tmp_path, "sub-001.tsv", "\n".join([text[0], text[1], "", "\t \t", text[2]])
+                 + "\n\n")
+    assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 1.0, 2.0)]
+    # events coded without a subject, either spelling, left out as other_subjects says
+    unsubjected = write(tmp_path, "sub-002.tsv", v8([
+        ("", "nod", "START", 1.0), ("No focal subject", "nod", "STOP", 2.0),
+        ("child", "legs", "START", 3.0), ("child", "legs", "STOP", 4.0)]))
+    mapping = MAPPING.model_copy(update={"other_subjects": ["No focal subject"]})
+    assert events(read_boris(unsubjected, mapping)[0]) == [("sub-002", "shaking legs", 3.0, 4.0)]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("\t1.000\t", "\tinf\t"), r"sub-001.tsv, line 2: time 'inf' is not a number of seconds"),
+    (("\t60.000\t", "\t60.000;45.000\t"),
+     r"sub-001.tsv, line 2: an observation with several media files \(60.000;45.000\)"),
+    (("\t60.000\t", "\t60.000|45.000\t"), r"several media files \(60.000\|45.000\)"),
+    (("\tSTART\t", "\tPAUSE\t"),
+     r"sub-001.tsv, line 2: Behavior type 'PAUSE' of 'nod' is not START, STOP or POINT"),
+    (("Behavior type", "Kind"), r"sub-001.tsv: header lacks Status or Behavior type"),
+])
+def test_boris_refuses_cells_it_cannot_read(tmp_path, change, message):
+    text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)])
+    with pytest.raises(InputError, match=message):
+        read_boris(write(tmp_path, "sub-001.tsv", text.replace(*change, 1)), MAPPING)
+
+
+def test_boris_older_layout_time_offset_and_observation_id_above_the_header(tmp_path):
+    text = ("Observation id\tsub-012 visit 2\n\nObservation date\t2019-03-01\n\n"
+            "Time offset (s)\t2.500\n\n"
+            "Time\tMedia file path\tTotal length\tFPS\tSubject\tBehavior\tComment\tStatus\n"
+            "4.000\t/v/a.mp4\t30.00\t25.0\tchild\tnod\t\tSTART\n"
+            "6.500\t/v/a.mp4\t30.00\t25.0\tchild\tnod\t\tSTOP\n"
+            "7.000\t/v/a.mp4\t30.00\t25.0\tchild\tnod\t\tSTART\n"
+            "1.000\t/v/a.mp4\t30.00\t25.0\tchild\tnod\t\tSTOP\n")
+    mapping = MAPPING.model_copy(update={"participant_id_from": "observation",
+                                         "participant_id_pattern": r"sub-\d+"})
+    path = write(tmp_path, "export.tsv", text)
+    with pytest.raises(InputError, match=r"export.tsv, lines 10-11 \(times less the time "
+                       r"offset, 2.5 s\): 'nod' ends at -1.500 s, not after its start at 4.500"):
+        read_boris(path, mapping)
+    path.write_text(text.rsplit("7.000", 1)[0])
+    table, pids = read_boris(path, mapping)
+    assert pids == ["sub-012"] and events(table) == [("sub-012", "nodding", 1.5, 4.0)]
+
+
+def test_boris_modifiers_pair_their_own_start_and_stop(tmp_path):
+    """Each modifier's START pairs with its STOP; two at once of one behaviour overlap."""
+    text = ("Observation id\tSubject\tBehavior\tModifier #1\tBehavior type\tTime\n"
+            "sub-001\tchild\tnod\tleft\tSTART\t1.0\n"
+            "sub-001\tchild\tnod\tright\tSTART\t2.0\n"
+            "sub-001\tchild\tnod\tleft\tSTOP\t3.0\n"
+            "sub-001\tchild\tnod\tright\tSTOP\t4.0\n")
+    with pytest.raises(InputError, match=r"lines 3-5: 'nod' from 2.000 s overlaps the one at "
+                       r".*sub-001.tsv, lines 2-4 \(1.000-3.000 s\)"):
+        read_boris(write(tmp_path, "sub-001.tsv", text), MAPPING)
+
+
+def test_boris_point_is_cut_by_its_own_behaviours_events_only(tmp_path):
+    mapping = MAPPING.model_copy(update={"point_duration_s": 1.0})
+    # the next event of nod, a state event at 5.5 s, cuts the point; legs at 10.5 s does not
+    path = write(tmp_path, "sub-001.tsv", v8([
+        ("child", "nod", "POINT", 5.0), ("child", "nod", "START", 5.5),
+        ("child", "nod", "STOP", 7.0), ("child", "nod", "POINT", 10.0),
+        ("child", "legs", "START", 10.5), ("child", "legs", "STOP", 12.0)]))
+    assert events(read_boris(path, mapping)[0]) == [("sub-001", "nodding", 5.0, 7.0),
+                                                    ("sub-001", "nodding", 10.0, 11.0),
+                                                    ("sub-001", "shaking legs", 10.5, 12.0)]
+
+
+def test_boris_xlsx_blank_rows_and_empty_sheets_are_skipped(tmp_path):
+    rows = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)]).splitlines()
+    path = workbook(tmp_path, "sub-001.xlsx", {"notes": "", "sub-001": "\n".join(
+        [rows[0], rows[1], "", rows[2]])})
+    table, pids = read_boris(path, MAPPING)
+    assert pids == ["sub-001"] and events(table) == [("sub-001", "nodding", 1.0, 2.0)]
+
+
+
+def test_boris_aggregated_event_before_the_video_names_the_time_offset(tmp_path):
+    text = ("Observation id\tTime offset (s)\tSubject\tBehavior\tBehavior type\t"
+            "Start (s)\tStop (s)\nsub-001\t10\tchild\tnod\tSTATE\t9.0\t13.0\n")
+    with pytest.raises(InputError, match=r"sub-001.tsv, line 2 \(times less the time offset, "
+                       r"10 s\): 'nod' starts before the video \(-1.000 s\)"):
+        read_boris(write(tmp_path, "sub-001.tsv", text), MAPPING)
+
+
+def test_elan_file_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(InputError, match=r"ELAN file .*sub-001.eaf does not exist"):
+        read_elan(tmp_path / "sub-001.eaf", MAPPING)
+
+
+def test_elan_participant_from_a_media_url_an_audio_only_link_or_none(tmp_path):
+    text = eaf(tmp_path, "coder-a.eaf", {"nod": [(1000, 2000, "")]}).read_text()
+    mapping = MAPPING.model_copy(update={"participant_id_from": "media"})
+    spaced = text.replace("file:///videos/sub-009.mp4", "file:///my%20videos/child%20009.mp4")
+    assert read_elan(write(tmp_path, "a.eaf", spaced), mapping)[1] == ["child 009"]
+    audio = text.replace('MEDIA_URL="file:///videos/sub-009.mp4" MIME_TYPE="video/mp4"',
+                         'MEDIA_URL="file:///videos/sub-010.wav" MIME_TYPE="audio/x-wav"')
+    table, pids = read_elan(write(tmp_path, "b.eaf", audio), mapping)
+    assert pids == ["sub-010"] and events(table) == [("sub-010", "nodding", 1.0, 2.0)]
+    bare = text.replace('<MEDIA_DESCRIPTOR MEDIA_URL="file:///videos/sub-009.mp4" '
+                        'MIME_TYPE="video/mp4"/>', "")
+    with pytest.raises(InputError, match=r"c.eaf: participant_id_from is media, but the file "
+                       "links no media"):
+        read_elan(write(tmp_path, "c.eaf", bare), mapping)
+    assert read_elan(write(tmp_path, "sub-011.eaf", bare), MAPPING)[1] == ["sub-011"]
+
+
+def test_elan_label_on_a_label_takes_its_grandparents_times(tmp_path):
+    """An association tier on an association tier: its label's times are those of the
+    time-aligned annotation two levels up (a4 -> a2, 4.000-5.250 s, plus the 2-s origin)."""
+    text = (REAL / "elan_association_cv.eaf").read_text(encoding="utf-8").replace(
+        '    <TIER LINGUISTIC_TYPE_REF="words"',
+        '    <TIER LINGUISTIC_TYPE_REF="behaviour-cv" PARENT_REF="Child behaviour" '
+        'PARTICIPANT="child" TIER_ID="Child code"><ANNOTATION><REF_ANNOTATION '
+        'ANNOTATION_ID="a9" ANNOTATION_REF="a4"><ANNOTATION_VALUE>Beine schütteln'
+        '</ANNOTATION_VALUE></REF_ANNOTATION></ANNOTATION></TIER>\n'
+        '    <TIER LINGUISTIC_TYPE_REF="words"', 1)
+    path = tmp_path / "coder-b.eaf"
+    path.write_text(text, encoding="utf-8")
+    code = ELAN_MAPPING.model_copy(update={"elan_tiers": ["Child code"]})
+    assert events(read_elan(path, code)[0]) == [("sub-050", "shaking legs", 6.0, 7.25)]
+
+
+@pytest.mark.parametrize(("update", "message"), [
+    ({"participant_id_from": "observation"},
+     r"sub-006.eaf: ELAN files have no observation id; set participant_id_from to file or "
+     "media"),
+    ({"elan_tiers": ["nod", "Nod", "legs"]},
+     r"sub-006.eaf: tier\(s\) \['Nod', 'legs'\] named in elan_tiers are not in the file "
+     r"\(its tiers: \['nod', 'smile'\]\)"),
+])
+def test_elan_mapping_the_file_cannot_satisfy_is_named(tmp_path, update, message):
+    path = eaf(tmp_path, "sub-006.eaf", {"nod": [(1000, 2000, "")], "smile": [(0, 500, "")]})
+    with pytest.raises(InputError, match=message):
+        read_elan(path, MAPPING.model_copy(update=update))
+
+
+def test_elan_association_tier_by_tier_name_and_tiers_named_over_other_subjects():
+    path = REAL / "elan_association_cv.eaf"
+    # one tier per behaviour: the association tier the mapping lists is read, with its
+    # parents' times (a1: 1.000-2.480 s, a2: 4.000-5.250 s, plus the 2-s time origin)
+    by_tier = ELAN_MAPPING.model_copy(update={
+        "elan_behaviour_from": "tier",
+        "behaviours": {"Child behaviour": "nodding", "Child events": None}})
+    assert events(read_elan(path, by_tier)[0]) == [("sub-050", "nodding", 3.0, 4.48),
+                                                   ("sub-050", "nodding", 6.0, 7.25)]
+    # named in elan_tiers but not listed: an unknown behaviour, not a subdivision tier
+    unlisted = by_tier.model_copy(update={"behaviours": {"Child events": "nodding"},
+                                          "elan_tiers": ["Child behaviour"]})
+    with pytest.raises(InputError, match=r"behaviour\(s\) \['Child behaviour'\] are not in "
+                       "the mapping file"):
+        read_elan(path, unlisted)
+    # tiers named in elan_tiers are read whatever their PARTICIPANT (a5: 6.000-7.000 s)
+    named = ELAN_MAPPING.model_copy(update={"elan_tiers": ["Child behaviour",
+                                                           "Interviewer behaviour"]})
+    assert events(read_elan(path, named)[0]) == [("sub-050", "nodding", 3.0, 4.48),
+                                                 ("sub-050", "shaking legs", 6.0, 7.25),
+                                                 ("sub-050", "nodding", 8.0, 9.0)]
+
+
+def test_elan_behaviours_mapped_to_null_are_not_checked(tmp_path):
+    """Left out unread: a null behaviour's overlap or end past the video is no error."""
+    path = eaf(tmp_path, "sub-006.eaf", {"behaviour": [
+        (1000, 3000, "smile"), (2000, 14000, "smile"), (4000, 5000, "nod")]})
+    mapping = MAPPING.model_copy(update={"elan_behaviour_from": "value"})
+    table, _ = read_elan(path, mapping, {"sub-006": 12.0})
+    assert events(table) == [("sub-006", "nodding", 4.0, 5.0)]
+
+
+def test_elan_unlabelled_segments_read_without_their_labels_are_refused():
+    only = ELAN_MAPPING.model_copy(update={"elan_tiers": ["Child events"]})
+    with pytest.raises(InputError, match=r"tier 'Child events', annotation a1: empty "
+                       "annotation value, so no behaviour"):
+        read_elan(REAL / "elan_association_cv.eaf", only)
+
+
+def test_events_in_any_order_and_ending_at_the_tolerance_are_kept(tmp_path):
+    # ELAN numbers annotations as they are made, not in time order
+    path = eaf(tmp_path, "sub-005.eaf", {"nod": [(5000, 6000, ""), (1000, 2000, "")]})
+    assert events(read_elan(path, MAPPING)[0]) == [("sub-005", "nodding", 1.0, 2.0),
+                                                   ("sub-005", "nodding", 5.0, 6.0)]
+    # ends exactly END_TOLERANCE_S (0.1 s) past a 60-s video: kept; "more than 0.1 s" is not
+    check_events([CodedEvent("sub-001", "nod", 59.0, 60.1, "f.tsv line 2")], 60.0)
+
+
+def test_two_participants_in_one_export_are_neither_merged_nor_an_overlap(tmp_path):
+    text = ("Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tStop (s)\n"
+            "visit sub-003\tchild\tnod\tSTATE\t1.0\t3.0\n"
+            "visit sub-004\tchild\tnod\tSTATE\t2.0\t4.5\n")
+    mapping = MAPPING.model_copy(update={"participant_id_from": "observation",
+                                         "participant_id_pattern": r"sub-\d+"})
+    table, pids = read_boris(write(tmp_path, "all.tsv", text), mapping)
+    assert pids == ["sub-003", "sub-004"]
+    assert events(table) == [("sub-003", "nodding", 1.0, 3.0), ("sub-004", "nodding", 2.0, 4.5)]
+    check_events([CodedEvent("sub-003", "nod", 1.0, 3.0, "a"),
+                  CodedEvent("sub-004", "nod", 2.0, 4.5, "b")], None)
+
+
+def test_coding_sources_that_hold_no_coding_are_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    write(tmp_path / "empty", "notes.txt", "not a coding")
+    with pytest.raises(InputError, match=r"no BORIS export \(.tsv, .csv, .xlsx\) or ELAN file "
+                       r"\(.eaf\) in .*empty"):
+        read_codings([tmp_path / "empty"], MAPPING)
+    with pytest.raises(InputError, match=r"coding file or folder .*sub-404.tsv does not exist"):
+        read_codings([tmp_path / "sub-404.tsv"], MAPPING)
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 1.0),
+                                              ("child", "nod", "STOP", 2.0)]))
+    with pytest.raises(InputError, match=r"sub-001\.tsv is given twice"):
+        read_codings([path, tmp_path / "empty" / ".." / "sub-001.tsv"], MAPPING)

@@ -167,3 +167,51 @@ def test_review_codings_writes_nothing_without_the_videos_length_or_rate(tmp_pat
     assert "participant sub-001: no events written (the windows file lacks the video's " \
         "length or frame rate)" in caplog.text
     assert not (tmp_path / "review").exists() or not any((tmp_path / "review").rglob("*.*"))
+
+
+def test_written_tabular_and_project_name_frames_subject_and_rate(tmp_path):
+    """The columns a coder sees in BORIS besides the times: frame index at 25 fps, the
+    subject (also declared in the project's subjects), the frame rate, no time offset."""
+    video = tmp_path / "sub-001.mp4"
+    tsv = write_boris_tabular(tmp_path / "sub-001.tsv", EXAMPLE, "sub-001", video, 12.0, 25.0,
+                              subject="child")
+    header, *lines = tsv.read_text().splitlines()
+    rows = [dict(zip(header.split("\t"), line.split("\t"), strict=True)) for line in lines]
+    # frame = time x 25, rounded (2.5 s: frame 62.5, half to even: 62)
+    assert [(r["Time"], r["Behavior type"], r["Image index"]) for r in rows] == [
+        ("1.000", "START", "25"), ("2.500", "STOP", "62"), ("4.000", "START", "100"),
+        ("6.200", "STOP", "155"), ("8.000", "START", "200"), ("9.000", "STOP", "225")]
+    assert {(r["Subject"], r["FPS"], r["Time offset (s)"]) for r in rows} == {
+        ("child", "25.000", "0.0")}
+    project = json.loads(write_boris_project(tmp_path / "sub-001.boris", EXAMPLE, "sub-001",
+                                             video, 12.0, 25.0, ACTIONS,
+                                             subject="child").read_text())
+    assert [s["name"] for s in project["subjects_conf"].values()] == ["child"]
+    obs = project["observations"]["sub-001"]
+    assert obs["time offset"] == 0.0 and obs["media_info"]["fps"] == {"sub-001.mp4": 25.0}
+    bare = json.loads(write_boris_project(tmp_path / "bare.boris", EXAMPLE, "sub-001", video,
+                                          12.0, 30.0, ACTIONS[::-1]).read_text())
+    assert bare["subjects_conf"] == {}  # the ethogram in the order given
+    assert [b["code"] for b in bare["behaviors_conf"].values()] == ["shaking legs", "nodding"]
+    assert bare["observations"]["sub-001"]["media_info"]["fps"] == {"sub-001.mp4": 30.0}
+
+
+def test_written_tabular_stops_before_it_starts_at_one_time(tmp_path):
+    """Events of one action that touch: the STOP at 2.5 s comes before the next START, so the
+    pairs read back (and merge, as touching events of one class do)."""
+    touching = pd.DataFrame({"participant_id": "sub-001", "action": "nodding",
+                             "start_s": [1.0, 2.5], "end_s": [2.5, 4.0]})
+    tsv = write_boris_tabular(tmp_path / "sub-001.tsv", touching, "sub-001",
+                              tmp_path / "sub-001.mp4", 12.0, 25.0)
+    assert [line.split("\t")[12] for line in tsv.read_text().splitlines()[1:]] == [
+        "START", "STOP", "START", "STOP"]
+    assert read_boris(tsv, IDENTITY)[0].values.tolist() == [["sub-001", "nodding", 1.0, 4.0]]
+
+
+def test_written_eaf_rounds_times_to_the_nearest_millisecond(tmp_path):
+    # 1.005 s and 4.015 s are 1004.999... and 4014.999... ms in floating point
+    odd = pd.DataFrame({"participant_id": "sub-001", "action": "nodding",
+                        "start_s": [1.005], "end_s": [4.015]})
+    eaf = write_elan(tmp_path / "sub-001.eaf", odd, tmp_path / "sub-001.mp4", ACTIONS)
+    assert 'TIME_VALUE="1005"' in eaf.read_text() and 'TIME_VALUE="4015"' in eaf.read_text()
+    pd.testing.assert_frame_equal(read_elan(eaf, IDENTITY)[0], odd)
