@@ -190,7 +190,7 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
         write_per_class(stage / "per_class.tsv", labels.names, labels.label_ids, cm)
         figures.plot_confusion(cm, labels.names, stage / "confusion.png",
                                f"{name}: {split} split, Top-1 {result['top1']:.1f}%")
-        write_table(stage, "table_row", [(name, result)])
+        write_table(stage, "table_row", [(f"{name} ({split})", result)])  # as train names it
         write_predictions(stage / "predictions.tsv", [records[i].name for i in index], y,
                           scores, labels)
         write_provenance(stage / "provenance.json", "evaluate", params=params,

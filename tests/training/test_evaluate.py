@@ -202,7 +202,7 @@ def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):
     assert run(*args, "--overwrite") == 0 and (tmp_path / "ev" / "metrics.json").is_file()
     # Without --name the Table I row is named after the model folder.
     assert (tmp_path / "ev" / "table_row.tsv").read_text().splitlines()[1].startswith(
-        f"{trained.name}\t")
+        f"{trained.name} (test)\t")  # and the split it scored
 
 
 def test_clip_stride_follows_the_training_rate(trained):
