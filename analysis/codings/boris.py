@@ -302,6 +302,10 @@ def _points_lengthened(events: list[CodedEvent], point_s: float | None,
             raise InputError(f"{ev.where}: POINT event of {ev.behaviour!r}; the model's "
                              "classes last, so set point_duration_s in the mapping file "
                              "or code it as a state event")
+        if duration_s is not None and ev.start_s >= duration_s:
+            raise InputError(f"{ev.where}: POINT event of {ev.behaviour!r} at "
+                             f"{ev.start_s:.3f} s, at or past the video's end "
+                             f"({duration_s:.3f} s): no part of it lies in the video")
         later = [e.start_s for e in events
                  if e.behaviour == ev.behaviour and e.start_s > ev.start_s]
         end = min([ev.start_s + point_s, *later, *([duration_s] if duration_s is not None else [])])

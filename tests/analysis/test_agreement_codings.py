@@ -116,6 +116,11 @@ def test_boris_point_events_get_the_mapping_length_cut_at_the_next_event_and_vid
     table, _ = read_boris(path, MAPPING.model_copy(update={"point_duration_s": 1.0}))
     assert events(table) == [("sub-001", "nodding", 5.0, 6.5),  # touching: merged
                              ("sub-001", "nodding", 59.5, 60.0)]
+    # a point at the video's end has nothing in the video, and is named as a point
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "POINT", 60.0)]))
+    with pytest.raises(InputError, match=r"sub-001.tsv, line 2: POINT event of 'nod' at "
+                                         r"60.000 s, at or past the video's end \(60.000 s\)"):
+        read_boris(path, MAPPING.model_copy(update={"point_duration_s": 1.0}))
 
 
 def test_boris_zero_length_state_event_is_not_called_a_point(tmp_path):
