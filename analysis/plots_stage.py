@@ -17,8 +17,8 @@ from analysis.inputs import (
     resolve_groups,
 )
 from analysis.plots import brackets_for, caption_text, overview_figure, single_figure, slugify
+from analysis.tables import stats_settings
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
-from pipeio.provenance import read_provenance
 
 FORMATS = ("png", "pdf")
 
@@ -43,12 +43,8 @@ def check_stats_settings(cfg: StatsConfig, hurdle: Path) -> None:
     beside hurdle.tsv): brackets at another alpha than Table V's, or a caption naming another
     FDR family than p_adj's, would mislead. Without a readable record there is nothing to
     compare."""
-    try:
-        record = read_provenance(hurdle.parent / "provenance.json")
-        made = record["params"]["stats"] if record.get("step") == "analysis stats" else None
-    except (InputError, KeyError, TypeError):
-        return
-    if not isinstance(made, dict):
+    made = stats_settings(hurdle)
+    if made is None:
         return
     ours = cfg.model_dump(mode="json")
     differ = [k for k in SHARED_WITH_STATS if k in made and made[k] != ours[k]]

@@ -35,7 +35,7 @@ from analysis.agreement.table import definitions, display_table
 from analysis.inputs import read_tsv
 from analysis.plots import slugify
 from analysis.pose_quality import flagged, read_quality, summary_line
-from analysis.tables import TABLE_V_COLUMNS, formatted
+from analysis.tables import TABLE_V_COLUMNS, formatted, stats_settings
 from pipeio import InputError, atomic_write_text
 from pipeio.provenance import read_provenance
 
@@ -233,13 +233,10 @@ def pose_quality_html(table: pd.DataFrame, captions: Path | None) -> str:
 
 
 def _stats_alpha(hurdle: Path) -> float:
-    """The alpha of the stats run (its provenance beside hurdle.tsv), so that the report
-    prints Table V's p-values as `table_v.md` does (a p below alpha never as alpha); 0.05, the
-    default, when the record is missing or says nothing."""
-    try:
-        alpha = read_provenance(hurdle.parent / "provenance.json")["params"]["stats"]["alpha"]
-    except (InputError, KeyError, TypeError):
-        return 0.05
+    """The alpha of the stats run, so that the report prints Table V's p-values as
+    `table_v.md` does (a p below alpha never as alpha); 0.05, the default, when the record
+    is missing or says nothing."""
+    alpha = (stats_settings(hurdle) or {}).get("alpha")
     return float(alpha) if isinstance(alpha, int | float) and 0 < alpha < 1 else 0.05
 
 

@@ -10,13 +10,27 @@ LaTeX carry the formatted strings.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from analysis.config import StatsConfig
-from pipeio import atomic_path, atomic_write_text
+from pipeio import InputError, atomic_path, atomic_write_text
+from pipeio.provenance import read_provenance
 
 TABLE_V_COLUMNS = ["Action", "Contrast", "Type", "Effect", "p", "p_adj"]
+
+
+def stats_settings(hurdle: Path) -> dict[str, Any] | None:
+    """The settings of the `analysis stats` run that wrote `hurdle` (its provenance.json
+    beside it), for later stages to print and compare as it did; None without a readable
+    record of that step."""
+    try:
+        record = read_provenance(hurdle.parent / "provenance.json")
+        made = record["params"]["stats"] if record.get("step") == "analysis stats" else None
+    except (InputError, KeyError, TypeError):
+        return None
+    return made if isinstance(made, dict) else None
 
 
 def format_p(p: float, alpha: float = 0.05) -> str:
