@@ -19,6 +19,9 @@ from pipeio import InputError
 
 MAPPING = CodingMap(behaviours={"nod": "nodding", "legs": "shaking legs", "smile": None},
                     participant_subject="child", other_subjects=["interviewer"])
+# the participant id from the observation id ("visit sub-003")
+BY_OBSERVATION = MAPPING.model_copy(update={"participant_id_from": "observation",
+                                            "participant_id_pattern": r"sub-\d+"})
 
 V8_HEADER = ("Observation id\tObservation date\tDescription\tObservation duration\t"
              "Observation type\tSource\tTime offset (s)\tMedia duration (s)\tFPS\tSubject\t"
@@ -80,8 +83,7 @@ def test_boris_aggregated_csv_grouped_observations(tmp_path):
             "1.000,3.000,2.000,a.mp4,NA,NA,NA,NA,,\n"
             "visit sub-004,,,Media file,player #1:b.mp4,0.0,20,20.000,25,child,5,legs,,STATE,"
             "2.000,4.500,2.500,b.mp4,NA,NA,NA,NA,,\n")
-    mapping = MAPPING.model_copy(update={"participant_id_from": "observation",
-                                         "participant_id_pattern": r"sub-\d+"})
+    mapping = BY_OBSERVATION
     table, pids = read_boris(write(tmp_path, "all.csv", text), mapping)
     assert pids == ["sub-003", "sub-004"]
     assert events(table) == [("sub-003", "nodding", 1.0, 3.0),
@@ -625,8 +627,7 @@ def test_boris_older_layout_time_offset_and_observation_id_above_the_header(tmp_
             "6.500\t/v/a.mp4\t30.00\t25.0\tchild\tnod\t\tSTOP\n"
             "7.000\t/v/a.mp4\t30.00\t25.0\tchild\tnod\t\tSTART\n"
             "1.000\t/v/a.mp4\t30.00\t25.0\tchild\tnod\t\tSTOP\n")
-    mapping = MAPPING.model_copy(update={"participant_id_from": "observation",
-                                         "participant_id_pattern": r"sub-\d+"})
+    mapping = BY_OBSERVATION
     path = write(tmp_path, "export.tsv", text)
     with pytest.raises(InputError, match=r"export.tsv, lines 10-11 \(times less the time "
                        r"offset, 2.5 s\): 'nod' ends at -1.500 s, not after its start at 4.500"):
@@ -781,8 +782,7 @@ def test_two_participants_in_one_export_are_neither_merged_nor_an_overlap(tmp_pa
     text = ("Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tStop (s)\n"
             "visit sub-003\tchild\tnod\tSTATE\t1.0\t3.0\n"
             "visit sub-004\tchild\tnod\tSTATE\t2.0\t4.5\n")
-    mapping = MAPPING.model_copy(update={"participant_id_from": "observation",
-                                         "participant_id_pattern": r"sub-\d+"})
+    mapping = BY_OBSERVATION
     table, pids = read_boris(write(tmp_path, "all.tsv", text), mapping)
     assert pids == ["sub-003", "sub-004"]
     assert events(table) == [("sub-003", "nodding", 1.0, 3.0), ("sub-004", "nodding", 2.0, 4.5)]

@@ -133,11 +133,16 @@ def test_a_weight_the_model_does_not_have_is_refused(tmp_path: Path) -> None:
     state["router.extra_prior"] = torch.zeros(3, 2)
     state["zz.bias"] = torch.zeros(2)
     save_file(state, str(tmp_path / WEIGHTS_FILE))
-    message = r"model.safetensors: unexpected weight 'router.extra_prior' \(2 unexpected\)"
+    refused_by_load_and_check(
+        tmp_path, r"model.safetensors: unexpected weight 'router.extra_prior' \(2 unexpected\)")
+
+
+def refused_by_load_and_check(folder: Path, message: str) -> None:
+    """The loader and the no-weights check refuse `folder` with the same message."""
     with pytest.raises(InputError, match=message):
-        load_checkpoint(tmp_path)
+        load_checkpoint(folder)
     with pytest.raises(InputError, match=message):
-        check_checkpoint(tmp_path)
+        check_checkpoint(folder)
 
 
 def test_class_names_must_match(tmp_path: Path) -> None:
@@ -204,11 +209,7 @@ def test_missing_weights_are_counted_and_the_first_named(tmp_path: Path) -> None
     for key in gone:
         del state[key]
     save_file(state, str(tmp_path / WEIGHTS_FILE))
-    message = rf"weight '{re.escape(gone[0])}' missing \(2 missing\)"
-    with pytest.raises(InputError, match=message):
-        load_checkpoint(tmp_path)
-    with pytest.raises(InputError, match=message):
-        check_checkpoint(tmp_path)
+    refused_by_load_and_check(tmp_path, rf"weight '{re.escape(gone[0])}' missing \(2 missing\)")
 
 
 def test_an_absent_or_truncated_weights_file_is_refused_before_torch(tmp_path: Path) -> None:
