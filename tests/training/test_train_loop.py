@@ -188,6 +188,21 @@ def test_clips_made_again_under_the_same_names_are_other_data(clips_copy, make_c
         train(cfg, out)
 
 
+def test_clips_at_another_frame_rate_are_other_data(clips_copy, make_config, tmp_path,
+                                                   monkeypatch):
+    """The clips' measured rate is part of what the resume state was trained on: the same
+    files measured at another rate (re-encoded to the same sizes) are not continued."""
+    from microdualnet.training import loop
+
+    out = tmp_path / "model"
+    cfg = make_config(clips_copy, optim={"epochs": 1})
+    train(cfg, out)
+    measured = loop.training_fps
+    monkeypatch.setattr(loop, "training_fps", lambda records: 2 * measured(records))
+    with pytest.raises(InputError, match="other training data"):
+        train(cfg, out)
+
+
 def test_a_run_from_before_training_best_is_continued(finished_run, make_config, tiny_clips,
                                                        tmp_path, capsys):
     """A finished run written when the best epoch lived in the model folder itself (no
