@@ -15,9 +15,13 @@ from pipeio.errors import InputError
 WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 
 
-def read_utf8(path: str | Path, what: str) -> str:
+SAVE_AS_UTF8 = ("save the file as UTF-8 (in a spreadsheet: 'Save as' tab-separated, encoding "
+                "UTF-8)")
+
+
+def read_utf8(path: str | Path, what: str, advice: str = SAVE_AS_UTF8) -> str:
     """The file's text (a UTF-8 byte-order mark is dropped); an error names the line and
-    column of the first byte that is not UTF-8."""
+    column (in characters) of the first byte that is not UTF-8."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -29,10 +33,11 @@ def read_utf8(path: str | Path, what: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        offset = err.start
+        data, offset = err.object, err.start  # the bytes after a byte-order mark, if any
         line = data.count(b"\n", 0, offset) + 1
-        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        # Characters, not bytes, before the bad one: what an editor's column shows. The
+        # line up to it is valid UTF-8 (the decoder stopped at the first bad byte).
+        column = len(data[data.rfind(b"\n", 0, offset) + 1:offset].decode()) + 1
         raise InputError(
             f"{what} {path}: line {line}, column {column}: byte 0x{data[offset]:02x} is not "
-            "UTF-8 text; save the file as UTF-8 (in a spreadsheet: 'Save as' tab-separated, "
-            "encoding UTF-8)") from None
+            f"UTF-8 text; {advice}") from None

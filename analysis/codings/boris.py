@@ -39,6 +39,7 @@ import pandas as pd
 from analysis.codings.events import CodedEvent, check_events, to_table
 from analysis.codings.mapping import CodingMap
 from pipeio import InputError, atomic_write_text
+from pipeio.textfile import read_utf8
 
 NO_SUBJECT = ("", "No focal subject")  # BORIS's two spellings of "coded without a subject"
 MEDIA_COLUMNS = ("Media file name", "Media file path", "Media file", "Source")
@@ -78,13 +79,9 @@ def _tables(path: Path) -> list[_Table]:
                          "coding folders)")
     if suffix == WORKBOOK_SUFFIX:
         return _workbook_tables(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:  # BORIS writes UTF-8; a spreadsheet may re-save it
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start}), as BORIS writes it; "
-                         "export it again from BORIS, or save it as UTF-8") from None
-    except OSError as err:
-        raise InputError(f"cannot read BORIS export {path}: {err}") from err
+    # BORIS writes UTF-8; a spreadsheet may have saved the file again in another encoding.
+    text = read_utf8(path, "BORIS export", advice="export it again from BORIS, or save it as "
+                     "UTF-8")
     reader = csv.reader(io.StringIO(text), delimiter="," if suffix == ".csv" else "\t")
     return [_Table(str(path), "line", [(reader.line_num, [c.strip() for c in row])
                                         for row in reader if any(c.strip() for c in row)])]

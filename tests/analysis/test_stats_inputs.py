@@ -160,6 +160,9 @@ def test_a_sheet_cell_from_a_latin1_file_names_its_line(cohort, write_cohort) ->
 @pytest.mark.parametrize("data, line, column", [
     (b"participant_id\tnote\nsub-001\tJos\xe9\n", 2, 12),  # after "sub-001<TAB>Jos"
     (b"\xe9t\xe9\n", 1, 1),
+    # columns count characters: "Zoë" is 4 bytes, 3 characters; a byte-order mark is none
+    ("participant_id\tnote\nsub-001\tZo\u00eb ".encode() + b"\xe9\n", 2, 13),
+    (b"\xef\xbb\xbfab\xe9\n", 1, 3),
 ])
 def test_read_utf8_names_the_line_and_column_of_the_first_bad_byte(tmp_path, data, line,
                                                                    column) -> None:
