@@ -106,9 +106,10 @@ def read_contract(folder: str | Path, fps: float | None = None) -> ModelContract
     if meta["format"] in OLD_FORMATS:
         meta = _upgrade(meta, path, fps)
     recorded = _number(meta, "fps", path, float)
-    if fps is not None and abs(fps - recorded) > 1e-6 * recorded:
-        raise InputError(f"{path}: key 'fps' records training clips at {recorded:g} fps; "
-                         f"--model-fps {fps:g} contradicts it (leave the option out)")
+    # Equal as rates are written: 29.97 names 30000/1001 (1.0e-6 apart), 25.1 is not 25.
+    if fps is not None and abs(fps - recorded) > 1e-4 * recorded:
+        raise InputError(f"{path}: key 'fps' records training clips at {recorded:.6g} fps; "
+                         f"--model-fps {fps:.6g} contradicts it (leave the option out)")
     cfg = meta["config"]
     contract = ModelContract(
         folder=folder, fps=recorded,

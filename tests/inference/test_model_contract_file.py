@@ -189,10 +189,25 @@ def test_a_format_1_folder_that_does_not_say_how_it_cropped_is_refused(demo_mode
 
 
 def test_model_fps_must_equal_the_recorded_rate_to_rounding(demo_model):
-    """"Must equal": a rate read back through a float passes, 25.1 for 25 does not."""
+    """"Must equal" as rates are written: a rate read back through a float passes, and so
+    does 29.97 for 30000/1001 (NTSC rates are named to 4 digits, 1.0e-6 apart); 25.1 for 25
+    and 25.003 (1.2e-4 apart) do not."""
     assert read_contract(demo_model, fps=25.0 + 1e-9).fps == 25.0
+    assert read_contract(demo_model, fps=25.0 * (1 + 0.99e-4)).fps == 25.0
     with pytest.raises(InputError, match="--model-fps 25.1 contradicts it"):
         read_contract(demo_model, fps=25.1)
+    with pytest.raises(InputError, match="at 25 fps; --model-fps 25.003 contradicts it"):
+        read_contract(demo_model, fps=25.003)
+
+
+def test_model_fps_names_an_ntsc_rate_as_it_is_written(demo_model, tmp_path):
+    def change(meta: dict) -> None:
+        meta["fps"] = 30000 / 1001
+
+    folder = _copy(demo_model, tmp_path, change)
+    assert read_contract(folder, fps=29.97).fps == 30000 / 1001
+    with pytest.raises(InputError, match="at 29.97 fps; --model-fps 30 contradicts it"):
+        read_contract(folder, fps=30.0)
 
 
 def test_a_format_1_person_view_without_its_settings_gets_the_view_defaults(demo_model,
