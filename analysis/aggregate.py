@@ -43,7 +43,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from analysis.inputs import TABLE_COLUMNS, read_sheet, read_tsv
+from analysis.inputs import TABLE_COLUMNS, is_workflow_column, read_sheet, read_tsv
 from pipeio import InputError, atomic_path, write_provenance
 from pipeio.provenance import read_provenance
 from pipeio.windows import (
@@ -260,7 +260,8 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
               min_valid_s: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The long percent-time table and the exclusions (participant_id, reason)."""
     if covariates is None:
-        covariates = [c for c in sheet.columns if c not in ("participant_id", "group", "video")]
+        covariates = [c for c in sheet.columns
+                      if c not in ("participant_id", "group") and not is_workflow_column(c)]
     unknown = [c for c in covariates if c not in sheet.columns]
     if unknown:
         raise InputError(f"covariate(s) {unknown} are not columns of the participant sheet")
@@ -335,7 +336,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exclusions TSV (default: <out>_exclusions.tsv)")
     p.add_argument("--covariates", default=None,
                    help="comma-separated sheet columns to carry (default: all but "
-                   "participant_id, group, video; '' for none)")
+                   "participant_id, group and the workflow's video, participant_side, "
+                   "participant_box and codings_<coder>; '' for none)")
     p.add_argument("--min-valid-s", type=float, default=0.0,
                    help="exclude participants with less valid time than this (s)")
     p.add_argument("--model", type=Path, default=None, metavar="MODEL_DIR",

@@ -477,6 +477,20 @@ def test_windows_that_cannot_form_one_table_are_refused(tmp_path):
         aggregate([a, b], _sheet(["a", "b"]), Decision())
 
 
+def test_default_covariates_leave_out_the_workflows_own_columns(tmp_path):
+    """Where the video is, which seat is the participant's and each coder's file (a path that
+    often names the child) are not participant attributes: by default only the sheet's other
+    columns are carried (the table is in `snakemake --report`)."""
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    sheet = _sheet(["a"]).assign(participant_side="left", participant_box="",
+                                 codings_anna="codings/anna/a.tsv", sex="f", coded="yes")
+    table, _ = aggregate([a], sheet, Decision())
+    assert list(table.columns) == ["participant_id", "group", "age", "sex", "coded", "action",
+                                   "percent_time", "valid_s"]
+    chosen, _ = aggregate([a], sheet, Decision(), covariates=["participant_side"])
+    assert chosen["participant_side"].tolist() == ["left", "left"]
+
+
 def test_the_participant_comes_from_the_metadata_not_the_file_name(tmp_path):
     path = _windows(tmp_path, "sub-007", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
     renamed = path.rename(tmp_path / "copy of it.parquet")

@@ -9,6 +9,7 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from analysis.config import load_stats_config
+from analysis.inputs import CODINGS_PREFIX
 from microdualnet.synthetic.cohort import GROUPS as SYNTHETIC_GROUPS
 from pipeio.provenance import folder_manifest
 
@@ -119,17 +120,14 @@ def read_sheet(path):
     return sheet
 
 
-CODINGS_COLUMN = "codings_"  # sheet columns codings_<coder>: that coder's file per participant
-
-
 def sheet_codings(sheet, path):
     """Coder name -> the coding files (BORIS export or ELAN .eaf, relative to the sheet) in
     the sheet's `codings_<coder>` columns; an empty cell: that coder did not code the
     participant."""
     base = Path(path).parent
     coders = {}
-    for column in (c for c in sheet.columns if c.startswith(CODINGS_COLUMN)):
-        name = column[len(CODINGS_COLUMN):]
+    for column in (c for c in sheet.columns if c.startswith(CODINGS_PREFIX)):
+        name = column[len(CODINGS_PREFIX):]
         if not name:
             raise ValueError(f"{path}: column {column!r} needs a coder name, e.g. codings_anna")
         for i, cell in sheet[column].items():
