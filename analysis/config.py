@@ -184,6 +184,14 @@ class StatsConfig(BaseModel):
                 raise ValueError("entries must be non-empty strings")
         return value
 
+    @field_validator("actions")
+    @classmethod
+    def _some_actions(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:  # would analyse nothing and still "succeed"
+            raise ValueError("an empty list analyses no action; list the actions, or give "
+                             "null to analyse the top_k most frequent")
+        return value
+
     @field_validator("groups")
     @classmethod
     def _two_groups(cls, value: list[str] | None) -> list[str] | None:

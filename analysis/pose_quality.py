@@ -58,6 +58,9 @@ def quality_row(qc: dict[str, Any], source: Path) -> dict[str, Any]:
                for v in counts.values()):
         raise InputError(f"pose QC file {source}: {counts} must be whole numbers of frames")
     processed, found = counts["frames_processed"], counts["frames_with_person"]
+    if found > processed:
+        raise InputError(f"pose QC file {source}: frames_with_person {found} exceeds "
+                         f"frames_processed {processed}")
     excluded = bool(qc["excluded"])
     rule = str(qc.get("participant_rule") or "")
     flags = []

@@ -14,6 +14,7 @@ reason on to the exclusions list; it is never analysed as pose.
 from __future__ import annotations
 
 import contextlib
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,12 @@ def load_pose(path: str | Path) -> PoseData:
         raise InputError(f"pose file {path}: key {missing[0]!r} is missing (has "
                          f"{sorted(arrays)})")
     kp = arrays["keypoints"]
-    frames = arrays["frame_index"].astype(np.int64)
+    raw_frames = arrays["frame_index"]
+    if raw_frames.dtype.kind not in "iuf" or (raw_frames.dtype.kind == "f" and not np.all(
+            np.isfinite(raw_frames) & (raw_frames == np.round(raw_frames)))):
+        raise InputError(f"pose file {path}: 'frame_index' must hold whole frame numbers, "
+                         f"got {raw_frames.dtype} {raw_frames.ravel()[:5].tolist()}")
+    frames = raw_frames.astype(np.int64)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3):
         raise InputError(f"pose file {path}: 'keypoints' must be [T, 25, 3], got {kp.shape}")
     if frames.shape != (len(kp),):
@@ -109,7 +115,8 @@ def load_pose(path: str | Path) -> PoseData:
     if len(frames) > 1 and np.any(np.diff(frames) <= 0):
         raise InputError(f"pose file {path}: 'frame_index' must be strictly increasing")
     conf = kp[..., 2]
-    if not np.all(np.isfinite(kp)) or conf.min(initial=0) < 0 or conf.max(initial=0) > 1:
+    if (kp.dtype.kind not in "iuf" or not np.all(np.isfinite(kp))
+            or conf.min(initial=0) < 0 or conf.max(initial=0) > 1):
         raise InputError(f"pose file {path}: keypoints must be finite with confidence in 0-1")
     video_frames = (_scalar(path, arrays, "video_frames", int) if "video_frames" in arrays
                     else len(kp))
@@ -117,7 +124,11 @@ def load_pose(path: str | Path) -> PoseData:
         raise InputError(f"pose file {path}: 'frame_index' runs {frames[0]}..{frames[-1]}, "
                          f"outside the video's frames 0..{video_frames - 1}")
     excluded = str(arrays["excluded"]) if "excluded" in arrays else None
-    return PoseData(kp.astype(np.float32), frames, _scalar(path, arrays, "fps", float),
+    fps = _scalar(path, arrays, "fps", float)
+    if not (math.isfinite(fps) and fps >= 0):  # 0 on an exclusion record
+        raise InputError(f"pose file {path}: 'fps' must be a frame rate (a finite number "
+                         f">= 0), got {fps:g}")
+    return PoseData(kp.astype(np.float32), frames, fps,
                     _scalar(path, arrays, "width", int), _scalar(path, arrays, "height", int),
                     str(arrays["backend"]), video_frames, excluded)
 

@@ -4,6 +4,7 @@ manuscript copies them, so a wrong group size, test or family is a wrong paper."
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from analysis.config import StatsConfig
 from analysis.methods import methods_text
@@ -74,3 +75,27 @@ def test_table_v_caption_names_the_tests_and_the_correction_family() -> None:
         "p: two-sided Wald test (Prob.) or permutation test of the robust score statistic (%). "
         "p_adj: Benjamini-Hochberg adjusted p-value over all actions x contrasts x parts. "
         "Settings: analysis preset 'recommended'.")
+
+
+@pytest.mark.parametrize(("robust_se", "words"), [
+    ("HC0", "with the HC0 sandwich estimator for robust"),
+    ("HC1", "with the HC1 sandwich estimator (HC0 scaled by n/(n-p)) for robust"),
+    ("HC3", "with the leverage-corrected HC3 sandwich estimator for robust"),
+])
+def test_methods_name_the_sandwich_used(robust_se: str, words: str) -> None:
+    text = methods_text(StatsConfig(robust_se=robust_se), ["ASD", "TDC"], {"ASD": 3, "TDC": 4},
+                        ["a"], ESTIMABLE)
+    assert f"fraction of time engaged on group, {words} standard errors." in text
+
+
+def test_methods_keep_the_group_order_and_count_a_group_without_sizes_as_zero() -> None:
+    """Group order is the configured one (the contrasts are A vs B in it), not alphabetical."""
+    text = methods_text(StatsConfig(), ["TDC", "ASD"], {"TDC": 4}, ["a"], ESTIMABLE)
+    assert "for TDC (n=4) and ASD (n=0). Each action" in text
+    assert "Pairwise group contrasts (TDC vs ASD) are reported" in text
+
+
+def test_a_wald_engager_floor_above_ten_is_the_one_stated() -> None:
+    cfg = StatsConfig(intensity_test="wald", min_engagers=12)
+    text = methods_text(cfg, ["ASD", "TDC"], {"ASD": 30, "TDC": 30}, ["a"], ESTIMABLE)
+    assert "when a group had fewer than 12 engagers or no variation" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from analysis.config import load_stats_config
 from analysis.hurdle import RESULT_COLUMNS
 from analysis.plots_stage import run_plots
 from analysis.stats_stage import run_stats
-from pipeio import InputError
+from pipeio import InputError, write_provenance
 
 GROUPS = {"groups": ["ASD", "PSY", "TDC"]}
 
@@ -149,3 +150,55 @@ def test_plots_refuse_another_alpha_or_fdr_family_than_the_stats_run(small, tmp_
                                  "plot_p": "adjusted"}), tpath, hurdle, tmp_path / "same")
     (made.out_dir / "provenance.json").unlink()
     run_plots(load_stats_config(GROUPS), tpath, hurdle, tmp_path / "none")
+
+
+def test_a_setting_the_stats_record_lacks_is_not_compared(tmp_path):
+    """A record that names alpha only (no fdr_family) is compared on alpha alone."""
+    write_provenance(tmp_path / "provenance.json", "analysis stats",
+                     params={"stats": {"alpha": 0.05}})
+    hurdle = tmp_path / "hurdle.tsv"
+    plots_stage.check_stats_settings(load_stats_config({"fdr_family": "part"}), hurdle)
+    with pytest.raises(InputError, match=r"were made with stats\.alpha 0\.05 \(provenance"
+                       r"\.json beside them\), this config gives 0\.01: give plots"):
+        plots_stage.check_stats_settings(load_stats_config({"alpha": 0.01}), hurdle)
+
+
+def test_plots_keep_hurdle_order_and_record_the_actions(small, tmp_path, monkeypatch):
+    """Panels follow hurdle.tsv's action order (Table V's), the provenance lists them, and the
+    caption names the p-values the brackets used."""
+    _, _, tpath, _ = small
+    hurdle = hurdle_file(tmp_path / "hurdle.tsv", ["action 1", "action 0"])
+    monkeypatch.setattr(plots_stage, "_save", lambda fig, stem: plt.close(fig) or [stem])
+    out = tmp_path / "figs"
+    written = run_plots(load_stats_config({**GROUPS, "plot_p": "raw"}), tpath, hurdle, out)
+    assert "hurdle models with unadjusted p-values below 0.05:" in (out / "caption.md").read_text()
+    assert written == [out / "violin_action_1", out / "violin_action_0", out / "overview",
+                       out / "caption.md"]
+    params = json.loads((out / "provenance.json").read_text())["params"]
+    assert params["actions"] == ["action 1", "action 0"]
+
+
+def test_hurdle_results_without_rows_give_a_caption_and_no_figure(small, tmp_path):
+    _, _, tpath, _ = small
+    hurdle = hurdle_file(tmp_path / "hurdle.tsv", [])
+    out = tmp_path / "figs"
+    assert run_plots(load_stats_config(GROUPS), tpath, hurdle, out) == [out / "caption.md"]
+    params = json.loads((out / "provenance.json").read_text())["params"]
+    assert params["actions"] == []
+
+
+def test_plots_refuse_a_group_outside_the_configured_ones(small, tmp_path):
+    _, _, tpath, _ = small
+    hurdle = hurdle_file(tmp_path / "hurdle.tsv", ["action 0"])
+    with pytest.raises(InputError, match=r"percent-time table .*percent_time\.tsv: column "
+                       r"group has value\(s\) \['PSY'\] not in stats\.groups \['ASD', 'TDC'\]"):
+        run_plots(load_stats_config({"groups": ["ASD", "TDC"]}), tpath, hurdle,
+                  tmp_path / "figs")
+    assert not (tmp_path / "figs").exists()
+
+
+def test_missing_hurdle_results_say_which_stage_makes_them(small, tmp_path):
+    _, _, tpath, _ = small
+    with pytest.raises(InputError, match=r"hurdle results .*hurdle\.tsv do not exist; run "
+                       r"`analysis stats` first"):
+        run_plots(load_stats_config(GROUPS), tpath, tmp_path / "hurdle.tsv", tmp_path / "f")

@@ -6,12 +6,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection, PolyCollection
 
 from analysis.plots import (
     Bracket,
+    action_values,
     brackets_for,
     caption_text,
     draw_violin,
+    overview_figure,
     slugify,
     stars,
 )
@@ -55,6 +58,12 @@ def test_brackets_use_the_configured_p_values_and_parts() -> None:
     assert strict == [Bracket("ASD", "PSY", "*** %")]
 
 
+def test_a_test_that_was_not_estimable_gets_no_bracket_whatever_its_p() -> None:
+    table = results().assign(estimable=[True, False, True, False])
+    assert brackets_for(table, "a", ["intensity"], "p", 0.05) == [
+        Bracket("PSY", "TDC", "* %")]
+
+
 def test_draw_violin_marks_median_mean_and_brackets() -> None:
     fig, ax = plt.subplots()
     # Skewed ASD: median 0, mean 10, so the two lines are told apart.
@@ -70,6 +79,10 @@ def test_draw_violin_marks_median_mean_and_brackets() -> None:
     assert lines == {(0.0, 0.0): {True}, (0.0, 10.0): {False},  # ASD: median --, mean -
                      (1.0, 5.0): {True, False}}  # PSY: both at 5; TDC has no values
     assert [t.get_text() for t in ax.texts] == ["** %"]
+    # One violin body (ASD): PSY's two equal values have no spread to draw, TDC no values.
+    bodies = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bodies) == 1 and np.allclose(bodies[0].get_paths()[0].vertices[:, 0].mean(), 0,
+                                            atol=0.4)
     label = ax.texts[0].get_position()[1]
     assert label > 40.0 and ax.get_ylim()[1] > label  # above the data, inside the axes
     plt.close(fig)
@@ -91,3 +104,52 @@ def test_stacked_brackets_climb_and_stay_inside_the_axes() -> None:
 def test_caption_states_which_p_values() -> None:
     assert "Benjamini-Hochberg adjusted" in caption_text("adjusted", ["intensity"], 0.05, "all")
     assert "unadjusted p-values" in caption_text("raw", ["engagement"], 0.05, "all")
+
+
+def _long_table(actions: list[str]) -> pd.DataFrame:
+    """Two participants per group; action i has percent time i (ASD) and 10 + i (TDC)."""
+    return pd.DataFrame([
+        {"participant_id": f"{g}-{k}", "group": g, "action": a,
+         "percent_time": float(i + (10 if g == "TDC" else 0) + k)}
+        for i, a in enumerate(actions) for g in ("ASD", "TDC") for k in (0, 1)])
+
+
+def test_action_values_are_one_actions_per_group() -> None:
+    values = action_values(_long_table(["a", "b"]), "b", ["TDC", "ASD", "PSY"])
+    assert list(values) == ["TDC", "ASD", "PSY"]
+    assert values["TDC"].tolist() == [11.0, 12.0] and values["ASD"].tolist() == [1.0, 2.0]
+    assert values["PSY"].tolist() == []
+
+
+def test_overview_has_five_panels_a_row_and_hides_the_spare_ones() -> None:
+    actions = [f"action {i}" for i in range(7)]
+    fig = overview_figure(_long_table(actions), actions, ["ASD", "TDC"],
+                          {a: [] for a in actions})
+    assert fig.axes[0].get_subplotspec().get_gridspec().get_geometry() == (2, 5)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(fig.axes) == 10 and [ax.get_title() for ax in visible] == actions
+    assert [ax.get_ylabel() for ax in fig.axes[:6]] == ["Percent time (%)", "", "", "", "",
+                                                        "Percent time (%)"]
+    plt.close(fig)
+
+
+def test_caption_names_both_parts_and_the_fdr_family() -> None:
+    assert caption_text("adjusted", ["engagement", "intensity"], 0.05, "part") == (
+        "Violin plots of percent time engaged by diagnostic group. Each dot is one participant "
+        "(participants who never showed the action are at 0). Dashed lines: group medians; "
+        "solid lines: group means. Brackets mark between-group differences in engagement "
+        "probability (Prob.) and intensity among participants with nonzero engagement (%) "
+        "from the hurdle models with Benjamini-Hochberg adjusted p-values (family: part) "
+        "below 0.05: * p < .05, ** p < .01, *** p < .001; the label after the stars names "
+        "the part.\n")
+
+
+def test_each_group_has_its_colour_and_zeros_sit_above_the_axis() -> None:
+    fig, ax = plt.subplots()
+    draw_violin(ax, {"ASD": np.array([0.0, 0.0, 10.0]), "TDC": np.array([0.0, 50.0])},
+                ["ASD", "TDC"], [], "t")
+    assert ax.get_ylim()[0] == pytest.approx(-1.0)  # 2% of the highest value (50) below 0
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    tab10 = plt.get_cmap("tab10")
+    assert [tuple(c.get_facecolor()[0][:3]) for c in dots] == [tab10(0)[:3], tab10(1)[:3]]
+    plt.close(fig)

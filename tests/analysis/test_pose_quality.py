@@ -85,6 +85,7 @@ def test_cli_writes_a_table_without_paths_that_reads_back(cohort, tmp_path):
                                             "flags", "person_pct"]], check_dtype=False)
     provenance = json.loads((tmp_path / "pose_quality.tsv.provenance.json").read_text())
     assert provenance["step"] == "pose-quality" and len(provenance["inputs"]) == 5
+    assert provenance["params"] == {"min_person_fraction": 0.9}
 
 
 def test_summary_and_report_section_name_the_flagged_participants(cohort):
@@ -109,6 +110,11 @@ def test_summary_and_report_section_name_the_flagged_participants(cohort):
      r"\{'frames_processed': 48, 'frames_with_person': '48'\} must be whole numbers"),
     (json.dumps(_qc("s1", frames_with_person=-1)),
      r"\{'frames_processed': 48, 'frames_with_person': -1\} must be whole numbers"),
+    (json.dumps(_qc("s1", frames_with_person=True)),
+     r"\{'frames_processed': 48, 'frames_with_person': True\} must be whole numbers"),
+    # More frames with a person than frames processed: a damaged record, not 104% of time.
+    (json.dumps(_qc("s1", frames_with_person=50)),
+     "frames_with_person 50 exceeds frames_processed 48$"),
 ])
 def test_a_bad_qc_file_is_named(tmp_path, text, needle):
     path = tmp_path / "s1.qc.json"
@@ -175,3 +181,24 @@ def test_a_damaged_table_is_named_not_a_traceback(tmp_path, content):
     with pytest.raises(InputError, match=r"pose-quality table .*pose_quality\.tsv is not a "
                        r"readable TSV: [^\n]+$"):
         read_quality(path)
+
+
+def test_a_numeric_participant_id_is_text(tmp_path):
+    path = tmp_path / "7.qc.json"
+    path.write_text(json.dumps(_qc("x", participant_id=7)))
+    assert quality_table([path])["participant_id"].tolist() == ["7"]
+
+
+def test_summary_names_only_the_backends_of_participants_with_pose(tmp_path):
+    """An excluded participant's backend ran on nothing: it is not named."""
+    table = quality_table(_write(tmp_path, _qc("s1"), _qc("s2", frames_with_person=40),
+                                 _qc("s3", backend="mediapipe", excluded=True)))
+    assert summary_line(table) == (
+        "Pose QC of 2 participants with pose (openpose): a person in a median 91.7% of "
+        "processed frames (lowest 83.3%, s2); 1 flagged.")
+
+
+def test_summary_of_participants_with_no_frame_processed(tmp_path):
+    table = quality_table(_write(tmp_path, _qc("s1", frames_processed=0, frames_with_person=0)))
+    assert summary_line(table) == ("Pose QC of 1 participants with pose (openpose): no frame "
+                                   "processed; 0 flagged.")

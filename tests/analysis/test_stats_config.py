@@ -68,3 +68,66 @@ def test_config_is_immutable() -> None:
     cfg = StatsConfig()
     with pytest.raises(ValueError):
         cfg.alpha = 0.1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"alpha": 0}, "alpha: Input should be greater than 0 (got 0)"),
+    ({"alpha": 1}, "alpha: Input should be less than 1 (got 1)"),
+    ({"min_participants": 4}, "min_participants: Input should be greater than or equal to 5 "
+                              "(got 4)"),
+    ({"min_engagers": 2}, "min_engagers: Input should be greater than or equal to 3 (got 2)"),
+    ({"permutations": 98}, "permutations: Input should be greater than or equal to 99 "
+                           "(got 98)"),
+    ({"permutation_seed": -1}, "permutation_seed: Input should be greater than or equal to 0 "
+                               "(got -1)"),
+    ({"groups": ["ASD", " "]}, "groups: Value error, entries must be non-empty strings "
+                               "(got ['ASD', ' '])"),
+    ({"actions": ["nodding", "nodding"]}, "actions: Value error, duplicate entries "
+                                          "['nodding'] (got ['nodding', 'nodding'])"),
+    ({"covariates": ["valid_s"]}, "covariates: Value error, ['valid_s'] cannot be covariates "
+                                  "(reserved column names) (got ['valid_s'])"),
+    ({"contrasts": [["ASD", "ASD"]]}, "contrasts: Value error, contrast [ASD, ASD] compares "
+                                      "a group with itself (got [['ASD', 'ASD']])"),
+    # An empty list would analyse no action and still write an (empty) Table V.
+    ({"actions": []}, "actions: Value error, an empty list analyses no action; list the "
+                      "actions, or give null to analyse the top_k most frequent (got [])"),
+])
+def test_each_bound_refuses_the_first_value_past_it(data: dict, message: str) -> None:
+    with pytest.raises(InputError) as err:
+        load_stats_config(data)
+    assert str(err.value) == f"invalid statistics config: {message}"
+
+
+def test_each_bound_accepts_its_own_value() -> None:
+    cfg = load_stats_config({"alpha": 0.999, "min_participants": 5, "min_engagers": 3,
+                             "permutations": 99, "permutation_seed": 0, "top_k": 1})
+    assert (cfg.alpha, cfg.min_participants, cfg.min_engagers) == (0.999, 5, 3)
+    assert (cfg.permutations, cfg.permutation_seed, cfg.top_k) == (99, 0, 1)
+
+
+def test_a_null_preset_or_stats_section_is_the_default() -> None:
+    """A key set to null is not given (a YAML `preset:` with no value)."""
+    assert load_stats_config({"stats": {"preset": None}}) == StatsConfig()
+    assert load_stats_config({"stats": None}) == StatsConfig()
+
+
+def test_every_problem_is_listed_with_its_key_and_value() -> None:
+    with pytest.raises(InputError) as err:
+        load_stats_config({"stats": {"top_k": 0, "alpha": 2}})
+    assert str(err.value) == (
+        "invalid statistics config: stats.top_k: Input should be greater than or equal to 1 "
+        "(got 0); stats.alpha: Input should be less than 1 (got 2)")
+
+
+def test_an_empty_file_is_all_defaults_and_a_non_mapping_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("")
+    assert load_stats_config(path) == StatsConfig()
+    path.write_text("- alpha\n")
+    with pytest.raises(InputError, match="^statistics config must be a mapping of keys to "
+                       "values$"):
+        load_stats_config(path)
+    path.write_text("stats: [alpha]\n")
+    with pytest.raises(InputError, match="^config key stats: must be a mapping of keys to "
+                       "values$"):
+        load_stats_config(path)

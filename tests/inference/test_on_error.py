@@ -247,3 +247,14 @@ def test_pose_writes_a_provenance_record_beside_the_pose_file_also_when_excludin
                   str(cohort / "openpose" / "sub-001"), "--out", str(tmp_path / "x.npz"),
                   "--on-error", "exclude"]) == 0
     assert json.loads((tmp_path / "x.npz.provenance.json").read_text())["step"] == "pose"
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
+def test_min_upright_fraction_outside_0_1_fails_even_in_exclude_mode(cohort, tmp_path, capsys,
+                                                                     value):
+    rc = _pose(["--video", str(cohort / "videos" / "sub-001.mp4"), "--openpose-dir",
+                str(cohort / "openpose" / "sub-001"), "--out", str(tmp_path / "p.npz"),
+                "--min-upright-fraction", value, "--on-error", "exclude"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.endswith("--min-upright-fraction must lie within 0-1")
+    assert list(tmp_path.iterdir()) == []

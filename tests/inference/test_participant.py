@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from microdualnet.cli import main
-from microdualnet.pose.extract import extract_pose
+from microdualnet.pose.extract import _participant_region, extract_pose
 from microdualnet.pose.npz import has_person, load_pose
 from microdualnet.pose.participant import (
     NO_HINT,
     REACQUIRE_AFTER,
     ParticipantHint,
+    _distance,
     follow,
     hint_from_sheet,
     parse_hint,
     several_people_warning,
 )
+from microdualnet.pose.participant import box as joint_box
 from pipeio.errors import InputError
 
 W, H = 640, 480
@@ -187,6 +191,13 @@ def test_pose_cli_reads_the_hint_from_the_sheet(two_people, tmp_path, capsys):
                  "--participant-id", "sub-002"]) == 0
     qc = (tmp_path / "p.qc.json").read_text()
     assert "sheet: participant_side" in qc
+    record = json.loads((tmp_path / "p.npz.provenance.json").read_text())
+    assert list(record["inputs"]) == [str(two_people / "videos/sub-002.mp4"),
+                                      str(two_people / "participants.tsv")]
+    capsys.readouterr()
+    assert main(args) == 0  # the default rule among two people: a warning on stderr
+    assert capsys.readouterr().err.startswith(
+        f"warning: {tmp_path / 'p.npz'}: several people in view in ")
     assert main([*args, "--participant-box", "0.5,0.2,1.3,0.9"]) == 2
     assert "--participant-box: participant_box" in capsys.readouterr().err
 
@@ -273,3 +284,164 @@ def test_following_goes_by_the_joints_not_only_the_box():
         other[:, :2].min(0) + other[:, :2].max(0)) / 2  # box centre on the participant's
     track, _ = follow(frames([me], [other, moved]), NO_HINT, W, H)
     np.testing.assert_array_equal(track[1], moved)
+
+
+@pytest.mark.parametrize("box, needle", [
+    ("0,0.5,1,0.5", "lies outside the frame"),  # no height
+    ("0,-0.1,1,0.5", "lies outside the frame"),
+    ("-0.1,0,0.5,1", "lies outside the frame"),
+    ("0.1,0.1,0.5,0.5,0.9", "must be four numbers"),  # five: not silently cut to four
+])
+def test_boxes_without_height_above_or_left_of_the_frame_or_with_five_numbers(box, needle):
+    with pytest.raises(InputError, match=f"--participant-box: participant_box '{box}' {needle}"):
+        parse_hint(None, box, "--participant-box")
+
+
+def test_blank_cells_with_only_spaces_are_no_hint():
+    """A spreadsheet cell holding a space (or a tab) is as empty as an empty one."""
+    assert parse_hint("  ", " \t ") == NO_HINT
+
+
+def test_a_box_region_takes_every_pixel_it_touches():
+    """Edges between pixels: the left and top rounded down, the right and bottom up
+    (640 x 480: x 64.64-511.36, y 48.48-383.52)."""
+    box = parse_hint(None, "0.101,0.101,0.799,0.799")
+    assert box.region(W, H) == (64, 48, 512, 384)
+
+
+def test_a_person_on_the_edge_of_the_hinted_half_is_in_it():
+    """The left half reaches x 384 of 640: a person whose box centre is exactly there is a
+    candidate (the only one)."""
+    edge = np.zeros((25, 3), np.float32)
+    edge[:2] = [[334, 200, 0.9], [434, 280, 0.9]]  # box centre (384, 240)
+    track, stats = follow(frames(*[[edge]] * 2), parse_hint("left"), W, H)
+    np.testing.assert_array_equal(track, [edge, edge])
+    assert stats.frames_track_lost == 0
+
+
+def test_joints_at_the_seen_threshold_do_not_count_and_a_point_has_size_one():
+    """`box`: joints need confidence above SEEN (0.1); two joints in one spot give a
+    diagonal of 1 px (not 0, which would divide by zero when following)."""
+    kp = np.zeros((25, 3), np.float32)
+    kp[:3] = [[10, 20, 0.1], [30, 60, 0.1], [50, 40, 0.1]]
+    assert joint_box(kp) is None
+    kp[:2, 2] = 0.2
+    centre, diagonal = joint_box(kp)
+    assert centre.tolist() == [20, 40] and diagonal == pytest.approx(np.hypot(20, 40))
+    kp[1, :2] = kp[0, :2]
+    centre, diagonal = joint_box(kp)
+    assert centre.tolist() == [10, 20] and diagonal == 1.0
+    # Someone seen only as one spot is followed like anyone else, without warnings.
+    track, stats = follow(frames(*[[kp]] * 3), NO_HINT, W, H)
+    np.testing.assert_array_equal(track, [kp] * 3)
+    assert stats.frames_track_lost == 0
+
+
+def _joints(*xy: tuple[float, float], seen: tuple[int, ...] | None = None) -> np.ndarray:
+    kp = np.zeros((25, 3), np.float32)
+    kp[:len(xy), :2] = xy
+    kp[list(range(len(xy))) if seen is None else list(seen), 2] = 0.9
+    return kp
+
+
+def test_distance_is_in_sizes_of_the_person_followed():
+    """Mean distance of the joints both see, over the followed person's box diagonal (a
+    3-4-5 box of 50 px); with fewer than two joints in common, the box centres'."""
+    ref = _joints((0, 0), (30, 40))
+    assert _distance(ref, _joints((6, 8), (36, 48))) == pytest.approx(10 / 50)
+    # The candidate twice the size: joints 0 and 50 px away, still over the reference's 50.
+    assert _distance(ref, _joints((0, 0), (60, 80))) == pytest.approx(25 / 50)
+    # One joint in common (joint 1): box centres (15, 20) and (45, 60), 50 px apart.
+    other = _joints((0, 0), (30, 40), (60, 80), seen=(1, 2))
+    assert _distance(ref, other) == pytest.approx(50 / 50)
+
+
+def test_a_step_of_exactly_max_jump_is_still_the_participant():
+    """MAX_JUMP (0.5 body sizes) is the largest step that is followed: 25 px of a 50 px
+    diagonal is taken, a little more is lost."""
+    ref = _joints((300, 200), (330, 240))
+    step = _joints((315, 220), (345, 260))  # every joint 25 px away
+    track, stats = follow(frames([ref], [step]), NO_HINT, W, H)
+    np.testing.assert_array_equal(track, [ref, step])
+    assert stats.frames_track_lost == 0
+    further = _joints((315, 221), (345, 261))
+    track, stats = follow(frames([ref], [further]), NO_HINT, W, H)
+    assert not track[1].any() and stats.frames_track_lost == 1
+
+
+def test_pose_cli_sheet_needs_an_id_and_no_side_or_box(tmp_path, capsys):
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tparticipant_side\na\tleft\n")
+    args = ["pose", "--backend", "openpose", "--video", str(tmp_path / "v.mp4"),
+            "--openpose-dir", str(tmp_path), "--out", str(tmp_path / "p.npz"),
+            "--sheet", str(sheet)]
+    assert main(args) == 2
+    assert "--sheet needs --participant-id (the row to read)" in capsys.readouterr().err
+    assert main([*args, "--participant-id", "a", "--participant-side", "right"]) == 2
+    assert ("give --sheet or --participant-side/--participant-box, not both"
+            in capsys.readouterr().err)
+    assert main([*args, "--participant-id", "a", "--participant-box", "0,0,1,1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert not list(tmp_path.glob("p.*"))
+
+
+def test_with_a_hint_a_participant_who_moved_is_taken_again_at_once():
+    """The participant moved (more than MAX_JUMP) within the hinted half: one lost frame,
+    and the same frame takes them again; the default rule would wait REACQUIRE_AFTER."""
+    here, moved = person(150, 240, seed=1), person(300, 240, seed=1)
+    other = person(520, 240, seed=2)
+    seq = frames([here, other], [moved, other], [moved, other])
+    track, stats = follow(seq, parse_hint("left"), W, H)
+    np.testing.assert_array_equal(track, [here, moved, moved])
+    assert stats.frames_track_lost == 1
+    track, stats = follow(seq, NO_HINT, W, H)
+    assert not track[1:].any() and stats.frames_track_lost == 2
+
+
+def _people_found(monkeypatch, boxes):
+    from microdualnet.pose import mediapipe_backend
+
+    monkeypatch.setattr(mediapipe_backend, "people_at_start", lambda frames, halves: boxes)
+
+
+def test_mediapipe_default_rule_strip_between_the_neighbours(monkeypatch):
+    """Three people found at the start of a 1000 x 400 view: the one nearest the centre
+    (x 440) is followed between the midpoints to its neighbours (x 100 and 800)."""
+    _people_found(monkeypatch, [(750, 100, 850, 300), (50, 100, 150, 300),
+                                (390, 100, 490, 300)])
+    region, rule, found = _participant_region([], NO_HINT, (1000, 400))
+    assert (region, found) == ((270, 0, 620, 400), 3)
+    assert rule == ("default: the person nearest the frame centre (of 3 found at the start: "
+                    "followed on x 0.27-0.62 of the frame width)")
+
+
+def test_mediapipe_default_rule_goes_by_the_distance_not_only_across(monkeypatch):
+    """In 1000 x 1000 the person at x 420 sits at the top edge (457 px from the centre),
+    the one at x 300 level with it (200 px): the latter is followed, from the frame's left
+    edge to the midpoint (x 360)."""
+    _people_found(monkeypatch, [(370, 0, 470, 100), (250, 400, 350, 600)])
+    region, rule, found = _participant_region([], NO_HINT, (1000, 1000))
+    assert (region, found) == ((0, 0, 360, 1000), 2)
+    assert rule.endswith("followed on x 0.00-0.36 of the frame width)")
+    _people_found(monkeypatch, [(370, 0, 470, 100)])
+    assert _participant_region([], NO_HINT, (1000, 1000)) == (None, NO_HINT.rule, 1)
+
+
+def test_mediapipe_region_needs_32_px_each_way():
+    """A box's region in the frames BlazePose sees (640 x 360): 32 px is enough, 29 px
+    high is not."""
+    assert _participant_region([], parse_hint(None, "0,0,0.05,1"), (640, 360))[0] == (
+        0, 0, 32, 360)
+    with pytest.raises(InputError, match=r"sheet: participant_box 0,0,1,0.08: 640x29 px of "
+                                         r"the 640x360 frames BlazePose sees; the region needs "
+                                         r"at least 32 px each way"):
+        _participant_region([], parse_hint(None, "0,0,1,0.08"), (640, 360))
+
+
+def test_follow_stats_in_the_qc_record():
+    me, other = person(200, 240, seed=1), person(500, 240, seed=2)
+    seq = [[me, other]] * 3 + [[other]] * 4 + [[me, other]] * 3
+    _, stats = follow(frames(*seq), NO_HINT, W, H)
+    assert stats.to_json() == {"participant_rule": "default: the person nearest the frame centre",
+                               "frames_several_people": 6, "frames_track_lost": 4,
+                               "frames_other_nearer_anchor": 0}

@@ -231,3 +231,162 @@ def test_a_box_too_small_for_blazepose_is_one_line(two_astronauts, tmp_path):
         extract_pose("mediapipe", two_astronauts, tmp_path / "b.npz", progress=False,
                      hint=parse_hint(None, "0.999,0,1,1"))
     assert not (tmp_path / "b.npz").exists()
+
+
+def test_keypoints_are_scaled_back_to_the_video_each_axis_on_its_own(tmp_path, monkeypatch):
+    """200 x 140 brought down to a longer side of 50: 50 x 35, made even, is 50 x 34, so x
+    grows by 200/50 and y by 140/34. BlazePose is replaced by a fixed answer here."""
+    from microdualnet.pose import mediapipe_backend
+
+    shapes = []
+
+    class FixedTracker:
+        def __init__(self, region):
+            assert region is None
+            self.stats = mediapipe_backend.MediapipeStats()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def __call__(self, frame):
+            shapes.append(frame.shape)
+            kp = np.zeros((25, 3), np.float32)
+            kp[:3] = [10, 17, 0.9]
+            return kp
+
+    monkeypatch.setattr(mediapipe_backend, "BlazePoseTracker", FixedTracker)
+    monkeypatch.setattr(mediapipe_backend, "people_at_start", lambda frames, halves: [])
+    video = tmp_path / "v.mp4"
+    write_mp4(video, [np.full((140, 200, 3), 99, np.uint8)] * 3, fps=10, width=200,
+              height=140)
+    qc = extract_pose("mediapipe", video, tmp_path / "v.npz", progress=False, max_side=50)
+    assert qc["pose_frame_size"] == [50, 34] and shapes == [(34, 50, 3)] * 3
+    kp = load_pose(tmp_path / "v.npz").keypoints
+    np.testing.assert_allclose(kp[:, :3], [[[40, 70, 0.9]] * 3] * 3, rtol=1e-6)
+    assert not kp[:, 3:].any()  # joints not found stay at 0, not moved by the scaling
+
+
+def test_a_region_tracker_gives_keypoints_in_the_whole_frame():
+    """BlazePose sees only the region (x 10-50, y 20-60): its keypoints move by the region's
+    corner, and joints not found stay at 0."""
+    from microdualnet.pose.mediapipe_backend import BlazePoseTracker
+
+    tracker = BlazePoseTracker.__new__(BlazePoseTracker)  # without loading BlazePose
+    tracker._region = (10, 20, 50, 60)
+    crops = []
+
+    def find(crop):
+        crops.append(crop.shape)
+        kp = np.zeros((25, 3), np.float32)
+        kp[0] = [5, 7, 0.8]
+        return kp
+
+    tracker._find = find
+    kp = tracker(np.zeros((100, 120, 3), np.uint8))
+    assert crops == [(40, 40, 3)]
+    np.testing.assert_allclose(kp[0], [15, 27, 0.8], rtol=1e-6)
+    assert not kp[1:].any()
+
+
+def test_crops_tiles_boxes_and_people_in_pixels():
+    from microdualnet.pose.mediapipe_backend import _box, _merge, _square, _tiles
+
+    # A crop 1.8 times the box's longer side, at least 32 px, kept inside the frame.
+    assert _square((100, 100, 140, 120), 640, 360) == (84, 74, 72)
+    assert _square((100, 100, 110, 110), 640, 360) == (89, 89, 32)
+    assert _square((620, 340, 630, 350), 640, 360) == (608, 328, 32)
+    # Nine tiles of half the shorter side, overlapping, corners included.
+    assert list(_tiles(640, 360)) == [(x, y, 180) for y in (0, 90, 180) for x in (0, 230, 460)]
+    # Landmarks with visibility above 0.5 make the box.
+    lm = np.zeros((33, 3), np.float32)
+    lm[:3] = [[10, 20, 0.5], [30, 60, 0.6], [50, 40, 0.9]]
+    assert _box(lm) == (30, 40, 50, 60)
+    lm[2, 2] = 0.5
+    assert _box(lm) is None
+    # Boxes whose centres lie within half a box width are one person (the larger box).
+    assert _merge([(40, 0, 120, 100), (0, 0, 100, 100)]) == [(0, 0, 100, 100)]
+    assert _merge([(0, 0, 100, 100), (160, 0, 260, 100)]) == [(0, 0, 100, 100),
+                                                              (160, 0, 260, 100)]
+
+
+def test_mapping_edges_of_the_image_confidence_and_shape():
+    """x = width or y = height is past the last pixel: not found; visibility is kept in
+    0-1; only 33 landmarks map."""
+    lm = np.zeros((33, 3), np.float32)
+    lm[:, :2] = [50, 40]
+    lm[:, 2] = 0.9
+    lm[0, 2] = 1.3  # nose
+    lm[16] = [200, 40, 0.9]  # right wrist at x = width
+    lm[15] = [50, 150, 0.9]  # left wrist at y = height
+    lm[14] = [50, -1, 0.9]  # right elbow above the image
+    kp = to_body25(lm, width=200, height=150)
+    np.testing.assert_allclose(kp[INDEX["Nose"]], [50, 40, 1.0])
+    for name in ("RWrist", "LWrist", "RElbow"):
+        assert np.all(kp[INDEX[name]] == 0), name
+    np.testing.assert_allclose(kp[INDEX["LElbow"]], [50, 40, 0.9], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"expected \[33, 3\] BlazePose landmarks, got \(25, 3\)"):
+        to_body25(lm[:25], width=200, height=150)
+
+
+def _landmark_result(x0: float, y0: float, x1: float, y1: float, w: int, h: int):
+    """A BlazePose answer whose landmarks span (x0, y0)-(x1, y1) px of a w x h image."""
+    from types import SimpleNamespace
+
+    xs, ys = np.linspace(x0, x1, 33) / w, np.linspace(y0, y1, 33) / h
+    return SimpleNamespace(pose_landmarks=SimpleNamespace(landmark=[
+        SimpleNamespace(x=x, y=y, visibility=0.9) for x, y in zip(xs, ys, strict=True)]))
+
+
+def _bare_tracker(video_answer, crop_answer):
+    """A BlazePoseTracker whose two BlazePose models are replaced by fixed answers."""
+    from types import SimpleNamespace
+
+    from microdualnet.pose.mediapipe_backend import TILE_EVERY, BlazePoseTracker, MediapipeStats
+
+    tracker = BlazePoseTracker.__new__(BlazePoseTracker)
+    tracker._video = SimpleNamespace(process=lambda frame: video_answer)
+    crops = []
+
+    def crop(image):
+        crops.append(image.shape)
+        return crop_answer(image)
+
+    tracker._crop = SimpleNamespace(process=crop)
+    tracker._last_box, tracker._since_tiles, tracker._region = None, TILE_EVERY, None
+    tracker.stats = MediapipeStats()
+    return tracker, crops
+
+
+def test_a_small_person_in_the_full_frame_is_looked_at_again_in_a_crop():
+    """The full frame gives a person 100 px high in 400 (under SMALL_FRACTION): the crop
+    around them (1.8 x 100 px) answers, and its keypoints are used."""
+    nothing = _no_person()
+    tracker, crops = _bare_tracker(_landmark_result(100, 100, 150, 200, 600, 400),
+                                   lambda image: _landmark_result(0, 0, 180, 180, 180, 180))
+    kp = tracker._find(np.zeros((400, 600, 3), np.uint8))
+    assert crops == [(180, 180, 3)] and tracker.stats.crop_frames == 1
+    np.testing.assert_allclose(kp[INDEX["Nose"], :2], [35, 60], atol=1e-4)  # crop (35, 60)
+    # A person 150 px high (over 0.35 of 400) is taken from the full frame.
+    tracker, crops = _bare_tracker(_landmark_result(100, 100, 150, 250, 600, 400),
+                                   lambda image: nothing)
+    kp = tracker._find(np.zeros((400, 600, 3), np.uint8))
+    assert crops == [] and tracker.stats.crop_frames == 0
+    np.testing.assert_allclose(kp[INDEX["Nose"], :2], [100, 100], atol=1e-4)
+
+
+def test_tiles_are_searched_at_most_once_every_tile_every_frames():
+    from microdualnet.pose.mediapipe_backend import TILE_EVERY
+
+    tracker, crops = _bare_tracker(_no_person(), lambda image: _no_person())
+    for _ in range(2 * TILE_EVERY + 1):
+        assert not tracker._find(np.zeros((360, 640, 3), np.uint8)).any()
+    assert tracker.stats.tile_searches == 3 and len(crops) == 27  # frames 1, 11, 21: 9 tiles
+
+
+def _no_person():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(pose_landmarks=None)

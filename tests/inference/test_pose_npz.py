@@ -188,3 +188,66 @@ def test_qc_summary_fractions_and_exclusion():
                                 "openpose", 4), "v.mp4", {})
     assert empty["excluded"] is True and empty["upright_fraction"] is None
     assert empty["exclusion_reason"] == "no person detected in any processed frame"
+
+
+def test_keypoints_of_another_shape_are_not_saved(tmp_path):
+    pose = _pose()
+    pose.keypoints = np.zeros((3, 18, 3), np.float32)
+    with pytest.raises(ValueError, match=r"keypoints \(3, 18, 3\) do not match 3 frames"):
+        save_pose(tmp_path / "p.npz", pose)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_one_element_array_is_not_one_number(tmp_path):
+    """`fps` of shape (1,): a per-frame array of another contract, not a scalar."""
+    np.savez(tmp_path / "bad.npz", **_with("fps", np.array([10.0])))
+    with pytest.raises(InputError, match=r"bad.npz: 'fps' must be one number, got float64 \(1,\)"):
+        load_pose(tmp_path / "bad.npz")
+
+
+def test_a_truncated_pose_file_is_named(tmp_path):
+    """A copy cut short (a full disk, an interrupted transfer) is still a zip's start."""
+    data = save_pose(tmp_path / "p.npz", _pose()).read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"pose file .*cut.npz is not a readable .npz"):
+        load_pose(tmp_path / "cut.npz")
+
+
+def test_hips_not_seen_leave_the_axis_to_the_shoulders():
+    """A neck without a mid-hip (a table hides the hips) is no body axis: level shoulders
+    judge the frame, upright."""
+    kp = np.zeros((1, 25, 3), np.float32)
+    kp[0, INDEX["Neck"]] = [50, 20, 0.9]
+    kp[0, INDEX["RShoulder"]] = [30, 20, 0.9]
+    kp[0, INDEX["LShoulder"]] = [70, 21, 0.9]
+    assert body_axis_upright(kp) == (1, 1)
+
+
+def test_qc_fraction_with_person_keeps_four_decimals():
+    kp = np.zeros((7, 25, 3), np.float32)
+    kp[:3, :3, 2] = 0.9  # 3 of 7 frames with a person
+    qc = qc_summary(PoseData(kp, np.arange(7), 10.0, 96, 72, "openpose", 7), "v.mp4", {})
+    assert (qc["frames_with_person"], qc["fraction_with_person"]) == (3, 0.4286)
+
+
+@pytest.mark.parametrize("arrays, needle", [
+    (_with("fps", np.nan), r"'fps' must be a frame rate \(a finite number >= 0\), got nan"),
+    (_with("fps", -10.0), r"'fps' must be a frame rate \(a finite number >= 0\), got -10"),
+    (_with("frame_index", np.array([0, 1.5, 4])),
+     r"'frame_index' must hold whole frame numbers, got float64 \[0.0, 1.5, 4.0\]"),
+    (_with("frame_index", np.array([0, np.nan, 4])), "'frame_index' must hold whole frame"),
+    (_with("frame_index", np.array(["0", "2", "4"])), "'frame_index' must hold whole frame"),
+    (_with("keypoints", _pose().keypoints.astype(str)),
+     "keypoints must be finite with confidence in 0-1"),
+])
+def test_values_that_are_no_frame_rate_or_frame_numbers_are_refused(tmp_path, arrays, needle):
+    """These used to load: a NaN frame rate passes any comparison with the video's, and
+    frame 1.5 silently became frame 1; text keypoints were a traceback."""
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(InputError, match=f"pose file .*bad.npz: {needle}"):
+        load_pose(tmp_path / "bad.npz")
+
+
+def test_whole_numbers_stored_as_floats_are_frame_numbers(tmp_path):
+    np.savez(tmp_path / "f.npz", **_with("frame_index", np.array([0.0, 2.0, 4.0])))
+    assert load_pose(tmp_path / "f.npz").frame_index.tolist() == [0, 2, 4]

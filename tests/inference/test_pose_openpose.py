@@ -16,6 +16,7 @@ from microdualnet.cli import main
 from microdualnet.contract import read_contract
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import has_person, load_pose
+from microdualnet.pose.openpose_backend import check_pixel_frame
 from microdualnet.pose.qc import entity_confidence
 from microdualnet.windowplan import plan_windows
 from pipeio.errors import InputError
@@ -158,7 +159,7 @@ def test_truncated_video_is_an_error_naming_the_file(cohort, tmp_path, capsys):
     assert code == 2 and f"video {video}" in err
 
 
-@pytest.mark.parametrize("only", [[80], [-1, 5]])
+@pytest.mark.parametrize("only", [[80], [-1, 5], [85, 3]])
 def test_frames_to_process_outside_the_video_are_refused(cohort, tmp_path, only):
     with pytest.raises(InputError, match="frames to process lie outside the video's 80 frames"):
         extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
@@ -177,7 +178,8 @@ def test_only_frames_are_taken_once_each_in_order(cohort, poses, tmp_path):
     assert qc["only_sampled_frames"] is True and qc["frames_processed"] == 2
 
 
-def test_an_upside_down_body_is_refused_when_uprightness_is_asked_for(cohort, tmp_path):
+def test_an_upside_down_body_is_refused_when_uprightness_is_asked_for(cohort, tmp_path,
+                                                                       capsys):
     """The pose stage's own check (pose.min_upright_fraction): nothing written, the video
     named."""
     folder = _copy_json(cohort, "sub-001", tmp_path / "json")
@@ -191,6 +193,11 @@ def test_an_upside_down_body_is_refused_when_uprightness_is_asked_for(cohort, tm
                                          r"degrees from upright in 9\d% of the \d+ frames"):
         extract_pose(*args, openpose_dir=folder, progress=False, min_upright=0.5)
     assert not (tmp_path / "p.npz").exists()
+    # The pose CLI asks for half the frames upright unless told otherwise.
+    assert main(["pose", "--backend", "openpose", "--video", str(args[1]), "--openpose-dir",
+                 str(folder), "--out", str(args[2]), "--no-progress"]) == 2
+    assert "degrees from upright" in capsys.readouterr().err
+    assert not (tmp_path / "p.npz").exists()
     qc = extract_pose(*args, openpose_dir=folder, progress=False)  # the check is off: 0
     assert qc["upright_fraction"] < 0.1  # only the frames judged by the (level) shoulders
 
@@ -203,3 +210,29 @@ def test_an_unknown_backend_or_a_missing_openpose_folder_is_one_line(cohort, tmp
     with pytest.raises(InputError, match="the openpose backend needs --openpose-dir"):
         extract_pose("openpose", video, tmp_path / "p.npz", progress=False)
     assert not list(tmp_path.iterdir())
+
+
+def _one_person(*joints: tuple[float, float, float]) -> list[np.ndarray]:
+    kp = np.zeros((1, 25, 3), np.float32)
+    kp[0, :len(joints)] = joints
+    return [kp]
+
+
+def test_keypoints_a_little_past_the_edge_are_pixels_of_this_video():
+    """OpenPose places joints up to 2% of the frame past its edges (96 x 72: 1.92 and
+    1.44 px); joints it did not find (confidence 0) may lie anywhere."""
+    check_pixel_frame(_one_person((-1.9, 73.4, 0.5), (97.9, 30, 0.9), (500, -80, 0.0)),
+                      96, 72, "json")
+    for x, y in ((-2.0, 10), (10, 73.5), (97.95, 10)):
+        with pytest.raises(InputError, match=r"OpenPose folder json: a keypoint at .* lies "
+                                             r"outside the 96x72 video"):
+            check_pixel_frame(_one_person((x, y, 0.5), (50, 50, 0.9)), 96, 72, "json")
+
+
+def test_normalised_keypoints_up_to_one_and_a_half_are_refused_but_tiny_videos_pass():
+    people = _one_person((1.4, 0.2, 0.9), (-1.0, 0.5, 0.9))  # keypoint_scale 4: -1..1 (+)
+    with pytest.raises(InputError, match=r"OpenPose folder json: every keypoint has \|x\| "
+                                         r"and \|y\| <= 1.5, normalised coordinates"):
+        check_pixel_frame(people, 640, 480, "json")
+    check_pixel_frame(_one_person((1.4, 0.2, 0.9)), 30, 30, "json")  # a 30 px video: pixels
+    check_pixel_frame(_one_person((1.6, 0.2, 0.9)), 640, 480, "json")

@@ -61,3 +61,38 @@ def test_confidence_above_one_is_clipped_and_bad_values_name_the_joint(tmp_path)
     path.write_bytes(b'{"people": [\xff]}')
     with pytest.raises(InputError, match="not a readable OpenPose JSON"):
         openpose_io.read_frame(path)
+
+
+@pytest.mark.parametrize("text", ['{"version": 1.3}', '[{"pose_keypoints_2d": []}]',
+                                  '{"people": {"pose_keypoints_2d": []}}'])
+def test_json_without_a_people_list_names_the_file(tmp_path, text):
+    path = tmp_path / "v_000000000000_keypoints.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"v_000000000000_keypoints.json: expected an object "
+                                         r"with a 'people' list"):
+        openpose_io.read_frame(path)
+
+
+def test_a_person_that_is_not_an_object_names_the_file(tmp_path):
+    path = tmp_path / "v_000000000000_keypoints.json"
+    path.write_text(json.dumps({"people": [[1.0] * 75]}))
+    with pytest.raises(InputError, match=r"person 0 'pose_keypoints_2d' must hold 75 numbers "
+                                         r"\(BODY_25 x, y, c\), got NoneType"):
+        openpose_io.read_frame(path)
+
+
+def test_numbers_written_as_text_are_read(tmp_path):
+    path = tmp_path / "v_000000000000_keypoints.json"
+    values = ["12.5", "7", "0.25"] + [0.0] * 72
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": values}]}))
+    np.testing.assert_array_equal(openpose_io.read_frame(path)[0, 0], [12.5, 7.0, 0.25])
+
+
+def test_hidden_copies_are_not_frames(tmp_path):
+    """macOS leaves `._<name>` files beside copies on some drives: not a second frame 0."""
+    kp = np.ones((2, 25, 3), np.float32)
+    openpose_io.write_sequence(tmp_path, "vid", kp)
+    (tmp_path / ("._" + openpose_io.frame_filename("vid", 0))).write_bytes(b"\x00\x05")
+    assert [i for i, _ in openpose_io.frame_files(tmp_path)] == [0, 1]
+    (tmp_path / "vid_2_keypoints.json").write_text(openpose_io.frame_json(kp[:1]))  # not 12
+    assert [i for i, _ in openpose_io.frame_files(tmp_path)] == [0, 1]
