@@ -163,6 +163,22 @@ def test_a_config_typo_is_one_line_with_the_closest_key(copy, section, key, typo
     assert len(out.strip().splitlines()) < 8, out
 
 
+@pytest.mark.parametrize("key, value, line", [
+    ("fps", 500, "config: demo.fps: Input should be less than or equal to 120 (got 500)"),
+    ("width", 161, "config: demo.width: must be even (H.264 needs even frame sizes) (got 161)"),
+    ("seconds", 2, "config: demo.seconds: Input should be greater than or equal to 5 (got 2)"),
+])
+def test_a_demo_setting_synth_cohort_refuses_stops_before_any_job(copy, key, value, line):
+    """The schema's bounds are rough; the demo's settings are checked as `synth cohort`
+    checks them, not when its job runs."""
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["demo"] = {**cfg.get("demo", {}), "enabled": True, key: value}
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert line in out, out
+    assert len(out.strip().splitlines()) < 8, out
+
+
 def test_an_openpose_folder_without_any_participant_is_a_settings_error(copy):
     """A typo in pose.openpose_dir stops before any job instead of excluding everyone."""
     cfg = yaml.safe_load((copy / "config.yaml").read_text())

@@ -25,6 +25,28 @@ try:  # the stats section is checked key by key before any job runs
 except InputError as err:
     raise ValueError(f"config: {err}") from None
 
+
+
+def check_demo(demo):
+    """The demo cohort's settings as `synth cohort` takes them (the schema holds only rough
+    bounds): a bad one stops the run before any job, naming its key."""
+    from pydantic import ValidationError
+
+    from microdualnet.synthetic.cohort import CohortConfig
+
+    try:
+        CohortConfig(groups=dict.fromkeys(SYNTHETIC_GROUPS, demo["per_group"]),
+                     **{k: demo[k] for k in ("seconds", "fps", "width", "height", "seed")})
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = "per_group" if first["loc"][0] == "groups" else first["loc"][0]
+        raise ValueError(f"config: demo.{key}: {first['msg'].removeprefix('Value error, ')} "
+                         f"(got {first['input']!r})") from None
+
+
+if DEMO["enabled"]:
+    check_demo(DEMO)
+
 if config["percent_time_source"] == "truth" and not DEMO["enabled"]:
     raise ValueError(
         "config: percent_time_source 'truth' needs demo.enabled: true (only the synthetic "
