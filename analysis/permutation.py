@@ -41,9 +41,13 @@ from analysis.glm import fit_params
 #: Relative slack so that permutations tying with the observed statistic count as ties
 #: despite rounding in a different order of summation.
 TIE_RTOL = 1e-9
-#: A relabelled information matrix whose smallest singular value is below this share of its
-#: largest is singular: the contrast is not estimable under that labelling.
+#: A relabelled information matrix (scaled to a unit diagonal) whose smallest singular value
+#: is below this share of its largest is singular: the contrast is not estimable under that
+#: labelling.
 SINGULAR_RTOL = 1e-10
+#: Residuals of the null fit all below this (y is a fraction) mean it fits exactly: S and V
+#: are then rounding noise, and their ratio, hence p, would be arbitrary.
+EXACT_FIT_ATOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,11 @@ def score_statistics(labels: np.ndarray, z: np.ndarray, vec: np.ndarray, w: np.n
             + s[:, None, None] * np.outer(vec, vec))
     # A labelling can make the design singular (group A landing exactly on one covariate
     # level): its contrast is not estimable, and its S and V are NaN.
-    sv = np.linalg.svd(info, compute_uv=False)
+    # Judged on the matrix scaled to a unit diagonal, so that a covariate's units (age in
+    # years or in seconds) do not decide what counts as singular.
+    scale = np.sqrt(np.diagonal(info, axis1=1, axis2=2))
+    scale = np.where(scale > 0, scale, 1.0)
+    sv = np.linalg.svd(info / (scale[:, :, None] * scale[:, None, :]), compute_uv=False)
     ok = sv[:, -1] > SINGULAR_RTOL * sv[:, 0]
     v = np.full(u.shape, np.nan)
     v[ok] = np.linalg.solve(info[ok], np.broadcast_to(vec, u[ok].shape)[..., None])[..., 0]
@@ -111,6 +119,8 @@ def permutation_score_test(x: np.ndarray, y: np.ndarray, vec: np.ndarray, in_a: 
     if mu is None:
         return None
     w, r = mu * (1 - mu), y - mu
+    if np.max(np.abs(r)) < EXACT_FIT_ATOL:
+        return None
     z = x - np.outer(in_a, vec)  # every row of A given B's group pattern
     rows = np.flatnonzero(in_a | in_b)
     observed = in_a[rows].astype(float)

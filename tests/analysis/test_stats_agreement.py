@@ -18,7 +18,7 @@ import pytest
 
 from analysis.config import StatsConfig
 from analysis.design import build_design
-from analysis.glm import fit_logit
+from analysis.glm import fit_logit, sandwich_scale
 from analysis.hurdle import part_outcome, run_hurdle
 
 RTOL = 1e-6
@@ -118,6 +118,25 @@ def test_contrasts_match_hand_computation_with_other_reference(part: str) -> Non
             pt = data.loc[data["group"] == group, "percent_time"]
             observed = (pt > 0).mean() if part == "engagement" else pt[pt > 0].mean()
             assert got.loc[contrast, f"observed_{side}"] == pytest.approx(observed, rel=RTOL)
+
+
+def test_sandwich_scales_by_hand_and_an_unknown_variant_is_refused() -> None:
+    assert [sandwich_scale(v, 10, 4) for v in ("HC0", "HC1", "stata")] == [1.0, 10 / 6, 10 / 9]
+    with pytest.raises(ValueError, match="unknown sandwich variant 'HC2'"):
+        sandwich_scale("HC2", 10, 4)
+
+
+def test_hc3_keeps_a_high_leverage_row_that_is_not_alone() -> None:
+    """Leverage 0.997 (one participant far out on age) is large, not 1: HC3 inflates that
+    row's residual by 1 / (1 - h), as the formula written out by hand does."""
+    rng = np.random.default_rng(7)
+    age = rng.uniform(8, 12, 12)
+    age[0] = 100.0
+    x = np.column_stack([np.ones(12), np.repeat([0.0, 1.0], 6), age])
+    y = np.round(rng.uniform(0.05, 0.4, 12), 4)
+    fit = fit_logit(x, y, ["Intercept", "group[B]", "age"], robust="HC3")
+    beta = newton_logit(x, y)
+    np.testing.assert_allclose(fit.cov, hand_covariances(x, y, beta)["HC3"], rtol=RTOL)
 
 
 R_SCRIPT = r"""

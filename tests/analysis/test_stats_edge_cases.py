@@ -8,7 +8,7 @@ import pytest
 
 from analysis.config import StatsConfig
 from analysis.fdr import bh_adjust
-from analysis.glm import fit_logit, information_inverse
+from analysis.glm import fit_logit, fit_params, information_inverse
 from analysis.hurdle import run_hurdle
 from analysis.tables import table_v
 
@@ -207,3 +207,108 @@ def test_a_leverage_one_participant_leaves_hc3_as_the_model_without_it() -> None
     alone = fit_logit(x[:11, :2], y[:11], ["const", "g"], robust="HC3")
     assert np.isfinite(fit.cov).all()
     np.testing.assert_allclose(fit.cov[1, 1], alone.cov[1, 1], rtol=1e-7)
+
+
+def test_reasons_name_the_count_and_the_whole_action_in_words() -> None:
+    """Each reason as Table V's notes print it: a group without engagers says '0 engagers',
+    an action everyone did says so for engagement (intensity is still compared), and a group
+    whose engagers all spent 100% of the time is a separation, not 'no variation'."""
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": [0.0] * 30, "TDC": varied(30, 12, 2)})
+    inten = rows_for(run_hurdle(data, GROUPS, ["nodding"], StatsConfig()), "intensity")
+    assert inten.loc["ASD vs PSY", "reason"] == "group PSY has 0 engagers (< min_engagers 5)"
+
+    everyone = one_action({g: varied(30, 0, s) for s, g in enumerate(GROUPS)})
+    res = run_hurdle(everyone, GROUPS, ["nodding"], StatsConfig())
+    assert (rows_for(res, "engagement")["reason"]
+            == "every participant engaged in this action (no variation)").all()
+    assert rows_for(res, "intensity")["estimable"].all()
+
+    full = one_action({"ASD": [0.0] * 10 + [100.0] * 20, "PSY": varied(30, 9, 2),
+                       "TDC": varied(30, 12, 3)})
+    inten = rows_for(run_hurdle(full, GROUPS, ["nodding"], StatsConfig()), "intensity")
+    assert inten.loc["ASD vs TDC", "reason"] == \
+        "every engager in group ASD spent 100% of the time (separation)"
+    assert inten.loc["PSY vs TDC", "estimable"]
+
+
+def test_one_engager_at_100_percent_is_no_separation() -> None:
+    values = {"ASD": varied(30, 10, 1), "PSY": varied(30, 9, 2), "TDC": varied(30, 12, 3)}
+    values["ASD"][-1] = 100.0
+    inten = rows_for(run_hurdle(one_action(values), GROUPS, ["nodding"], StatsConfig()),
+                     "intensity")
+    assert inten["estimable"].all()
+
+
+def test_each_constant_covariate_is_named() -> None:
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": varied(30, 9, 2),
+                       "TDC": varied(30, 12, 3)}, covariate={"site": ["A"] * 90, "sex": ["F"] * 90})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(covariates=["site", "sex"]))
+    assert (res["reason"] == "covariate(s) site, sex constant in the modelled rows").all()
+
+
+def test_counts_at_the_minimum_are_enough() -> None:
+    """min_participants, min_engagers and the Wald floor are minima: a group with exactly that
+    many is compared."""
+    data = one_action({"ASD": varied(10, 5, 1), "PSY": varied(30, 25, 2),
+                       "TDC": varied(30, 20, 3)})  # 10 participants; 5, 5 and 10 engagers
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(min_participants=10, min_engagers=5,
+                                                            permutations=99))
+    assert res["estimable"].all()
+    wald = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(intensity_test="wald"))
+    inten = rows_for(wald, "intensity")
+    assert inten.loc["ASD vs PSY", "reason"].startswith("group ASD has 5 engagers (< 10,")
+    data = one_action({"ASD": varied(30, 20, 1), "PSY": varied(30, 20, 2),
+                       "TDC": varied(30, 20, 3)})  # 10 engagers each
+    assert run_hurdle(data, GROUPS, ["nodding"], StatsConfig(intensity_test="wald"))[
+        "estimable"].all()
+
+
+def test_a_covariate_collinear_with_group_is_rank_deficiency() -> None:
+    site = ["A"] * 30 + ["B"] * 30 + ["B"] * 30  # site B is exactly PSY or TDC
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": varied(30, 9, 2),
+                       "TDC": varied(30, 12, 3)}, covariate={"site": site})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(covariates=["site"]))
+    assert (res["reason"]
+            == "design matrix is rank deficient (a covariate is collinear with group)").all()
+
+
+def test_as_many_coefficients_as_engagers_is_not_fitted() -> None:
+    """Intensity of ASD and TDC with 3 engagers each and four numeric covariates: 6 rows, 6
+    coefficients. The fit would be exact (residuals 0), so there is nothing to test."""
+    rng = np.random.default_rng(4)
+    covs = {f"c{k}": list(rng.normal(size=90)) for k in range(4)}
+    data = one_action({"ASD": varied(30, 27, 1), "PSY": [0.0] * 30,
+                       "TDC": varied(30, 27, 3)}, covariate=covs)
+    cfg = StatsConfig(covariates=list(covs), min_engagers=3, contrasts=[("ASD", "TDC")])
+    inten = rows_for(run_hurdle(data, GROUPS, ["nodding"], cfg), "intensity")
+    assert inten.loc["ASD vs TDC", "reason"] == "fewer observations than model coefficients"
+
+
+def test_a_model_that_does_not_converge_is_not_estimable(monkeypatch) -> None:
+    def unconverged(*args, **kwargs):
+        fit = fit_logit(*args, **kwargs)
+        return type(fit)(fit.names, fit.params, fit.cov, fit.n_obs, False, fit.separated)
+
+    monkeypatch.setattr("analysis.hurdle.fit_logit", unconverged)
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": varied(30, 9, 2),
+                       "TDC": varied(30, 12, 3)})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig())
+    assert (res["reason"] == "model did not converge").all()
+    assert res["p"].isna().all()
+
+
+def test_each_part_records_its_standard_errors_and_test() -> None:
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": varied(30, 9, 2),
+                       "TDC": varied(30, 12, 3)})
+    res = run_hurdle(data, GROUPS, ["nodding"], StatsConfig(robust_se="HC1", permutations=99))
+    assert (rows_for(res, "engagement")[["se_type", "test"]] == ["model", "wald"]).all().all()
+    assert (rows_for(res, "intensity")[["se_type", "test"]] == ["HC1", "permutation"]).all().all()
+
+
+def test_a_fit_running_off_to_a_fraction_of_one_is_separated() -> None:
+    """Group B's fractions all 1: IRLS stops with B's linear predictor just past 30 (a fitted
+    1 - 1e-13), which is separation; fractions of 0.999999 give 14.9 and a usable fit."""
+    x = np.column_stack([np.ones(6), np.repeat([0.0, 1.0], 3)])
+    for b, separated in ((1.0, True), (0.999999, False)):
+        params, converged, flagged = fit_params(x, np.array([0.3, 0.5, 0.2, 1.0, 1.0, b]))
+        assert converged and flagged == separated, (b, x @ params)

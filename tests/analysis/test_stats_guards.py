@@ -20,6 +20,7 @@ from analysis.config import (
 )
 from analysis.hurdle import run_hurdle
 from analysis.inputs import load_cohort
+from analysis.selection import action_frequency, select_actions
 from analysis.tables import table_v
 from pipeio import InputError
 
@@ -145,3 +146,26 @@ def test_the_cli_prints_the_warnings(cohort, write_cohort, tmp_path: Path) -> No
                           str(tmp_path / "out")], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert "stats.groups is not set" in run.stderr and "look like fractions" in run.stderr
+
+
+def test_top_k_actions_by_mean_percent_time_ties_by_name() -> None:
+    """Mean over participants, zeros included: 'b' (one long bout) ranks with 'a' (many short
+    ones) and the tie goes to the name; a median would rank 'b' last."""
+    table = pd.DataFrame({"participant_id": [1, 2, 3, 4] * 4,
+                          "action": ["c"] * 4 + ["b"] * 4 + ["a"] * 4 + ["d"] * 4,
+                          "percent_time": [2, 2, 2, 2, 0, 0, 0, 40, 10, 10, 10, 10,
+                                           0, 0, 0, 1]})
+    assert action_frequency(table).to_dict() == {"a": 10.0, "b": 10.0, "c": 2.0, "d": 0.25}
+    assert select_actions(table, 2, None) == ["a", "b"]
+    assert select_actions(table, 3, None) == ["a", "b", "c"]
+    assert select_actions(table, 10, None) == ["a", "b", "c", "d"]
+    assert select_actions(table, 1, ["d", "a"]) == ["d", "a"]  # a list is taken as it is
+
+
+def test_unknown_actions_are_an_error_naming_the_key() -> None:
+    table = pd.DataFrame({"participant_id": [1, 2], "action": ["nodding", "waving"],
+                          "percent_time": [1.0, 2.0]})
+    with pytest.raises(InputError, match=r"^stats\.actions names action\(s\) \['clapping'\] "
+                       r"that are not in the percent-time table \(column action\); known: "
+                       r"\['nodding', 'waving'\]$"):
+        select_actions(table, 10, ["nodding", "clapping"])

@@ -90,6 +90,22 @@ def test_random_labellings_keep_group_sizes_and_cover_rows_evenly() -> None:
     np.testing.assert_allclose(labels.mean(axis=0), 7 / 20, atol=0.012)
 
 
+def test_only_the_rows_of_the_two_groups_are_relabelled(monkeypatch) -> None:
+    """ASD vs PSY shuffles the ASD/PSY labels among the ASD and PSY engagers; TDC's rows stay
+    TDC (relabelling them would test another hypothesis)."""
+    x, y, vec, in_a, in_b = model_inputs(intensity_cohort(), "ASD", "PSY")
+    seen = []
+
+    def spy(observed, rng, count):
+        seen.append(observed.copy())
+        return random_labellings(observed, rng, count)
+
+    monkeypatch.setattr(permutation, "random_labellings", spy)
+    permutation_score_test(x, y, vec, in_a, in_b, np.random.default_rng(0), 99)
+    [observed] = seen
+    assert len(observed) == np.sum(in_a | in_b) < len(y)
+    assert observed.sum() == in_a.sum()
+
 def test_random_permutation_p_approaches_full_enumeration() -> None:
     # Two small groups (a few engagers each) beside a large one: every labelling.
     data = intensity_cohort(seed=6, sizes={"ASD": 14, "PSY": 14, "TDC": 40})
@@ -169,6 +185,54 @@ def test_reproducible_and_independent_of_the_other_actions() -> None:
     inten = alone["part"] == "intensity"
     assert not np.array_equal(alone.loc[inten, "p"], reseeded.loc[inten, "p"])
 
+
+def test_each_action_has_its_own_permutations() -> None:
+    """Two actions with the same data draw different labellings (the stream is keyed by the
+    action too), so their permutation p-values are not copies of one another."""
+    data = intensity_cohort()
+    twin = data.assign(action="nodding again")
+    res = run_hurdle(pd.concat([data, twin]), GROUPS, ["nodding", "nodding again"],
+                     StatsConfig(permutations=199))
+    inten = res[res["part"] == "intensity"].set_index(["action", "contrast"])["p"]
+    wald = res[res["part"] == "engagement"].set_index(["action", "contrast"])["p"]
+    np.testing.assert_array_equal(wald["nodding"], wald["nodding again"])
+    assert not np.array_equal(inten["nodding"], inten["nodding again"])
+
+
+def test_a_null_fit_that_fails_or_is_exact_gives_no_test(monkeypatch) -> None:
+    """No p-value where the merged-group model cannot be trusted: it fits every row exactly
+    (V = 0), or IRLS did not converge; the contrast is then reported with a reason."""
+    x = np.column_stack([np.ones(12), np.repeat([0.0, 1.0], 6)])
+    vec, in_a = np.array([0.0, 1.0]), np.repeat([False, True], 6)
+    rng = np.random.default_rng(0)
+    assert permutation_score_test(x, np.full(12, 0.2), vec, in_a, ~in_a, rng, 99) is None
+    y = np.random.default_rng(1).uniform(0.1, 0.4, 12)
+    assert permutation_score_test(x, y, vec, in_a, ~in_a, rng, 99) is not None
+    real = permutation.fit_params
+    monkeypatch.setattr(permutation, "fit_params",
+                        lambda x, y: (real(x, y)[0], False, False))
+    assert restricted_means(x, y, vec) is None
+    assert permutation_score_test(x, y, vec, in_a, ~in_a, rng, 99) is None
+    monkeypatch.setattr("analysis.hurdle.permutation_score_test", lambda *args: None)
+    res = run_hurdle(intensity_cohort(), GROUPS, ["nodding"], StatsConfig())
+    inten = res[res["part"] == "intensity"].set_index("contrast")
+    assert inten.loc["ASD vs PSY", "reason"] == ("the null model (ASD and PSY merged) failed "
+                                                 "to fit or fits exactly")
+    assert inten["p"].isna().all() and not inten["estimable"].any()
+
+
+def test_a_covariates_units_do_not_change_the_test() -> None:
+    """Age in years or in units 10^4 times smaller is the same model: same z, same p. The
+    singularity check once judged the unscaled information matrix, so the large-unit age made
+    every labelling 'singular' and each contrast 'the null model ... failed to fit'."""
+    data = intensity_cohort()
+    cfg = StatsConfig(covariates=["age"], permutations=199)
+    years, small_units = (run_hurdle(d, GROUPS, ["nodding"], cfg)
+                          for d in (data, data.assign(age=data["age"] * 1e4)))
+    assert small_units["estimable"].all()
+    for col in ("log_or", "se", "z"):  # the fits agree to IRLS tolerance
+        np.testing.assert_allclose(small_units[col], years[col], rtol=1e-6)
+    np.testing.assert_allclose(small_units["p"], years["p"], rtol=1e-9)  # same counts
 
 def test_wald_option_is_the_papers_z_test_and_effects_do_not_change() -> None:
     data = intensity_cohort()

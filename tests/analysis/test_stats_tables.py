@@ -8,7 +8,7 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from analysis.config import StatsConfig
-from analysis.fdr import bh_adjust
+from analysis.fdr import adjust_results, bh_adjust
 from analysis.tables import (
     direction_label,
     format_p,
@@ -63,6 +63,15 @@ def test_bh_matches_statsmodels_and_ignores_nan() -> None:
     got = bh_adjust(with_nan)
     assert np.isnan(got[[0, 11]]).all()
     np.testing.assert_allclose(got[~np.isnan(got)], expected, rtol=1e-12)
+
+
+def test_bh_by_hand_and_an_unknown_family_is_refused() -> None:
+    # m = 4 (the NaN is not a test), ranks 0.01 < 0.03 < 0.04 < 0.5: p * 4 / rank is 0.04,
+    # 0.06, 0.0533.., 0.5, and the step-up minimum from the top lowers 0.06 to 0.0533...
+    got = bh_adjust(np.array([0.01, 0.04, np.nan, 0.03, 0.5]))
+    np.testing.assert_allclose(got, [0.04, 0.053333333333333, np.nan, 0.053333333333333, 0.5])
+    with pytest.raises(ValueError, match="unknown FDR family 'action'"):
+        adjust_results(pd.DataFrame({"part": ["engagement"], "p": [0.1]}), "action")
 
 
 def results_fixture() -> pd.DataFrame:
