@@ -87,3 +87,16 @@ def test_score_planted_counts_hits_in_the_planted_direction_and_null_hits():
     # A stricter alpha drops the null hit at p_adj 0.03 and keeps the others.
     strict, strict_false = score_planted(results, cfg, alpha=0.02)
     assert strict["found"].sum() == 1 and strict_false == 1
+
+
+def test_score_planted_needs_p_adj_below_alpha():
+    """At p_adj equal to alpha a contrast is not significant, planted or null."""
+    cfg = CohortConfig(**DEMO)
+    rows = [("retracting feet", "intensity", "ASD vs PSY", 0.30, 0.05, True),
+            ("shaking head", "intensity", "ASD vs PSY", 2.00, 0.05, True)]
+    results = pd.DataFrame(rows, columns=["action", "part", "contrast", "odds_ratio", "p_adj",
+                                          "estimable"])
+    scored, false_hits = score_planted(results, cfg, alpha=0.05)
+    assert scored["found"].sum() == 0 and false_hits == 0
+    scored, false_hits = score_planted(results.assign(p_adj=0.0499), cfg, alpha=0.05)
+    assert scored["found"].sum() == 1 and false_hits == 1

@@ -18,7 +18,19 @@ from microdualnet.synthetic import clips
     (["cohort", "--groups", "ASD=2,XYZ=2"], "planted effect on unknown group(s) ['PSY', 'TDC']"),
     (["cohort", "--groups", "ASD=two"], "--groups: count of 'ASD' is not an integer"),
     (["cohort", "--seconds", "-1"], "--seconds"),
-    (["cohort", "--interviewer"], "interviewer: needs participant_side left, right or random"),
+    (["cohort", "--interviewer", "--per-group", "1", "--seconds", "5", "--fps", "5"],
+     "interviewer: needs participant_side left, right or random"),
+    (["clips", "--classes", "nodding,no action", "--train-per-class", "1", "--val-per-class",
+      "0", "--test-per-class", "0", "--fps", "5"],
+     "--classes: unknown class name(s) ['no action']"),
+    (["clips", "--train-per-class", "0", "--val-per-class", "0", "--test-per-class", "0"],
+     "train_per_class, val_per_class and test_per_class are all 0"),
+    (["cohort", "--fps", "0", "--per-group", "1", "--seconds", "5"],
+     "--fps: Input should be greater than 0 (got 0.0)"),
+    (["clips", "--val-per-class", "-2"],
+     "--val-per-class: Input should be greater than or equal to 0 (got -2)"),
+    (["cohort", "--groups", "=3"], "--groups: expected NAME=COUNT,... got '=3'"),
+    (["cohort", "--groups", "A=1", "--per-group", "0"], "--groups.A: Input should be greater"),
     (["contact-sheet", "--frames", "0"], "--frames"),
     (["contact-sheet", "--seed", "-1"], "--seed: must be >= 0"),
 ])
@@ -76,3 +88,52 @@ def test_contact_sheet_is_written(tmp_path):
 
     img = cv2.imread(str(out))
     assert img.shape[0] == 150 * 14  # a row per class, background included
+
+
+def _drop_tdc_intensity(v):
+    del v["effects"][0]["intensity"]["TDC"]
+
+
+def _twice(v):
+    v["effects"].append(dict(v["effects"][3]))
+
+
+def _background_effect(v):
+    v["effects"][1]["action"] = "no action"
+
+
+def _unknown_demographics(v):
+    v["demographics"]["XYZ"] = {"age_mean": 9.0}
+
+
+def _size_reversed(v):
+    v["participant_size"] = [1.0, 0.9]
+
+
+def _no_precision(v):
+    v["intensity_precision"] = 0
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (_drop_tdc_intensity, "effects[0] (retracting feet).intensity: no value for group(s) "
+                          "['TDC']"),
+    (_twice, "effects[13].action: 'head up' listed twice"),
+    (_background_effect, "effects[1].action: unknown class name 'no action'"),
+    (_unknown_demographics, "demographics: unknown group(s) ['XYZ']"),
+    (_size_reversed, "participant_size: [low, high] with low <= high"),
+    (_no_precision, "invalid option intensity_precision: Input should be greater than 0"),
+])
+def test_inconsistent_cohort_config_files_are_one_line_errors(tmp_path, capsys, edit, needle):
+    """Each would otherwise fail later (a KeyError mid-render) or plant nothing."""
+    cfg = tmp_path / "c.yaml"
+    assert main(["synth", "config", "--out", str(cfg)]) == 0
+    values = yaml.safe_load(cfg.read_text())
+    edit(values)
+    cfg.write_text(yaml.safe_dump(values))
+    out = tmp_path / "o"
+    tiny = ["--per-group", "1", "--seconds", "5", "--fps", "5", "--width", "32", "--height",
+            "32", "--workers", "1"]  # were the check missing, a quick cohort, not the demo's
+    assert main(["synth", "cohort", "--config", str(cfg), "--out", str(out), *tiny]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
+    assert not out.exists()

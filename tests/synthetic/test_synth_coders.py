@@ -227,3 +227,14 @@ def test_overlapping_events_of_one_action_are_merged():
     assert [tuple(r) for r in coded.itertuples(index=False)] == [
         ("nodding", 1.0, 5.0), ("turning head", 2.5, 4.0), ("nodding", 8.0, 9.0),
         ("head up", 10.0, 15.5)]
+
+
+def test_coded_events_stay_inside_the_video_and_last_at_least_min_event_s():
+    """Without noise: an event jittered past the video's end (60 s) is coded as its last
+    MIN_EVENT_S (59.8-60.0), one before its start as the first 0.2 s, and a zero-length one
+    is stretched to 0.2 s."""
+    truth = _truth([("nodding", 60.5, 61.0), ("head up", -1.0, -0.5), ("turning head", 30.0, 30.0)])
+    coded = code_events(truth, 60.0, ["nodding", "turning head", "head up"],
+                        CoderNoise(**NO_NOISE), np.random.default_rng(0))
+    assert [tuple(r) for r in coded.itertuples(index=False)] == [
+        ("head up", 0.0, 0.2), ("turning head", 30.0, 30.2), ("nodding", 59.8, 60.0)]
