@@ -100,7 +100,8 @@ def cmd_coders(args: argparse.Namespace) -> int:
     noise = validated(CoderNoise, _given(args, "jitter_s", "miss", "extra_per_min"))
     cfg = validated(CodersConfig, {**_given(args, "participants", "seed"), "noise": noise})
     out = write_coders(args.cohort, args.out, cfg, overwrite=args.overwrite)
-    print(f"wrote two coders' codings of {cfg.participants} participant(s) (or all) to {out}")
+    coded = yaml.safe_load((out / "coders_config.yaml").read_text())["coded"]
+    print(f"wrote two coders' codings of {len(coded)} participant(s) to {out}")
     return 0
 
 

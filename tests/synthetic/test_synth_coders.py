@@ -113,6 +113,15 @@ def test_same_seed_same_files(tmp_path, cohort):
         "participants.tsv", "truth_events.tsv", "cohort_config.yaml")}
 
 
+def test_the_message_counts_the_participants_coded(tmp_path, cohort, capsys):
+    """--participants 40 of a 30-child cohort codes all 30, and says so."""
+    assert main(["synth", "coders", "--cohort", str(cohort), "--out", str(tmp_path / "c"),
+                 "--participants", "40", "--jitter-s", "0"]) == 0
+    assert capsys.readouterr().out == (f"wrote two coders' codings of 30 participant(s) to "
+                                       f"{tmp_path / 'c'}\n")
+    assert len(list((tmp_path / "c" / "coder1" / "elan").glob("*.eaf"))) == 30
+
+
 def test_bad_noise_is_one_line(tmp_path, cohort, capsys):
     assert main(["synth", "coders", "--cohort", str(cohort), "--out", str(tmp_path / "x"),
                  "--miss", "1.5"]) == 2
