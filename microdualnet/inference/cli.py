@@ -87,9 +87,9 @@ def _run(args: argparse.Namespace) -> int:
         from pipeio.gpu import OUT_OF_MEMORY_EXIT, SHARE_ENV
 
         share = os.environ.get(SHARE_ENV, "1")
+        detail = (str(err).splitlines() or [type(err).__name__])[0][:120]  # may be empty
         print(f"error: infer {pid}: out of GPU memory with the device shared by up to {share} "
-              f"job(s) ({str(err).splitlines()[0][:120]}); lower --batch-size or gpu.share",
-              file=sys.stderr)
+              f"job(s) ({detail}); lower --batch-size or gpu.share", file=sys.stderr)
         return OUT_OF_MEMORY_EXIT
     except InputError as err:
         if args.on_error != "exclude":

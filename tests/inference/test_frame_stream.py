@@ -92,6 +92,10 @@ def test_reads_forward_only_and_in_several_calls(tmp_path, noise):
         assert first == [3, 4] and second == [5, 20]
         with pytest.raises(ValueError, match="reads forward"):
             list(stream.frames(np.array([10])))
+        # one frame back is refused too (frame 20 is the last one read; 20 again is fine)
+        assert [i for i, _ in stream.frames(np.array([20]))] == [20]
+        with pytest.raises(ValueError, match=r"frame 19 asked for after frame 20"):
+            list(stream.frames(np.array([19])))
 
 
 @pytest.mark.parametrize("start", [0, 1, 9, 10, 17, 29])
@@ -378,6 +382,10 @@ def test_read_frames_past_the_end_names_the_file_and_the_count(tmp_path, noise):
     video = _write(tmp_path / "v.mp4", noise)
     with pytest.raises(InputError, match=r"v.mp4: frames 0-30 asked for, it has 30"):
         read_frames(video, np.array([0, 30]))
+    with pytest.raises(InputError, match=r"v.mp4: frames -1-2 asked for, it has 30"):
+        read_frames(video, np.array([2, -1]))
+    with pytest.raises(ValueError, match="read_frames: no frame indices given"):
+        read_frames(video, np.array([], np.int64))
 
 
 def test_write_mp4_gives_a_video_probe_reads_back(tmp_path):
@@ -396,6 +404,8 @@ def test_write_mp4_refuses_odd_sizes_and_wrong_frames_without_leaving_a_file(tmp
     with pytest.raises(InputError, match=r"video .*odd.mp4: size must be even for H.264 "
                                          r"\(got 63x48\)"):
         write_mp4(tmp_path / "odd.mp4", [noise[0][:, :63]], fps=25, width=63, height=48)
+    with pytest.raises(InputError, match=r"size must be even for H.264 \(got 64x47\)"):
+        write_mp4(tmp_path / "odd.mp4", [noise[0][:47]], fps=25, width=64, height=47)
     with pytest.raises(ValueError, match=r"frame 1 has shape \(48, 32, 3\), expected "
                                          r"\(48, 64, 3\)"):
         write_mp4(tmp_path / "mixed.mp4", [noise[0], noise[1][:, :32]], fps=25, width=64,
@@ -405,3 +415,18 @@ def test_write_mp4_refuses_odd_sizes_and_wrong_frames_without_leaving_a_file(tmp
 
 def test_deblocking_is_skipped_from_the_stated_reduction_on():
     assert skip_deblocking_for(SKIP_DEBLOCKING_FROM) and not skip_deblocking_for(2.49)
+
+
+def test_a_raw_h264_stream_without_timestamps_is_refused_with_the_way_out(tmp_path):
+    """A bare .h264 stream has no packet times: refused naming it, not timed as NaN."""
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(
+                np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")))
+        out.mux(stream.encode())
+    with pytest.raises(InputError, match=rf"^video {path} has frames without timestamps; "
+                       r"re-encode it \(e\.g\. ffmpeg -i IN -c:v libx264 OUT\.mp4\)$"):
+        probe(path)

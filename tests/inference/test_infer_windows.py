@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -252,22 +254,31 @@ def test_pose_of_sampled_frames_only_gives_the_same_windows(cohort, poses, demo_
     want, _ = read_windows(windows["sub-001"])
     np.testing.assert_allclose(got.drop(columns="valid").to_numpy(np.float64),
                                want.drop(columns="valid").to_numpy(np.float64), atol=1e-5)
-    with pytest.raises(InputError, match="other window settings"):
+    other = plan_windows(SECONDS * FPS, FPS, read_contract(demo_model).sampling_rule, 1.0, 0.3)
+    missing = np.setdiff1d(other.unique_frames(), plan.unique_frames())
+    assert len(missing) > 1  # the message names the count and the first one
+    with pytest.raises(InputError, match=rf"s\.npz lacks {len(missing)} frames the windows "
+                       rf"sample \(first: {missing[0]}\); it was made for other window settings"):
         run_inference(demo_model, cohort / "videos/sub-001.mp4", tmp_path / "s.npz",
                       InferenceOptions(window_s=1.0, hop_s=0.3, device="cpu", progress=False))
 
 
+@pytest.mark.parametrize("change", [-5, 3])
 def test_pose_frame_count_not_matching_the_video_is_an_error(cohort, poses, demo_model,
-                                                             tmp_path, capsys):
+                                                             tmp_path, capsys, change):
+    """Made from a shorter or a longer video than this one: refused either way."""
     pose = load_pose(poses["sub-001"])
-    short = PoseData(pose.keypoints[:-5], pose.frame_index[:-5], pose.fps, pose.width,
-                     pose.height, pose.backend, len(pose.frame_index) - 5)
-    save_pose(tmp_path / "p.npz", short)
+    keep = slice(None, change if change < 0 else None)
+    other = PoseData(pose.keypoints[keep], pose.frame_index[keep], pose.fps, pose.width,
+                     pose.height, pose.backend, len(pose.frame_index) + change)
+    save_pose(tmp_path / "p.npz", other)
     code = main(["infer", "--model", str(demo_model), "--video",
                  str(cohort / "videos/sub-001.mp4"), "--pose", str(tmp_path / "p.npz"),
                  "--out", str(tmp_path / "w.parquet"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2 and "covers 75 frames" in err and "has 80" in err
+    assert code == 2 and err == (
+        f"error: pose file {tmp_path / 'p.npz'} covers {80 + change} frames, video "
+        f"{cohort / 'videos/sub-001.mp4'} has 80; re-run the pose stage for this video\n")
     assert not (tmp_path / "w.parquet").exists()
 
 
@@ -341,6 +352,11 @@ def test_run_reports_where_its_time_went(cohort, poses, demo_model, tmp_path, ca
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith(f"infer {out}: ") and "(model " in line
     assert "waiting for frames" in line
+    # the options left out take their documented defaults (recorded beside the file)
+    params = json.loads((tmp_path / "sub-001.parquet.provenance.json").read_text())["params"]
+    assert params == {"window_s": 2.0, "hop_s": 0.5, "batch_size": 16, "device": "cpu",
+                      "min_pose_fraction": 0.5, "model_fps": None, "progress": False,
+                      "workers": 1, "on_error": "fail"}
 
 
 def test_a_failed_write_leaves_the_previous_windows_file(cohort, poses, demo_model, tmp_path,
@@ -367,3 +383,21 @@ def test_a_failed_write_leaves_the_previous_windows_file(cohort, poses, demo_mod
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "sub-001.parquet", "sub-001.parquet.provenance.json"]
+
+
+def test_windows_metadata_records_the_video_the_model_and_the_settings(cohort, demo_model,
+                                                                        windows):
+    """What the report and aggregate read back from a windows file, by value: the cohort's
+    8-s 96x72 10-fps video, the demo model's 8 frames 1/25 s apart (a stride of 0.4 frames
+    at 10 fps) and the CLI's default window settings."""
+    from pipeio.modelfiles import model_digest
+
+    _, meta = read_windows(windows["sub-001"])
+    assert meta["video"] == str(cohort / "videos/sub-001.mp4")
+    assert meta["model"] == str(demo_model)
+    assert meta["model_sha256"] == model_digest(demo_model) and len(meta["model_sha256"]) == 64
+    assert (meta["window_s"], meta["hop_s"], meta["min_pose_fraction"]) == (2.0, 0.5, 0.5)
+    assert (meta["fps"], meta["video_frames"], meta["duration_s"]) == (10.0, 80, 8.0)
+    assert (meta["width"], meta["height"]) == (96, 72)
+    assert (meta["frames_per_window"], meta["stride_frames"]) == (8, 0.4)
+    assert meta["pose_backend"] == "openpose" and meta["excluded"] is None

@@ -258,3 +258,143 @@ def test_min_upright_fraction_outside_0_1_fails_even_in_exclude_mode(cohort, tmp
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.endswith("--min-upright-fraction must lie within 0-1")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--min-pose-fraction", "-0.1"], "--min-pose-fraction must be within 0-1, got -0.1"),
+    (["--min-pose-fraction", "1.5"], "--min-pose-fraction must be within 0-1, got 1.5"),
+    (["--workers", "-1"], "--workers must be 0 or more, got -1"),
+])
+def test_bad_infer_options_are_one_line_even_in_exclude_mode(cohort, demo_model, poses,
+                                                             tmp_path, capsys, extra, needle):
+    """Options wrong for every participant: exit 2 with the option named, never an
+    exclusion record."""
+    out = tmp_path / "sub-001.parquet"
+    rc = _infer(demo_model, cohort / "videos" / "sub-001.mp4", poses["sub-001"], out,
+                "--on-error", "exclude", *extra)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == f"error: {needle}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_min_pose_fraction_of_0_and_1_are_accepted_and_applied(cohort, demo_model, poses,
+                                                              tmp_path, capsys, fraction):
+    """The bounds are inclusive: 0 classifies every window, even one without a person; 1 only
+    windows with a person in every sampled frame."""
+    pose = load_pose(poses["sub-001"])
+    pose.keypoints[pose.frame_index < 35] = 0  # no person in the first 3.5 s
+    save_pose(tmp_path / "p.npz", pose)
+    out = tmp_path / "sub-001.parquet"
+    assert _infer(demo_model, cohort / "videos" / "sub-001.mp4", tmp_path / "p.npz", out,
+                  "--min-pose-fraction", str(fraction)) == 0
+    table, meta = read_windows(out)
+    assert meta["min_pose_fraction"] == fraction
+    fractions = table["pose_fraction"]
+    assert (fractions == 0).sum() > 0 and ((fractions > 0) & (fractions < 1)).sum() > 0
+    expected = fractions >= 0 if fraction == 0 else fractions == 1
+    assert (table["valid"] == expected).all()
+    assert table.loc[table["valid"], "prob_no action"].notna().all()
+    assert table.loc[~table["valid"], "prob_no action"].isna().all()
+    # 13 windows (0-6 s by 0.5 s); the summary line counts the valid ones
+    valid = {0.0: 13, 1.0: int((fractions == 1).sum())}[fraction]
+    assert len(table) == 13 and 0 < (fractions == 1).sum() < 13
+    assert capsys.readouterr().out.startswith(f"infer {out}: {valid}/13 windows valid; ")
+
+
+def test_infer_threads_sets_torchs_threads_at_least_one(cohort, demo_model, poses, tmp_path,
+                                                        monkeypatch):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    video, pose = cohort / "videos" / "sub-001.mp4", poses["sub-001"]
+    assert _infer(demo_model, video, pose, tmp_path / "a.parquet", "--threads", "3") == 0
+    assert _infer(demo_model, video, pose, tmp_path / "b.parquet", "--threads", "0") == 0
+    assert calls == [3, 1]  # the last --threads given (after _infer's own 1), at least 1
+
+
+def test_infer_provenance_records_its_settings_and_inputs(cohort, demo_model, poses,
+                                                          tmp_path):
+    video, pose = cohort / "videos" / "sub-001.mp4", poses["sub-001"]
+    out = tmp_path / "sub-001.parquet"
+    assert _infer(demo_model, video, pose, out, "--on-error", "exclude") == 0
+    record = json.loads((tmp_path / "sub-001.parquet.provenance.json").read_text())
+    assert record["step"] == "infer"
+    assert record["params"] == {"window_s": 2.0, "hop_s": 0.5, "batch_size": 5,
+                                "device": "auto", "min_pose_fraction": 0.5,
+                                "model_fps": None, "progress": False, "workers": 0,
+                                "on_error": "exclude"}
+    assert list(record["inputs"]) == [str(video), str(pose),
+                                      str(demo_model / "model.safetensors")]
+
+
+def test_an_exclusion_reason_is_one_line_even_for_a_file_name_with_a_newline(
+        broken, demo_model, poses, tmp_path):
+    """The reason becomes a row of the exclusions TSV: whitespace runs are one space."""
+    video = tmp_path / "odd\nname  here.mp4"
+    video.write_bytes(broken["video"].read_bytes())
+    out = tmp_path / "sub-001.parquet"
+    assert _infer(demo_model, video, poses["sub-001"], out, "--on-error", "exclude") == 0
+    reason = read_windows(out)[1]["excluded"]
+    assert reason.startswith(f"infer: video {tmp_path}/odd name here.mp4 is not readable ")
+    assert "\n" not in reason and "  " not in reason
+
+
+@pytest.mark.parametrize(("message", "detail"), [
+    ("CUDA out of memory.\nTried to allocate 2.00 GiB", "CUDA out of memory."),
+    ("", "OutOfMemoryError"),  # an error without a message: still exit 75, no traceback
+])
+def test_out_of_gpu_memory_without_a_shared_pool_says_one_job(cohort, poses, demo_model,
+                                                              tmp_path, capsys, monkeypatch,
+                                                              message, detail):
+    """Outside the workflow's GPU pool (no MICRODUALNET_GPU_SHARE) the device is its own; the
+    id defaults to the --out file's name."""
+    import torch
+
+    from microdualnet.inference import runner
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError(message)
+
+    monkeypatch.setattr(runner, "run_inference", out_of_memory)
+    monkeypatch.delenv("MICRODUALNET_GPU_SHARE", raising=False)
+    rc = _infer(demo_model, cohort / "videos/sub-001.mp4", poses["sub-001"],
+                tmp_path / "sub-007.parquet")
+    assert rc == 75 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err == (
+        "error: infer sub-007: out of GPU memory with the device shared by up to 1 job(s) "
+        f"({detail}); lower --batch-size or gpu.share\n")
+
+
+def test_an_unreadable_pose_file_is_an_infer_exclusion_naming_it(cohort, demo_model,
+                                                                 tmp_path, capsys):
+    bad = tmp_path / "p.npz"
+    bad.write_text("nope")
+    out = tmp_path / "sub-001.parquet"
+    assert _infer(demo_model, cohort / "videos/sub-001.mp4", bad, out,
+                  "--on-error", "exclude") == 0
+    table, meta = read_windows(out)
+    assert len(table) == 0 and meta["participant_id"] == "sub-001"
+    assert meta["excluded"].startswith(f"infer: pose file {bad} ")
+    assert "not a readable .npz" in meta["excluded"]
+    assert capsys.readouterr().out.startswith(
+        f"infer {out}: 0/0 windows valid (excluded: {meta['excluded']})")
+
+
+def test_an_exclusion_record_beside_a_good_video_is_named_as_such(cohort, demo_model,
+                                                                  tmp_path, capsys):
+    """The video is fine, the pose stage excluded the participant: without exclude, the
+    error says so (not a frame-count mismatch); with it, the pose stage's reason stays."""
+    from microdualnet.pose.npz import excluded_pose
+
+    pose, out = tmp_path / "p.npz", tmp_path / "sub-001.parquet"
+    save_pose(pose, excluded_pose("openpose", "pose: no person found"))
+    video = cohort / "videos/sub-001.mp4"
+    assert _infer(demo_model, video, pose, out) == 2
+    assert capsys.readouterr().err == (f"error: pose file {pose} is the exclusion record of a "
+                                       "participant without pose (pose: no person found)\n")
+    assert not out.exists()
+    assert _infer(demo_model, video, pose, out, "--on-error", "exclude") == 0
+    assert read_windows(out)[1]["excluded"] == "pose: no person found"

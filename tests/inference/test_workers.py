@@ -115,6 +115,15 @@ def test_bad_input_in_a_loader_is_the_one_line_error(setup):
     assert multiprocessing.active_children() == []
 
 
+def test_loader_processes_end_with_the_error_not_when_it_is_collected(setup):
+    """The error's traceback keeps the loader's iterator alive: its processes must be gone
+    already, while the caller still holds the error (as a log or a retry would)."""
+    with pytest.raises(InputError) as info:
+        list(load_batches(_batches(setup, _BadInputAtSecondBatch), 2))
+    assert info.value.__traceback__ is not None
+    assert multiprocessing.active_children() == []
+
+
 def test_a_bug_in_a_loader_arrives_with_its_traceback(setup):
     with pytest.raises(RuntimeError, match=r"(?s)a loader process failed.*ValueError: an "
                                            "unexpected bug"):

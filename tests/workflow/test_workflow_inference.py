@@ -30,3 +30,30 @@ def test_one_thread_decodes_in_the_model_process(tmp_path):
     """`threads: 1` (the demo's config): no loader process, so two jobs share 2 cores."""
     commands = _infer_commands(tmp_path, 2, threads=1)
     assert commands and all("--threads 1 --workers 0" in c for c in commands)
+
+
+def test_the_configured_settings_reach_each_participants_infer_command(tmp_path):
+    """Every inference key, the participant's own id and files and on_participant_error
+    reach its command as given; aggregate is told the model so it refuses others' windows."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model", on_participant_error="exclude",
+                         inference={"threads": 1, "window_s": 3.0, "hop_s": 0.75,
+                                    "batch_size": 7, "device": "cpu"})
+    shutil.copytree(ROOT / "configs", wd / "configs")
+    res = subprocess.run([*SNAKEMAKE, "--cores", "2", "--directory", str(wd), "-n", "-p"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    infer = sorted(line for line in lines if "microdualnet infer" in line)
+    pids = [f"sub-{i:03d}" for i in range(1, len(infer) + 1)]
+    assert len(infer) >= 2
+    assert infer == [
+        'Shell command: "$MDN_PY" -m pipeio.gpu --devices none -- "$MDN_PY" -m microdualnet '
+        f"infer --model results/demo/model --video demo_data/cohort/videos/{pid}.mp4 --pose "
+        f"results/demo/pose/{pid}.npz --out results/demo/windows/{pid}.parquet "
+        f"--participant-id {pid} --window-s 3.0 --hop-s 0.75 --batch-size 7 --device cpu "
+        "--on-error exclude --threads 1 --workers 0 --no-progress > "
+        f"results/demo/logs/infer/{pid}.log 2>&1" for pid in pids]
+    pose = [line for line in lines if "microdualnet pose" in line]
+    assert len(pose) == len(pids) and all(" --on-error exclude " in c for c in pose)
+    aggregate = [line for line in lines if "-m analysis aggregate" in line]
+    assert len(aggregate) == 1 and " --model results/demo/model --out " in aggregate[0]
