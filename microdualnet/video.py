@@ -229,8 +229,9 @@ class FrameStream:
         except (*_ERRORS, StopIteration):
             first = None
         found = None if first is None else first.time
+        # `times` ends at `start`: a seek that lands after it matches no frame within tolerance.
         index = int(np.argmin(np.abs(times - found))) if found is not None else -1
-        if index < 0 or index > start or abs(times[index] - found) > tolerance:
+        if index < 0 or abs(times[index] - found) > tolerance:
             log.debug("%s: seeking found no frame of the index; decoding from the start",
                       self.path)
             self._container.close()

@@ -430,3 +430,110 @@ def test_a_raw_h264_stream_without_timestamps_is_refused_with_the_way_out(tmp_pa
     with pytest.raises(InputError, match=rf"^video {path} has frames without timestamps; "
                        r"re-encode it \(e\.g\. ffmpeg -i IN -c:v libx264 OUT\.mp4\)$"):
         probe(path)
+
+
+def _write_muxed(path: Path, pts: list[int], time_base: Fraction, rate: Fraction,
+                 fmt: str = "mp4") -> Path:
+    """A 32x32 video with the given frame timestamps and nominal rate, muxed as given (the
+    stream's time base too, so no timestamp is rounded on the way into the file)."""
+    frames = np.random.default_rng(2).integers(0, 256, (len(pts), 32, 32, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = time_base
+        stream.options = {"bf": "0"}
+        for frame, t in zip(frames, pts, strict=True):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = t, time_base
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode())
+    return path
+
+
+def test_frames_sharing_timestamps_are_refused_naming_the_file(tmp_path):
+    """Every time twice (a muxer that duplicated frames): the median interval is 0, which
+    would give an infinite rate (Matroska accepts equal timestamps; mp4 does not)."""
+    video = _write_muxed(tmp_path / "twice.mkv", [i // 2 * 40 for i in range(30)],
+                         Fraction(1, 1000), Fraction(25), fmt="matroska")
+    with av.open(str(video)) as container:  # the file really holds the equal times
+        assert [p.pts for p in container.demux(video=0) if p.size][:4] == [0, 0, 40, 40]
+    with pytest.raises(InputError, match=rf"^video {video} has frames with equal timestamps; "
+                                         r"re-encode it$"):
+        probe(video)
+
+
+@pytest.mark.parametrize("beyond", [2, 3])
+def test_variable_rate_share_and_tolerance_are_counted_as_stated(tmp_path, beyond):
+    """100 intervals of 8/256 s (32 fps), exact in binary: 20 of them 25% off (10 and 6
+    ticks) are within VFR_TOLERANCE and not counted; `beyond` are 37.5% off (11 and 5
+    ticks): 2 of 100 is VFR_MAX_SHARE itself and accepted, 3 are refused."""
+    steps = [8] * 100
+    steps[5:15], steps[60:70] = [10] * 10, [6] * 10
+    for k, step in zip(range(beyond), [11, 5, 11], strict=False):
+        steps[20 + 20 * k] = step
+    video = _write_muxed(tmp_path / "cfr.mp4", np.cumsum([0] + steps).tolist(),
+                         Fraction(1, 256), Fraction(32))
+    if beyond == 2:
+        info = probe(video)
+        assert (info.frames, info.fps) == (101, 32.0)
+    else:
+        with pytest.raises(InputError, match=rf"^video {video} has a variable frame rate "
+                           r"\(3% of frame intervals are not 31\.2 ms; from 19\.5 to 43\.0 "
+                           r"ms\); re-encode it at a constant rate, e\.g\. ffmpeg -i IN "
+                           r"-vf fps=32 -c:v libx264 OUT\.mp4$"):
+            probe(video)
+
+
+@pytest.mark.parametrize("nominal, last_ms, fps", [
+    (24, 40, 25.0),  # the container says 24 fps, the frames come every 40 ms: 4% off
+    (25, 43, 25.0),  # 100 intervals over 4.003 s: 24.981 fps, within NOMINAL_RTOL of 25
+    (25, 45, 100 / 4.005),  # over 4.005 s: 24.969 fps, 0.125% off 25, so measured
+])
+def test_the_nominal_rate_is_used_only_where_the_frame_times_agree_with_it(
+        tmp_path, nominal, last_ms, fps):
+    """Matroska's nominal rate (its default frame duration) against the measured one."""
+    pts = [40 * i for i in range(100)] + [40 * 99 + last_ms]
+    video = _write_muxed(tmp_path / "v.mkv", pts, Fraction(1, 1000), Fraction(nominal),
+                         fmt="matroska")
+    with av.open(str(video)) as container:
+        assert container.streams.video[0].average_rate == nominal
+    info = probe(video)
+    assert info.frames == 101 and info.fps == pytest.approx(fps, rel=1e-12)
+
+
+def test_a_stream_without_a_time_base_is_refused_naming_the_file(tmp_path, noise,
+                                                                  monkeypatch):
+    """FFmpeg's demuxers always set a time base, so the stream PyAV hands over is made to
+    report none (PyAV gives None for a 0/0 time base); packets are still read for real."""
+    import microdualnet.video as video_module
+
+    class NoTimeBase:
+        def __init__(self, stream):
+            self._stream = stream
+
+        time_base = None
+
+        def __getattr__(self, name):
+            return getattr(self._stream, name)
+
+    class Container:
+        def __init__(self, container):
+            self._container = container
+
+        def demux(self, stream):
+            return self._container.demux(stream._stream)
+
+        def __getattr__(self, name):
+            return getattr(self._container, name)
+
+    real_open = video_module._open
+
+    def open_without_time_base(path):
+        container, stream = real_open(path)
+        return Container(container), NoTimeBase(stream)
+
+    monkeypatch.setattr(video_module, "_open", open_without_time_base)
+    video = _write(tmp_path / "untimed.mp4", noise[:5])
+    with pytest.raises(InputError, match=rf"^video {video} has no time base for its "
+                                         r"timestamps; re-encode it$"):
+        probe(video)
