@@ -21,7 +21,7 @@ from analysis.aggregate import bin_grid, decision_from, participant_timeline, wi
 from analysis.agreement.compare import Rated, compare, rate_events
 from analysis.agreement.figures import bland_altman_figure
 from analysis.agreement.table import markdown
-from analysis.codings import load_mapping, read_codings
+from analysis.codings import coding_files, load_mapping, read_codings
 from analysis.codings.model import timeline_events
 from analysis.inputs import file_lines, numeric_column, read_tsv
 from analysis.plots import slugify
@@ -72,6 +72,7 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
     rated: dict[str, dict[str, Rated]] = {}
     widths, durations, classes = {}, {}, None
     no_windows: set[str] = set()  # excluded before any window: their video length is unknown
+    files: list[Path] = []
     if args.windows:
         files = windows_files(args.windows)
         check_same_settings(files)
@@ -120,6 +121,9 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
     names = list(coders)
     pairs = [(c, MODEL) for c in names if MODEL in rated] + list(itertools.combinations(names,
                                                                                         2))
+    if not pairs:  # one coder, no model
+        raise InputError(f"nothing to compare: coder {names[0]} alone; give the model's "
+                         "--windows or a second coder")
     tables, points = [], []
     for ref, cmp in pairs:
         table, pts = compare(rated[ref], rated[cmp], widths, actions, args.min_iou, args.level)
@@ -136,8 +140,9 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
                              "threshold": decision.threshold, "baseline": decision.baseline,
                              "credit": decision.credit, "min_iou": args.min_iou, "level": args.level,
                              "coders": {k: [str(p) for p in v] for k, v in coders.items()}},
-                     inputs=[args.mapping, *[p for v in coders.values() for p in v],
-                             *(args.windows or [])])
+                     inputs=[args.mapping, *[f for v in coders.values() for p in v
+                                             for f in coding_files(p)],
+                             *files, *([args.durations] if args.durations else [])])
     return result
 
 

@@ -55,6 +55,10 @@ def _videos(sheet: Path | None) -> dict[str, Path]:
     if len(blank):
         raise InputError(f"participant sheet {sheet}: column video is empty on "
                          f"{file_lines(blank)}")
+    twice = table.index[table["participant_id"].duplicated()]
+    if len(twice):  # which video would be linked?
+        raise InputError(f"participant sheet {sheet}: column participant_id repeats on "
+                         f"{file_lines(twice)}")
     return {p: sheet.parent / v for p, v in zip(table["participant_id"], table["video"],
                                                  strict=True)}
 

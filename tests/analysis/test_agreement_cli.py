@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from statistics import NormalDist
@@ -12,6 +13,7 @@ import pytest
 
 from analysis.__main__ import main as analysis_main
 from analysis.aggregate import bin_grid
+from analysis.agreement import stage
 from analysis.agreement.compare import compare, rate_events
 from analysis.codings.boris import write_boris_tabular
 from analysis.codings.elan import write_elan
@@ -263,6 +265,7 @@ def test_agreement_cli_refuses_a_duration_not_positive_and_finite(tmp_path, caps
     (["model=x"], "invalid option --codings: 'model' names the model's codings"),
     (["a"], "invalid option --codings: expected NAME=PATH, got 'a'"),
     (["=x"], "invalid option --codings: expected NAME=PATH, got '=x'"),
+    (["a="], "invalid option --codings: expected NAME=PATH, got 'a='"),
 ])
 def test_agreement_cli_refuses_a_bad_coder_name(tmp_path, capsys, codings, message):
     mapping = tmp_path / "mapping.yaml"
@@ -337,3 +340,139 @@ def test_agreement_cli_refuses_windows_files_of_other_classes(tmp_path, capsys):
                        str(tmp_path / "out"), "--decision", "background", "--baseline", "none"])
     assert (f"{tmp_path / 'windows' / 'sub-002.parquet'}: classes ['shaking legs', 'nodding'] "
             "differ from ['nodding', 'shaking legs']") in capsys.readouterr().err
+
+
+def test_agreement_cli_refuses_a_single_coder_without_the_model(tmp_path, capsys):
+    """One coder and no --windows leave nothing to compare: a one-line error before anything
+    is written (it once ended in pandas' 'No objects to concatenate')."""
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 1, 2)]),
+                        "sub-001", "v.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\nsub-001\t20\nsub-002\t20\n")
+    write_boris_tabular(tmp_path / "a2" / "sub-002.tsv", ev("sub-002", [("nodding", 1, 2)]),
+                        "sub-002", "v.mp4", 20.0, 25.0)
+    for codings in ([f"a={tmp_path / 'a'}"], [f"a={tmp_path / 'a'}", f"a={tmp_path / 'a2'}"]):
+        with pytest.raises(SystemExit) as stop:
+            analysis_main(["agreement", "--codings", *codings, "--mapping", str(mapping),
+                           "--durations", str(durations), "--out-dir", str(tmp_path / "out")])
+        assert stop.value.code == 2
+        assert ("nothing to compare: coder a alone; give the model's --windows or a second "
+                "coder") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def _two_coders_of(tmp_path: Path, a: dict, b: dict, *extra: str) -> Path:
+    """Coders a and b (BORIS; participant -> events), 10-s videos, no model; the output
+    folder."""
+    for coder, coded in (("a", a), ("b", b)):
+        for pid, rows in coded.items():
+            write_boris_tabular(tmp_path / coder / f"{pid}.tsv", ev(pid, rows), pid, "v.mp4",
+                                10.0, 25.0)
+    pids = sorted({*a, *b})
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\n" + "".join(f"{p}\t10\n" for p in pids))
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    out = tmp_path / "out"
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}",
+                          f"b={tmp_path / 'b'}", "--mapping", str(mapping), "--durations",
+                          str(durations), "--out-dir", str(out), *extra]) == 0
+    return out
+
+
+@pytest.mark.parametrize(("extra", "want"), [((), [15.0, 10.0]), (("--bin-s", "1"), [10.0, 10.0])])
+def test_agreement_cli_codings_go_on_bins_of_bin_s(tmp_path, extra, want):
+    # a nods 1-2.5 s, b 1-2 s of 10 s: in 0.1-s bins 15% and 10%; in 1-s bins the centre
+    # 2.5 s is not inside [1, 2.5): 10% each.
+    out = _two_coders_of(tmp_path, {"sub-001": [("nodding", 1, 2.5)]},
+                         {"sub-001": [("nodding", 1, 2)]}, *extra)
+    pts = pd.read_csv(out / "agreement_percent_time.tsv", sep="\t")
+    assert pts[["reference", "compared"]].values.tolist() == [want]
+    params = json.loads((out / "agreement.provenance.json").read_text())["params"]
+    assert params["bin_s"] == (1.0 if extra else 0.1)
+
+
+def test_agreement_cli_coders_without_a_participant_in_common(tmp_path, caplog):
+    out = _two_coders_of(tmp_path, {"sub-001": [("nodding", 1, 2)]},
+                         {"sub-002": [("nodding", 1, 2)]})
+    assert "a and b code no participant in common" in caplog.text
+    row = pd.read_csv(out / "agreement.tsv", sep="\t").iloc[0]
+    assert row["n"] == 0 and math.isnan(row["kappa"]) and math.isnan(row["icc"])
+    assert (row["events_reference"], row["events_compared"]) == (0, 0)
+    assert pd.read_csv(out / "agreement_percent_time.tsv", sep="\t").empty
+
+
+def test_agreement_cli_a_coder_named_twice_reads_both_sources(tmp_path):
+    # Coder a's participants come from two folders, each named with a=.
+    for pid, folder in (("sub-001", "a1"), ("sub-002", "a2")):
+        for coder in (folder, "b"):
+            write_boris_tabular(tmp_path / coder / f"{pid}.tsv",
+                                ev(pid, [("nodding", 1, 2)]), pid, "v.mp4", 10.0, 25.0)
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\nsub-001\t10\nsub-002\t10\n")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    out = tmp_path / "out"
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a1'}",
+                          f"b={tmp_path / 'b'}", f"a={tmp_path / 'a2'}", "--mapping",
+                          str(mapping), "--durations", str(durations), "--out-dir",
+                          str(out)]) == 0
+    row = pd.read_csv(out / "agreement.tsv", sep="\t").iloc[0]
+    assert (row["reference"], row["compared"], row["n"], row["events_matched"]) == (
+        "a", "b", 2, 2)
+
+
+def test_agreement_cli_provenance_names_every_file_read(tmp_path, monkeypatch):
+    """Coders given as folders: the provenance hashes the coding files in them, the windows
+    files and the durations file (folders and --durations were once left out)."""
+    windows_file(tmp_path / "windows", "sub-001", (2, 5))
+    for coder in ("a", "b"):
+        write_boris_tabular(tmp_path / coder / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
+                            "sub-001", "sub-001.mp4", 20.0, 25.0)
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("participant_id\tduration_s\nsub-002\t30\n")
+    drawn = []  # (action, actions of the points the action's figure gets)
+    monkeypatch.setattr(stage, "bland_altman_figure",
+                        lambda action, pts, rows, out: drawn.append((action, set(pts["action"]))))
+    out = _run_two_coders(tmp_path, "--durations", str(durations), "--min-iou", "0.7",
+                          "--level", "0.9", "--bin-s", "0.3")
+    assert drawn == [("nodding", {"nodding"}), ("shaking legs", {"shaking legs"})]
+    table = pd.read_csv(out / "agreement.tsv", sep="\t")
+    assert list(table.columns[:3]) == ["reference", "compared", "action"]
+    # 20 s in 0.3-s bins, the last one 0.2 s: the coders' nodding 2-5 s covers the ten
+    # centres 2.25-4.95 s: 3 of 20 s (the model's windows file gives the 20 s).
+    pts = pd.read_csv(out / "agreement_percent_time.tsv", sep="\t")
+    coders = pts[(pts["reference_source"] == "a") & (pts["compared_source"] == "b")
+                 & (pts["action"] == "nodding")]
+    assert coders[["reference", "compared"]].values.tolist() == [[15.0, 15.0]]
+    record = json.loads((out / "agreement.provenance.json").read_text())
+    assert set(record["inputs"]) == {str(tmp_path / p) for p in (
+        "mapping.yaml", "a/sub-001.tsv", "b/sub-001.tsv", "windows/sub-001.parquet",
+        "durations.tsv")}
+    assert {k: record["params"][k] for k in ("min_iou", "level", "bin_s", "coders")} == {
+        "min_iou": 0.7, "level": 0.9, "bin_s": 0.3,
+        "coders": {"a": [str(tmp_path / "a")], "b": [str(tmp_path / "b")]}}
+
+
+def test_agreement_cli_refuses_classes_whose_figure_names_clash(tmp_path, capsys):
+    windows_file(tmp_path / "spare", "sub-001", (2, 5))
+    table, meta = read_windows(tmp_path / "spare" / "sub-001.parquet")
+    clash = ["Nod ding", "nod_ding", "no action"]
+    write_windows(tmp_path / "windows" / "sub-001.parquet",
+                  table.rename(columns={f"prob_{c}": f"prob_{s}"
+                                        for c, s in zip(CLASSES, clash, strict=True)}),
+                  {**meta, "class_names": clash})
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
+                        "sub-001", "sub-001.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: Nod ding\n")
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
+                       str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
+                       str(tmp_path / "out"), "--decision", "background", "--baseline", "none"])
+    assert stop.value.code == 2
+    assert ("actions ['Nod ding', 'nod_ding'] give clashing file names ['nod_ding', 'nod_ding']"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()

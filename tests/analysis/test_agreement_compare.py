@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.aggregate import bin_grid
+from analysis.agreement import figures
 from analysis.agreement.compare import Rated, compare, rate_events
 from analysis.agreement.stats import icc_a1
 from analysis.agreement.table import markdown
@@ -136,3 +137,38 @@ def test_markdown_shows_each_statistic_in_its_column():
     assert md[3] == ("| shaking legs | model vs a | 0 | n/a [n/a, n/a] | n/a [n/a, n/a] | n/a "
                      "| n/a | n/a | n/a |")
     assert "in 0.1 s bins" in md[-1] and "temporal IoU >= 0.3." in md[-1]
+
+
+def test_markdown_rows_in_action_then_pair_order_and_level_as_written():
+    base = {"n": 1, **{k: 0.5 for k in ("icc", "icc_low", "icc_high", "ba_bias", "ba_low",
+                                         "ba_high", "kappa", "precision", "recall", "f1")}}
+    rows = [{**base, "action": a, "reference": r, "compared": c}
+            for a in ("shaking legs", "nodding") for r, c in (("a", "model"), ("b", "model"),
+                                                             ("a", "b"))]
+    md = markdown(pd.DataFrame(rows), 0.1, 0.5, 0.975).splitlines()
+    assert "ICC(A,1) [97.5% CI]" in md[0]
+    assert [line.split(" | ")[:2] for line in md[2:8]] == [
+        [f"| {a}", f"{c} vs {r}"] for a in ("nodding", "shaking legs")
+        for r, c in (("a", "b"), ("a", "model"), ("b", "model"))]
+
+
+def test_bland_altman_figure_draws_each_pairs_points_and_lines(tmp_path, monkeypatch):
+    """One panel per pair: dots at (mean, compared - reference) of that pair's participants,
+    the bias and limits of that pair's row, its n in the title."""
+    figs = []
+    monkeypatch.setattr(figures.plt, "close", figs.append)  # keep the figure to look at
+    pairs = pd.DataFrame({"participant_id": ["p1", "p2", "p1"], "action": "nodding",
+                          "reference": [40.0, 20.0, 10.0], "compared": [30.0, 20.0, 50.0],
+                          "reference_source": "a", "compared_source": ["model", "model", "b"]})
+    rows = pd.DataFrame({"reference": ["a", "a"], "compared": ["model", "b"], "n": [2, 1],
+                         "ba_bias": [-5.0, 40.0], "ba_low": [-20.0, 30.0],
+                         "ba_high": [10.0, 50.0]})
+    out = figures.bland_altman_figure("nodding", pairs, rows, tmp_path / "f" / "ba.png")
+    assert out.is_file()
+    first, second = figs[0].axes
+    assert first.collections[0].get_offsets().tolist() == [[35.0, -10.0], [20.0, 0.0]]
+    assert second.collections[0].get_offsets().tolist() == [[30.0, 40.0]]
+    for ax, want in ((first, [-5.0, -20.0, 10.0, 0.0]), (second, [40.0, 30.0, 50.0, 0.0])):
+        assert [line.get_ydata()[0] for line in ax.lines] == want  # bias, limits, zero
+    assert (first.get_title(), second.get_title()) == ("model vs a (n=2)", "b vs a (n=1)")
+    assert second.get_ylabel() == "b - a (points)"

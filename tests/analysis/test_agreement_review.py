@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from analysis.__main__ import main as analysis_main
-from analysis.aggregate import Decision, participant_timeline
+from analysis.aggregate import Decision, Timeline, participant_timeline
 from analysis.codings import CodingMap, load_mapping, read_codings
 from analysis.codings.boris import read_boris, write_boris_project, write_boris_tabular
 from analysis.codings.elan import read_elan, write_elan
@@ -123,6 +124,8 @@ def test_review_codings_cli(tmp_path):
     assert back["end_s"].tolist() == pytest.approx([3.0, 6.0, 9.0])
     # The BORIS events are the participant's under --subject.
     tabular = (tmp_path / "review" / "boris" / "sub-001.tsv").read_text().splitlines()
+    project = json.loads((tmp_path / "review" / "boris" / "sub-001.boris").read_text())
+    assert [s["name"] for s in project["subjects_conf"].values()] == ["child"]
     assert len(tabular) == 1 + 2 * 3 and all("\tchild\tnodding\t" in line or
                                              "\tchild\tshaking legs\t" in line
                                              for line in tabular[1:])
@@ -215,3 +218,31 @@ def test_written_eaf_rounds_times_to_the_nearest_millisecond(tmp_path):
     eaf = write_elan(tmp_path / "sub-001.eaf", odd, tmp_path / "sub-001.mp4", ACTIONS)
     assert 'TIME_VALUE="1005"' in eaf.read_text() and 'TIME_VALUE="4015"' in eaf.read_text()
     pd.testing.assert_frame_equal(read_elan(eaf, IDENTITY)[0], odd)
+
+
+def test_model_events_at_the_videos_start_and_end_and_none():
+    """Runs touching the first and the last (cut) bin are events too, ending at the video's
+    end; a participant without any action gets an empty table of the same columns and
+    types."""
+    start, width = np.arange(4) * 0.5, np.array([0.5, 0.5, 0.5, 0.3])
+    tl = Timeline("p", CLASSES, ACTIONS, start, width, np.zeros((4, 3)), np.ones(4, bool),
+                  np.array([0, 0, -1, 1]), np.zeros(3))
+    got = timeline_events(tl)
+    assert got.values.tolist() == [["p", "nodding", 0.0, 1.0], ["p", "shaking legs", 1.5, 1.8]]
+    none = timeline_events(replace(tl, label=np.full(4, -1)))
+    assert none.empty and list(none.columns) == ["participant_id", "action", "start_s", "end_s"]
+    assert none.dtypes[["start_s", "end_s"]].tolist() == [np.float64, np.float64]
+
+
+def test_review_codings_refuses_a_participant_twice_in_the_sheet(tmp_path, capsys):
+    windows_file(tmp_path)
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tvideo\nsub-001\tASD\tv/a.mp4\n"
+                     "sub-001\tASD\tv/b.mp4\n")
+    with pytest.raises(SystemExit) as stop:
+        analysis_main(["review-codings", "--windows", str(tmp_path), "--out-dir",
+                       str(tmp_path / "review"), "--participants", str(sheet)])
+    assert stop.value.code == 2
+    assert (f"participant sheet {sheet}: column participant_id repeats on line 3"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "review").exists()

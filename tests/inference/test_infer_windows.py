@@ -401,3 +401,27 @@ def test_windows_metadata_records_the_video_the_model_and_the_settings(cohort, d
     assert (meta["width"], meta["height"]) == (96, 72)
     assert (meta["frames_per_window"], meta["stride_frames"]) == (8, 0.4)
     assert meta["pose_backend"] == "openpose" and meta["excluded"] is None
+
+
+@pytest.mark.parametrize(("fps", "want"), [(10.000000000000002, [6, 8, 10, 12]),
+                                         (10.000000001, [6, 8, 10, 12]),
+                                         (25.000000000000004, [15, 20, 25, 30])])
+def test_a_video_one_window_long_by_a_rate_with_rounding_noise_has_its_window(fps, want):
+    """A frame rate measured from timestamps can come out a hair high: 20 frames at
+    10.000000000000002 fps last 1.9999999999999996 s, still one 2-s window, which shows
+    frames 0-19 (middle 9.5 = step 4.75: steps 3-6), not a frame past the video's end."""
+    frames = round(2 * fps)
+    assert frames / fps < 2.0
+    plan = plan_windows(frames, fps, SamplingRule(4, 0.2), window_s=2.0, hop_s=0.5)
+    assert len(plan) == 1
+    np.testing.assert_array_equal(plan.frames[0], want)
+
+
+def test_window_edges_on_a_frame_are_not_moved_by_rounding_noise():
+    """Starts of 0.1-s hops compute to 0.30000000000000004 s, 1.4000000000000001 s, ...:
+    window 3 still shows frames 3-12 (middle 7.5: steps 6-9) and window 14 frames 14-23
+    (middle 18.5: steps 17-20), not a frame later at either end."""
+    plan = plan_windows(300, 10.0, SamplingRule(4, 0.1), window_s=1.0, hop_s=0.1)
+    assert plan.start_s[3] != 0.3 and plan.end_s[14] != 2.4  # the noise is there
+    np.testing.assert_array_equal(plan.frames[3], [6, 7, 8, 9])
+    np.testing.assert_array_equal(plan.frames[14], [17, 18, 19, 20])

@@ -179,6 +179,19 @@ def test_a_demo_setting_synth_cohort_refuses_stops_before_any_job(copy, key, val
     assert len(out.strip().splitlines()) < 8, out
 
 
+def test_one_coder_on_the_truth_path_stops_before_any_job(copy):
+    """The truth path compares coders only: one coder has nobody to be compared with."""
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["demo"] = {**cfg.get("demo", {}), "enabled": True}
+    cfg["percent_time_source"] = "truth"
+    cfg["agreement"] = {**cfg.get("agreement", {}), "coders": {"anna": "config.yaml"},
+                        "mapping": "config.yaml"}  # only their existence is checked here
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert "config agreement: coder 'anna' alone has nothing to compare with on the truth " \
+           "path" in out, out
+
+
 def test_an_openpose_folder_without_any_participant_is_a_settings_error(copy):
     """A typo in pose.openpose_dir stops before any job instead of excluding everyone."""
     cfg = yaml.safe_load((copy / "config.yaml").read_text())

@@ -23,6 +23,10 @@ if CODER_INPUT:
     for _name, _path in {**AGREEMENT["coders"], "mapping": AGREEMENT["mapping"]}.items():
         if not Path(_path).exists():
             raise ValueError(f"config agreement: {_name} {_path} does not exist")
+    if len(CODER_INPUT) == 1 and not FROM_MODEL:
+        raise ValueError(f"config agreement: coder {next(iter(CODER_INPUT))!r} alone has "
+                         "nothing to compare with on the truth path (percent_time_source: "
+                         "truth compares coders only): add a second coder")
     CODER_ARG = [(name, path) for name, paths in CODER_INPUT.items() for path in paths]
     CODINGS_MAPPING = AGREEMENT["mapping"]
 elif DEMO["enabled"] and DEMO["coders"]:
