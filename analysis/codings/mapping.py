@@ -52,6 +52,10 @@ class CodingMap(BaseModel):
     @field_validator("behaviours")
     @classmethod
     def _some(cls, v: dict[str, str | None]) -> dict[str, str | None]:
+        blank = [k for k, a in v.items() if a is not None and not a.strip()]
+        if blank:  # a blank target reads like null but was probably meant to name a class
+            raise ValueError(f"{blank[0]!r} maps onto an empty class name; name a model "
+                             "class, or null to leave it out")
         if not any(v.values()):
             raise ValueError("maps no behaviour onto a model class")
         return v

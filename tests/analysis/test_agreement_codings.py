@@ -559,6 +559,8 @@ def test_event_checks_at_their_edges():
 @pytest.mark.parametrize(("text", "message"), [
     ("behaviours:\n  nod: null\n", "m.yaml: behaviours: Value error, maps no behaviour onto a "
      "model class"),
+    ("behaviours:\n  nod: nodding\n  smile: ' '\n", "m.yaml: behaviours: Value error, "
+     "'smile' maps onto an empty class name; name a model class, or null to leave it out"),
     ("behaviours:\n  nod: nodding\nparticipant_id_pattern: '(sub-'\n",
      "m.yaml: participant_id_pattern: Value error, not a regular expression"),
     ("behaviours:\n  nod: nodding\npoint_duration_s: 0\n",
