@@ -70,7 +70,7 @@ def plan_windows(num_frames: int, fps: float, rule: SamplingRule, window_s: floa
     """Windows covering the video from 0 s; a video shorter than one window has none."""
     if not (math.isfinite(window_s) and math.isfinite(hop_s) and window_s > 0 and hop_s > 0):
         raise InputError(f"window and hop must be positive (got {window_s} s, {hop_s} s)")
-    if fps <= 0 or num_frames < 1:
+    if not (math.isfinite(fps) and fps > 0) or num_frames < 1:
         raise InputError(f"video must have frames and a positive frame rate (got "
                          f"{num_frames} frames at {fps} fps)")
     duration = num_frames / fps

@@ -141,6 +141,8 @@ def test_stride_in_frames_is_free_of_floating_point_noise():
     (100, 10.0, 2.0, float("inf"), r"window and hop must be positive"),
     (0, 10.0, 2.0, 0.5, r"video must have frames and a positive frame rate \(got 0 frames"),
     (100, 0.0, 2.0, 0.5, r"\(got 100 frames at 0.0 fps\)"),
+    (100, float("nan"), 2.0, 0.5, r"\(got 100 frames at nan fps\)"),
+    (100, float("inf"), 2.0, 0.5, r"\(got 100 frames at inf fps\)"),
 ])
 def test_plan_windows_refuses_settings_it_cannot_plan(frames, fps, window_s, hop_s, needle):
     with pytest.raises(InputError, match=needle):
