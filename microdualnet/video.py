@@ -198,10 +198,14 @@ class FrameStream:
         self.path = Path(path)
         self._threads = threads
         self._skip_deblocking = skip_deblocking
+        times = (info or probe(path)).times if start > 0 else None
+        if times is not None and start >= len(times):  # a caller's planning error
+            raise ValueError(f"{path}: start frame {start} is past the video's {len(times)} "
+                             "frames")
         self._open()
         self.decoded = 0  # frames decoded so far (the work done)
-        if start > 0:
-            self._seek(start, (info or probe(path)).times)
+        if times is not None:
+            self._seek(start, times)
 
     def _open(self) -> None:
         self._container, self._stream = _open(self.path)

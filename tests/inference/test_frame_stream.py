@@ -112,6 +112,13 @@ def test_a_stream_started_late_gives_the_same_frames_and_decodes_less(tmp_path, 
     assert decoded == 30 - start + start % 10
 
 
+def test_a_start_past_the_last_frame_is_named(tmp_path, noise):
+    video = _write(tmp_path / "gop.mp4", noise, gop=10)
+    with pytest.raises(ValueError, match=r"gop.mp4: start frame 30 is past the video's 30 "
+                       "frames"):
+        FrameStream(video, start=30)
+
+
 def test_times_that_do_not_match_the_file_fall_back_to_reading_from_the_start(tmp_path,
                                                                              noise):
     video = _write(tmp_path / "gop.mp4", noise, gop=10)
