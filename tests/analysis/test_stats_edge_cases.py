@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 
 from analysis.config import StatsConfig
 from analysis.fdr import bh_adjust
@@ -312,3 +315,32 @@ def test_a_fit_running_off_to_a_fraction_of_one_is_separated() -> None:
     for b, separated in ((1.0, True), (0.999999, False)):
         params, converged, flagged = fit_params(x, np.array([0.3, 0.5, 0.2, 1.0, 1.0, b]))
         assert converged and flagged == separated, (b, x @ params)
+
+
+def test_fit_params_passes_on_non_convergence_and_flags_non_finite_estimates(monkeypatch):
+    """IRLS that stops at its 100 iterations is reported as not converged, and non-finite
+    estimates as separated (callers then give no estimate). A real input: near the boundary
+    (a fitted 1 - 2e-13) the deviance jitters by ~1e-12 from rounding, just above the
+    tolerance, so statsmodels never declares convergence here (the estimates agree to 1e-13;
+    other floating-point libraries may round it to convergence, hence the comparison with
+    statsmodels' own flag). Then statsmodels' results replaced, to check both flags anywhere."""
+    x = np.column_stack([np.ones(5), [-1.60741249098496, 70.60807296874076, -34.931210023992904,
+                                      -0.2663251809451672, 8.542477359152018]])
+    y = np.array([2.6733506324074868e-04, 9.8732775410589380e-01, 3.6812942638209389e-03,
+                  1.6791319816122421e-01, 9.9990180029015785e-01])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = sm.GLM(y, x, family=sm.families.Binomial()).fit(maxiter=100, tol=1e-12)
+    params, converged, separated = fit_params(x, y)
+    assert converged == raw.converged and not separated
+    np.testing.assert_allclose(params, raw.params, rtol=1e-9)
+
+    class Result:
+        def __init__(self, params, converged):
+            self.params, self.converged = params, converged
+
+    for params, conv, sep in (([0.5, 0.1], False, False), ([np.nan, 0.1], True, True)):
+        monkeypatch.setattr(sm.GLM, "fit", lambda self, *a, p=params, c=conv, **k: Result(p, c))
+        got = fit_params(x, y)
+        np.testing.assert_array_equal(got[0], params)
+        assert got[1:] == (conv, sep)

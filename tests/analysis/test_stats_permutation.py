@@ -325,3 +325,81 @@ def test_every_labelling_gives_the_exact_p_over_the_defined_ones(monkeypatch):
     ties = np.sum(np.isclose(s_all[defined] ** 2 / v_all[defined], stat, rtol=1e-9))
     assert defined.sum() == 209 and ties >= 1
     assert test.p == (1 + larger + ties) / (1 + 209)
+
+
+def _every_labelling(n: int, n_a: int) -> np.ndarray:
+    return np.array([np.isin(np.arange(n), c) for c in itertools.combinations(range(n), n_a)],
+                    float)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_labellings_tying_only_to_rounding_count_as_ties(monkeypatch, seed: int) -> None:
+    """Three values, each in four participants, no covariates: T depends only on how many of
+    each value group A holds, and A's complement gives the same T (the score changes sign).
+    So 192 of the 924 labellings tie with the observed one mathematically; the complements
+    sum other rows and land a few ulps below it. p counts them all: (1 + 280) / (1 + 924)
+    for these values; with no slack (TIE_RTOL = 0) the ties below were lost."""
+    vals = np.random.default_rng(seed).uniform(0.05, 0.6, 3)
+    y = np.repeat(vals, 4)
+    in_a = np.isin(np.arange(12), [0, 1, 2, 4, 5, 8])  # 3, 2 and 1 of the three values
+    x = np.column_stack([np.ones(12), in_a])
+    vec = np.array([0.0, 1.0])
+    every = _every_labelling(12, 6)
+    monkeypatch.setattr(permutation, "random_labellings", lambda observed, rng, count: every)
+    test = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 924)
+    # The count from the combinatorics: labellings by the value counts (a, b, c) in A.
+    mu = restricted_means(x, y, vec)
+    z = x - np.outer(in_a, vec)
+    counts = every.reshape(-1, 3, 4).sum(axis=2)
+    score, var = score_statistics(every, z, vec, mu * (1 - mu), y - mu, np.arange(12))
+    ties = np.all(counts == [3, 2, 1], axis=1) | np.all(counts == [1, 2, 3], axis=1)
+    assert ties.sum() == 2 * 4 * 6 * 4
+    np.testing.assert_allclose(score[ties] ** 2 / var[ties], test.z ** 2, rtol=1e-12)
+    larger = np.sum(score[~ties] ** 2 / var[~ties] > test.z ** 2 * (1 + 1e-6))
+    assert larger + ties.sum() == 280
+    assert test.p == (1 + 280) / (1 + 924)
+    # Here about half the ties land below the observed statistic in floating point; how
+    # many depends on the machine's rounding, so it is not asserted.
+
+
+def test_a_nearly_singular_labelling_is_kept_an_exactly_singular_one_left_out(monkeypatch):
+    """Sex (0/1) and a covariate c that is a 0/1 indicator plus 1e-3 noise. Putting A on the
+    boys makes group and sex collinear: singular, T undefined, left out. Putting A on c's
+    upper level makes the relabelled information matrix nearly singular (smallest over largest
+    singular value ~1e-7 at a unit diagonal) yet the contrast is estimable and T defined:
+    it is counted. Of the 210 labellings, 209 count."""
+    sex = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], float)
+    upper = np.array([0, 0, 1, 1, 1, 1, 0, 0, 0, 0], float)
+    c = upper + 1e-3 * np.array([0.3, -0.5, 0.8, -0.2, 0.6, -0.9, 0.1, 0.4, -0.7, 0.25])
+    in_a = np.array([1, 0, 1, 0, 1, 0, 1, 0, 0, 0], bool)
+    x = np.column_stack([np.ones(10), in_a, sex, c])
+    y = np.random.default_rng(3).uniform(0.05, 0.6, 10)
+    vec = np.array([0.0, 1.0, 0.0, 0.0])
+    mu = restricted_means(x, y, vec)
+    w, r = mu * (1 - mu), y - mu
+    z = x - np.outer(in_a, vec)
+    ratios = []
+    for lab in (sex, upper):
+        relabelled = z + np.outer(lab, vec)
+        info = relabelled.T @ (relabelled * w[:, None])
+        d = np.sqrt(np.diag(info))
+        sv = np.linalg.svd(info / np.outer(d, d), compute_uv=False)
+        ratios.append(sv[-1] / sv[0])
+    assert ratios[0] < 1e-15 and 1e-8 < ratios[1] < 1e-6
+    score, var = score_statistics(np.array([sex, upper]), z, vec, w, r, np.arange(10))
+    assert np.isnan(score[0]) and np.isnan(var[0])
+    relabelled = z + np.outer(upper, vec)
+    v = np.linalg.solve(relabelled.T @ (relabelled * w[:, None]), vec)
+    contrib = (relabelled @ v) * r
+    assert score[1] == pytest.approx(contrib.sum(), rel=1e-6)
+    assert var[1] == pytest.approx(np.sum(contrib**2), rel=1e-6)
+    every = _every_labelling(10, 4)
+    s_all, v_all = score_statistics(every, z, vec, w, r, np.arange(10))
+    defined = np.isfinite(s_all) & (v_all > 0)
+    assert defined.sum() == 209
+    assert np.flatnonzero(~defined).tolist() == [int(np.flatnonzero((every == sex).all(1))[0])]
+    monkeypatch.setattr(permutation, "random_labellings", lambda observed, rng, count: every)
+    test = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 210)
+    exceed = np.sum(s_all[defined] ** 2 >= test.z ** 2 * (1 - 1e-9) * v_all[defined])
+    assert exceed == 171  # the observed labelling among them
+    assert test.p == (1 + 171) / (1 + 209)
