@@ -73,8 +73,10 @@ def test_compare_by_hand():
     assert math.isnan(legs["kappa"]) and math.isnan(legs["icc"]) and math.isnan(legs["f1"])
 
 
-def windows_file(folder: Path, pid: str, nod: tuple[int, int]) -> Path:
-    """20 s in 1-s windows; nodding in [nod), shaking legs in 12-14 s; 18-19 s invalid."""
+def windows_file(folder: Path, pid: str, nod: tuple[int, int],
+                 classes: list[str] = CLASSES) -> Path:
+    """20 s in 1-s windows; nodding in [nod), shaking legs in 12-14 s; 18-19 s invalid.
+    `classes` renames the three classes, in that order (a model with other class names)."""
     rows = []
     for t in range(20):
         p = [0.05, 0.05, 0.9]
@@ -87,8 +89,8 @@ def windows_file(folder: Path, pid: str, nod: tuple[int, int]) -> Path:
         "start_s": [r[0] for r in rows], "end_s": [r[1] for r in rows],
         "valid": [r[2] is not None for r in rows], "pose_fraction": 1.0,
         **{f"prob_{c}": [np.nan if r[2] is None else r[2][i] for r in rows]
-           for i, c in enumerate(CLASSES)}})
-    meta = {"participant_id": pid, "class_names": CLASSES, "entities": [], "duration_s": 20.0,
+           for i, c in enumerate(classes)}})
+    meta = {"participant_id": pid, "class_names": classes, "entities": [], "duration_s": 20.0,
             "fps": 25.0, "video": f"{pid}.mp4", "min_pose_fraction": 0.5}
     return write_windows(folder / f"{pid}.parquet", table, meta)
 
@@ -323,13 +325,8 @@ def test_agreement_cli_windows_give_the_video_length_before_durations(tmp_path):
 
 def test_agreement_cli_refuses_windows_files_of_other_classes(tmp_path, capsys):
     windows_file(tmp_path / "windows", "sub-001", (2, 5))
-    other = windows_file(tmp_path / "spare", "sub-002", (2, 5))
-    table, meta = read_windows(other)
-    swapped = ["shaking legs", "nodding", "no action"]
-    write_windows(tmp_path / "windows" / "sub-002.parquet",
-                  table.rename(columns={f"prob_{c}": f"prob_{s}"
-                                        for c, s in zip(CLASSES, swapped, strict=True)}),
-                  {**meta, "class_names": swapped})
+    windows_file(tmp_path / "windows", "sub-002", (2, 5),
+                 classes=["shaking legs", "nodding", "no action"])
     write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
                         "sub-001", "sub-001.mp4", 20.0, 25.0)
     mapping = tmp_path / "mapping.yaml"
@@ -457,13 +454,8 @@ def test_agreement_cli_provenance_names_every_file_read(tmp_path, monkeypatch):
 
 
 def test_agreement_cli_refuses_classes_whose_figure_names_clash(tmp_path, capsys):
-    windows_file(tmp_path / "spare", "sub-001", (2, 5))
-    table, meta = read_windows(tmp_path / "spare" / "sub-001.parquet")
-    clash = ["Nod ding", "nod_ding", "no action"]
-    write_windows(tmp_path / "windows" / "sub-001.parquet",
-                  table.rename(columns={f"prob_{c}": f"prob_{s}"
-                                        for c, s in zip(CLASSES, clash, strict=True)}),
-                  {**meta, "class_names": clash})
+    windows_file(tmp_path / "windows", "sub-001", (2, 5),
+                 classes=["Nod ding", "nod_ding", "no action"])
     write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
                         "sub-001", "sub-001.mp4", 20.0, 25.0)
     mapping = tmp_path / "mapping.yaml"

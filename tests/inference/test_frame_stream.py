@@ -153,12 +153,15 @@ def test_not_a_video_is_an_input_error(tmp_path):
         FrameStream(bad)
 
 
-def _write_timed(path: Path, frames: np.ndarray, pts: list[int], time_base: Fraction) -> Path:
-    """An mp4 whose frames carry the given timestamps (a phone's variable frame rate)."""
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=Fraction(30))
+def _write_timed(path: Path, frames: np.ndarray, pts: list[int], time_base: Fraction,
+                 rate: Fraction = Fraction(30), fmt: str = "mp4") -> Path:
+    """A video whose frames carry the given timestamps (a phone's variable frame rate) and
+    nominal rate, muxed as given (the stream's time base too, so no timestamp is rounded on
+    the way into the file)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.codec_context.time_base = time_base
+        stream.codec_context.time_base = stream.time_base = time_base
         stream.options = {"bf": "0"}
         for frame, t in zip(frames, pts, strict=True):
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
@@ -441,20 +444,9 @@ def test_a_raw_h264_stream_without_timestamps_is_refused_with_the_way_out(tmp_pa
 
 def _write_muxed(path: Path, pts: list[int], time_base: Fraction, rate: Fraction,
                  fmt: str = "mp4") -> Path:
-    """A 32x32 video with the given frame timestamps and nominal rate, muxed as given (the
-    stream's time base too, so no timestamp is rounded on the way into the file)."""
+    """A 32x32 noise video with the given frame timestamps and nominal rate."""
     frames = np.random.default_rng(2).integers(0, 256, (len(pts), 32, 32, 3), dtype=np.uint8)
-    with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        stream.codec_context.time_base = stream.time_base = time_base
-        stream.options = {"bf": "0"}
-        for frame, t in zip(frames, pts, strict=True):
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            vf.pts, vf.time_base = t, time_base
-            out.mux(stream.encode(vf))
-        out.mux(stream.encode())
-    return path
+    return _write_timed(path, frames, pts, time_base, rate, fmt)
 
 
 def test_frames_sharing_timestamps_are_refused_naming_the_file(tmp_path):
