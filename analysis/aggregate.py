@@ -43,7 +43,13 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from analysis.inputs import TABLE_COLUMNS, is_workflow_column, read_sheet, read_tsv
+from analysis.inputs import (
+    SHEET_COLUMNS,
+    TABLE_COLUMNS,
+    is_workflow_column,
+    read_sheet,
+    read_tsv,
+)
 from pipeio import InputError, atomic_path, write_provenance
 from pipeio.provenance import read_provenance
 from pipeio.windows import (
@@ -261,7 +267,7 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
     """The long percent-time table and the exclusions (participant_id, reason)."""
     if covariates is None:
         covariates = [c for c in sheet.columns
-                      if c not in ("participant_id", "group") and not is_workflow_column(c)]
+                      if c not in SHEET_COLUMNS and not is_workflow_column(c)]
     unknown = [c for c in covariates if c not in sheet.columns]
     if unknown:
         raise InputError(f"covariate(s) {unknown} are not columns of the participant sheet")

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("participant_id", "group", "action", "percent_time", "valid_s")
 SHEET_COLUMNS = ("participant_id", "group")
+_MAX_LISTED = 8
 # Sheet columns that tell the workflow where things are, not who the participant is (a
 # coder's file path often names the child): never carried as covariates by default.
 WORKFLOW_COLUMNS = ("video", "participant_side", "participant_box")
@@ -32,7 +33,6 @@ CODINGS_PREFIX = "codings_"  # codings_<coder>: that coder's file for the partic
 
 def is_workflow_column(name: str) -> bool:
     return name in WORKFLOW_COLUMNS or name.startswith(CODINGS_PREFIX)
-_MAX_LISTED = 8
 
 
 @dataclass

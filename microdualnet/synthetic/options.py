@@ -73,15 +73,22 @@ class ClipSetOptions(VideoOptions):
         return self
 
 
+def first_problem(err: ValidationError) -> tuple[str, str]:
+    """The first failure's dotted location ('' for the whole model) and its message, with
+    the value given when it is short enough for one line."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    got = repr(first.get("input"))
+    return loc, msg + (f" (got {got})" if loc and len(got) < 80 else "")
+
+
 def validated(model: type[BaseModel], values: dict[str, Any], prefix: str = "--") -> Any:
     """Build `model` from `values`, turning a validation failure into a one-line InputError."""
     try:
         return model(**values)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
+        loc, problem = first_problem(err)
         name = prefix + loc.replace("_", "-") if prefix == "--" and loc else loc
         where = f"invalid option {name}: " if loc else "invalid options: "
-        msg = first["msg"].removeprefix("Value error, ")
-        got = repr(first.get("input"))
-        raise InputError(where + msg + (f" (got {got})" if loc and len(got) < 80 else "")) from None
+        raise InputError(where + problem) from None

@@ -26,22 +26,21 @@ except InputError as err:
     raise ValueError(f"config: {err}") from None
 
 
-
 def check_demo(demo):
     """The demo cohort's settings as `synth cohort` takes them (the schema holds only rough
     bounds): a bad one stops the run before any job, naming its key."""
     from pydantic import ValidationError
 
     from microdualnet.synthetic.cohort import CohortConfig
+    from microdualnet.synthetic.options import first_problem
 
     try:
         CohortConfig(groups=dict.fromkeys(SYNTHETIC_GROUPS, demo["per_group"]),
                      **{k: demo[k] for k in ("seconds", "fps", "width", "height", "seed")})
     except ValidationError as err:
-        first = err.errors()[0]
-        key = "per_group" if first["loc"][0] == "groups" else first["loc"][0]
-        raise ValueError(f"config: demo.{key}: {first['msg'].removeprefix('Value error, ')} "
-                         f"(got {first['input']!r})") from None
+        loc, problem = first_problem(err)
+        key = "per_group" if loc.startswith("groups.") else loc
+        raise ValueError(f"config: demo.{key}: {problem}") from None
 
 
 if DEMO["enabled"]:
