@@ -41,6 +41,13 @@ class LogitFit:
     separated: bool
 
 
+#: IRLS that used all its iterations has still converged when its estimates stopped moving
+#: (relative change per iteration, over the last two): near a boundary the deviance can jitter
+#: by ~1e-12 from rounding, above the deviance tolerance, while the estimates agree to 1e-13.
+#: R's relative deviance criterion (1e-8) calls such fits converged too. Estimates running off
+#: (separation) or oscillating move far more than this.
+SETTLED_RTOL = 1e-10
+
 #: Leverage this close to 1 counts as 1 (HC3 leaves the row out of the meat).
 LEVERAGE_ONE_TOL = 1e-8
 
@@ -90,8 +97,17 @@ def robust_cov(x: np.ndarray, y: np.ndarray, mu: np.ndarray, variant: str) -> np
     return scale * (bread @ (score.T @ score) @ bread)
 
 
+def settled(history: dict) -> bool:
+    """Whether IRLS's last two steps (statsmodels' `fit_history`) left the estimates in place."""
+    last = np.asarray(history.get("params", [])[-3:], dtype=float)
+    if len(last) < 3 or not np.all(np.isfinite(last)):
+        return False
+    return bool(np.all(np.abs(np.diff(last, axis=0)) <= SETTLED_RTOL * (1 + np.abs(last[-1]))))
+
+
 def fit_params(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool, bool]:
-    """Quasi-likelihood estimates, whether IRLS converged, and whether the fit is separated."""
+    """Quasi-likelihood estimates, whether IRLS converged (by the deviance, or by estimates
+    that stopped moving: `SETTLED_RTOL`), and whether the fit is separated."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning,
                                          RuntimeWarning))
@@ -99,7 +115,8 @@ def fit_params(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool, bool]:
     params = np.asarray(result.params, dtype=float)
     eta = x @ params
     separated = bool(np.max(np.abs(eta)) > MAX_ABS_ETA) or not np.all(np.isfinite(params))
-    return params, bool(result.converged), separated
+    converged = bool(result.converged) or settled(getattr(result, "fit_history", {}))
+    return params, converged, separated
 
 
 def fit_logit(x: np.ndarray, y: np.ndarray, names: list[str], robust: str | None) -> LogitFit:
