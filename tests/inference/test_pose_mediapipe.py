@@ -390,3 +390,25 @@ def _no_person():
     from types import SimpleNamespace
 
     return SimpleNamespace(pose_landmarks=None)
+
+
+def test_people_at_start_are_those_of_the_first_frame_with_the_most_people():
+    """Frames sampled at the start: a frame with one person, then two frames with two people
+    in other places; the boxes are the first two-person frame's (people are not pooled
+    across frames, and a later frame with as many does not replace it)."""
+    from microdualnet.pose.extract import SIDES
+    from microdualnet.pose.mediapipe_backend import people_at_start
+
+    def frame(*lefts: int) -> np.ndarray:
+        canvas = np.full((720, 1280, 3), 100, np.uint8)
+        for x in lefts:
+            canvas[200:600, x:x + 400] = _astronaut(400)
+        return canvas
+
+    halves = [ParticipantHint(side).region(1280, 720) for side in SIDES]
+    people = people_at_start([frame(440), frame(40, 840), frame(220, 860)], halves)
+    centres = sorted((b[0] + b[2]) / 2 for b in people)
+    # BlazePose's boxes (the body, narrower than the image): left person's centre x ~183 in
+    # the second frame and ~360 in the third; the right one's ~982 and ~1010.
+    assert len(centres) == 2
+    assert 120 < centres[0] < 260 and 800 < centres[1] < 1200
