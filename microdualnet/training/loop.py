@@ -15,10 +15,8 @@ Output folder layout (the folder itself is the model folder inference reads)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -42,24 +40,14 @@ from microdualnet.model.checkpoint import load_checkpoint, save_checkpoint
 from microdualnet.model.config import ModelConfig, make_config
 from microdualnet.model.losses import compute_loss
 from microdualnet.model.network import MicroDualNet
-from microdualnet.training import distributed, figures, runlog, state
+from microdualnet.training import distributed, figures, resumption, runlog, state
 from microdualnet.training.badclips import BadClips
 from microdualnet.training.config import TrainConfig, config_to_yaml
 from microdualnet.training.distributed import Ranks
 from microdualnet.training.schedule import lr_at
-from pipeio.atomic import atomic_path, atomic_write_text
+from pipeio.atomic import atomic_write_text
 from pipeio.errors import InputError
-from pipeio.modelfiles import META_FILE, WEIGHTS_FILE
-from pipeio.provenance import file_sha256, write_provenance
-
-# Keys that may change between an interrupted run and its resumption (dotted paths): none
-# changes the model (the augmentations are drawn per clip whichever worker reads it).
-_RESUMABLE_CHANGES = {"progress", "threads", "device", "data.workers"}
-# The best epoch's checkpoint while training runs (under training/): the model folder's own
-# files are written at the end, so a model folder is complete or absent, and a workflow that
-# removes them before rerunning the job loses no epoch.
-BEST_DIR = "best"
-CHECKPOINT_FILES = (WEIGHTS_FILE, META_FILE)
+from pipeio.provenance import write_provenance
 
 
 @dataclass
@@ -203,101 +191,6 @@ def build_datasets(cfg: TrainConfig, data: RunData, mcfg: ModelConfig
     return out, 0 if d.cache else d.workers
 
 
-def _unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
-                 best_dir: Path) -> str | None:
-    """Why the saved state cannot be continued by this run, or None when it can: another
-    config, other training data (`_data_digest`), or the best epoch's weights gone from
-    both training/best and the model folder."""
-    import yaml
-
-    before = yaml.safe_load(saved["config"])
-    now = cfg.model_dump(mode="json")
-    _resolve_root(before)
-    _resolve_root(now)
-    diff = _config_difference(before, now)
-    if diff:
-        return f"was written with a different config ({diff})"
-    if saved.get("data", data_digest) != data_digest:
-        return ("was written for other training data (the split lists, label map, clip files' "
-                "sizes or frame rate differ)")
-    if saved["best_epoch"] and _best_source(best_dir) is None:
-        return f"has no best-epoch weights beside it ({best_dir} is missing)"
-    return None
-
-
-def _resolve_root(config: Any) -> None:
-    """`data.root` as the folder it names from here, so that the same folder written
-    relative or absolute (or with a trailing slash) is the same config."""
-    data = config.get("data") if isinstance(config, dict) else None
-    if isinstance(data, dict) and isinstance(data.get("root"), str):
-        data["root"] = str(Path(data["root"]).resolve())
-
-
-def _config_difference(before: Any, now: Any, prefix: str = "") -> str | None:
-    """The first key (dotted path) whose value differs, outside `_RESUMABLE_CHANGES`, with
-    both values: `optim.epochs: 4 in the state, 8 now`; None when the configs agree."""
-    if isinstance(before, dict) and isinstance(now, dict):
-        for key in sorted(set(before) | set(now)):
-            path = f"{prefix}{key}"
-            if path in _RESUMABLE_CHANGES:
-                continue
-            found = _config_difference(before.get(key), now.get(key), f"{path}.")
-            if found:
-                return found
-        return None
-    if before == now:
-        return None
-    return f"{prefix.rstrip('.')}: {before!r} in the state, {now!r} now"
-
-
-def _complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in CHECKPOINT_FILES)
-
-
-def _best_source(best_dir: Path) -> Path | None:
-    """Where the best epoch's checkpoint is: training/best, or, for a run written before it
-    was kept there, the model folder itself (training/best's parent's parent)."""
-    for folder in (best_dir, best_dir.parent.parent):
-        if _complete(folder):
-            return folder
-    return None
-
-
-def _data_digest(cfg: TrainConfig, data: RunData) -> str:
-    """One SHA-256 over what defines the training data: the listings, every clip's name and
-    file size, and the clips' frame rate (clips made again at another rate keep their
-    names). Sizes, not contents, so that checking takes a stat per clip, not a read."""
-    digest = hashlib.sha256()
-    for path in _data_listings(cfg):
-        digest.update(f"{path.name}:{file_sha256(path) if path.is_file() else '-'};".encode())
-    for role in sorted(data.splits):
-        for record in data.splits[role]:
-            size = record.video.stat().st_size if record.video.is_file() else -1
-            digest.update(f"{role}/{record.name}:{size};".encode())
-    digest.update(f"fps:{data.fps!r}".encode())
-    return digest.hexdigest()
-
-
-def _remove_checkpoints(out: Path) -> None:
-    for folder in (out, out / "training" / BEST_DIR):
-        for name in CHECKPOINT_FILES:
-            (folder / name).unlink(missing_ok=True)
-
-
-def _copy_checkpoint(source: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    for name in CHECKPOINT_FILES:
-        with atomic_path(target / name) as tmp:
-            shutil.copyfile(source / name, tmp)
-
-
-def _data_listings(cfg: TrainConfig) -> list[Path]:
-    d = cfg.data
-    return [Path(d.root) / "label_map.tsv"] + [
-        sources.split_file(d.format, d.root, name)
-        for name in (d.train_split, d.val_split, d.test_split) if name is not None]
-
-
 def model_view(cfg: TrainConfig, mcfg: ModelConfig) -> View:
     """How frames become model input, for inference to repeat (model.json `view`). The
     person view crops a part of the frame, so it starts from frames at twice the input
@@ -355,7 +248,8 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
     amp = cfg.amp and device.type == "cuda"
     bad = BadClips(cfg.data.max_bad_clips)
     data = load_data(cfg, bad)
-    data_digest = _data_digest(cfg, data)  # before the other ranks drop val and test
+    # before the other ranks drop val and test
+    data_digest = resumption.data_digest(cfg, data.splits, data.fps)
     mcfg = model_config(cfg, data.labels.num_classes)
     model = MicroDualNet(mcfg)
     if cfg.model.pretrained is not None:
@@ -387,21 +281,22 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
             # place, an interrupted new run would leave a folder that looks finished.
             print(f"starting over (--no-resume): removing the previous run's model and "
                   f"{state_path}", file=sys.stderr)
-            _remove_checkpoints(out)
+            resumption.remove_checkpoints(out)
             state_path.unlink()
     distributed.barrier(ranks)
     start_epoch, best, best_epoch, rows = 1, float("-inf"), 0, []
     saved = state.load_state(state_path) if resume and state_path.is_file() else None
-    why = _unresumable(saved, cfg, data_digest, tdir / BEST_DIR) if saved else None
+    best_dir = tdir / resumption.BEST_DIR
+    why = resumption.unresumable(saved, cfg, data_digest, best_dir) if saved else None
     if why and not restart_if_changed:
         raise InputError(f"{state_path} {why}; use --no-resume or another output folder")
     if why:
         if ranks.main:
             print(f"starting over: {state_path} {why}", file=sys.stderr)
-            _remove_checkpoints(out)  # the old run's model is no model of this one
+            resumption.remove_checkpoints(out)  # the old run's model is no model of this one
         saved = None
-    if saved and ranks.main and _best_source(tdir / BEST_DIR) == out:
-        _copy_checkpoint(out, tdir / BEST_DIR)  # a run from before training/best existed
+    if saved and ranks.main and resumption.best_source(best_dir) == out:
+        resumption.copy_checkpoint(out, best_dir)  # a run from before training/best existed
     if saved:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -468,7 +363,7 @@ def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, 
     row.update(_flat("val", val), bad_clips=bad.count)
     if _selection_score(val) > best:
         best, best_epoch = _selection_score(val), row["epoch"]
-        save_checkpoint(model, out / "training" / BEST_DIR, **meta, metrics={
+        save_checkpoint(model, out / "training" / resumption.BEST_DIR, **meta, metrics={
             "best_epoch": best_epoch, "val": val, "label_ids": list(data.labels.label_ids)})
     row["best_epoch"] = best_epoch
     rows.append(row)
@@ -559,7 +454,7 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
                   device, amp: bool, bad: BadClips, rows) -> dict[str, Any]:
     """Evaluate the best model on the test split (val when there is none) and write results."""
     tdir = out / "training"
-    best = load_checkpoint(tdir / BEST_DIR, device=device)
+    best = load_checkpoint(tdir / resumption.BEST_DIR, device=device)
     role = "test" if "test" in datasets else "val"
     loader = make_loader(datasets[role], cfg.optim.eval_batch_size, workers, False, cfg.seed)
     scores, labels, _ = predict(best.model, loader, device, amp, bad, role)
@@ -580,7 +475,7 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
     _write_labels(out / "labels.tsv", lm)
     atomic_write_text(tdir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     write_provenance(out / "provenance.json", "train",
-                     params=cfg.model_dump(mode="json"), inputs=_data_listings(cfg))
+                     params=cfg.model_dump(mode="json"), inputs=resumption.data_listings(cfg))
     return metrics
 
 
