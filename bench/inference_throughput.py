@@ -216,7 +216,7 @@ def end_to_end(model_dir: Path, video: Path, pose: Path, out: Path,
 
 
 def measure_one(kind: str, model_dir: Path, video: Path, pose: Path, out: Path,
-                opts: InferenceOptions, device: torch.device) -> dict:
+                opts: InferenceOptions, device: torch.device, pairs: int = 8) -> dict:
     """One measurement in this (fresh) process; the imports are done before the clock
     starts, as they are a once-per-process cost that `infer` reports apart."""
     import microdualnet.model.checkpoint  # noqa: F401
@@ -226,7 +226,7 @@ def measure_one(kind: str, model_dir: Path, video: Path, pose: Path, out: Path,
         return {"rate": n / seconds, "n": n, **{k: timing[k] / seconds for k in
                                                 ("forward_s", "model_load_s", "wait_s")}}
     if kind == "beside":
-        return {"ratios": beside_a_loader(model_dir, video, pose, opts, device, pairs=8)}
+        return {"ratios": beside_a_loader(model_dir, video, pose, opts, device, pairs)}
     seconds, n = (model_only(model_dir, video, pose, opts, device) if kind == "model"
                   else loader_only(model_dir, video, pose, opts, device))
     return {"rate": n / seconds, "n": n}
@@ -244,6 +244,8 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--size", default="160x120", help="video WxH")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=8,
+                        help="alternating pairs of forward passes, beside a loader and alone")
     parser.add_argument("--one", nargs=4, metavar=("KIND", "MODEL", "VIDEO", "POSE"),
                         help=argparse.SUPPRESS)  # internal: one measurement, printed as JSON
     args = parser.parse_args()
@@ -255,7 +257,7 @@ def main() -> None:
         kind, model_dir, video, pose = args.one
         print(json.dumps(measure_one(kind, Path(model_dir), Path(video), Path(pose),
                                      Path(video).with_suffix(".windows.parquet"), opts,
-                                     device)))
+                                     device, args.pairs)))
         return
     width, height = (int(v) for v in args.size.split("x"))
 
@@ -264,7 +266,8 @@ def main() -> None:
         so nothing one measurement leaves behind (memory, warmed-up libraries, a forked
         loader's shared pages) helps or hurts the next."""
         cmd = [sys.executable, __file__, "--device", args.device, "--threads",
-               str(args.threads), "--batch-size", str(args.batch_size), "--one", kind,
+               str(args.threads), "--batch-size", str(args.batch_size), "--pairs",
+               str(args.pairs), "--one", kind,
                str(model_dir), str(video), str(pose)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
