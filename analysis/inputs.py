@@ -8,7 +8,6 @@ written next to the results.
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 
 from analysis.config import StatsConfig
 from pipeio import InputError
-from pipeio.textfile import read_utf8
+from pipeio.textfile import read_utf8, separator_hint, tsv_frame
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +70,19 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str,
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist")
     text = read_utf8(path, what)
-    if not text.strip():
-        raise InputError(f"{what} {path} is empty")
     dtype = dict.fromkeys(("participant_id", "group", "action", *text_columns), str)
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep="\t", dtype=dtype)
-        # Names are text as written: a participant `NA` or a group `None` is not a missing
-        # value (pandas' default), only an empty cell is.
-        names = [c for c in dtype if c in frame.columns]
-        if names:
-            raw = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False,
-                              usecols=names)
-            for col in names:
-                frame[col] = raw[col].mask(raw[col].str.strip() == "")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{what} {path} is not a readable TSV: {exc}") from None
+    frame = tsv_frame(text, path, what, dtype=dtype)
+    # Names are text as written: a participant `NA` or a group `None` is not a missing
+    # value (pandas' default), only an empty cell is.
+    names = [c for c in dtype if c in frame.columns]
+    if names:
+        raw = tsv_frame(text, path, what, dtype=str, keep_default_na=False, usecols=names)
+        for col in names:
+            frame[col] = raw[col].mask(raw[col].str.strip() == "")
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        sep = next((s for s in (",", ";") if len(frame.columns) == 1
-                    and s in str(frame.columns[0])), None)
-        hint = (f": the file looks {'comma' if sep == ',' else 'semicolon'}-separated; save "
-                "it tab-separated (in a spreadsheet: 'Save as' text, tab-delimited)"
-                if sep else "")
-        raise InputError(
-            f"{what} {path} lacks column(s) {missing}; found {list(frame.columns)}{hint}"
-        )
+        raise InputError(f"{what} {path} lacks column(s) {missing}; found "
+                         f"{list(frame.columns)}{separator_hint(list(frame.columns))}")
     for col in ("participant_id", "group", "action"):
         if col in frame.columns:
             blank = frame.index[frame[col].isna() | (frame[col].astype(str).str.strip() == "")]

@@ -2,12 +2,19 @@
 
 Spreadsheet programs often save Latin-1 or Windows-1252; decoding such a file fails at one
 byte, and the user needs the line and column of that byte to find the cell. A workbook
-(`.xlsx`, `.ods`, `.xls`) given where text belongs is named as such.
+(`.xlsx`, `.ods`, `.xls`) given where text belongs is named as such. Tab-separated tables
+are read by `tsv_frame`, which refuses a row with more cells than its header instead of
+letting pandas shift the columns.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import warnings
 from pathlib import Path
+
+import pandas as pd
 
 from pipeio.errors import InputError
 
@@ -41,3 +48,53 @@ def read_utf8(path: str | Path, what: str, advice: str = SAVE_AS_UTF8) -> str:
         raise InputError(
             f"{what} {path}: line {line}, column {column}: byte 0x{data[offset]:02x} is not "
             f"UTF-8 text; {advice}") from None
+
+
+def _check_layout(text: str, path: Path, what: str) -> None:
+    """A header naming a column twice, and a row with more cells than the header beyond
+    empty ones at its end (a trailing tab), are refused by line: pandas would rename the
+    second column (`age.1`, never read), or read the first column as row names and shift
+    every column by one (a participant's group read as their id), or fail naming no file."""
+    rows = csv.reader(io.StringIO(text), delimiter="\t")
+    width = None
+    for row in rows:
+        if not row:
+            continue
+        if width is None:
+            width = len(row)
+            names = [cell.strip() for cell in row]
+            twice = next((n for i, n in enumerate(names) if n and n in names[:i]), None)
+            if twice is not None:
+                raise InputError(f"{what} {path}: line {rows.line_num} (the header) names "
+                                 f"column {twice!r} twice; rename or remove one")
+        elif any(cell.strip() for cell in row[width:]):
+            raise InputError(
+                f"{what} {path}: line {rows.line_num} has {len(row)} tab-separated cells, the "
+                f"header line {width}; a cell holds a tab, or the line has a value past the "
+                "last column")
+
+
+def tsv_frame(text: str, path: str | Path, what: str, **read_csv) -> pd.DataFrame:
+    """`text` (of the file `path`) as a table: tab-separated, header on the first line,
+    never a column taken as row names; empty or malformed text is one error naming the file.
+    `read_csv`: pandas' options (dtype, keep_default_na, usecols)."""
+    path = Path(path)
+    if not text.strip():
+        raise InputError(f"{what} {path} is empty")
+    _check_layout(text, path, what)
+    try:
+        with warnings.catch_warnings():  # cells past the header: empty (_check_layout)
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            return pd.read_csv(io.StringIO(text), sep="\t", index_col=False, **read_csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"{what} {path} is not a readable TSV: {err}") from None
+
+
+def separator_hint(columns: list[str]) -> str:
+    """For a message on missing columns: a one-column header holding commas or semicolons
+    is a file saved with the wrong separator."""
+    sep = next((s for s in (",", ";") if len(columns) == 1 and s in str(columns[0])), None)
+    if sep is None:
+        return ""
+    return (f": the file looks {'comma' if sep == ',' else 'semicolon'}-separated; save it "
+            "tab-separated (in a spreadsheet: 'Save as' text, tab-delimited)")

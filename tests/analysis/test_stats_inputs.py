@@ -15,6 +15,7 @@ from analysis.inputs import (
     check_sheet_covariates,
     file_lines,
     load_cohort,
+    read_sheet,
     read_tsv,
 )
 from pipeio import InputError
@@ -403,10 +404,11 @@ def test_a_table_only_covariate_with_gaps_excludes_those_participants(cohort,
                                         "percent_time", "valid_s"]
 
 
-def test_a_ragged_file_is_named_as_not_readable(tmp_path) -> None:
+def test_a_ragged_file_names_the_line_with_too_many_cells(tmp_path) -> None:
     path = tmp_path / "participants.tsv"
     path.write_text("participant_id\tgroup\na\tASD\nb\tTDC\tx\ty\n", encoding="utf-8")
-    with pytest.raises(InputError, match=rf"^participant sheet {path} is not a readable TSV"):
+    with pytest.raises(InputError, match=rf"^participant sheet {path}: line 3 has 4 "
+                       "tab-separated cells, the header line 2"):
         read_tsv(path, ("participant_id", "group"), "participant sheet")
 
 
@@ -426,3 +428,36 @@ def test_a_folder_given_as_the_sheet_is_named_as_a_folder(cohort, write_cohort) 
         load_cohort(tpath, spath.parent, StatsConfig())
     with pytest.raises(InputError, match=r"participant sheet .*nowhere.tsv does not exist"):
         load_cohort(tpath, spath.parent / "nowhere.tsv", StatsConfig())
+
+
+def test_a_tab_after_each_rows_last_cell_shifts_no_column(tmp_path) -> None:
+    """Rows with one more (empty) cell than the header: pandas alone reads the first column
+    as row names, so each participant's group became their id and their age their group."""
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text("participant_id\tgroup\tage\nsub-001\tASD\t5\t\nsub-002\tTDC\t6\t\n")
+    got = read_sheet(sheet)
+    assert list(got.columns) == ["participant_id", "group", "age"]
+    assert got["participant_id"].tolist() == ["sub-001", "sub-002"]
+    assert got["group"].tolist() == ["ASD", "TDC"] and got["age"].tolist() == [5, 6]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("participant_id\tgroup\nsub-001\tASD\n\nsub-002\tTDC\tyes\n",
+     ": line 4 has 3 tab-separated cells, the header line 2; a cell holds a tab"),
+    ('participant_id\tgroup\nsub-001\t"ASD\tx"\nsub-002\tTDC\t\tz\n',  # a quoted tab is a cell
+     ": line 3 has 4 tab-separated cells, the header line 2"),
+    ("\n \n\t\n", " is empty"),
+    ("participant_id,group\nsub-001,ASD\n", " lacks column(s) ['participant_id', 'group']; "
+     "found ['participant_id,group']: the file looks comma-separated; save it tab-separated"),
+    ("participant_id;group\nsub-001;ASD\n", "the file looks semicolon-separated"),
+    ('participant_id\tgroup\nsub-001\t"ASD\n', " is not a readable TSV: "),
+    ("\nparticipant_id\tage\tgroup\tage \t\t\nsub-001\t5\tASD\t6\t\t\n",
+     ": line 2 (the header) names column 'age' twice; rename or remove one"),
+])
+def test_a_malformed_sheet_is_one_error_naming_the_file(tmp_path, text, needle) -> None:
+    sheet = tmp_path / "participants.tsv"
+    sheet.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_sheet(sheet)
+    assert str(err.value).startswith(f"participant sheet {sheet}")
+    assert needle in str(err.value)

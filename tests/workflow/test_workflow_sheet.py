@@ -224,6 +224,10 @@ def test_a_tiny_sheets_cells_reach_the_pose_commands(tiny):
      "participants.tsv: duplicate participant_id ['sub-002'] (lines [3])"),
     (lambda s: s.replace("_box\n", "_box\tcodings_\n").replace("\t\n", "\t\t\n"),
      "participants.tsv: column 'codings_' needs a coder name, e.g. codings_anna"),
+    (lambda s: s.replace("videos/b.mp4\t\t\n", "videos/b.mp4\t\t\tx\n"),
+     "participants.tsv: line 3 has 6 tab-separated cells, the header line 5"),
+    (lambda s: s.replace("\t", ","), "the file looks comma-separated; save it tab-separated"),
+    (lambda s: "\n", "participants.tsv is empty"),
 ])
 def test_a_tiny_sheets_bad_column_or_cell_is_one_line(tiny, edit, needle):
     sheet = tiny / "study/participants.tsv"
@@ -233,6 +237,17 @@ def test_a_tiny_sheets_bad_column_or_cell_is_one_line(tiny, edit, needle):
     assert res.returncode != 0
     assert needle in out, out[-3000:]
     assert "Traceback" not in out
+
+
+def test_a_tab_after_each_rows_last_cell_shifts_no_column(tiny):
+    """pandas alone reads such rows' first cell as row names: every column one to the left."""
+    sheet = tiny / "study/participants.tsv"
+    head, *rows = sheet.read_text().splitlines()
+    sheet.write_text("\n".join([head, *(row + "\t" for row in rows)]) + "\n")
+    res = run_snakemake(tiny, "--dry-run", "--printshellcmds", "results/demo/pose/sub-001.npz")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "--video study/videos/a.mp4 " in out and "--participant-side left " in out
 
 
 def test_a_true_percent_time_needs_the_demo_cohort(tiny):

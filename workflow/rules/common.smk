@@ -81,20 +81,19 @@ def demo_participants():
 
 def read_sheet(path):
     """The participant sheet, validated row by row; errors name the line and column."""
-    import io
-
     from analysis.inputs import check_sheet_covariates
     from microdualnet.pose.participant import parse_hint
     from pipeio.schemacheck import check_schema, load_schema
-    from pipeio.textfile import read_utf8
+    from pipeio.textfile import read_utf8, separator_hint, tsv_frame
 
     if not Path(path).is_file():
         raise ValueError(f"config participants: sheet {path} does not exist")
     text = read_utf8(path, "participant sheet")
-    sheet = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    sheet = tsv_frame(text, path, "participant sheet", dtype=str, keep_default_na=False)
     missing = {"participant_id", "group", "video"} - set(sheet.columns)
     if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; found "
+                         f"{list(sheet.columns)}{separator_hint(list(sheet.columns))}")
     if sheet.empty:
         raise ValueError(f"{path}: no participant rows; expected one row per participant "
                          "under the header line")
