@@ -93,6 +93,20 @@ class CodingMap(BaseModel):
 
 
 
+def _refuse_yaml_scalars(behaviours: object, path: Path) -> None:
+    """A behaviour code or class YAML read as a number or a truth value (`1`, `yes`, `off`)
+    would never match the coded text; say so, and how to write it."""
+    if not isinstance(behaviours, dict):
+        return
+    for name, target in behaviours.items():
+        for role, value in (("behaviour", name), ("class", target)):
+            if isinstance(value, (bool, int, float)):
+                raise InputError(
+                    f"mapping file {path}: behaviours: the {role} {value!r} is not text (YAML "
+                    "reads unquoted digits as numbers and yes/no/on/off as true/false); put it "
+                    "in quotes, e.g. '1': nodding")
+
+
 def load_mapping(path: str | Path, classes: list[str] | None = None) -> CodingMap:
     """Read and check a mapping file; with `classes`, every target must be one of them."""
     path = Path(path)
@@ -102,6 +116,7 @@ def load_mapping(path: str | Path, classes: list[str] | None = None) -> CodingMa
         raise InputError(f"cannot read mapping file {path}: {err}") from err
     if not isinstance(raw, dict):
         raise InputError(f"mapping file {path}: expected a mapping with a `behaviours:` key")
+    _refuse_yaml_scalars(raw.get("behaviours"), path)
     try:
         mapping = CodingMap.model_validate(raw)
     except ValidationError as err:

@@ -569,12 +569,23 @@ def test_event_checks_at_their_edges():
     ("- nod\n", "m.yaml: expected a mapping with a `behaviours:` key"),
     ("", "m.yaml: expected a mapping with a `behaviours:` key"),
     ("behaviours: [\n", "cannot read mapping file"),
+    ("behaviours:\n  nod: nodding\n  1: shaking legs\n", "m.yaml: behaviours: the behaviour 1 "
+     "is not text (YAML reads unquoted digits as numbers and yes/no/on/off as true/false); put "
+     "it in quotes, e.g. '1': nodding"),
+    ("behaviours:\n  yes: nodding\n", "behaviours: the behaviour True is not text"),
+    ("behaviours:\n  nod: off\n", "behaviours: the class False is not text"),
+    ("behaviours:\n  nod: 2.5\n", "behaviours: the class 2.5 is not text"),
 ])
 def test_mapping_file_errors_name_the_key(tmp_path, text, message):
     path = write(tmp_path, "m.yaml", text)
     with pytest.raises(InputError) as err:
         load_mapping(path)
     assert message in str(err.value) and "\n" not in str(err.value).split(": ", 1)[0]
+
+
+def test_a_quoted_number_is_a_behaviour_code(tmp_path):
+    path = write(tmp_path, "m.yaml", "behaviours:\n  '1': nodding\n  \"yes\": null\n")
+    assert load_mapping(path).behaviours == {"1": "nodding", "yes": None}
 
 
 def test_participant_id_is_the_patterns_group_or_match():
