@@ -92,7 +92,6 @@ class CodingMap(BaseModel):
         return behaviours - set(unknown)
 
 
-
 def _refuse_yaml_scalars(behaviours: object, path: Path) -> None:
     """A behaviour code or class YAML read as a number or a truth value (`1`, `yes`, `off`)
     would never match the coded text; say so, and how to write it."""
