@@ -260,6 +260,10 @@ def _format_validation_error(err: ValidationError, prefix: str) -> str:
         got = problem.get("input")
         shown = "" if isinstance(got, Mapping) else f" (got {got!r})"
         lines.append(f"{key}: {problem['msg']}{shown}")
+    if any(p["type"] == "string_type" and isinstance(p.get("input"), (bool, int, float))
+           for p in err.errors()):  # a group coded 1, 2, 3 in the sheet, unquoted in YAML
+        lines.append("YAML reads unquoted digits as numbers and yes/no as true/false: quote "
+                     "labels, e.g. groups: ['1', '2', '3']")
     return "invalid statistics config: " + "; ".join(lines)
 
 

@@ -91,11 +91,18 @@ def test_config_is_immutable() -> None:
     # An empty list would analyse no action and still write an (empty) Table V.
     ({"actions": []}, "actions: Value error, an empty list analyses no action; list the "
                       "actions, or give null to analyse the top_k most frequent (got [])"),
+    # Groups coded 1, 2 in the sheet are text there; unquoted in YAML they are numbers.
+    ({"groups": ["1", 2]}, "groups.1: Input should be a valid string (got 2); YAML reads "
+                           "unquoted digits as numbers and yes/no as true/false: quote labels, "
+                           "e.g. groups: ['1', '2', '3']"),
+    ({"covariates": ["age", True]}, "covariates.1: Input should be a valid string (got True); "
+                                    "YAML reads unquoted digits"),
 ])
 def test_each_bound_refuses_the_first_value_past_it(data: dict, message: str) -> None:
     with pytest.raises(InputError) as err:
         load_stats_config(data)
-    assert str(err.value) == f"invalid statistics config: {message}"
+    assert str(err.value).startswith(f"invalid statistics config: {message}")
+    assert ("YAML reads" in str(err.value)) == ("YAML reads" in message)
 
 
 def test_each_bound_accepts_its_own_value() -> None:
