@@ -71,7 +71,7 @@ def read_frame(path: str | Path) -> np.ndarray:
             got = len(flat) if isinstance(flat, list) else type(flat).__name__
             raise InputError(
                 f"{path}: person {k} 'pose_keypoints_2d' must hold 75 numbers (BODY_25 x, y, c),"
-                f" got {got}"
+                f" got {got}{_other_model(person, flat)}"
             )
         values = np.array([_number(v) for v in flat]).reshape(NUM_JOINTS, 3)
         if not np.isfinite(values).all():
@@ -81,6 +81,22 @@ def read_frame(path: str | Path) -> np.ndarray:
         values[:, 2] = np.clip(values[:, 2], 0.0, 1.0)
         out[k] = values
     return out
+
+
+# Lengths of OpenPose's other body models, with the run that wrote them.
+OTHER_MODELS = {54: "COCO's 18 joints (--model_pose COCO)",
+                45: "MPI's 15 joints (--model_pose MPI)"}
+
+
+def _other_model(person: object, flat: object) -> str:
+    """Why a person's pose is not BODY_25, when it is the output of another OpenPose run."""
+    if isinstance(person, dict) and flat is None and "pose_keypoints" in person:
+        return ("; 'pose_keypoints' instead: JSON of an older OpenPose (COCO's 18 joints "
+                "by default): run a recent one with its default BODY_25 model")
+    if isinstance(flat, list) and len(flat) in OTHER_MODELS:
+        return (f", as OpenPose writes for {OTHER_MODELS[len(flat)]}: run it with its default "
+                "BODY_25 model")
+    return ""
 
 
 def _number(value: object) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.codings.boris import SPREADSHEET_SUFFIXES, WORKBOOK_SUFFIX, read_boris
+from analysis.codings.boris import SPREADSHEET_SUFFIXES, WORKBOOK_SUFFIX, is_project, read_boris
 from analysis.codings.elan import read_elan
 from analysis.codings.events import EVENT_COLUMNS
 from analysis.codings.mapping import CodingMap, load_mapping
@@ -36,12 +36,13 @@ class Codings:
 def coding_files(source: Path) -> list[Path]:
     """A coding file, or every BORIS export and `.eaf` in a folder (name order; hidden files,
     such as the `._*` copies macOS leaves on shared drives, are not codings). BORIS's
-    `.ods` and `.xls` exports are listed too, for `read_boris` to refuse by name: skipping
-    one would silently leave its participant uncoded."""
+    `.ods` and `.xls` exports and its project files (`.boris`, `.boris.gz`: a review
+    project corrected and sent back instead of exported) are listed too, for `read_boris`
+    to refuse by name: skipping one would silently leave its participant uncoded."""
     if source.is_dir():
         suffixes = BORIS_SUFFIXES + ELAN_SUFFIXES + SPREADSHEET_SUFFIXES
         files = sorted(p for p in source.iterdir() if not p.name.startswith(".")
-                       and p.suffix.lower() in suffixes)
+                       and (p.suffix.lower() in suffixes or is_project(p)))
         if not files:
             raise InputError(f"no BORIS export (.tsv, .csv, .xlsx) or ELAN file (.eaf) in "
                               f"{source}")

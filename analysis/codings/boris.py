@@ -50,6 +50,7 @@ WORKBOOK_SUFFIX = ".xlsx"
 # BORIS's other export formats: refused by name, not read as garbled text.
 SPREADSHEET_SUFFIXES = (".ods", ".xls")
 UNREAD_SUFFIXES = (*SPREADSHEET_SUFFIXES, ".html", ".pkl", ".rds")
+PROJECT_SUFFIXES = (".boris", ".boris.gz")  # the coder's project (saved compressed or not)
 
 
 @dataclass
@@ -70,8 +71,17 @@ class _Table:
     rows: list[tuple[int, list[str]]]  # (line or row number, cells) of every non-empty row
 
 
+def is_project(path: Path) -> bool:
+    """Whether `path` is a BORIS project file: it holds the codings, but is not an export."""
+    return path.name.lower().endswith(PROJECT_SUFFIXES)
+
+
 def _tables(path: Path) -> list[_Table]:
     """The file's rows: one table for a TSV or CSV, one per sheet of a workbook."""
+    if is_project(path):  # e.g. the review project a coder corrected and sent back
+        raise InputError(f"{path}: a BORIS project file is not read; open it in BORIS, export "
+                         "the events (Observations > Export events, tabular or aggregated) "
+                         "as TSV, CSV or XLSX, and keep the project out of coding folders")
     suffix = path.suffix.lower()
     if suffix in UNREAD_SUFFIXES:
         raise InputError(f"{path}: BORIS's {path.suffix} export is not read; export the "
@@ -177,14 +187,18 @@ def _read_table(table: _Table, mapping: CodingMap, observations: dict[str, _Obse
     """Add one table's events to `observations` (by observation id) and the subjects other
     than the participant to `subjects`."""
     rows, unit = table.rows, table.unit
-    head = next((i for i, (_, r) in enumerate(rows)
-                 if "Behavior" in r and ("Time" in r or "Start (s)" in r)), None)
+    head = next((i for i, (_, r) in enumerate(rows) if _is_header(r)), None)
     if head is None:
         resaved = any(";Behavior;" in ";".join(r) for _, r in rows[:30])
         raise InputError(f"{table.where}: not a BORIS tabular or aggregated events export (no "
                          "header row with Behavior and Time or Start (s))"
                          + ("; its columns are separated by ';' (saved by a spreadsheet?): "
                             "export it again from BORIS" if resaved else ""))
+    again = next((line for line, r in rows[head + 1:] if _is_header(r)), None)
+    if again is not None:  # its columns may differ, and the rows above it would read as events
+        raise InputError(f"{table.where}, {unit} {again}: a second header row (the first is "
+                         f"on {unit} {rows[head][0]}): exports joined into one file? Give "
+                         "each BORIS export as a file of its own")
     meta = {r[0]: r[1] for _, r in rows[:head] if len(r) >= 2}  # older layout's top rows
     header = rows[head][1]
     col = {name: k for k, name in enumerate(header)}
@@ -245,6 +259,11 @@ def _read_table(table: _Table, mapping: CodingMap, observations: dict[str, _Obse
     if open_states:
         (_, _, behaviour, _), (line, _) = next(iter(open_states.items()))
         raise InputError(f"{table.where}, {unit} {line}: START of {behaviour!r} has no STOP")
+
+
+def _is_header(cells: list[str]) -> bool:
+    """Whether a row is the header of a tabular or an aggregated events export."""
+    return "Behavior" in cells and ("Time" in cells or "Start (s)" in cells)
 
 
 def _subject(name: str) -> str:

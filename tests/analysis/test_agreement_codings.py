@@ -72,6 +72,25 @@ def test_boris_older_layout_with_status_column(tmp_path):
     assert pids == ["sub-002"] and events(table) == [("sub-002", "nodding", 4.0, 6.5)]
 
 
+def test_boris_exports_joined_into_one_file_are_named_at_the_second_header(tmp_path):
+    """Two exports pasted one under the other: the second header (and, in the older layout,
+    the observation rows above it) used to read as events ("time offset 'Time offset (s)'
+    is not a number", "observation 'obs-7' has several media files (/v/sub-002.mp4,
+    obs-7...)")."""
+    first = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)])
+    joined = write(tmp_path, "sub-001.tsv", first + first)
+    with pytest.raises(InputError, match=r"sub-001.tsv, line 4: a second header row \(the "
+                       "first is on line 1\\): exports joined into one file"):
+        read_boris(joined, MAPPING)
+    older = ("Observation id\tobs-7\n\nTime offset (s)\t0.000\n\n"
+             "Time\tMedia file path\tTotal length\tFPS\tSubject\tBehavior\tComment\tStatus\n"
+             "4.000\t/v/sub-002.mp4\t30.00\t25.0\tchild\tnod\t\tSTART\n"
+             "6.500\t/v/sub-002.mp4\t30.00\t25.0\tchild\tnod\t\tSTOP\n")
+    with pytest.raises(InputError, match=r"sub-002.tsv, line 12: a second header row \(the "
+                       "first is on line 5"):
+        read_boris(write(tmp_path, "sub-002.tsv", older + older), MAPPING)
+
+
 def test_boris_aggregated_csv_grouped_observations(tmp_path):
     text = ("Observation id,Observation date,Description,Observation type,Source,"
             "Time offset (s),Coding duration,Media duration (s),FPS,Subject,"
@@ -424,6 +443,21 @@ def test_boris_ods_and_xls_exports_are_refused_also_in_a_folder(tmp_path):
         read_boris(write(tmp_path, "sub-003.xls", "not read"), MAPPING)
 
 
+def test_boris_project_files_are_refused_also_in_a_folder(tmp_path):
+    """A coder who sends back the corrected review project (`.boris`, or `.boris.gz` as
+    BORIS saves it compressed) instead of an export: named, not skipped unseen."""
+    write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 1.0),
+                                       ("child", "nod", "STOP", 2.0)]))
+    write(tmp_path, "sub-002.boris", '{"project_format_version": "7.0", "observations": {}}')
+    with pytest.raises(InputError, match=r"sub-002.boris: a BORIS project file is not read; "
+                       "open it in BORIS, export the events"):
+        read_codings([tmp_path], MAPPING)
+    (tmp_path / "sub-002.boris").unlink()
+    (tmp_path / "sub-003.BORIS.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    with pytest.raises(InputError, match=r"sub-003.BORIS.gz: a BORIS project file"):
+        read_codings([tmp_path], MAPPING)
+
+
 def typed(cell: str) -> object:
     """A TSV cell as BORIS's spreadsheet export types it: numbers as numbers, dates as dates."""
     try:
@@ -575,6 +609,12 @@ def test_event_checks_at_their_edges():
     ("behaviours:\n  yes: nodding\n", "behaviours: the behaviour True is not text"),
     ("behaviours:\n  nod: off\n", "behaviours: the class False is not text"),
     ("behaviours:\n  nod: 2.5\n", "behaviours: the class 2.5 is not text"),
+    # PyYAML keeps the last of two equal keys: nod would silently not be compared
+    ("behaviours:\n  nod: nodding\n  legs: shaking legs\n  nod: null\n",
+     "m.yaml, line 4: 'nod' is given twice (also on line 2); YAML would keep only the last"),
+    ("behaviours:\n  nod: nodding\nunknown: warn\nunknown: error\n",
+     "m.yaml, line 4: 'unknown' is given twice (also on line 3)"),
+    ("behaviours: {nod: nodding, nod: null}\n", "m.yaml, line 1: 'nod' is given twice"),
 ])
 def test_mapping_file_errors_name_the_key(tmp_path, text, message):
     path = write(tmp_path, "m.yaml", text)

@@ -81,6 +81,22 @@ def test_a_person_that_is_not_an_object_names_the_file(tmp_path):
         openpose_io.read_frame(path)
 
 
+@pytest.mark.parametrize(("person", "message"), [
+    ({"pose_keypoints_2d": [1.0] * 54}, r"got 54, as OpenPose writes for COCO's 18 joints "
+     r"\(--model_pose COCO\): run it with its default BODY_25 model"),
+    ({"pose_keypoints_2d": [1.0] * 45}, r"got 45, as OpenPose writes for MPI's 15 joints"),
+    ({"pose_keypoints": [1.0] * 54, "face_keypoints": []}, r"got NoneType; 'pose_keypoints' "
+     r"instead: JSON of an older OpenPose \(COCO's 18 joints by default\)"),
+])
+def test_another_openpose_model_or_version_is_named(tmp_path, person, message):
+    """JSON of another body model or of an older OpenPose (which named the key
+    `pose_keypoints`) says which, not only the count (or 'got NoneType')."""
+    path = tmp_path / "v_000000000000_keypoints.json"
+    path.write_text(json.dumps({"people": [person]}))
+    with pytest.raises(InputError, match=message):
+        openpose_io.read_frame(path)
+
+
 def test_numbers_written_as_text_are_read(tmp_path):
     path = tmp_path / "v_000000000000_keypoints.json"
     values = ["12.5", "7", "0.25"] + [0.0] * 72
