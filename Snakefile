@@ -1,11 +1,14 @@
 # Micro-DualNet clinical pipeline: videos -> pose -> windowed inference -> percent time -> hurdle
 # statistics -> Table V, violin plots and an HTML report. Run `snakemake --cores N` from the
 # repository root; config.yaml runs the demo. Per-rule notes: docs/workflow.md.
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 from analysis.run_summary import run_summary
 from pipeio import InputError
 from pipeio.schemacheck import check_schema, load_schema
+from pipeio.yamlfile import safe_load_unique
 
 min_version("9.0")
 
@@ -13,6 +16,14 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# A key given twice in a config file (a second `stats:` section replaces the first whole):
+# Snakemake's YAML reading keeps the last without a word. One line naming both lines.
+for _configfile in workflow.configfiles:
+    try:
+        safe_load_unique(Path(_configfile).read_text(encoding="utf-8"),
+                         f"config file {_configfile}")
+    except InputError as err:
+        raise InputError(str(err)) from None
 # One line naming the key (and the closest valid one) for a typo; validate then fills the
 # defaults.
 try:

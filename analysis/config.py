@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from pipeio import InputError
+from pipeio.yamlfile import safe_load_unique
 
 Part = Literal["engagement", "intensity"]
 Preset = Literal["recommended", "paper"]
@@ -283,7 +284,7 @@ def load_stats_config(source: str | Path | Mapping[str, Any] | None = None) -> S
         if not path.is_file():
             raise InputError(f"config file {path} does not exist")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = safe_load_unique(path.read_text(encoding="utf-8"), f"config file {path}") or {}
         except yaml.YAMLError as exc:
             raise InputError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):

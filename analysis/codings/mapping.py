@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeio import InputError
+from pipeio.yamlfile import safe_load_unique
 
 log = logging.getLogger(__name__)
 
@@ -94,38 +95,6 @@ class CodingMap(BaseModel):
         return behaviours - set(unknown)
 
 
-class _RepeatedKey(Exception):
-    """A key given twice in one YAML mapping: its key and both lines (1-based)."""
-
-    def __init__(self, key: object, line: int, first: int) -> None:
-        super().__init__(key, line, first)
-        self.key, self.line, self.first = key, line, first
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last
-    silently, so a `nodding: null` further down a long list would drop the nodding codes."""
-
-
-def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
-    seen: dict[object, int] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges, on purpose
-            continue
-        key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
-        try:
-            if key in seen:
-                raise _RepeatedKey(key, line, seen[key])
-            seen[key] = line
-        except TypeError:  # an unhashable key: construct_mapping says so
-            continue
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _unique_mapping)
-
-
 def _refuse_yaml_scalars(behaviours: object, path: Path) -> None:
     """A behaviour code or class YAML read as a number or a truth value (`1`, `yes`, `off`)
     would never match the coded text; say so, and how to write it."""
@@ -144,13 +113,9 @@ def load_mapping(path: str | Path, classes: list[str] | None = None) -> CodingMa
     """Read and check a mapping file; with `classes`, every target must be one of them."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        raw = safe_load_unique(path.read_text(encoding="utf-8"), f"mapping file {path}")
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise InputError(f"cannot read mapping file {path}: {err}") from err
-    except _RepeatedKey as err:
-        raise InputError(f"mapping file {path}, line {err.line}: {err.key!r} is given twice "
-                         f"(also on line {err.first}); YAML would keep only the last, so "
-                         "list each key once") from None
     if not isinstance(raw, dict):
         raise InputError(f"mapping file {path}: expected a mapping with a `behaviours:` key")
     _refuse_yaml_scalars(raw.get("behaviours"), path)

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from pipeio.errors import InputError
+from pipeio.yamlfile import safe_load_unique
 
 
 def _video_args(p: argparse.ArgumentParser) -> None:
@@ -63,7 +64,8 @@ def _load_cohort_values(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        values = yaml.safe_load(Path(path).read_text())
+        values = safe_load_unique(Path(path).read_text(encoding="utf-8"),
+                                  f"cohort config {path}")
     except (OSError, yaml.YAMLError) as err:
         raise InputError(f"cannot read cohort config {path}: {err}") from err
     if not isinstance(values, dict):

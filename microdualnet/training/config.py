@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from pipeio.errors import InputError
+from pipeio.yamlfile import safe_load_unique
 
 
 class _Section(BaseModel):
@@ -152,7 +153,7 @@ def load_config(path: str | Path, sets: list[str] = ()) -> TrainConfig:
     """Read a YAML config and apply `key.path=value` overrides (values parsed as YAML)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_load_unique(path.read_text(encoding="utf-8"), f"training config {path}") or {}
     except OSError as err:
         raise InputError(f"{path}: cannot read training config ({err})") from err
     except yaml.YAMLError as err:

@@ -62,6 +62,10 @@ def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
         load_stats_config(bad)
     with pytest.raises(InputError, match="does not exist"):
         load_stats_config(tmp_path / "nope.yaml")
+    bad.write_text("stats:\n  alpha: 0.01\n  covariates: [age]\n  alpha: 0.05\n")
+    with pytest.raises(InputError, match=rf"^config file {bad}, line 4: 'alpha' is given twice "
+                       r"\(also on line 2\)"):
+        load_stats_config(bad)
 
 
 def test_config_is_immutable() -> None:

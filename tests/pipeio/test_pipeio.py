@@ -368,3 +368,23 @@ def test_a_model_folder_is_checked_and_fingerprinted_by_both_files(tmp_path):
     (folder / "model.safetensors").unlink()
     with pytest.raises(InputError, match=rf"^model folder {folder}: missing model.safetensors$"):
         check_model_folder(folder)
+
+
+def test_safe_load_unique_reads_as_the_safe_loader_but_refuses_a_repeated_key() -> None:
+    import yaml
+
+    from pipeio.yamlfile import safe_load_unique
+
+    text = ("base: &b {x: 1, y: [1, 2]}\nmerged:\n  <<: *b\n  y: 3\n"
+            "flags: [yes, off, 1e-2, 0.05]\n")
+    assert safe_load_unique(text, "f.yaml") == yaml.safe_load(text)
+    with pytest.raises(InputError, match=r"^f\.yaml, line 4: 'a' is given twice \(also on "
+                       r"line 2\); YAML would keep only the last, so give each key once$"):
+        safe_load_unique("top: 1\na:\n  b: 1\na: 2\n", "f.yaml")
+    with pytest.raises(InputError, match=r"^f\.yaml, line 1: 'b' is given twice \(also on "
+                       r"line 1\)"):
+        safe_load_unique("a: {b: 1, b: 2}\n", "f.yaml")
+    with pytest.raises(InputError, match=r"line 3: 'y' is given twice \(also on line 2\)"):
+        safe_load_unique("s:\n  y: 1\n  y: 2\n", "f.yaml")  # nested: the inner mapping's
+    with pytest.raises(yaml.YAMLError):
+        safe_load_unique("a: [\n", "f.yaml")

@@ -55,6 +55,15 @@ def test_cohort_config_file_with_unknown_group(tmp_path, capsys):
     assert "effects[2] (shaking head).engage: planted effect on unknown group(s) ['XYZ']" in err
 
 
+def test_cohort_config_file_giving_a_key_twice_is_named(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    assert main(["synth", "config", "--out", str(cfg)]) == 0
+    cfg.write_text(cfg.read_text() + "seconds: 30\nseconds: 40\n")
+    assert main(["synth", "cohort", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"cohort config {cfg}, line " in err and "'seconds' is given twice" in err, err
+
+
 def test_existing_folder_is_kept_unless_overwrite_and_survives_a_failure(tmp_path, monkeypatch,
                                                                          capsys):
     out = tmp_path / "clips"

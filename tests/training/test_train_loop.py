@@ -350,6 +350,10 @@ def test_config_file_errors_name_the_key(tmp_path):
                                           r"character '\\t'") as err:
         load_config(path)
     assert "\n" not in str(err.value) and "unicode string" not in str(err.value)
+    path.write_text("data: {root: x}\noptim: {lr: 0.1}\nseed: 1\noptim: {epochs: 3}\n")
+    with pytest.raises(InputError, match=r"^training config .*c.yaml, line 4: 'optim' is given "
+                                          r"twice \(also on line 2\)"):
+        load_config(path)  # PyYAML alone would drop lr: 0.1 without a word
 
 
 @pytest.mark.parametrize(("setting", "message"), [

@@ -163,6 +163,23 @@ def test_a_config_typo_is_one_line_with_the_closest_key(copy, section, key, typo
     assert len(out.strip().splitlines()) < 8, out
 
 
+def test_a_config_section_given_twice_is_one_line_naming_both(copy):
+    """Snakemake keeps the second `stats:` of a file whole: the first one's keys would vanish.
+    Both the shipped config and one given with --configfile are checked."""
+    text = (copy / "config.yaml").read_text()
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("stats:")) + 1
+    (copy / "config.yaml").write_text(text + "\nstats:\n  alpha: 0.01\n")
+    out = _message(run_snakemake(copy, "--dry-run"))
+    assert (f"config file config.yaml, line {len(lines) + 2}: 'stats' is given twice (also on "
+            f"line {first}); YAML would keep only the last, so give each key once") in out, out
+    assert len(out.strip().splitlines()) < 8, out
+    (copy / "config.yaml").write_text(text)
+    (copy / "more.yaml").write_text("inference:\n  hop_s: 0.5\n  hop_s: 1.0\n")
+    out = _message(run_snakemake(copy, "--dry-run", "--configfile", str(copy / "more.yaml")))
+    assert "more.yaml, line 3: 'hop_s' is given twice (also on line 2)" in out, out
+
+
 @pytest.mark.parametrize("key, value, line", [
     ("fps", 500, "config: demo.fps: Input should be less than or equal to 120 (got 500)"),
     ("width", 161, "config: demo.width: must be even (H.264 needs even frame sizes) (got 161)"),
