@@ -79,6 +79,8 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str,
         raw = tsv_frame(text, path, what, dtype=str, keep_default_na=False, usecols=names)
         for col in names:
             frame[col] = raw[col].mask(raw[col].str.strip() == "")
+    for col in frame.columns.difference(names):
+        frame[col] = _blank_is_missing(frame[col])
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise InputError(f"{what} {path} lacks column(s) {missing}; found "
@@ -92,6 +94,19 @@ def read_tsv(path: str | Path, required: tuple[str, ...], what: str,
     return frame
 
 
+def _blank_is_missing(values: pd.Series) -> pd.Series:
+    """A cell of spaces is empty to the eye, so missing: pandas reads it as text, making a
+    text covariate's level '' (analysed, not missing) and a numeric column text."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip())
+    if not blank.any():
+        return values
+    values = values.mask(blank)
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers if numbers.notna().sum() == values.notna().sum() else values
+
+
 def read_sheet(path: str | Path) -> pd.DataFrame:
     """The participant sheet: participant_id and group present, each participant once."""
     sheet = read_tsv(path, SHEET_COLUMNS, "participant sheet")
@@ -99,6 +114,18 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     if len(dup):
         raise InputError(f"participant sheet {path}: column participant_id repeats on "
                          f"{file_lines(dup)}")
+    # A pasted row retyped (sub-001, SUB-001): two participants to pandas, but one file name
+    # for the workflow's per-participant outputs on a case-insensitive disk (macOS, Windows).
+    folded = sheet["participant_id"].str.casefold()
+    twice = sheet.index[folded.duplicated()]
+    if len(twice):
+        first = sheet.index[folded == folded[twice[0]]][0]
+        raise InputError(
+            f"participant sheet {path}: column participant_id holds "
+            f"{sheet.at[twice[0], 'participant_id']!r} on {file_lines(twice[:1])} and "
+            f"{sheet.at[first, 'participant_id']!r} on {file_lines([first])}, which differ only "
+            "in case: the same participant twice, or ids that a case-insensitive disk would "
+            "give one file; write ids that differ in more than case")
     return sheet
 
 
@@ -140,6 +167,12 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     negative = frame.index[frame["valid_s"] < 0]
     if len(negative):
         raise InputError(f"{what}: column valid_s is negative on {file_lines(negative)}")
+    none = frame.index[frame["valid_s"] == 0]
+    if len(none):  # 0 of 0 s is no observation: read as 0%, a non-engager in every action
+        raise InputError(
+            f"{what}: column valid_s is 0 on {file_lines(none)}: with no valid time the "
+            "percent time is unknown, not 0; leave such participants out of the table (with "
+            "stats.exclude_incomplete: true they are then excluded and listed)")
     dup = frame.index[frame.duplicated(["participant_id", "action"], keep="first")]
     if len(dup):
         raise InputError(
@@ -149,9 +182,16 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     per_pid = frame.groupby("participant_id")["action"].nunique()
     short = per_pid.index[per_pid < len(actions)].tolist()
     if short:
+        # Name the actions too: one participant's 'Nodding' for 'nodding' makes everyone
+        # else lack a row, and the action is the thing to fix.
+        per_action = frame.groupby("action")["participant_id"].nunique()
+        fewest_first = sorted(per_action.items(), key=lambda an: (an[1], an[0]))
+        partial = [f"{a!r} ({n} of {len(per_pid)})" for a, n in fewest_first
+                   if n < len(per_pid)]
         raise InputError(
             f"{what}: participant(s) {_listed(short)} lack rows for some of the "
-            f"{len(actions)} actions (one row per participant x action is required)"
+            f"{len(actions)} actions (one row per participant x action is required); "
+            f"participants with a row for each action: {_listed(partial)}"
         )
     return frame
 
@@ -269,7 +309,9 @@ def _attach_covariates(
                 )
             exclusions += [(pid, f"missing covariate {cov}") for pid in missing_pids]
         if not pd.api.types.is_numeric_dtype(merged[cov]):
-            merged[cov] = merged[cov].str.strip()  # "M " is the level M, not a level of its own
+            # "M " is the level M, not a level of its own. Only text is stripped: pandas reads
+            # TRUE/FALSE as truth values, kept as they are (an object column when one is empty).
+            merged[cov] = merged[cov].map(lambda v: v.strip() if isinstance(v, str) else v)
     return merged, exclusions
 
 
@@ -320,3 +362,15 @@ def _check_covariate(values: pd.Series, cov: str, source: str) -> None:
             f"covariate column {cov} in {source} holds numbers, but {text[bad[0]]!r} on "
             f"{file_lines(bad)}; leave a missing value empty (stats.exclude_incomplete says "
             "what happens to it)")
+    # Numbers with a unit ('7 y', '120 cm') are text: a factor with a level per value. The
+    # same text after every value's number is a unit; different texts ('1A', '2B') are names.
+    # Two levels are one contrast either way.
+    unit = text.str.replace(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)", "", regex=True).str.strip()
+    worded = text[numbers.isna()]
+    if (len(worded) and text.str.match(r"[+-]?[.,]?\d").all() and unit.nunique() == 1
+            and text.nunique() > 2):
+        raise InputError(
+            f"covariate column {cov} in {source}: every value is a number followed by "
+            f"{unit.iloc[0]!r} ({worded.iloc[0]!r} on {file_lines(worded.index)}), so each of "
+            f"the {text.nunique()} values would be a level of its own, not a number; write the "
+            "number alone (the unit in the column name: age_years)")

@@ -4,7 +4,8 @@ Spreadsheet programs often save Latin-1 or Windows-1252; decoding such a file fa
 byte, and the user needs the line and column of that byte to find the cell. A workbook
 (`.xlsx`, `.ods`, `.xls`) given where text belongs is named as such. Tab-separated tables
 are read by `tsv_frame`, which refuses a row with more cells than its header instead of
-letting pandas shift the columns.
+letting pandas shift the columns, a `#` line and a stray quote that would swallow rows, and
+labels rows by file line.
 """
 
 from __future__ import annotations
@@ -50,44 +51,74 @@ def read_utf8(path: str | Path, what: str, advice: str = SAVE_AS_UTF8) -> str:
             f"UTF-8 text; {advice}") from None
 
 
-def _check_layout(text: str, path: Path, what: str) -> None:
-    """A header naming a column twice, and a row with more cells than the header beyond
+def _check_layout(text: str, path: Path, what: str) -> list[int]:
+    """The file line of each data row, in order, after checking the layout.
+
+    A header naming a column twice, and a row with more cells than the header beyond
     empty ones at its end (a trailing tab), are refused by line: pandas would rename the
     second column (`age.1`, never read), or read the first column as row names and shift
-    every column by one (a participant's group read as their id), or fail naming no file."""
-    rows = csv.reader(io.StringIO(text), delimiter="\t")
+    every column by one (a participant's group read as their id), or fail naming no file.
+    A cell that opens a quote closed only lines later, holding tabs (a stray `"`, such as a
+    ditto mark), is refused too: the rows in between would silently become that cell's
+    text. A line starting with `#` is refused: pandas reads no comments, so a commented-out
+    participant would be one named `#sub-003`. Lines end in LF, CRLF or CR alone (Excel for
+    Mac's tab-delimited text)."""
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
     width = None
+    lines: list[int] = []
+    end = 0
     for row in rows:
-        if not row:
+        start, end = end + 1, rows.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):  # pandas skips blank lines
             continue
+        if row[0].lstrip().startswith("#"):
+            raise InputError(f"{what} {path}: line {start} starts with '#': it is read as "
+                             f"data (a first cell {row[0].strip()!r}), not skipped as a "
+                             "comment; delete the line")
+        stray = next((cell for cell in row if "\t" in cell and
+                      ("\n" in cell or "\r" in cell)), None)
+        if stray is not None:
+            raise InputError(
+                f"{what} {path}: line {start}: a cell begins with a double quote (\") that "
+                f"closes only on line {end}, so the lines between are read as that cell's "
+                "text, not as rows; remove the stray quote (or put it after the cell's first "
+                "character)")
         if width is None:
             width = len(row)
             names = [cell.strip() for cell in row]
             twice = next((n for i, n in enumerate(names) if n and n in names[:i]), None)
             if twice is not None:
-                raise InputError(f"{what} {path}: line {rows.line_num} (the header) names "
+                raise InputError(f"{what} {path}: line {start} (the header) names "
                                  f"column {twice!r} twice; rename or remove one")
-        elif any(cell.strip() for cell in row[width:]):
+            continue
+        if any(cell.strip() for cell in row[width:]):
             raise InputError(
-                f"{what} {path}: line {rows.line_num} has {len(row)} tab-separated cells, the "
+                f"{what} {path}: line {start} has {len(row)} tab-separated cells, the "
                 f"header line {width}; a cell holds a tab, or the line has a value past the "
                 "last column")
+        lines.append(start)
+    return lines
 
 
 def tsv_frame(text: str, path: str | Path, what: str, **read_csv) -> pd.DataFrame:
     """`text` (of the file `path`) as a table: tab-separated, header on the first line,
     never a column taken as row names; empty or malformed text is one error naming the file.
+    Row labels are file line numbers minus 2 (as `analysis.inputs.file_lines` counts them),
+    also after a blank line, which pandas skips: an error then names the right line.
     `read_csv`: pandas' options (dtype, keep_default_na, usecols)."""
     path = Path(path)
     if not text.strip():
         raise InputError(f"{what} {path} is empty")
-    _check_layout(text, path, what)
+    lines = _check_layout(text, path, what)
     try:
         with warnings.catch_warnings():  # cells past the header: empty (_check_layout)
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            return pd.read_csv(io.StringIO(text), sep="\t", index_col=False, **read_csv)
+            frame = pd.read_csv(io.StringIO(text), sep="\t", index_col=False, **read_csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(f"{what} {path} is not a readable TSV: {err}") from None
+    if len(lines) == len(frame) and lines != list(range(2, len(frame) + 2)):
+        frame.index = pd.Index([line - 2 for line in lines])
+    return frame
 
 
 def separator_hint(columns: list[str]) -> str:

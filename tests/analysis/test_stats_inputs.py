@@ -296,14 +296,18 @@ def _percent(rows: list[tuple[str, str, object, object]]) -> pd.DataFrame:
 
 
 def test_percent_time_bounds_and_valid_time_are_checked_by_line(caplog) -> None:
-    ok = check_percent_table(_percent([("a", "x", "0", "0"), ("a", "y", "100", "60.5")]), "t")
-    assert ok["percent_time"].tolist() == [0.0, 100.0] and ok["valid_s"].tolist() == [0, 60.5]
+    ok = check_percent_table(_percent([("a", "x", "0", "0.5"), ("a", "y", "100", "60.5")]), "t")
+    assert ok["percent_time"].tolist() == [0.0, 100.0] and ok["valid_s"].tolist() == [0.5, 60.5]
     check_percent_table(_percent([("a", "x", "0", "60")]), "t")
     assert not caplog.records  # above 1, or all 0: not fractions
     for rows, message in (
         ([("a", "x", "5", "60"), ("a", "y", None, "60")],
          "t: column percent_time is missing on line 3$"),
         ([("a", "x", "5", "60"), ("a", "y", "5", "-1")], "t: column valid_s is negative on line 3$"),
+        # No valid time: 0 of 0 s read as 0% would make "b" a non-engager in every action.
+        ([("a", "x", "5", "60"), ("b", "x", "0", "0"), ("b", "y", "0", "0")],
+         r"t: column valid_s is 0 on lines 3, 4: with no valid time the percent time is "
+         "unknown, not 0; leave such participants out"),
         ([("a", "x", "5", "sixty"), ("a", "y", "5", "60")],
          "t: column valid_s is not a number on line 2$"),
         ([("a", "x", "twelve", "60"), ("a", "y", "1,5", "60"), ("a", "z", ",5", "60")],
@@ -451,6 +455,13 @@ def test_a_tab_after_each_rows_last_cell_shifts_no_column(tmp_path) -> None:
      "found ['participant_id,group']: the file looks comma-separated; save it tab-separated"),
     ("participant_id;group\nsub-001;ASD\n", "the file looks semicolon-separated"),
     ('participant_id\tgroup\nsub-001\t"ASD\n', " is not a readable TSV: "),
+    # A ditto mark: the quote runs to the next one, the rows between would become its text.
+    ('participant_id\tgroup\tnote\nsub-001\tASD\t"\nsub-002\tASD\t\nsub-003\tTDC\t"\n',
+     ': line 2: a cell begins with a double quote (") that closes only on line 4, so the '
+     "lines between are read as that cell's text, not as rows; remove the stray quote"),
+    ("participant_id\tgroup\n#sub-001\tASD\nsub-002\tTDC\n",  # commented out: still a row
+     ": line 2 starts with '#': it is read as data (a first cell '#sub-001'), not skipped"),
+    ("# study A\nparticipant_id\tgroup\nsub-001\tASD\n", ": line 1 starts with '#'"),
     ("\nparticipant_id\tage\tgroup\tage \t\t\nsub-001\t5\tASD\t6\t\t\n",
      ": line 2 (the header) names column 'age' twice; rename or remove one"),
 ])
@@ -461,3 +472,86 @@ def test_a_malformed_sheet_is_one_error_naming_the_file(tmp_path, text, needle) 
         read_sheet(sheet)
     assert str(err.value).startswith(f"participant sheet {sheet}")
     assert needle in str(err.value)
+
+
+def test_a_blank_line_or_a_mac_line_ending_keeps_the_line_numbers(tmp_path) -> None:
+    """pandas skips a blank line, so row labels were off by one after it (an error named the
+    line above the bad cell); Excel for Mac's tab-delimited text ends lines in CR alone,
+    which the layout check's csv reader refused with a traceback."""
+    sheet = tmp_path / "participants.tsv"
+    rows = ["participant_id\tgroup\tage", "sub-001\tASD\t5", "", "sub-002\tTDC\tx7"]
+    for newline in ("\n", "\r\n", "\r"):
+        sheet.write_bytes(newline.join(rows + [""]).encode())
+        with pytest.raises(InputError, match="holds numbers, but 'x7' on line 4;"):
+            check_sheet_covariates(sheet, ["age"])
+    sheet.write_bytes("\r".join(["participant_id\tgroup\tage", "sub-001\tASD\t5",
+                                  "sub-002\tTDC\t7", ""]).encode())
+    got = read_sheet(sheet)
+    assert got["participant_id"].tolist() == ["sub-001", "sub-002"]
+    assert got["age"].tolist() == [5, 7]
+
+
+def test_a_true_false_covariate_with_a_gap_excludes_that_participant(cohort,
+                                                                      write_cohort) -> None:
+    """pandas reads TRUE/FALSE as truth values (an object column once a cell is empty):
+    stripping them as text raised AttributeError instead of excluding the gap."""
+    table, sheet = cohort()
+    sheet["medicated"] = np.where(np.arange(len(sheet)) % 3 == 0, "TRUE", "FALSE")
+    sheet.loc[4, "medicated"] = ""
+    gone = sheet.loc[4, "participant_id"]
+    data = load_cohort(*write_cohort(table, sheet),
+                       StatsConfig(covariates=["medicated"], exclude_incomplete=True))
+    assert data.exclusions["participant_id"].tolist() == [gone]
+    assert set(data.table["medicated"]) == {True, False}
+
+
+def test_numbers_with_a_unit_in_a_covariate_are_refused(cohort, write_cohort) -> None:
+    """'7 y' is text: age would be a factor with a level per year, silently."""
+    table, sheet = cohort()
+    sheet["age"] = [f"{int(a)} y" for a in sheet["age"]]
+    paths = write_cohort(table.drop(columns=["age"]), sheet)
+    with pytest.raises(InputError, match=r"covariate column age in participant sheet .*: every "
+                       r"value is a number followed by 'y' \('\d+ y' on lines 2, 3, .*\), so "
+                       r"each of the \d+ values would be a level of its own, not a number"):
+        load_cohort(*paths, StatsConfig(covariates=["age"]))
+    for levels in (["1.5T", "3T"],  # two levels: one contrast, factor or number
+                   ["1A", "2B", "3C"]):  # names that begin with a number: a factor
+        sheet["age"] = [levels[i % len(levels)] for i in range(len(sheet))]
+        data = load_cohort(*write_cohort(table.drop(columns=["age"]), sheet),
+                           StatsConfig(covariates=["age"]))
+        assert set(data.table["age"]) == set(levels)
+
+
+def test_participant_ids_differing_only_in_case_are_refused(cohort, write_cohort) -> None:
+    table, sheet = cohort()
+    sheet.loc[7, "participant_id"] = sheet.loc[2, "participant_id"].upper()
+    with pytest.raises(InputError, match=r"column participant_id holds 'ASD-002' on line 9 and "
+                       "'asd-002' on line 4, which differ only in case"):
+        read_sheet(write_cohort(table, sheet)[1])
+
+
+def test_an_action_spelled_otherwise_by_one_participant_is_named(cohort, write_cohort) -> None:
+    """One participant's 'Action 0' makes everyone else lack a row: name the actions."""
+    table, sheet = cohort()
+    table.loc[0, "action"] = "Action 0"
+    with pytest.raises(InputError, match=r"lack rows for some of the 4 actions .*; participants "
+                       r"with a row for each action: 'Action 0' \(1 of 110\), 'action 0' "
+                       r"\(109 of 110\)$"):
+        load_cohort(*write_cohort(table, sheet), StatsConfig())
+
+
+@pytest.mark.parametrize("cov", ["sex", "age"])
+def test_a_covariate_cell_of_spaces_is_missing(cohort, write_cohort, cov) -> None:
+    """Empty to the eye: sex was analysed with a level '' of its own, and age was refused as
+    "holds numbers, but ''" (advising to leave the cell empty)."""
+    table, sheet = cohort()
+    sheet[cov] = sheet[cov].astype(str)
+    sheet.loc[3, cov] = "  "
+    paths = write_cohort(table.drop(columns=["age", "sex"]), sheet)
+    with pytest.raises(InputError, match=f"covariate column {cov} has missing values in "
+                       "participant sheet .* on line 5;"):
+        load_cohort(*paths, StatsConfig(covariates=[cov]))
+    data = load_cohort(*paths, StatsConfig(covariates=[cov], exclude_incomplete=True))
+    assert data.exclusions["participant_id"].tolist() == [sheet.loc[3, "participant_id"]]
+    assert "" not in set(data.table[cov].astype(str))
+    assert (cov == "age") == pd.api.types.is_float_dtype(data.table[cov])

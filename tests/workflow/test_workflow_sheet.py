@@ -228,6 +228,11 @@ def test_a_tiny_sheets_cells_reach_the_pose_commands(tiny):
      "participants.tsv: line 3 has 6 tab-separated cells, the header line 5"),
     (lambda s: s.replace("\t", ","), "the file looks comma-separated; save it tab-separated"),
     (lambda s: "\n", "participants.tsv is empty"),
+    (lambda s: s.replace("sub-002\t", "#sub-002\t"),  # commented out, still read
+     "participants.tsv: line 3 starts with '#': it is read as data"),
+    (lambda s: s.replace("sub-002\t", "SUB-001\t"),  # one file name on macOS
+     "column participant_id holds 'SUB-001' on line 3 and 'sub-001' on line 2, which differ "
+     "only in case"),
 ])
 def test_a_tiny_sheets_bad_column_or_cell_is_one_line(tiny, edit, needle):
     sheet = tiny / "study/participants.tsv"
