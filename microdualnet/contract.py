@@ -123,8 +123,8 @@ def read_contract(folder: str | Path, fps: float | None = None) -> ModelContract
     for key, config_key in (("frames", "num_frames"), ("frame_stride", "frame_stride"),
                             ("input_size", "input_size")):
         if key in meta and config_key in cfg and cfg[config_key] != meta[key]:
-            raise InputError(f"{path}: key {key!r} is {meta[key]}, but config.{config_key} "
-                             f"is {cfg[config_key]}")
+            raise InputError(f"{path}: key {key!r} is {meta[key]!r}, but config.{config_key} "
+                             f"is {cfg[config_key]!r}")  # !r: "8" (hand-edited) is not 8
     if len(contract.class_names) != cfg.get("num_classes", len(contract.class_names)):
         raise InputError(f"{path}: key 'class_names' has {len(contract.class_names)} names, "
                          f"config.num_classes is {cfg['num_classes']}")

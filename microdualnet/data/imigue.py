@@ -24,17 +24,20 @@ def read_split(root: str | Path, split: str, labels: LabelMap,
     table = root / f"{split}.csv"
     try:
         with open(table, newline="", encoding="utf-8-sig") as fh:  # Excel writes a BOM
-            rows = list(csv.DictReader(fh))
+            reader = csv.DictReader(fh)
+            # the file's own line numbers: the reader skips blank lines without counting them
+            rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as err:  # csv: e.g. a huge field
         raise InputError(f"iMiGUE annotation file {table}: {err}") from err
     if not rows:
         raise InputError(f"{table}: no annotation rows")
-    missing = [c for c in REQUIRED if c not in rows[0]]
+    missing = [c for c in REQUIRED if c not in rows[0][1]]
     if missing:
         raise InputError(f"{table}: missing column {missing[0]!r} (needs {', '.join(REQUIRED)})")
     records: list[ClipRecord] = []
     problems: list[Problem] = []
-    for line, row in enumerate(rows, start=2):
+    first_line: dict[tuple[str, int, int], int] = {}  # segment -> line that listed it first
+    for line, row in rows:
         where = f"{table}:{line}"
         try:
             label_id, start, end = (int(row[c]) for c in ("label_id", "start_frame", "end_frame"))
@@ -49,9 +52,14 @@ def read_split(root: str | Path, split: str, labels: LabelMap,
             problems.append(Problem(where, f"bad segment: frames {start}-{end}"))
             continue
         vid = row["video_id"].strip()
+        if (vid, start, end) in first_line:  # counted twice in training and scoring
+            problems.append(Problem(where, f"segment {vid} frames {start}-{end} is listed "
+                                           f"again (first on line {first_line[vid, start, end]})"))
+            continue
+        first_line[vid, start, end] = line
         video = root / "videos" / f"{vid}{video_ext}"
-        if not video.is_file():
-            problems.append(Problem(str(video), "video listed but missing"))
+        if not video.is_file():  # one problem per segment: each is a clip the run loses
+            problems.append(Problem(where, f"{video}: video listed but missing"))
             continue
         records.append(ClipRecord(name=f"{vid}_{start}", video=video, label=index,
                                   pose_dir=root / "pose" / vid, pose_stem=vid,

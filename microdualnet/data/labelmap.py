@@ -45,6 +45,9 @@ class LabelMap:
         twice = sorted({i for i in self.label_ids if self.label_ids.count(i) > 1})
         if twice:
             raise InputError(f"label map: label id(s) {twice} listed more than once")
+        twice_named = sorted({n for n in self.names if self.names.count(n) > 1})
+        if twice_named:  # they name the model's classes: model.json refuses a name twice
+            raise InputError(f"label map: name(s) {twice_named} given to more than one id")
         if len(self.names) != len(self.label_ids) or (
                 self.body_ids is not None and len(self.body_ids) != len(self.label_ids)):
             raise InputError("label map: ids, names and body ids differ in length")
@@ -83,14 +86,21 @@ def read_label_map(path: str | Path) -> LabelMap:
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
+            reader = csv.DictReader(fh, delimiter="\t")
+            # the file's own line numbers: the reader skips blank lines without counting them
+            rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"{path}: cannot read label map ({err})") from err
-    if not rows or not {"action_id", "name"} <= set(rows[0]):
+    if not rows or not {"action_id", "name"} <= set(rows[0][1]):
         raise InputError(f"{path}: expected a TSV with columns action_id and name")
-    has_body = "body_id" in rows[0]
+    has_body = "body_id" in rows[0][1]
     ids, names, bodies = [], [], []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
+        extra = [c for c in row.get(None) or () if c.strip()]
+        if extra:  # e.g. body ids under a header without body_id: they would be dropped
+            raise InputError(f"{path}, line {line}: more cells than the header's columns "
+                             f"({', '.join(k for k in row if k is not None)}); "
+                             f"extra {extra[0]!r}")
         cells = {k: (row.get(k) or "").strip() for k in ("action_id", "name", "body_id")}
         empty = [k for k in ("action_id", "name", *(("body_id",) if has_body else ()))
                  if not cells[k]]

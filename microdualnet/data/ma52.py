@@ -2,7 +2,7 @@
 
 `<root>/<split>_list_videos.txt` lists `<name>.mp4 <action_id>`; clips are `<root>/<split>/`
 and pose is `<root>/pose/<split>/<name>/`. Lines that cannot be used (malformed, label not in
-the map, missing clip) come back as Problems instead of stopping the run.
+the map, missing clip, a clip listed again) come back as Problems instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
         raise InputError(f"MA-52 split list {listing} does not exist")
     records: list[ClipRecord] = []
     problems: list[Problem] = []
+    first_line: dict[str, int] = {}  # clip name -> line that listed it first
     for line_no, line in enumerate(listing.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
@@ -53,6 +54,11 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
             problems.append(Problem(where, f"label {parts[1]} is not in the label map "
                                            f"({_id_summary(labels.label_ids)})"))
             continue
+        if parts[0] in first_line:  # counted twice in training and scoring, or two labels
+            problems.append(Problem(where, f"clip {parts[0]} is listed again (first on line "
+                                           f"{first_line[parts[0]]})"))
+            continue
+        first_line[parts[0]] = line_no
         video = root / split / parts[0]
         if not video.is_file():
             problems.append(Problem(str(video), "clip listed but missing"))

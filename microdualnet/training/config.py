@@ -6,6 +6,8 @@ model folder must record it for inference; everything else about a run is here.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,9 @@ from pydantic import (
 
 from pipeio.errors import InputError
 from pipeio.yamlfile import safe_load_unique
+
+# A number in exponent notation without a dot, which YAML 1.1 (PyYAML) leaves as text.
+_EXPONENT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
 class _Section(BaseModel):
@@ -42,6 +47,13 @@ class DataConfig(_Section):
     scale: tuple[float, float] = (1.0, 1.15)  # training size jitter (short side / square side)
     flip_p: float = Field(0.5, ge=0, le=1)
 
+    @field_validator("root")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        """`~/data` names the home folder's data, as in a shell (`--set data.root=~/data`
+        reaches us unexpanded: the shell expands `~` only at a word's start)."""
+        return value.expanduser()
+
     @model_validator(mode="after")
     def _scale_ok(self) -> DataConfig:
         low = 1.0 if self.view == "full" else 0.5
@@ -56,6 +68,22 @@ class ModelSection(_Section):
     variant: str = "full"  # a spec such as "ts-only+no-sem" (docs/model.md, "Variants")
     overrides: dict[str, Any] = Field(default_factory=dict)  # any ModelConfig field
     pretrained: Path | None = None  # local torchvision / TSM / mmaction2 backbone weights
+
+    @field_validator("overrides")
+    @classmethod
+    def _exponent_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """PyYAML reads `5e-2` (no dot) as text; for a number field it is the number meant
+        (pydantic reads the optim section's the same way), not 'expected a number'."""
+        from microdualnet.model.config import ModelConfig
+
+        floats = {f.name for f in dataclasses.fields(ModelConfig) if isinstance(f.default, float)}
+        return {key: float(v) if key in floats and isinstance(v, str) and _EXPONENT.fullmatch(v)
+                else v for key, v in value.items()}
+
+    @field_validator("pretrained")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator("variant")
     @classmethod

@@ -152,6 +152,9 @@ def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tm
      "key 'view.source_short_side' must be an integer >= 8, got 4"),
     (lambda m: m.update(view=_person_view(source_short_side=96.0)),
      "key 'view.source_short_side' must be an integer >= 8, got 96.0"),
+    # a hand-edited "8" said "key 'frames' is 8, but config.num_frames is 8"
+    (lambda m: m["config"].update(num_frames=str(m["frames"])),
+     r"key 'frames' is \d+, but config.num_frames is '\d+'"),
 ])
 def test_more_damage_names_the_key(demo_model, tmp_path, change, needle):
     with pytest.raises(InputError, match=needle):

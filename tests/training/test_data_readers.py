@@ -233,3 +233,64 @@ def test_sampling_refuses_no_frames_and_jitters_clips_shorter_than_the_window():
         sample_indices(0, 4, 2)
     rng = np.random.default_rng(0)
     assert sample_indices(3, 4, 2, rng).tolist() == [0, 1, 2, 2]  # no slack: nothing to jitter
+
+
+def test_ma52_a_clip_listed_twice_is_a_problem(clips_copy):
+    """A clip listed again (a merged list, or a relabelled line appended) was read twice: it
+    counted double in training and scoring, under both labels when they differed."""
+    listing = clips_copy / "train_list_videos.txt"
+    lines = listing.read_text().splitlines()
+    name = lines[0].split()[0]
+    listing.write_text("\r\n".join([lines[0], "", f"{name}\t52 ", *lines[1:]]) + "\r\n")
+    records, problems = ma52.read_split(clips_copy, "train", ma52.label_map_for(clips_copy))
+    assert len(records) == len(lines) and [r.name for r in records].count(
+        name.removesuffix(".mp4")) == 1
+    assert [str(p) for p in problems] == [
+        f"{listing}:3: clip {name} is listed again (first on line 1)"]
+
+
+def test_imigue_problems_name_the_csv_line_and_each_lost_segment(tiny_clips, tmp_path,
+                                                                 long_video):
+    """Blank lines (skipped by the csv reader) shifted the reported line numbers; a segment
+    listed twice was read twice; the segments of one missing video were one bad clip."""
+    root = tmp_path / "imigue"
+    long_video(tiny_clips, root)
+    (root / "train.csv").write_text(
+        "video_id,label_id,start_frame,end_frame\n\n"
+        "0001,6,0,3\n\n"
+        "0001,40,0,3\n"
+        "0001,7,0,3\n"
+        "0002,6,0,3\n"
+        "0002,6,4,7\n")
+    records, problems = imigue.read_split(root, "train", imigue_label_map())
+    assert [(r.label, r.start_frame) for r in records] == [(5, 0)]
+    table = root / "train.csv"
+    assert [str(p) for p in problems] == [
+        f"{table}:5: label 40 is not in the label map",
+        f"{table}:6: segment 0001 frames 0-3 is listed again (first on line 3)",
+        f"{table}:7: {root / 'videos' / '0002.mp4'}: video listed but missing",
+        f"{table}:8: {root / 'videos' / '0002.mp4'}: video listed but missing"]
+    assert len({p.file for p in problems}) == 4  # counted apart against max_bad_clips
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("action_id\tname\tbody_id\n9\tnodding\t1\n\n14\tshaking\thead\n",
+     r"line 4: body_id 'head' is not a whole number"),
+    ("action_id\tname\n9\tnodding\n14\tnodding\n",
+     r"label map: name\(s\) \['nodding'\] given to more than one id"),
+    ("action_id\tname\n9\tnodding\t1\n", r"line 2: more cells than the header's columns "
+                                         r"\(action_id, name\); extra '1'"),
+])
+def test_label_map_problems_name_the_file_line(tmp_path, text, message):
+    """A blank line shifted the line named; a name given twice trained a model whose
+    model.json inference refuses; body ids under a header without body_id were dropped."""
+    path = tmp_path / "label_map.tsv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_label_map(path)
+
+
+def test_label_map_trailing_tabs_are_not_extra_cells(tmp_path):
+    path = tmp_path / "label_map.tsv"
+    path.write_text("action_id\tname\n9\tnodding\t\n14\tshaking\t \t\n")
+    assert read_label_map(path).names == ("nodding", "shaking")

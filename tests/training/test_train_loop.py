@@ -731,3 +731,20 @@ def test_an_epoch_is_the_whole_batches_of_the_training_set(tiny_clips, make_conf
     rows = [json.loads(x)
             for x in (tmp_path / "run" / "training" / "log.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in rows] == pytest.approx([0.011, 0.01])
+
+
+def test_config_numbers_in_exponent_form_and_home_folders(tmp_path, monkeypatch):
+    """PyYAML reads `5e-2` as text: a model override so written was refused as 'expected a
+    number' (optim.lr=1e-3 was already read as 0.001); `~/data` was taken as a folder named
+    `~` in the working directory."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {root: ~/clips}\nmodel: {overrides: {mac_weight: 5e-2}}\n"
+                    "optim: {lr: 1e-3}\n")
+    cfg = load_config(path, ["model.overrides.dropout=2E-1", "model.pretrained=~/r50.pth"])
+    assert cfg.model.overrides == {"mac_weight": 0.05, "dropout": 0.2}
+    assert cfg.optim.lr == 0.001
+    assert cfg.data.root == tmp_path / "home" / "clips"
+    assert cfg.model.pretrained == tmp_path / "home" / "r50.pth"
+    with pytest.raises(InputError, match=r"model config num_frames='1e1': expected a whole"):
+        load_config(path, ["model.overrides.num_frames=1e1"])  # whole-number fields stay strict
