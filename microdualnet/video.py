@@ -44,6 +44,9 @@ MAX_DRIFT_S = 0.25
 # The container's nominal rate is used where the frame times agree with it this closely.
 NOMINAL_RTOL = 1e-3
 _ERRORS = (av.FFmpegError, RuntimeError, OSError)
+# Pixels stored narrower or wider than shown (DV's 16:15, HDV's 4:3) would squeeze every
+# person the model sees; a ratio this close to 1 changes nothing visible.
+MAX_PIXEL_ASPECT_DEVIATION = 0.01
 # Frames scaled down by at least this factor (per side) may be decoded without deblocking.
 SKIP_DEBLOCKING_FROM = 2.5
 
@@ -84,15 +87,26 @@ def _open(path: Path):
     except _ERRORS as err:
         raise InputError(f"video {path} is not readable (truncated or not a video?): "
                          f"{_first_line(err)}") from err
-    if not container.streams.video:
+    # Cover art (an attached picture) is a one-image "video" stream, never the recording.
+    streams = [s for s in container.streams.video
+               if not s.disposition & av.stream.Disposition.attached_pic]
+    if not streams:
         container.close()
         raise InputError(f"video {path} has no video stream")
-    return container, container.streams.video[0]
+    if len(streams) > 1:  # a camera's preview beside its recording: which one is not known
+        container.close()
+        sizes = ", ".join(f"{s.width}x{s.height}" for s in streams)
+        raise InputError(f"video {path} has {len(streams)} video streams ({sizes}); keep only "
+                         "the camera's, e.g. ffmpeg -i IN -map 0:v:1 -c copy OUT.mp4 for the "
+                         "second")
+    return container, streams[0]
 
 
-def probe(path: str | Path) -> VideoInfo:
+def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     """Frame count, constant frame rate, displayed size and frame times, from the packets
-    (and the first frame, for its display rotation)."""
+    (and the first frame, for its display rotation). `square_pixels`: refuse non-square
+    pixels, as a participant's video must not be (pose and the model would see everyone
+    squeezed); training clips are read as stored, as published data sets are used."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"video {path} does not exist")
@@ -102,6 +116,14 @@ def probe(path: str | Path) -> VideoInfo:
     try:  # the stream's fields, read before the container is closed
         base, nominal = stream.time_base, stream.average_rate or stream.guessed_rate
         width, height, listed = int(stream.width), int(stream.height), int(stream.frames or 0)
+        aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        if square_pixels and aspect and abs(float(aspect) - 1) > MAX_PIXEL_ASPECT_DEVIATION:
+            raise InputError(
+                f"video {path} has non-square pixels (sample aspect ratio {aspect.numerator}:"
+                f"{aspect.denominator}: stored {width}x{height}, shown "
+                f"{round(width * aspect)}x{height}); pose and the model need square pixels, "
+                "re-encode it, e.g. ffmpeg -i IN -vf \"scale=trunc(iw*sar/2)*2:ih,setsar=1\" "
+                "-c:v libx264 OUT.mp4")
         pts, first, stored = [], None, 0
         for packet in container.demux(stream):
             # An edit list that trims the start (ffmpeg -ss ... -c copy) keeps the frames

@@ -26,7 +26,7 @@ def read_video(record: ClipRecord, pick: IndexPicker) -> tuple[np.ndarray, np.nd
     `pick(n)` chooses indices in the record's segment of n frames; only those are decoded
     (from the keyframe before the first).
     """
-    info = probe(record.video)
+    info = probe(record.video, square_pixels=False)
     end = info.frames if record.end_frame is None else min(record.end_frame, info.frames)
     n = end - record.start_frame
     if n < 1:

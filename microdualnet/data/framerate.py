@@ -28,7 +28,7 @@ def training_fps(records: Sequence[ClipRecord], sample: int = SAMPLE) -> float:
     rates = {}
     for video in picked:
         try:
-            rates[video] = probe(video).fps
+            rates[video] = probe(video, square_pixels=False).fps
         except InputError:
             continue
     if not rates:

@@ -326,6 +326,70 @@ def test_a_file_without_a_video_stream_is_named(tmp_path):
         probe(tmp_path / "voice.wav")
 
 
+@pytest.mark.parametrize("aspect, refused", [(Fraction(4, 3), True), (Fraction(16, 15), True),
+                                             (Fraction(1), False)])
+def test_non_square_pixels_are_refused_with_the_way_out(tmp_path, noise, aspect, refused):
+    """HDV (4:3) or PAL DV (16:15) stores pixels narrower than shown: read as stored, every
+    person would be squeezed, so the file is refused rather than read distorted."""
+    video = tmp_path / "anamorphic.mp4"
+    with av.open(str(video), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = aspect
+        for frame in noise[:4]:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    if not refused:
+        assert (probe(video).width, probe(video).height) == (64, 48)
+        return
+    assert probe(video, square_pixels=False).width == 64  # training clips: read as stored
+    with pytest.raises(InputError, match=(
+            rf"anamorphic.mp4 has non-square pixels \(sample aspect ratio "
+            rf"{aspect.numerator}:{aspect.denominator}: stored 64x48, shown "
+            rf"{round(64 * aspect)}x48\); .*setsar=1")):
+        probe(video)
+
+
+def test_a_second_video_stream_is_refused_and_cover_art_is_not_one(tmp_path, noise):
+    """A camera's small preview stored first would be read as the recording (2 frames at 1 fps
+    here): two video streams are refused; an attached cover picture is no recording."""
+    video = tmp_path / "two.mp4"
+    with av.open(str(video), "w", format="mp4") as out:
+        preview = out.add_stream("libx264", rate=Fraction(1))
+        camera = out.add_stream("libx264", rate=Fraction(25))
+        preview.width, preview.height, preview.pix_fmt = 32, 24, "yuv420p"
+        camera.width, camera.height, camera.pix_fmt = 64, 48, "yuv420p"
+        out.mux(preview.encode(av.VideoFrame.from_ndarray(noise[0, :24, :32], format="rgb24")))
+        for frame in noise:
+            out.mux(camera.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(preview.encode())
+        out.mux(camera.encode())
+    with pytest.raises(InputError, match=r"two.mp4 has 2 video streams \(32x24, 64x48\); keep "
+                                         r"only the camera's, e.g. ffmpeg -i IN -map 0:v:1"):
+        probe(video)
+    with pytest.raises(InputError, match=r"two.mp4 has 2 video streams"):
+        FrameStream(video)
+    covered = tmp_path / "covered.mp4"
+    with av.open(str(covered), "w", format="mp4") as out:
+        cover = out.add_stream("mjpeg", rate=Fraction(1))
+        cover.width, cover.height, cover.pix_fmt = 32, 24, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        camera = out.add_stream("libx264", rate=Fraction(25))
+        camera.width, camera.height, camera.pix_fmt = 64, 48, "yuv420p"
+        out.mux(cover.encode(av.VideoFrame.from_ndarray(noise[0, :24, :32], format="rgb24")))
+        out.mux(cover.encode())
+        for frame in noise:
+            out.mux(camera.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(camera.encode())
+    with av.open(str(covered)) as container:
+        assert len(container.streams.video) == 2
+    info = probe(covered)
+    assert (info.frames, info.fps, info.width, info.height) == (30, 25.0, 64, 48)
+    with FrameStream(covered) as stream:
+        np.testing.assert_array_equal(dict(stream.frames([29]))[29],
+                                      _reference(covered, [29])[0])
+
+
 def test_a_rotation_that_is_not_a_quarter_turn_is_refused(tmp_path, noise):
     video = tmp_path / "tilted.mp4"
     with av.open(str(video), "w", format="mp4") as out:

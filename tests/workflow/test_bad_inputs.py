@@ -145,6 +145,24 @@ def test_a_changed_openpose_folder_reruns_only_that_participant(copy):
     assert set(job_wildcards(log)) == {f"pid={pid}"}
 
 
+def test_a_video_replaced_by_an_older_copy_reruns_only_that_participant(copy):
+    """A video copied in with its times kept (`cp -p`, as docs/workflow.md advises) can be
+    older than the results of the one it replaces; Snakemake reruns only for newer times, so
+    the video's size and time are a parameter of that participant's pose and infer jobs."""
+    pids = _pids(copy)
+    sheet = pd.read_csv(copy / "study/participants.tsv", sep="\t", dtype=str)
+    video, other = (copy / "study" / sheet.loc[i, "video"] for i in (1, 2))
+    stat = video.stat()
+    shutil.copyfile(other, video)
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**12))
+    assert video.stat().st_mtime_ns < (copy / f"{RESULTS}/pose/{pids[1]}.npz").stat().st_mtime_ns
+    plan = run_snakemake(copy, "--dry-run", PERCENT)
+    log = plan.stdout + plan.stderr
+    assert plan.returncode == 0, log[-3000:]
+    assert job_counts(log) == {"pose": 1, "infer": 1, "aggregate": 1}
+    assert set(job_wildcards(log)) == {f"pid={pids[1]}"}
+
+
 # ---- the config ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("section, key, typo, line", [

@@ -194,6 +194,17 @@ def seat_args(pid):
                     for key, value in seat.items())
 
 
+def video_stamp(pid):
+    """Size and modification time of participant `pid`'s video, a parameter of their pose and
+    infer jobs: a video replaced by one copied with its times kept (`cp -p`, as advised) can
+    be older than the results of the one it replaces, which Snakemake's time check misses.
+    The demo's videos are the workflow's own outputs, tracked by Snakemake."""
+    if DEMO["enabled"]:
+        return ""
+    stat = Path(VIDEO[pid]).stat()
+    return f"{stat.st_size} bytes, modified {stat.st_mtime_ns} ns"
+
+
 def openpose_dir(pid):
     return f"{POSE['openpose_dir']}/{pid}"
 

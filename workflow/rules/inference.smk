@@ -21,6 +21,8 @@ rule pose:
     resources:
         mem_mb=1500,
     params:
+        # A video replaced by an older copy reruns the job (Snakemake looks only at newer times).
+        video_file=lambda wc: video_stamp(wc.pid),
         pose_backend=POSE["backend"],
         on_error=ON_ERROR,
         min_upright=POSE["min_upright_fraction"],
@@ -68,6 +70,7 @@ rule infer:
         # A model folder used as it is (model.train: false) may be replaced by files with
         # older times: its digest, not only the times, reruns inference.
         model_sha256=lambda wc: MODEL_DIGEST,
+        video_file=lambda wc: video_stamp(wc.pid),
         # The model process runs on one core, the others decode (a stretch of video each);
         # with one thread it decodes between batches itself.
         loader_workers=lambda wc, threads: threads - 1,
