@@ -20,6 +20,10 @@ freedom `v`:
     upper = n (F_* MSR - MSE) / (k MSC + (k n - k - n) MSE + n F_* MSR),
             F_* = F quantile (1 - alpha/2) on (v, n - 1)
 
+Not estimable (NaN): ICC when nobody differs (mean squares below (1e-9 x the largest
+rating)^2 count as 0, so rounding is no difference); the interval when v is about 0, where
+both bounds collapse onto one point (found only for negative ICCs) and miss the ICC.
+
 Bland-Altman: differences d = compared - reference; bias = mean(d); limits of agreement =
 bias -/+ z_(1 - alpha/2) SD(d) (SD with n - 1).
 
@@ -74,6 +78,11 @@ def icc_a1(ratings: np.ndarray, level: float = 0.95) -> ICC:
     msc = n * ((y.mean(0) - grand) ** 2).sum() / (k - 1)
     resid = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + grand
     mse = (resid ** 2).sum() / ((n - 1) * (k - 1))
+    # Percent times that are equal in exact arithmetic differ in the last bits (100 x 10 / 30
+    # bins vs 100 x 20 / 60), which would turn 0/0 into 1 or -3: a mean square from
+    # differences below a billionth of the largest rating is no difference.
+    floor = (1e-9 * float(np.abs(y).max())) ** 2
+    msr, msc, mse = (m if m > floor else 0.0 for m in (msr, msc, mse))
     denom = msr + (k - 1) * mse + k * (msc - mse) / n
     if denom <= 0:  # every participant rated alike by everyone: nothing to agree on
         return nan
@@ -95,6 +104,10 @@ def icc_a1(ratings: np.ndarray, level: float = 0.95) -> ICC:
     spread = k * msc + (k * n - k - n) * mse
     low = n * (msr - f_up * mse) / (f_up * spread + n * msr)
     high = n * (f_low * msr - mse) / (spread + n * f_low * msr)
+    if not low < icc < high:
+        # v near 0 (a negative ICC, e.g. 1e-4 for two participants): both bounds collapse
+        # onto one point that can miss the ICC itself. That is no interval.
+        return ICC(float(icc), math.nan, math.nan, n, k)
     return ICC(float(icc), float(low), float(high), n, k)
 
 

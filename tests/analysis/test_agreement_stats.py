@@ -168,3 +168,30 @@ def test_an_iou_of_exactly_the_threshold_matches_despite_rounding():
     # (0.1,0.3) in (0.1,0.5): 0.2 / 0.4 = 0.5, computed as 0.49999999999999994.
     assert match_events([(0.1, 0.5)], [(0.1, 0.3)]) == [(0, 0)]
     assert match_events([(0.1, 0.5)], [(0.1, 0.29)]) == []
+
+
+def test_icc_a1_of_ratings_alike_but_for_rounding_is_not_estimable():
+    # 100 x 10/30 bins and 100 x 20/60 bins: one third of each video in both sources, equal
+    # but for the last bits (33.33333333333332, 33.33333333333338, ...). Nobody differs, so
+    # ICC is 0/0: not 1.0 [1.0, 1.0] (it was), nor -3 when the noise differs by source.
+    third = [33.33333333333332, 33.33333333333338, 33.3333333333334, 33.33333333333334]
+    got = icc_a1(np.column_stack([third, third]))
+    assert math.isnan(got.icc) and math.isnan(got.low) and math.isnan(got.high)
+    noisy = icc_a1(np.array([[50.0, 50.0], [50.00000000000001, 50.0], [50.0, 49.99999999999999]]))
+    assert math.isnan(noisy.icc)
+    # A real difference of a millionth of a point still counts.
+    assert icc_a1(np.array([[50.0, 50.0], [50.000001, 50.000001], [50.0, 50.0]])).icc == 1.0
+
+
+def test_icc_a1_interval_that_collapses_onto_one_point_is_not_given():
+    # Two participants, sources opposed: MSR 0.0418, MSC 19.2, MSE 5.77, ICC -0.297;
+    # Satterthwaite's v is 4.5e-5, F quantiles ~1e303, and both bounds fell onto -0.3001,
+    # an "interval" [-0.30, -0.30] that misses its own ICC. No interval instead.
+    got = icc_a1(np.array([[8.979, 10.961], [6.782, 13.567]]))
+    assert got.icc == pytest.approx(-0.2973, abs=1e-4)
+    assert math.isnan(got.low) and math.isnan(got.high)
+    # Zero width on the ICC itself: row means 11 and 11 (MSR 0), v 0 but for rounding; it
+    # read -4.00 [-4.00, -4.00].
+    flat = icc_a1(np.array([[10.0, 12.0], [14.0, 8.0]]))
+    assert flat.icc == pytest.approx(-4.0)
+    assert math.isnan(flat.low) and math.isnan(flat.high)
