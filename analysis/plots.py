@@ -22,7 +22,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-STAR_LEVELS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+from analysis.tables import STAR_LEVELS  # noqa: E402
+
 DAGGER = "\u2020"  # .05 <= p < alpha, for an alpha above .05
 
 

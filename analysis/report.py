@@ -276,6 +276,7 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
                .reset_index(name="tests")) if len(not_est) else pd.DataFrame(
                    columns=["reason", "tests"])
 
+    alpha = _stats_alpha(hurdle)  # Table V's p formats and its note when it is empty
     actions = list(dict.fromkeys(results["action"]))
     violins = []
     if overview is not None:
@@ -298,8 +299,8 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
          "quality below).</p>" if n_flagged else ""),
         "<h2>Table V</h2>",
         f'<p class="caption"><strong>Table V.</strong> {table_caption}</p>',
-        html_table(formatted(table, _stats_alpha(hurdle))[TABLE_V_COLUMNS],
-                   numeric=("Effect", "p", "p_adj"), empty="no test reached p < alpha"),
+        html_table(formatted(table, alpha)[TABLE_V_COLUMNS], numeric=("Effect", "p", "p_adj"),
+                   empty=f"no test reached p < {alpha:g}"),
         f'<div class="caption">{read_caption(captions, "table_v")}</div>',
         "<h2>Methods</h2>",
         text_to_html(methods.read_text(encoding="utf-8")),

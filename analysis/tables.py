@@ -33,20 +33,26 @@ def stats_settings(hurdle: Path) -> dict[str, Any] | None:
     return made if isinstance(made, dict) else None
 
 
+#: The figures' significance marks (`plots.stars`): p below each level gets its mark.
+STAR_LEVELS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+
+
 def format_p(p: float, alpha: float = 0.05) -> str:
     """APA style: three decimals without the leading zero, `<.001` below 0.001.
 
-    A p below `alpha` that three decimals would round up to `alpha` or above (0.0497 ->
-    `.050`) gets as many more decimals as it takes (up to ten: `.0497`), so that a row
-    listed because p < alpha, or a p_adj below alpha, never reads as not significant.
+    A p below `alpha` or a star level (.01, .05) that three decimals would round up to it
+    (0.0497 -> `.050`, 0.0097 -> `.010`) gets as many more decimals as it takes (up to ten:
+    `.0497`), so that a row listed because p < alpha, or a p_adj beside a `**` in a figure,
+    never reads as on the other side of the cut-off.
     """
     if pd.isna(p):
         return "NA"
     if p < 0.001:
         return "<.001"
+    cutoffs = (alpha, *(level for level, _ in STAR_LEVELS))
     for decimals in range(3, 11):
         text = f"{p:.{decimals}f}"
-        if (float(text) < alpha) == (p < alpha):
+        if all((float(text) < cut) == (p < cut) for cut in cutoffs):
             break
     return text[1:] if text.startswith("0") else text
 

@@ -217,7 +217,17 @@ def test_a_p_below_the_stats_alpha_is_not_printed_as_alpha(run_files, tmp_path):
     assert row.format(".0497", ".100") in _report(run_files, tmp_path)  # no record: 0.05
     (tmp_path / "provenance.json").write_text(json.dumps(
         {"step": "analysis stats", "params": {"stats": {"alpha": 0.1}}}))
-    assert row.format(".050", ".0996") in _report(run_files, tmp_path)  # the run's alpha 0.1
+    # the run's alpha 0.1; .0497 stays (its bracket in a figure has a star: p < .05)
+    assert row.format(".0497", ".0996") in _report(run_files, tmp_path)
+
+
+def test_an_empty_table_v_names_the_alpha_of_the_stats_run(run_files, tmp_path):
+    pd.DataFrame(columns=["Action", "Contrast", "Type", "Effect", "p", "p_adj"]).to_csv(
+        run_files["table_v"], sep="\t", index=False)
+    assert '<td colspan="6">no test reached p &lt; 0.05</td>' in _report(run_files, tmp_path)
+    (tmp_path / "provenance.json").write_text(json.dumps(
+        {"step": "analysis stats", "params": {"stats": {"alpha": 0.1}}}))
+    assert '<td colspan="6">no test reached p &lt; 0.1</td>' in _report(run_files, tmp_path)
 
 
 def test_a_cohort_with_nothing_to_flag_or_skip_says_so(run_files, tmp_path):

@@ -30,7 +30,10 @@ def test_apa_p_format(p: float, text: str) -> None:
 @pytest.mark.parametrize(("p", "alpha", "text"), [
     (0.0497, 0.05, ".0497"), (0.04996, 0.05, ".04996"), (0.0499999999, 0.05, ".0499999999"),
     (0.0503, 0.05, ".050"), (0.05, 0.05, ".050"), (0.0505, 0.05, ".051"),
-    (0.0097, 0.01, ".0097"), (0.0097, 0.05, ".010")])
+    (0.0097, 0.01, ".0097"),
+    # the figures' star levels too: 0.0097 gets ** beside its bracket, so not ".010"
+    (0.0097, 0.05, ".0097"), (0.0497, 0.1, ".0497"), (0.0103, 0.05, ".010"),
+    (0.0003, 0.05, "<.001"), (0.00996, 0.05, ".00996")])
 def test_p_below_alpha_never_prints_as_alpha(p: float, alpha: float, text: str) -> None:
     # Table V lists p < alpha; three decimals alone would print 0.0497 as .050.
     assert format_p(p, alpha) == text
@@ -44,9 +47,9 @@ def test_table_v_files_keep_a_listed_p_below_alpha(tmp_path) -> None:
     assert "| nodding | ASD < TDC | Prob. | 0.50 | .0497 | .0498 |" in md
     assert "nodding & ASD $<$ TDC & Prob. & 0.50 & .0497 & .0498" in (
         tmp_path / "table_v.tex").read_text(encoding="utf-8")
-    looser = StatsConfig(alpha=0.06)
-    write_results(results, tmp_path, looser)
-    assert "| .050 | .050 |" in (tmp_path / "table_v.md").read_text(encoding="utf-8")
+    results.loc[2, ["p", "p_adj"]] = [0.0597, 0.0598]  # listed at alpha 0.06 only
+    write_results(results, tmp_path, StatsConfig(alpha=0.06))
+    assert "| .0597 | .0598 |" in (tmp_path / "table_v.md").read_text(encoding="utf-8")
 
 
 def test_direction_follows_the_odds_ratio() -> None:
