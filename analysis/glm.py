@@ -48,6 +48,12 @@ class LogitFit:
 #: (separation) or oscillating move far more than this.
 SETTLED_RTOL = 1e-10
 
+#: A last IRLS step that still moves a linear predictor by more than this is a fitted
+#: probability running off to 0 or 1 (quasi-separation: each step adds about 1 to its |eta|,
+#: and the deviance tolerance stops IRLS at |eta| 28-30, short of MAX_ABS_ETA). A converged
+#: fit's last step moves every linear predictor by orders of magnitude less.
+RUNAWAY_STEP = 0.5
+
 #: Leverage this close to 1 counts as 1 (HC3 leaves the row out of the meat).
 LEVERAGE_ONE_TOL = 1e-8
 
@@ -105,6 +111,16 @@ def settled(history: dict) -> bool:
     return bool(np.all(np.abs(np.diff(last, axis=0)) <= SETTLED_RTOL * (1 + np.abs(last[-1]))))
 
 
+def running_off(x: np.ndarray, history: dict) -> bool:
+    """Whether IRLS's last step (statsmodels' `fit_history`) still moved a linear predictor
+    by more than `RUNAWAY_STEP`: estimates running off, whatever the deviance says."""
+    last = [np.ravel(p) for p in history.get("params", [])[-2:]]
+    if len(last) < 2 or any(p.shape != (x.shape[1],) for p in last):
+        return False
+    step = x @ (np.asarray(last[1], dtype=float) - np.asarray(last[0], dtype=float))
+    return bool(np.all(np.isfinite(step)) and np.max(np.abs(step)) > RUNAWAY_STEP)
+
+
 def fit_params(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool, bool]:
     """Quasi-likelihood estimates, whether IRLS converged (by the deviance, or by estimates
     that stopped moving: `SETTLED_RTOL`), and whether the fit is separated."""
@@ -114,8 +130,10 @@ def fit_params(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool, bool]:
         result = sm.GLM(y, x, family=sm.families.Binomial()).fit(maxiter=100, tol=1e-12)
     params = np.asarray(result.params, dtype=float)
     eta = x @ params
-    separated = bool(np.max(np.abs(eta)) > MAX_ABS_ETA) or not np.all(np.isfinite(params))
-    converged = bool(result.converged) or settled(getattr(result, "fit_history", {}))
+    history = getattr(result, "fit_history", {})
+    separated = (bool(np.max(np.abs(eta)) > MAX_ABS_ETA) or not np.all(np.isfinite(params))
+                 or running_off(x, history))
+    converged = bool(result.converged) or settled(history)
     return params, converged, separated
 
 

@@ -110,15 +110,18 @@ def _contrast_result(fit: LogitFit, design: Design, rows: pd.DataFrame, action: 
            "odds_ratio": wald.odds_ratio, "ci_low": wald.ci_low, "ci_high": wald.ci_high,
            "z": wald.z, "p": wald.p}
     if part == "intensity" and cfg.intensity_test == "permutation":
+        # The pair in sorted order draws the labels, so that [PSY, ASD] gets the p of
+        # [ASD, PSY] (the statistic is symmetric; only z changes sign) whatever the group order.
+        first, second = sorted((a, b))
         group = rows["group"].to_numpy()
         test = permutation_score_test(
-            design.x, rows["y"].to_numpy(), contrast_vector(fit, reference, a, b),
-            group == a, group == b, contrast_stream(cfg.permutation_seed, action, a, b),
-            cfg.permutations)
+            design.x, rows["y"].to_numpy(), contrast_vector(fit, reference, first, second),
+            group == first, group == second,
+            contrast_stream(cfg.permutation_seed, action, first, second), cfg.permutations)
         if test is None:
             return {"reason": f"the null model ({a} and {b} merged) failed to fit or fits "
                               "exactly"}
-        out.update(z=test.z, p=test.p)
+        out.update(z=test.z if first == a else -test.z, p=test.p)
     return out
 
 
@@ -181,7 +184,10 @@ def run_hurdle(table: pd.DataFrame, groups: list[str], actions: list[str],
     contrasts = cfg.resolved_contrasts(groups)
     rows: list[dict] = []
     for action in actions:
-        action_rows = table[table["action"] == action]
+        # Participant order, not file order: the permutation test draws a random key per row,
+        # so rows in another order would give another p from the same data and seed.
+        action_rows = table[table["action"] == action].sort_values("participant_id",
+                                                                   kind="stable")
         for part in PARTS:
             rows += analyse_part(action, action_rows, part, groups, contrasts, cfg)
     results = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)

@@ -148,6 +148,26 @@ def test_separation_by_a_covariate_is_caught() -> None:
     assert eng["reason"].str.contains("separation").all()
 
 
+def test_quasi_separation_short_of_eta_30_is_caught() -> None:
+    """A covariate that is group ASD but for one non-engaging ASD child (a clinic that sent
+    every ASD child but one): that child alone is ASD with clinic 0, so its fitted
+    probability runs off to 0. IRLS's deviance tolerance stopped it at |eta| 29.6, below the
+    threshold of 30, and ASD's contrasts were reported as estimable with log odds ratio -30.3
+    (odds ratio 7e-14, SE 2.5e6, CI to inf) where both groups engaged 20 of 30."""
+    data = one_action({"ASD": varied(30, 10, 1), "PSY": varied(30, 10, 2),
+                       "TDC": varied(30, 10, 3)})
+    data["clinic"] = (data["group"] == "ASD").astype(float)
+    data.loc[0, "clinic"] = 0.0  # ASD0, a non-engager
+    cfg = StatsConfig(covariates=["clinic"], permutations=99)
+    eng = rows_for(run_hurdle(data, GROUPS, ["nodding"], cfg), "engagement")
+    assert not eng["estimable"].any()
+    assert eng["reason"].str.contains("separation by a covariate").all()
+    x = np.column_stack([np.ones(90), np.repeat([0.0, 1.0, 0.0], 30),
+                         np.repeat([0.0, 0.0, 1.0], 30), data["clinic"]])
+    params, converged, separated = fit_params(x, (data["percent_time"] > 0).to_numpy(float))
+    assert converged and separated and np.max(np.abs(x @ params)) < 30
+
+
 @pytest.mark.parametrize("family", ["all", "part"])
 def test_non_estimable_tests_are_not_in_the_fdr_family(family: str) -> None:
     data = pd.concat([
