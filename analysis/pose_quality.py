@@ -10,6 +10,9 @@ before Table V is trusted.
 A participant is flagged when:
 - several people were in view and the sheet gave no `participant_side`/`participant_box`
   (the person nearest the centre was followed, which may be the interviewer);
+- the track may have passed to another person (`track_warning`: with a hint, someone else
+  in the hinted region nearer its anchor than the person followed; with the default rule,
+  the participant lost and the track taken afresh);
 - a person was found in less than `MIN_PERSON_FRACTION` of the processed frames.
 
 The table holds derived numbers only: no path, no frame.
@@ -36,6 +39,8 @@ COLUMNS = ["participant_id", "backend", "excluded", "frames_processed", "person_
 _REQUIRED = ("participant_id", "backend", "frames_processed", "frames_with_person", "excluded")
 OTHERS_FLAG = ("several people in view and no participant_side/participant_box in the sheet: "
                "the person nearest the centre was followed, which may be the interviewer")
+TRACK_FLAG = ("the track may have passed from the participant to another person "
+              "(track_warning in the pose QC file)")
 
 
 def _pct(value: Any) -> float | None:
@@ -67,6 +72,8 @@ def quality_row(qc: dict[str, Any], source: Path) -> dict[str, Any]:
     if not excluded:
         if qc.get("participant_warning"):
             flags.append(OTHERS_FLAG)
+        if qc.get("track_warning"):
+            flags.append(TRACK_FLAG)
         if processed and found < MIN_PERSON_FRACTION * processed:
             flags.append(f"a person in {100 * found / processed:.1f}% of processed frames "
                          f"(under {100 * MIN_PERSON_FRACTION:.0f}%)")

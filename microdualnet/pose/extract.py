@@ -15,6 +15,7 @@ from microdualnet.pose.participant import (
     SIDES,
     ParticipantHint,
     several_people_warning,
+    track_warning,
 )
 from microdualnet.pose.qc import exclusion_summary, qc_summary, upright_problem, write_qc
 from microdualnet.video import FrameStream, VideoInfo, probe, skip_deblocking_for
@@ -132,7 +133,8 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
                                           only_frames, hint)
         extra = {"openpose_dir": str(openpose_dir), **track.to_json(),
                  "participant_warning": several_people_warning(
-                     track.rule, track.frames_several_people, len(frames))}
+                     track.rule, track.frames_several_people, len(frames)),
+                 "track_warning": track_warning(track, len(frames))}
     else:
         frames = np.arange(info.frames) if only_frames is None else only_frames
         kp, extra = _mediapipe(video, info, frames, hint, progress, max_side)

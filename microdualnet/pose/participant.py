@@ -18,7 +18,8 @@ the detector missed the participant does not hand the track to whoever else is i
 QC counts the frames with several people, lost frames, and frames where another person was
 nearer the anchor than the one followed, and warns when several people were in view and the
 sheet said nothing (the default rule is a guess; on synthetic two-person recordings it
-followed the interviewer for 3 of 36 to 2 of 3 participants: docs/benchmarks.md). The
+followed the interviewer for 3 of 36 to 2 of 3 participants: docs/benchmarks.md), and
+warns (`track_warning`) when the track may have passed to someone else. The
 workflow's pose-quality table (`analysis/pose_quality.py`) brings that warning to the report.
 """
 
@@ -150,13 +151,18 @@ class FollowStats:
     frames_several_people: int = 0
     frames_track_lost: int = 0  # candidates, but none near where the participant was
     frames_other_nearer_anchor: int = 0  # another person nearer the anchor than the one taken
+    # another person who could be the participant (in the hint's region) nearer its anchor
+    frames_other_eligible_nearer_anchor: int = 0
+    track_restarts: int = 0  # times the track was lost and taken afresh from the anchor
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"participant_rule": self.rule,
                 "frames_several_people": self.frames_several_people,
                 "frames_track_lost": self.frames_track_lost,
-                "frames_other_nearer_anchor": self.frames_other_nearer_anchor, **self.extra}
+                "frames_other_nearer_anchor": self.frames_other_nearer_anchor,
+                "frames_other_eligible_nearer_anchor": self.frames_other_eligible_nearer_anchor,
+                "track_restarts": self.track_restarts, **self.extra}
 
 
 def several_people_warning(rule: str, several: int, frames: int) -> str | None:
@@ -166,6 +172,33 @@ def several_people_warning(rule: str, several: int, frames: int) -> str | None:
     return (f"several people in view in {several} of {frames} frames and the sheet gives no "
             "participant_side or participant_box: the person nearest the centre was followed, "
             "which may be the interviewer")
+
+
+def track_warning(stats: FollowStats, frames: int) -> str | None:
+    """The QC warning that the track may have passed to someone else, or None.
+
+    Why: following keeps whoever it last took. With a hint, a frame where the detector
+    missed the participant while the interviewer leaned into the hinted region (or a parent
+    sat in it) hands the track to them at once, and continuity then keeps them while the
+    participant, back in view, sits nearer the hint's anchor. With the default rule, a
+    participant who left while someone else stayed in view is replaced by that person after
+    `REACQUIRE_AFTER` frames, which the several-people warning misses when the two were never
+    in view together.
+    """
+    if frames == 0:
+        return None
+    if not stats.rule.startswith("default"):
+        nearer = stats.frames_other_eligible_nearer_anchor
+        if nearer <= SEVERAL_PEOPLE_WARN * frames:
+            return None
+        return (f"in {nearer} of {frames} frames another person inside the hinted region was "
+                "nearer its anchor than the person followed: the track may have passed to the "
+                "interviewer or a parent (or the participant sits off the hint)")
+    if stats.track_restarts == 0:
+        return None
+    return (f"the participant was lost and the person nearest the centre taken afresh "
+            f"{stats.track_restarts} time(s): while the participant was away the track may "
+            "have passed to someone else (the interviewer)")
 
 
 def box(person: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -227,8 +260,12 @@ def follow(people: list[np.ndarray], hint: ParticipantHint, width: int,
             if not eligible or (ref is not None and not limited
                                 and lost_run <= REACQUIRE_AFTER):
                 continue
+            if ref is not None:
+                stats.track_restarts += 1
             pick, lost_run = min(eligible, key=lambda i: to_anchor[i]), 0
         if min(to_anchor) < to_anchor[pick]:
             stats.frames_other_nearer_anchor += 1
+        if min(to_anchor[i] for i in eligible) < to_anchor[pick]:
+            stats.frames_other_eligible_nearer_anchor += 1
         out[t] = ref = cands[pick][0]
     return out, stats

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from analysis.__main__ import main
-from analysis.pose_quality import OTHERS_FLAG, quality_table, read_quality, summary_line
+from analysis.pose_quality import (
+    OTHERS_FLAG,
+    TRACK_FLAG,
+    quality_table,
+    read_quality,
+    summary_line,
+)
 from analysis.report import pose_quality_html
 from pipeio import InputError
 
@@ -202,3 +208,11 @@ def test_summary_of_participants_with_no_frame_processed(tmp_path):
     table = quality_table(_write(tmp_path, _qc("s1", frames_processed=0, frames_with_person=0)))
     assert summary_line(table) == ("Pose QC of 1 participants with pose (openpose): no frame "
                                    "processed; 0 flagged.")
+
+
+def test_a_track_that_may_have_passed_to_someone_else_is_flagged_with_a_hint_too(tmp_path):
+    """The sheet's side does not keep a parent in the hinted half out of the track."""
+    paths = _write(tmp_path, _qc("s1", participant_rule="sheet: participant_side left",
+                                 frames_several_people=48,
+                                 track_warning="in 20 of 48 frames another person ..."))
+    assert quality_table(paths)["flags"].tolist() == [TRACK_FLAG]

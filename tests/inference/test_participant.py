@@ -20,6 +20,7 @@ from microdualnet.pose.participant import (
     hint_from_sheet,
     parse_hint,
     several_people_warning,
+    track_warning,
 )
 from microdualnet.pose.participant import box as joint_box
 from pipeio.errors import InputError
@@ -165,7 +166,7 @@ def test_synthetic_interviewer_is_in_the_json_and_the_sheet_side_follows_the_par
                           progress=False, hint=hint)
         assert qc["frames_several_people"] >= 0.9 * qc["frames_processed"]
         assert qc["participant_rule"] == f"sheet: participant_side {hint.side}"
-        assert qc["participant_warning"] is None
+        assert qc["participant_warning"] is None and qc["track_warning"] is None
         followed = _followed_participant(load_pose(tmp_path / f"{pid}.npz").keypoints, truth)
         assert followed.mean() == 1.0
         # The wrong side follows the interviewer: the hint is what decides.
@@ -444,4 +445,43 @@ def test_follow_stats_in_the_qc_record():
     _, stats = follow(frames(*seq), NO_HINT, W, H)
     assert stats.to_json() == {"participant_rule": "default: the person nearest the frame centre",
                                "frames_several_people": 6, "frames_track_lost": 4,
-                               "frames_other_nearer_anchor": 0}
+                               "frames_other_nearer_anchor": 0,
+                               "frames_other_eligible_nearer_anchor": 0, "track_restarts": 0}
+
+
+def test_with_a_hint_a_track_handed_to_someone_in_the_region_warns():
+    """A parent sits in the hinted half beside the child; the detector misses the child in
+    one frame: the parent is taken at once and continuity keeps them while the child, back
+    in view, sits nearer the anchor. Which one is the child is not for following to guess,
+    but QC says the track may have passed to someone else."""
+    child, parent = person(160, 240, seed=1), person(330, 240, seed=2)
+    interviewer = person(520, 240, seed=3)
+    seq = [[child, parent, interviewer]] * 3 + [[parent, interviewer]] + [
+        [interviewer, child, parent]] * 6
+    track, stats = follow(frames(*seq), parse_hint("left"), W, H)
+    assert np.allclose(track[:3, :, 0].mean(1), 160, atol=8)
+    assert np.allclose(track[3:, :, 0].mean(1), 330, atol=8)  # the parent from frame 3 on
+    assert stats.frames_other_eligible_nearer_anchor == 6 and stats.track_restarts == 1
+    assert track_warning(stats, len(seq)).startswith(
+        "in 6 of 10 frames another person inside the hinted region was nearer its anchor")
+    # The interviewer on the other side, nearer the anchor than nobody: no warning.
+    _, stats = follow(frames(*[[child, interviewer]] * 10), parse_hint("left"), W, H)
+    assert stats.frames_other_eligible_nearer_anchor == 0
+    assert track_warning(stats, 10) is None
+
+
+def test_default_rule_taking_someone_afresh_warns_even_when_never_two_in_view():
+    """The child leaves; the interviewer, alone in view, comes to the middle; the child
+    returns when they have gone. Never two people in one frame, so no several-people
+    warning, yet the interviewer's frames after REACQUIRE_AFTER are in the track."""
+    child, interviewer = person(280, 240, seed=1), person(420, 240, seed=2)
+    seq = [[child]] * 5 + [[interviewer]] * (REACQUIRE_AFTER + 5) + [[child]] * 5
+    track, stats = follow(frames(*seq), NO_HINT, W, H)
+    assert np.allclose(track[5 + REACQUIRE_AFTER:-5, :, 0].mean(1), 420, atol=8)
+    assert not track[-5:].any()  # the child back: lost, not yet looked for afresh
+    assert stats.frames_several_people == 0 and stats.track_restarts == 1
+    assert several_people_warning(stats.rule, 0, len(seq)) is None
+    assert track_warning(stats, len(seq)).startswith(
+        "the participant was lost and the person nearest the centre taken afresh 1 time(s)")
+    _, stats = follow(frames(*[[child]] * 10), NO_HINT, W, H)
+    assert stats.track_restarts == 0 and track_warning(stats, 10) is None

@@ -52,6 +52,8 @@ def test_qc_summary_counts_frames_and_entities(poses):
     assert all(0.3 < v <= 1 for v in qc["mean_confidence_per_entity"].values())
     assert qc["excluded"] is False and qc["exclusion_reason"] is None
     assert qc["participant_id"] == "sub-002" and qc["only_sampled_frames"] is False
+    # One person in view: nothing to take the track over, no warning about it.
+    assert qc["track_restarts"] == 0 and qc["track_warning"] is None
     # Each entity's mean joint confidence over the frames with a person, from the pose file.
     kp = load_pose(poses["sub-002"]).keypoints
     person = has_person(kp)
