@@ -445,6 +445,36 @@ def test_a_coder_file_corrected_in_place_reruns_the_agreement(copy):
     assert job_counts(plan.stdout + plan.stderr) == {"agreement": 1}
 
 
+
+def test_a_coding_file_or_mapping_replaced_by_an_older_copy_reruns_the_agreement(copy):
+    """A sheet's coding file or the mapping copied in with its times kept (`cp -p` from a
+    coder's archive) is older than the agreement: their sizes and times are a parameter."""
+    assert main(["synth", "coders", "--cohort", str(copy / "study"),
+                 "--out", str(copy / "study/codings")]) == 0
+    sheet_path = copy / "study/participants.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+    sheet["codings_anna"] = [f"codings/coder1/boris/{pid}.tsv" for pid in sheet["participant_id"]]
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    _edit(copy, agreement={"mapping": "study/codings/mapping.yaml"})
+    target = f"{RESULTS}/agreement/agreement.tsv"
+    res = run_snakemake(copy, target)
+    assert res.returncode == 0, res.stderr[-3000:]
+    codings = copy / "study/codings"
+    pid = sheet.loc[1, "participant_id"]
+    for replaced, older in ((codings / f"coder1/boris/{pid}.tsv", codings / f"coder2/boris/{pid}.tsv"),
+                            (codings / "mapping.yaml", None)):
+        kept = replaced.stat()
+        if older is None:
+            replaced.write_text(replaced.read_text() + "# revised\n")
+        else:
+            shutil.copyfile(older, replaced)
+        os.utime(replaced, ns=(kept.st_atime_ns, kept.st_mtime_ns - 10**12))
+        plan = run_snakemake(copy, "--dry-run", target)
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        assert job_counts(plan.stdout + plan.stderr) == {"agreement": 1}, replaced
+        res = run_snakemake(copy, target)
+        assert res.returncode == 0, res.stderr[-3000:]
+
 def test_a_missing_sheet_coding_file_names_the_line_and_column(copy):
     sheet_path = copy / "study/participants.tsv"
     sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)

@@ -6,6 +6,9 @@
 AGREEMENT = config["agreement"]
 DEMO_CODINGS = f"{DEMO['out']}/codings"
 DURATIONS = None  # video lengths of coded participants that have no windows file
+# A study's coding files and folders and its mapping, fingerprinted for the agreement job's
+# parameters (the demo's are demo_coders' outputs, whose times say it all).
+STUDY_CODINGS = []
 # Coder name -> files or folders: from config agreement.coders and the sheet's
 # codings_<coder> columns (one file per participant), or the demo's synthetic coders.
 CODER_INPUT = {name: [path] for name, path in AGREEMENT["coders"].items()}
@@ -29,6 +32,7 @@ if CODER_INPUT:
                          "truth compares coders only): add a second coder")
     CODER_ARG = [(name, path) for name, paths in CODER_INPUT.items() for path in paths]
     CODINGS_MAPPING = AGREEMENT["mapping"]
+    STUDY_CODINGS = [path for _name, path in CODER_ARG] + [CODINGS_MAPPING]
 elif DEMO["enabled"] and DEMO["coders"]:
     CODER_INPUT = {c: [f"{DEMO_CODINGS}/{c}"] for c in ("coder1", "coder2")}
     # One coder read from its BORIS export, the other from its ELAN files: both readers run.
@@ -94,10 +98,10 @@ rule agreement:
             f"--durations {shlex.quote(input.durations)}" if input.durations else ""),
         out=lambda wc, output: str(Path(output.table).parent),
         decision=DECISION_ARGS,
-        # Names, sizes and times of the files in a study's coder folders: a corrected export
-        # rewritten in place reruns the comparison (a folder's own time does not change).
-        coder_files=" ".join(folder_manifest(path, "*") for path in AGREEMENT["coders"].values()
-                             if Path(path).is_dir()),
+        # Sizes and times of a study's coding files (every file of a coder folder) and of its
+        # mapping: an export corrected in place (a folder's own time does not change) or a
+        # file replaced by a copy with older times (`cp -p`) reruns the comparison.
+        coder_files=" ".join(file_stamp(path) for path in STUDY_CODINGS),
     shell:
         "\"$MDN_PY\" -m analysis agreement --codings {params.coders}"
         " --mapping {input.mapping:q} {params.windows} {params.durations}"

@@ -201,7 +201,16 @@ def video_stamp(pid):
     The demo's videos are the workflow's own outputs, tracked by Snakemake."""
     if DEMO["enabled"]:
         return ""
-    stat = Path(VIDEO[pid]).stat()
+    return file_stamp(VIDEO[pid])
+
+
+def file_stamp(path):
+    """Size and modification time of a study's input file (or, for a folder, of the files in
+    it), for a parameter of the jobs that read it: Snakemake reruns a job only for an input
+    newer than its outputs, so a file replaced by an older copy needs this to count."""
+    if Path(path).is_dir():
+        return folder_manifest(path, "*")
+    stat = Path(path).stat()
     return f"{stat.st_size} bytes, modified {stat.st_mtime_ns} ns"
 
 

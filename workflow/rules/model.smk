@@ -58,7 +58,9 @@ rule demo_clips:
 rule train:
     input:
         config=train_config,
-        clips=rules.demo_clips.output.lists if DEMO["enabled"] else [],
+        # The demo's clip lists, or a study's clip folder as it is: another model.clips (or a
+        # file added to the folder) trains again.
+        clips=rules.demo_clips.output.lists if DEMO["enabled"] else MODEL["clips"],
     output:
         weights=f"{MODEL['path']}/model.safetensors",
         meta=f"{MODEL['path']}/model.json",
@@ -75,7 +77,8 @@ rule train:
     params:
         launch=TRAIN_LAUNCH,
         out=lambda wc, output: str(Path(output.weights).parent),
-        root=lambda wc, input: str(Path(input.clips[0]).parent) if input.clips else MODEL["clips"],
+        root=lambda wc, input: (str(Path(input.clips[0]).parent) if DEMO["enabled"]
+                                else str(input.clips)),
     shell:
         "{params.launch} -m microdualnet train --config {input.config:q} --data-root {params.root:q}"
         " --out {params.out:q} --set threads={threads} --set progress=false > {log:q} 2>&1"
