@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +25,9 @@ from pydantic import (
 from pipeio.errors import InputError
 from pipeio.yamlfile import safe_load_unique
 
+# `~/data` names the home folder's data, as in a shell (`--set data.root=~/data` reaches us
+# unexpanded: the shell expands `~` only at a word's start).
+HomePath = Annotated[Path, AfterValidator(Path.expanduser)]
 # A number in exponent notation without a dot, which YAML 1.1 (PyYAML) leaves as text.
 _EXPONENT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 
@@ -34,7 +38,7 @@ class _Section(BaseModel):
 
 class DataConfig(_Section):
     format: Literal["ma52", "imigue"] = "ma52"
-    root: Path = Field(description="dataset folder (relative paths: from the working directory)")
+    root: HomePath = Field(description="dataset folder (relative paths: from the working directory)")
     train_split: str = "train"
     val_split: str = "val"
     test_split: str | None = "test"  # MA-52's public test labels are dummies: set null
@@ -46,13 +50,6 @@ class DataConfig(_Section):
     shift: float = Field(0.1, ge=0, le=0.5)  # person view: training centre jitter (of side)
     scale: tuple[float, float] = (1.0, 1.15)  # training size jitter (short side / square side)
     flip_p: float = Field(0.5, ge=0, le=1)
-
-    @field_validator("root")
-    @classmethod
-    def _home(cls, value: Path) -> Path:
-        """`~/data` names the home folder's data, as in a shell (`--set data.root=~/data`
-        reaches us unexpanded: the shell expands `~` only at a word's start)."""
-        return value.expanduser()
 
     @model_validator(mode="after")
     def _scale_ok(self) -> DataConfig:
@@ -67,7 +64,7 @@ class ModelSection(_Section):
     preset: Literal["demo", "paper", "paper-ma52", "paper-imigue"] = "demo"
     variant: str = "full"  # a spec such as "ts-only+no-sem" (docs/model.md, "Variants")
     overrides: dict[str, Any] = Field(default_factory=dict)  # any ModelConfig field
-    pretrained: Path | None = None  # local torchvision / TSM / mmaction2 backbone weights
+    pretrained: HomePath | None = None  # local torchvision / TSM / mmaction2 backbone weights
 
     @field_validator("overrides")
     @classmethod
@@ -79,11 +76,6 @@ class ModelSection(_Section):
         floats = {f.name for f in dataclasses.fields(ModelConfig) if isinstance(f.default, float)}
         return {key: float(v) if key in floats and isinstance(v, str) and _EXPONENT.fullmatch(v)
                 else v for key, v in value.items()}
-
-    @field_validator("pretrained")
-    @classmethod
-    def _home(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None
 
     @field_validator("variant")
     @classmethod
