@@ -3,8 +3,13 @@
 The first group present is the reference (no column); every other group gets an indicator
 `group[<name>]`. A contrast between any two groups is then a difference of these columns
 (`analysis.contrasts`), so the reference choice never changes a reported effect.
-Numeric covariates enter linearly as they are; text covariates (e.g. sex) as indicators for
-every level but the first in sorted order.
+Numeric covariates enter linearly, standardised over the rows fitted (mean 0, SD 1, as R's
+`scale()`): group coefficients, their covariance and every contrast are those of the raw
+values (only the intercept and the covariate's own slope, never reported, change), while
+IRLS no longer depends on the unit. Age in seconds (values ~3e8) left the raw design so
+ill-conditioned that IRLS stopped short of its tolerance and an estimable action was
+reported "model did not converge". Text covariates (e.g. sex) enter as indicators for every
+level but the first in sorted order.
 """
 
 from __future__ import annotations
@@ -29,6 +34,14 @@ def constant_covariates(rows: pd.DataFrame, covariates: list[str]) -> list[str]:
     return [c for c in covariates if rows[c].nunique(dropna=False) < 2]
 
 
+def standardised(values: np.ndarray) -> np.ndarray:
+    """`(v - mean) / sd` (sd with n - 1, as R's `scale()`); a constant column stays constant
+    (0), for the rank check to refuse."""
+    centred = values - values.mean()
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    return centred / sd if sd > 0 else centred
+
+
 def build_design(rows: pd.DataFrame, groups: list[str], covariates: list[str]) -> Design:
     """The model matrix for these rows; `groups` lists the groups to model, in order."""
     present = [g for g in groups if (rows["group"] == g).any()]
@@ -40,7 +53,7 @@ def build_design(rows: pd.DataFrame, groups: list[str], covariates: list[str]) -
     for cov in covariates:
         values = rows[cov]
         if pd.api.types.is_numeric_dtype(values):
-            columns.append(values.to_numpy(dtype=float))
+            columns.append(standardised(values.to_numpy(dtype=float)))
             names.append(cov)
         else:
             levels = sorted(values.astype(str).unique())

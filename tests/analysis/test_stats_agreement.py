@@ -145,10 +145,10 @@ d <- read.csv(commandArgs(TRUE)[1])
 d$group <- factor(d$group, levels = c("ASD", "PSY", "TDC"))
 d$sex <- factor(d$sex, levels = c("F", "M"))
 ctl <- glm.control(epsilon = 1e-14, maxit = 100)
-m1 <- glm(engaged ~ group + age + sex, family = binomial, data = d, control = ctl)
+m1 <- glm(engaged ~ group + scale(age) + sex, family = binomial, data = d, control = ctl)
 e <- d[d$percent_time > 0, ]
 e$y <- e$percent_time / 100
-m2 <- glm(y ~ group + age + sex, family = quasibinomial, data = e, control = ctl)
+m2 <- glm(y ~ group + scale(age) + sex, family = quasibinomial, data = e, control = ctl)
 out <- data.frame(
   coef1 = coef(m1), se1 = sqrt(diag(vcov(m1))),
   coef2 = coef(m2), hc0 = sqrt(diag(vcovHC(m2, type = "HC0"))),

@@ -423,3 +423,20 @@ def test_a_nearly_singular_labelling_is_kept_an_exactly_singular_one_left_out(mo
     exceed = np.sum(s_all[defined] ** 2 >= test.z ** 2 * (1 - 1e-9) * v_all[defined])
     assert exceed == 171  # the observed labelling among them
     assert test.p == (1 + 171) / (1 + 209)
+
+
+@pytest.mark.parametrize("scale, shift", [(3.15576e10, 0.0), (1.0, 2e7)])
+def test_a_covariate_in_milliseconds_or_far_from_zero_fits_as_in_years(scale: float,
+                                                                         shift: float) -> None:
+    """Age in milliseconds (~3e11), or a covariate near 2e7 (a date written as a number), is
+    the same model. The raw values made the design ill-conditioned: IRLS stopped short of its
+    tolerance ('model did not converge') or the rank check called the design rank deficient."""
+    data = intensity_cohort()
+    cfg = StatsConfig(covariates=["age"], permutations=199)
+    years, other = (run_hurdle(d, GROUPS, ["nodding"], cfg)
+                    for d in (data, data.assign(age=data["age"] * scale + shift)))
+    assert years["estimable"].all()
+    assert other["estimable"].all(), other["reason"].tolist()
+    for col in ("log_or", "se", "z"):
+        np.testing.assert_allclose(other[col], years[col], rtol=1e-8)
+    np.testing.assert_allclose(other["p"], years["p"], rtol=1e-9)
