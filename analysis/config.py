@@ -123,7 +123,9 @@ class StatsConfig(BaseModel):
         default=9999, ge=99,
         description="Label permutations per intensity contrast (intensity_test: permutation); "
         "p = (1 + permuted statistics at least as large) / (1 + permutations whose "
-        "statistic is defined); a labelling that makes the design singular is left out.",
+        "statistic is defined); when the two groups have at most this many distinct "
+        "labellings, every one is used instead (the exact p); a labelling that makes the "
+        "design singular is left out.",
     )
     permutation_seed: int = Field(
         default=0, ge=0,

@@ -41,7 +41,10 @@ def _test_text(cfg: StatsConfig) -> str:
         f"standard error), with {cfg.permutations} random permutations of the group labels "
         "between the two groups compared (p = (1 + number of permuted statistics at least as "
         "large) / (1 + number of permutations whose statistic is defined, at most "
-        f"{cfg.permutations}); seed {cfg.permutation_seed}), because Wald tests "
+        f"{cfg.permutations}); seed {cfg.permutation_seed}), or, where the two groups' "
+        f"engagers have at most {cfg.permutations} distinct labellings, all of them (an "
+        "exact p, a multiple of 1 / number of labellings, so coarse for small groups: 3 + 4 "
+        "engagers have 35), because Wald tests "
         "with sandwich standard errors reject a true null too often for skewed fractions in "
         "small groups."
     )

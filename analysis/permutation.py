@@ -18,8 +18,11 @@ and a permutation only re-solves a p x p system: no refits. Writing a row of A o
 x_i = z_i + l_i L (l_i = 1 in A, 0 in B), X'W~X, sum r x and sum r^2 x x' are rank-two
 updates of fixed matrices, computed for all permutations at once.
 
-p = (1 + #{T_perm >= T}) / (1 + permutations) (Phipson & Smyth 2010), over the labellings
-under which the contrast is estimable: one that puts group A exactly on a covariate's level
+p = (1 + #{T_perm >= T}) / (1 + permutations) (Phipson & Smyth 2010) over random labellings;
+when the two groups have at most `permutations` distinct labellings (e.g. 3 + 4 engagers: 35),
+every one is used instead, p = #{T_all >= T} / #labellings (the observed one among them): the
+exact p, the same on every run, rather than a Monte Carlo estimate of it. Either way only the
+labellings under which the contrast is estimable count: one that puts group A exactly on a covariate's level
 makes the design singular and T undefined, and is left out of both counts. The test is exact when
 the rows of A and B are exchangeable (same intensity distribution, covariates unrelated to
 group); because T is studentized it stays asymptotically valid when the groups differ in
@@ -29,6 +32,8 @@ it over-rejects, though less than every Wald or score variant measured (docs).
 
 from __future__ import annotations
 
+import itertools
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -111,6 +116,19 @@ def random_labellings(observed: np.ndarray, rng: np.random.Generator, count: int
     return (keys <= cut).astype(float)
 
 
+def every_labelling(observed: np.ndarray, limit: int) -> np.ndarray | None:
+    """Every rearrangement of a 0/1 vector (as many ones as observed), or None when there are
+    more than `limit`."""
+    n, n_ones = len(observed), int(observed.sum())
+    count = math.comb(n, n_ones)
+    if count > limit:
+        return None
+    labels = np.zeros((count, n))
+    for k, chosen in enumerate(itertools.combinations(range(n), n_ones)):
+        labels[k, list(chosen)] = 1.0
+    return labels
+
+
 def permutation_score_test(x: np.ndarray, y: np.ndarray, vec: np.ndarray, in_a: np.ndarray,
                            in_b: np.ndarray, rng: np.random.Generator,
                            permutations: int) -> ScoreTest | None:
@@ -128,9 +146,12 @@ def permutation_score_test(x: np.ndarray, y: np.ndarray, vec: np.ndarray, in_a: 
     if not var[0] > 0:
         return None
     stat = score[0] ** 2 / var[0]
-    p_score, p_var = score_statistics(random_labellings(observed, rng, permutations), z, vec,
-                                      w, r, rows)
+    every = every_labelling(observed, permutations)
+    labels = random_labellings(observed, rng, permutations) if every is None else every
+    p_score, p_var = score_statistics(labels, z, vec, w, r, rows)
     defined = np.isfinite(p_score) & (p_var > 0)
     exceed = int(np.sum(p_score[defined]**2 >= stat * (1 - TIE_RTOL) * p_var[defined]))
+    # Enumerated, the observed labelling is among them (it ties with itself): no added 1.
+    added = 1 if every is None else 0
     return ScoreTest(z=float(np.sign(score[0]) * np.sqrt(stat)),
-                     p=(1 + exceed) / (1 + int(defined.sum())))
+                     p=(added + exceed) / (added + int(defined.sum())))

@@ -52,7 +52,9 @@ def test_methods_paragraph_of_a_permutation_analysis_of_the_top_actions() -> Non
         "engaged on group, with the leverage-corrected HC3 sandwich estimator for robust",
         "Pairwise group contrasts (ASD vs TDC) are reported",
         "with 499 random permutations of the group labels",
-        "at most 499); seed 7), because Wald tests",
+        "at most 499); seed 7), or, where the two groups' engagers have at most 499 "
+        "distinct labellings, all of them (an exact p, a multiple of 1 / number of "
+        "labellings, so coarse for small groups: 3 + 4 engagers have 35), because Wald tests",
         "over the estimable tests of all actions, contrasts and both parts together; results "
         "with unadjusted p < 0.05",
         "when a group had fewer than 4 engagers or no variation",

@@ -106,24 +106,47 @@ def test_only_the_rows_of_the_two_groups_are_relabelled(monkeypatch) -> None:
     assert len(observed) == np.sum(in_a | in_b) < len(y)
     assert observed.sum() == in_a.sum()
 
-def test_random_permutation_p_approaches_full_enumeration() -> None:
-    # Two small groups (a few engagers each) beside a large one: every labelling.
-    data = intensity_cohort(seed=6, sizes={"ASD": 14, "PSY": 14, "TDC": 40})
+def _labellings_and_exact_p(data: pd.DataFrame) -> tuple[int, float]:
+    """How many ASD/PSY labellings the engagers have, and the exact p over all of them."""
     x, y, vec, in_a, in_b = model_inputs(data, "ASD", "PSY")
     mu = restricted_means(x, y, vec)
     w, r = mu * (1 - mu), y - mu
     z = x - np.outer(in_a, vec)
     rows = np.flatnonzero(in_a | in_b)
     choices = list(itertools.combinations(range(len(rows)), int(in_a.sum())))
-    assert 100 < len(choices) < 20000
     every = np.zeros((len(choices), len(rows)))
     for k, chosen in enumerate(choices):
         every[k, list(chosen)] = 1
     score, var = score_statistics(every, z, vec, w, r, rows)
-    observed = permutation_score_test(x, y, vec, in_a, in_b, np.random.default_rng(5), 40000)
-    exact = np.mean(score**2 / var >= observed.z**2 * (1 - 1e-9))
+    observed = score_statistics(in_a[rows][None, :].astype(float), z, vec, w, r, rows)
+    stat = observed[0][0] ** 2 / observed[1][0]
+    return len(choices), float(np.mean(score**2 / var >= stat * (1 - 1e-9)))
+
+
+def test_random_permutation_p_approaches_full_enumeration() -> None:
+    # Two small groups (7-10 engagers each) beside a large one: more labellings (92378) than
+    # permutations, so they are drawn at random.
+    data = intensity_cohort(seed=7, sizes={"ASD": 16, "PSY": 16, "TDC": 40})
+    count, exact = _labellings_and_exact_p(data)
+    assert 40000 < count < 200000
     assert 0.02 < exact < 0.98  # a non-trivial case
+    x, y, vec, in_a, in_b = model_inputs(data, "ASD", "PSY")
+    observed = permutation_score_test(x, y, vec, in_a, in_b, np.random.default_rng(5), 40000)
     assert observed.p == pytest.approx(exact, abs=0.01)
+    assert observed.p != exact  # a Monte Carlo estimate, (1 + k) / 40001
+
+
+def test_few_labellings_are_all_used_for_the_exact_p() -> None:
+    """6 + 6 engagers have 924 labellings, fewer than the permutations asked for: every one is
+    used once, p is the exact one (whatever the random stream), not an estimate of it."""
+    data = intensity_cohort(seed=6, sizes={"ASD": 14, "PSY": 14, "TDC": 40})
+    count, exact = _labellings_and_exact_p(data)
+    assert count == 924 and 0.02 < exact < 0.98
+    x, y, vec, in_a, in_b = model_inputs(data, "ASD", "PSY")
+    tests = [permutation_score_test(x, y, vec, in_a, in_b, np.random.default_rng(seed), 9999)
+             for seed in (0, 1)]
+    assert tests[0].p == tests[1].p == pytest.approx(exact, rel=1e-12)
+    assert round(tests[0].p * 924) == pytest.approx(tests[0].p * 924, abs=1e-9)
 
 
 def _r_available() -> bool:
@@ -322,9 +345,10 @@ def test_labellings_that_make_the_design_singular_are_left_out():
 
 
 def test_every_labelling_gives_the_exact_p_over_the_defined_ones(monkeypatch):
-    """With the 'random' labellings replaced by all 210, p is exactly (1 + defined labellings
-    at least as extreme, ties included) / (1 + defined labellings): the observed labelling is
-    one of them and ties with itself, the singular one counts in neither."""
+    """Over all 210 labellings, p is exactly (defined labellings at least as extreme, ties
+    included) / (defined labellings): the observed labelling is one of them and ties with
+    itself, the singular one counts in neither. Drawn at random (here: fed all 210), the
+    observed one is added: (1 + ...) / (1 + ...)."""
     sex = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], float)
     in_a = np.array([1, 1, 0, 0, 1, 1, 0, 0, 0, 0], bool)
     x = np.column_stack([np.ones(10), in_a, sex])
@@ -332,8 +356,10 @@ def test_every_labelling_gives_the_exact_p_over_the_defined_ones(monkeypatch):
     vec = np.array([0.0, 1.0, 0.0])
     every = np.array([np.isin(np.arange(10), c) for c in itertools.combinations(range(10), 4)],
                      float)
-    monkeypatch.setattr(permutation, "random_labellings", lambda observed, rng, count: every)
     test = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 210)
+    # The Monte Carlo path (fewer permutations asked than labellings), fed every labelling.
+    monkeypatch.setattr(permutation, "random_labellings", lambda observed, rng, count: every)
+    drawn = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 209)
     mu = restricted_means(x, y, vec)
     s_all, v_all = score_statistics(every, x - np.outer(in_a, vec), vec, mu * (1 - mu), y - mu,
                                     np.arange(10))
@@ -344,7 +370,8 @@ def test_every_labelling_gives_the_exact_p_over_the_defined_ones(monkeypatch):
     larger = np.sum(s_all[defined] ** 2 > stat * (1 + 1e-9) * v_all[defined])
     ties = np.sum(np.isclose(s_all[defined] ** 2 / v_all[defined], stat, rtol=1e-9))
     assert defined.sum() == 209 and ties >= 1
-    assert test.p == (1 + larger + ties) / (1 + 209)
+    assert test.p == (larger + ties) / 209  # every labelling: the observed one among them
+    assert drawn.p == (1 + larger + ties) / (1 + 209)  # the observed one added to the draws
 
 
 def _every_labelling(n: int, n_a: int) -> np.ndarray:
@@ -353,19 +380,18 @@ def _every_labelling(n: int, n_a: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", [0, 2])
-def test_labellings_tying_only_to_rounding_count_as_ties(monkeypatch, seed: int) -> None:
+def test_labellings_tying_only_to_rounding_count_as_ties(seed: int) -> None:
     """Three values, each in four participants, no covariates: T depends only on how many of
     each value group A holds, and A's complement gives the same T (the score changes sign).
     So 192 of the 924 labellings tie with the observed one mathematically; the complements
-    sum other rows and land a few ulps below it. p counts them all: (1 + 280) / (1 + 924)
-    for these values; with no slack (TIE_RTOL = 0) the ties below were lost."""
+    sum other rows and land a few ulps below it. p counts them all: 280 / 924 (every
+    labelling) for these values; with no slack (TIE_RTOL = 0) the ties below were lost."""
     vals = np.random.default_rng(seed).uniform(0.05, 0.6, 3)
     y = np.repeat(vals, 4)
     in_a = np.isin(np.arange(12), [0, 1, 2, 4, 5, 8])  # 3, 2 and 1 of the three values
     x = np.column_stack([np.ones(12), in_a])
     vec = np.array([0.0, 1.0])
     every = _every_labelling(12, 6)
-    monkeypatch.setattr(permutation, "random_labellings", lambda observed, rng, count: every)
     test = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 924)
     # The count from the combinatorics: labellings by the value counts (a, b, c) in A.
     mu = restricted_means(x, y, vec)
@@ -377,12 +403,12 @@ def test_labellings_tying_only_to_rounding_count_as_ties(monkeypatch, seed: int)
     np.testing.assert_allclose(score[ties] ** 2 / var[ties], test.z ** 2, rtol=1e-12)
     larger = np.sum(score[~ties] ** 2 / var[~ties] > test.z ** 2 * (1 + 1e-6))
     assert larger + ties.sum() == 280
-    assert test.p == (1 + 280) / (1 + 924)
+    assert test.p == 280 / 924
     # Here about half the ties land below the observed statistic in floating point; how
     # many depends on the machine's rounding, so it is not asserted.
 
 
-def test_a_nearly_singular_labelling_is_kept_an_exactly_singular_one_left_out(monkeypatch):
+def test_a_nearly_singular_labelling_is_kept_an_exactly_singular_one_left_out() -> None:
     """Sex (0/1) and a covariate c that is a 0/1 indicator plus 1e-3 noise. Putting A on the
     boys makes group and sex collinear: singular, T undefined, left out. Putting A on c's
     upper level makes the relabelled information matrix nearly singular (smallest over largest
@@ -418,11 +444,10 @@ def test_a_nearly_singular_labelling_is_kept_an_exactly_singular_one_left_out(mo
     defined = np.isfinite(s_all) & (v_all > 0)
     assert defined.sum() == 209
     assert np.flatnonzero(~defined).tolist() == [int(np.flatnonzero((every == sex).all(1))[0])]
-    monkeypatch.setattr(permutation, "random_labellings", lambda observed, rng, count: every)
     test = permutation_score_test(x, y, vec, in_a, ~in_a, np.random.default_rng(0), 210)
     exceed = np.sum(s_all[defined] ** 2 >= test.z ** 2 * (1 - 1e-9) * v_all[defined])
     assert exceed == 171  # the observed labelling among them
-    assert test.p == (1 + 171) / (1 + 209)
+    assert test.p == 171 / 209
 
 
 @pytest.mark.parametrize("scale, shift", [(3.15576e10, 0.0), (1.0, 2e7)])
