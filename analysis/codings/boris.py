@@ -44,6 +44,9 @@ from pipeio.textfile import read_utf8
 NO_SUBJECT = ("", "No focal subject")  # BORIS's two spellings of "coded without a subject"
 MEDIA_COLUMNS = ("Media file name", "Media file path", "Media file", "Source")
 DURATION_COLUMNS = ("Media duration (s)", "Total length")
+#: A media duration further than this from the analysed video's length is another recording
+#: (or a trimmed copy of it); re-encoding changes a length by a frame or two.
+MEDIA_TOLERANCE_S = 1.0
 PLAYER_PREFIX = "player #1:"
 MISSING = ("", "NA")  # BORIS writes NA where it has no value (a live observation's media)
 WORKBOOK_SUFFIX = ".xlsx"
@@ -293,7 +296,16 @@ def _normalise(path: Path, observations: dict[str, _Observation], mapping: Codin
         pid = mapping.participant_id(source, str(path))
         pids.append(pid)
         known = mapping.known({e.behaviour for e in obs.events}, str(path))
-        limits = [d for d in (obs.duration_s, durations.get(pid)) if d is not None]
+        video_s = durations.get(pid)
+        if (obs.duration_s is not None and video_s is not None
+                and abs(obs.duration_s - video_s) > MEDIA_TOLERANCE_S):
+            raise InputError(
+                f"{path}: observation {obs_id!r} was coded on a video of {obs.duration_s:.1f} s "
+                f"(its media duration) but participant {pid}'s video is {video_s:.1f} s: a "
+                "coding of another recording, or of an untrimmed or re-cut copy, has its "
+                "events at the wrong times; code the video the pipeline analysed, or leave "
+                "this participant's coding out")
+        limits = [d for d in (obs.duration_s, video_s) if d is not None]
         duration = min(limits) if limits else None
         ours = _points_lengthened(
             [CodedEvent(pid, e.behaviour, e.start_s, e.end_s, e.where, e.point)

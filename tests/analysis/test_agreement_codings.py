@@ -190,9 +190,23 @@ def test_boris_overlap_of_one_behaviour_is_refused(tmp_path):
 
 def test_boris_video_length_from_the_windows_files(tmp_path):
     path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 10.0),
-                                              ("child", "nod", "STOP", 12.0)]))
+                                              ("child", "nod", "STOP", 12.0)], duration=11.8))
     with pytest.raises(InputError, match="after the end of the 11.000 s video"):
         read_boris(path, MAPPING, durations={"sub-001": 11.0})
+
+
+def test_boris_coding_of_a_video_of_another_length_is_refused(tmp_path):
+    """A media duration 30 s longer than the analysed video: the coder coded another
+    recording or an untrimmed copy, so every event time is off. Within a second (a
+    re-encoding) it is the same video."""
+    path = write(tmp_path, "sub-001.tsv", v8([("child", "nod", "START", 10.0),
+                                              ("child", "nod", "STOP", 12.0)], duration=90.0))
+    with pytest.raises(InputError, match=r"sub-001.tsv: observation 'sub-001' was coded on a "
+                                         r"video of 90.0 s .* participant sub-001's video is "
+                                         r"60.0 s"):
+        read_boris(path, MAPPING, durations={"sub-001": 60.0})
+    table, _ = read_boris(path, MAPPING, durations={"sub-001": 89.2})
+    assert events(table) == [("sub-001", "nodding", 10.0, 12.0)]
 
 
 def test_unknown_behaviours_warned_when_asked(tmp_path, caplog):
