@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib
@@ -25,6 +26,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from analysis.tables import STAR_LEVELS  # noqa: E402
 
 DAGGER = "\u2020"  # .05 <= p < alpha, for an alpha above .05
+#: Characters per line of a panel title: a longer action name is wrapped, not cut off at
+#: the figure's edge or run into the next panel's title.
+TITLE_CHARS = 28
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,11 @@ def draw_violin(ax: Axes, values: dict[str, np.ndarray], groups: list[str],
         ax.text((x1 + x2) / 2, y + step * 0.35, br.label, ha="center", va="bottom",
                 fontsize=8)
     ax.set_ylim(bottom=min(0.0, -0.02 * top), top=top + step * (1.6 * len(brackets) + 1.2))
-    ax.set_xticks(range(len(groups)), groups)
+    # Names as written: matplotlib would read text between two `$` as math (`pay $5 or $10`
+    # printed as `pay 5or10`, a `\` after a `$` an error).
+    ax.set_xticks(range(len(groups)), groups, parse_math=False)
     ax.set_xlim(-0.6, len(groups) - 0.4)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, TITLE_CHARS), fontsize=10, parse_math=False)
     ax.spines[["top", "right"]].set_visible(False)
 
 

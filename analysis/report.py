@@ -132,6 +132,12 @@ def public_reason(reason: str, stage: str) -> str:
             "given in the exclusions TSV only)")
 
 
+# The stats stage's own reasons (`analysis.inputs`): fixed sentences, at most around a
+# covariate's column name, never a file's; a covariate `age.months` is not a file name.
+_STATS_REASON = re.compile(r"missing covariate [^/\\]+|in the (percent-time table but not the "
+                           r"sheet|sheet but not the percent-time table)")
+
+
 def merge_exclusions(upstream: pd.DataFrame | None, stats: pd.DataFrame,
                      sheet: pd.DataFrame | None) -> pd.DataFrame:
     """One row per excluded participant: participant_id, group, stage, reason."""
@@ -145,8 +151,10 @@ def merge_exclusions(upstream: pd.DataFrame | None, stats: pd.DataFrame,
             seen.add(pid)
     for pid, reason in zip(stats["participant_id"], stats["reason"], strict=True):
         if pid not in seen:
+            reason = str(reason)
             rows.append({"participant_id": pid, "stage": "stats",
-                         "reason": public_reason(str(reason), "stats")})
+                         "reason": reason if _STATS_REASON.fullmatch(reason)
+                         else public_reason(reason, "stats")})
             seen.add(pid)
     table = pd.DataFrame(rows, columns=["participant_id", "stage", "reason"])
     groups = (dict(zip(sheet["participant_id"], sheet["group"], strict=True))

@@ -9,6 +9,8 @@ LaTeX carry the formatted strings.
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +79,35 @@ def table_v(results: pd.DataFrame, alpha: float) -> pd.DataFrame:
     })
 
 
+def format_effect(odds_ratio: float) -> str:
+    """Two decimals, as in the paper; an odds ratio that two decimals would print as `0.00`
+    gets two significant digits (`0.0028`): an odds ratio of 0 does not exist, and `0.00`
+    would read as one."""
+    text = f"{odds_ratio:.2f}"
+    if text == "0.00" and odds_ratio > 0:
+        return f"{odds_ratio:.{1 - math.floor(math.log10(odds_ratio))}f}"
+    return text
+
+
 def formatted(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Table V with the paper's number formats (Effect to 2 decimals, APA p-values; a p
-    below `alpha` is never printed as `alpha` or above, see `format_p`)."""
+    """Table V with the paper's number formats (Effect to 2 decimals, see `format_effect`;
+    APA p-values: a p below `alpha` is never printed as `alpha` or above, see `format_p`)."""
     out = table.copy()
-    out["Effect"] = [f"{v:.2f}" for v in table["Effect"]]
+    out["Effect"] = [format_effect(v) for v in table["Effect"]]
     out["p"] = [format_p(v, alpha) for v in table["p"]]
     out["p_adj"] = [format_p(v, alpha) for v in table["p_adj"]]
     return out
+
+
+_MD_OPENS_HTML = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def markdown_escape(text: str) -> str:
+    """A pipe-table cell as written: a `|` in an action or group name would end the cell
+    (the row gets extra columns), and `<` before a letter opens raw HTML (a group `<TD>`
+    vanishes from the rendered table); both get a backslash, as does a backslash."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return _MD_OPENS_HTML.sub(r"\\<", text)
 
 
 def to_markdown(table: pd.DataFrame, caption: str, alpha: float = 0.05) -> str:
@@ -92,7 +115,8 @@ def to_markdown(table: pd.DataFrame, caption: str, alpha: float = 0.05) -> str:
     text = formatted(table, alpha)
     lines = [caption, "", "| " + " | ".join(TABLE_V_COLUMNS) + " |",
              "|" + "|".join(["---"] * 3 + ["---:"] * 3) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in text.itertuples(index=False)]
+    lines += ["| " + " | ".join(markdown_escape(str(v)) for v in row) + " |"
+              for row in text.itertuples(index=False)]
     if text.empty:
         lines.append("| " + " | ".join(["—"] * len(TABLE_V_COLUMNS)) + " |")
     return "\n".join(lines) + "\n"
@@ -101,7 +125,7 @@ def to_markdown(table: pd.DataFrame, caption: str, alpha: float = 0.05) -> str:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-    "<": r"$<$", ">": r"$>$",
+    "<": r"$<$", ">": r"$>$", "|": r"\textbar{}",  # `|` is a dash in the default font
 }
 
 

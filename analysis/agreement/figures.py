@@ -32,7 +32,8 @@ def bland_altman_figure(action: str, pairs: pd.DataFrame, rows: pd.DataFrame,
         ax.set_xlabel("mean percent time", fontsize=8)
         ax.set_ylabel(f"{cmp} - {ref} (points)", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle(f"{action}: Bland-Altman", fontsize=9)
+    # The action as written: text between two `$` would be read as math (see plots.py).
+    fig.suptitle(f"{action}: Bland-Altman", fontsize=9, parse_math=False)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=120)

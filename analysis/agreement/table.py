@@ -9,6 +9,8 @@ import math
 
 import pandas as pd
 
+from analysis.tables import markdown_escape
+
 
 def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.2f}"
@@ -42,6 +44,7 @@ def markdown(result: pd.DataFrame, bin_s: float, min_iou: float, level: float) -
     table = display_table(result, level)
     lines = ["| " + " | ".join(table.columns) + " |",
              "| " + " | ".join("---" for _ in table.columns) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
+    lines += ["| " + " | ".join(markdown_escape(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
     lines += ["", definitions(bin_s, min_iou)]
     return "\n".join(lines) + "\n"

@@ -172,3 +172,25 @@ def test_bland_altman_figure_draws_each_pairs_points_and_lines(tmp_path, monkeyp
         assert [line.get_ydata()[0] for line in ax.lines] == want  # bias, limits, zero
     assert (first.get_title(), second.get_title()) == ("model vs a (n=2)", "b vs a (n=1)")
     assert second.get_ylabel() == "b - a (points)"
+
+
+def test_bland_altman_title_prints_dollar_signs_as_written(tmp_path):
+    """An action named with two `$` and a backslash between them stopped the agreement stage
+    with a mathtext traceback (and `a $5 b$` printed as math)."""
+    pairs = pd.DataFrame({"participant_id": ["p1", "p2"], "action": "a", "reference": [1.0, 2.0],
+                          "compared": [2.0, 2.0], "reference_source": "a",
+                          "compared_source": "model"})
+    rows = pd.DataFrame({"reference": ["a"], "compared": ["model"], "n": [2], "ba_bias": [0.5],
+                         "ba_low": [-1.0], "ba_high": [2.0]})
+    out = figures.bland_altman_figure(r"pay $5 or \q$", pairs, rows, tmp_path / "ba.png")
+    assert out.is_file()
+
+
+def test_markdown_rows_keep_their_cells_for_an_action_with_a_pipe():
+    """`nod|shake` from a study's label map split the row into an extra column."""
+    base = {"n": 1, **{k: 0.5 for k in ("icc", "icc_low", "icc_high", "ba_bias", "ba_low",
+                                         "ba_high", "kappa", "precision", "recall", "f1")}}
+    md = markdown(pd.DataFrame([{**base, "action": "nod|shake", "reference": "a",
+                                 "compared": "model"}]), 0.1, 0.5, 0.95).splitlines()
+    assert md[2].startswith(r"| nod\|shake | model vs a | 1 |")
+    assert md[2].replace("\\|", "").count("|") == md[0].count("|")

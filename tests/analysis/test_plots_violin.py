@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from analysis.plots import (
     caption_text,
     draw_violin,
     overview_figure,
+    single_figure,
     slugify,
     stars,
 )
@@ -152,4 +155,31 @@ def test_each_group_has_its_colour_and_zeros_sit_above_the_axis() -> None:
     dots = [c for c in ax.collections if isinstance(c, PathCollection)]
     tab10 = plt.get_cmap("tab10")
     assert [tuple(c.get_facecolor()[0][:3]) for c in dots] == [tab10(0)[:3], tab10(1)[:3]]
+    plt.close(fig)
+
+
+def test_long_action_names_wrap_inside_the_figure_without_overlap() -> None:
+    """A study's label map names actions in full; a title wider than its panel was cut off
+    at the figure's edge and ran into its neighbours' titles."""
+    actions = [f"touching or scratching the face with both hands {i}" for i in range(5)]
+    fig = overview_figure(_long_table(actions), actions, ["ASD", "TDC"],
+                          {a: [] for a in actions})
+    fig.canvas.draw()
+    boxes = [ax.title.get_window_extent() for ax in fig.axes]
+    assert all(b.x0 >= 0 and b.x1 <= fig.bbox.x1 for b in boxes)
+    assert all(a.x1 <= b.x0 for a, b in itertools.pairwise(boxes))
+    assert fig.axes[4].get_title().replace("\n", " ") == actions[4]
+    plt.close(fig)
+
+
+def test_dollar_signs_in_names_are_printed_not_read_as_math() -> None:
+    """`pay $5 or $10` was drawn as `pay 5or10`, and a backslash between two `$` (an
+    unknown math command) stopped the plots stage with a mathtext traceback."""
+    action = "pay $5 or $10"
+    fig = single_figure(_long_table([action]).replace({"TDC": "T$\\q$"}), action,
+                        ["ASD", "T$\\q$"], [])
+    fig.canvas.draw()  # no ValueError from mathtext
+    ax = fig.axes[0]
+    assert not ax.title.get_parse_math()
+    assert not any(t.get_parse_math() for t in ax.get_xticklabels())
     plt.close(fig)

@@ -270,3 +270,15 @@ def test_a_cohort_with_everyone_excluded_says_none_analysed(run_files, tmp_path)
         run_files["stats_exclusions"], sep="\t", index=False)
     text = _report(run_files, tmp_path)
     assert "<p>Participants in the sheet: 5; analysed: 0 (none); excluded: 5.</p>" in text
+
+
+def test_a_covariate_named_like_a_file_keeps_its_stats_reason():
+    """`missing covariate age.months` (an R-style column name) read as a file name: the
+    report said an input file could not be used, not that the covariate was missing."""
+    stats = pd.DataFrame({"participant_id": ["s1", "s2", "s3"], "reason": [
+        "missing covariate age.months", "in the sheet but not the percent-time table",
+        "missing covariate in /data/Jane.mp4"]})
+    merged = merge_exclusions(None, stats, None)
+    assert merged["reason"].tolist()[:2] == ["missing covariate age.months",
+                                             "in the sheet but not the percent-time table"]
+    assert "Jane" not in merged["reason"][2]

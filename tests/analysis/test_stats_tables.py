@@ -12,6 +12,7 @@ from analysis.fdr import adjust_results, bh_adjust
 from analysis.tables import (
     direction_label,
     format_p,
+    formatted,
     latex_escape,
     table_v,
     table_v_caption,
@@ -159,3 +160,26 @@ def test_written_tables_keep_full_precision_and_the_caption(tmp_path) -> None:
     caption = table_v_caption(StatsConfig(alpha=0.01))
     assert (tmp_path / "table_v.md").read_text().startswith(f"Table V. {caption}\n\n| Action")
     assert rf"\caption{{{latex_escape(caption)}}}" in (tmp_path / "table_v.tex").read_text()
+
+
+def test_names_with_pipes_or_tags_keep_the_markdown_and_latex_rows_intact() -> None:
+    """A study's own labels: `|` would split a Markdown cell (and print as a dash in LaTeX's
+    default font), `<TD>` would be read as an HTML tag and vanish from the rendered table."""
+    results = results_fixture().iloc[:1].assign(
+        action="nod|shake", group_a="ASD|ADHD", group_b="<TD>")
+    table = table_v(results, alpha=0.05)
+    md = to_markdown(table, "Cap.").splitlines()[-1]
+    assert md == r"| nod\|shake | ASD\|ADHD < \<TD> | % | 0.37 | <.001 | .004 |"
+    assert md.replace("\\|", "").count("|") == 7  # six cells
+    tex = to_latex(table, "Cap.")
+    assert (r"nod\textbar{}shake & ASD\textbar{}ADHD $<$ $<$TD$>$ & \% & 0.37 & $<$.001 & "
+            r".004 \\") in tex
+
+
+def test_a_tiny_odds_ratio_is_not_printed_as_zero() -> None:
+    """1 of 40 engaged vs 39 of 40: OR 0.00066, which two decimals would print as 0.00."""
+    results = results_fixture().iloc[:2].assign(odds_ratio=[0.00066, 0.0049])
+    text = formatted(table_v(results, alpha=0.05))
+    assert text["Effect"].tolist() == ["0.00066", "0.0049"]
+    assert formatted(table_v(results_fixture(), alpha=0.05))["Effect"].tolist() == [
+        "0.37", "3.00", "0.50"]
