@@ -66,6 +66,7 @@ Baseline = Literal["median", "none"]
 BASELINES: tuple[str, ...] = get_args(Baseline)  # the resting-level choices (module docstring)
 Credit = Literal["window", "view"]
 CREDITS: tuple[str, ...] = get_args(Credit)  # which span a window's probabilities cover
+RESULT_COLUMNS = ("action", "percent_time", "valid_s")  # the table's columns after the sheet's
 
 
 
@@ -202,7 +203,10 @@ def label_bins(probs: np.ndarray, classes: list[str], decision: Decision) -> tup
     else:
         sub = p[:, action_idx]
         best = sub.argmax(1)
-        chosen = np.where(sub[np.arange(len(sub)), best] >= decision.threshold, best, -1)
+        top = sub[np.arange(len(sub)), best]
+        # An action at probability 0 (every action at or below its resting level, or a
+        # one-hot background row) is none, also at threshold 0: argmax would pick the first.
+        chosen = np.where((top >= decision.threshold) & (top > 0), best, -1)
     label[valid] = chosen
     return actions, label
 
@@ -217,7 +221,7 @@ def resting_level(probs: np.ndarray, valid: np.ndarray, classes: list[str],
     for i, c in enumerate(classes):
         if c == decision.background:
             continue
-        if median[i] >= decision.threshold:
+        if median[i] >= decision.threshold and median[i] > 0:
             log.warning("participant %s: %r has a median probability of %.2f over the valid "
                         "time (it would fill most of it); its resting level is not subtracted",
                         participant_id, c, median[i])
@@ -240,7 +244,9 @@ def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
     baseline = resting_level(probs, valid, classes, decision, pid)
     actions, label = label_bins(np.clip(probs - baseline, 0.0, None), classes, decision)
     excluded = meta.get("excluded")
-    if not excluded and not valid.any():
+    if not excluded and table.empty:
+        excluded = "no window at all (a video shorter than one window?)"
+    elif not excluded and not valid.any():
         excluded = (f"no valid window (too little pose: fewer than "
                     f"{meta.get('min_pose_fraction', '?')} of sampled frames with a person)")
     return Timeline(pid, classes, actions, start, width, probs, valid, label, baseline,
@@ -268,15 +274,26 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
     if covariates is None:
         covariates = [c for c in sheet.columns
                       if c not in SHEET_COLUMNS and not is_workflow_column(c)]
+    # participant_id and group are in the table already; a column listed twice once.
+    covariates = [c for c in dict.fromkeys(covariates) if c not in SHEET_COLUMNS]
     unknown = [c for c in covariates if c not in sheet.columns]
     if unknown:
         raise InputError(f"covariate(s) {unknown} are not columns of the participant sheet")
+    taken = [c for c in covariates if c in RESULT_COLUMNS]
+    if taken:  # the table would have two columns of one name, the sheet's value lost
+        raise InputError(f"participant sheet column(s) {taken} have the name of a column "
+                         f"aggregate computes ({', '.join(RESULT_COLUMNS)}): rename them in "
+                         "the sheet (or, running aggregate by hand, leave them out with "
+                         "--covariates)")
     check_same_settings(files)
     timelines = [participant_timeline(f, decision) for f in files]
     pids = [t.participant_id for t in timelines]
     repeated = sorted({p for p in pids if pids.count(p) > 1})
-    if repeated:
-        raise InputError(f"participant(s) {repeated} have more than one windows file")
+    if repeated:  # the participant is the metadata's, whatever the files are named
+        where = [str(f) for f, p in zip(files, pids, strict=True) if p == repeated[0]]
+        raise InputError(f"participant(s) {repeated} have more than one windows file "
+                         f"({repeated[0]}: {', '.join(where)}; the participant_id in a "
+                         "file's metadata names its participant, not the file name)")
     in_sheet = set(sheet["participant_id"])
     for problem, found in (("not in the participant sheet", sorted(set(pids) - in_sheet)),
                            ("in the sheet but without a windows file",
@@ -300,7 +317,7 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
                 **{c: info.at[tl.participant_id, c] for c in covariates}}
         rows += [{**base, "action": a, "percent_time": pct, "valid_s": tl.valid_s}
                  for a, pct in tl.percent_time().items()]
-    columns = ["participant_id", "group", *covariates, "action", "percent_time", "valid_s"]
+    columns = ["participant_id", "group", *covariates, *RESULT_COLUMNS]
     return (pd.DataFrame(rows, columns=columns),
             pd.DataFrame(excluded, columns=["participant_id", "reason"]))
 

@@ -17,6 +17,7 @@ It lives in `pipeio` because both sides speak it: inference (torch) writes it an
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ META_KEY = b"microdualnet.windows"
 PROB_PREFIX = "prob_"
 VIEW_COLUMNS = ("view_start_s", "view_end_s")
 ROUTE_PREFIXES = ("route_st_", "route_ts_")
+#: How far past the recorded end of the video a window may start (a length rounded by another
+#: tool); one starting later means a length in other units or of another video.
+LATE_S = 1.0
 # Metadata every windows file of one analysis must share (where recorded).
 SHARED_SETTINGS = ("model_sha256", "window_s", "hop_s", "min_pose_fraction", "model_fps",
                    "frames_per_window", "view")
@@ -64,7 +68,12 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     missing = [c for c in need if c not in table.columns]
     if missing or not meta.get("class_names"):
         raise InputError(f"windows file {path} lacks column(s) {missing or 'class_names'}")
+    twice = sorted({c for c in meta["class_names"] if meta["class_names"].count(c) > 1})
+    if twice:  # one prob_ column read for two classes: the second class's time is lost
+        raise InputError(f"windows file {path}: its class_names {meta['class_names']} name "
+                         f"{twice} twice, expected each class once")
     _check_values(table, [PROB_PREFIX + c for c in meta["class_names"]], path)
+    _check_times(table, meta, path)
     return table, meta
 
 
@@ -102,6 +111,10 @@ def _check_values(table: pd.DataFrame, probs: list[str], path: Path) -> None:
     if not pd.api.types.is_bool_dtype(table["valid"]):
         raise InputError(f"windows file {path}: column valid is {table['valid'].dtype}, "
                          "expected true/false")
+    row = first_bad(table["valid"].notna().to_numpy(bool))
+    if row is not None:  # a nullable boolean column (pandas' `boolean`) with a gap
+        raise InputError(f"windows file {path}: window {row} has valid missing, expected "
+                         "true/false")
     valid = table.loc[table["valid"], probs]
     values = valid.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     ok = np.isfinite(values) & (values >= 0) & (values <= 1)
@@ -111,6 +124,46 @@ def _check_values(table: pd.DataFrame, probs: list[str], path: Path) -> None:
         raise InputError(f"windows file {path}: valid window {valid.index[row]} has {col} "
                          f"{valid[col].iloc[row]}, expected a probability 0-1 (a valid "
                          "window is classified: run its infer job again)")
+
+
+def _check_times(table: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
+    """Each window ends after it starts and is listed once, and the video's length, frame
+    rate and window settings are numbers. A window ending before its start would subtract its
+    probabilities from its neighbours' bins, a window listed twice (two runs in one file)
+    would be averaged in unseen, and one starting after the recorded end of the video (its
+    length in other units) would be left out: each silently changes the percent time."""
+    for key, unit in (("duration_s", "seconds"), ("window_s", "seconds"),
+                      ("hop_s", "seconds"), ("fps", "frames a second")):
+        value = meta.get(key)
+        if value is not None and not (isinstance(value, int | float)
+                                      and not isinstance(value, bool)
+                                      and math.isfinite(value) and value >= 0):
+            raise InputError(f"windows file {path}: its metadata has {key} {value!r}, "
+                             f"expected a number of {unit}")
+    if table.empty:
+        return
+    start, end = (pd.to_numeric(table[c]).to_numpy(np.float64) for c in ("start_s", "end_s"))
+    bad = np.flatnonzero(end <= start)
+    if len(bad):
+        row = int(bad[0])
+        raise InputError(f"windows file {path}: window {row} ends at {end[row]:g} s, not "
+                         f"after its start {start[row]:g} s, expected end_s > start_s")
+    again = np.flatnonzero(pd.DataFrame({"start": start, "end": end}).duplicated())
+    if len(again):
+        row = int(again[0])
+        first = int(np.flatnonzero((start == start[row]) & (end == end[row]))[0])
+        raise InputError(f"windows file {path}: window {row} ({start[row]:g}-{end[row]:g} s) "
+                         f"repeats window {first}, expected each window once (two runs in "
+                         "one file? run its infer job again)")
+    duration = meta.get("duration_s")
+    if duration:
+        late = np.flatnonzero(start > duration + LATE_S)
+        if len(late):
+            row = int(late[0])
+            raise InputError(f"windows file {path}: window {row} starts at {start[row]:g} s, "
+                             f"more than {LATE_S:g} s after the video's end (duration_s "
+                             f"{duration:g} s in its metadata), expected windows within the "
+                             "video (its time would be left out)")
 
 
 def windows_metadata(path: Path) -> dict[str, Any]:

@@ -799,3 +799,46 @@ def test_windows_of_another_or_an_unrecorded_model_are_refused(tmp_path):
     pq.write_table(pq.read_table(bare).replace_schema_metadata({}), bare)  # no metadata at all
     with pytest.raises(InputError, match=r"d\.parquet was made by a model it does not record"):
         check_made_by([bare], model)
+
+
+def test_an_action_at_probability_0_is_no_action_even_at_threshold_0(tmp_path, caplog):
+    """Hand-coded one-hot windows at threshold 0: a background row ([0, 0, 1]) left every
+    action at 0, which argmax gave to the first action (nodding 100%, not 25%); and a resting
+    level of 0 was reported as one that 'would fill most' of the time."""
+    rows = [(0, 1, [1.0, 0.0, 0.0]), (1, 4, [0.0, 0.0, 1.0])]
+    path = _windows(tmp_path, "a", rows, 4.0)
+    for baseline in ("none", "median"):
+        tl = participant_timeline(path, Decision(threshold=0.0, bin_s=1.0, baseline=baseline))
+        assert tl.label.tolist() == [0, -1, -1, -1]
+        assert tl.percent_time() == pytest.approx({"nodding": 25.0, "shaking legs": 0.0})
+    assert "would fill most" not in caplog.text
+
+
+def test_a_file_without_windows_or_reason_is_not_blamed_on_pose(tmp_path):
+    path = _windows(tmp_path, "a", [], 1.5)
+    assert participant_timeline(path, Decision()).excluded == (
+        "no window at all (a video shorter than one window?)")
+
+
+def test_sheet_columns_named_like_the_tables_own_are_refused_or_not_repeated(tmp_path):
+    """A sheet column `valid_s` (the study's own count) was carried by default as a second
+    `valid_s` column of the table, its values replaced by the computed ones; `group` or a
+    covariate named twice were repeated columns too."""
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    sheet = _sheet(["a"]).assign(valid_s=100.0)
+    with pytest.raises(InputError, match=r"^participant sheet column\(s\) \['valid_s'\] have "
+                       r"the name of a column aggregate computes \(action, percent_time, "
+                       r"valid_s\): rename them"):
+        aggregate([a], sheet, Decision())
+    table, _ = aggregate([a], sheet, Decision(), covariates=["group", "age", "age"])
+    assert list(table.columns) == ["participant_id", "group", "age", "action",
+                                   "percent_time", "valid_s"]
+
+
+def test_a_windows_file_copied_under_another_name_names_both_files(tmp_path):
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    copy = tmp_path / "b.parquet"
+    copy.write_bytes(a.read_bytes())
+    with pytest.raises(InputError, match=rf"\['a'\] have more than one windows file \(a: {a}, "
+                       rf"{copy}; the participant_id in a file's metadata names its"):
+        aggregate([a, copy], _sheet(["a", "b"]), Decision())

@@ -388,3 +388,74 @@ def test_safe_load_unique_reads_as_the_safe_loader_but_refuses_a_repeated_key() 
         safe_load_unique("s:\n  y: 1\n  y: 2\n", "f.yaml")  # nested: the inner mapping's
     with pytest.raises(yaml.YAMLError):
         safe_load_unique("a: [\n", "f.yaml")
+
+
+def _windows_file(path: Path, times: list[tuple[float, float]], **meta: object) -> Path:
+    """Valid 2-class windows at `times` (start, end), metadata overridden by `meta`."""
+    import pandas as pd
+
+    from pipeio.windows import write_windows
+
+    table = pd.DataFrame({"start_s": [t[0] for t in times], "end_s": [t[1] for t in times],
+                          "valid": True, "prob_nodding": 0.9, "prob_no action": 0.1})
+    return write_windows(path / "a.parquet", table, {
+        "participant_id": "a", "class_names": ["nodding", "no action"], "duration_s": 6.0,
+        "hop_s": 1.0, "window_s": 2.0, "fps": 29.97, **meta})
+
+
+@pytest.mark.parametrize(("times", "meta", "message"), [
+    # Ends before it starts: its probabilities were subtracted from its neighbours' bins.
+    ([(0, 4), (3, 1)], {}, r"window 1 ends at 1 s, not after its start 3 s, expected "
+     r"end_s > start_s$"),
+    ([(0, 2), (2, 2)], {}, r"window 1 ends at 2 s, not after its start 2 s"),
+    # Two runs in one file: averaged together unseen.
+    ([(0, 2), (1, 3), (0, 2)], {}, r"window 2 \(0-2 s\) repeats window 0, expected each "
+     r"window once"),
+    # The video's length in minutes: every window after 0.1 s was left out.
+    ([(0, 2), (1, 3), (2, 4)], {"duration_s": 0.1}, r"window 2 starts at 2 s, more than 1 s "
+     r"after the video's end \(duration_s 0\.1 s in its metadata\), expected windows within"),
+    # Not numbers: tracebacks in the bin grid, the view spans and the timeline's pose check.
+    ([(0, 2)], {"duration_s": float("nan")}, r"its metadata has duration_s nan, expected a "
+     r"number of seconds$"),
+    ([(0, 2)], {"duration_s": "3:00"}, r"its metadata has duration_s '3:00', expected"),
+    ([(0, 2)], {"duration_s": -6.0}, r"its metadata has duration_s -6\.0, expected"),
+    ([(0, 2)], {"hop_s": "1"}, r"its metadata has hop_s '1', expected a number of seconds$"),
+    ([(0, 2)], {"fps": "29.97"}, r"its metadata has fps '29\.97', expected a number of "
+     r"frames a second$"),
+    # One prob_ column read for both: the second class's time was lost.
+    ([(0, 2)], {"class_names": ["nodding", "nodding", "no action"]},
+     r"its class_names \['nodding', 'nodding', 'no action'\] name \['nodding'\] twice"),
+])
+def test_windows_whose_times_or_settings_would_mislead_the_bins_are_refused(
+        tmp_path, times, meta, message):
+    from pipeio.windows import read_windows
+
+    path = _windows_file(tmp_path, times, **meta)
+    with pytest.raises(InputError, match=rf"^windows file {re.escape(str(path))}: {message}"):
+        read_windows(path)
+
+
+def test_windows_in_any_order_ending_past_the_video_pass(tmp_path):
+    """Out of order, and last windows reaching or starting (up to 1 s) past a rounded video
+    length, are fine: the bins place them, and the video's end cuts them."""
+    from pipeio.windows import read_windows
+
+    table, _ = read_windows(_windows_file(tmp_path, [(2, 4), (0, 2), (4, 6.2), (6.5, 8.5)]))
+    assert table["start_s"].tolist() == [2, 0, 4, 6.5]
+
+
+def test_a_valid_column_with_a_gap_is_named_not_a_traceback(tmp_path):
+    """A nullable boolean column (pandas' `boolean`, as another tool may write it) with a
+    missing value: pandas cannot select rows by it."""
+    import pandas as pd
+
+    from pipeio.windows import read_windows, write_windows
+
+    path = _windows_file(tmp_path, [(0, 2), (2, 4)])
+    table, meta = read_windows(path)
+    write_windows(path, table.assign(valid=pd.array([True, None], dtype="boolean")), meta)
+    with pytest.raises(InputError, match=r"a\.parquet: window 1 has valid missing, expected "
+                       r"true/false$"):
+        read_windows(path)
+    write_windows(path, table.assign(valid=pd.array([True, False], dtype="boolean")), meta)
+    assert read_windows(path)[0]["valid"].tolist() == [True, False]
