@@ -226,6 +226,8 @@ def test_a_tiny_sheets_cells_reach_the_pose_commands(tiny):
      "participants.tsv: column 'codings_' needs a coder name, e.g. codings_anna"),
     (lambda s: s.replace("videos/b.mp4\t\t\n", "videos/b.mp4\t\t\tx\n"),
      "participants.tsv: line 3 has 6 tab-separated cells, the header line 5"),
+    (lambda s: s.replace("_box\n", "_box\tvalid_s\n").replace("\t\n", "\t\t\n"),
+     "participants.tsv: column(s) ['valid_s'] have the name of a column the pipeline computes"),
     (lambda s: s.replace("\t", ","), "the file looks comma-separated; save it tab-separated"),
     (lambda s: "\n", "participants.tsv is empty"),
     (lambda s: s.replace("sub-002\t", "#sub-002\t"),  # commented out, still read

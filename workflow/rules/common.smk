@@ -81,6 +81,7 @@ def demo_participants():
 
 def read_sheet(path):
     """The participant sheet, validated row by row; errors name the line and column."""
+    from analysis.aggregate import RESULT_COLUMNS
     from analysis.inputs import check_sheet_covariates
     from microdualnet.pose.participant import parse_hint
     from pipeio.schemacheck import check_schema, load_schema
@@ -97,6 +98,10 @@ def read_sheet(path):
     if sheet.empty:
         raise ValueError(f"{path}: no participant rows; expected one row per participant "
                          "under the header line")
+    taken = [c for c in sheet.columns if c in RESULT_COLUMNS]
+    if taken:  # else `aggregate` refuses the sheet only after every pose and infer job
+        raise ValueError(f"{path}: column(s) {taken} have the name of a column the pipeline "
+                         f"computes ({', '.join(RESULT_COLUMNS)}); rename them")
     sheet = sheet.apply(lambda col: col.str.strip())
     schema = load_schema(Path(workflow.basedir) / "workflow/schemas/participants.schema.yaml")
     for i, row in sheet.iterrows():
