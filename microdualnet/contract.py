@@ -127,7 +127,7 @@ def read_contract(folder: str | Path, fps: float | None = None) -> ModelContract
                              f"is {cfg[config_key]!r}")  # !r: "8" (hand-edited) is not 8
     if len(contract.class_names) != cfg.get("num_classes", len(contract.class_names)):
         raise InputError(f"{path}: key 'class_names' has {len(contract.class_names)} names, "
-                         f"config.num_classes is {cfg['num_classes']}")
+                         f"config.num_classes is {cfg['num_classes']!r}")
     norm = meta.get("normalisation")
     if not (isinstance(norm, dict) and _triple(norm.get("mean"), IMAGENET_MEAN)
             and _triple(norm.get("std"), IMAGENET_STD)):

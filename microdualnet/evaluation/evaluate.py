@@ -96,8 +96,13 @@ def check_classes(contract: ModelContract, labels: LabelMap, fmt: str, root: Pat
         if mine != theirs:
             raise InputError(f"{where}: class {i} is {mine!r} in the model and {theirs!r} "
                              "in the data")
-    ids = (contract.meta.get("metrics") or {}).get("label_ids")
-    if ids is not None and not (isinstance(ids, list) and len(ids) == len(model_names)):
+    recorded = contract.meta.get("metrics") or {}
+    if not isinstance(recorded, dict):  # hand-edited: .get would end in a traceback
+        raise InputError(f"{contract.folder / META_FILE}: key 'metrics' must be an object, "
+                         f"got {recorded!r}")
+    ids = recorded.get("label_ids")
+    if ids is not None and not (isinstance(ids, list) and len(ids) == len(model_names) and all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids)):
         # Checked first: a damaged list would end in a traceback or blame a matching class.
         raise InputError(f"{contract.folder / META_FILE}: key 'metrics.label_ids' must list "
                          f"one label id per class ({len(model_names)}), got {ids!r}")
@@ -172,6 +177,12 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
     scores, y, index = predict(model, _progress(loader, split, opts.progress), device, amp,
                                bad, split)
 
+    finite = np.isfinite(scores).all(axis=1)
+    if not finite.all():  # NaN sorts last and argmax picks it: metrics would still come out
+        first = records[index[np.argmin(finite)]].name
+        raise InputError(f"model {model_dir} gives NaN or infinite scores for "
+                         f"{int((~finite).sum())} of {len(y)} clips, first {first}"
+                         + ("; run without --amp (float16 overflows)" if amp else ""))
     result = classification_metrics(scores, y, labels.body_ids)
     cm = confusion_matrix(y, scores.argmax(1), labels.num_classes)
     name = opts.name or model_dir.resolve().name

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from microdualnet.contract import FORMAT, META_FILE, View, parse_view, read_meta
+from microdualnet.contract import FORMAT, META_FILE, OLD_FORMATS, View, parse_view, read_meta
 from microdualnet.model.config import (
     ModelConfig,
     config_differences,
@@ -27,6 +27,19 @@ from microdualnet.model.network import MicroDualNet
 from pipeio.atomic import atomic_path, atomic_write_text
 from pipeio.errors import InputError
 from pipeio.modelfiles import WEIGHTS_FILE, check_weights_file
+
+# Config keys a model.json of each format may lack: added after folders of that format were
+# written, each defaulting to what those folders did (mac_level only shapes the training
+# loss; format 1 predates the pre-LN and pose-embedding switches, both off then).
+LATER_CONFIG_KEYS: dict[str, frozenset[str]] = {
+    FORMAT: frozenset({"mac_level"}),
+    OLD_FORMATS[0]: frozenset({"mac_level", "norm_first", "pose_embedding"}),
+}
+# safetensors' dtype names (`safe_open(...).get_slice(key).get_dtype()`) as torch dtypes.
+_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+                       "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
+                       "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                       "BOOL": torch.bool}
 
 
 @dataclass
@@ -98,7 +111,15 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
         raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
                          f"it again): {err}") from None
     model = MicroDualNet(cfg)
-    _check_built(model, meta, folder, {k: tuple(v.shape) for k, v in state.items()}, weights)
+    _check_built(model, meta, folder, {k: (tuple(v.shape), v.dtype) for k, v in state.items()},
+                 weights)
+    # Weights from a diverged run load without complaint and make every score NaN, which
+    # the metrics would count as the first class predicted for every clip.
+    broken = next((key for key, value in state.items()
+                   if value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
+    if broken is not None:
+        raise InputError(f"{weights}: weight {broken!r} holds NaN or infinite values (a "
+                         "diverged training run, or a damaged file)")
     if torch.device(device).type != "cpu":
         model.to(device)
     model.load_state_dict(state)
@@ -111,7 +132,9 @@ def check_checkpoint(folder: str | Path) -> None:
     meta, cfg, weights = _checked_files(folder, None)
     try:
         with safe_open(str(weights), framework="pt") as fh:
-            shapes = {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}  # noqa: SIM118
+            shapes = {key: (tuple(fh.get_slice(key).get_shape()),
+                            _torch_dtype(fh.get_slice(key).get_dtype()))
+                      for key in fh.keys()}  # noqa: SIM118
     except SafetensorError as err:
         raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
                          f"it again): {err}") from None
@@ -124,7 +147,7 @@ def _checked_files(folder: str | Path, expected: ModelConfig | None
                    ) -> tuple[dict[str, Any], ModelConfig, Path]:
     """model.json, its config (equal to `expected` when given) and the checked weights file."""
     meta = read_meta(folder)
-    cfg = config_from_dict(meta["config"])
+    cfg = _model_config(meta, Path(folder) / META_FILE)
     if expected is not None:
         diff = config_differences(cfg, expected)
         if diff:
@@ -139,16 +162,38 @@ def _checked_files(folder: str | Path, expected: ModelConfig | None
     return meta, cfg, weights
 
 
+def _torch_dtype(name: str) -> torch.dtype | str:
+    """A safetensors dtype name as torch's dtype; a name torch lacks as itself."""
+    return _SAFETENSORS_DTYPES.get(name, name)
+
+
+def _model_config(meta: dict[str, Any], path: Path) -> ModelConfig:
+    """model.json's config with every key its format has: a missing one would take the paper
+    preset's default, and many keys (norm_first, shift_div, thresholds) change the outputs
+    without changing any weight's shape, so the weights would still load."""
+    later = LATER_CONFIG_KEYS.get(meta["format"], frozenset())
+    missing = [f.name for f in fields(ModelConfig)
+               if f.name not in meta["config"] and f.name not in later]
+    if missing:
+        raise InputError(f"{path}: key 'config.{missing[0]}' is missing ({len(missing)} "
+                         "missing); the file must hold the config the model was trained with")
+    try:
+        return config_from_dict(meta["config"])
+    except InputError as err:  # names the key, not yet the file
+        raise InputError(f"{path}: {err}") from None
+
+
 def _check_built(model: MicroDualNet, meta: dict[str, Any], folder: str | Path,
-                 saved: dict[str, tuple[int, ...]], where: Path) -> None:
-    """The built model's entities are model.json's, and its weights the file's, by name and
-    shape."""
+                 saved: dict[str, tuple[tuple[int, ...], torch.dtype | str]],
+                 where: Path) -> None:
+    """The built model's entities are model.json's, and its weights the file's, by name,
+    shape and dtype (`load_state_dict` would cast integer or half-precision values silently)."""
     built = [e.name for e in model.entities]
     if "entities" in meta and meta["entities"] != built:
         # The windows files name their routing columns after model.json's list.
         raise InputError(f"{Path(folder) / META_FILE}: key 'entities' is {meta['entities']}, "
                          f"but its config builds entities {built}")
-    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    own = {key: (tuple(value.shape), value.dtype) for key, value in model.state_dict().items()}
     missing = sorted(set(own) - set(saved))
     if missing:
         raise InputError(f"{where}: weight {missing[0]!r} missing ({len(missing)} missing)")
@@ -156,7 +201,11 @@ def _check_built(model: MicroDualNet, meta: dict[str, Any], folder: str | Path,
     if unexpected:
         raise InputError(f"{where}: unexpected weight {unexpected[0]!r} "
                          f"({len(unexpected)} unexpected)")
-    for key, shape in saved.items():
-        if shape != own[key]:
+    for key, (shape, dtype) in saved.items():
+        if shape != own[key][0]:
             raise InputError(f"{where}: weight {key!r} has shape {shape}, the model expects "
-                             f"{own[key]}")
+                             f"{own[key][0]}")
+        if dtype != own[key][1]:
+            raise InputError(f"{where}: weight {key!r} is stored as "
+                             f"{str(dtype).removeprefix('torch.')}, the model expects "
+                             f"{str(own[key][1]).removeprefix('torch.')}")

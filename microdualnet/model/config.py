@@ -159,6 +159,11 @@ def _check(cfg: ModelConfig) -> None:
     for name in ("mac_weight", "box_padding"):
         if not 0 <= getattr(cfg, name) < math.inf:
             raise bad(name, "must be a finite number, 0 or more")
+    every = cfg.shift_every  # 0 would mean the official rule, 2.5 or -1 odd block choices
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int)
+                              or every < 1):
+        raise bad("shift_every", "expected a whole number of at least 1, or null for the "
+                                 "official TSM rule")
     proj = cfg.global_proj_dim
     if proj is not None and (isinstance(proj, bool) or not isinstance(proj, int) or proj < 1):
         raise bad("global_proj_dim", "expected a whole number of at least 1, or null for the "

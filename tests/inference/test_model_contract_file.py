@@ -155,6 +155,9 @@ def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tm
     # a hand-edited "8" said "key 'frames' is 8, but config.num_frames is 8"
     (lambda m: m["config"].update(num_frames=str(m["frames"])),
      r"key 'frames' is \d+, but config.num_frames is '\d+'"),
+    # and "3" said "key 'class_names' has 3 names, config.num_classes is 3"
+    (lambda m: m["config"].update(num_classes=str(len(m["class_names"]))),
+     r"key 'class_names' has \d+ names, config.num_classes is '\d+'"),
 ])
 def test_more_damage_names_the_key(demo_model, tmp_path, change, needle):
     with pytest.raises(InputError, match=needle):

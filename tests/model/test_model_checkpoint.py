@@ -223,3 +223,55 @@ def test_an_absent_or_truncated_weights_file_is_refused_before_torch(tmp_path: P
     for check in (load_checkpoint, check_checkpoint):
         with pytest.raises(InputError, match=r": missing model.safetensors"):
             check(tmp_path)
+
+
+def _edit_config(folder: Path, change) -> None:
+    meta = json.loads((folder / META_FILE).read_text())
+    change(meta["config"])
+    (folder / META_FILE).write_text(json.dumps(meta))
+
+
+def test_a_config_key_missing_from_model_json_is_refused(tmp_path: Path) -> None:
+    """A missing key took the paper preset's default: without norm_first the pre-LN demo
+    model was rebuilt post-LN, its weights fitted, and its outputs were silently others."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    _edit_config(tmp_path, lambda cfg: cfg.pop("norm_first"))
+    refused_by_load_and_check(
+        tmp_path, r"model.json: key 'config.norm_first' is missing \(1 missing\)")
+
+
+def test_a_bad_config_value_names_the_file_and_key(tmp_path: Path) -> None:
+    """shift_every "2" ended in a TypeError inside the backbone; 0 silently meant the
+    official shift rule."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    for value in ("2", 0, 1.5):
+        _edit_config(tmp_path, lambda cfg, value=value: cfg.update(shift_every=value))
+        refused_by_load_and_check(tmp_path, rf"model.json: model config shift_every="
+                                            rf"{re.escape(repr(value))}: expected a whole number")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.int32, torch.bool])
+def test_weights_of_another_dtype_are_refused(tmp_path: Path, dtype) -> None:
+    """load_state_dict casts into the model's float32 silently (int or bool values, or
+    half precision that no longer reproduces the recorded metrics)."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    state = load_file(str(tmp_path / WEIGHTS_FILE))
+    state["router.prior"] = state["router.prior"].to(dtype)
+    save_file(state, str(tmp_path / WEIGHTS_FILE))
+    name = str(dtype).removeprefix("torch.")
+    refused_by_load_and_check(
+        tmp_path, rf"model.safetensors: weight 'router.prior' is stored as {name}, the model "
+                  r"expects float32")
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    """NaN weights (a diverged run) made every score NaN, which the metrics counted as the
+    first class predicted for every clip."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    state = load_file(str(tmp_path / WEIGHTS_FILE))
+    for bad in (float("nan"), float("inf")):
+        state["classifier.3.bias"][1] = bad
+        save_file(state, str(tmp_path / WEIGHTS_FILE))
+        with pytest.raises(InputError, match=r"model.safetensors: weight 'classifier.3.bias' "
+                                             r"holds NaN or infinite values"):
+            load_checkpoint(tmp_path)

@@ -162,7 +162,7 @@ def test_a_damaged_label_id_list_names_the_key(tmp_path):
     """metrics.label_ids of another length (or no list) ended in an IndexError or blamed a
     class whose ids match."""
     labels = LabelMap((3, 45, 9), ("a", "b", "c"))
-    for ids in ([3, 45], [], [3, 45, 9, 10], 7):
+    for ids in ([3, 45], [], [3, 45, 9, 10], 7, [3, 45, "9"]):
         contract = dataclasses.replace(contract_with(labels, tmp_path),
                                        meta={"metrics": {"label_ids": ids}})
         with pytest.raises(InputError, match=r"model.json: key 'metrics.label_ids' must list "
@@ -174,6 +174,10 @@ def test_a_damaged_label_id_list_names_the_key(tmp_path):
     moved = dataclasses.replace(ok, meta={"metrics": {"label_ids": [3, 44, 9]}})
     with pytest.raises(InputError, match=r"class 1 \('b'\) has label id 44 in the model and 45"):
         check_classes(moved, labels, "synthetic", tmp_path)
+    for metrics in ([3, 45, 9], "x"):  # hand-edited: ended in an AttributeError
+        edited = dataclasses.replace(ok, meta={"metrics": metrics})
+        with pytest.raises(InputError, match=r"model.json: key 'metrics' must be an object"):
+            check_classes(edited, labels, "synthetic", tmp_path)
 
 
 def contract_with(labels: LabelMap, folder: Path) -> ModelContract:
@@ -190,6 +194,24 @@ def test_one_label_in_a_split_is_refused_only_with_several_clips(tmp_path):
     with pytest.raises(InputError, match=r"all 2 clips carry label 45 \('b'\), as MA-52's "
                                          r"public test labels do \(dummies\); do this$"):
         refuse_dummy_labels([clip, clip], labels, tmp_path / "list.txt", "do this")
+
+
+def test_non_finite_scores_are_refused(trained, tiny_clips, tmp_path, capsys, monkeypatch):
+    """A NaN row sorts its label last and argmax calls it class 0: the metrics came out as
+    if the model had predicted the first class for that clip."""
+    from microdualnet.evaluation import evaluate as module
+
+    def nan_for_one(*args, **kwargs):
+        scores, y, index = predict(*args, **kwargs)
+        scores[1] = float("nan")
+        return scores, y, index
+
+    monkeypatch.setattr(module, "predict", nan_for_one)
+    assert run("--model", trained, "--data-root", tiny_clips, "--format", "synthetic",
+               "--out", tmp_path / "ev") == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"model {trained} gives NaN or infinite scores for 1 of" in err
+    assert not (tmp_path / "ev").exists()
 
 
 def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):
