@@ -237,6 +237,16 @@ def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
     duration = float(meta.get("duration_s") or (table["end_s"].max() if len(table) else 0.0))
     rows = table[table["valid"].astype(bool)]
     starts, ends = credited_spans(rows, decision.credit, meta.get("hop_s"), path)
+    # A bin stands for the spans over its centre: a span shorter than a bin may hold none.
+    # Credited spans last window_s (credit window) or at least hop_s (credit view).
+    key = "window_s" if decision.credit == "window" else "hop_s"
+    span = meta.get(key)
+    if span and decision.bin_s > float(span) * (1 + 1e-9):
+        raise InputError(f"windows file {path}: bins of {decision.bin_s:g} s are longer than "
+                         f"the {float(span):g} s a window's probabilities are credited to "
+                         f"({key} in its metadata, credit {decision.credit}): a window holding "
+                         "no bin's centre would be left out; use a bin of at most "
+                         f"{float(span):g} s (default 0.1)")
     start, width, probs = _bin_means(starts, ends,
                                      rows[[PROB_PREFIX + c for c in classes]].to_numpy(
                                          np.float64), duration, decision.bin_s)

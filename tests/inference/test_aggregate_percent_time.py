@@ -814,6 +814,20 @@ def test_an_action_at_probability_0_is_no_action_even_at_threshold_0(tmp_path, c
     assert "would fill most" not in caplog.text
 
 
+def test_bins_longer_than_the_windows_are_refused(tmp_path):
+    """2-s windows in 5-s bins: a bin stands for the windows over its centre, so the first
+    window (nodding, 0-2 s) covered none and the child's 20% came out as 0%."""
+    rows = [(0, 2, [0.9, 0.0, 0.1]), *((t, t + 2, [0.0, 0.0, 1.0]) for t in (2, 4, 6, 8))]
+    table, meta = read_windows(_windows(tmp_path, "a", rows, 10.0))
+    path = write_windows(tmp_path / "a.parquet", table, {**meta, "window_s": 2.0, "hop_s": 2.0})
+    with pytest.raises(InputError, match=r"bins of 5 s are longer than the 2 s a window's "
+                                         r"probabilities are credited to \(window_s in its "
+                                         r"metadata, credit window\)"):
+        participant_timeline(path, Decision(bin_s=5.0))
+    tl = participant_timeline(path, Decision(bin_s=2.0))
+    assert tl.percent_time() == pytest.approx({"nodding": 20.0, "shaking legs": 0.0})
+
+
 def test_a_file_without_windows_or_reason_is_not_blamed_on_pose(tmp_path):
     path = _windows(tmp_path, "a", [], 1.5)
     assert participant_timeline(path, Decision()).excluded == (
