@@ -276,6 +276,12 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
 
     analysed = pct[~pct["participant_id"].isin(excluded["participant_id"])]
     sizes = analysed.groupby("group")["participant_id"].nunique()
+    # In stats.groups' order (Table V's and the figures'), a configured group nobody is in
+    # shown as n=0 rather than left out; a group the settings do not name after them.
+    configured = [g for g in (stats_settings(hurdle) or {}).get("groups") or []
+                  if isinstance(g, str)]
+    sizes = sizes.reindex([*dict.fromkeys(configured),
+                           *(g for g in sizes.index if g not in configured)], fill_value=0)
     cohort = ", ".join(f"{g} n={n}" for g, n in sizes.items()) or "none"
     n_sheet = (len(sheet) if sheet is not None
                else analysed["participant_id"].nunique() + len(excluded))

@@ -265,6 +265,15 @@ def _build_args(files: dict[str, Path]) -> dict:
             "captions": None}
 
 
+def test_the_cohort_line_follows_the_configured_groups_with_empty_ones(run_files, tmp_path):
+    """Groups in stats.groups' order (Table V's and the figures'), not alphabetical, and a
+    configured group nobody is in said to have n=0, not left out."""
+    (tmp_path / "provenance.json").write_text(json.dumps(
+        {"step": "analysis stats", "params": {"stats": {"groups": ["TDC", "PSY", "ASD"]}}}))
+    assert "analysed: 3 (TDC n=1, PSY n=0, ASD n=2); excluded: 2." in _report(run_files,
+                                                                             tmp_path)
+
+
 def test_a_cohort_with_everyone_excluded_says_none_analysed(run_files, tmp_path):
     pd.DataFrame({"participant_id": ["s1", "s2", "s3", "s4"], "reason": "no age"}).to_csv(
         run_files["stats_exclusions"], sep="\t", index=False)
