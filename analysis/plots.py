@@ -103,7 +103,9 @@ def draw_violin(ax: Axes, values: dict[str, np.ndarray], groups: list[str],
     ax.set_ylim(bottom=min(0.0, -0.02 * top), top=top + step * (1.6 * len(brackets) + 1.2))
     # Names as written: matplotlib would read text between two `$` as math (`pay $5 or $10`
     # printed as `pay 5or10`, a `\` after a `$` an error).
-    ax.set_xticks(range(len(groups)), groups, parse_math=False)
+    # A configured group nobody is in says so, rather than stand as an unexplained gap.
+    labels = [g if len(values.get(g, ())) else f"{g}\n(n=0)" for g in groups]
+    ax.set_xticks(range(len(groups)), labels, parse_math=False)
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_title(textwrap.fill(title, TITLE_CHARS), fontsize=10, parse_math=False)
     ax.spines[["top", "right"]].set_visible(False)

@@ -183,3 +183,11 @@ def test_dollar_signs_in_names_are_printed_not_read_as_math() -> None:
     assert not ax.title.get_parse_math()
     assert not any(t.get_parse_math() for t in ax.get_xticklabels())
     plt.close(fig)
+
+
+def test_a_group_nobody_is_in_is_labelled_n_0() -> None:
+    """A group in stats.groups without participants stood as an empty, unexplained column."""
+    fig = single_figure(_long_table(["nodding"]), "nodding", ["ASD", "PSY", "TDC"], [])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["ASD", "PSY\n(n=0)", "TDC"]
+    plt.close(fig)
