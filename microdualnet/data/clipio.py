@@ -27,6 +27,14 @@ def read_video(record: ClipRecord, pick: IndexPicker) -> tuple[np.ndarray, np.nd
     (from the keyframe before the first).
     """
     info = probe(record.video, square_pixels=False)
+    if record.end_frame is not None and record.end_frame > info.frames + info.fps:
+        # A frame or a few past the end is a release's off-by-one; over a second, the
+        # segment is another video's (or counted at another frame rate): its frames are not
+        # the labelled movement.
+        raise InputError(f"{record.video}: segment {record.start_frame}-{record.end_frame} "
+                         f"ends {record.end_frame - info.frames} frames past the video's "
+                         f"{info.frames} frames ({info.fps:g} fps), expected at most about a "
+                         "second past: an annotation of another video or frame rate?")
     end = info.frames if record.end_frame is None else min(record.end_frame, info.frames)
     n = end - record.start_frame
     if n < 1:

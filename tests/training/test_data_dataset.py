@@ -159,14 +159,15 @@ def test_a_pose_folder_without_the_expected_json_names_says_so(clips_copy):
 
 
 def test_a_segment_reads_its_own_frames_and_their_pose(tiny_clips):
-    """Frames `start_frame` on, cut at the video's end, with the JSON of exactly those frames;
-    a segment starting at the end is an error naming the video."""
+    """Frames `start_frame` on, cut at the video's end (a release's off-by-one past it), with
+    the JSON of exactly those frames; a segment starting at the end, or ending over a second
+    past it (another video's annotation), is an error naming the video."""
     from microdualnet.data.clipio import read_pose, read_video
     from microdualnet.openpose_io import frame_filename, read_frame
 
     whole = _records(tiny_clips, "val")[0]
     everything, _ = read_video(whole, np.arange)
-    seg = replace(whole, start_frame=4, end_frame=10_000)
+    seg = replace(whole, start_frame=4, end_frame=len(everything) + 2)
     frames, frames_abs = read_video(seg, np.arange)
     assert frames_abs.tolist() == list(range(4, len(everything)))
     np.testing.assert_array_equal(frames, everything[4:])
@@ -176,6 +177,9 @@ def test_a_segment_reads_its_own_frames_and_their_pose(tiny_clips):
         np.testing.assert_array_equal(kp[t], expected)
     with pytest.raises(InputError, match=f"segment {len(everything)}-None is outside"):
         read_video(replace(whole, start_frame=len(everything)), np.arange)
+    with pytest.raises(InputError, match=f"segment 4-10000 ends {10_000 - len(everything)} "
+                                         f"frames past the video's {len(everything)} frames"):
+        read_video(replace(whole, start_frame=4, end_frame=10_000), np.arange)
 
 
 def test_the_most_confident_person_is_the_clips_subject():
