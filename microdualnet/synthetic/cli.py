@@ -35,6 +35,9 @@ def _parse_groups(text: str) -> dict[str, int]:
         name, sep, count = item.partition("=")
         if not sep or not name.strip():
             raise InputError(f"invalid option --groups: expected NAME=COUNT,... got {text!r}")
+        if name.strip() in groups:  # the last count would silently replace the first
+            raise InputError(f"invalid option --groups: group {name.strip()!r} is given twice "
+                             f"({text!r})")
         try:
             groups[name.strip()] = int(count)
         except ValueError:

@@ -113,9 +113,18 @@ def write_coders(cohort: str | Path, out: str | Path | None, cfg: CodersConfig,
         cohort_cfg = yaml.safe_load((cohort / "cohort_config.yaml").read_text())
     except (OSError, yaml.YAMLError, pd.errors.ParserError) as err:
         raise InputError(f"{cohort} is not a synthetic cohort (synth cohort): {err}") from err
-    fps = float(cohort_cfg["fps"])
-    seconds = int(round(float(cohort_cfg["seconds"]) * fps)) / fps  # the rendered video's
-    actions = [e["action"] for e in cohort_cfg["effects"]]
+    # A hand-edited or foreign config or truth table: one line naming it, not a traceback.
+    try:
+        fps = float(cohort_cfg["fps"])
+        seconds = int(round(float(cohort_cfg["seconds"]) * fps)) / fps  # the rendered video's
+        actions = [e["action"] for e in cohort_cfg["effects"]]
+    except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError) as err:
+        raise InputError(f"{cohort / 'cohort_config.yaml'}: not a synth cohort config (fps, "
+                         f"seconds and effects are needed; {type(err).__name__}: {err})") from None
+    missing = sorted({"participant_id", "action", "start_s", "end_s"} - set(truth.columns))
+    if missing:
+        raise InputError(f"{cohort / 'truth_events.tsv'}: no column(s) {missing} (not a synth "
+                         "cohort's true events)")
     rows = coded_rows(len(sheet), cfg)
     coded = sheet.iloc[rows]
     with staged_directory(out, overwrite=overwrite) as root:

@@ -56,7 +56,8 @@ class ActionEffect(BaseModel):
 
 
 class Demographics(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Finite: a NaN age mean or SD would write NaN ages into participants.tsv.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     age_mean: float = 9.0
     age_sd: Annotated[float, Field(ge=0)] = 1.8
@@ -74,7 +75,8 @@ class CohortConfig(VideoOptions):
     seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0
     # Beta precision (a + b) of an engager's fraction: 80 makes children of one group alike, so
     # that 12 per group find every planted difference (docs/statistics.md, power of the demo).
-    intensity_precision: Annotated[float, Field(gt=0)] = 80.0
+    # Finite: Beta(inf, inf) draws NaN, which cannot be cut into frames.
+    intensity_precision: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 80.0
     max_action_fraction: Annotated[float, Field(gt=0, le=0.95)] = 0.75
     demographics: dict[str, Demographics] = Field(default_factory=lambda: {
         "ASD": Demographics(p_male=0.8), "PSY": Demographics(p_male=0.6),

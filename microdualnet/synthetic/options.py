@@ -19,7 +19,8 @@ class VideoOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    fps: Annotated[float, Field(gt=0, le=120)] = 25.0
+    # At least 1: a cohort's shortest event is round(fps) frames (1 s), none below 1 frame.
+    fps: Annotated[float, Field(ge=1, le=120)] = 25.0
     width: Annotated[int, Field(ge=32, le=1920)] = 160
     height: Annotated[int, Field(ge=32, le=1080)] = 120
     seed: NonNegative = 0
@@ -47,8 +48,9 @@ class ClipSetOptions(VideoOptions):
     train_per_class: NonNegative = 100
     val_per_class: NonNegative = 20
     test_per_class: NonNegative = 20
-    min_seconds: Annotated[float, Field(gt=0)] = 1.0
-    max_seconds: Annotated[float, Field(gt=0)] = 3.0
+    # Bounded as a cohort's video: an infinite or enormous clip cannot be drawn.
+    min_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    max_seconds: Annotated[float, Field(gt=0, le=3600)] = 3.0
     subjects: dict[str, Positive] = Field(
         default_factory=lambda: {"train": 200, "val": 50, "test": 50})
 

@@ -26,7 +26,20 @@ from microdualnet.synthetic import clips
     (["clips", "--train-per-class", "0", "--val-per-class", "0", "--test-per-class", "0"],
      "train_per_class, val_per_class and test_per_class are all 0"),
     (["cohort", "--fps", "0", "--per-group", "1", "--seconds", "5"],
-     "--fps: Input should be greater than 0 (got 0.0)"),
+     "--fps: Input should be greater than or equal to 1 (got 0.0)"),
+    # Below 1 fps a 1-s event rounds to 0 frames: truth events of no frame, coded as 0.2 s.
+    (["cohort", "--fps", "0.5", "--per-group", "1", "--seconds", "5", "--width", "32",
+      "--height", "32", "--workers", "1"],
+     "--fps: Input should be greater than or equal to 1 (got 0.5)"),
+    # An infinite clip length reached numpy as a traceback from a worker.
+    (["clips", "--max-seconds", "inf", "--classes", "nodding", "--no-background",
+      "--train-per-class", "1", "--val-per-class", "0", "--test-per-class", "0", "--width",
+      "32", "--height", "32", "--workers", "1"],
+     "--max-seconds: Input should be less than or equal to 3600 (got inf)"),
+    # A group named twice silently took its last count (here a cohort of 4, not 3).
+    (["cohort", "--groups", "ASD=1,PSY=1,TDC=1,ASD=2", "--seconds", "5", "--fps", "5",
+      "--width", "32", "--height", "32", "--workers", "1"],
+     "--groups: group 'ASD' is given twice"),
     (["clips", "--val-per-class", "-2"],
      "--val-per-class: Input should be greater than or equal to 0 (got -2)"),
     (["cohort", "--groups", "=3"], "--groups: expected NAME=COUNT,... got '=3'"),
@@ -123,6 +136,14 @@ def _no_precision(v):
     v["intensity_precision"] = 0
 
 
+def _infinite_precision(v):
+    v["intensity_precision"] = float("inf")  # Beta(inf, inf) draws NaN: a crash mid-render
+
+
+def _nan_age(v):
+    v["demographics"]["ASD"]["age_mean"] = float("nan")  # NaN ages in participants.tsv
+
+
 @pytest.mark.parametrize(("edit", "needle"), [
     (_drop_tdc_intensity, "effects[0] (retracting feet).intensity: no value for group(s) "
                           "['TDC']"),
@@ -131,6 +152,8 @@ def _no_precision(v):
     (_unknown_demographics, "demographics: unknown group(s) ['XYZ']"),
     (_size_reversed, "participant_size: [low, high] with low <= high"),
     (_no_precision, "invalid option intensity_precision: Input should be greater than 0"),
+    (_infinite_precision, "invalid option intensity_precision: Input should be a finite number"),
+    (_nan_age, "invalid option demographics.ASD.age_mean: Input should be a finite number"),
 ])
 def test_inconsistent_cohort_config_files_are_one_line_errors(tmp_path, capsys, edit, needle):
     """Each would otherwise fail later (a KeyError mid-render) or plant nothing."""

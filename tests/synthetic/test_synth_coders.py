@@ -247,3 +247,32 @@ def test_coded_events_stay_inside_the_video_and_last_at_least_min_event_s():
                         CoderNoise(**NO_NOISE), np.random.default_rng(0))
     assert [tuple(r) for r in coded.itertuples(index=False)] == [
         ("head up", 0.0, 0.2), ("turning head", 30.0, 30.2), ("nodding", 59.8, 60.0)]
+
+
+@pytest.mark.parametrize(("config", "needle"), [
+    ("seconds: 120\n", "KeyError: 'fps'"),  # a config without its frame rate
+    ("- 1\n", "TypeError"),  # not a mapping
+    ("fps: 0\nseconds: 120\neffects: []\n", "ZeroDivisionError"),
+])
+def test_a_foreign_cohort_config_is_one_line(tmp_path, cohort, capsys, config, needle):
+    """A hand-edited or foreign cohort_config.yaml was a traceback (KeyError, TypeError,
+    ZeroDivisionError); now one line naming the file, and nothing is written."""
+    odd = tmp_path / "cohort"
+    shutil.copytree(cohort, odd)
+    (odd / "cohort_config.yaml").write_text(config)
+    out = tmp_path / "c"
+    assert main(["synth", "coders", "--cohort", str(odd), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert f"{odd / 'cohort_config.yaml'}: not a synth cohort config" in err and needle in err
+    assert not out.exists()
+
+
+def test_truth_without_its_columns_is_one_line(tmp_path, cohort, capsys):
+    odd = tmp_path / "cohort"
+    shutil.copytree(cohort, odd)
+    truth = pd.read_csv(odd / "truth_events.tsv", sep="\t")
+    truth.drop(columns=["end_s"]).to_csv(odd / "truth_events.tsv", sep="\t", index=False)
+    assert main(["synth", "coders", "--cohort", str(odd), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "truth_events.tsv: no column(s) ['end_s']" in err, err
