@@ -77,8 +77,10 @@ def provenance_record(
     step: str,
     params: Mapping[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A JSON-serialisable record of one step: parameters, input hashes, versions, machine."""
+    """A JSON-serialisable record of one step: parameters, input hashes, versions, machine,
+    and `extra` facts of the run the parameters do not fix (e.g. the device actually used)."""
     return {
         "step": step,
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -88,6 +90,7 @@ def provenance_record(
         "versions": {"python": platform.python_version(), **package_versions()},
         "git_commit": git_commit(),
         "platform": platform.platform(),
+        **dict(extra or {}),
     }
 
 
@@ -96,9 +99,10 @@ def write_provenance(
     step: str,
     params: Mapping[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a provenance record as JSON (atomically) and return its path."""
-    record = provenance_record(step, params, inputs)
+    record = provenance_record(step, params, inputs, extra)
     return atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
 

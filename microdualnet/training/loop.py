@@ -16,6 +16,7 @@ Output folder layout (the folder itself is the model folder inference reads)::
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -47,7 +48,7 @@ from microdualnet.training.distributed import Ranks
 from microdualnet.training.schedule import lr_at
 from pipeio.atomic import atomic_write_text
 from pipeio.errors import InputError
-from pipeio.provenance import write_provenance
+from pipeio.provenance import git_commit, write_provenance
 
 
 @dataclass
@@ -75,6 +76,29 @@ def load_data(cfg: TrainConfig, bad: BadClips) -> RunData:
                 + (" (null: the test scores are val's)" if role == "test" else ""))
         splits[role] = records
     return RunData(labels, splits, training_fps([r for rs in splits.values() for r in rs]))
+
+
+def warn_untrained_classes(cfg: TrainConfig, data: RunData) -> None:
+    """One `warning:` line naming the classes that val or test clips carry but no training
+    clip does (a split list with wrong labels, or every clip of a class unreadable): the
+    model cannot learn them, and the scores would otherwise not say why they are missed.
+    A warning, not an error: a protocol may hold a class out of training on purpose."""
+    trained = {r.label for r in data.splits["train"]}
+    lm = data.labels
+    for role in ("val", "test"):
+        counts: dict[int, int] = {}
+        for r in data.splits.get(role, ()):
+            if r.label not in trained:
+                counts[r.label] = counts.get(r.label, 0) + 1
+        if counts:
+            named = ", ".join(f"{lm.label_ids[i]} ({lm.names[i]!r}, {n} clips)"
+                              for i, n in sorted(counts.items())[:5])
+            more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+            split = getattr(cfg.data, f"{role}_split")
+            print(f"warning: split {split!r} has clips of {len(counts)} "
+                  f"class{'es' if len(counts) > 1 else ''} that the training split "
+                  f"{cfg.data.train_split!r} has none of: {named}{more}; the model cannot "
+                  "learn them", file=sys.stderr)
 
 
 # Model fields a training config may not set: the label map gives the classes, and the data
@@ -162,6 +186,15 @@ def predict(model: MicroDualNet, loader: Iterable[Batch], device: torch.device, 
             bad.add_all((f"{key}:{f.index}", f.reason) for f in batch.failures)
             if len(batch):
                 logits = forward(model, batch, device, amp).logits.float()
+                if amp and not bool(torch.isfinite(logits).all()):  # float16 overflowed
+                    logits = forward(model, batch, device, False).logits.float()
+                broken = (~torch.isfinite(logits).all(dim=1)).nonzero().flatten().cpu()
+                if len(broken):
+                    # softmax would give NaN scores, which every metric counts as the first
+                    # class predicted: the best epoch would be chosen on made-up numbers
+                    raise InputError(f"{key} split: the model gives NaN or infinite scores "
+                                     f"for {len(broken)} clips of a batch (first: clip "
+                                     f"{int(batch.indices[broken[0]])} of the split)")
                 scores.append(torch.softmax(logits, dim=1).cpu().numpy())
                 labels.append(batch.labels.numpy())
                 index.append(batch.indices.numpy())
@@ -248,6 +281,8 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
     amp = cfg.amp and device.type == "cuda"
     bad = BadClips(cfg.data.max_bad_clips)
     data = load_data(cfg, bad)
+    if ranks.main:
+        warn_untrained_classes(cfg, data)
     # before the other ranks drop val and test
     data_digest = resumption.data_digest(cfg, data.splits, data.fps)
     mcfg = model_config(cfg, data.labels.num_classes)
@@ -285,6 +320,8 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
             state_path.unlink()
     distributed.barrier(ranks)
     start_epoch, best, best_epoch, rows = 1, float("-inf"), 0, []
+    best_metrics: dict[str, Any] | None = None
+    sessions: list[dict[str, Any]] = []  # each invocation that trained: first epoch, code
     saved = state.load_state(state_path) if resume and state_path.is_file() else None
     best_dir = tdir / resumption.BEST_DIR
     why = resumption.unresumable(saved, cfg, data_digest, best_dir) if saved else None
@@ -311,17 +348,26 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
             if ranks.rank:
                 torch.manual_seed(cfg.seed * 1_000 + ranks.rank + 100_003 * saved["epoch"])
         start_epoch, best, best_epoch = saved["epoch"] + 1, saved["best"], saved["best_epoch"]
+        best_metrics = saved.get("best_metrics")
+        sessions = list(saved.get("sessions", []))
         bad.reasons.update(saved["bad"])
         rows = [r for r in runlog.read_log(log_path) if r["epoch"] <= saved["epoch"]]
         if ranks.main:
             print(f"resuming after epoch {saved['epoch']} from {state_path}", file=sys.stderr)
     elif ranks.rank:  # the same initial weights everywhere, dropout masks of its own
         torch.manual_seed(cfg.seed * 1_000 + ranks.rank)
+    if start_epoch <= o.epochs:
+        sessions.append({"first_epoch": start_epoch, "git_commit": git_commit(),
+                         "torch": str(torch.__version__)})  # not TorchVersion: weights_only
     net = _wrap(model, ranks, device)
     if ranks.main:
         atomic_write_text(tdir / "config.yaml", config_to_yaml(cfg))
     meta = {"class_names": list(data.labels.names), "body_map": data.labels.body_ids,
             "fps": data.fps, "view": model_view(cfg, mcfg)}
+    if saved and ranks.main and resumption.best_is_behind(saved, best_dir):
+        # stopped after the state of a new best epoch was written, before training/best:
+        # the state's weights are that epoch's
+        save_checkpoint(model, best_dir, **meta, metrics=saved["best_metrics"])
 
     for epoch in range(start_epoch, o.epochs + 1):
         row = _train_epoch(net, datasets["train"], optimizer, scaler, cfg, epoch,
@@ -330,16 +376,26 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
             bad.reasons.update(reasons)
         rank_rng = distributed.gather_objects(state.capture_rng(), ranks)
         if ranks.main:
-            best, best_epoch = _end_epoch(model, out, cfg, data, datasets, workers, device,
-                                          amp, bad, row, rows, meta, best, best_epoch)
+            best, best_epoch, val = _end_epoch(model, out, cfg, data, datasets, workers,
+                                               device, amp, bad, row, rows, best, best_epoch)
+            if best_epoch == epoch:
+                best_metrics = {"best_epoch": epoch, "val": val,
+                                "label_ids": list(data.labels.label_ids)}
             saved = {"epoch": epoch, "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                      "rng": rank_rng[0], "best": best, "best_epoch": best_epoch,
-                     "bad": dict(bad.reasons), "config": config_to_yaml(cfg),
-                     "data": data_digest}
+                     "best_metrics": best_metrics, "sessions": sessions,
+                     "bad": dict(bad.reasons),
+                     "config": config_to_yaml(cfg), "data": data_digest}
             if ranks.active:
                 saved["rank_rng"] = rank_rng
             state.save_state(state_path, saved)
+            # The state first: stopped before training/best is written, the resumed run
+            # writes it from the state. The other way round, a run stopped while writing
+            # the state left this epoch's weights as the best model of a run that resumed
+            # from the epoch before and, on a GPU, need not reach them again.
+            if best_epoch == epoch:
+                save_checkpoint(model, best_dir, **meta, metrics=best_metrics)
         distributed.barrier(ranks)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             return {"stopped_after_epoch": epoch}
@@ -347,15 +403,22 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, stop_after_epoch: int | None
     metrics = None
     if ranks.main:
         figures.plot_curves(rows, tdir / "curves.png")
-        metrics = _final_report(cfg, out, data, datasets, workers, device, amp, bad, rows)
+        run = {"device": device.type if device.type == "cpu"
+                   else f"{device} ({torch.cuda.get_device_name(device)})",
+               "amp": amp, "processes": ranks.world, "threads": torch.get_num_threads(),
+               "epochs_run": rows[-1]["epoch"] if rows else 0, "sessions": sessions,
+               "clips": {role: len(records) for role, records in data.splits.items()},
+               "data_digest": data_digest, "fps": data.fps}
+        metrics = _final_report(cfg, out, data, datasets, workers, device, amp, bad, rows, run)
     return distributed.from_main(metrics, ranks)
 
 
 def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, datasets,
                workers: int, device: torch.device, amp: bool, bad: BadClips,
-               row: dict[str, Any], rows: list[dict[str, Any]], meta: dict[str, Any],
-               best: float, best_epoch: int) -> tuple[float, int]:
-    """Validate, keep the best model and log the epoch (rank 0); returns the best so far."""
+               row: dict[str, Any], rows: list[dict[str, Any]], best: float,
+               best_epoch: int) -> tuple[float, int, dict[str, float]]:
+    """Validate and log the epoch (rank 0); returns the best score and epoch so far and the
+    validation metrics (the caller keeps the model when this epoch is the best)."""
     o = cfg.optim
     val_loader = make_loader(datasets["val"], o.eval_batch_size, workers, False, cfg.seed)
     scores, labels, _ = predict(model, val_loader, device, amp, bad, "val")
@@ -363,8 +426,6 @@ def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, 
     row.update(_flat("val", val), bad_clips=bad.count)
     if _selection_score(val) > best:
         best, best_epoch = _selection_score(val), row["epoch"]
-        save_checkpoint(model, out / "training" / resumption.BEST_DIR, **meta, metrics={
-            "best_epoch": best_epoch, "val": val, "label_ids": list(data.labels.label_ids)})
     row["best_epoch"] = best_epoch
     rows.append(row)
     runlog.write_log(out / "training" / "log.jsonl", rows)
@@ -372,7 +433,7 @@ def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, 
           f"{row['train_top1']:.1f} val top1 {val['top1']:.1f}"
           + (f" F1_mean {val['f1_mean']:.1f}" if "f1_mean" in val else "")
           + f" ({row['seconds']:.0f}s)", file=sys.stderr)
-    return best, best_epoch
+    return best, best_epoch, val
 
 
 def _train_loader(ds: ClipDataset, cfg: TrainConfig, epoch: int, workers: int,
@@ -385,6 +446,19 @@ def _train_loader(ds: ClipDataset, cfg: TrainConfig, epoch: int, workers: int,
     share = distributed.RankShare(len(ds), cfg.optim.batch_size, seed, ranks)
     return DataLoader(ds, batch_sampler=share, num_workers=workers, collate_fn=collate,
                       pin_memory=False)
+
+
+def _diverged(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int, lr: float,
+              what: str) -> InputError:
+    """The one-line error of a run whose loss or weights stopped being finite: it names the
+    step and keeps the last finished epoch's files (nothing of this epoch is saved)."""
+    where = (f"step {step + 1} of {steps_per_epoch}" if step < steps_per_epoch
+             else "by its end")
+    kept = (f"training/state.pt still holds epoch {epoch - 1}, training/best/ the best epoch "
+            "before it" if epoch > 1 else "no epoch was saved")
+    return InputError(f"training diverged in epoch {epoch}, {where} (learning rate "
+                      f"{lr:.4g}): {what}; {kept}. Lower optim.lr (or lengthen "
+                      "optim.warmup_epochs) and start over with --no-resume")
 
 
 def _train_epoch(net: torch.nn.Module, ds: ClipDataset, optimizer, scaler, cfg: TrainConfig,
@@ -423,9 +497,20 @@ def _train_epoch(net: torch.nn.Module, ds: ClipDataset, optimizer, scaler, cfg: 
         terms = compute_loss(out, labels, model.cfg)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(terms.total * weight if weight != 1 else terms.total).backward()
+        norm = None
         if o.grad_clip is not None:
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+        elif not amp:
+            norm = torch.nn.utils.get_total_norm(
+                [p.grad for p in model.parameters() if p.grad is not None])
+        if norm is not None and not amp and not math.isfinite(float(norm)):
+            # AMP's scaler skips such a step itself; without it the step would make every
+            # weight NaN and the run would go on for all its epochs (averaged by DDP, the
+            # norm is the same on every rank, so all of them stop here).
+            raise _diverged(cfg, epoch, step, steps_per_epoch, lr,
+                            f"the loss is {float(terms.total.detach()):.4g} and its gradient "
+                            f"norm {float(norm):.4g}")
         scaler.step(optimizer)
         scaler.update()
         sums["loss"] += float(terms.total.detach()) * n
@@ -437,6 +522,13 @@ def _train_epoch(net: torch.nn.Module, ds: ClipDataset, optimizer, scaler, cfg: 
                         clips_s=f"{sums['n'] * ranks.world / (time.perf_counter() - t0):.1f}")
     bar.close()
     seconds = time.perf_counter() - t0
+    # A huge but finite last update (or one AMP let through) can leave weights that are not
+    # finite: validated and saved, they would become the best model and the resume state.
+    broken = next((name for name, p in (*model.named_parameters(), *model.named_buffers())
+                   if not bool(torch.isfinite(p.detach()).all())), None)
+    if broken is not None:
+        raise _diverged(cfg, epoch, steps_per_epoch, steps_per_epoch, lr,
+                        f"weight {broken!r} holds NaN or infinite values")
     keys = ("loss", "ce", "mac", "correct", "n")
     total = dict(zip(keys, distributed.sum_over_ranks([sums[k] for k in keys], ranks, device),
                      strict=True))
@@ -451,8 +543,10 @@ def _train_epoch(net: torch.nn.Module, ds: ClipDataset, optimizer, scaler, cfg: 
 
 
 def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers: int,
-                  device, amp: bool, bad: BadClips, rows) -> dict[str, Any]:
-    """Evaluate the best model on the test split (val when there is none) and write results."""
+                  device, amp: bool, bad: BadClips, rows, run: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """Evaluate the best model on the test split (val when there is none) and write results;
+    `run` is what the provenance records beside the config (device, AMP, sessions, data)."""
     tdir = out / "training"
     best = load_checkpoint(tdir / resumption.BEST_DIR, device=device)
     role = "test" if "test" in datasets else "val"
@@ -474,8 +568,10 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
                     fps=data.fps, view=model_view(cfg, best.model.cfg), metrics=metrics)
     _write_labels(out / "labels.tsv", lm)
     atomic_write_text(tdir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    write_provenance(out / "provenance.json", "train",
-                     params=cfg.model_dump(mode="json"), inputs=resumption.data_listings(cfg))
+    # The initial backbone weights are an input like the data: the config names only a path.
+    pretrained = [cfg.model.pretrained] if cfg.model.pretrained is not None else []
+    write_provenance(out / "provenance.json", "train", params=cfg.model_dump(mode="json"),
+                     inputs=resumption.data_listings(cfg) + pretrained, extra={"run": run})
     return metrics
 
 

@@ -6,6 +6,7 @@ best epoch's checkpoint under training/best (copied, removed, found).
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def unresumable(saved: dict[str, Any], cfg: TrainConfig, data_digest: str,
     if saved.get("data", data_digest) != data_digest:
         return ("was written for other training data (the split lists, label map, clip files' "
                 "sizes or frame rate differ)")
-    if saved["best_epoch"] and best_source(best_dir) is None:
+    if saved["best_epoch"] and best_source(best_dir) is None and not _best_in_state(saved):
         return f"has no best-epoch weights beside it ({best_dir} is missing)"
     return None
 
@@ -72,6 +73,25 @@ def config_difference(before: Any, now: Any, prefix: str = "") -> str | None:
     if before == now:
         return None
     return f"{prefix.rstrip('.')}: {before!r} in the state, {now!r} now"
+
+
+def _best_in_state(saved: dict[str, Any]) -> bool:
+    """The state's own weights are its best epoch's (whose metrics it holds)."""
+    return bool(saved.get("best_metrics")) and saved["best_epoch"] == saved["epoch"]
+
+
+def best_is_behind(saved: dict[str, Any], best_dir: Path) -> bool:
+    """training/best lacks the state's best epoch, which is the state's own: the run stopped
+    between writing the state and the best model (or while writing the best model's files),
+    and the best model is written again from the state."""
+    if not _best_in_state(saved):
+        return False
+    try:
+        meta = json.loads((best_dir / META_FILE).read_text(encoding="utf-8"))
+        written = meta["metrics"]["best_epoch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    return written != saved["best_epoch"] or not (best_dir / WEIGHTS_FILE).is_file()
 
 
 def complete(folder: Path) -> bool:

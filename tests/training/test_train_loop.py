@@ -73,6 +73,14 @@ def test_outputs_of_a_run(finished_run):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["step"] == "train" and prov["params"]["optim"]["epochs"] == 3
     assert any(p.endswith("train_list_videos.txt") for p in prov["inputs"])
+    # what the config does not fix: the device and AMP used, each session's code, the data
+    run = prov["run"]
+    assert (run["device"], run["amp"], run["processes"], run["epochs_run"]) == ("cpu", False,
+                                                                                1, 3)
+    assert [x["first_epoch"] for x in run["sessions"]] == [1]
+    assert run["clips"] == {"train": 12, "val": 6, "test": 6} and run["fps"] == 8.0
+    assert run["data_digest"] == torch.load(out / "training/state.pt",
+                                            weights_only=True)["data"]
 
 
 def test_resume_gives_the_same_weights(finished_run, tiny_clips, make_config, tmp_path,
@@ -94,6 +102,9 @@ def test_resume_gives_the_same_weights(finished_run, tiny_clips, make_config, tm
         assert torch.equal(full[key], resumed[key]), key
     log = (part / "training" / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in log] == [1, 2, 3]
+    # the provenance says the run was made in two sessions (which could run other code)
+    prov = json.loads((part / "provenance.json").read_text())
+    assert [x["first_epoch"] for x in prov["run"]["sessions"]] == [1, 2]
 
 
 def test_resume_refuses_a_changed_config(tiny_clips, make_config, tmp_path):
@@ -510,6 +521,10 @@ def test_config_defaults_are_the_documented_ones(tmp_path):
     ("optim.weight_decay=-0.1", "optim.weight_decay"),
     ("optim.grad_clip=0", "optim.grad_clip"),
     ("threads=0", "threads"),
+    ("seed=-1", "seed"),  # was a traceback from numpy at the first training clip
+    ("seed=4294967296", "seed"),
+    ("data.val_split=train", "data"),  # scores of the training clips chose the best epoch
+    ("data.test_split=train", "data"),
 ])
 def test_out_of_range_settings_are_refused_naming_the_key(tmp_path, setting, key):
     path = tmp_path / "c.yaml"
@@ -523,7 +538,7 @@ def test_settings_at_the_edge_of_their_range_are_accepted(tmp_path):
     path.write_text("data: {root: x}\n")
     cfg = load_config(path, ["data.scale=[1.0, 2.0]", "data.margin=1", "data.shift=0.5",
                              "data.flip_p=1", "optim.momentum=0", "optim.grad_clip=null",
-                             "optim.warmup_epochs=0"])
+                             "optim.warmup_epochs=0", "seed=4294967295"])
     assert cfg.data.scale == (1.0, 2.0) and cfg.optim.grad_clip is None
     # The person view crops around the joints and may zoom out to half the square.
     cfg = load_config(path, ["data.view=person", "data.scale=[0.5, 0.8]"])
@@ -595,11 +610,14 @@ def test_an_evaluation_without_one_readable_clip_is_one_line():
 
 def test_a_state_whose_best_weights_are_gone_everywhere_is_refused(finished_run, make_config,
                                                                    tiny_clips, tmp_path):
-    """Resumed, it would end with no best epoch to report: refused, naming training/best."""
+    """Resumed, it would end with no best epoch to report: refused, naming training/best.
+    (A state of the best epoch itself holds its weights: made to name an earlier one.)"""
     out, _ = finished_run
     copy = Path(shutil.copytree(out, tmp_path / "model"))
     shutil.rmtree(copy / "training/best")
     (copy / "model.safetensors").unlink()
+    saved = torch.load(copy / "training/state.pt", weights_only=True)
+    torch.save({**saved, "best_epoch": saved["epoch"] - 1}, copy / "training/state.pt")
     with pytest.raises(InputError, match=rf"state.pt has no best-epoch weights beside it "
                                          rf"\({copy / 'training/best'} is missing\); use "
                                          r"--no-resume"):
@@ -748,3 +766,185 @@ def test_config_numbers_in_exponent_form_and_home_folders(tmp_path, monkeypatch)
     assert cfg.model.pretrained == tmp_path / "home" / "r50.pth"
     with pytest.raises(InputError, match=r"model config num_frames='1e1': expected a whole"):
         load_config(path, ["model.overrides.num_frames=1e1"])  # whole-number fields stay strict
+
+
+def test_a_diverging_run_stops_at_the_step_keeping_the_last_epoch(tiny_clips, make_config,
+                                                                  tmp_path, monkeypatch):
+    """A loss that turns NaN in epoch 2 (as a too-high learning rate makes it): the run used
+    to go on for every epoch with NaN weights and fail only at the end, on its NaN 'best'
+    model. It stops at that step naming it; epoch 1's state and best model stay."""
+    from microdualnet.training import loop
+
+    calls = {"n": 0}
+    real = loop.compute_loss
+
+    def nan_from_epoch_2(out, labels, cfg):  # 3 steps an epoch
+        calls["n"] += 1
+        terms = real(out, labels, cfg)
+        if calls["n"] > 3:
+            terms = type(terms)(terms.total * math.nan, terms.ce, terms.mac)
+        return terms
+
+    monkeypatch.setattr(loop, "compute_loss", nan_from_epoch_2)
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"^training diverged in epoch 2, step 1 of 3 \("
+                                         r"learning rate .*\): the loss is nan and its "
+                                         r"gradient norm nan; training/state.pt still holds "
+                                         r"epoch 1"):
+        train(make_config(tiny_clips), out)
+    assert torch.load(out / "training/state.pt", weights_only=True)["epoch"] == 1
+    assert load_checkpoint(out / "training/best").meta["metrics"]["best_epoch"] == 1
+    assert not (out / "model.json").exists()
+
+
+def test_a_learning_rate_far_too_high_stops_in_the_first_epoch(tiny_clips, make_config,
+                                                               tmp_path):
+    """Without gradient clipping (the norm is then measured alone): nothing is saved, so no
+    NaN model can pass for the best epoch."""
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"^training diverged in epoch 1, step \d of 3 .*no "
+                                         r"epoch was saved\. Lower optim.lr"):
+        train(make_config(tiny_clips, optim={"lr": 1e6, "warmup_epochs": 0,
+                                             "grad_clip": None}), out)
+    assert not (out / "training/state.pt").exists()
+    assert not (out / "training/best").exists()
+
+
+def test_a_class_without_training_clips_is_named(tiny_clips, make_config, capsys):
+    """Val and test clips of a class no training clip carries (here: nodding's taken out of
+    the train list) used to train and score without a word; one warning line per split."""
+    from microdualnet.data import ma52
+    from microdualnet.training.loop import RunData, warn_untrained_classes
+
+    labels = ma52.label_map_for(tiny_clips)
+    splits = {role: ma52.read_split(tiny_clips, role, labels)[0]
+              for role in ("train", "val", "test")}
+    splits["train"] = [r for r in splits["train"] if r.label != 0]
+    warn_untrained_classes(make_config(tiny_clips), RunData(labels, splits, 8.0))
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: split {role!r} has clips of 1 class that the training split 'train' has "
+        "none of: 9 ('nodding', 2 clips); the model cannot learn them"
+        for role in ("val", "test")]
+    splits["train"] = ma52.read_split(tiny_clips, "train", labels)[0]
+    warn_untrained_classes(make_config(tiny_clips), RunData(labels, splits, 8.0))
+    assert capsys.readouterr().err == ""
+
+
+def _scripted_val_f1(monkeypatch, f1_values):
+    """Validation (and test) metrics of the loop scripted: F1_mean from `f1_values` in turn."""
+    from microdualnet.training import loop
+
+    keys = ("body_top1", "top1", "top5", "f1_body_macro", "f1_body_micro", "f1_action_macro",
+            "f1_action_micro")
+    script = iter(f1_values)
+
+    def scripted(scores, labels, body_map=None):
+        return {**dict.fromkeys(keys, 0.0), "f1_mean": next(script), "n": len(labels)}
+
+    monkeypatch.setattr(loop, "classification_metrics", scripted)
+
+
+def test_a_run_stopped_while_writing_the_state_keeps_the_best_of_its_epochs(
+        tiny_clips, make_config, tmp_path, monkeypatch):
+    """Killed while writing epoch 2's state, epoch 2 being a new best, the run resumes after
+    epoch 1. training/best used to hold the lost epoch 2 already; the epoch run again (on a
+    GPU not bit-identical; scripted here to score 25 against epoch 1's 30) did not replace
+    it, so the model was the lost run's with F1 50 while the log named epoch 1."""
+    from microdualnet.training import loop
+
+    real_save = loop.state.save_state
+
+    def killed_at_epoch_2(path, saved):
+        if saved["epoch"] == 2:
+            raise KeyboardInterrupt
+        real_save(path, saved)
+
+    out = tmp_path / "run"
+    _scripted_val_f1(monkeypatch, [30.0, 50.0])
+    monkeypatch.setattr(loop.state, "save_state", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(make_config(tiny_clips), out)
+    monkeypatch.setattr(loop.state, "save_state", real_save)
+    _scripted_val_f1(monkeypatch, [25.0, 20.0, 1.0])  # epochs 2 and 3, then test
+    metrics = train(make_config(tiny_clips), out)
+    rows = [json.loads(x) for x in (out / "training/log.jsonl").read_text().splitlines()]
+    assert [r["best_epoch"] for r in rows] == [1, 1, 1]
+    assert metrics["best_epoch"] == 1 and metrics["val"]["f1_mean"] == 30.0
+
+
+def test_a_run_stopped_before_writing_its_best_model_writes_it_on_resuming(
+        tiny_clips, make_config, tmp_path, monkeypatch):
+    """Stopped after epoch 2's state (a new best) but before training/best was written: the
+    resumed run writes epoch 2's model from the state (it held epoch 1's)."""
+    from microdualnet.training import loop
+
+    real_save = loop.save_checkpoint
+
+    def killed_at_epoch_2(model, folder, **kwargs):
+        if kwargs["metrics"]["best_epoch"] == 2:
+            raise KeyboardInterrupt
+        return real_save(model, folder, **kwargs)
+
+    out = tmp_path / "run"
+    cfg = make_config(tiny_clips, optim={"epochs": 2})
+    _scripted_val_f1(monkeypatch, [30.0, 50.0])
+    monkeypatch.setattr(loop, "save_checkpoint", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    _scripted_val_f1(monkeypatch, [1.0])  # the test split
+    metrics = train(cfg, out)
+    assert metrics["best_epoch"] == 2 and metrics["val"]["f1_mean"] == 50.0
+    kept = load_checkpoint(out).model.state_dict()
+    state_weights = torch.load(out / "training/state.pt", weights_only=True)["model"]
+    for key, value in state_weights.items():
+        assert torch.equal(kept[key], value), key
+
+
+def test_the_pretrained_weights_are_an_input_of_the_provenance(tiny_clips, make_config,
+                                                               tmp_path):
+    """The config names only the backbone weights' path: their hash was not recorded, so two
+    models started from different files at that path had the same provenance."""
+    from microdualnet.model.backbone import build_resnet
+    from microdualnet.model.network import MicroDualNet
+    from microdualnet.training.loop import model_config
+    from pipeio.provenance import file_sha256
+
+    cfg = make_config(tiny_clips, optim={"epochs": 1})
+    mcfg = MicroDualNet(model_config(cfg, 3)).cfg
+    weights = tmp_path / "r.pth"
+    torch.save(build_resnet(mcfg.backbone_depth, mcfg.backbone_width).state_dict(), weights)
+    out = tmp_path / "run"
+    train(make_config(tiny_clips, optim={"epochs": 1}, model={"pretrained": str(weights)}),
+          out)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["inputs"][str(weights)] == file_sha256(weights)
+
+
+def test_scores_that_are_not_finite_are_never_counted(monkeypatch):
+    """Validation logits that overflow float16 (AMP) are computed again in float32; NaN
+    scores left were counted as predictions of the first class, choosing the best epoch on
+    made-up numbers: now an error naming the split and the clip."""
+    from types import SimpleNamespace
+
+    from microdualnet.training import loop
+    from microdualnet.training.badclips import BadClips
+
+    class Clips(SimpleNamespace):
+        def __len__(self) -> int:
+            return len(self.labels)
+
+    batch = Clips(labels=torch.tensor([1, 0]), indices=torch.tensor([4, 7]), failures=[])
+    good = torch.tensor([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])
+    overflow = torch.tensor([[0.0, math.inf], [math.log(3.0), 0.0]])
+    monkeypatch.setattr(loop, "forward", lambda model, batch, device, amp: SimpleNamespace(
+        logits=overflow if amp else good))
+    scores, _, _ = loop.predict(torch.nn.Identity(), [batch], torch.device("cpu"), True,
+                                BadClips(0), "val")
+    assert scores.ravel().tolist() == pytest.approx([0.25, 0.75, 0.75, 0.25])
+    monkeypatch.setattr(loop, "forward", lambda *args: SimpleNamespace(logits=overflow))
+    with pytest.raises(InputError, match=r"^val split: the model gives NaN or infinite scores "
+                                         r"for 1 clips of a batch \(first: clip 4 of the "
+                                         r"split\)$"):
+        loop.predict(torch.nn.Identity(), [batch], torch.device("cpu"), False, BadClips(0),
+                     "val")
