@@ -165,6 +165,10 @@ def sheet_codings(sheet, path):
     return coders
 
 
+# The demo writes its OpenPose JSON beside its sheet and videos: its own folder, not
+# pose.openpose_dir (ignored like `participants`), so another demo.out never reads the OpenPose
+# output of a cohort made earlier in the old folder (a stale pose for every new video).
+OPENPOSE_DIR = f"{DEMO['out']}/openpose" if DEMO["enabled"] else POSE["openpose_dir"]
 if DEMO["enabled"]:
     SHEET_PATH = f"{DEMO['out']}/participants.tsv"
     PIDS = demo_participants()
@@ -220,7 +224,7 @@ def file_stamp(path):
 
 
 def openpose_dir(pid):
-    return f"{POSE['openpose_dir']}/{pid}"
+    return f"{OPENPOSE_DIR}/{pid}"
 
 
 def model_files(wc=None):

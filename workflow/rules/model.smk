@@ -28,6 +28,7 @@ rule demo_clips:
     output:
         lists=expand(f"{MODEL['clips']}/{{split}}_list_videos.txt", split=["train", "val", "test"]),
         labels=f"{MODEL['clips']}/label_map.tsv",
+        settings=f"{MODEL['clips']}/synth_config.json",
     log:
         f"{RESULTS}/logs/demo_clips.log",
     benchmark:
@@ -61,6 +62,9 @@ rule train:
         # The demo's clip lists, or a study's clip folder as it is: another model.clips (or a
         # file added to the folder) trains again.
         clips=rules.demo_clips.output.lists if DEMO["enabled"] else MODEL["clips"],
+        # The demo clips' options (their lists stay the same at another size, frame rate or
+        # seed): a clip set remade by a run stopped before train (Ctrl-C) still trains again.
+        clip_settings=rules.demo_clips.output.settings if DEMO["enabled"] else [],
     output:
         weights=f"{MODEL['path']}/model.safetensors",
         meta=f"{MODEL['path']}/model.json",
@@ -76,6 +80,10 @@ rule train:
         gpu=MODEL["gpus"],
     params:
         launch=TRAIN_LAUNCH,
+        # Names, sizes and times of a study's clip folder's entries (its split lists and label
+        # map; each split folder's time): a list corrected in place, which leaves the folder's
+        # own time alone, or a clip added to a split folder trains again.
+        clip_files=lambda wc: "" if DEMO["enabled"] else folder_manifest(MODEL["clips"], "*"),
         out=lambda wc, output: str(Path(output.weights).parent),
         root=lambda wc, input: (str(Path(input.clips[0]).parent) if DEMO["enabled"]
                                 else str(input.clips)),

@@ -1,0 +1,96 @@
+"""Edits that must rerun what depends on them, where Snakemake's own checks (file times,
+checksums of small files, parameters) would miss them: a result that depends on an edit is
+never kept as if current."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+from workflow_testkit import ROOT, job_counts, reduced_workdir, run_snakemake, set_keys
+
+from microdualnet.cli import main
+
+MODEL_JSON = "results/demo/model/model.json"
+
+
+def _tiny_train_config(folder: Path) -> str:
+    """The demo's training config cut to one epoch (the tests need a trained model's record,
+    not a good model)."""
+    cfg = yaml.safe_load((ROOT / "configs/train_demo.yaml").read_text())
+    cfg["optim"].update(epochs=1, batch_size=8)
+    cfg["data"].update(cache=False, workers=0)
+    (folder / "train_tiny.yaml").write_text(yaml.safe_dump(cfg))
+    return "train_tiny.yaml"
+
+
+def _plan(wd: Path, *targets: str) -> dict[str, int]:
+    plan = run_snakemake(wd, "--dry-run", *targets)
+    log = plan.stdout + plan.stderr
+    assert plan.returncode == 0, log[-3000:]
+    return {} if "Nothing to be done" in log else job_counts(log)
+
+
+def _run(wd: Path, *targets: str) -> subprocess.CompletedProcess:
+    res = run_snakemake(wd, *targets)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    return res
+
+
+def test_the_demo_reads_its_own_openpose_output_wherever_demo_out_points(tmp_path):
+    """pose.openpose_dir is ignored with the demo (as `participants` is): another demo.out
+    must not read the OpenPose JSON a cohort made earlier left in the old folder."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model")
+    set_keys(wd, "demo", out="demo_data/elsewhere")
+    res = run_snakemake(wd, "--dry-run", "--printshellcmds", "results/demo/pose/sub-001.npz")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    pose = [line for line in out.splitlines() if " -m microdualnet pose " in line]
+    assert len(pose) == 1, out[-3000:]
+    assert "--openpose-dir demo_data/elsewhere/openpose/sub-001 " in pose[0], pose[0]
+
+
+def test_demo_clips_remade_by_a_run_stopped_before_train_still_train_again(tmp_path):
+    """Another demo.width remakes the clips, whose lists stay the same: a run stopped between
+    demo_clips and train (Ctrl-C) left a model of the old clips that must not count as
+    current. The clip options (synth_config.json) are an input of train."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model",
+                         model={"train": True, "path": "results/demo/model",
+                                "train_config": _tiny_train_config(tmp_path),
+                                "clips": "demo_data/clips", "clips_per_class": 1})
+    _run(wd, MODEL_JSON)
+    assert _plan(wd, MODEL_JSON) == {}
+    set_keys(wd, "demo", width=80)
+    _run(wd, "demo_data/clips/label_map.tsv")  # the clips alone, as a stopped run leaves them
+    assert _plan(wd, MODEL_JSON) == {"train": 1}
+
+
+def test_a_study_clip_list_corrected_in_place_trains_again(tmp_path):
+    """model.train with a study's own clip folder: a split list rewritten in place leaves the
+    folder's own time, all Snakemake compares for a folder, alone."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model",
+                         model={"train": True, "path": "model",
+                                "train_config": _tiny_train_config(tmp_path),
+                                "clips": "clips", "clips_per_class": 1})
+    assert main(["synth", "cohort", "--out", str(wd / "study"), "--per-group", "1",
+                 "--seconds", "6", "--fps", "8", "--width", "64", "--height", "48",
+                 "--workers", "1"]) == 0
+    assert main(["synth", "clips", "--out", str(wd / "clips"), "--train-per-class", "1",
+                 "--val-per-class", "1", "--test-per-class", "1", "--fps", "8",
+                 "--width", "64", "--height", "48", "--workers", "1"]) == 0
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
+    cfg["demo"]["enabled"] = False
+    cfg["participants"] = "study/participants.tsv"
+    cfg["pose"].update(backend="openpose", openpose_dir="study/openpose")
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    _run(wd, "model/model.json")
+    assert _plan(wd, "model/model.json") == {}
+    folder = wd / "clips"
+    kept = folder.stat()
+    listing = folder / "train_list_videos.txt"
+    lines = listing.read_text().splitlines(keepends=True)
+    listing.write_text("".join(lines[:-1]))  # a clip taken out of training, in place
+    os.utime(folder, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert _plan(wd, "model/model.json") == {"train": 1}
