@@ -67,6 +67,9 @@ class VideoInfo:
     height: int
     times: np.ndarray  # [frames] each frame's presentation time in seconds (the file's)
     rotation: int = 0  # degrees counter-clockwise the stored frames are turned for display
+    # Whether decoded frame i carries times[i]: not where the container stamps packets in
+    # decode order (AVI) and the codec reorders frames, which then carry others' stamps.
+    frames_carry_times: bool = True
 
     @property
     def duration_s(self) -> float:
@@ -116,6 +119,9 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     try:  # the stream's fields, read before the container is closed
         base, nominal = stream.time_base, stream.average_rate or stream.guessed_rate
         width, height, listed = int(stream.width), int(stream.height), int(stream.frames or 0)
+        reorders = bool(stream.codec_context.has_b_frames)
+        # Where the stream ends (in `base`); an edit list that cuts the end shortens it.
+        ends = (stream.start_time or 0) + stream.duration if stream.duration else None
         aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
         if square_pixels and aspect and abs(float(aspect) - 1) > MAX_PIXEL_ASPECT_DEVIATION:
             raise InputError(
@@ -143,17 +149,29 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     if any(p is None for p in pts):
         raise InputError(f"video {path} has frames without timestamps; re-encode it (e.g. "
                          "ffmpeg -i IN -c:v libx264 OUT.mp4)")
-    if listed and stored < listed:
+    if listed and stored < listed and not _cut_by_edit_list(pts, ends):
         raise InputError(f"video {path} is truncated: its index lists {listed} frames, the "
                          f"file holds {stored}")
     if not base:
         raise InputError(f"video {path} has no time base for its timestamps; re-encode it")
-    times = np.sort(np.asarray(pts, np.float64)) * float(base)
+    stamps = np.asarray(pts, np.float64)
+    decode_order = reorders and bool(np.all(np.diff(stamps) > 0))
+    times = np.sort(stamps) * float(base)
     fps = _constant_rate(path, times, nominal)
     rotation = 0 if first is None else 90 * _quarter_turns(path, first.rotation)
     if rotation % 180:
         width, height = height, width
-    return VideoInfo(len(times), fps, width, height, times, rotation)
+    return VideoInfo(len(times), fps, width, height, times, rotation, not decode_order)
+
+
+def _cut_by_edit_list(pts: list[int], ends: int | None) -> bool:
+    """Whether the frames shown reach the stream's end: the index's frames missing from the
+    file then lie past an edit list that cuts the end (a phone's or QuickTime's trim without
+    re-encoding, which the demuxer drops), not past the end of a file cut short."""
+    if ends is None or len(pts) < 2:
+        return False
+    step = float(np.median(np.diff(np.sort(pts))))
+    return max(pts) + step >= ends - step / 2
 
 
 def _quarter_turns(path: Path, degrees: float) -> int:
@@ -220,14 +238,18 @@ class FrameStream:
         self.path = Path(path)
         self._threads = threads
         self._skip_deblocking = skip_deblocking
-        times = (info or probe(path)).times if start > 0 else None
-        if times is not None and start >= len(times):  # a caller's planning error
-            raise ValueError(f"{path}: start frame {start} is past the video's {len(times)} "
+        if info is None and start > 0:
+            info = probe(path)
+        # The probe's frame times, which every decoded frame is checked against.
+        self._times = None if info is None or not info.frames_carry_times else info.times
+        self._tolerance = 0.0 if info is None else 0.5 / info.fps
+        if info is not None and start >= info.frames:  # a caller's planning error
+            raise ValueError(f"{path}: start frame {start} is past the video's {info.frames} "
                              "frames")
         self._open()
         self.decoded = 0  # frames decoded so far (the work done)
-        if times is not None:
-            self._seek(start, times)
+        if start > 0:
+            self._seek(start, info.times)
 
     def _open(self) -> None:
         self._container, self._stream = _open(self.path)
@@ -289,7 +311,32 @@ class FrameStream:
                                      f"{_first_line(err)}") from err
                 self._last_index += 1
                 self.decoded += 1
+                self._check_time(self._last)
             yield index, self._upright(self._last, size)
+
+    def _check_time(self, frame: av.VideoFrame) -> None:
+        """Frame `_last_index` must be shown when the probe's packets said: a decoder that
+        drops frames (a recording that starts without a keyframe, damaged data) would
+        otherwise shift every later frame, and its time, by the frames lost, with nothing
+        to see but a frame count short at the end; so would timestamps out of order."""
+        index, shown, times = self._last_index, frame.time, self._times
+        if times is None or shown is None:
+            return
+        if index < len(times) and abs(shown - times[index]) <= self._tolerance:
+            return
+        later = int(np.argmin(np.abs(times - shown)))
+        if later > index and abs(times[later] - shown) <= self._tolerance:
+            raise InputError(
+                f"video {self.path}: {later - index} frame(s) from frame {index} on cannot be "
+                f"decoded (the decoder's next frame is the one timed {shown:.3f} s, frame "
+                f"{later}): a recording that starts without a keyframe, or damaged data; "
+                "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+        expected = (f"{times[index]:.3f} s" if index < len(times)
+                    else f"none (they hold {len(times)} frames)")
+        raise InputError(
+            f"video {self.path}: decoded frame {index} is timed {shown:.3f} s, its packets time "
+            f"frame {index} at {expected} (timestamps out of order, or frames the decoder "
+            "adds or drops); re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
 
     def _upright(self, frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
         turns = _quarter_turns(self.path, frame.rotation) if frame.rotation else 0

@@ -68,10 +68,18 @@ def upright_problem(keypoints: np.ndarray, min_fraction: float) -> str | None:
 
 
 def qc_summary(pose: PoseData, video: str | Path, extra: dict[str, Any]) -> dict[str, Any]:
-    """The QC record; `excluded` is set (with the reason) when no frame has a person."""
+    """The QC record; `excluded` is set (with the reason) when no frame has a person, or
+    none was processed: inference samples no frame of a video shorter than one window, and
+    such a participant is not one without a person."""
     person = has_person(pose.keypoints)
     found = int(person.sum())
     processed = len(pose.frame_index)
+    reason = None
+    if processed == 0:
+        reason = (f"no frame processed: the video ({pose.video_frames / pose.fps:.2f} s) is "
+                  "shorter than one window, so inference samples none")
+    elif found == 0:
+        reason = "no person detected in any processed frame"
     shown, upright = body_axis_upright(pose.keypoints)
     return {
         "video": str(video),
@@ -90,7 +98,7 @@ def qc_summary(pose: PoseData, video: str | Path, extra: dict[str, Any]) -> dict
         "upright_fraction": round(upright / shown, 4) if shown else None,
         **extra,
         "excluded": found == 0,
-        "exclusion_reason": "no person detected in any processed frame" if found == 0 else None,
+        "exclusion_reason": reason,
     }
 
 

@@ -119,16 +119,44 @@ def test_a_start_past_the_last_frame_is_named(tmp_path, noise):
         FrameStream(video, start=30)
 
 
-def test_times_that_do_not_match_the_file_fall_back_to_reading_from_the_start(tmp_path,
-                                                                             noise):
+def test_a_seek_that_finds_no_frame_falls_back_to_reading_from_the_start(tmp_path, noise,
+                                                                        monkeypatch):
+    """A seek that fails (as on a file with odd timestamps) reads from the first frame."""
+    import microdualnet.video as video_module
+
+    class NoSeek:
+        def __init__(self, container):
+            self._container = container
+
+        def seek(self, *args, **kwargs):
+            raise av.FFmpegError(-1, "seek failed")
+
+        def __getattr__(self, name):
+            return getattr(self._container, name)
+
+    def open_without_seeking(path):
+        container, stream = opened(path)
+        return NoSeek(container), stream
+
+    opened = video_module._open
+    monkeypatch.setattr(video_module, "_open", open_without_seeking)
     video = _write(tmp_path / "gop.mp4", noise, gop=10)
-    info = probe(video)
-    wrong = type(info)(info.frames, info.fps, info.width, info.height, info.times + 100.0)
     expected = _reference(video, [17, 18])
-    with FrameStream(video, start=17, info=wrong) as stream:
+    with FrameStream(video, start=17, info=probe(video)) as stream:
         got = np.stack([f for _, f in stream.frames(np.array([17, 18]))])
         assert stream.decoded == 19
     np.testing.assert_array_equal(got, expected)
+
+
+def test_frame_times_that_do_not_match_the_probes_are_refused(tmp_path, noise):
+    """Decoded frames are checked against the probe's times, so a frame read is the one the
+    window plan and the pose file time."""
+    video = _write(tmp_path / "gop.mp4", noise, gop=10)
+    info = probe(video)
+    wrong = type(info)(info.frames, info.fps, info.width, info.height, info.times + 100.0)
+    with pytest.raises(InputError, match=r"^video \S*gop.mp4: decoded frame 0 is timed 0.000 s, "
+                       r"its packets time frame 0 at 100.000 s \(timestamps out of order"):
+        dict(FrameStream(video, info=wrong).frames([3]))
 
 
 def test_frame_past_the_end_names_the_file(tmp_path, noise):
@@ -244,6 +272,87 @@ def test_a_start_trimmed_by_an_edit_list_is_numbered_alike_forward_and_after_a_s
     np.testing.assert_array_equal(after_seek[30], forward[30])
     np.testing.assert_array_equal(after_seek[40], forward[40])
     assert np.abs(forward[0].astype(int) - _reference(video, [5])[0]).mean() < 2
+
+
+def _elst(data: bytearray) -> tuple[int, int]:
+    """Where an mp4's (version 0) edit list entry starts, and its track's media timescale."""
+    elst, mdhd = data.find(b"elst"), data.find(b"mdhd")
+    assert elst > 0 and data[elst + 4] == 0  # version 0: 32-bit entries
+    return elst + 12, int.from_bytes(data[mdhd + 16:mdhd + 20], "big")
+
+
+def test_an_end_cut_by_an_edit_list_is_not_taken_for_a_truncated_file(tmp_path, noise):
+    """A trim without re-encoding (a phone's, QuickTime's) shortens the edit list: the index
+    still lists all 60 frames, the demuxer drops those past the cut, and the 40 shown are a
+    whole video, not a file cut short."""
+    video = _write(tmp_path / "v.mp4", np.concatenate([noise] * 2), gop=10)
+    data = bytearray(video.read_bytes())
+    entry, _ = _elst(data)
+    mvhd = data.find(b"mvhd")
+    movie_scale = int.from_bytes(data[mvhd + 16:mvhd + 20], "big")
+    duration = int.from_bytes(data[entry:entry + 4], "big")  # in the movie's timescale
+    data[entry:entry + 4] = (duration - 20 * movie_scale // 25).to_bytes(4, "big")
+    trimmed = tmp_path / "trimmed.mp4"
+    trimmed.write_bytes(bytes(data))
+    info = probe(trimmed)
+    assert (info.frames, info.duration_s) == (40, 1.6)
+    with FrameStream(trimmed, info=info) as stream:
+        got = np.stack([f for _, f in stream.frames(range(40))])
+    np.testing.assert_array_equal(got, _reference(video, range(40)))
+
+
+def _drop_leading_packets(video: Path, out: Path, count: int, fmt: str) -> Path:
+    """`video`'s packets less the first `count`, copied: a recording (or a stream copy)
+    that starts between keyframes."""
+    with av.open(str(video)) as src, av.open(str(out), "w", format=fmt) as dst:
+        stream = src.streams.video[0]
+        copy = dst.add_stream_from_template(stream)
+        for k, packet in enumerate(p for p in src.demux(stream) if p.size):
+            if k >= count:
+                packet.stream = copy
+                dst.mux(packet)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "mpegts"])
+def test_a_recording_that_starts_between_keyframes_is_refused_not_shifted(tmp_path, noise,
+                                                                          fmt):
+    """Frames 4-9 of a 10-frame GOP without their keyframe: the packets hold 26 frames, the
+    decoder gives 20 from the next keyframe on. Counted as frames 0-19 they would each be
+    6 frames (0.24 s) later than the index times them, and the video 0.24 s shorter."""
+    video = tmp_path / "v.mp4"
+    with av.open(str(video), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"g": "10", "keyint_min": "10", "bf": "0"}
+        for frame in noise:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    cut = _drop_leading_packets(video, tmp_path / f"cut.{fmt}", 4, fmt)
+    info = probe(cut)
+    assert info.frames == 26
+    with pytest.raises(InputError, match=rf"^video {cut}: 6 frame\(s\) from frame 0 on cannot "
+                       r"be decoded \(the decoder's next frame is the one timed \d+\.\d+ s, "
+                       r"frame 6\): a recording that starts without a keyframe, or damaged data; "
+                       r"re-encode it, e\.g\. ffmpeg -i IN -c:v libx264 OUT\.mp4$"):
+        read_frames(cut, np.array([0, 3]), info)
+
+
+def test_frames_stamped_in_decode_order_are_read_in_display_order(tmp_path, noise):
+    """AVI stamps packets in decode order, so B-frames come out of the decoder with other
+    frames' stamps: their order, not their stamps, numbers them (as in a plain decode)."""
+    video = tmp_path / "v.avi"
+    with av.open(str(video), "w", format="avi") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in noise:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    info = probe(video)
+    assert not info.frames_carry_times
+    with FrameStream(video, info=info) as stream:
+        got = np.stack([f for _, f in stream.frames(range(30))])
+    np.testing.assert_array_equal(got, _reference(video, range(30)))
 
 
 @pytest.mark.parametrize("damage, needle", [

@@ -137,6 +137,21 @@ def test_only_sampled_frames_are_processed(cohort, demo_model, tmp_path):
     assert json.loads((tmp_path / "s.qc.json").read_text())["only_sampled_frames"] is True
 
 
+def test_a_video_shorter_than_one_window_is_not_called_one_without_a_person(
+        cohort, demo_model, tmp_path, capsys):
+    """--only-sampled on an 8-s video with 9-s windows processes no frame: the QC record
+    says so, rather than that no person was detected."""
+    argv = ["pose", "--backend", "openpose", "--video", str(cohort / "videos/sub-003.mp4"),
+            "--openpose-dir", str(cohort / "openpose/sub-003"), "--out", str(tmp_path / "s.npz"),
+            "--only-sampled", str(demo_model), "--window-s", "9.0", "--no-progress"]
+    assert main(argv) == 0
+    reason = (f"no frame processed: the video ({SECONDS:.2f} s) is shorter than one window, "
+              "so inference samples none")
+    assert f"person in 0/0 frames (excluded: {reason})" in capsys.readouterr().out
+    qc = json.loads((tmp_path / "s.qc.json").read_text())
+    assert (qc["frames_processed"], qc["excluded"], qc["exclusion_reason"]) == (0, True, reason)
+
+
 @pytest.mark.parametrize("make, needle", [
     (lambda p: None, "does not exist"),
     (lambda p: p.write_bytes(b""), "is empty"),
