@@ -13,7 +13,9 @@ A participant is flagged when:
 - the track may have passed to another person (`track_warning`: with a hint, someone else
   in the hinted region nearer its anchor than the person followed; with the default rule,
   the participant lost and the track taken afresh);
-- a person was found in less than `MIN_PERSON_FRACTION` of the processed frames.
+- a person was found in less than `MIN_PERSON_FRACTION` of the processed frames;
+- the OpenPose keypoints may be pixels of a smaller copy of the video
+  (`pixel_frame_warning`: everyone's keypoints within its top-left two thirds).
 
 The table holds derived numbers only: no path, no frame.
 """
@@ -41,6 +43,8 @@ OTHERS_FLAG = ("several people in view and no participant_side/participant_box i
                "the person nearest the centre was followed, which may be the interviewer")
 TRACK_FLAG = ("the track may have passed from the participant to another person "
               "(track_warning in the pose QC file)")
+PIXEL_FLAG = ("the OpenPose keypoints may be pixels of a smaller copy of the video "
+              "(pixel_frame_warning in the pose QC file)")
 
 
 def _pct(value: Any) -> float | None:
@@ -74,6 +78,8 @@ def quality_row(qc: dict[str, Any], source: Path) -> dict[str, Any]:
             flags.append(OTHERS_FLAG)
         if qc.get("track_warning"):
             flags.append(TRACK_FLAG)
+        if qc.get("pixel_frame_warning"):
+            flags.append(PIXEL_FLAG)
         if processed and found < MIN_PERSON_FRACTION * processed:
             flags.append(f"a person in {100 * found / processed:.1f}% of processed frames "
                          f"(under {100 * MIN_PERSON_FRACTION:.0f}%)")

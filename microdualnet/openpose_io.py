@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def read_frame(path: str | Path) -> np.ndarray:
         if not np.isfinite(values).all():
             joint = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
             raise InputError(f"{path}: person {k} joint {joint} is not three numbers "
-                             f"({flat[3 * joint:3 * joint + 3]})")
+                             f"({reprlib.repr(flat[3 * joint:3 * joint + 3])})")
         values[:, 2] = np.clip(values[:, 2], 0.0, 1.0)
         out[k] = values
     return out
@@ -103,7 +104,7 @@ def _number(value: object) -> float:
     """A JSON value as a float (numbers written as text too); NaN for anything else."""
     try:
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # overflow: an integer past float's range
         return math.nan
 
 

@@ -138,7 +138,7 @@ def _extract(args: argparse.Namespace, contract: ModelContract | None) -> int:
     state = f"excluded: {summary['exclusion_reason']}" if summary["excluded"] else "ok"
     print(f"pose {args.out}: person in {summary['frames_with_person']}/"
           f"{summary['frames_processed']} frames ({state})")
-    for key in ("participant_warning", "track_warning"):
+    for key in ("participant_warning", "track_warning", "pixel_frame_warning"):
         if summary.get(key):
             print(f"warning: {args.out}: {summary[key]}", file=sys.stderr)
     return 0

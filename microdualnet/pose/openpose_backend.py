@@ -16,12 +16,16 @@ from microdualnet.pose.participant import NO_HINT, FollowStats, ParticipantHint,
 from pipeio.errors import InputError
 
 OUTSIDE_TOLERANCE = 0.02  # share of the frame size a keypoint may lie beyond its edge
+# Everyone's keypoints within this share of the width and of the height, from the top-left
+# corner: the pixels of a smaller copy of the video (or OpenPose's --keypoint_scale 1 or 2).
+SMALL_FRAME = 2 / 3
 
 
 def read_openpose(folder: str | Path, video_frames: int, width: int, height: int,
                   only: np.ndarray | None = None, hint: ParticipantHint = NO_HINT
                   ) -> tuple[np.ndarray, np.ndarray, FollowStats]:
-    """Frame indices, the participant's keypoints `[T, 25, 3]` and how they were followed.
+    """Frame indices, the participant's keypoints `[T, 25, 3]` and how they were followed
+    (with `pixel_frame_warning`: `small_frame_warning`).
 
     The folder must hold exactly one file per video frame (0 .. video_frames-1): a count
     that differs means the JSON belongs to another video or is incomplete, which is an error.
@@ -40,15 +44,15 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
     people = [openpose_io.read_frame(files[i][1]) for i in keep]
     check_pixel_frame(people, width, height, folder)
     track, stats = follow(people, hint, width, height)
+    stats.extra["pixel_frame_warning"] = small_frame_warning(people, width, height)
     return keep.astype(np.int64), track, stats
 
 
 def check_pixel_frame(people: list[np.ndarray], width: int, height: int,
                       folder: str | Path) -> None:
-    """The keypoints are pixels of this video: JSON made from a resized or rotated copy, or
+    """The keypoints are pixels of this video: JSON made from a larger or rotated copy, or
     with OpenPose's normalised `--keypoint_scale`, would pass every other check."""
-    found = [p[..., :2][p[..., 2] > 0] for p in people if len(p)]
-    xy = np.concatenate(found) if found else np.zeros((0, 2))
+    xy = _seen_xy(people)
     if not len(xy):
         return
     size = np.array([width, height], np.float64)
@@ -62,3 +66,30 @@ def check_pixel_frame(people: list[np.ndarray], width: int, height: int,
         raise InputError(f"OpenPose folder {folder}: every keypoint has |x| and |y| <= 1.5, "
                          "normalised coordinates (OpenPose's --keypoint_scale 3 or 4), not "
                          "pixels: run it with the default scale")
+
+
+def small_frame_warning(people: list[np.ndarray], width: int, height: int) -> str | None:
+    """The QC warning that the keypoints may be pixels of a smaller copy of the video, or None.
+
+    Why: JSON of a downscaled copy (or written with `--keypoint_scale 1`, the network's
+    size, or 2 with a smaller `--output_resolution`) lies inside the frame and passes
+    `check_pixel_frame`, while every entity box then lands up and left of the person.
+    OpenPose's JSON does not say its frame size, so this is a warning, not an error: a
+    person seen only in the top-left part of the frame all along looks the same.
+    """
+    xy = _seen_xy(people)
+    if not len(xy):
+        return None
+    x, y = xy.max(0)
+    if x > SMALL_FRAME * width or y > SMALL_FRAME * height:
+        return None
+    return (f"every keypoint of everyone in view lies within the top-left {x:.0f}x{y:.0f} px "
+            f"of the {width}x{height} video: the JSON may be in the pixels of a smaller copy "
+            "of it (or OpenPose's --keypoint_scale 1 or 2), putting the entity boxes off the "
+            "person; run OpenPose on the video itself with the default scale")
+
+
+def _seen_xy(people: list[np.ndarray]) -> np.ndarray:
+    """`[N, 2]` positions of every joint OpenPose found (confidence above 0), everyone."""
+    found = [p[..., :2][p[..., 2] > 0] for p in people if len(p)]
+    return np.concatenate(found) if found else np.zeros((0, 2))

@@ -11,6 +11,7 @@ import pytest
 from analysis.__main__ import main
 from analysis.pose_quality import (
     OTHERS_FLAG,
+    PIXEL_FLAG,
     TRACK_FLAG,
     quality_table,
     read_quality,
@@ -216,3 +217,8 @@ def test_a_track_that_may_have_passed_to_someone_else_is_flagged_with_a_hint_too
                                  frames_several_people=48,
                                  track_warning="in 20 of 48 frames another person ..."))
     assert quality_table(paths)["flags"].tolist() == [TRACK_FLAG]
+
+
+def test_openpose_keypoints_of_a_smaller_copy_are_flagged(tmp_path):
+    paths = _write(tmp_path, _qc("s1", pixel_frame_warning="every keypoint ... smaller copy"))
+    assert quality_table(paths)["flags"].tolist() == [PIXEL_FLAG]

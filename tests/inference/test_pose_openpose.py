@@ -16,7 +16,7 @@ from microdualnet.cli import main
 from microdualnet.contract import read_contract
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import has_person, load_pose
-from microdualnet.pose.openpose_backend import check_pixel_frame
+from microdualnet.pose.openpose_backend import check_pixel_frame, small_frame_warning
 from microdualnet.pose.qc import entity_confidence
 from microdualnet.windowplan import plan_windows
 from pipeio.errors import InputError
@@ -54,6 +54,7 @@ def test_qc_summary_counts_frames_and_entities(poses):
     assert qc["participant_id"] == "sub-002" and qc["only_sampled_frames"] is False
     # One person in view: nothing to take the track over, no warning about it.
     assert qc["track_restarts"] == 0 and qc["track_warning"] is None
+    assert qc["pixel_frame_warning"] is None  # the person reaches the frame's lower part
     # Each entity's mean joint confidence over the frames with a person, from the pose file.
     kp = load_pose(poses["sub-002"]).keypoints
     person = has_person(kp)
@@ -122,6 +123,34 @@ def test_json_of_another_pixel_frame_is_refused(cohort, tmp_path, scale, message
     with pytest.raises(InputError, match=message):
         extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
                      openpose_dir=folder, progress=False)
+
+
+def test_json_of_a_smaller_copy_of_the_video_is_warned_about(cohort, tmp_path, capsys):
+    """OpenPose run on a half-size copy (or with --keypoint_scale 1): every keypoint inside
+    the frame, so nothing refuses it, but the person sits up and left of where the video
+    shows them. The QC record and the CLI say so."""
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    for _, path in openpose_io.frame_files(folder):
+        people = openpose_io.read_frame(path)
+        people[..., :2] *= 0.5
+        path.write_text(openpose_io.frame_json(people))
+    out = tmp_path / "p.npz"
+    assert main(["pose", "--backend", "openpose", "--video", str(cohort / "videos/sub-001.mp4"),
+                 "--openpose-dir", str(folder), "--out", str(out), "--no-progress"]) == 0
+    warning = json.loads(out.with_name("p.qc.json").read_text())["pixel_frame_warning"]
+    assert warning.startswith("every keypoint of everyone in view lies within the top-left ")
+    assert f"of the {WIDTH}x{HEIGHT} video: the JSON may be in the pixels of a smaller copy" \
+        in warning
+    assert f"warning: {out}: every keypoint of everyone" in capsys.readouterr().err
+
+
+def test_a_person_reaching_past_two_thirds_of_either_side_is_not_a_smaller_copy():
+    assert small_frame_warning(_one_person((10, 10, 0.9), (60, 40, 0.8)), 96, 72) is not None
+    assert small_frame_warning(_one_person((10, 10, 0.9), (65, 40, 0.8)), 96, 72) is None
+    assert small_frame_warning(_one_person((10, 10, 0.9), (60, 49, 0.8)), 96, 72) is None
+    # Joints OpenPose did not find (confidence 0) say nothing; nobody at all: no warning.
+    assert small_frame_warning(_one_person((10, 10, 0.9), (90, 70, 0.0)), 96, 72) is not None
+    assert small_frame_warning([np.zeros((0, 25, 3), np.float32)], 96, 72) is None
 
 
 def test_only_sampled_frames_are_processed(cohort, demo_model, tmp_path):
@@ -233,6 +262,14 @@ def _one_person(*joints: tuple[float, float, float]) -> list[np.ndarray]:
     kp = np.zeros((1, 25, 3), np.float32)
     kp[0, :len(joints)] = joints
     return [kp]
+
+
+def test_an_integer_beyond_floats_range_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / openpose_io.frame_filename("sub-001", 0)
+    path.write_text('{"people":[{"pose_keypoints_2d":[' + ",".join(["1" + "0" * 400] * 75)
+                    + "]}]}")
+    with pytest.raises(InputError, match=rf"{path.name}: person 0 joint 0 is not three numbers"):
+        openpose_io.read_frame(path)
 
 
 def test_keypoints_a_little_past_the_edge_are_pixels_of_this_video():
