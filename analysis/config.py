@@ -176,6 +176,16 @@ class StatsConfig(BaseModel):
                 out[key] = copy.deepcopy(value)
         return out
 
+    @field_validator("top_k", "permutations", "permutation_seed", "min_participants",
+                     "min_engagers", mode="before")
+    @classmethod
+    def _no_truth_values(cls, value: Any) -> Any:
+        """YAML reads yes/on/true as True, which pydantic would take as the count 1 (`top_k:
+        yes` analysing one action)."""
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number, not true/false")
+        return value
+
     @field_validator("groups", "covariates", "actions")
     @classmethod
     def _unique(cls, value: list[str] | None) -> list[str] | None:
@@ -201,6 +211,16 @@ class StatsConfig(BaseModel):
         if value is not None and len(value) < 2:
             raise ValueError("at least two groups are needed for a comparison")
         return value
+
+    @field_validator("plot_parts")
+    @classmethod
+    def _parts_in_model_order(cls, value: list[Part]) -> list[Part]:
+        """A set of parts in a fixed order: [intensity, engagement] brackets what the preset's
+        [engagement, intensity] does and must not be reported as overriding it."""
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"duplicate entries {dupes}")
+        return [p for p in ("engagement", "intensity") if p in value]
 
     @field_validator("covariates")
     @classmethod

@@ -150,9 +150,10 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     frame = frame.copy()
     frame["percent_time"] = numeric_column(frame, "percent_time", what)
     frame["valid_s"] = numeric_column(frame, "valid_s", what)
-    missing = frame.index[frame["percent_time"].isna()]
-    if len(missing):
-        raise InputError(f"{what}: column percent_time is missing on {file_lines(missing)}")
+    for col in ("percent_time", "valid_s"):  # no valid time known: as unknown as valid_s 0
+        missing = frame.index[frame[col].isna()]
+        if len(missing):
+            raise InputError(f"{what}: column {col} is missing on {file_lines(missing)}")
     out_of_range = frame.index[(frame["percent_time"] < 0) | (frame["percent_time"] > 100)]
     if len(out_of_range):
         raise InputError(
@@ -296,6 +297,7 @@ def _attach_covariates(
             source, rows = "the percent-time table", table.index[table[cov].isna()]
             missing_pids = sorted(table.loc[rows, "participant_id"].unique())
             _check_covariate(table[cov], cov, source)
+            _one_value_per_participant(table, cov, source)
         else:
             raise InputError(
                 f"covariate column {cov!r} (stats.covariates) is in neither the participant "
@@ -313,6 +315,21 @@ def _attach_covariates(
             # TRUE/FALSE as truth values, kept as they are (an object column when one is empty).
             merged[cov] = merged[cov].map(lambda v: v.strip() if isinstance(v, str) else v)
     return merged, exclusions
+
+
+def _one_value_per_participant(table: pd.DataFrame, cov: str, source: str) -> None:
+    """A covariate taken from the long table describes the participant: values that differ
+    between a participant's rows (a column sorted on its own in a spreadsheet) would put
+    another age into each action's model. Missing values are left to exclude_incomplete."""
+    values = table[cov].map(lambda v: v.strip() if isinstance(v, str) else v)
+    counts = values.groupby(table["participant_id"]).nunique()
+    varying = counts.index[counts > 1].tolist()
+    if varying:
+        rows = table.index[table["participant_id"] == varying[0]]
+        raise InputError(
+            f"covariate column {cov} in {source} differs between the rows of participant_id(s) "
+            f"{_listed(varying)} ({varying[0]}: {_listed(values[rows].dropna().unique().tolist())} "
+            f"on {file_lines(rows)}); a covariate has one value per participant")
 
 
 def check_sheet_covariates(path: str | Path, covariates: list[str]) -> None:

@@ -55,6 +55,16 @@ def test_errors_name_the_key(data: dict, key: str) -> None:
     assert key in str(err.value)
 
 
+@pytest.mark.parametrize("key", ["top_k", "permutation_seed"])
+def test_a_yes_for_a_count_is_refused_not_read_as_1(tmp_path: Path, key: str) -> None:
+    """YAML's `yes` is True, which pydantic takes for 1: `top_k: yes` analysed one action."""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"stats:\n  {key}: yes\n")
+    with pytest.raises(InputError, match=rf"^invalid statistics config: stats\.{key}: Value "
+                       r"error, expected a whole number, not true/false \(got True\)$"):
+        load_stats_config(path)
+
+
 def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("stats: [unclosed\n")

@@ -169,3 +169,18 @@ def test_unknown_actions_are_an_error_naming_the_key() -> None:
                        r"that are not in the percent-time table \(column action\); known: "
                        r"\['nodding', 'waving'\]$"):
         select_actions(table, 10, ["nodding", "clapping"])
+
+
+def test_a_tie_at_the_top_k_cut_goes_to_the_name_whatever_the_row_order(caplog) -> None:
+    """'a' and 'b' hold the same percent times in another participant order; a running sum
+    gives them means a bit apart (0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1), so the file's row
+    order, not the name, picked the one analysed."""
+    table = pd.DataFrame({"participant_id": [1, 2, 3] * 3, "action": ["b"] * 3 + ["a"] * 3
+                          + ["c"] * 3, "percent_time": [0.1, 0.2, 0.3, 0.3, 0.2, 0.1, 0, 0, 0]})
+    for rows in (table, table.iloc[::-1], table.sample(frac=1, random_state=1)):
+        assert action_frequency(rows)["a"] == action_frequency(rows)["b"]
+        assert select_actions(rows, 1, None) == ["a"]
+    assert "actions ['a', 'b'] tie at the stats.top_k 1 cut" in caplog.text
+    caplog.clear()
+    assert select_actions(table, 2, None) == ["a", "b"]  # the tie is above the cut
+    assert "tie" not in caplog.text

@@ -320,6 +320,12 @@ def test_percent_time_bounds_and_valid_time_are_checked_by_line(caplog) -> None:
     assert "lies within 0-1 (largest 1)" in caplog.text
 
 
+def test_an_empty_valid_s_is_refused_as_valid_s_0_is() -> None:
+    """valid_s 0 is refused (the percent time is unknown); an empty cell says no more."""
+    with pytest.raises(InputError, match=r"^t: column valid_s is missing on line 3$"):
+        check_percent_table(_percent([("a", "x", "5", "60"), ("a", "y", "5", None)]), "t")
+
+
 def test_blank_and_padded_names_in_a_table(tmp_path) -> None:
     path = tmp_path / "percent_time.tsv"
     path.write_text("participant_id\tgroup\taction\tpercent_time\tvalid_s\n"
@@ -365,6 +371,26 @@ def test_a_covariate_only_in_the_table_is_checked_too(cohort, write_cohort) -> N
                        r"holds numbers, but '-' on line 6"):
         load_cohort(*write_cohort(table, sheet.drop(columns=["age"])),
                     StatsConfig(covariates=["age"]))
+
+
+def test_a_table_only_covariate_differing_within_a_participant_is_refused(cohort,
+                                                                         write_cohort) -> None:
+    """One child aged 8 on one action's row and 16 on another's (a column sorted on its own):
+    each action's model would have used another age for the same child."""
+    table, sheet = cohort(n_actions=2)
+    table.loc[1, "age"] = table.loc[0, "age"] + 8
+    table.loc[3, "sex"] = "F" if table.loc[2, "sex"] == "M" else "M"
+    with pytest.raises(InputError, match=r"^covariate column age in the percent-time table "
+                       r"differs between the rows of participant_id\(s\) asd-000 \(asd-000: "
+                       r"[\d.]+, [\d.]+ on lines 2, 3\); a covariate has one value per "
+                       r"participant$"):
+        load_cohort(*write_cohort(table, sheet.drop(columns=["age"])),
+                    StatsConfig(covariates=["age"]))
+    with pytest.raises(InputError, match=r"column sex .* participant_id\(s\) asd-001 "):
+        load_cohort(*write_cohort(table, sheet.drop(columns=["sex"])),
+                    StatsConfig(covariates=["sex"]))
+    table.loc[3, "sex"] = f" {table.loc[2, 'sex']} "  # the same level, padded: no difference
+    load_cohort(*write_cohort(table, sheet.drop(columns=["sex"])), StatsConfig(covariates=["sex"]))
 
 
 def test_text_columns_keep_an_empty_cell_missing(tmp_path) -> None:

@@ -34,6 +34,17 @@ def test_explicit_keys_override_the_preset_and_are_listed() -> None:
     assert cfg.overrides() == {"fdr_family": {"preset": "part", "used": "all"}}
 
 
+def test_plot_parts_in_another_order_is_no_override() -> None:
+    """The parts are a set: the preset's parts listed the other way round bracket the same
+    tests, and a caption saying 'overridden: plot_parts' would report a change that is not."""
+    cfg = load_stats_config({"stats": {"plot_parts": ["intensity", "engagement"]}})
+    assert cfg.plot_parts == ["engagement", "intensity"] and cfg.overrides() == {}
+    assert "overridden" not in table_v_caption(cfg)
+    with pytest.raises(InputError, match=r"^invalid statistics config: stats\.plot_parts: "
+                       r"Value error, duplicate entries \['intensity'\]"):
+        load_stats_config({"stats": {"preset": "paper", "plot_parts": ["intensity"] * 2}})
+
+
 def test_a_config_written_out_in_full_reads_back_with_the_same_overrides() -> None:
     cfg = StatsConfig(preset="paper", intensity_test="permutation")
     again = load_stats_config({"stats": cfg.model_dump(mode="json")})
