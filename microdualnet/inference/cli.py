@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from microdualnet.contract import read_contract
     from microdualnet.inference.runner import (
         InferenceOptions,
+        autocast_dtype,
         excluded_result,
         resolve_device,
         run_inference,
@@ -76,18 +77,23 @@ def _run(args: argparse.Namespace) -> int:
     # here, before the try below, even with --on-error exclude (never an exclusion).
     read_contract(args.model, args.model_fps)
     check_checkpoint(args.model)
-    resolve_device(args.device)
+    device = resolve_device(args.device)
     pid = args.participant_id or args.out.name.removesuffix(".parquet")
     try:
         result = run_inference(args.model, args.video, args.pose, opts)
-    except torch.OutOfMemoryError as err:  # not the participant's fault: never an exclusion
+    except RuntimeError as err:  # out of GPU memory: not the participant's fault, no exclusion
         import os
         import sys
 
-        from pipeio.gpu import OUT_OF_MEMORY_EXIT, SHARE_ENV
+        from pipeio.gpu import OUT_OF_MEMORY_EXIT, SHARE_ENV, out_of_memory_line
 
+        # torch.OutOfMemoryError, or CUDA saying it in a RuntimeError (its context, cuBLAS,
+        # cuDNN): either way exit 75, so pipeio.gpu runs the job again alone on the device.
+        detail = out_of_memory_line(err)
+        if detail is None:
+            raise
         share = os.environ.get(SHARE_ENV, "1")
-        detail = (str(err).splitlines() or [type(err).__name__])[0][:120]  # may be empty
+        detail = detail[:120]
         print(f"error: infer {pid}: out of GPU memory with the device shared by up to {share} "
               f"job(s) ({detail}); lower --batch-size or gpu.share", file=sys.stderr)
         return OUT_OF_MEMORY_EXIT
@@ -101,9 +107,16 @@ def _run(args: argparse.Namespace) -> int:
         reason = reason or "infer: " + " ".join(str(err).split())
         result = excluded_result(args.model, args.video, reason, opts)
     write_windows(args.out, result.table, {"participant_id": pid, **result.meta})
+    # What --device auto became, and the precision there: bfloat16/float16 on a GPU, float32
+    # on the CPU, so probabilities (and decisions at the threshold) may differ slightly.
+    dtype = autocast_dtype(device)
+    ran_on = {"device_used": device.type,
+              "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+              "autocast": None if dtype is None else str(dtype).removeprefix("torch.")}
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "infer",
                      {**vars(opts), "on_error": args.on_error},
-                     [args.video, args.pose, args.model / "model.safetensors"])
+                     [args.video, args.pose, args.model / "model.safetensors",
+                      args.model / "model.json"], extra=ran_on)
     valid = int(result.table["valid"].sum())
     note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
     time_note = ""

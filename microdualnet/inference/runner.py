@@ -90,10 +90,17 @@ def window_keypoints(pose: PoseData, plan: WindowPlan, pose_path: Path) -> np.nd
     return kp
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision the model runs in on `device` (None: float32, the CPU)."""
     if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    dtype = autocast_dtype(device)
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
 
 

@@ -326,8 +326,12 @@ def test_infer_provenance_records_its_settings_and_inputs(cohort, demo_model, po
                                 "device": "auto", "min_pose_fraction": 0.5,
                                 "model_fps": None, "progress": False, "workers": 0,
                                 "on_error": "exclude"}
+    # model.json (class names and order, frame rate, view) is an input as the weights are.
     assert list(record["inputs"]) == [str(video), str(pose),
-                                      str(demo_model / "model.safetensors")]
+                                      str(demo_model / "model.safetensors"),
+                                      str(demo_model / "model.json")]
+    # What `--device auto` became and in which precision (a GPU runs bfloat16/float16).
+    assert (record["device_used"], record["gpu"], record["autocast"]) == ("cpu", None, None)
 
 
 def test_an_exclusion_reason_is_one_line_even_for_a_file_name_with_a_newline(
@@ -366,6 +370,42 @@ def test_out_of_gpu_memory_without_a_shared_pool_says_one_job(cohort, poses, dem
     assert capsys.readouterr().err == (
         "error: infer sub-007: out of GPU memory with the device shared by up to 1 job(s) "
         f"({detail}); lower --batch-size or gpu.share\n")
+
+
+@pytest.mark.parametrize("message", [
+    "CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported",
+    "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+])
+def test_cuda_out_of_memory_outside_torchs_allocator_is_exit_75_too(
+        cohort, poses, demo_model, tmp_path, capsys, monkeypatch, message):
+    """On a full shared device CUDA's context or cuBLAS handle may fail to allocate: a plain
+    RuntimeError, which failed the job (exit 1) instead of its retry alone on the device."""
+    from microdualnet.inference import runner
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(runner, "run_inference", out_of_memory)
+    monkeypatch.setenv("MICRODUALNET_GPU_SHARE", "4")
+    rc = _infer(demo_model, cohort / "videos/sub-001.mp4", poses["sub-001"],
+                tmp_path / "sub-001.parquet", "--on-error", "exclude")
+    assert rc == 75 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err == (
+        "error: infer sub-001: out of GPU memory with the device shared by up to 4 job(s) "
+        f"({message.splitlines()[0]}); lower --batch-size or gpu.share\n")
+
+
+def test_another_runtime_error_of_infer_is_no_out_of_memory(cohort, poses, demo_model,
+                                                             tmp_path, monkeypatch):
+    from microdualnet.inference import runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(runner, "run_inference", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        _infer(demo_model, cohort / "videos/sub-001.mp4", poses["sub-001"],
+               tmp_path / "sub-001.parquet")
 
 
 def test_an_unreadable_pose_file_is_an_infer_exclusion_naming_it(cohort, demo_model,

@@ -19,6 +19,8 @@ from pipeio.gpu import (
     acquire_alone,
     acquire_whole,
     device_pool,
+    out_of_memory_line,
+    private_lock_dir,
     try_lock,
 )
 
@@ -92,7 +94,7 @@ def test_pool_from_cuda_visible_devices_and_explicit_list(tmp_path):
     a = _job(tmp_path, "a", env)
     b = _job(tmp_path, "b", env)
     assert {_wait_for(a[1]), _wait_for(b[1])} == {"3", "5"}
-    c = _job(tmp_path, "c", _env(), "--devices", "7")
+    c = _job(tmp_path, "c", _env(**{COUNT_ENV: "8"}), "--devices", "7")
     assert _wait_for(c[1]) == "7"
     for job in (a, b, c):
         job[2].touch()
@@ -120,7 +122,7 @@ def test_device_pool_rules():
     assert device_pool("auto", {"CUDA_VISIBLE_DEVICES": "1,0", COUNT_ENV: "3"}) == ["1", "0"]
     assert device_pool("auto", {"CUDA_VISIBLE_DEVICES": ""}) == []
     assert device_pool("auto", {"CUDA_VISIBLE_DEVICES": "0,-1,1"}) == ["0"]
-    assert device_pool("0, 2", {}) == ["0", "2"]
+    assert device_pool("0, 2", {COUNT_ENV: "3"}) == ["0", "2"]
     assert device_pool("none", {COUNT_ENV: "2"}) == []
     with pytest.raises(ValueError, match=COUNT_ENV):
         device_pool("auto", {COUNT_ENV: "two"})
@@ -372,6 +374,9 @@ def test_the_drivers_gpus_without_torch(tmp_path, monkeypatch):
     ({}, ["--devices", ","], "--devices must be auto, none or a list like 0,1; got ','"),
     ({}, ["--share", "0"], "--share must be at least 1"),
     ({}, ["--min-free-mib", "-1"], "--min-free-mib at least 0"),
+    ({}, ["--poll-s", "0"], "--poll-s more than 0"),
+    ({COUNT_ENV: "-1"}, [], f"{COUNT_ENV} must be a whole number 0 or more, got '-1'"),
+    ({COUNT_ENV: "2"}, ["--devices", "1,2"], "lists GPU 2, but this machine has 2 (0-1)"),
     ({OPTIONS_ENV: "--share 2 -- true"}, [], f"{OPTIONS_ENV} holds options only"),
 ])
 def test_bad_wrapper_settings_are_refused_before_any_slot(tmp_path, env, args, needle):
@@ -380,3 +385,91 @@ def test_bad_wrapper_settings_are_refused_before_any_slot(tmp_path, env, args, n
          "--", sys.executable, "-c", "print('ran')"], text=True, capture_output=True,
         env=_env(**{COUNT_ENV: "1", **env}), timeout=30)
     assert done.returncode == 2 and needle in done.stderr and "ran" not in done.stdout
+
+
+def test_a_listed_gpu_the_machine_lacks_is_refused_not_run_on_the_cpu(tmp_path, monkeypatch):
+    """gpu.devices [0, 1, 2, 3] on a machine with two GPUs: CUDA_VISIBLE_DEVICES=2 shows the
+    job no GPU, and `--device auto` ran it on the CPU without a word. A negative count is a
+    mistake too, not "no GPU"."""
+    import pipeio.gpu as gpu
+
+    with pytest.raises(ValueError, match=r"lists GPU 2, 3, but this machine has 2 \(0-1\)"):
+        device_pool("0,1,2,3", {COUNT_ENV: "2"})
+    proc = tmp_path / "gpus"
+    for bus in ("0000:01:00.0", "0000:41:00.0"):
+        (proc / bus).mkdir(parents=True)
+    monkeypatch.setattr(gpu, "_PROC_GPUS", proc)  # the driver's count when none is set
+    with pytest.raises(ValueError, match="lists GPU 2, but this machine has 2"):
+        device_pool("2", {})
+    assert device_pool("1,0", {}) == ["1", "0"]
+    assert device_pool("GPU-8a1b,MIG-1c2d", {}) == ["GPU-8a1b", "MIG-1c2d"]  # CUDA checks
+    monkeypatch.setattr(gpu, "_PROC_GPUS", tmp_path / "no_driver")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert device_pool("7", {}) == ["7"]  # no count known: nothing to check against
+    with pytest.raises(ValueError, match=f"{COUNT_ENV} must be a whole number 0 or more"):
+        device_pool("auto", {COUNT_ENV: "-2"})
+
+
+def test_a_link_planted_under_a_lock_files_name_is_not_followed(tmp_path):
+    """Taking a slot truncates its lock file: through a link it truncated the linked file."""
+    victim = tmp_path / "results.tsv"
+    victim.write_text("precious\n")
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    (locks / "gpu-0.0.lock").symlink_to(victim)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(locks), "--", sys.executable,
+         "-c", "print('ran')"], text=True, capture_output=True,
+        env=_env(**{COUNT_ENV: "1"}), timeout=30)
+    assert done.returncode == 2 and "ran" not in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"error: gpu: cannot open lock file {locks / 'gpu-0.0.lock'}")
+    assert victim.read_text() == "precious\n"
+
+
+def test_the_default_lock_folder_is_this_users_and_closed_to_others(tmp_path, monkeypatch):
+    """It sits in the shared temporary folder: one another user made first is refused, and
+    one others may write to is closed to them."""
+    import pipeio.gpu as gpu
+
+    mine = tmp_path / "microdualnet-gpu-x"
+    mine.mkdir()
+    mine.chmod(0o777)
+    assert private_lock_dir(mine) == mine and mine.stat().st_mode & 0o777 == 0o700
+    fresh = private_lock_dir(tmp_path / "fresh")
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    link = tmp_path / "link"
+    link.symlink_to(mine)
+    with pytest.raises(OSError, match="is not a folder of this user's"):
+        private_lock_dir(link)
+    uid = os.getuid()
+    monkeypatch.setattr(gpu.os, "getuid", lambda: uid + 1)
+    with pytest.raises(OSError, match=f"lock folder {mine} is not a folder of this user's"):
+        private_lock_dir(mine)
+
+
+@pytest.mark.parametrize(("message", "line"), [
+    ("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported",
+     "CUDA error: out of memory"),  # creating the CUDA context on a full device
+    ("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+     "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
+    ("cuDNN error: CUDNN_STATUS_NOT_ENOUGH_MEMORY", "cuDNN error: CUDNN_STATUS_NOT_ENOUGH_MEMORY"),
+    ("Caught RuntimeError in pin memory thread for device 0.\nOriginal Traceback (most "
+     "recent call last):\n  ...\nRuntimeError: CUDA driver error: out of memory\n",
+     "RuntimeError: CUDA driver error: out of memory"),
+    ("mat1 and mat2 shapes cannot be multiplied (4x3 and 2x2)", None),
+    ("CUDA error: device-side assert triggered", None),
+])
+def test_out_of_memory_however_cuda_says_it(message, line):
+    """Only torch's allocator raises torch.OutOfMemoryError; CUDA out of memory elsewhere is
+    a plain RuntimeError, and a shared job failing that way must be retried alone too."""
+    assert out_of_memory_line(RuntimeError(message)) == line
+
+
+def test_an_out_of_memory_error_class_counts_without_a_message():
+    class OutOfMemoryError(RuntimeError):  # torch.OutOfMemoryError's name, without torch
+        pass
+
+    assert out_of_memory_line(OutOfMemoryError("")) == "OutOfMemoryError"
+    assert out_of_memory_line(OutOfMemoryError("Tried to allocate 2 GiB\nmore")) == (
+        "Tried to allocate 2 GiB")

@@ -192,6 +192,21 @@ def test_package_versions_omit_absent_packages():
         "numpy": metadata.version("numpy")}
 
 
+def test_provenance_names_the_libraries_that_write_figures_windows_and_weights(tmp_path):
+    """A figure's record without matplotlib's version (or a windows file's without
+    pyarrow's, the weights' without safetensors') cannot say what drew or wrote it."""
+    from importlib import metadata
+
+    from pipeio.provenance import provenance_record
+
+    versions = provenance_record("plots")["versions"]
+    for name in ("matplotlib", "pyarrow", "safetensors"):
+        try:
+            assert versions[name] == metadata.version(name)
+        except metadata.PackageNotFoundError:
+            assert name not in versions
+
+
 def test_git_commit_is_the_code_checkouts_from_any_working_folder(tmp_path, monkeypatch):
     """Snakemake runs in a study's folder, which is not the code's checkout."""
     here = Path(__file__).resolve().parent
