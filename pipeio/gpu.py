@@ -6,8 +6,13 @@ several GPUs would both land on device 0. This wrapper picks a free slot for the
 (`--share` slots per device: that many jobs may use one device at once, so decoding on many
 cores keeps one GPU fed) and runs it with `CUDA_VISIBLE_DEVICES` set to that one device:
 
-1. Under SLURM (`SLURM_JOB_ID` set) the scheduler already gave the job its GPUs and set
-   `CUDA_VISIBLE_DEVICES`: the command runs unchanged.
+1. Under SLURM (`SLURM_JOB_ID` set) the scheduler gave the job its GPUs and set
+   `CUDA_VISIBLE_DEVICES`. With one (or none) the command runs unchanged: a job the SLURM
+   executor submitted with `--gpus=1`. With several, the jobs are sharing an allocation
+   (Snakemake's local executor inside `salloc` or an `sbatch` script, or a group job), and
+   would all run on the first one: the pool is then the job's devices, whatever
+   `--devices` lists (except `none`), in a lock folder of that SLURM job's own
+   (`slurm-<job id>` inside the lock folder; another job on the node numbers its GPUs alike).
 2. The pool of devices is `--devices` (a comma-separated list, e.g. `0,1`, or `auto`); with
    `auto`, the `CUDA_VISIBLE_DEVICES` of the run (the GPUs this run may use), else
    `MICRODUALNET_GPU_COUNT` devices `0..N-1` (set it where the driver cannot be asked, and in
@@ -118,6 +123,14 @@ def device_pool(devices: str, env: Mapping[str, str]) -> list[str]:
     if env.get(COUNT_ENV, "").strip():
         return [str(i) for i in range(_env_count(env))]
     return [str(i) for i in range(driver_gpu_count())]
+
+
+def slurm_pool(devices: str, env: Mapping[str, str]) -> list[str]:
+    """The devices of a SLURM job (its CUDA_VISIBLE_DEVICES; see the module doc, rule 1):
+    the scheduler, not `--devices`, says which GPUs the job may use; `none` still means none."""
+    if devices.strip() == "none":
+        return []
+    return _visible_list(env.get("CUDA_VISIBLE_DEVICES", ""))
 
 
 def _env_count(env: Mapping[str, str]) -> int:
@@ -315,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeio.gpu",
         description="Run COMMAND with CUDA_VISIBLE_DEVICES set to a free GPU slot of the pool "
-        "(unchanged under SLURM or without a GPU).")
+        "(unchanged without a GPU, or under SLURM with one).")
     parser.add_argument("--devices", default="auto",
                         help="auto (CUDA_VISIBLE_DEVICES, else MICRODUALNET_GPU_COUNT, else "
                         "the driver's GPUs), none, or a list such as 0,1")
@@ -345,14 +358,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--share must be at least 1, --min-free-mib at least 0 and --poll-s "
                      "more than 0")
     env = dict(os.environ)
-    if env.get("SLURM_JOB_ID"):
-        _log(f"gpu: SLURM job {env['SLURM_JOB_ID']}, CUDA_VISIBLE_DEVICES="
-             f"{env.get('CUDA_VISIBLE_DEVICES', '(unset)')} left as the scheduler set it")
-        return _exec(command, env)
-    try:
-        pool = device_pool(args.devices, env)
-    except ValueError as err:
-        parser.error(str(err))
+    slurm_job = env.get("SLURM_JOB_ID", "").strip()
+    if slurm_job:
+        pool = slurm_pool(args.devices, env)
+        if len(pool) < 2:
+            _log(f"gpu: SLURM job {slurm_job}, CUDA_VISIBLE_DEVICES="
+                 f"{env.get('CUDA_VISIBLE_DEVICES', '(unset)')} left as the scheduler set it")
+            return _exec(command, env)
+        _log(f"gpu: SLURM job {slurm_job} holds GPUs {','.join(pool)}; its GPU jobs take "
+             "slots of them")
+    else:
+        try:
+            pool = device_pool(args.devices, env)
+        except ValueError as err:
+            parser.error(str(err))
     if not pool:
         _log("gpu: no GPU in the pool; running on the CPU")
         return _exec(command, env)
@@ -360,15 +379,17 @@ def main(argv: list[str] | None = None) -> int:
     # CUDA's default fastest-first: on a machine with mixed GPUs they differ.
     env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     try:
-        return _take_slot_and_run(args, command, env, pool)
+        return _take_slot_and_run(args, command, env, pool, slurm_job)
     except OSError as err:  # the lock folder or a lock file: one line, not a traceback
         _log(f"error: gpu: {err}")
         return 2
 
 
 def _take_slot_and_run(args: argparse.Namespace, command: list[str], env: dict[str, str],
-                       pool: list[str]) -> int:
+                       pool: list[str], slurm_job: str = "") -> int:
     lock_dir = args.lock_dir or private_lock_dir(default_lock_dir())
+    if slurm_job:
+        lock_dir = lock_dir / ("slurm-" + re.sub(r"[^A-Za-z0-9_.-]", "_", slurm_job))
     if args.whole:
         device, fds = acquire_whole(pool, lock_dir, args.share, args.poll_s, log=_log)
         for held in fds:

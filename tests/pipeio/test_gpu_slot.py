@@ -102,9 +102,12 @@ def test_pool_from_cuda_visible_devices_and_explicit_list(tmp_path):
 
 
 @pytest.mark.parametrize(("env", "args", "expected"), [
-    # Under SLURM the job keeps all its devices (a slot would narrow "2,3" to one).
-    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "2,3", COUNT_ENV: "4"}, [], "2,3"),
+    # Under SLURM a job given one GPU (or none) keeps what the scheduler set.
+    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "2", COUNT_ENV: "4"}, [], "2"),
+    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "2", COUNT_ENV: "4"}, ["--devices", "0,1"],
+     "2"),
     ({"SLURM_JOB_ID": "42", COUNT_ENV: "4"}, [], "unset"),
+    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "2,3"}, ["--devices", "none"], "2,3"),
     ({COUNT_ENV: "0"}, [], "unset"),
     ({COUNT_ENV: "4"}, ["--devices", "none"], "unset"),
 ])
@@ -115,6 +118,29 @@ def test_environment_left_alone_under_slurm_or_without_a_gpu(tmp_path, env, args
     assert job[0].wait(timeout=30) == 0
     if "SLURM_JOB_ID" in env:
         assert "gpu: SLURM job 42" in job[0].stderr.read()
+
+
+def test_jobs_sharing_a_slurm_allocation_spread_over_its_gpus(tmp_path):
+    """Snakemake's local executor inside one SLURM allocation of several GPUs (salloc, an
+    sbatch script): every job sees all of them, and left alone all would run on the first.
+    They take slots of the job's GPUs, whatever --devices lists, with locks of their own
+    SLURM job: another job on the node counts its own GPUs from 0 too."""
+    env = _env(SLURM_JOB_ID="42", CUDA_VISIBLE_DEVICES="2,3", **{COUNT_ENV: "4"})
+    a = _job(tmp_path, "a", env, "--devices", "0")
+    b = _job(tmp_path, "b", env)
+    assert {_wait_for(a[1]), _wait_for(b[1])} == {"2", "3"}
+    c = _job(tmp_path, "c", env)
+    time.sleep(1.0)
+    assert not c[1].exists(), "a third job must wait while both of the job's GPUs are busy"
+    other = _job(tmp_path, "other", _env(SLURM_JOB_ID="43", CUDA_VISIBLE_DEVICES="2,3"))
+    assert _wait_for(other[1]) in ("2", "3")  # SLURM job 43's slots are not job 42's
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == ["slurm-42", "slurm-43"]
+    for job in (a, b, c, other):
+        job[2].touch()
+    assert _wait_for(c[1]) in ("2", "3")
+    for job in (a, b, c, other):
+        assert job[0].wait(timeout=30) == 0
+    assert "gpu: SLURM job 42 holds GPUs 2,3" in a[0].stderr.read()
 
 
 def test_device_pool_rules():

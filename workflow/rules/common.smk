@@ -246,7 +246,8 @@ def train_config(wc):
 
 
 # GPU jobs (train, infer) run through `python -m pipeio.gpu`, which gives each job a free
-# slot of the pool via CUDA_VISIBLE_DEVICES (left alone under SLURM; a no-op without a GPU):
+# slot of the pool via CUDA_VISIBLE_DEVICES (under SLURM: of the job's own GPUs; a no-op
+# without a GPU):
 # up to gpu.share infer jobs per device, training a whole device. The pool's settings reach
 # it through the environment (MICRODUALNET_GPU_OPTIONS, set in the Snakefile's shell
 # prefix), not the rules' commands: they decide where a job runs, not what it computes, so
