@@ -3,9 +3,9 @@
 Columns: `start_s`, `end_s` (the window), `view_start_s`, `view_end_s` (the time its sampled
 frames show, each frame standing for one sampling stride: `WindowPlan.view_s`; absent from
 files written before they were added), `valid` (enough pose to classify), `pose_fraction`
-(share of the sampled frames with a person), `prob_<class name>` for every class (NaN where not
-valid: never guessed), `route_st_<entity>` / `route_ts_<entity>` (mean routing weights of
-the ST and TS paths over the window's frames). The file's key-value metadata
+(share of the sampled frames with a person), `prob_<class name>` for every class (the
+model's softmax, summing to 1; NaN where not valid: never guessed), `route_st_<entity>` /
+`route_ts_<entity>` (mean routing weights of the ST and TS paths over the window's frames). The file's key-value metadata
 `microdualnet.windows` (JSON) holds the class and entity names in model order, the
 participant, the video's length and frame rate, the window settings and, for a participant
 with no window at all, the exclusion reason.
@@ -37,6 +37,9 @@ ROUTE_PREFIXES = ("route_st_", "route_ts_")
 #: How far past the recorded end of the video a window may start (a length rounded by another
 #: tool); one starting later means a length in other units or of another video.
 LATE_S = 1.0
+#: How far a valid window's probabilities may sum from 1 (float32 softmax over the classes,
+#: stored as float32: a few 1e-7).
+SUM_TOL = 1e-3
 # Metadata every windows file of one analysis must share (where recorded).
 SHARED_SETTINGS = ("model_sha256", "window_s", "hop_s", "min_pose_fraction", "model_fps",
                    "frames_per_window", "view")
@@ -94,8 +97,9 @@ def _metadata(schema: pa.Schema, path: Path) -> dict[str, Any] | None:
 
 
 def _check_values(table: pd.DataFrame, probs: list[str], path: Path) -> None:
-    """Times are finite numbers and a valid window's probabilities lie in 0-1: one missing
-    probability would otherwise silently drop time from the participant's valid time."""
+    """Times are finite numbers and a valid window's probabilities lie in 0-1 and sum to 1:
+    one missing probability would otherwise silently drop time from the participant's valid
+    time, and scores that are not a softmax would be read against the softmax's threshold."""
     def first_bad(ok: np.ndarray) -> int | None:
         bad = np.flatnonzero(~ok)
         return int(bad[0]) if len(bad) else None
@@ -124,6 +128,14 @@ def _check_values(table: pd.DataFrame, probs: list[str], path: Path) -> None:
         raise InputError(f"windows file {path}: valid window {valid.index[row]} has {col} "
                          f"{valid[col].iloc[row]}, expected a probability 0-1 (a valid "
                          "window is classified: run its infer job again)")
+    total = values.sum(axis=1)
+    row = first_bad(np.abs(total - 1) <= SUM_TOL)
+    if row is not None:
+        raise InputError(f"windows file {path}: valid window {valid.index[row]}'s "
+                         f"probabilities sum to {total[row]:.4g}, expected 1 (the model's "
+                         "softmax over all its classes: the threshold and the resting level "
+                         "mean something else for scores of each class on its own, or for "
+                         "some of the classes)")
 
 
 def _check_times(table: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:

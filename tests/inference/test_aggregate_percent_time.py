@@ -348,6 +348,21 @@ def test_a_valid_window_with_a_probability_outside_0_1_is_refused(tmp_path, bad)
         read_windows(path)
 
 
+@pytest.mark.parametrize(("probs", "total"), [
+    ([0.9, 0.8, 0.1], "1.8"),  # each class scored on its own (another tool's sigmoid)
+    ([0.3, 0.2, 0.1], "0.6"),  # some of the classes (one left out when the file was made)
+])
+def test_valid_window_probabilities_must_sum_to_1(tmp_path, probs, total):
+    """The threshold (0.6) and the resting level are on the model's softmax: scores of each
+    class on its own passed the 0-1 check and labelled time with other rules."""
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (1, 3, probs)], 3.0)
+    with pytest.raises(InputError, match=rf"a\.parquet: valid window 1's probabilities sum "
+                       rf"to {total}, expected 1 \(the model's softmax"):
+        read_windows(path)
+    near = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2 + 3e-7])], 2.0)  # float32 rounding
+    assert len(read_windows(near)[0]) == 1
+
+
 def test_valid_stored_as_integers_is_refused(tmp_path):
     path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (1, 3, [0.1, 0.6, 0.3])], 3.0)
     table, meta = read_windows(path)
