@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,9 +176,11 @@ def make_loader(ds: ClipDataset, batch_size: int, workers: int, train: bool,
 
 
 def predict(model: MicroDualNet, loader: Iterable[Batch], device: torch.device, amp: bool,
-            bad: BadClips, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            bad: BadClips, key: str, records: Sequence[ClipRecord] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Softmax scores `[N, C]`, labels `[N]` and dataset indices `[N]` of every readable clip
-    (unreadable ones are added to `bad` under `key`)."""
+    (unreadable ones are added to `bad` under `key`). `records` (the dataset's, by index)
+    name a clip the model scores NaN as its user knows it, not by its index."""
     model.eval()
     scores, labels, index = [], [], []
     with torch.inference_mode():
@@ -191,10 +193,14 @@ def predict(model: MicroDualNet, loader: Iterable[Batch], device: torch.device, 
                 broken = (~torch.isfinite(logits).all(dim=1)).nonzero().flatten().cpu()
                 if len(broken):
                     # softmax would give NaN scores, which every metric counts as the first
-                    # class predicted: the best epoch would be chosen on made-up numbers
+                    # class predicted: the best epoch would be chosen on made-up numbers.
+                    # With AMP these are float32's already, so running without it won't help.
+                    first = int(batch.indices[broken[0]])
+                    clip = (f"{records[first].name} in {records[first].video}" if records
+                            else f"{first} of the split")
                     raise InputError(f"{key} split: the model gives NaN or infinite scores "
-                                     f"for {len(broken)} clips of a batch (first: clip "
-                                     f"{int(batch.indices[broken[0]])} of the split)")
+                                     f"{'(in float32 too) ' if amp else ''}for {len(broken)} "
+                                     f"of {len(batch)} clips of a batch (first: clip {clip})")
                 scores.append(torch.softmax(logits, dim=1).cpu().numpy())
                 labels.append(batch.labels.numpy())
                 index.append(batch.indices.numpy())
@@ -421,7 +427,8 @@ def _end_epoch(model: MicroDualNet, out: Path, cfg: TrainConfig, data: RunData, 
     validation metrics (the caller keeps the model when this epoch is the best)."""
     o = cfg.optim
     val_loader = make_loader(datasets["val"], o.eval_batch_size, workers, False, cfg.seed)
-    scores, labels, _ = predict(model, val_loader, device, amp, bad, "val")
+    scores, labels, _ = predict(model, val_loader, device, amp, bad, "val",
+                                datasets["val"].records)
     val = classification_metrics(scores, labels, data.labels.body_ids)
     row.update(_flat("val", val), bad_clips=bad.count)
     if _selection_score(val) > best:
@@ -448,8 +455,19 @@ def _train_loader(ds: ClipDataset, cfg: TrainConfig, epoch: int, workers: int,
                       pin_memory=False)
 
 
+# Mixed precision gives up below this loss scale: a step skipped (gradients not finite in
+# float16) when the scale was already at most 1, i.e. with the loss not magnified at all,
+# is one no scale can rescue, and every halving after it only flushes more gradients to 0.
+# GradScaler starts at 2**16 and halves per skipped step, so warm-up gets here only after
+# 16 skipped steps in a row; it skips until the largest scaled gradient of the float16
+# backward fits (65504), about log2(max |gradient|) steps: a handful. A loss NaN at every step
+# stops at step 17; float16 overflows in some batches stop once their skips outnumber the
+# scaler's doublings (one per 2000 clean steps) by 16.
+AMP_MIN_SCALE = 1.0
+
+
 def _diverged(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int, lr: float,
-              what: str) -> InputError:
+              what: str, amp: bool = False) -> InputError:
     """The one-line error of a run whose loss or weights stopped being finite: it names the
     step and keeps the last finished epoch's files (nothing of this epoch is saved)."""
     where = (f"step {step + 1} of {steps_per_epoch}" if step < steps_per_epoch
@@ -457,8 +475,10 @@ def _diverged(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int, lr:
     kept = (f"training/state.pt still holds epoch {epoch - 1}, training/best/ the best epoch "
             "before it" if epoch > 1 else "no epoch was saved")
     return InputError(f"training diverged in epoch {epoch}, {where} (learning rate "
-                      f"{lr:.4g}): {what}; {kept}. Lower optim.lr (or lengthen "
-                      "optim.warmup_epochs) and start over with --no-resume")
+                      f"{lr:.4g}): {what}; {kept}. "
+                      + ("Set amp: false (float32, no mixed precision) or lower optim.lr, "
+                         if amp else "Lower optim.lr (or lengthen optim.warmup_epochs) ")
+                      + "and start over with --no-resume")
 
 
 def _train_epoch(net: torch.nn.Module, ds: ClipDataset, optimizer, scaler, cfg: TrainConfig,
@@ -511,8 +531,18 @@ def _train_epoch(net: torch.nn.Module, ds: ClipDataset, optimizer, scaler, cfg: 
             raise _diverged(cfg, epoch, step, steps_per_epoch, lr,
                             f"the loss is {float(terms.total.detach()):.4g} and its gradient "
                             f"norm {float(norm):.4g}")
+        scale = scaler.get_scale()
         scaler.step(optimizer)
         scaler.update()
+        if scaler.get_scale() < scale and scale <= AMP_MIN_SCALE:
+            # The scaler skipped the step (it halves its scale exactly then) at a scale that
+            # no longer helps: the run would go on to its end without learning. The scale is
+            # the same on every rank (DDP averages the gradients it checks), so all stop.
+            raise _diverged(cfg, epoch, step, steps_per_epoch, lr,
+                            f"the loss is {float(terms.total.detach()):.4g} and mixed "
+                            f"precision skipped the step with its loss scale down to "
+                            f"{scale:.4g} (float16 overflows, or the gradients are NaN)",
+                            amp=True)
         sums["loss"] += float(terms.total.detach()) * n
         sums["ce"] += float(terms.ce.detach()) * n
         sums["mac"] += float(terms.mac.detach()) * n
@@ -551,7 +581,8 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
     best = load_checkpoint(tdir / resumption.BEST_DIR, device=device)
     role = "test" if "test" in datasets else "val"
     loader = make_loader(datasets[role], cfg.optim.eval_batch_size, workers, False, cfg.seed)
-    scores, labels, _ = predict(best.model, loader, device, amp, bad, role)
+    scores, labels, _ = predict(best.model, loader, device, amp, bad, role,
+                                datasets[role].records)
     lm = data.labels
     result = classification_metrics(scores, labels, lm.body_ids)
     cm = confusion_matrix(labels, scores.argmax(1), lm.num_classes)

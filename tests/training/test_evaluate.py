@@ -196,21 +196,28 @@ def test_one_label_in_a_split_is_refused_only_with_several_clips(tmp_path):
         refuse_dummy_labels([clip, clip], labels, tmp_path / "list.txt", "do this")
 
 
-def test_non_finite_scores_are_refused(trained, tiny_clips, tmp_path, capsys, monkeypatch):
-    """A NaN row sorts its label last and argmax calls it class 0: the metrics came out as
-    if the model had predicted the first class for that clip."""
-    from microdualnet.evaluation import evaluate as module
+def test_non_finite_scores_are_refused_naming_the_clip(trained_with, tiny_clips, tmp_path,
+                                                      capsys, monkeypatch):
+    """A NaN row sorts its label last and argmax calls it class 0: the metrics would come
+    out as if the model had predicted the first class for that clip. The error names the
+    clip by its name and file (it named only its index in the split)."""
+    from microdualnet.training import loop
 
-    def nan_for_one(*args, **kwargs):
-        scores, y, index = predict(*args, **kwargs)
-        scores[1] = float("nan")
-        return scores, y, index
+    trained, cfg = trained_with
+    real = loop.forward
 
-    monkeypatch.setattr(module, "predict", nan_for_one)
+    def nan_for_the_second(model, batch, *args, **kwargs):
+        out = real(model, batch, *args, **kwargs)
+        out.logits[1] = float("nan")
+        return out
+
+    monkeypatch.setattr(loop, "forward", nan_for_the_second)
     assert run("--model", trained, "--data-root", tiny_clips, "--format", "synthetic",
                "--out", tmp_path / "ev") == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and f"model {trained} gives NaN or infinite scores for 1 of" in err
+    clip = load_data(cfg, BadClips(0)).splits["test"][1]
+    assert err == (f"error: test split: the model gives NaN or infinite scores for 1 of 6 "
+                   f"clips of a batch (first: clip {clip.name} in {clip.video})")
     assert not (tmp_path / "ev").exists()
 
 

@@ -719,6 +719,75 @@ def test_one_epoch_steps_by_hand(make_config, tmp_path, monkeypatch):
     assert row["train_top1"] == 50.0 and row["epoch"] == 1
 
 
+def _amp_epoch(make_config, tmp_path, monkeypatch, losses: list[float]):
+    """_train_epoch with mixed precision on a one-weight model (CPU's GradScaler, which skips
+    and rescales as CUDA's does): step i's loss is `losses[i]` times the weight, so an
+    infinite factor gives the infinite gradient that float16 overflow gives. Returns the
+    model, the scaler and the epoch's row (or raises what the epoch raised)."""
+    from types import SimpleNamespace
+
+    from microdualnet.model.losses import LossTerms
+    from microdualnet.training import loop
+    from microdualnet.training.badclips import BadClips
+    from microdualnet.training.distributed import ONE
+
+    class Clips(SimpleNamespace):
+        def __len__(self) -> int:
+            return len(self.labels)
+
+    batches = [Clips(labels=torch.tensor([0]), failures=[], logits=[[1.0, 0.0]])
+               for _ in losses]
+    model = torch.nn.Linear(1, 1, bias=False)
+    model.cfg = None
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    factors = iter(losses)
+    monkeypatch.setattr(loop, "_train_loader", lambda *args: batches)
+    monkeypatch.setattr(loop, "forward", lambda net, batch, *args: SimpleNamespace(
+        logits=torch.tensor(batch.logits)))
+
+    def compute_loss(out, labels, cfg):
+        total = next(factors) * model.weight.sum()
+        return LossTerms(total, total, total.new_zeros(()))
+
+    monkeypatch.setattr(loop, "compute_loss", compute_loss)
+    cfg = make_config(tmp_path, optim={"epochs": 1, "batch_size": 1, "lr": 0.1,
+                                       "warmup_epochs": 0, "grad_clip": None})
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scaler = torch.amp.GradScaler("cpu")
+    assert scaler.get_scale() == 2.0**16  # the scale GradScaler starts from on CUDA too
+    row = loop._train_epoch(model, SimpleNamespace(set_epoch=lambda epoch: None), optimizer,
+                            scaler, cfg, 1, len(losses), 0, torch.device("cpu"), True,
+                            BadClips(0), ONE)
+    return model, scaler, row
+
+
+def test_mixed_precision_skipping_every_step_stops_the_run(make_config, tmp_path,
+                                                           monkeypatch):
+    """A loss that is NaN at every step under AMP: GradScaler skips each step and halves
+    its scale, so the run used to 'train' all its epochs without changing a weight and end
+    normally with the untrained model. It stops once a step is skipped at scale 1 (step 17
+    from 2**16), as a run without AMP stops at its first NaN gradient."""
+    with pytest.raises(InputError, match=r"^training diverged in epoch 1, step 17 of 20 "
+                                         r"\(learning rate 0\.\d+\): the loss is nan and "
+                                         r"mixed precision skipped the step with its loss "
+                                         r"scale down to 1 \(float16 overflows, or the "
+                                         r"gradients are NaN\); no epoch was saved\. Set "
+                                         r"amp: false \(float32, no mixed precision\) or "
+                                         r"lower optim.lr, and start over with --no-resume$"):
+        _amp_epoch(make_config, tmp_path, monkeypatch, [math.nan] * 20)
+
+
+def test_mixed_precision_warm_up_skips_are_not_divergence(make_config, tmp_path,
+                                                          monkeypatch):
+    """AMP skips steps at its start until the scaled gradients fit float16; 16 skipped in a
+    row (from 2**16 down to scale 1, far more than a warm-up skips) still train on."""
+    model, scaler, row = _amp_epoch(make_config, tmp_path, monkeypatch,
+                                    [math.inf] * 16 + [2.0] * 4)
+    assert scaler.get_scale() == 1.0
+    assert float(model.weight.detach()) < 1.0 and row["epoch"] == 1  # the last 4 stepped
+
+
 def test_predict_gives_class_probabilities(monkeypatch):
     """Scores are softmax probabilities (predictions.tsv shows them): logits 0 and ln 3
     give 1/4 and 3/4."""
@@ -921,12 +990,14 @@ def test_the_pretrained_weights_are_an_input_of_the_provenance(tiny_clips, make_
     assert prov["inputs"][str(weights)] == file_sha256(weights)
 
 
-def test_scores_that_are_not_finite_are_never_counted(monkeypatch):
+def test_scores_that_are_not_finite_are_never_counted(monkeypatch, tmp_path):
     """Validation logits that overflow float16 (AMP) are computed again in float32; NaN
     scores left were counted as predictions of the first class, choosing the best epoch on
-    made-up numbers: now an error naming the split and the clip."""
+    made-up numbers: now an error naming the split and the clip by its record (it named
+    only the dataset index, 'clip 4 of the split', which no file or list shows)."""
     from types import SimpleNamespace
 
+    from microdualnet.data.records import ClipRecord
     from microdualnet.training import loop
     from microdualnet.training.badclips import BadClips
 
@@ -943,8 +1014,18 @@ def test_scores_that_are_not_finite_are_never_counted(monkeypatch):
                                 BadClips(0), "val")
     assert scores.ravel().tolist() == pytest.approx([0.25, 0.75, 0.75, 0.25])
     monkeypatch.setattr(loop, "forward", lambda *args: SimpleNamespace(logits=overflow))
+    records = [ClipRecord(f"c{i}", tmp_path / f"c{i}.mp4", 0) for i in range(8)]
+    with pytest.raises(InputError) as err:
+        loop.predict(torch.nn.Identity(), [batch], torch.device("cpu"), False, BadClips(0),
+                     "val", records)
+    assert str(err.value) == (f"val split: the model gives NaN or infinite scores for 1 of 2 "
+                              f"clips of a batch (first: clip c4 in {tmp_path / 'c4.mp4'})")
+    # with AMP the float32 scores were not finite either: --amp is not the cause
     with pytest.raises(InputError, match=r"^val split: the model gives NaN or infinite scores "
-                                         r"for 1 clips of a batch \(first: clip 4 of the "
-                                         r"split\)$"):
+                                         r"\(in float32 too\) for 1 of 2 clips of a batch "
+                                         r"\(first: clip c4 in "):
+        loop.predict(torch.nn.Identity(), [batch], torch.device("cpu"), True, BadClips(0),
+                     "val", records)
+    with pytest.raises(InputError, match=r"\(first: clip 4 of the split\)$"):  # no records
         loop.predict(torch.nn.Identity(), [batch], torch.device("cpu"), False, BadClips(0),
                      "val")
