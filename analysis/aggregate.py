@@ -47,6 +47,7 @@ from analysis.inputs import (
     SHEET_COLUMNS,
     TABLE_COLUMNS,
     is_workflow_column,
+    listed,
     read_sheet,
     read_tsv,
 )
@@ -301,7 +302,7 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
     repeated = sorted({p for p in pids if pids.count(p) > 1})
     if repeated:  # the participant is the metadata's, whatever the files are named
         where = [str(f) for f, p in zip(files, pids, strict=True) if p == repeated[0]]
-        raise InputError(f"participant(s) {repeated} have more than one windows file "
+        raise InputError(f"participant(s) {listed(repeated)} have more than one windows file "
                          f"({repeated[0]}: {', '.join(where)}; the participant_id in a "
                          "file's metadata names its participant, not the file name)")
     in_sheet = set(sheet["participant_id"])
@@ -309,7 +310,7 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
                            ("in the sheet but without a windows file",
                             sorted(in_sheet - set(pids)))):
         if found:
-            raise InputError(f"participant(s) {found[:8]} are {problem}")
+            raise InputError(f"participant(s) {listed(found)} are {problem}")
     actions = timelines[0].actions
     rows, excluded = [], []
     info = sheet.set_index("participant_id")

@@ -54,7 +54,9 @@ def file_lines(index: pd.Index | list) -> str:
     return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
 
 
-def _listed(values: list) -> str:
+def listed(values: list) -> str:
+    """Values for a message, the first few and how many more: a cohort of hundreds may miss
+    many, and the count says how many (a bare first few reads as all of them)."""
     shown = ", ".join(str(v) for v in values[:_MAX_LISTED])
     more = f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else ""
     return shown + more
@@ -190,9 +192,9 @@ def check_percent_table(frame: pd.DataFrame, what: str) -> pd.DataFrame:
         partial = [f"{a!r} ({n} of {len(per_pid)})" for a, n in fewest_first
                    if n < len(per_pid)]
         raise InputError(
-            f"{what}: participant(s) {_listed(short)} lack rows for some of the "
+            f"{what}: participant(s) {listed(short)} lack rows for some of the "
             f"{len(actions)} actions (one row per participant x action is required); "
-            f"participants with a row for each action: {_listed(partial)}"
+            f"participants with a row for each action: {listed(partial)}"
         )
     return frame
 
@@ -248,7 +250,7 @@ def load_cohort(
             continue
         if not config.exclude_incomplete:
             raise InputError(
-                f"participant_id(s) {_listed(sorted(pid_set))} are {reason} ({other}); fix the "
+                f"participant_id(s) {listed(sorted(pid_set))} are {reason} ({other}); fix the "
                 "files or set stats.exclude_incomplete: true"
             )
         exclusions += [(pid, reason) for pid in sorted(pid_set)]
@@ -262,7 +264,7 @@ def load_cohort(
         pids = sorted(merged.loc[clash, "participant_id"].unique())
         raise InputError(
             f"column group differs between {table_name} and {sheet_name} for participant_id(s) "
-            f"{_listed(pids)}"
+            f"{listed(pids)}"
         )
     merged = merged.drop(columns="sheet_group")
     merged, cov_exclusions = _attach_covariates(merged, table, sheet, config, sheet_name)
@@ -328,7 +330,7 @@ def _one_value_per_participant(table: pd.DataFrame, cov: str, source: str) -> No
         rows = table.index[table["participant_id"] == varying[0]]
         raise InputError(
             f"covariate column {cov} in {source} differs between the rows of participant_id(s) "
-            f"{_listed(varying)} ({varying[0]}: {_listed(values[rows].dropna().unique().tolist())} "
+            f"{listed(varying)} ({varying[0]}: {listed(values[rows].dropna().unique().tolist())} "
             f"on {file_lines(rows)}); a covariate has one value per participant")
 
 

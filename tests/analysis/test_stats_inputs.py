@@ -10,10 +10,10 @@ import pytest
 
 from analysis.config import StatsConfig
 from analysis.inputs import (
-    _listed,
     check_percent_table,
     check_sheet_covariates,
     file_lines,
+    listed,
     load_cohort,
     read_sheet,
     read_tsv,
@@ -285,7 +285,7 @@ def test_participants_named_like_missing_values_are_kept(cohort, write_cohort) -
 def test_long_lists_of_lines_and_participants_are_shortened() -> None:
     assert file_lines([0]) == "line 2"
     assert file_lines(range(10)) == "lines 2, 3, 4, 5, 6, 7, 8, 9 and 2 more"
-    assert _listed([f"p{i}" for i in range(9)]) == "p0, p1, p2, p3, p4, p5, p6, p7 and 1 more"
+    assert listed([f"p{i}" for i in range(9)]) == "p0, p1, p2, p3, p4, p5, p6, p7 and 1 more"
 
 
 def _percent(rows: list[tuple[str, str, object, object]]) -> pd.DataFrame:

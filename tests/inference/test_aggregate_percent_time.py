@@ -203,7 +203,8 @@ def test_excluded_participant_leaves_the_others_unchanged(tmp_path):
 
 def test_sheet_and_windows_must_name_the_same_participants(tmp_path):
     a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
-    with pytest.raises(InputError, match=r"\['b'\] are in the sheet but without a windows"):
+    with pytest.raises(InputError, match=r"participant\(s\) b are in the sheet but without a "
+                       "windows"):
         aggregate([a], _sheet(["a", "b"]), Decision())
     with pytest.raises(InputError, match="not in the participant sheet"):
         aggregate([a], _sheet(["x"]), Decision())
@@ -478,7 +479,7 @@ def test_windows_that_cannot_form_one_table_are_refused(tmp_path):
     a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
     (tmp_path / "copy").mkdir()
     again = _windows(tmp_path / "copy", "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
-    with pytest.raises(InputError, match=r"participant\(s\) \['a'\] have more than one windows"):
+    with pytest.raises(InputError, match=r"participant\(s\) a have more than one windows"):
         aggregate([a, again], _sheet(["a"]), Decision())
     with pytest.raises(InputError, match=r"covariate\(s\) \['sex'\] are not columns of the "
                        "participant sheet"):
@@ -689,8 +690,27 @@ def test_windows_files_skips_hidden_temporaries_and_sorts_by_name(tmp_path):
 
 def test_every_participant_missing_a_windows_file_is_named(tmp_path):
     a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
-    with pytest.raises(InputError, match=r"\['b', 'c'\] are in the sheet but without"):
+    with pytest.raises(InputError, match=r"\(s\) b, c are in the sheet but without"):
         aggregate([a], _sheet(["a", "b", "c"]), Decision())
+
+
+def _big_sheet(pids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"participant_id": pids, "group": "ASD",
+                         "video": [f"{p}.mp4" for p in pids]})
+
+
+def test_a_long_list_of_missing_participants_says_how_many_it_leaves_out(tmp_path):
+    """A cohort of hundreds run on part of its windows files: the message names the first
+    few and counts the rest, not the first few alone as if they were all."""
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    missing = [f"m{i:02d}" for i in range(40)]
+    with pytest.raises(InputError, match=r"participant\(s\) m00, m01, m02, m03, m04, m05, "
+                       r"m06, m07 and 32 more are in the sheet but without a windows file"):
+        aggregate([a], _big_sheet(["a", *missing]), Decision())
+    files = [_windows(tmp_path, f"p{i:02d}", [(0, 2, [0.7, 0.1, 0.2])], 2.0) for i in range(10)]
+    with pytest.raises(InputError, match=r"participant\(s\) p00, p01, p02, p03, p04, p05, "
+                       r"p06, p07 and 2 more have more than one windows file \(p00: "):
+        aggregate(files + files, _big_sheet([f"p{i:02d}" for i in range(10)]), Decision())
 
 
 def test_cli_credit_view_and_the_default_decision(tmp_path):
@@ -868,6 +888,6 @@ def test_a_windows_file_copied_under_another_name_names_both_files(tmp_path):
     a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
     copy = tmp_path / "b.parquet"
     copy.write_bytes(a.read_bytes())
-    with pytest.raises(InputError, match=rf"\['a'\] have more than one windows file \(a: {a}, "
+    with pytest.raises(InputError, match=rf"\(s\) a have more than one windows file \(a: {a}, "
                        rf"{copy}; the participant_id in a file's metadata names its"):
         aggregate([a, copy], _sheet(["a", "b"]), Decision())
