@@ -15,7 +15,20 @@ A participant is flagged when:
   the participant lost and the track taken afresh);
 - a person was found in less than `MIN_PERSON_FRACTION` of the processed frames;
 - the OpenPose keypoints may be pixels of a smaller copy of the video
-  (`pixel_frame_warning`: everyone's keypoints within its top-left two thirds).
+  (`pixel_frame_warning`: everyone's keypoints within its top-left two thirds);
+- its OpenPose JSON is identical to another participant's (`openpose_keypoints_sha256`),
+  unless both are one recording (same video name) in which the sheet's seats followed two
+  different people (`participant_keypoints_sha256`);
+- its OpenPose files are named after another participant's video and not after its own
+  (`openpose_stem_sha256` against the others' `video_stem_sha256`). A name that merely
+  differs from the video's is no flag: studies rename videos to pseudonyms after OpenPose.
+
+The last two catch a folder copied under two participants, or two folders swapped: when
+every recording has the same length, the frame count the pose stage checks cannot. They
+stay flags, loudly logged, rather than errors: the JSON cannot tell which participant of
+the pair is the copy, and this table is made beside percent time and Table V, not before
+them, so an error would withhold the report that names them while those are written.
+QC records written before the digests existed lack them and get neither flag.
 
 The table holds derived numbers only: no path, no frame.
 """
@@ -45,6 +58,18 @@ TRACK_FLAG = ("the track may have passed from the participant to another person 
               "(track_warning in the pose QC file)")
 PIXEL_FLAG = ("the OpenPose keypoints may be pixels of a smaller copy of the video "
               "(pixel_frame_warning in the pose QC file)")
+SAME_JSON = "OpenPose JSON identical to that of "
+NAMED_JSON = "OpenPose files named after the video of "
+
+
+def same_json_flag(ids: list[str]) -> str:
+    return (f"{SAME_JSON}{', '.join(ids)}: one video's JSON under several participants (a "
+            "folder copied?), so at most one of them has their own pose")
+
+
+def named_json_flag(ids: list[str]) -> str:
+    return (f"{NAMED_JSON}{', '.join(ids)}, not this participant's: the JSON of another "
+            "participant's video (folders swapped or copied?)")
 
 
 def _pct(value: Any) -> float | None:
@@ -96,9 +121,46 @@ def quality_row(qc: dict[str, Any], source: Path) -> dict[str, Any]:
     }
 
 
+def _same_json(qc: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two participants' OpenPose JSON is one and the same, and not one recording
+    of two children (same video name) whose seats followed different people."""
+    digest = qc.get("openpose_keypoints_sha256")
+    if not digest or digest != other.get("openpose_keypoints_sha256"):
+        return False
+    followed = qc.get("participant_keypoints_sha256"), other.get("participant_keypoints_sha256")
+    return not (qc.get("video_stem_sha256") == other.get("video_stem_sha256")
+                and all(followed) and followed[0] != followed[1])
+
+
+def json_of_others(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Each record's flags that its OpenPose JSON may be another participant's (QC digests
+    compared; records without them, as written before the digests existed, get none)."""
+    out = []
+    for qc in records:
+        others = [o for o in records if o is not qc]
+        flags = []
+        same = sorted(str(o["participant_id"]) for o in others if _same_json(qc, o))
+        if same:
+            flags.append(same_json_flag(same))
+        stem, own = qc.get("openpose_stem_sha256"), qc.get("video_stem_sha256")
+        named = sorted(str(o["participant_id"]) for o in others
+                       if stem and own and stem != own and o.get("video_stem_sha256") == stem)
+        if named:
+            flags.append(named_json_flag(named))
+        out.append(flags)
+    return out
+
+
+def has_json_of_others(table: pd.DataFrame) -> pd.Series:
+    """Which rows carry a flag that their OpenPose JSON may be another participant's."""
+    flags = table["flags"].astype(str)
+    return flags.str.contains(SAME_JSON, regex=False) | flags.str.contains(NAMED_JSON,
+                                                                          regex=False)
+
+
 def quality_table(paths: list[Path]) -> pd.DataFrame:
     """The table, one row per QC file, in participant order."""
-    rows = []
+    records = []
     for path in paths:
         try:
             qc = json.loads(path.read_text(encoding="utf-8"))
@@ -108,7 +170,11 @@ def quality_table(paths: list[Path]) -> pd.DataFrame:
             raise InputError(f"pose QC file {path} is not JSON: {err}") from None
         if not isinstance(qc, dict):
             raise InputError(f"pose QC file {path} is not a JSON object")
-        rows.append(quality_row(qc, path))
+        records.append(qc)
+    rows = [quality_row(qc, path) for qc, path in zip(records, paths, strict=True)]
+    for row, flags in zip(rows, json_of_others(records), strict=True):
+        if flags and not row["excluded"]:
+            row["flags"] = "; ".join(flags + ([row["flags"]] if row["flags"] else []))
     table = pd.DataFrame(rows, columns=COLUMNS)
     duplicated = table["participant_id"][table["participant_id"].duplicated()].tolist()
     if duplicated:
@@ -132,8 +198,11 @@ def summary_line(table: pd.DataFrame) -> str:
              f"{lowest['person_pct']:.1f}%, {lowest['participant_id']})"
              if lowest is not None else "no frame processed")
     backends = ", ".join(sorted(set(kept["backend"])))
+    others = int(has_json_of_others(kept).sum())
+    of_others = (f" ({others} with OpenPose JSON that may be another participant's)"
+                 if others else "")
     return (f"Pose QC of {len(kept)} participants with pose ({backends}): {found}; "
-            f"{len(flagged(kept))} flagged.")
+            f"{len(flagged(kept))} flagged{of_others}.")
 
 
 def read_quality(path: Path) -> pd.DataFrame:
@@ -171,5 +240,7 @@ def run_pose_quality(args: argparse.Namespace) -> None:
         table.to_csv(tmp, sep="\t", index=False)
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "pose-quality",
                      params={"min_person_fraction": MIN_PERSON_FRACTION}, inputs=args.qc)
+    for _, row in table[has_json_of_others(table)].iterrows():
+        log.warning("participant %s: %s", row["participant_id"], row["flags"])
     log.info("wrote %s (%d participants, %d flagged)", args.out, len(table),
              len(flagged(table)))

@@ -2,7 +2,8 @@
 
 A researcher running `snakemake --cores N` on a cohort reads the terminal, not the QC
 files: participants excluded, and participants the pose QC flagged (the interviewer may have
-been followed), are named there, with the file that says why.
+been followed; OpenPose JSON perhaps another participant's, on a line of its own), are named
+there, with the file that says why.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.pose_quality import flagged, read_quality
+from analysis.pose_quality import flagged, has_json_of_others, read_quality
 from pipeio import InputError
 
 EXCLUSION_FILES = ("percent_time_exclusions.tsv", "stats/exclusions.tsv")
@@ -64,7 +65,14 @@ def _summary(results: Path, model_path: bool) -> list[str]:
                      f"reasons in {' and '.join(map(str, files))}")
     quality = results / "pose_quality.tsv"
     if model_path and quality.is_file():
-        ids = flagged(read_quality(quality))["participant_id"].tolist()
+        table = read_quality(quality)
+        ids = flagged(table)["participant_id"].tolist()
+        others = table[has_json_of_others(table)]["participant_id"].tolist()
+        if others:
+            lines.append(f"OpenPose JSON perhaps another participant's: {len(others)} "
+                         f"participant(s) ({_named(others)}), identical to another's or named "
+                         f"after another's video: see the flags in {quality}, fix the "
+                         "OpenPose folders and rerun")
         if ids:
             lines.append(f"Pose QC flagged {len(ids)} participant(s) ({_named(ids)}): see {quality} "
                          "(e.g. several people in view and no participant_side in the sheet: "

@@ -7,6 +7,7 @@ peaks and can exceed 1 (e.g. 1.41), while the pose contract's are probabilities.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -108,8 +109,37 @@ def _number(value: object) -> float:
         return math.nan
 
 
+def file_stem(path: str | Path) -> str:
+    """The name an OpenPose file carries before `_<frame>_keypoints.json`: its video's."""
+    name = Path(path).name
+    m = _FRAME_RE.search(name)
+    if m is None:
+        raise InputError(f"{path}: not named '<name>_<12-digit frame>_keypoints.json'")
+    return name[:m.start()]
+
+
+def name_digest(name: str) -> str:
+    """SHA-256 of a file name (an OpenPose stem, a video's stem), so that QC records can
+    compare names across participants without holding them (a video named after a child)."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+def people_digest(people: list[np.ndarray]) -> str | None:
+    """SHA-256 of the people of each frame read, in frame order: a folder copied under
+    another participant gives the same digest. None when nobody is in any frame, as the JSON
+    of any two recordings without a person is the same."""
+    if not any(len(p) for p in people):
+        return None
+    digest = hashlib.sha256()
+    for frame in people:
+        digest.update(len(frame).to_bytes(4, "little"))
+        digest.update(np.ascontiguousarray(frame, "<f4").tobytes())
+    return digest.hexdigest()
+
+
 def frame_files(folder: str | Path) -> list[tuple[int, Path]]:
-    """(frame number, path) of every OpenPose JSON file in a folder, in frame order."""
+    """(frame number, path) of every OpenPose JSON file in a folder, in frame order; all
+    named after one video (OpenPose names every file after the video it ran on)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"OpenPose folder {folder} does not exist")
@@ -125,6 +155,11 @@ def frame_files(folder: str | Path) -> list[tuple[int, Path]]:
         if a == b:
             raise InputError(f"{folder}: two files for frame {a} ({path_a.name}, "
                              f"{path_b.name}): the JSON of two videos in one folder?")
+    stems = sorted({file_stem(path) for _, path in found})
+    if len(stems) > 1:
+        raise InputError(f"{folder}: its files are named after {len(stems)} videos ({stems[0]!r}"
+                         f", {stems[1]!r}{', ...' if len(stems) > 2 else ''}): the JSON of "
+                         "several videos in one folder?")
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from microdualnet import openpose_io
 from microdualnet.pose.npz import PoseData, excluded_pose, save_pose
 from microdualnet.pose.participant import (
     NO_HINT,
@@ -134,7 +136,12 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
         extra = {"openpose_dir": str(openpose_dir), **track.to_json(),
                  "participant_warning": several_people_warning(
                      track.rule, track.frames_several_people, len(frames)),
-                 "track_warning": track_warning(track, len(frames))}
+                 "track_warning": track_warning(track, len(frames)),
+                 # Digests, not names, for `analysis pose-quality` to find JSON of another
+                 # participant (names of videos may identify a child).
+                 "video_stem_sha256": openpose_io.name_digest(video.stem),
+                 "participant_keypoints_sha256": hashlib.sha256(
+                     np.ascontiguousarray(kp, "<f4").tobytes()).hexdigest()}
     else:
         frames = np.arange(info.frames) if only_frames is None else only_frames
         kp, extra = _mediapipe(video, info, frames, hint, progress, max_side)

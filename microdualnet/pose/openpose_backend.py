@@ -25,7 +25,9 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
                   only: np.ndarray | None = None, hint: ParticipantHint = NO_HINT
                   ) -> tuple[np.ndarray, np.ndarray, FollowStats]:
     """Frame indices, the participant's keypoints `[T, 25, 3]` and how they were followed
-    (with `pixel_frame_warning`: `small_frame_warning`).
+    (with `pixel_frame_warning`: `small_frame_warning`; `openpose_stem_sha256`, the digest
+    of the name the files carry, and `openpose_keypoints_sha256`, of everyone in the frames
+    read: `openpose_io.people_digest`).
 
     The folder must hold exactly one file per video frame (0 .. video_frames-1): a count
     that differs means the JSON belongs to another video or is incomplete, which is an error.
@@ -45,6 +47,9 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
     check_pixel_frame(people, width, height, folder)
     track, stats = follow(people, hint, width, height)
     stats.extra["pixel_frame_warning"] = small_frame_warning(people, width, height)
+    stats.extra["openpose_stem_sha256"] = openpose_io.name_digest(
+        openpose_io.file_stem(files[0][1]))
+    stats.extra["openpose_keypoints_sha256"] = openpose_io.people_digest(people)
     return keep.astype(np.int64), track, stats
 
 

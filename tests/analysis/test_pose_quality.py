@@ -13,8 +13,10 @@ from analysis.pose_quality import (
     OTHERS_FLAG,
     PIXEL_FLAG,
     TRACK_FLAG,
+    named_json_flag,
     quality_table,
     read_quality,
+    same_json_flag,
     summary_line,
 )
 from analysis.report import pose_quality_html
@@ -222,3 +224,71 @@ def test_a_track_that_may_have_passed_to_someone_else_is_flagged_with_a_hint_too
 def test_openpose_keypoints_of_a_smaller_copy_are_flagged(tmp_path):
     paths = _write(tmp_path, _qc("s1", pixel_frame_warning="every keypoint ... smaller copy"))
     assert quality_table(paths)["flags"].tolist() == [PIXEL_FLAG]
+
+
+def _digests(stem: str, video: str, keypoints: str, followed: str | None = None) -> dict:
+    """The digests an openpose QC record holds (stand-ins for the SHA-256s)."""
+    return {"openpose_stem_sha256": f"name:{stem}", "video_stem_sha256": f"name:{video}",
+            "openpose_keypoints_sha256": keypoints,
+            "participant_keypoints_sha256": followed or f"followed:{keypoints}"}
+
+
+def test_identical_json_names_the_other_participants_and_is_warned_about(tmp_path, caplog):
+    paths = _write(tmp_path, _qc("s1", **_digests("v1", "v1", "kp1")),
+                   _qc("s2", **_digests("v2", "v2", "kp1")),
+                   _qc("s3", **_digests("v3", "v3", "kp1")),
+                   _qc("s4", **_digests("v4", "v4", "kp4")))
+    table = quality_table(paths).set_index("participant_id")
+    assert table.loc["s1", "flags"] == same_json_flag(["s2", "s3"])
+    assert table.loc["s2", "flags"] == same_json_flag(["s1", "s3"])
+    assert table.loc["s4", "flags"] == ""
+    assert summary_line(table.reset_index()).endswith(
+        "; 3 flagged (3 with OpenPose JSON that may be another participant's).")
+    with caplog.at_level("WARNING"):
+        assert main(["pose-quality", "--qc", *map(str, paths), "--out",
+                     str(tmp_path / "q.tsv")]) == 0
+    assert f"participant s3: {same_json_flag(['s1', 's2'])}" in caplog.text
+    assert "name:" not in (tmp_path / "q.tsv").read_text()  # no digest in the table
+
+
+def test_files_named_after_another_participants_video_are_flagged(tmp_path):
+    """Swapped folders: each named after the other's video; the keypoints differ."""
+    table = quality_table(_write(
+        tmp_path, _qc("s1", **_digests("v2", "v1", "kp2")),
+        _qc("s2", **_digests("v1", "v2", "kp1"), participant_warning=WARNING),
+        _qc("s3", **_digests("v3", "v3", "kp3")))).set_index("participant_id")
+    assert table.loc["s1", "flags"] == named_json_flag(["s2"])
+    assert table.loc["s2", "flags"] == f"{named_json_flag(['s1'])}; {OTHERS_FLAG}"
+    assert table.loc["s3", "flags"] == ""
+
+
+@pytest.mark.parametrize("records", [
+    # Videos renamed to pseudonyms after OpenPose ran: no stem is a video's.
+    [_digests("smith_john", "s1", "kp1"), _digests("doe_jane", "s2", "kp2")],
+    # Every video named alike in its own folder (`P01/session.mp4`): the JSON is its own.
+    [_digests("session", "session", "kp1"), _digests("session", "session", "kp2")],
+    # Two children in one recording, told apart by their seats: one JSON, two people.
+    [_digests("room", "room", "kp1", "left"), _digests("room", "room", "kp1", "right")],
+    # No person in any frame of either: nothing tells two such folders apart.
+    [_digests("v1", "v1", None), _digests("v2", "v2", None)],
+])
+def test_json_that_is_its_own_is_not_flagged(tmp_path, records):
+    paths = _write(tmp_path, *(_qc(f"s{i}", **r) for i, r in enumerate(records, 1)))
+    assert quality_table(paths)["flags"].tolist() == ["", ""]
+
+
+def test_one_recording_followed_to_the_same_person_twice_is_flagged(tmp_path):
+    """Seats that took the same person: one child analysed with the other's pose."""
+    paths = _write(tmp_path, _qc("s1", **_digests("room", "room", "kp1", "same")),
+                   _qc("s2", **_digests("room", "room", "kp1", "same")))
+    assert quality_table(paths)["flags"].tolist() == [same_json_flag(["s2"]),
+                                                      same_json_flag(["s1"])]
+
+
+def test_records_without_digests_are_read_and_never_flagged(tmp_path):
+    """QC files written before the digests existed, beside new ones and an exclusion."""
+    table = quality_table(_write(
+        tmp_path, _qc("s1"), _qc("s2"), _qc("s3", **_digests("s1", "s3", "kp1")),
+        _qc("s4", **_digests("s4", "s4", "kp1"), excluded=True)))
+    # s3's files are named after no video that a record names; s4 is excluded, not flagged.
+    assert table["flags"].tolist() == ["", "", same_json_flag(["s4"]), ""]

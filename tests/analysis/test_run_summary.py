@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 import analysis.run_summary as run_summary_module
-from analysis.pose_quality import COLUMNS, OTHERS_FLAG
+from analysis.pose_quality import COLUMNS, OTHERS_FLAG, named_json_flag, same_json_flag
 from analysis.run_summary import run_summary
 
 
@@ -121,3 +121,16 @@ def test_an_unexpected_error_gives_a_line_not_an_error(tmp_path, monkeypatch):
     _quality(tmp_path / "pose_quality.tsv", {"s1": OTHERS_FLAG})
     monkeypatch.setattr(run_summary_module, "read_quality", broken)
     assert run_summary(tmp_path) == ["(no run summary: disk gone)"]
+
+
+def test_json_of_another_participant_gets_a_line_of_its_own(tmp_path):
+    _quality(tmp_path / "pose_quality.tsv", {"s1": same_json_flag(["s2"]),
+                                             "s2": f"{named_json_flag(['s1'])}; {OTHERS_FLAG}",
+                                             "s3": OTHERS_FLAG, "s4": ""})
+    lines = run_summary(tmp_path)
+    assert lines[0] == ("OpenPose JSON perhaps another participant's: 2 participant(s) (s1, "
+                        "s2), identical to another's or named after another's video: see the "
+                        f"flags in {tmp_path / 'pose_quality.tsv'}, fix the OpenPose folders "
+                        "and rerun")
+    assert lines[1].startswith("Pose QC flagged 3 participant(s) (s1, s2, s3): ")
+    assert len(lines) == 2

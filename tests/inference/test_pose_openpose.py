@@ -290,3 +290,78 @@ def test_normalised_keypoints_up_to_one_and_a_half_are_refused_but_tiny_videos_p
         check_pixel_frame(people, 640, 480, "json")
     check_pixel_frame(_one_person((1.4, 0.2, 0.9)), 30, 30, "json")  # a 30 px video: pixels
     check_pixel_frame(_one_person((1.6, 0.2, 0.9)), 640, 480, "json")
+
+
+def _renamed_json(cohort: Path, pid: str, dest: Path, stem: str) -> Path:
+    """A copy of a participant's OpenPose folder with its files named after `stem`."""
+    dest.mkdir(parents=True)
+    for frame, path in openpose_io.frame_files(cohort / "openpose" / pid):
+        shutil.copyfile(path, dest / openpose_io.frame_filename(stem, frame))
+    return dest
+
+
+def _pose_flags(cohort: Path, tmp_path: Path, folders: dict[str, Path]) -> dict[str, str]:
+    """Pose-quality flags of participants whose pose is read from the given folders."""
+    from analysis.pose_quality import quality_table
+
+    qc = []
+    for pid, folder in folders.items():
+        qc.append(tmp_path / "pose" / f"{pid}.qc.json")
+        extract_pose("openpose", cohort / f"videos/{pid}.mp4", tmp_path / "pose" / f"{pid}.npz",
+                     openpose_dir=folder, progress=False)
+    return dict(quality_table(qc)[["participant_id", "flags"]].values)
+
+
+def test_the_qc_holds_digests_of_the_names_and_keypoints_not_the_names(cohort, tmp_path):
+    folder = _renamed_json(cohort, "sub-001", tmp_path / "json", "smith_john_2023")
+    qc = extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                      openpose_dir=folder, progress=False, only_frames=np.arange(0, 80, 2))
+    assert qc["openpose_stem_sha256"] == openpose_io.name_digest("smith_john_2023")
+    assert qc["video_stem_sha256"] == openpose_io.name_digest("sub-001")
+    _, people = openpose_io.read_sequence(folder)
+    assert qc["openpose_keypoints_sha256"] == openpose_io.people_digest(people[::2])
+    assert qc["openpose_keypoints_sha256"] != openpose_io.people_digest(people)
+    assert "smith" not in json.dumps(qc)
+
+
+def test_one_folder_copied_under_two_participants_is_flagged(cohort, tmp_path):
+    """Every video of the same length: the frame count passes, the digests do not."""
+    flags = _pose_flags(cohort, tmp_path, {
+        "sub-001": cohort / "openpose/sub-001",
+        "sub-002": _copy_json(cohort, "sub-001", tmp_path / "copy"),
+        "sub-003": cohort / "openpose/sub-003"})
+    assert flags["sub-001"].startswith("OpenPose JSON identical to that of sub-002: ")
+    # The copy is also named after sub-001's video: that says which of the two it is.
+    assert flags["sub-002"].split("; ")[:2] == [
+        "OpenPose JSON identical to that of sub-001: one video's JSON under several "
+        "participants (a folder copied?), so at most one of them has their own pose",
+        "OpenPose files named after the video of sub-001, not this participant's: the JSON "
+        "of another participant's video (folders swapped or copied?)"]
+    assert flags["sub-003"] == ""
+
+
+def test_two_swapped_folders_are_flagged_by_their_names(cohort, tmp_path):
+    flags = _pose_flags(cohort, tmp_path, {"sub-001": cohort / "openpose/sub-002",
+                                           "sub-002": cohort / "openpose/sub-001",
+                                           "sub-003": cohort / "openpose/sub-003"})
+    assert flags["sub-001"].startswith("OpenPose files named after the video of sub-002, ")
+    assert flags["sub-002"].startswith("OpenPose files named after the video of sub-001, ")
+    assert flags["sub-003"] == ""
+
+
+def test_json_named_before_the_videos_were_pseudonymised_is_not_flagged(cohort, tmp_path):
+    flags = _pose_flags(cohort, tmp_path, {
+        pid: _renamed_json(cohort, pid, tmp_path / "json" / pid, f"visit {n} 2019")
+        for n, pid in enumerate(("sub-001", "sub-002", "sub-003"))})
+    assert flags == {"sub-001": "", "sub-002": "", "sub-003": ""}
+
+
+def test_a_folder_with_the_json_of_two_videos_is_refused(cohort, tmp_path):
+    """Frames 0-39 of one video and 40-79 of another: no frame twice, the count right."""
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    for frame, path in openpose_io.frame_files(folder)[40:]:
+        path.rename(folder / openpose_io.frame_filename("sub-002", frame))
+    with pytest.raises(InputError, match=r"json: its files are named after 2 videos "
+                                         r"\('sub-001', 'sub-002'\): the JSON of several "):
+        extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                     openpose_dir=folder, progress=False)

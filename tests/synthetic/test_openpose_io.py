@@ -112,3 +112,15 @@ def test_hidden_copies_are_not_frames(tmp_path):
     assert [i for i, _ in openpose_io.frame_files(tmp_path)] == [0, 1]
     (tmp_path / "vid_2_keypoints.json").write_text(openpose_io.frame_json(kp[:1]))  # not 12
     assert [i for i, _ in openpose_io.frame_files(tmp_path)] == [0, 1]
+
+
+def test_people_digest_follows_the_frames_and_is_none_without_anyone():
+    a, b = np.full((1, 25, 3), 0.5, np.float32), np.full((1, 25, 3), 0.25, np.float32)
+    none = np.zeros((0, 25, 3), np.float32)
+    assert openpose_io.people_digest([a, b]) == openpose_io.people_digest([a.copy(), b.copy()])
+    # The same people, in other frames: another recording.
+    assert openpose_io.people_digest([np.concatenate([a, b]), none]) != \
+        openpose_io.people_digest([a, b])
+    assert openpose_io.people_digest([b, a]) != openpose_io.people_digest([a, b])
+    assert openpose_io.people_digest([none, none]) is None
+    assert openpose_io.file_stem("/x/visit 2_000000000012_keypoints.json") == "visit 2"
