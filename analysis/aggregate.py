@@ -59,6 +59,7 @@ from pipeio.windows import (
     check_made_by,
     check_same_settings,
     read_windows,
+    video_end_s,
 )
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,9 @@ def credited_spans(table: pd.DataFrame, credit: Credit, hop_s: float | None,
 
 
 def bin_grid(duration_s: float, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bin starts and widths: bins of `bin_s` from 0 to the video's end, the last one cut by
-    it."""
+    """Bin starts and widths: bins of `bin_s` from 0 to the video's end (`duration_s`, on the
+    player's clock: after any lead-in before the first frame, where no window lies), the last
+    one cut by it."""
     n = max(int(math.ceil(duration_s / bin_s - 1e-9)), 0)
     start = np.arange(n) * bin_s
     return start, np.minimum(start + bin_s, duration_s) - start
@@ -235,7 +237,9 @@ def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
     table, meta = read_windows(path)
     classes = list(meta["class_names"])
     pid = str(meta.get("participant_id") or Path(path).name.removesuffix(".parquet"))
-    duration = float(meta.get("duration_s") or (table["end_s"].max() if len(table) else 0.0))
+    end = video_end_s(meta)  # bins reach the video's end on the clock of the window times
+    if end is None:
+        end = float(table["end_s"].max()) if len(table) else 0.0
     rows = table[table["valid"].astype(bool)]
     starts, ends = credited_spans(rows, decision.credit, meta.get("hop_s"), path)
     # A bin stands for the spans over its centre: a span shorter than a bin may hold none.
@@ -250,7 +254,7 @@ def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
                          f"{float(span):g} s (default 0.1)")
     start, width, probs = _bin_means(starts, ends,
                                      rows[[PROB_PREFIX + c for c in classes]].to_numpy(
-                                         np.float64), duration, decision.bin_s)
+                                         np.float64), end, decision.bin_s)
     valid = ~np.isnan(probs).any(1) if len(probs) else np.zeros(0, bool)
     baseline = resting_level(probs, valid, classes, decision, pid)
     actions, label = label_bins(np.clip(probs - baseline, 0.0, None), classes, decision)

@@ -51,7 +51,8 @@ def person_frames(pose_path: Path, windows_path: Path) -> tuple[np.ndarray, np.n
                          f"{windows_path} was made from ({', '.join(differ)}): give the pose "
                          "file of the same participant and recording")
     found = (kp[..., 2] > PERSON_MIN_CONFIDENCE).sum(-1) >= PERSON_MIN_JOINTS
-    return frames / fps, found
+    # On the windows' clock: the player's, from the time it shows the first frame at.
+    return float(meta.get("first_frame_s") or 0.0) + frames / fps, found
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -3,11 +3,19 @@
 Torch-free, so the pose stage, inference and training all read video through this module.
 
 A frame is numbered by its place in presentation order, from 0: frame i is the i-th frame
-the decoder outputs, shown at i / fps. `probe` finds the count and each frame's time by
-reading the packets (decoding only the first frame, for its display rotation), which is also
-where a recording the pipeline cannot time is refused: no frame rate, no timestamps, a
-variable frame rate, frame times that stray from i / fps, or an index that promises more
+the decoder outputs, shown i / fps after the first. `probe` finds the count and each frame's
+time by reading the packets (decoding only the first frame, for its display rotation), which
+is also where a recording the pipeline cannot time is refused: no frame rate, no timestamps,
+a variable frame rate, frame times that stray from i / fps, or an index that promises more
 frames than the file holds. Every failure is an `InputError` naming the file.
+
+Times the pipeline writes (windows, review files) are the times a coder's player shows, so
+that they meet human codings: frame i is shown at `first_frame_s + i / fps`. `first_frame_s`
+is where players put the first frame: the container's presentation time for mp4/mov, whose
+timeline starts at 0 (an edit list delaying the video behind its audio, or ffmpeg's
+`-itsoffset`/`-output_ts_offset`, is shown as that much lead-in), and the time since the
+container's first timestamp for the others (an MPEG-TS clock starts anywhere, e.g. 1.4 s).
+That is what mpv (BORIS's player) shows, checked on ffmpeg-made files (docs/inference.md).
 
 Frames come out as the recording is meant to be seen: a file's display rotation (a phone held
 upright or sideways stores landscape pixels plus a rotation) is applied to every frame, and
@@ -44,6 +52,9 @@ MAX_DRIFT_S = 0.25
 # The container's nominal rate is used where the frame times agree with it this closely.
 NOMINAL_RTOL = 1e-3
 _ERRORS = (av.FFmpegError, RuntimeError, OSError)
+# Demuxers of containers with a movie timeline from 0 (ISO base media: mp4, mov, 3gp), whose
+# times players show as they are; players count other containers' times from their start.
+MOVIE_TIMELINE_DEMUXERS = frozenset({"mov", "mp4"})
 # Pixels stored narrower or wider than shown (DV's 16:15, HDV's 4:3) would squeeze every
 # person the model sees; a ratio this close to 1 changes nothing visible.
 MAX_PIXEL_ASPECT_DEVIATION = 0.01
@@ -70,10 +81,18 @@ class VideoInfo:
     # Whether decoded frame i carries times[i]: not where the container stamps packets in
     # decode order (AVI) and the codec reorders frames, which then carry others' stamps.
     frames_carry_times: bool = True
+    # When a media player (BORIS's mpv, ELAN's) shows frame 0: the origin of every time the
+    # pipeline writes (module docstring); 0 for most recordings.
+    first_frame_s: float = 0.0
 
     @property
     def duration_s(self) -> float:
         return self.frames / self.fps
+
+    @property
+    def end_s(self) -> float:
+        """The video's end on the player's clock."""
+        return self.first_frame_s + self.duration_s
 
 
 def _first_line(err: BaseException) -> str:
@@ -123,6 +142,7 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
         # Where the stream ends (in `base`); an edit list that cuts the end shortens it.
         ends = (stream.start_time or 0) + stream.duration if stream.duration else None
         aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        origin = _player_origin_s(container)
         if square_pixels and aspect and abs(float(aspect) - 1) > MAX_PIXEL_ASPECT_DEVIATION:
             raise InputError(
                 f"video {path} has non-square pixels (sample aspect ratio {aspect.numerator}:"
@@ -161,7 +181,16 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     rotation = 0 if first is None else 90 * _quarter_turns(path, first.rotation)
     if rotation % 180:
         width, height = height, width
-    return VideoInfo(len(times), fps, width, height, times, rotation, not decode_order)
+    return VideoInfo(len(times), fps, width, height, times, rotation, not decode_order,
+                     round(float(times[0]) - origin, 6))
+
+
+def _player_origin_s(container: av.container.InputContainer) -> float:
+    """The file time a player shows as 0 s: 0 for a movie timeline (mp4, mov), else the
+    container's first timestamp over all its streams (mpv's `--rebase-start-time`)."""
+    if MOVIE_TIMELINE_DEMUXERS & set(container.format.name.split(",")):
+        return 0.0
+    return 0.0 if container.start_time is None else container.start_time / av.time_base
 
 
 def _cut_by_edit_list(pts: list[int], ends: int | None) -> bool:

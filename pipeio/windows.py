@@ -1,14 +1,19 @@
 """The windows Parquet contract: one row per window of one participant's video.
 
+Times are the video's as a coder's player shows it (`microdualnet.video`): frame i of the
+video is at `first_frame_s + i / fps` (metadata; 0 where not recorded), so windows, the
+model's review files and human codings share one clock.
+
 Columns: `start_s`, `end_s` (the window), `view_start_s`, `view_end_s` (the time its sampled
 frames show, each frame standing for one sampling stride: `WindowPlan.view_s`; absent from
 files written before they were added), `valid` (enough pose to classify), `pose_fraction`
 (share of the sampled frames with a person), `prob_<class name>` for every class (the
 model's softmax, summing to 1; NaN where not valid: never guessed), `route_st_<entity>` /
-`route_ts_<entity>` (mean routing weights of the ST and TS paths over the window's frames). The file's key-value metadata
-`microdualnet.windows` (JSON) holds the class and entity names in model order, the
-participant, the video's length and frame rate, the window settings and, for a participant
-with no window at all, the exclusion reason.
+`route_ts_<entity>` (mean routing weights of the ST and TS paths over the window's frames).
+The file's key-value metadata `microdualnet.windows` (JSON) holds the class and entity
+names in model order, the participant, the video's length, frame rate and first frame's
+time, the window settings and, for a participant with no window at all, the exclusion
+reason.
 
 It lives in `pipeio` because both sides speak it: inference (torch) writes it and
 `analysis.aggregate` (no torch) reads it.
@@ -152,6 +157,11 @@ def _check_times(table: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
                                       and math.isfinite(value) and value >= 0):
             raise InputError(f"windows file {path}: its metadata has {key} {value!r}, "
                              f"expected a number of {unit}")
+    origin = meta.get("first_frame_s")
+    if origin is not None and not (isinstance(origin, int | float)
+                                   and not isinstance(origin, bool) and math.isfinite(origin)):
+        raise InputError(f"windows file {path}: its metadata has first_frame_s {origin!r}, "
+                         "expected the time (s) a player shows the video's first frame at")
     if table.empty:
         return
     start, end = (pd.to_numeric(table[c]).to_numpy(np.float64) for c in ("start_s", "end_s"))
@@ -167,15 +177,24 @@ def _check_times(table: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
         raise InputError(f"windows file {path}: window {row} ({start[row]:g}-{end[row]:g} s) "
                          f"repeats window {first}, expected each window once (two runs in "
                          "one file? run its infer job again)")
-    duration = meta.get("duration_s")
-    if duration:
-        late = np.flatnonzero(start > duration + LATE_S)
+    video_end = video_end_s(meta)
+    if video_end:
+        late = np.flatnonzero(start > video_end + LATE_S)
         if len(late):
             row = int(late[0])
             raise InputError(f"windows file {path}: window {row} starts at {start[row]:g} s, "
-                             f"more than {LATE_S:g} s after the video's end (duration_s "
-                             f"{duration:g} s in its metadata), expected windows within the "
-                             "video (its time would be left out)")
+                             f"more than {LATE_S:g} s after the video's end ({video_end:g} s: "
+                             "duration_s after first_frame_s in its metadata), expected "
+                             "windows within the video (its time would be left out)")
+
+
+def video_end_s(meta: dict[str, Any]) -> float | None:
+    """When the video ends on the clock of the window times: `duration_s` after the first
+    frame's time (None where the length is not recorded)."""
+    duration = meta.get("duration_s")
+    if not duration:
+        return None
+    return float(meta.get("first_frame_s") or 0.0) + float(duration)
 
 
 def windows_metadata(path: Path) -> dict[str, Any]:

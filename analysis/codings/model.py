@@ -27,7 +27,7 @@ from analysis.codings.elan import write_elan
 from analysis.codings.events import EVENT_COLUMNS
 from analysis.inputs import file_lines, read_tsv
 from pipeio import InputError
-from pipeio.windows import read_windows
+from pipeio.windows import read_windows, video_end_s
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +66,20 @@ def _videos(sheet: Path | None) -> dict[str, Path]:
 def write_review_files(tl: Timeline, meta: dict, out_dir: Path, video: Path,
                        subject: str = "") -> list[Path]:
     """`elan/<pid>.eaf`, `boris/<pid>.tsv` and `boris/<pid>.boris` under `out_dir`; `meta`
-    is the windows file's metadata (the video's length and frame rate)."""
-    duration, fps = meta.get("duration_s"), meta.get("fps")
-    if not duration or not fps:
+    is the windows file's metadata (the video's length and frame rate). Event times are the
+    windows', the player's (`pipeio.windows`), so they are written as they are; the media
+    length BORIS is told is where the video ends on that clock, as its player gives it."""
+    end, fps = video_end_s(meta), meta.get("fps")
+    if not end or not fps:
         log.warning("participant %s: no events written (%s)", tl.participant_id,
                     tl.excluded or "the windows file lacks the video's length or frame rate")
         return []
     events, pid = timeline_events(tl), tl.participant_id
     return [write_elan(out_dir / "elan" / f"{pid}.eaf", events, video, tl.actions),
             write_boris_tabular(out_dir / "boris" / f"{pid}.tsv", events, pid, video,
-                                duration, fps, subject),
+                                end, fps, subject),
             write_boris_project(out_dir / "boris" / f"{pid}.boris", events, pid, video,
-                                duration, fps, tl.actions, subject)]
+                                end, fps, tl.actions, subject)]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

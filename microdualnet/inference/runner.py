@@ -126,6 +126,7 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
     classes, entities = list(contract.class_names), list(contract.entities)
     out_meta = _result_meta(model_dir, video, classes, entities, opts, fps=info.fps,
                             video_frames=info.frames, duration_s=info.duration_s,
+                            first_frame_s=info.first_frame_s,
                             width=info.width, height=info.height,
                             frames_per_window=rule.num_frames,
                             stride_frames=plan.stride_frames, model_fps=contract.fps,
@@ -144,9 +145,12 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
         if len(valid_rows):
             values[valid_rows] = _classify(contract, video, plan, kp, valid_rows, info, opts,
                                            timing)
-    table = _windows_table(values, classes, entities, plan.start_s, plan.end_s,
-                           plan.view_s(info.fps, info.duration_s), pose_fraction,
-                           opts.min_pose_fraction)
+    # The plan counts from the first frame; the file's times are the player's (video.py).
+    origin = info.first_frame_s
+    view_start, view_end = plan.view_s(info.fps, info.duration_s)
+    table = _windows_table(values, classes, entities, plan.start_s + origin,
+                           plan.end_s + origin, (view_start + origin, view_end + origin),
+                           pose_fraction, opts.min_pose_fraction)
     timing["total_s"] = time.perf_counter() - started
     return InferenceResult(table, out_meta, timing)
 

@@ -468,3 +468,25 @@ def test_agreement_cli_refuses_classes_whose_figure_names_clash(tmp_path, capsys
     assert ("actions ['Nod ding', 'nod_ding'] give clashing file names ['nod_ding', 'nod_ding']"
             in capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_agreement_cli_compares_on_the_players_clock_to_the_videos_end(tmp_path):
+    """A video shown after 0.5 s of lead-in (its track starts after its sound): the coder's
+    times and the model's windows are both the player's, so a coder who codes what the model
+    decides agrees fully, up to an event ending at the video's end on that clock (20.5 s)."""
+    path = windows_file(tmp_path / "windows", "sub-001", (2, 5))
+    table, meta = read_windows(path)
+    table[["start_s", "end_s"]] += 0.5
+    table.loc[19, [f"prob_{c}" for c in CLASSES]] = [0.05, 0.9, 0.05]  # legs to the end
+    write_windows(path, table, {**meta, "first_frame_s": 0.5})
+    events = ev("sub-001", [("nodding", 2.5, 5.5), ("shaking legs", 12.5, 14.5),
+                            ("shaking legs", 19.5, 20.5)])
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", events, "sub-001", "sub-001.mp4",
+                        20.5, 25.0)
+    write_boris_tabular(tmp_path / "b" / "sub-001.tsv", events, "sub-001", "sub-001.mp4",
+                        20.5, 25.0)
+    table = _agree_two_coders(tmp_path)
+    for action in ACTIONS:
+        row = table.loc[("a", "model", action)]
+        assert (row["kappa"], row["f1"]) == pytest.approx((1, 1))
+    assert table.loc[("a", "model", "shaking legs"), "events_matched"] == 2

@@ -246,3 +246,23 @@ def test_review_codings_refuses_a_participant_twice_in_the_sheet(tmp_path, capsy
     assert (f"participant sheet {sheet}: column participant_id repeats on line 3"
             in capsys.readouterr().err)
     assert not (tmp_path / "review").exists()
+
+
+def test_review_files_of_a_video_shown_after_a_lead_in_keep_the_players_times(tmp_path):
+    """Windows of a video whose first frame a player shows at 0.5 s (its track starts after
+    its sound) are on the player's clock already: the events keep their times, and BORIS is
+    told the length its player gives, to the video's end at 12.5 s."""
+    path = windows_file(tmp_path)
+    table, meta = read_windows(path)
+    table[["start_s", "end_s"]] += 0.5
+    write_windows(path, table, {**meta, "first_frame_s": 0.5})
+    assert analysis_main(["review-codings", "--windows", str(path), "--out-dir",
+                          str(tmp_path / "review"), "--decision", "background",
+                          "--baseline", "none"]) == 0
+    back = read_codings([tmp_path / "review" / "elan"], IDENTITY).events
+    np.testing.assert_allclose(back[["start_s", "end_s"]], [[1.5, 3.5], [4.5, 6.5], [8.5, 9.5]])
+    tsv = (tmp_path / "review" / "boris" / "sub-001.tsv").read_text().splitlines()
+    assert {line.split("\t")[7] for line in tsv[1:]} == {"12.500"}  # Media duration (s)
+    project = json.loads((tmp_path / "review" / "boris" / "sub-001.boris").read_text())
+    assert project["observations"]["sub-001"]["media_info"]["length"] == {
+        "../../sub-001.mp4": 12.5}

@@ -18,12 +18,12 @@ from pipeio.windows import read_windows, write_windows
 CLASSES = ["nodding", "no action"]
 
 
-def _windows(path: Path, pid: str = "a", fps: float | None = 10.0) -> Path:
+def _windows(path: Path, pid: str = "a", fps: float | None = 10.0, **extra: float) -> Path:
     table = pd.DataFrame({"start_s": [0.0, 1.0], "end_s": [2.0, 3.0], "valid": [True, True],
                           "pose_fraction": 1.0, "prob_nodding": [0.9, 0.1],
                           "prob_no action": [0.1, 0.9]})
     meta = {"participant_id": pid, "class_names": CLASSES, "entities": [], "duration_s": 3.0,
-            "min_pose_fraction": 0.5, "excluded": None, "fps": fps}
+            "min_pose_fraction": 0.5, "excluded": None, "fps": fps, **extra}
     return write_windows(path / f"{pid}.parquet", table, meta)
 
 
@@ -46,6 +46,12 @@ def test_person_frames_gives_times_in_seconds_and_the_person_rule(tmp_path):
     times, found = person_frames(_pose(tmp_path), _windows(tmp_path))
     np.testing.assert_allclose(times, [0.0, 0.2, 0.4, 0.6])
     assert found.tolist() == [True, False, False, True]
+
+
+def test_person_frames_are_on_the_windows_clock(tmp_path):
+    """A video a player shows from 0.25 s: its frames are drawn under the windows there."""
+    times, _ = person_frames(_pose(tmp_path), _windows(tmp_path, first_frame_s=0.25))
+    np.testing.assert_allclose(times, [0.25, 0.45, 0.65, 0.85])
 
 
 def test_pose_file_of_another_frame_rate_is_refused_naming_fps(tmp_path):

@@ -538,6 +538,8 @@ def test_a_recording_whose_first_frame_is_not_at_zero_is_counted_from_it(tmp_pat
                          Fraction(1, 30))
     info = probe(video)
     assert (info.frames, info.fps) == (120, 30.0) and info.times[0] == 2.0
+    # An mp4's timeline starts at 0: players show 2 s of lead-in, the first frame at 2 s.
+    assert (info.first_frame_s, info.end_s) == (2.0, 6.0)
     with FrameStream(video) as stream:
         forward = dict(stream.frames([45, 100]))
     with FrameStream(video, start=45, info=info) as stream:
@@ -709,3 +711,47 @@ def test_a_stream_without_a_time_base_is_refused_naming_the_file(tmp_path, noise
     with pytest.raises(InputError, match=rf"^video {video} has no time base for its "
                                          r"timestamps; re-encode it$"):
         probe(video)
+
+
+def _write_behind_audio(path: Path, frames: np.ndarray, fmt: str, delay: int,
+                        audio: bool = True) -> Path:
+    """25-fps frames whose first is stamped `delay` frames in, after 16-kHz AAC audio that
+    starts at 0 where `audio` (a camera's or phone's video track starting after its sound;
+    `ffmpeg -itsoffset`)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream("libx264", rate=Fraction(25))
+        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        video.codec_context.time_base = Fraction(1, 25)
+        if audio:
+            sound = out.add_stream("aac", rate=16000)
+            sound.layout = "mono"
+            for start in range(0, 16000 * (len(frames) + delay) // 25, 1024):
+                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32),
+                                                   format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts, chunk.time_base = 16000, start, Fraction(1, 16000)
+                out.mux(sound.encode(chunk))
+            out.mux(sound.encode())
+        for i, frame in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = i + delay, Fraction(1, 25)
+            out.mux(video.encode(vf))
+        out.mux(video.encode())
+    return path
+
+
+# Where mpv (BORIS's player; `mpv --pause`, property time-pos) shows each file's first frame,
+# checked on these files: an mp4, mov or Matroska timeline shows the lead-in before a late
+# video track (13 frames, 0.52 s), with or without sound; an MPEG-TS clock starts anywhere
+# and is counted from the file's first timestamp: its audio's, 64 ms earlier than the sound
+# given (AAC's 1024 priming samples, which mp4 hides with an edit list), or the video's own.
+@pytest.mark.parametrize(("fmt", "audio", "shown"), [
+    ("mp4", True, 0.52), ("mp4", False, 0.52), ("mov", True, 0.52), ("matroska", True, 0.52),
+    ("mpegts", True, 0.52 + 1024 / 16000), ("mpegts", False, 0.0)])
+def test_the_first_frame_is_timed_where_players_show_it(tmp_path, noise, fmt, audio, shown):
+    video = _write_behind_audio(tmp_path / "v", noise, fmt, 13, audio)
+    info = probe(video)
+    assert info.frames == 30 and info.fps == 25.0
+    assert info.first_frame_s == pytest.approx(shown, abs=1e-6)
+    assert info.end_s == pytest.approx(shown + 1.2, abs=1e-6)
+    with FrameStream(video) as stream:  # frames are still numbered from the first shown
+        np.testing.assert_array_equal(dict(stream.frames([0]))[0], _reference(video, [0])[0])

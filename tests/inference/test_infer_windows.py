@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
+from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -427,3 +430,42 @@ def test_window_edges_on_a_frame_are_not_moved_by_rounding_noise():
     assert plan.start_s[3] != 0.3 and plan.end_s[14] != 2.4  # the noise is there
     np.testing.assert_array_equal(plan.frames[3], [6, 7, 8, 9])
     np.testing.assert_array_equal(plan.frames[14], [17, 18, 19, 20])
+
+
+def _behind_audio(video: Path, out: Path, delay_s: float) -> Path:
+    """`video`'s packets remuxed into an mp4 whose video track starts `delay_s` after its
+    sound (a camera's, or `ffmpeg -itsoffset`): the same frames, a player shows them late."""
+    with av.open(str(video)) as src, av.open(str(out), "w", format="mp4") as dst:
+        source = src.streams.video[0]
+        picture = dst.add_stream_from_template(source)
+        sound = dst.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+        for start in range(0, int(16000 * (SECONDS + delay_s)), 1024):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                               layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = 16000, start, Fraction(1, 16000)
+            dst.mux(sound.encode(chunk))
+        dst.mux(sound.encode())
+        shift = int(round(delay_s / source.time_base))
+        for packet in src.demux(source):
+            if packet.dts is None:  # the demuxer's end marker
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts + shift, packet.dts + shift, picture
+            dst.mux(packet)
+    return out
+
+
+def test_window_times_are_the_players_for_a_video_that_starts_after_its_sound(
+        cohort, poses, demo_model, windows, tmp_path):
+    """A coder's player shows this video's first frame at 0.5 s, so its windows, review files
+    and codings meet there: the same frames and probabilities as the video without the
+    lead-in, every time 0.5 s later, and the first frame's time recorded."""
+    late = _behind_audio(cohort / "videos/sub-001.mp4", tmp_path / "late.mp4", 0.5)
+    result = run_inference(demo_model, late, poses["sub-001"], OPTS)
+    table, meta = read_windows(windows["sub-001"])
+    assert (result.meta["first_frame_s"], meta["first_frame_s"]) == (0.5, 0.0)
+    assert result.meta["duration_s"] == meta["duration_s"] == SECONDS
+    times = ["start_s", "end_s", "view_start_s", "view_end_s"]
+    np.testing.assert_allclose(result.table[times], table[times] + 0.5)
+    rest = [c for c in table.columns if c not in times]
+    pd.testing.assert_frame_equal(result.table[rest], table[rest], atol=1e-5)

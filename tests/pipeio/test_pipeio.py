@@ -428,7 +428,14 @@ def _windows_file(path: Path, times: list[tuple[float, float]], **meta: object) 
      r"window once"),
     # The video's length in minutes: every window after 0.1 s was left out.
     ([(0, 2), (1, 3), (2, 4)], {"duration_s": 0.1}, r"window 2 starts at 2 s, more than 1 s "
-     r"after the video's end \(duration_s 0\.1 s in its metadata\), expected windows within"),
+     r"after the video's end \(0\.1 s: duration_s after first_frame_s in its metadata\), "
+     r"expected windows within"),
+    # The video's end is on the player's clock: its lead-in before the first frame counts.
+    ([(0, 2), (9, 10)], {"first_frame_s": 1.5}, r"window 1 starts at 9 s, more than 1 s after "
+     r"the video's end \(7\.5 s: "),
+    ([(0, 2)], {"first_frame_s": "0.5"}, r"its metadata has first_frame_s '0\.5', expected the "
+     r"time \(s\) a player shows the video's first frame at$"),
+    ([(0, 2)], {"first_frame_s": float("inf")}, r"its metadata has first_frame_s inf, "),
     # Not numbers: tracebacks in the bin grid, the view spans and the timeline's pose check.
     ([(0, 2)], {"duration_s": float("nan")}, r"its metadata has duration_s nan, expected a "
      r"number of seconds$"),
@@ -457,6 +464,17 @@ def test_windows_in_any_order_ending_past_the_video_pass(tmp_path):
 
     table, _ = read_windows(_windows_file(tmp_path, [(2, 4), (0, 2), (4, 6.2), (6.5, 8.5)]))
     assert table["start_s"].tolist() == [2, 0, 4, 6.5]
+
+
+def test_windows_of_a_video_shown_from_10_s_pass(tmp_path):
+    """A video whose first frame a player shows at 10 s (an mp4 made with ffmpeg
+    `-output_ts_offset 10`): its windows run 10-16 s on that clock, which ends at 16 s."""
+    from pipeio.windows import read_windows, video_end_s
+
+    path = _windows_file(tmp_path, [(10, 12), (14, 16)], first_frame_s=10.0)
+    table, meta = read_windows(path)
+    assert table["start_s"].tolist() == [10, 14] and video_end_s(meta) == 16.0
+    assert video_end_s({"duration_s": 6.0}) == 6.0 and video_end_s({"first_frame_s": 1}) is None
 
 
 def test_a_valid_column_with_a_gap_is_named_not_a_traceback(tmp_path):
