@@ -377,7 +377,13 @@ class FrameStream:
         return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
     def close(self) -> None:
+        """Close the file and free the decoder and the RGB converter now, with the threads
+        FFmpeg runs for them until they are freed (the converter's, one per CPU). Left to
+        the garbage collector, a closed reader in a reference cycle could be freed in a
+        forked loader process, which would then wait forever for threads fork did not copy.
+        """
         self._container.close()
+        self._stream = self._decoded = self._last = self._to_rgb = None
 
     def __enter__(self) -> FrameStream:
         return self

@@ -3,6 +3,8 @@ same pixels as a plain full decode, and bad files."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import wave
 from fractions import Fraction
 from pathlib import Path
@@ -96,6 +98,55 @@ def test_reads_forward_only_and_in_several_calls(tmp_path, noise):
         assert [i for i, _ in stream.frames(np.array([20]))] == [20]
         with pytest.raises(ValueError, match=r"frame 19 asked for after frame 20"):
             list(stream.frames(np.array([19])))
+
+
+# Run in a subprocess, which frees a closed reader in a forked child and kills the child if
+# it has not ended within 10 s: a regression fails instead of hanging the suite.
+_FREED_IN_A_FORKED_CHILD = """
+import gc, os, signal, sys, time
+from microdualnet.video import FrameStream
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+before = threads()
+stream = FrameStream(sys.argv[1], threads=2)
+list(stream.frames(range(3)))
+opened = threads()
+stream.close()
+closed = threads()
+kept = [stream]
+del stream
+child = os.fork()
+if child == 0:
+    kept.clear()
+    gc.collect()
+    os._exit(0)
+deadline = time.monotonic() + 10
+while os.waitpid(child, os.WNOHANG) == (0, 0):
+    if time.monotonic() > deadline:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        sys.exit("the forked child freeing the closed reader hung")
+    time.sleep(0.02)
+print(before, opened, closed)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts threads in /proc/self/task")
+def test_a_closed_reader_runs_no_threads_a_forked_process_would_wait_for(tmp_path, noise):
+    """FFmpeg's decoder and RGB converter run threads until they are freed (the converter's,
+    one per CPU, even for a one-thread reader). A closed reader the garbage collector frees
+    later, in a forked loader process (a reference cycle keeps it), waited there forever for
+    threads fork does not copy (the suite hung so). close() frees them at once."""
+    video = _write(tmp_path / "v.mp4", noise)
+    script = tmp_path / "fork.py"
+    script.write_text(_FREED_IN_A_FORKED_CHILD)
+    done = subprocess.run([sys.executable, str(script), str(video)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, opened, closed = map(int, done.stdout.split())
+    assert opened > before and closed == before
 
 
 @pytest.mark.parametrize("start", [0, 1, 9, 10, 17, 29])
