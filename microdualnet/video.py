@@ -21,6 +21,19 @@ Frames come out as the recording is meant to be seen: a file's display rotation 
 upright or sideways stores landscape pixels plus a rotation) is applied to every frame, and
 `VideoInfo` gives the displayed width and height, so pose, crops and the model all work in
 one upright picture.
+
+An interlaced recording (a camcorder's 1080i, broadcast video) stores two fields per frame,
+the odd and even lines, taken half a frame apart: decoded as they are, fast movements (a
+shaking leg, rubbing hands) show both instants combed into one picture, which neither pose
+nor the model, both trained on progressive video, ever saw. A frame the decoder flags
+interlaced is read from its first field alone (the one the decoder says is shown first),
+scaled to the size asked for or, at full size, each line doubled: the picture of the
+instant the frame's time names. This keeps one picture per frame, the frame's time, and
+seeking exact (no other frame is used), and costs nothing (it is cheaper than converting
+the whole frame when scaling down); it halves the vertical detail, which the 2.5-fold or
+larger reductions of pose and the model's views of 1080i do not keep anyway, also where a
+progressive recording is flagged interlaced (x264's fake-interlaced; some cameras' 25p
+modes stored as 50i). Progressive frames are read unchanged.
 """
 
 from __future__ import annotations
@@ -60,6 +73,21 @@ MOVIE_TIMELINE_DEMUXERS = frozenset({"mov", "mp4"})
 MAX_PIXEL_ASPECT_DEVIATION = 0.01
 # Frames scaled down by at least this factor (per side) may be decoded without deblocking.
 SKIP_DEBLOCKING_FROM = 2.5
+# FFmpeg's interlaced field orders (AVFieldOrder TT, BB, TB, BT), as a stream's header says.
+INTERLACED_FIELD_ORDERS = frozenset({2, 3, 4, 5})
+# Re-encoding an interlaced recording without deinterlacing bakes its combing into frames
+# flagged progressive, which no reader can tell apart: every re-encode the messages suggest
+# deinterlaces first (frames flagged interlaced only, keeping one frame per frame).
+DEINTERLACE = "bwdif=mode=send_frame:deint=interlaced"
+
+
+def reencode_hint(interlaced: bool, filters: str = "") -> str:
+    """The ffmpeg command that re-encodes a refused recording with `filters` (a -vf chain),
+    deinterlacing first where the recording is interlaced."""
+    chain = ",".join(f for f in (DEINTERLACE if interlaced else "", filters) if f)
+    quote = '"' if any(c in chain for c in ",(*") else ""
+    vf = f" -vf {quote}{chain}{quote}" if chain else ""
+    return f"ffmpeg -i IN{vf} -c:v libx264 OUT.mp4"
 
 
 def skip_deblocking_for(reduction: float) -> bool:
@@ -84,6 +112,9 @@ class VideoInfo:
     # When a media player (BORIS's mpv, ELAN's) shows frame 0: the origin of every time the
     # pipeline writes (module docstring); 0 for most recordings.
     first_frame_s: float = 0.0
+    # Whether the first frame is flagged interlaced: `FrameStream` reads such frames from
+    # their first field (module docstring).
+    interlaced: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -143,13 +174,14 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
         ends = (stream.start_time or 0) + stream.duration if stream.duration else None
         aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
         origin = _player_origin_s(container)
+        fields = stream.codec_context.field_order in INTERLACED_FIELD_ORDERS
         if square_pixels and aspect and abs(float(aspect) - 1) > MAX_PIXEL_ASPECT_DEVIATION:
             raise InputError(
                 f"video {path} has non-square pixels (sample aspect ratio {aspect.numerator}:"
                 f"{aspect.denominator}: stored {width}x{height}, shown "
                 f"{round(width * aspect)}x{height}); pose and the model need square pixels, "
-                "re-encode it, e.g. ffmpeg -i IN -vf \"scale=trunc(iw*sar/2)*2:ih,setsar=1\" "
-                "-c:v libx264 OUT.mp4")
+                "re-encode it, e.g. "
+                + reencode_hint(fields, "scale=trunc(iw*sar/2)*2:ih,setsar=1"))
         pts, first, stored = [], None, 0
         for packet in container.demux(stream):
             # An edit list that trims the start (ffmpeg -ss ... -c copy) keeps the frames
@@ -166,9 +198,10 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
         container.close()
     if not pts:
         raise InputError(f"video {path} has no frames")
+    interlaced = fields if first is None else bool(first.interlaced_frame)
     if any(p is None for p in pts):
         raise InputError(f"video {path} has frames without timestamps; re-encode it (e.g. "
-                         "ffmpeg -i IN -c:v libx264 OUT.mp4)")
+                         f"{reencode_hint(interlaced)})")
     if listed and stored < listed and not _cut_by_edit_list(pts, ends):
         raise InputError(f"video {path} is truncated: its index lists {listed} frames, the "
                          f"file holds {stored}")
@@ -177,12 +210,12 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     stamps = np.asarray(pts, np.float64)
     decode_order = reorders and bool(np.all(np.diff(stamps) > 0))
     times = np.sort(stamps) * float(base)
-    fps = _constant_rate(path, times, nominal)
+    fps = _constant_rate(path, times, nominal, interlaced)
     rotation = 0 if first is None else 90 * _quarter_turns(path, first.rotation)
     if rotation % 180:
         width, height = height, width
     return VideoInfo(len(times), fps, width, height, times, rotation, not decode_order,
-                     round(float(times[0]) - origin, 6))
+                     round(float(times[0]) - origin, 6), interlaced)
 
 
 def _player_origin_s(container: av.container.InputContainer) -> float:
@@ -212,7 +245,8 @@ def _quarter_turns(path: Path, degrees: float) -> int:
     return int(round(turns)) % 4
 
 
-def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> float:
+def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None,
+                   interlaced: bool) -> float:
     """The frame rate of a constant-rate recording: the container's, where the frame times
     agree with it within NOMINAL_RTOL, else the one they show over the whole recording
     (robust to timestamps rounded to milliseconds, as Matroska's are). Variable rates, and
@@ -230,8 +264,8 @@ def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> f
         raise InputError(
             f"video {path} has a variable frame rate ({100 * off.mean():.0f}% of frame "
             f"intervals are not {1000 * median:.1f} ms; from {1000 * step.min():.1f} to "
-            f"{1000 * step.max():.1f} ms); re-encode it at a constant rate, e.g. ffmpeg -i IN "
-            f"-vf fps={round(1 / median)} -c:v libx264 OUT.mp4")
+            f"{1000 * step.max():.1f} ms); re-encode it at a constant rate, e.g. "
+            + reencode_hint(interlaced, f"fps={round(1 / median)}"))
     measured = (len(times) - 1) / float(times[-1] - times[0])
     rate = (float(nominal) if nominal and nominal > 0
             and abs(float(nominal) - measured) <= NOMINAL_RTOL * measured else measured)
@@ -243,8 +277,8 @@ def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None) -> f
             f"video {path}: frame {worst} is shown at {times[worst] - times[0]:.2f} s, but "
             f"counting frames at {rate:.3f} fps puts it at {worst / rate:.2f} s (the longest "
             f"pause in its timestamps is {step[jump]:.2f} s, after {times[jump] - times[0]:.2f}"
-            " s); re-encode it at a constant rate, e.g. ffmpeg -i IN "
-            f"-vf fps={round(1 / median)} -c:v libx264 OUT.mp4")
+            " s); re-encode it at a constant rate, e.g. "
+            + reencode_hint(interlaced, f"fps={round(1 / median)}"))
     return rate
 
 
@@ -290,6 +324,9 @@ class FrameStream:
         # One converter for the stream: `frame.to_ndarray(format=...)` builds a new FFmpeg
         # scaler context for every frame; a kept context gives the same pixels (tested).
         self._to_rgb = VideoReformatter()
+        # The filter that takes an interlaced frame's first field (built for the first such
+        # frame, again if the frames' size or format changes).
+        self._field_graph, self._field_of = None, None
         self._decoded = self._container.decode(self._stream)
         self._last_index, self._last = -1, None  # the frame decoded last
 
@@ -354,27 +391,57 @@ class FrameStream:
         if index < len(times) and abs(shown - times[index]) <= self._tolerance:
             return
         later = int(np.argmin(np.abs(times - shown)))
+        hint = reencode_hint(bool(frame.interlaced_frame))
         if later > index and abs(times[later] - shown) <= self._tolerance:
             raise InputError(
                 f"video {self.path}: {later - index} frame(s) from frame {index} on cannot be "
                 f"decoded (the decoder's next frame is the one timed {shown:.3f} s, frame "
                 f"{later}): a recording that starts without a keyframe, or damaged data; "
-                "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+                f"re-encode it, e.g. {hint}")
         expected = (f"{times[index]:.3f} s" if index < len(times)
                     else f"none (they hold {len(times)} frames)")
         raise InputError(
             f"video {self.path}: decoded frame {index} is timed {shown:.3f} s, its packets time "
             f"frame {index} at {expected} (timestamps out of order, or frames the decoder "
-            "adds or drops); re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+            f"adds or drops); re-encode it, e.g. {hint}")
 
     def _upright(self, frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
         turns = _quarter_turns(self.path, frame.rotation) if frame.rotation else 0
+        picture = self._first_field(frame) if frame.interlaced_frame else frame
         scale = {}
         if size is not None:
             width, height = size if turns % 2 == 0 else size[::-1]
             scale = {"width": width, "height": height, "interpolation": "AREA"}
-        rgb = self._to_rgb.reformat(frame, format="rgb24", **scale).to_ndarray()
+        rgb = self._to_rgb.reformat(picture, format="rgb24", **scale).to_ndarray()
+        if size is None and picture is not frame:  # a field at full size: lines doubled
+            rgb = np.repeat(rgb, 2, axis=0)
         return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+    def _first_field(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """The frame's first field alone (half its height): the lines of one instant.
+
+        FFmpeg's `separatefields` splits each frame it is given into its fields in the order
+        the decoder says they are shown (PyAV does not expose it, and the stream's field order
+        can disagree: x264's bottom-first H.264 is `tt` to FFmpeg's parser); it passes on the
+        previous frame's second field first, so the frame's first field is the last out."""
+        of = (frame.width, frame.height, frame.format.name)
+        if self._field_of != of:
+            graph = av.filter.Graph()
+            nodes = [graph.add_buffer(width=frame.width, height=frame.height,
+                                      format=frame.format.name,
+                                      time_base=self._stream.time_base or Fraction(1, 1)),
+                     graph.add("separatefields"), graph.add("buffersink")]
+            nodes[0].link_to(nodes[1])
+            nodes[1].link_to(nodes[2])
+            graph.configure()
+            self._field_graph, self._field_of = graph, of
+        self._field_graph.push(frame)
+        fields = []
+        while True:
+            try:
+                fields.append(self._field_graph.pull())
+            except av.BlockingIOError:
+                return fields[-1]
 
     def close(self) -> None:
         """Close the file and free the decoder and the RGB converter now, with the threads
@@ -383,7 +450,7 @@ class FrameStream:
         forked loader process, which would then wait forever for threads fork did not copy.
         """
         self._container.close()
-        self._stream = self._decoded = self._last = self._to_rgb = None
+        self._stream = self._decoded = self._last = self._to_rgb = self._field_graph = None
 
     def __enter__(self) -> FrameStream:
         return self

@@ -153,7 +153,7 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
     save_pose(out, pose)
     summary = qc_summary(pose, video, {"participant_id": Path(out).name.removesuffix(".npz"),
                                        "only_sampled_frames": only_frames is not None,
-                                       **extra})
+                                       "interlaced": info.interlaced, **extra})
     write_qc(qc_path or default_qc_path(out), summary)
     return summary
 

@@ -806,3 +806,114 @@ def test_the_first_frame_is_timed_where_players_show_it(tmp_path, noise, fmt, au
     assert info.end_s == pytest.approx(shown + 1.2, abs=1e-6)
     with FrameStream(video) as stream:  # frames are still numbered from the first shown
         np.testing.assert_array_equal(dict(stream.frames([0]))[0], _reference(video, [0])[0])
+
+
+def _instant(t: float, width: int = 96, height: int = 64) -> np.ndarray:
+    """What a camera sees at time t: a bright bar sweeping right at 25 px per 40-ms frame
+    (a shaking leg), fast enough that fields 20 ms apart show it 12 px apart."""
+    image = np.full((height, width, 3), 40, np.uint8)
+    x = int(round(8 + 625 * t)) % (width - 16)
+    image[8:-8, x:x + 16] = 220
+    return image
+
+
+def _write_interlaced(path: Path, first: str | None, codec: str = "libx264",
+                      fmt: str = "mp4", aspect: Fraction | None = None,
+                      pts: list[int] | None = None, n: int = 16) -> Path:
+    """An interlaced recording as a camcorder makes one: each frame woven from two fields
+    taken half a frame apart, `first` ("top" or "bottom") the earlier, coded interlaced and
+    flagged so. `first=None`: the same woven frames, coded and flagged progressive (an
+    interlaced source re-encoded without deinterlacing)."""
+    time_base = Fraction(1, 25)
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        if aspect is not None:
+            stream.codec_context.sample_aspect_ratio = aspect
+        if first is not None:
+            stream.codec_context.flags |= (av.codec.context.Flags.interlaced_dct
+                                           | av.codec.context.Flags.interlaced_me)
+        # The encoders take the field order from the frames, flagged by FFmpeg's setfield.
+        graph = av.filter.Graph()
+        nodes = [graph.add_buffer(width=96, height=64, format="yuv420p", time_base=time_base),
+                 graph.add("setfield", {"top": "tff", "bottom": "bff", None: "prog"}[first]),
+                 graph.add("buffersink")]
+        nodes[0].link_to(nodes[1])
+        nodes[1].link_to(nodes[2])
+        graph.configure()
+        for i, t in enumerate(pts or range(n)):
+            woven = _instant(t / 25)
+            later = _instant((t + 0.5) / 25)
+            rows = slice(1, None, 2) if first in ("top", None) else slice(0, None, 2)
+            woven[rows] = later[rows]
+            frame = av.VideoFrame.from_ndarray(woven, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = i if pts is None else t, time_base
+            graph.push(frame)
+            out.mux(stream.encode(graph.pull()))
+        out.mux(stream.encode())
+    return path
+
+
+def _error(frames: np.ndarray, t: np.ndarray, size: tuple[int, int] | None = None) -> float:
+    """Mean grey-level difference of `frames` from what the camera saw at times `t`."""
+    seen = np.stack([_instant(x) for x in t])
+    if size is not None:
+        seen = np.stack([av.VideoFrame.from_ndarray(f, format="rgb24").reformat(
+            width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray()
+            for f in seen])
+    return float(np.abs(frames.astype(np.int16) - seen).mean())
+
+
+@pytest.mark.parametrize("codec, fmt, first", [
+    ("libx264", "mp4", "top"), ("libx264", "mp4", "bottom"),  # AVCHD / 1080i H.264
+    ("mpeg2video", "mpeg", "top"), ("mpeg2video", "mpegts", "bottom")])  # HDV, XDCAM, DVB
+def test_an_interlaced_recording_is_read_from_its_first_field(tmp_path, codec, fmt, first):
+    """Decoded as stored, a frame of an interlaced recording combs its two instants into one
+    picture wherever something moves fast. Each is read from its first field: the instant
+    of the frame's own time, at full size (lines doubled) and scaled, one picture per frame,
+    timed and numbered as before, the same after a seek."""
+    video = _write_interlaced(tmp_path / f"camcorder.{fmt}", first, codec, fmt)
+    info = probe(video)
+    assert info.interlaced and (info.frames, info.fps, info.width, info.height) == (
+        16, 25.0, 96, 64)
+    t = info.times - info.times[0]
+    plain = _reference(video, range(16))
+    assert _error(plain, t) > 8  # really combed as decoded: 13 grey levels from the instant
+    with FrameStream(video, info=info) as stream:
+        frames = np.stack([f for _, f in stream.frames(range(16))])
+    assert frames.shape == plain.shape
+    assert _error(frames, t) < 3  # the instant at the frame's time, not 20 ms after
+    assert _error(frames, t + 0.02) > 8
+    with FrameStream(video, info=info) as stream:
+        small = np.stack([f for _, f in stream.frames(range(16), (48, 32))])
+    assert _error(small, t, (48, 32)) < 3
+    np.testing.assert_array_equal(read_frames(video, np.arange(9, 14), info), frames[9:14])
+
+
+def test_a_progressive_recording_is_read_as_stored_even_when_combed(tmp_path, noise):
+    """Only frames the decoder flags interlaced are read from a field: progressive frames
+    come as stored (the same pixels as a plain decode, also elsewhere in this file), also
+    where an interlaced source was re-encoded without deinterlacing, whose combing the
+    frames do not tell."""
+    video = _write_interlaced(tmp_path / "woven.mp4", None)
+    info = probe(video)
+    assert not info.interlaced and not probe(_write(tmp_path / "p.mp4", noise)).interlaced
+    with FrameStream(video, info=info) as stream:
+        frames = np.stack([f for _, f in stream.frames(range(16))])
+    np.testing.assert_array_equal(frames, _reference(video, range(16)))
+
+
+def test_the_way_out_for_an_interlaced_recording_deinterlaces_first(tmp_path):
+    """The fixes the messages give re-encode the recording: one that did not deinterlace
+    first would bake the combing into frames flagged progressive, past any check (HDV and
+    DV, whose pixels are not square, are interlaced)."""
+    hdv = _write_interlaced(tmp_path / "hdv.mpg", "top", "mpeg2video", "mpeg", Fraction(4, 3))
+    with pytest.raises(InputError, match=(
+            r"hdv.mpg has non-square pixels .* e\.g\. ffmpeg -i IN -vf \"bwdif=mode=send_frame:"
+            r"deint=interlaced,scale=trunc\(iw\*sar/2\)\*2:ih,setsar=1\" -c:v libx264 OUT\.mp4$")):
+        probe(hdv)
+    pause = _write_interlaced(tmp_path / "gap.mkv", "top", fmt="matroska",
+                              pts=[*range(10), *range(140, 150)])
+    with pytest.raises(InputError, match=r"gap.mkv has a variable frame rate .* e\.g\. ffmpeg "
+                       r"-i IN -vf \"bwdif=mode=send_frame:deint=interlaced,fps=25\" -c:v"):
+        probe(pause)

@@ -52,6 +52,7 @@ def test_qc_summary_counts_frames_and_entities(poses):
     assert all(0.3 < v <= 1 for v in qc["mean_confidence_per_entity"].values())
     assert qc["excluded"] is False and qc["exclusion_reason"] is None
     assert qc["participant_id"] == "sub-002" and qc["only_sampled_frames"] is False
+    assert qc["interlaced"] is False
     # One person in view: nothing to take the track over, no warning about it.
     assert qc["track_restarts"] == 0 and qc["track_warning"] is None
     assert qc["pixel_frame_warning"] is None  # the person reaches the frame's lower part
