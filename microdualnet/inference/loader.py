@@ -158,9 +158,13 @@ class WindowBatches:
         stretch of the video."""
         return range(len(self) * part // parts, len(self) * (part + 1) // parts)
 
-    def produce(self, ks: range, stream: FrameStream | None = None) -> Iterator[Batch]:
+    def produce(self, ks: range, stream: FrameStream | None = None, shared: bool = False
+                ) -> Iterator[Batch]:
         """Batches `ks` in order, each in a new tensor; `stream`: a reader to use instead of
-        opening one at the keyframe before the stretch."""
+        opening one at the keyframe before the stretch. `shared` (a loader process): each
+        video is made in shared memory, which it leaves for the model's process as it is.
+        Made on the heap instead, the block a handed-over batch leaves behind is seldom
+        reused: a loader would grow by about a batch per batch (2-3 GB on a 20-min video)."""
         if len(ks) == 0:
             return
         own = stream is None and self.need_video
@@ -168,12 +172,13 @@ class WindowBatches:
             stream = FrameStream(self.path, start=int(self.frames[self.rows(ks[0])].min()),
                                  info=self.info, skip_deblocking=self.skip_deblocking)
         try:
-            yield from self._produce(ks, stream)
+            yield from self._produce(ks, stream, shared)
         finally:
             if own:
                 stream.close()
 
-    def _produce(self, ks: range, stream: FrameStream | None) -> Iterator[Batch]:
+    def _produce(self, ks: range, stream: FrameStream | None, shared: bool
+                 ) -> Iterator[Batch]:
         prepared = (PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks], self.view)
                     if self.need_video else None)
         for i, k in enumerate(ks):
@@ -182,6 +187,8 @@ class WindowBatches:
             if prepared is not None:
                 shape, dtype = self.video_buffer(len(rows))
                 video = torch.empty(shape, dtype=dtype)
+                if shared:
+                    video.share_memory_()
                 boxes = None if self.boxes is None else self.boxes[
                     self.starts[k]:self.starts[k + 1]]
                 pixels = prepared.windows(i, self.frames[rows], boxes)

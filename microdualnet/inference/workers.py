@@ -52,7 +52,7 @@ class _Stretches(IterableDataset):
         part, parts = (0, 1) if worker is None else (worker.id, worker.num_workers)
         mine = self.batches.stretch(part, parts)
         try:
-            for k, batch in zip(mine, self.batches.produce(mine), strict=True):
+            for k, batch in zip(mine, self.batches.produce(mine, shared=True), strict=True):
                 yield k, batch.video
         except InputError as err:
             yield _Failed(str(err))

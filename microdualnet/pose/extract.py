@@ -132,7 +132,7 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
         from microdualnet.pose.openpose_backend import read_openpose
 
         frames, kp, track = read_openpose(openpose_dir, info.frames, info.width, info.height,
-                                          only_frames, hint)
+                                          only_frames, hint, progress)
         extra = {"openpose_dir": str(openpose_dir), **track.to_json(),
                  "participant_warning": several_people_warning(
                      track.rule, track.frames_several_people, len(frames)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from microdualnet import openpose_io
 from microdualnet.pose.participant import NO_HINT, FollowStats, ParticipantHint, follow
@@ -22,8 +23,8 @@ SMALL_FRAME = 2 / 3
 
 
 def read_openpose(folder: str | Path, video_frames: int, width: int, height: int,
-                  only: np.ndarray | None = None, hint: ParticipantHint = NO_HINT
-                  ) -> tuple[np.ndarray, np.ndarray, FollowStats]:
+                  only: np.ndarray | None = None, hint: ParticipantHint = NO_HINT,
+                  progress: bool = False) -> tuple[np.ndarray, np.ndarray, FollowStats]:
     """Frame indices, the participant's keypoints `[T, 25, 3]` and how they were followed
     (with `pixel_frame_warning`: `small_frame_warning`; `openpose_stem_sha256`, the digest
     of the name the files carry, and `openpose_keypoints_sha256`, of everyone in the frames
@@ -31,7 +32,8 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
 
     The folder must hold exactly one file per video frame (0 .. video_frames-1): a count
     that differs means the JSON belongs to another video or is incomplete, which is an error.
-    `only` restricts the frames read (the ones inference samples).
+    `only` restricts the frames read (the ones inference samples). `progress`: a bar while
+    the files are read (an hour's recording at 25-60 fps has 90,000-216,000 of them).
     """
     files = openpose_io.frame_files(folder)
     numbers = np.array([i for i, _ in files])
@@ -43,7 +45,9 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
             f"{numbers[-1]}{gap}), the video has {video_frames} frames (0-{video_frames - 1});"
             " the JSON does not belong to this video or is incomplete")
     keep = np.arange(video_frames) if only is None else np.unique(only)
-    people = [openpose_io.read_frame(files[i][1]) for i in keep]
+    people = [openpose_io.read_frame(files[i][1])
+              for i in tqdm(keep, desc=f"pose {Path(folder).name}", unit="file",
+                            disable=not progress, mininterval=1.0)]
     check_pixel_frame(people, width, height, folder)
     track, stats = follow(people, hint, width, height)
     stats.extra["pixel_frame_warning"] = small_frame_warning(people, width, height)

@@ -726,6 +726,22 @@ def test_the_nominal_rate_is_used_only_where_the_frame_times_agree_with_it(
     assert info.frames == 101 and info.fps == pytest.approx(fps, rel=1e-12)
 
 
+def test_a_long_recording_a_little_off_its_nominal_rate_is_timed_at_the_measured_one(
+        tmp_path):
+    """Frames every 499.55 ms (2.0018 fps) in a file that says 2 fps: 0.09% off, within
+    NOMINAL_RTOL, but counting 600 frames (5 min) at 2 fps misplaces the last by 0.27 s,
+    more than MAX_DRIFT_S (an hour at 25 fps, 0.08% off, by 2.9 s). The measured rate
+    places every frame; the nominal one refused the recording."""
+    pts = [49955 * i for i in range(600)]
+    video = _write_muxed(tmp_path / "v.mkv", pts, Fraction(1, 100000), Fraction(2),
+                         fmt="matroska")
+    with av.open(str(video)) as container:
+        assert container.streams.video[0].average_rate == 2
+    info = probe(video)  # Matroska keeps milliseconds: the times over the whole recording
+    assert info.frames == 600 and info.fps == pytest.approx(599 / info.times[-1], rel=1e-12)
+    assert info.fps == pytest.approx(2.0018, abs=1e-4)
+
+
 def test_a_stream_without_a_time_base_is_refused_naming_the_file(tmp_path, noise,
                                                                   monkeypatch):
     """FFmpeg's demuxers always set a time base, so the stream PyAV hands over is made to

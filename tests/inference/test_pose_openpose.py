@@ -145,6 +145,18 @@ def test_json_of_a_smaller_copy_of_the_video_is_warned_about(cohort, tmp_path, c
     assert f"warning: {out}: every keypoint of everyone" in capsys.readouterr().err
 
 
+def test_reading_the_json_shows_progress_unless_told_not_to(cohort, tmp_path, capsys):
+    """An hour's recording is 90,000-216,000 JSON files, read for a minute or more: the CLI
+    shows a bar (as the mediapipe backend does) unless given --no-progress."""
+    argv = ["pose", "--backend", "openpose", "--video", str(cohort / "videos/sub-001.mp4"),
+            "--openpose-dir", str(cohort / "openpose/sub-001"), "--out", str(tmp_path / "p.npz")]
+    assert main(argv) == 0
+    bar = capsys.readouterr().err
+    assert "pose sub-001: 100%" in bar and f"{SECONDS * FPS}/{SECONDS * FPS} [" in bar
+    assert main([*argv, "--no-progress"]) == 0
+    assert "100%" not in capsys.readouterr().err
+
+
 def test_a_person_reaching_past_two_thirds_of_either_side_is_not_a_smaller_copy():
     assert small_frame_warning(_one_person((10, 10, 0.9), (60, 40, 0.8)), 96, 72) is not None
     assert small_frame_warning(_one_person((10, 10, 0.9), (65, 40, 0.8)), 96, 72) is None
