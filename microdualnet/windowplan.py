@@ -5,27 +5,36 @@ Torch-free, so the pose stage can ask for the same frames without loading a mode
 Rule (docs/inference.md): the model was trained on T frames `frame_stride` frames apart at
 the frame rate of its training clips (model.json `fps`), i.e. `frame_stride / fps` seconds
 apart. Every window samples one grid of times, `stride_s` apart from 0 s: grid point g is
-the frame nearest g * stride_s (`stride_s * fps` frames apart, not rounded to a whole
-stride), so the model sees the same time span whatever the recording's frame rate: at 25 fps
-a model trained at 30 fps with stride 2 gets frames 1 or 2 apart, e.g. 0, 2, 3, 5, 7, 8, 10,
-12 (0.44-0.48 s for 8 frames, 0.467 s in training), rather than every second frame (0.56 s).
-At the training rate the grid is every `frame_stride`-th frame.
+the frame nearest g * stride_s (the later of two as near; `stride_s * fps` frames apart, not
+rounded to a whole stride), so the model sees the same time span whatever the recording's
+frame rate: at 25 fps a model trained at 30 fps with stride 2 gets frames 1 or 2 apart, e.g.
+0, 2, 3, 5, 7, 8, 10, 12 (0.44-0.48 s for 8 frames, 0.467 s in training), rather than every
+second frame (0.56 s). At the training rate the grid is every `frame_stride`-th frame.
 Windows start every `hop_s` seconds and last `window_s` seconds; a window takes the T
-consecutive grid points whose middle is nearest its own middle (halves up), clipped to the
-video. Neighbouring windows therefore share frames: a video is posed, decoded and converted
-once per grid point (1 / stride_s frames a second) rather than T frames per window, at the
-cost of a window's frames sitting up to half a stride off its centre (training jitters a
-clip's start by more; evaluation centres on the same grid, `data/sampling.py`).
+consecutive grid points whose middle is nearest the middle of the frames it shows (those
+timed within [start, end), as evaluation centres a clip on its frames), halves up, clipped to
+the video. Neighbouring windows therefore share frames: a video is posed, decoded and
+converted once per grid point (1 / stride_s frames a second) rather than T frames per
+window, at the cost of a window's frames sitting up to half a stride off its centre
+(training jitters a clip's start by more; evaluation centres on the same grid,
+`data/sampling.py`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from pipeio.errors import InputError
+
+# The stride in frames is taken as the simple ratio the two rates make (20/3 frames for
+# 8/30 s at 25 fps), with a denominator up to this: a grid point or a window midway between
+# two choices is then exactly midway and goes up, as the rule says, rather than whichever
+# way floating-point noise tips it (20/3 stored as 6.666666667 sent such ties down).
+MAX_DENOMINATOR = 10**6
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,13 @@ class SamplingRule:
     num_frames: int
     stride_s: float
 
+    def stride_ratio(self, fps: float) -> Fraction:
+        """The spacing in frames of a video at `fps`, exact (whole at the training rate)."""
+        return Fraction(self.stride_s * fps).limit_denominator(MAX_DENOMINATOR)
+
     def stride_frames(self, fps: float) -> float:
-        """The spacing in frames of a video at `fps` (whole at the training rate)."""
-        return round(self.stride_s * fps, 9)
+        """The same as a number, for the windows file's metadata and the view's span."""
+        return float(self.stride_ratio(fps))
 
 
 @dataclass(frozen=True)
@@ -78,15 +91,19 @@ def plan_windows(num_frames: int, fps: float, rule: SamplingRule, window_s: floa
                                                                  + 1e-9)) + 1
     start = np.arange(count) * hop_s
     end = start + window_s
-    stride = rule.stride_frames(fps)
-    # Frames shown inside [start, end): k / fps in the interval; their middle in grid steps.
-    first = np.ceil(start * fps - 1e-9)
-    last = np.minimum(np.ceil(end * fps - 1e-9) - 1, num_frames - 1)
-    mid = (first + last) / 2 / stride
-    # floor(x + 0.5), not numpy round-half-to-even, so every window shifts alike.
-    g0 = np.maximum(np.floor(mid - (rule.num_frames - 1) / 2 + 0.5), 0)
+    ratio = rule.stride_ratio(fps)
+    if ratio == 0:
+        raise InputError(f"the model's frames are {rule.stride_s:g} s apart, under a "
+                         f"millionth of a frame of a {fps:g} fps video; check its fps")
+    num, den = ratio.numerator, ratio.denominator
+    # Frames shown inside [start, end): k / fps in the interval.
+    first = np.ceil(start * fps - 1e-9).astype(np.int64)
+    last = np.minimum(np.ceil(end * fps - 1e-9).astype(np.int64) - 1, num_frames - 1)
+    # The T grid steps whose middle is nearest the frames' middle, halves up (every window
+    # alike): floor((first + last) / 2 / stride - (T - 1) / 2 + 1 / 2), in integers.
+    g0 = np.maximum(((first + last) * den - (rule.num_frames - 2) * num) // (2 * num), 0)
     grid = g0[:, None] + np.arange(rule.num_frames)[None, :]
-    frames = np.floor(grid * stride + 0.5).astype(np.int64)
-    frames = np.clip(frames, 0, num_frames - 1)
+    # Grid step g is frame floor(g * stride + 1 / 2): the nearest, the later of two as near.
+    frames = np.clip((2 * grid * num + den) // (2 * den), 0, num_frames - 1)
     return WindowPlan(start.astype(np.float64), end.astype(np.float64),
-                      frames.reshape(count, rule.num_frames), stride)
+                      frames.reshape(count, rule.num_frames), float(ratio))

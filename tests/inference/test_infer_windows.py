@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -126,6 +128,58 @@ def test_a_window_midway_between_two_grid_points_takes_the_later_one():
     plan = plan_windows(100, 10.0, SamplingRule(4, 0.2), window_s=2.1, hop_s=0.2)
     np.testing.assert_array_equal(plan.frames[:3], [[8, 10, 12, 14], [10, 12, 14, 16],
                                                     [12, 14, 16, 18]])
+
+
+def test_ties_go_up_also_where_the_stride_is_no_whole_number_of_frames():
+    """At 25 fps a 30-fps model's 2-frame stride is 5/3 frames. Window 1 (0.3-1.3 s) shows
+    frames 8-32, middle 20 = grid step 12: steps 11-14, not 10-13 (20 / 1.666666667 was
+    11.99999999). A 29.97-fps model's stride 2 is 1001/600 frames: grid step 300 (20.02 s)
+    lies midway between frames 500 and 501 and takes 501."""
+    plan = plan_windows(50, 25.0, SamplingRule(4, 2 / 30), window_s=1.0, hop_s=0.3)
+    np.testing.assert_array_equal(plan.frames[1], [18, 20, 22, 23])
+    plan = plan_windows(1542, 25.0, SamplingRule(8, 2 / (30000 / 1001)), 2.0, 0.5)
+    np.testing.assert_array_equal(plan.frames[38], [494, 495, 497, 499, 501, 502, 504, 506])
+
+
+def _documented_plan(frames: int, fps: Fraction, num_frames: int, stride_s: Fraction,
+                     window_s: Fraction, hop_s: Fraction) -> np.ndarray:
+    """docs/inference.md's rule in exact arithmetic, window by window: frame k shown at
+    k / fps; the T grid steps whose middle is nearest the middle of the frames shown in
+    [start, end), halves up; grid step g is the frame nearest g * stride_s, halves up."""
+    rows, i = [], 0
+    while i * hop_s + window_s <= frames / fps:
+        start, end = i * hop_s, i * hop_s + window_s
+        first, last = math.ceil(start * fps), min(math.ceil(end * fps) - 1, frames - 1)
+        middle = Fraction(first + last, 2) / fps
+        g0 = max(math.floor(middle / stride_s - Fraction(num_frames - 1, 2) + Fraction(1, 2)), 0)
+        rows.append([min(math.floor(g * stride_s * fps + Fraction(1, 2)), frames - 1)
+                     for g in range(g0, g0 + num_frames)])
+        i += 1
+    return np.array(rows, np.int64).reshape(-1, num_frames)
+
+
+@pytest.mark.parametrize("fps", ["25", "30000/1001", "30", "50", "60000/1001", "60"])
+def test_plan_equals_the_documented_rule_in_exact_arithmetic(fps):
+    """Every window of 20 s of video, for models at 25, 29.97, 30 and 60 fps and windows
+    that start between frames: the plan (floating point) equals the rule in fractions."""
+    rate = Fraction(fps)
+    frames = int(rate * Fraction("20.3"))
+    models = [(8, 3, Fraction(25)), (8, 8, Fraction(30)), (8, 2, Fraction(30000, 1001)),
+              (4, 2, Fraction(30)), (16, 1, Fraction(60))]
+    settings = [("2.0", "0.5"), ("1.0", "0.3"), ("1.5", "0.25"), ("3.0", "0.7")]
+    for (t, stride, model_fps), (window, hop) in itertools.product(models, settings):
+        plan = plan_windows(frames, float(rate), SamplingRule(t, stride / float(model_fps)),
+                            float(window), float(hop))
+        want = _documented_plan(frames, rate, t, stride / model_fps, Fraction(window),
+                                Fraction(hop))
+        np.testing.assert_array_equal(plan.frames, want, err_msg=f"{t}x{stride} at "
+                                      f"{model_fps} fps, {window}/{hop} s")
+        np.testing.assert_allclose(plan.start_s, np.arange(len(want)) * float(hop))
+
+
+def test_a_stride_under_a_millionth_of_a_frame_is_refused():
+    with pytest.raises(InputError, match=r"under a millionth of a frame of a 25 fps video"):
+        plan_windows(100, 25.0, SamplingRule(4, 1e-9), 2.0, 0.5)
 
 
 def test_window_count_is_not_lost_to_rounding_of_the_hop():
