@@ -292,12 +292,13 @@ class FrameStream:
     Memory stays at one frame, whatever the video's length or size. With `start`, decoding
     begins at the keyframe before frame `start` (found from `info.times`), so several readers
     can share a video's decoding by taking a stretch each. `threads` > 1 lets FFmpeg decode
-    frames in parallel (frame and slice threads); the pixels are the same. `skip_deblocking`
-    leaves out the codec's in-loop deblocking filter (FFmpeg's `skip_loop_filter`): up to a
-    fifth of an H.264 decode's CPU time where the stream is coded coarsely enough for the
-    filter to work (none at a low quantiser, where it barely runs). The pixels then differ by
-    under one grey level on average once a frame is scaled down by `SKIP_DEBLOCKING_FROM` or
-    more (bench/deblocking.py), so only callers that scale down that far ask for it.
+    frames in parallel (frame and slice threads) and convert each in as many slices; the
+    pixels are the same. `skip_deblocking` leaves out the codec's in-loop deblocking filter
+    (FFmpeg's `skip_loop_filter`): up to a fifth of an H.264 decode's CPU time where the
+    stream is coded coarsely enough for the filter to work (none at a low quantiser, where it
+    barely runs). The pixels then differ by under one grey level on average once a frame is
+    scaled down by `SKIP_DEBLOCKING_FROM` or more (bench/deblocking.py), so only callers that
+    scale down that far ask for it.
     """
 
     def __init__(self, path: str | Path, threads: int = 1, start: int = 0,
@@ -416,7 +417,10 @@ class FrameStream:
         if size is not None:
             width, height = size if turns % 2 == 0 else size[::-1]
             scale = {"width": width, "height": height, "interpolation": "AREA"}
-        rgb = self._to_rgb.reformat(picture, format="rgb24", **scale).to_ndarray()
+        # Left to FFmpeg, every reader's converter would start a thread per CPU (16 on a
+        # GPU node, with many readers at once) for a tenth of a reader's work.
+        rgb = self._to_rgb.reformat(picture, format="rgb24", threads=self._threads,
+                                    **scale).to_ndarray()
         if size is None and picture is not frame:  # a field at full size: lines doubled
             rgb = np.repeat(rgb, 2, axis=0)
         return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
@@ -449,10 +453,9 @@ class FrameStream:
 
     def close(self) -> None:
         """Close the file and free the decoder and the RGB converter now, with the threads
-        FFmpeg runs for them until they are freed (the converter's, one per CPU). Left to
-        the garbage collector, a closed reader in a reference cycle could be freed in a
-        forked loader process, which would then wait forever for threads fork did not copy.
-        """
+        FFmpeg runs for them until they are freed (`threads` > 1). Left to the garbage
+        collector, a closed reader in a reference cycle could be freed in a forked loader
+        process, which would then wait forever for threads fork did not copy."""
         self._container.close()
         self._stream = self._decoded = self._last = self._to_rgb = self._field_graph = None
 

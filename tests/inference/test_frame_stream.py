@@ -3,6 +3,7 @@ same pixels as a plain full decode, and bad files."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import wave
@@ -13,6 +14,7 @@ import av
 import numpy as np
 import pytest
 from av.video.frame import PictureType
+from av.video.reformatter import VideoReformatter
 
 from microdualnet.video import (
     SKIP_DEBLOCKING_FROM,
@@ -135,8 +137,8 @@ print(before, opened, closed)
 
 @pytest.mark.skipif(sys.platform != "linux", reason="counts threads in /proc/self/task")
 def test_a_closed_reader_runs_no_threads_a_forked_process_would_wait_for(tmp_path, noise):
-    """FFmpeg's decoder and RGB converter run threads until they are freed (the converter's,
-    one per CPU, even for a one-thread reader). A closed reader the garbage collector frees
+    """FFmpeg's decoder and RGB converter run threads until they are freed (a reader of
+    `threads` > 1). A closed reader the garbage collector frees
     later, in a forked loader process (a reference cycle keeps it), waited there forever for
     threads fork does not copy (the suite hung so). close() frees them at once."""
     video = _write(tmp_path / "v.mp4", noise)
@@ -147,6 +149,31 @@ def test_a_closed_reader_runs_no_threads_a_forked_process_would_wait_for(tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
     before, opened, closed = map(int, done.stdout.split())
     assert opened > before and closed == before
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts threads in /proc/self/task")
+def test_a_one_thread_reader_converts_in_its_own_thread_with_the_same_pixels(tmp_path):
+    """FFmpeg's converter would otherwise start a thread per CPU for every reader (16 on a
+    GPU node running many readers at once). Its slices give the same pixels as one thread."""
+    rng = np.random.default_rng(1)
+    video = _write(tmp_path / "v.mp4", rng.integers(0, 256, (3, 240, 320, 3), np.uint8))
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    before = threads()
+    with FrameStream(video) as stream:
+        got = [f for _, f in stream.frames([0], size=(128, 96))]
+        got += [f for _, f in stream.frames([1])]
+        assert threads() == before
+    with av.open(str(video)) as container:
+        decoded = list(container.decode(video=0))
+    sliced = VideoReformatter()  # four threads, each converting a slice of the frame
+    expected = [sliced.reformat(decoded[0], format="rgb24", width=128, height=96,
+                                interpolation="AREA", threads=4),
+                sliced.reformat(decoded[1], format="rgb24", threads=4)]
+    for frame, reference in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(frame, reference.to_ndarray())
 
 
 @pytest.mark.parametrize("start", [0, 1, 9, 10, 17, 29])
