@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -592,8 +593,6 @@ def test_val_labels_are_checked_and_an_empty_split_is_refused(clips_copy, make_c
 
 def test_an_evaluation_without_one_readable_clip_is_one_line():
     """Every clip of a split unreadable (a high data.max_bad_clips lets a run get there)."""
-    from types import SimpleNamespace
-
     from microdualnet.training.badclips import BadClips
     from microdualnet.training.loop import predict
 
@@ -671,37 +670,49 @@ def test_the_kept_epoch_is_the_first_with_the_best_val_f1_mean(tiny_clips, make_
     assert metrics["test"]["f1_mean"] == 2.0
 
 
-def test_one_epoch_steps_by_hand(make_config, tmp_path, monkeypatch):
-    """_train_epoch on a one-weight model with scripted losses: each step sets the scheduled
-    LR, clears the gradient, clips it to optim.grad_clip and steps SGD; the row averages
-    over clips. Losses 30w then 5w: gradients 30 (clipped to 20) and 5."""
-    from types import SimpleNamespace
+class _Clips(SimpleNamespace):
+    def __len__(self) -> int:
+        return len(self.labels)
 
+
+def _one_weight_model(monkeypatch, batches: list[_Clips], factors: list[float]
+                      ) -> torch.nn.Linear:
+    """A one-weight model (weight 1) that `loop._train_epoch` trains on `batches`: the
+    forward gives each batch's scripted logits and step i's loss is `factors[i]` times the
+    weight, so its gradient is `factors[i]`."""
     from microdualnet.model.losses import LossTerms
     from microdualnet.training import loop
-    from microdualnet.training.badclips import BadClips
-    from microdualnet.training.distributed import ONE
 
-    class Clips(SimpleNamespace):
-        def __len__(self) -> int:
-            return len(self.labels)
-
-    batches = [Clips(labels=torch.tensor([0, 1]), failures=[], logits=[[2.0, 1.0], [3.0, 0.0]]),
-               Clips(labels=torch.tensor([1, 1]), failures=[], logits=[[0.0, 1.0], [1.0, 0.0]])]
     model = torch.nn.Linear(1, 1, bias=False)
     model.cfg = None
     with torch.no_grad():
         model.weight.fill_(1.0)
-    factors = iter([30.0, 5.0])
+    scripted = iter(factors)
     monkeypatch.setattr(loop, "_train_loader", lambda *args: batches)
     monkeypatch.setattr(loop, "forward", lambda net, batch, *args: SimpleNamespace(
         logits=torch.tensor(batch.logits)))
 
     def compute_loss(out, labels, cfg):
-        total = next(factors) * model.weight.sum()
+        total = next(scripted) * model.weight.sum()
         return LossTerms(total, total, total.new_zeros(()))
 
     monkeypatch.setattr(loop, "compute_loss", compute_loss)
+    return model
+
+
+def test_one_epoch_steps_by_hand(make_config, tmp_path, monkeypatch):
+    """_train_epoch on a one-weight model with scripted losses: each step sets the scheduled
+    LR, clears the gradient, clips it to optim.grad_clip and steps SGD; the row averages
+    over clips. Losses 30w then 5w: gradients 30 (clipped to 20) and 5."""
+    from microdualnet.training import loop
+    from microdualnet.training.badclips import BadClips
+    from microdualnet.training.distributed import ONE
+
+    batches = [_Clips(labels=torch.tensor([0, 1]), failures=[],
+                      logits=[[2.0, 1.0], [3.0, 0.0]]),
+               _Clips(labels=torch.tensor([1, 1]), failures=[],
+                      logits=[[0.0, 1.0], [1.0, 0.0]])]
+    model = _one_weight_model(monkeypatch, batches, [30.0, 5.0])
     cfg = make_config(tmp_path, optim={"epochs": 2, "batch_size": 2, "lr": 0.1,
                                        "warmup_epochs": 0, "grad_clip": 20.0})
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)  # every step sets its own LR
@@ -724,33 +735,13 @@ def _amp_epoch(make_config, tmp_path, monkeypatch, losses: list[float]):
     and rescales as CUDA's does): step i's loss is `losses[i]` times the weight, so an
     infinite factor gives the infinite gradient that float16 overflow gives. Returns the
     model, the scaler and the epoch's row (or raises what the epoch raised)."""
-    from types import SimpleNamespace
-
-    from microdualnet.model.losses import LossTerms
     from microdualnet.training import loop
     from microdualnet.training.badclips import BadClips
     from microdualnet.training.distributed import ONE
 
-    class Clips(SimpleNamespace):
-        def __len__(self) -> int:
-            return len(self.labels)
-
-    batches = [Clips(labels=torch.tensor([0]), failures=[], logits=[[1.0, 0.0]])
+    batches = [_Clips(labels=torch.tensor([0]), failures=[], logits=[[1.0, 0.0]])
                for _ in losses]
-    model = torch.nn.Linear(1, 1, bias=False)
-    model.cfg = None
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    factors = iter(losses)
-    monkeypatch.setattr(loop, "_train_loader", lambda *args: batches)
-    monkeypatch.setattr(loop, "forward", lambda net, batch, *args: SimpleNamespace(
-        logits=torch.tensor(batch.logits)))
-
-    def compute_loss(out, labels, cfg):
-        total = next(factors) * model.weight.sum()
-        return LossTerms(total, total, total.new_zeros(()))
-
-    monkeypatch.setattr(loop, "compute_loss", compute_loss)
+    model = _one_weight_model(monkeypatch, batches, losses)
     cfg = make_config(tmp_path, optim={"epochs": 1, "batch_size": 1, "lr": 0.1,
                                        "warmup_epochs": 0, "grad_clip": None})
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -791,8 +782,6 @@ def test_mixed_precision_warm_up_skips_are_not_divergence(make_config, tmp_path,
 def test_predict_gives_class_probabilities(monkeypatch):
     """Scores are softmax probabilities (predictions.tsv shows them): logits 0 and ln 3
     give 1/4 and 3/4."""
-    from types import SimpleNamespace
-
     from microdualnet.training import loop
     from microdualnet.training.badclips import BadClips
 
@@ -995,8 +984,6 @@ def test_scores_that_are_not_finite_are_never_counted(monkeypatch, tmp_path):
     scores left were counted as predictions of the first class, choosing the best epoch on
     made-up numbers: now an error naming the split and the clip by its record (it named
     only the dataset index, 'clip 4 of the split', which no file or list shows)."""
-    from types import SimpleNamespace
-
     from microdualnet.data.records import ClipRecord
     from microdualnet.training import loop
     from microdualnet.training.badclips import BadClips
