@@ -40,12 +40,27 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_job_outlives_its_test():
+    """A failed assertion leaves held jobs waiting for a release file: kill them."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def _job(tmp_path: Path, name: str, env: dict[str, str], *wrapper_args: str):
     report, release = tmp_path / f"{name}.device", tmp_path / f"{name}.release"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeio.gpu", "--lock-dir", str(tmp_path / "locks"),
          "--poll-s", "0.05", *wrapper_args, "--", sys.executable, "-c", HOLD, str(report),
          str(release)], env=env, stderr=subprocess.PIPE, text=True)
+    _STARTED.append(proc)
     return proc, report, release
 
 
