@@ -173,6 +173,9 @@ def test_each_rank_weights_its_loss_by_its_share_of_the_readable_clips(make_conf
         def update(self):
             pass
 
+        def get_scale(self):  # a disabled GradScaler's: no step is ever skipped
+            return 1.0
+
     cfg = make_config(tmp_path)  # read, never loaded
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     loop._train_epoch(net, SimpleNamespace(set_epoch=lambda epoch: None), optimizer, Scaler(),
