@@ -23,7 +23,7 @@ from analysis.aggregate import (
 from analysis.inputs import numeric_column, read_tsv
 from analysis.report import public_reason, stage_of
 from pipeio import InputError, atomic_path
-from pipeio.windows import windows_metadata
+from pipeio.windows import first_frame_s, windows_metadata
 
 # The pose contract's "frame has a person" rule (microdualnet/pose/npz.py), restated.
 PERSON_MIN_JOINTS = 3
@@ -52,7 +52,7 @@ def person_frames(pose_path: Path, windows_path: Path) -> tuple[np.ndarray, np.n
                          "file of the same participant and recording")
     found = (kp[..., 2] > PERSON_MIN_CONFIDENCE).sum(-1) >= PERSON_MIN_JOINTS
     # On the windows' clock: the player's, from the time it shows the first frame at.
-    return float(meta.get("first_frame_s") or 0.0) + frames / fps, found
+    return first_frame_s(meta) + frames / fps, found
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

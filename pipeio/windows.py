@@ -188,13 +188,19 @@ def _check_times(table: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
                              "windows within the video (its time would be left out)")
 
 
+def first_frame_s(meta: dict[str, Any]) -> float:
+    """When a player shows the video's first frame, the origin of the window times (0 in
+    files written before it was recorded)."""
+    return float(meta.get("first_frame_s") or 0.0)
+
+
 def video_end_s(meta: dict[str, Any]) -> float | None:
     """When the video ends on the clock of the window times: `duration_s` after the first
     frame's time (None where the length is not recorded)."""
     duration = meta.get("duration_s")
     if not duration:
         return None
-    return float(meta.get("first_frame_s") or 0.0) + float(duration)
+    return first_frame_s(meta) + float(duration)
 
 
 def windows_metadata(path: Path) -> dict[str, Any]:
