@@ -134,17 +134,28 @@ def _same_json(qc: dict[str, Any], other: dict[str, Any]) -> bool:
 
 def json_of_others(records: list[dict[str, Any]]) -> list[list[str]]:
     """Each record's flags that its OpenPose JSON may be another participant's (QC digests
-    compared; records without them, as written before the digests existed, get none)."""
+    compared; records without them, as written before the digests existed, get none).
+
+    Records are grouped by digest first, so a cohort of thousands compares only the few
+    records that share one rather than every pair."""
+    by_json: dict[str, list[dict[str, Any]]] = {}
+    by_video: dict[str, list[dict[str, Any]]] = {}
+    for qc in records:
+        if qc.get("openpose_keypoints_sha256"):
+            by_json.setdefault(qc["openpose_keypoints_sha256"], []).append(qc)
+        if qc.get("video_stem_sha256"):
+            by_video.setdefault(qc["video_stem_sha256"], []).append(qc)
     out = []
     for qc in records:
-        others = [o for o in records if o is not qc]
         flags = []
-        same = sorted(str(o["participant_id"]) for o in others if _same_json(qc, o))
+        same = sorted(str(o["participant_id"])
+                      for o in by_json.get(qc.get("openpose_keypoints_sha256") or "", [])
+                      if o is not qc and _same_json(qc, o))
         if same:
             flags.append(same_json_flag(same))
         stem, own = qc.get("openpose_stem_sha256"), qc.get("video_stem_sha256")
-        named = sorted(str(o["participant_id"]) for o in others
-                       if stem and own and stem != own and o.get("video_stem_sha256") == stem)
+        named = (sorted(str(o["participant_id"]) for o in by_video.get(stem, []) if o is not qc)
+                 if stem and own and stem != own else [])
         if named:
             flags.append(named_json_flag(named))
         out.append(flags)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +14,8 @@ from analysis.pose_quality import (
     OTHERS_FLAG,
     PIXEL_FLAG,
     TRACK_FLAG,
+    _same_json,
+    json_of_others,
     named_json_flag,
     quality_table,
     read_quality,
@@ -292,3 +295,35 @@ def test_records_without_digests_are_read_and_never_flagged(tmp_path):
         _qc("s4", **_digests("s4", "s4", "kp1"), excluded=True)))
     # s3's files are named after no video that a record names; s4 is excluded, not flagged.
     assert table["flags"].tolist() == ["", "", same_json_flag(["s4"]), ""]
+
+
+def _pairwise_json_of_others(records):
+    """Every record against every other: the definition the grouped lookup must equal."""
+    out = []
+    for qc in records:
+        others = [o for o in records if o is not qc]
+        same = sorted(o["participant_id"] for o in others if _same_json(qc, o))
+        stem, own = qc.get("openpose_stem_sha256"), qc.get("video_stem_sha256")
+        named = sorted(o["participant_id"] for o in others
+                       if stem and own and stem != own and o.get("video_stem_sha256") == stem)
+        out.append(([same_json_flag(same)] if same else [])
+                   + ([named_json_flag(named)] if named else []))
+    return out
+
+
+def test_grouped_comparison_equals_every_pair_compared():
+    """Random cohorts from a few digests each (so that copies, swaps, shared recordings and
+    missing digests all occur), including a record without any digest."""
+    rng = np.random.default_rng(7)
+    pick = lambda values: values[rng.integers(len(values))]  # noqa: E731
+    kinds = set()
+    for _ in range(200):
+        records = [{"participant_id": f"s{i}",
+                    **_digests(pick(["v1", "v2", "v3", "room"]), pick(["v1", "v2", "room"]),
+                               pick(["kp1", "kp2", None]), pick(["left", "right", None]))}
+                   for i in range(int(rng.integers(1, 9)))]
+        records.append({"participant_id": "old"})
+        flags = json_of_others(records)
+        assert flags == _pairwise_json_of_others(records)
+        kinds |= {f.split(" ")[2] for each in flags for f in each}
+    assert kinds == {"identical", "named"}  # both flags were met, not only clean cohorts
