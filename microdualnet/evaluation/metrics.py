@@ -1,9 +1,12 @@
 """Classification metrics as MA-52's official evaluation defines them (numpy only).
 
-F1 follows sklearn's `f1_score`: per-class F1 = 2TP / (2TP + FP + FN), 0 where a class has
-no TP, FP or FN ("zero_division=0"); macro averages over the classes that occur in the labels
-or the predictions; micro pools the counts (equal to accuracy for single-label data).
-Body-level predictions are the body map of the predicted action, as in the official code.
+F1 follows sklearn's `f1_score` with its default label set: per-class F1 = 2TP / (2TP + FP +
+FN); macro averages over the classes that occur in the labels or the predictions, so a class
+of the split never predicted, or predicted but absent from the split, counts 0, and a class
+in neither is left out (each averaged class has a count, so `zero_division` never applies);
+micro pools the counts (equal to accuracy for single-label data). Body-level predictions are
+the body map of the predicted action, as in the official code. Tied scores rank the lower
+class index first, as `argmax` does, so Top-1 is the accuracy of the predicted classes.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def f1_micro_macro(labels: np.ndarray, preds: np.ndarray) -> tuple[float, float]
 
 
 def top_k(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Fraction of samples whose label is among the k highest scores."""
+    """Fraction of samples whose label is among the k highest scores (ties: lower index
+    first, so k=1 agrees with `argmax`)."""
     k = min(k, scores.shape[1])
     best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return float(np.mean(np.any(best == np.asarray(labels)[:, None], axis=1)))

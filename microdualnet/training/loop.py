@@ -205,7 +205,7 @@ def predict(model: MicroDualNet, loader: Iterable[Batch], device: torch.device, 
                 labels.append(batch.labels.numpy())
                 index.append(batch.indices.numpy())
     if not scores:
-        raise InputError("no readable clips to evaluate")
+        raise InputError(f"{key} split: no readable clips to evaluate")
     return np.concatenate(scores), np.concatenate(labels), np.concatenate(index)
 
 

@@ -158,3 +158,47 @@ def test_per_class_file_gives_each_class_recall_and_na_without_test_clips(tmp_pa
     rows = [line.split("\t") for line in (tmp_path / "p.tsv").read_text().splitlines()[1:]]
     assert [r[3:] for r in rows] == [["2", "1", "50.00"], ["1", "1", "100.00"],
                                      ["1", "0", "0.00"], ["0", "0", "NA"]]
+
+
+def test_macro_f1_leaves_out_classes_of_neither_labels_nor_predictions():
+    # 5 classes; 2 and 4 neither occur nor are predicted, 3 is predicted but absent.
+    labels, preds = np.array([0, 0, 1, 1]), np.array([0, 0, 1, 3])
+    micro, macro = f1_micro_macro(labels, preds)
+    # class 0: F1 1; class 1: TP 1, FN 1 -> 2/3; class 3: FP 1 -> 0; averaged over 3 classes
+    assert macro == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert micro == pytest.approx(3 / 4)
+    scores = np.eye(5)[preds]
+    m = classification_metrics(scores, labels, [0, 0, 1, 1, 2])
+    assert m["f1_action_macro"] == pytest.approx(100 * 5 / 9)
+    # body level: labels 0 0 0 0, predictions 0 0 0 1 -> body 0: 2*3/(6+1) = 6/7, body 1: 0
+    assert m["f1_body_macro"] == pytest.approx(100 * (6 / 7) / 2)
+
+
+def _rank_with_lower_index_first(row: np.ndarray, label: int) -> int:
+    """The label's 0-based rank: classes scored higher, and tied classes of lower index."""
+    return sum(1 for c, s in enumerate(row) if s > row[label] or (s == row[label] and c < label))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tied_scores_rank_the_lower_index_first_and_top1_is_argmax_accuracy(seed):
+    rng = np.random.default_rng(seed)
+    n_classes = int(rng.integers(2, 9))
+    scores = rng.integers(0, 3, (300, n_classes)).astype(np.float32)  # many ties
+    labels = rng.integers(0, n_classes, 300)
+    ranks = np.array([_rank_with_lower_index_first(s, t) for s, t in zip(scores, labels,
+                                                                          strict=True)])
+    for k in (1, 2, 5):
+        assert top_k(scores, labels, k) == pytest.approx(np.mean(ranks < k)), k
+    m = classification_metrics(scores, labels)
+    accuracy = 100 * np.mean(scores.argmax(1) == labels)
+    assert m["top1"] == pytest.approx(accuracy) and m["f1_action_micro"] == pytest.approx(accuracy)
+    cm = confusion_matrix(labels, scores.argmax(1), n_classes)
+    assert 100 * np.trace(cm) / cm.sum() == pytest.approx(m["top1"])
+
+
+def test_softmax_zeros_tie_at_the_bottom_of_top5():
+    # A saturated softmax: one class takes all the probability, the other classes tie at 0.
+    scores = np.zeros((3, 52), np.float32)
+    scores[:, 10] = 1.0
+    labels = np.array([3, 4, 30])  # ranks 4, 5 and 30 among the tied zeros (lower index first)
+    assert top_k(scores, labels, 5) == pytest.approx(1 / 3)

@@ -81,6 +81,14 @@ def test_evaluate_reproduces_what_train_reported(trained_with, tiny_clips, tmp_p
         assert (int(label_id), int(pred_id)) == (ids[t], ids[s.argmax()])
         assert float(p_label) == pytest.approx(s[t], abs=2e-6)
         assert float(p_pred) == pytest.approx(s.max(), abs=2e-6)
+    # per_class.tsv and predictions.tsv count the clips that top1 counts right
+    m = report["metrics"]
+    per_class = [r.split("\t") for r in (out / "per_class.tsv").read_text().splitlines()[1:]]
+    assert sum(int(r[3]) for r in per_class) == m["n"]
+    right = sum(int(r[4]) for r in per_class)
+    assert right == sum(r.split("\t")[1] == r.split("\t")[2] for r in rows)
+    assert m["top1"] == pytest.approx(100 * right / m["n"])
+    assert m["f1_action_micro"] == pytest.approx(m["top1"])
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["step"] == "evaluate" and prov["params"]["split"] == split
     assert prov["params"]["model_digest"] == model_digest(trained)

@@ -602,7 +602,7 @@ def test_an_evaluation_without_one_readable_clip_is_one_line():
 
     bad = BadClips(10)
     batch = NoClips(failures=[SimpleNamespace(index=3, reason="unreadable")])
-    with pytest.raises(InputError, match=r"^no readable clips to evaluate$"):
+    with pytest.raises(InputError, match=r"^val split: no readable clips to evaluate$"):
         predict(torch.nn.Identity(), [batch], torch.device("cpu"), False, bad, "val")
     assert bad.count == 1
 
