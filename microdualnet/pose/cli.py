@@ -105,7 +105,7 @@ def _provenance(args: argparse.Namespace) -> None:
         params["openpose_dir"] = str(args.openpose_dir)
         params["openpose_manifest"] = folder_manifest(args.openpose_dir)
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "pose", params,
-                     inputs)
+                     inputs, progress=not args.no_progress)
 
 
 def _hint(args: argparse.Namespace) -> ParticipantHint:

@@ -7,6 +7,7 @@ person nearest the frame's centre.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ OUTSIDE_TOLERANCE = 0.02  # share of the frame size a keypoint may lie beyond it
 # Everyone's keypoints within this share of the width and of the height, from the top-left
 # corner: the pixels of a smaller copy of the video (or OpenPose's --keypoint_scale 1 or 2).
 SMALL_FRAME = 2 / 3
+SEEN_BLOCK = 4096  # frames whose found joints the checks gather at once (~3 MB)
 
 
 def read_openpose(folder: str | Path, video_frames: int, width: int, height: int,
@@ -61,17 +63,20 @@ def check_pixel_frame(people: list[np.ndarray], width: int, height: int,
                       folder: str | Path) -> None:
     """The keypoints are pixels of this video: JSON made from a larger or rotated copy, or
     with OpenPose's normalised `--keypoint_scale`, would pass every other check."""
-    xy = _seen_xy(people)
-    if not len(xy):
-        return
     size = np.array([width, height], np.float64)
-    outside = ((xy < -OUTSIDE_TOLERANCE * size) | (xy > (1 + OUTSIDE_TOLERANCE) * size)).any(1)
-    if outside.any():
-        x, y = xy[np.flatnonzero(outside)[0]]
-        raise InputError(f"OpenPose folder {folder}: a keypoint at ({x:.0f}, {y:.0f}) lies "
-                         f"outside the {width}x{height} video; the JSON was made from another "
-                         "size or orientation of it: run OpenPose on the video itself")
-    if np.abs(xy).max() <= 1.5 and max(width, height) > 30:
+    largest = None  # of |x| and |y|
+    for xy in _seen_xy_blocks(people):
+        outside = ((xy < -OUTSIDE_TOLERANCE * size)
+                   | (xy > (1 + OUTSIDE_TOLERANCE) * size)).any(1)
+        if outside.any():  # the first block with one holds the first one
+            x, y = xy[np.flatnonzero(outside)[0]]
+            raise InputError(f"OpenPose folder {folder}: a keypoint at ({x:.0f}, {y:.0f}) "
+                             f"lies outside the {width}x{height} video; the JSON was made from "
+                             "another size or orientation of it: run OpenPose on the video "
+                             "itself")
+        top = np.abs(xy).max()
+        largest = top if largest is None else max(largest, top)
+    if largest is not None and largest <= 1.5 and max(width, height) > 30:
         raise InputError(f"OpenPose folder {folder}: every keypoint has |x| and |y| <= 1.5, "
                          "normalised coordinates (OpenPose's --keypoint_scale 3 or 4), not "
                          "pixels: run it with the default scale")
@@ -86,10 +91,13 @@ def small_frame_warning(people: list[np.ndarray], width: int, height: int) -> st
     OpenPose's JSON does not say its frame size, so this is a warning, not an error: a
     person seen only in the top-left part of the frame all along looks the same.
     """
-    xy = _seen_xy(people)
-    if not len(xy):
+    highest = None  # of x and of y
+    for xy in _seen_xy_blocks(people):
+        top = xy.max(0)
+        highest = top if highest is None else np.maximum(highest, top)
+    if highest is None:
         return None
-    x, y = xy.max(0)
+    x, y = highest
     if x > SMALL_FRAME * width or y > SMALL_FRAME * height:
         return None
     return (f"every keypoint of everyone in view lies within the top-left {x:.0f}x{y:.0f} px "
@@ -98,7 +106,12 @@ def small_frame_warning(people: list[np.ndarray], width: int, height: int) -> st
             "person; run OpenPose on the video itself with the default scale")
 
 
-def _seen_xy(people: list[np.ndarray]) -> np.ndarray:
-    """`[N, 2]` positions of every joint OpenPose found (confidence above 0), everyone."""
-    found = [p[..., :2][p[..., 2] > 0] for p in people if len(p)]
-    return np.concatenate(found) if found else np.zeros((0, 2))
+def _seen_xy_blocks(people: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """`[N, 2]` positions of every joint OpenPose found (confidence above 0), everyone, in
+    frame order, `SEEN_BLOCK` frames at a time (blocks without any left out): all of them at
+    once would take more memory than the people themselves."""
+    for start in range(0, len(people), SEEN_BLOCK):
+        found = [xy for p in people[start:start + SEEN_BLOCK]
+                 if len(xy := p[..., :2][p[..., 2] > 0])]
+        if found:
+            yield np.concatenate(found)

@@ -334,6 +334,27 @@ def test_infer_provenance_records_its_settings_and_inputs(cohort, demo_model, po
     assert (record["device_used"], record["gpu"], record["autocast"]) == ("cpu", None, None)
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_pose_and_infer_show_the_video_hash_progress_unless_told_not_to(
+        cohort, demo_model, poses, tmp_path, capsys, monkeypatch, quiet):
+    """The provenance record hashes the whole video after the step's work (tens of seconds
+    for a long recording): the steps' bars say so, and --no-progress (the workflow's jobs,
+    which log to a file) silences it like their other bars."""
+    import pipeio.provenance as provenance
+
+    monkeypatch.setattr(provenance, "PROGRESS_AFTER_S", 0)  # a bar even for a short video
+    video = cohort / "videos" / "sub-001.mp4"
+    flag = ["--no-progress"] if quiet else []
+    assert main(["pose", "--backend", "openpose", "--video", str(video), "--openpose-dir",
+                 str(cohort / "openpose" / "sub-001"), "--out", str(tmp_path / "p.npz"),
+                 *flag]) == 0
+    assert ("sha256 sub-001.mp4: 100%" in capsys.readouterr().err) is not quiet
+    assert main(["infer", "--model", str(demo_model), "--video", str(video), "--pose",
+                 str(poses["sub-001"]), "--out", str(tmp_path / "w.parquet"), "--threads", "1",
+                 "--workers", "0", *flag]) == 0
+    assert ("sha256 sub-001.mp4: 100%" in capsys.readouterr().err) is not quiet
+
+
 def test_an_exclusion_reason_is_one_line_even_for_a_file_name_with_a_newline(
         broken, demo_model, poses, tmp_path):
     """The reason becomes a row of the exclusions TSV: whitespace runs are one space."""

@@ -305,6 +305,76 @@ def test_normalised_keypoints_up_to_one_and_a_half_are_refused_but_tiny_videos_p
     check_pixel_frame(_one_person((1.6, 0.2, 0.9)), 640, 480, "json")
 
 
+def _two_people_frames(n: int, seed: int = 0) -> list[np.ndarray]:
+    """`n` frames of a 1920x1080 recording: the participant in most, an interviewer in
+    some, a tenth of the joints not found."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        people = np.zeros((int(rng.integers(0, 3)), 25, 3), np.float32)
+        people[..., 0] = rng.uniform(0, 1900, people.shape[:2])
+        people[..., 1] = rng.uniform(0, 1060, people.shape[:2])
+        people[..., 2] = np.where(rng.random(people.shape[:2]) < 0.1, 0, 0.8)
+        frames.append(people)
+    return frames
+
+
+def test_the_pixel_checks_hold_no_copy_of_every_joint_found(monkeypatch):
+    """An hour's recording at 25-60 fps has 90,000-216,000 frames: a copy of every joint
+    found, for both checks, took more memory than the people themselves (the reader's peak
+    for 90,000 frames with an interviewer in most: 189 MB with the copy, 126 MB without)."""
+    import tracemalloc
+
+    from microdualnet.pose import openpose_backend
+
+    monkeypatch.setattr(openpose_backend, "SEEN_BLOCK", 100)  # as 4,096 of 90,000 frames
+    people = _two_people_frames(3000)
+    held = sum(p.nbytes for p in people)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        check_pixel_frame(people, 1920, 1080, "json")
+        assert small_frame_warning(people, 1920, 1080) is None
+        extra = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert extra < 0.2 * held  # one block of SEEN_BLOCK frames at a time
+
+
+def test_the_pixel_checks_give_the_same_answers_block_by_block(monkeypatch):
+    """The joints are looked at `SEEN_BLOCK` frames at a time: the first keypoint outside
+    the frame, the largest |x| and |y| and the largest x and y are those of all frames."""
+    from microdualnet.pose import openpose_backend
+
+    unseen = np.zeros((1, 25, 3), np.float32)
+    unseen[0, :, :2] = 5000  # joints not found may lie anywhere
+    outside = _one_person((10, 10, 0.9), (2000, 10, 0.9))[0]
+    later = _one_person((10, 1200, 0.9))[0]
+    frames = [*_two_people_frames(5, seed=1), np.zeros((0, 25, 3), np.float32), unseen,
+              outside, later]
+    small = [*_one_person((10, 10, 0.9), (500, 20, 0.8)), np.zeros((0, 25, 3), np.float32),
+             *_one_person((30, 300, 0.9))]
+    scaled = [*_one_person((1.4, 0.2, 0.9)), unseen, *_one_person((-1.0, 0.5, 0.9))]
+    answers = []
+    for block in (4096, 1, 2):
+        monkeypatch.setattr(openpose_backend, "SEEN_BLOCK", block)
+        with pytest.raises(InputError) as first:
+            check_pixel_frame(frames, 1920, 1080, "json")
+        with pytest.raises(InputError) as normalised:
+            check_pixel_frame(scaled, 640, 480, "json")
+        check_pixel_frame([*scaled, *_one_person((1.6, 0.2, 0.9))], 640, 480, "json")
+        check_pixel_frame([unseen, np.zeros((0, 25, 3), np.float32)], 640, 480, "json")
+        answers.append((str(first.value), str(normalised.value),
+                        small_frame_warning(small, 1920, 1080),
+                        small_frame_warning([*small, later], 1920, 1080),
+                        small_frame_warning([unseen], 1920, 1080)))
+    assert answers[0] == answers[1] == answers[2]
+    assert "a keypoint at (2000, 10) lies outside the 1920x1080 video" in answers[0][0]
+    assert "every keypoint has |x| and |y| <= 1.5" in answers[0][1]
+    assert "within the top-left 500x300 px of the 1920x1080 video" in answers[0][2]
+    assert answers[0][3:] == (None, None)
+
+
 def _renamed_json(cohort: Path, pid: str, dest: Path, stem: str) -> Path:
     """A copy of a participant's OpenPose folder with its files named after `stem`."""
     dest.mkdir(parents=True)

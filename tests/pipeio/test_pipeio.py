@@ -226,6 +226,31 @@ def test_file_sha256_streams_in_chunks(tmp_path):
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
 
 
+def test_file_sha256_shows_a_bar_when_asked_once_hashing_takes_a_while(tmp_path, capsys,
+                                                                        monkeypatch):
+    """A recording of several GB takes seconds to minutes to hash after the step's own work
+    is done: a bar says what the pause is. A quick file, or a step run without progress
+    (the workflow's jobs), shows none."""
+    import hashlib
+
+    import pipeio.provenance as provenance
+
+    src = tmp_path / "video.mp4"
+    src.write_bytes(b"abc" * 1000)
+    expected = hashlib.sha256(b"abc" * 1000).hexdigest()
+    assert provenance.file_sha256(src, chunk=1000, progress=True) == expected
+    assert capsys.readouterr().err == ""  # done before PROGRESS_AFTER_S
+    monkeypatch.setattr(provenance, "PROGRESS_AFTER_S", 0)
+    assert provenance.file_sha256(src, chunk=1000) == expected
+    assert capsys.readouterr().err == ""
+    record = provenance.provenance_record("pose", inputs=[src], progress=True)
+    assert record["inputs"] == {str(src): expected}
+    err = capsys.readouterr().err
+    assert "sha256 video.mp4: 100%" in err and "2.93k/2.93k" in err
+    provenance.write_provenance(tmp_path / "prov.json", "pose", inputs=[src], progress=True)
+    assert "sha256 video.mp4: 100%" in capsys.readouterr().err
+
+
 def test_folder_manifest_changes_with_any_listed_file_and_only_those(tmp_path, monkeypatch):
     from pipeio.provenance import folder_manifest
 
