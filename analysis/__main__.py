@@ -7,15 +7,31 @@ Bad input ends with `error: <one line>` on stderr and exit status 2, never a tra
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
 
-from analysis.config import load_stats_config
 from pipeio import InputError
 
+# Stages that set their own `run` (they take no stats config): command -> module and its
+# parser function. Only the command asked for is imported: each stage module imports what its
+# work needs (pandas, matplotlib, ...), and a per-participant job (timeline, one per
+# participant) would otherwise pay for every stage's imports.
+STAGES = {
+    "aggregate": ("analysis.aggregate", "add_parser"),
+    "truth-percent-time": ("analysis.aggregate", "add_truth_parser"),
+    "pose-quality": ("analysis.pose_quality", "add_parser"),
+    "timeline": ("analysis.timeline", "add_parser"),
+    "report": ("analysis.report", "add_parser"),
+    "review-codings": ("analysis.codings.model", "add_parser"),
+    "agreement": ("analysis.agreement.cli", "add_parser"),
+}
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with `stats`, `plots` and the stage `command` (every stage when `command` is
+    none of them: `-h` lists all, and a wrong name is told the choices)."""
     parser = argparse.ArgumentParser(
         prog="python -m analysis",
         description="Hurdle-model statistics, Table V and violin plots for percent-time data.",
@@ -47,28 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     for p in (stats, plots):
         p.add_argument("-v", "--verbose", action="store_true", help="log progress")
 
-    # Stages that set their own `run` (they take no stats config).
-    from analysis.aggregate import add_parser as add_aggregate
-    from analysis.aggregate import add_truth_parser
-    from analysis.agreement.cli import add_parser as add_agreement
-    from analysis.codings.model import add_parser as add_review_codings
-    from analysis.pose_quality import add_parser as add_pose_quality
-    from analysis.report import add_parser as add_report
-    from analysis.timeline import add_parser as add_timeline
-
-    add_aggregate(sub)
-    add_truth_parser(sub)
-    add_pose_quality(sub)
-    add_timeline(sub)
-    add_report(sub)
-    add_review_codings(sub)
-    add_agreement(sub)
+    if command in ("stats", "plots"):
+        return parser
+    for name, (module, function) in STAGES.items():
+        if command not in STAGES or name == command:
+            getattr(importlib.import_module(module), function)(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; return the exit status."""
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -76,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "run"):
             args.run(args)
             return 0
+        from analysis.config import load_stats_config
+
         cfg = load_stats_config(args.config)
         if args.command == "stats":
             from analysis.stats_stage import run_stats

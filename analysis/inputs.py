@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from analysis.config import StatsConfig
 from pipeio import InputError
 from pipeio.textfile import read_utf8, separator_hint, tsv_frame
+
+if TYPE_CHECKING:  # the config's pydantic models: not imported by the stages that read tables
+    from analysis.config import StatsConfig
 
 log = logging.getLogger(__name__)
 

@@ -147,3 +147,28 @@ def test_plots_draw_only_the_participants_the_models_were_fitted_on(
     assert drawn == [everyone - {pid}] * 2
     prov = json.loads((tmp_path / "figs" / "provenance.json").read_text())
     assert any(path.endswith("exclusions.tsv") for path in prov["inputs"])
+
+
+STAGES = ("aggregate", "truth-percent-time", "pose-quality", "timeline", "report",
+          "review-codings", "agreement")
+
+
+def test_help_and_a_wrong_command_list_every_command(capsys) -> None:
+    """Only the command asked for is imported; `-h` and a misspelt command still see all."""
+    every = "{" + ",".join(("stats", "plots", *STAGES)) + "}"
+    with pytest.raises(SystemExit) as done:
+        main(["-h"])
+    assert done.value.code == 0 and every in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["timelines"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "invalid choice: 'timelines'" in err
+    assert all(f"'{name}'" in err for name in STAGES)
+
+
+@pytest.mark.parametrize("command", STAGES)
+def test_each_stage_command_parses_its_own_options(command, capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "-h"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m analysis {command} ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +158,40 @@ def test_the_figure_draws_each_actions_runs_its_true_events_and_the_qc_strips(tm
                      [(3.0, 0.5)], [(3.0, pytest.approx(0.4))],  # shaking legs
                      [(0.0, 2.0), (3.0, 0.5)],  # valid windows
                      [(0.0, 1.0), (1.5, 0.5)]]  # person in pose: frames 0.5 s apart
+
+
+def test_every_bar_is_added_with_the_limits_already_fixed(tmp_path, monkeypatch):
+    """Autoscaling is off before the first bar (each bar set would redo it), and the axes
+    end with the limits the figure sets: rows top-down, time from 0 to the video's end."""
+    from matplotlib.axes import Axes
+
+    real, scaling, axes = Axes.broken_barh, [], []
+    monkeypatch.setattr(Axes, "broken_barh", lambda ax, *a, **k: scaling.append(
+        (ax.get_autoscalex_on(), ax.get_autoscaley_on())) or axes.append(ax)
+        or real(ax, *a, **k))
+    tl = Timeline("a", ["nodding", "no action"], ["nodding"], bin_start=np.array([0.0, 1.0]),
+                  bin_width=np.array([1.0, 0.5]), probs=np.zeros((2, 2)),
+                  valid=np.array([True, True]), label=np.array([0, -1]), baseline=np.zeros(2))
+    timeline.plot_timeline(tl, tmp_path / "t.png")
+    assert scaling == [(False, False)] * 2
+    assert axes[0].get_ylim() == (0.6, -0.6) and axes[1].get_ylim() == (-0.6, 0.6)
+    assert axes[1].get_xlim() == (0.0, 1.5)
+
+
+def test_the_timeline_command_imports_neither_other_stages_nor_pyplot(tmp_path):
+    """One job per participant: each import of another stage's modules (the report's, the
+    codings readers, the stats config's pydantic) or of pyplot would be paid per participant.
+    In a fresh interpreter, as the workflow runs it."""
+    windows, out = _windows(tmp_path), tmp_path / "a.png"
+    avoided = ("matplotlib.pyplot", "pydantic", "yaml", "analysis.config", "analysis.report",
+               "analysis.plots", "analysis.pose_quality", "analysis.codings",
+               "analysis.agreement")
+    code = ("import sys\nfrom analysis.__main__ import main\n"
+            f"assert main(['timeline', '--windows', {str(windows)!r}, '--out', {str(out)!r}])"
+            " == 0\n"
+            f"print(sorted(m for m in {avoided!r} if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
+    assert out.read_bytes().startswith(b"\x89PNG")
