@@ -318,7 +318,8 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
     actions = timelines[0].actions
     rows, excluded = [], []
     info = sheet.set_index("participant_id")
-    for tl in timelines:
+    # Participant order, not file order: the files' or the sheet's order changes no byte.
+    for tl in sorted(timelines, key=lambda t: t.participant_id):
         if tl.actions != actions:
             raise InputError(f"participant {tl.participant_id}: classes {tl.actions} differ "
                              f"from {actions} (windows made with different models)")
@@ -366,7 +367,7 @@ def decision_from(args: argparse.Namespace) -> Decision:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("aggregate", help="windows Parquet files -> long percent-time table")
-    p.add_argument("--windows", type=Path, nargs="+", required=True,
+    p.add_argument("--windows", type=Path, nargs="+", action="extend", required=True,
                    help="windows Parquet files or folders of them")
     p.add_argument("--participants", type=Path, required=True, help="participant sheet TSV")
     p.add_argument("--out", type=Path, required=True, help="percent-time TSV to write")

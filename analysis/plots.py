@@ -112,8 +112,9 @@ def draw_violin(ax: Axes, values: dict[str, np.ndarray], groups: list[str],
 
 
 def action_values(table: pd.DataFrame, action: str, groups: list[str]) -> dict[str, np.ndarray]:
-    """Each group's percent times for one action."""
-    rows = table[table["action"] == action]
+    """Each group's percent times for one action, in participant order: each dot's jitter
+    is drawn in that order, so another row order would move the dots."""
+    rows = table[table["action"] == action].sort_values("participant_id", kind="stable")
     return {g: rows.loc[rows["group"] == g, "percent_time"].to_numpy(float) for g in groups}
 
 

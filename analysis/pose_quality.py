@@ -238,7 +238,7 @@ def read_quality(path: Path) -> pd.DataFrame:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pose-quality", help="pose QC JSON files -> one pose-quality TSV")
-    p.add_argument("--qc", type=Path, nargs="+", required=True,
+    p.add_argument("--qc", type=Path, nargs="+", action="extend", required=True,
                    help="<pid>.qc.json files written by `microdualnet pose`")
     p.add_argument("--out", type=Path, required=True, help="TSV to write")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")

@@ -360,7 +360,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overview", type=Path, default=None,
                    help="overview.png from plots; violin_<action>.png beside it are added")
     p.add_argument("--figure-caption", type=Path, default=None, help="caption.md from plots")
-    p.add_argument("--provenance", type=Path, nargs="*", default=[],
+    p.add_argument("--provenance", type=Path, nargs="*", action="extend", default=[],
                    help="provenance.json records to summarise")
     p.add_argument("--captions", type=Path, default=None,
                    help="folder of caption .rst files (workflow/report)")

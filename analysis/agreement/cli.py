@@ -17,12 +17,12 @@ def _run(args: argparse.Namespace) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("agreement", help="model vs human coders and coder vs coder: ICC, "
                        "Bland-Altman, kappa, event F1 per action")
-    p.add_argument("--codings", nargs="+", required=True, metavar="NAME=PATH",
+    p.add_argument("--codings", nargs="+", action="extend", required=True, metavar="NAME=PATH",
                    help="a coder's BORIS exports / ELAN files (a file or a folder); repeat a "
                    "NAME to add files")
     p.add_argument("--mapping", type=Path, required=True,
                    help="mapping file: coded behaviour -> model class, BORIS subject, ...")
-    p.add_argument("--windows", type=Path, nargs="+", default=None,
+    p.add_argument("--windows", type=Path, nargs="+", action="extend", default=None,
                    help="the model's windows Parquet files or folders (omit to compare "
                    "coders only)")
     p.add_argument("--durations", type=Path, default=None,

@@ -60,10 +60,11 @@ def compare(reference: dict[str, Rated], compared: dict[str, Rated],
             level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-action agreement rows and the per-participant percent times behind them.
 
-    Participants are those in both `reference` and `compared` with common valid time.
+    Participants are those in both `reference` and `compared` with common valid time, in
+    participant order (not the coding files' or observations' order).
     """
-    pids = [p for p in reference if p in compared
-            and (reference[p].valid & compared[p].valid).any()]
+    pids = sorted(p for p in reference if p in compared
+                  and (reference[p].valid & compared[p].valid).any())
     pairs, rows = [], []
     for action in actions:
         pt_ref, pt_cmp, lab_ref, lab_cmp = [], [], [], []

@@ -85,7 +85,7 @@ def write_review_files(tl: Timeline, meta: dict, out_dir: Path, video: Path,
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review-codings", help="the model's events as ELAN and BORIS files, "
                        "for coders to review")
-    p.add_argument("--windows", type=Path, nargs="+", required=True,
+    p.add_argument("--windows", type=Path, nargs="+", action="extend", required=True,
                    help="windows Parquet files or folders of them")
     p.add_argument("--out-dir", type=Path, required=True,
                    help="writes elan/<pid>.eaf, boris/<pid>.tsv and boris/<pid>.boris")

@@ -108,11 +108,13 @@ def _run(args: argparse.Namespace) -> int:
         result = excluded_result(args.model, args.video, reason, opts)
     write_windows(args.out, result.table, {"participant_id": pid, **result.meta})
     # What --device auto became, and the precision there: bfloat16/float16 on a GPU, float32
-    # on the CPU, so probabilities (and decisions at the threshold) may differ slightly.
+    # on the CPU, so probabilities (and decisions at the threshold) may differ slightly. So
+    # may torch's CPU threads (the default is the machine's cores): up to 1e-7 measured.
     dtype = autocast_dtype(device)
     ran_on = {"device_used": device.type,
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-              "autocast": None if dtype is None else str(dtype).removeprefix("torch.")}
+              "autocast": None if dtype is None else str(dtype).removeprefix("torch."),
+              "threads": torch.get_num_threads()}
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "infer",
                      {**vars(opts), "on_error": args.on_error},
                      [args.video, args.pose, args.model / "model.safetensors",

@@ -251,7 +251,8 @@ def _flat(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 def train(cfg: TrainConfig, out: str | Path, resume: bool = True,
           stop_after_epoch: int | None = None,
           restart_if_changed: bool = False) -> dict[str, Any]:
-    """Run (or continue) training into `out`; returns the final metrics (on every rank).
+    """Run (or continue) training into `out`; returns the final metrics and
+    `train_seconds` (on every rank).
 
     A resume state written for another config or other data is refused, unless
     `restart_if_changed` (the workflow: Snakemake already decided the model must be made
@@ -576,7 +577,8 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
                   device, amp: bool, bad: BadClips, rows, run: dict[str, Any]
                   ) -> dict[str, Any]:
     """Evaluate the best model on the test split (val when there is none) and write results;
-    `run` is what the provenance records beside the config (device, AMP, sessions, data)."""
+    `run` is what the provenance records beside the config (device, AMP, sessions, data).
+    Returns the metrics and the training loop's seconds (`train_seconds`)."""
     tdir = out / "training"
     best = load_checkpoint(tdir / resumption.BEST_DIR, device=device)
     role = "test" if "test" in datasets else "val"
@@ -592,9 +594,11 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
     # The split in the name: with no test split the row is scored on val, which also chose
     # the epoch, so it must not pass for a held-out score.
     write_table(tdir, "table_row", [(f"{cfg.name} ({role})", result)])
+    # No wall-clock time here: model.json is the model's identity (its digest is in every
+    # windows file), the same for a rerun of the same config; the time goes to provenance.
     metrics = dict(best.meta["metrics"], **{role: result, "eval_split": role,
-                                            "bad_clips": bad.count,
-                                            "train_seconds": round(sum(r["seconds"] for r in rows), 1)})
+                                            "bad_clips": bad.count})
+    seconds = round(sum(r["seconds"] for r in rows), 1)
     save_checkpoint(best.model, out, class_names=list(lm.names), body_map=lm.body_ids,
                     fps=data.fps, view=model_view(cfg, best.model.cfg), metrics=metrics)
     _write_labels(out / "labels.tsv", lm)
@@ -602,8 +606,9 @@ def _final_report(cfg: TrainConfig, out: Path, data: RunData, datasets, workers:
     # The initial backbone weights are an input like the data: the config names only a path.
     pretrained = [cfg.model.pretrained] if cfg.model.pretrained is not None else []
     write_provenance(out / "provenance.json", "train", params=cfg.model_dump(mode="json"),
-                     inputs=resumption.data_listings(cfg) + pretrained, extra={"run": run})
-    return metrics
+                     inputs=resumption.data_listings(cfg) + pretrained,
+                     extra={"run": {**run, "train_seconds": seconds}})
+    return {**metrics, "train_seconds": seconds}
 
 
 def _write_labels(path: Path, lm: LabelMap) -> None:

@@ -130,6 +130,29 @@ def test_agreement_cli_model_and_two_coders(tmp_path):
         assert sorted(nod[side]) == pytest.approx([15.0, 300 / 19, 300 / 19], abs=1e-5)
 
 
+def test_agreement_cli_options_given_again_add_to_the_first(tmp_path):
+    """`--codings a=A --codings b=B` (and `--windows` twice) is the same as one list: a
+    repeated option once replaced the earlier one and left coder a out without a word."""
+    for pid, nod in {"sub-001": (2, 5), "sub-002": (6, 8)}.items():
+        windows_file(tmp_path / "windows", pid, nod)
+        events = ev(pid, [("nodding", *nod)])
+        write_boris_tabular(tmp_path / "a" / f"{pid}.tsv", events, pid, f"{pid}.mp4", 20.0,
+                            25.0)
+        write_elan(tmp_path / "b" / f"{pid}.eaf", events, tmp_path / f"{pid}.mp4", ACTIONS)
+    one = _run_two_coders(tmp_path)
+    again = tmp_path / "again"
+    files = sorted((tmp_path / "windows").glob("*.parquet"))
+    assert analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--codings",
+                          f"b={tmp_path / 'b'}", "--mapping", str(tmp_path / "mapping.yaml"),
+                          "--windows", str(files[0]), "--windows", str(files[1]),
+                          "--out-dir", str(again), "--decision", "background", "--baseline",
+                          "none"]) == 0
+    for name in ("agreement.tsv", "agreement_percent_time.tsv"):
+        assert (again / name).read_bytes() == (one / name).read_bytes(), name
+    pairs = pd.read_csv(again / "agreement.tsv", sep="\t")[["reference", "compared"]]
+    assert set(map(tuple, pairs.to_numpy())) == {("a", "model"), ("b", "model"), ("a", "b")}
+
+
 def test_agreement_cli_coders_only_needs_durations(tmp_path, capsys):
     write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 1, 2)]),
                         "sub-001", "v.mp4", 20.0, 25.0)

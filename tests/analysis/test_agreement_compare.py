@@ -122,6 +122,24 @@ def test_event_counts_threshold_and_interval_level_per_action():
     assert math.isnan(legs["precision"]) and math.isnan(legs["kappa"])
 
 
+def test_the_coders_file_or_observation_order_changes_nothing():
+    """A coder's participants come in the order of their files or of the observations in
+    an export; the comparison takes them in participant order, so the per-participant
+    table and the statistics are the same, bit for bit."""
+    start, width = bin_grid(10.0, 1.0)
+    ends = {"p1": 3.0, "p2": 5.5, "p3": 7.0, "p4": 2.0}
+    coder = {p: rate_events(ev(p, [("nodding", 0, e)]), start, width, ACTIONS)
+             for p, e in ends.items()}
+    model = {p: _model(list(range(int(e) + k % 2)), []) for k, (p, e) in enumerate(ends.items())}
+    widths = {p: width for p in ends}
+    rows, points = compare(coder, model, widths, ACTIONS)
+    assert points["participant_id"].tolist()[:4] == ["p1", "p2", "p3", "p4"]
+    backwards = dict(reversed(coder.items()))
+    again_rows, again_points = compare(backwards, model, widths, ACTIONS)
+    pd.testing.assert_frame_equal(again_points, points, check_exact=True)
+    pd.testing.assert_frame_equal(again_rows, rows, check_exact=True)
+
+
 def test_markdown_shows_each_statistic_in_its_column():
     row = {"reference": "a", "compared": "model", "action": "nodding", "n": 5, "icc": 0.61,
            "icc_low": 0.123, "icc_high": 0.876, "ba_bias": -1.5, "ba_low": -10.25,

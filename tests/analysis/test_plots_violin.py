@@ -124,6 +124,21 @@ def test_action_values_are_one_actions_per_group() -> None:
     assert values["PSY"].tolist() == []
 
 
+def test_each_dot_stays_where_it_was_whatever_the_rows_order() -> None:
+    """The dots' jitter is drawn in participant order: the percent-time table in another
+    row order (the sheet's, as aggregate writes it) gives the same figure."""
+    table = _long_table(["a", "b"])
+    table["percent_time"] = np.arange(len(table), dtype=float)  # every dot its own height
+    drawn = []
+    for rows in (table, table.iloc[::-1], table.sample(frac=1, random_state=3)):
+        fig = single_figure(rows, "b", ["ASD", "TDC"], [])
+        drawn.append([c.get_offsets().data.copy() for c in fig.axes[0].collections
+                      if isinstance(c, PathCollection)])
+        plt.close(fig)
+    for other in drawn[1:]:
+        assert all(np.array_equal(x, y) for x, y in zip(drawn[0], other, strict=True))
+
+
 def test_overview_has_five_panels_a_row_and_hides_the_spare_ones() -> None:
     actions = [f"action {i}" for i in range(7)]
     fig = overview_figure(_long_table(actions), actions, ["ASD", "TDC"],

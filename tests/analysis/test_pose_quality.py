@@ -100,6 +100,16 @@ def test_cli_writes_a_table_without_paths_that_reads_back(cohort, tmp_path):
     assert provenance["params"] == {"min_person_fraction": 0.9}
 
 
+def test_qc_given_twice_adds_to_the_first(cohort, tmp_path):
+    """`--qc a --qc b` is one list: a repeated option once kept only the last files."""
+    once, twice = tmp_path / "once.tsv", tmp_path / "twice.tsv"
+    assert main(["pose-quality", "--qc", *map(str, cohort), "--out", str(once)]) == 0
+    assert main(["pose-quality", "--qc", *map(str, cohort[:2]), "--qc",
+                 *map(str, cohort[2:]), "--out", str(twice)]) == 0
+    assert twice.read_bytes() == once.read_bytes()
+    assert len(read_quality(twice)) == len(cohort)
+
+
 def test_summary_and_report_section_name_the_flagged_participants(cohort):
     table = quality_table(cohort)
     assert summary_line(table) == (

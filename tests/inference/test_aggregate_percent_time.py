@@ -891,3 +891,30 @@ def test_a_windows_file_copied_under_another_name_names_both_files(tmp_path):
     with pytest.raises(InputError, match=rf"\(s\) a have more than one windows file \(a: {a}, "
                        rf"{copy}; the participant_id in a file's metadata names its"):
         aggregate([a, copy], _sheet(["a", "b"]), Decision())
+
+
+def test_the_files_and_sheet_rows_in_another_order_change_no_byte(tmp_path, monkeypatch):
+    """The table and the exclusions are in participant order, whichever order the windows
+    files are given in (the workflow: the sheet's), the sheet's rows are in, or the folder the
+    command runs from."""
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2]), (1, 3, [0.2, 0.7, 0.1])], 3.0)
+    b = _windows(tmp_path, "b", [(0, 2, None), (1, 3, None)], 3.0)
+    c = _windows(tmp_path, "c", [(0, 3, [0.1, 0.8, 0.1])], 3.0)
+    d = _windows(tmp_path, "d", [], 1.5, excluded="video shorter than one window")
+    sheet = pd.DataFrame({"participant_id": list("abcd"), "group": ["ASD", "TDC", "PSY", "ASD"],
+                          "video": [f"{p}.mp4" for p in "abcd"]})
+    outputs = []
+    for name, files, rows in (("one", [a, b, c, d], [0, 1, 2, 3]),
+                              ("two", [d, c, b, a], [2, 0, 3, 1])):
+        folder = tmp_path / name
+        (folder / "sub").mkdir(parents=True)
+        sheet.iloc[rows].to_csv(folder / "sheet.tsv", sep="\t", index=False)
+        monkeypatch.chdir(folder / "sub")
+        assert analysis_main(["aggregate", "--windows", *map(str, files), "--participants",
+                              "../sheet.tsv", "--out", "../pt.tsv"]) == 0
+        outputs.append([(folder / f).read_bytes() for f in ("pt.tsv", "pt_exclusions.tsv")])
+    assert outputs[0] == outputs[1]
+    table = pd.read_csv(tmp_path / "one" / "pt.tsv", sep="\t")
+    assert list(dict.fromkeys(table["participant_id"])) == ["a", "c"]
+    excluded = pd.read_csv(tmp_path / "one" / "pt_exclusions.tsv", sep="\t")
+    assert excluded["participant_id"].tolist() == ["b", "d"]

@@ -332,6 +332,8 @@ def test_infer_provenance_records_its_settings_and_inputs(cohort, demo_model, po
                                       str(demo_model / "model.json")]
     # What `--device auto` became and in which precision (a GPU runs bfloat16/float16).
     assert (record["device_used"], record["gpu"], record["autocast"]) == ("cpu", None, None)
+    # torch's CPU threads change the probabilities in their last bits (docs/inference.md)
+    assert record["threads"] == 1
 
 
 @pytest.mark.parametrize("quiet", [False, True])

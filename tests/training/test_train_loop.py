@@ -45,8 +45,13 @@ def test_outputs_of_a_run(finished_run):
         assert (out / "training" / name).stat().st_size > 0, name
     rows = [json.loads(x) for x in (out / "training" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
-    # the training time reported is that of all 3 epochs
+    # the training time reported is that of all 3 epochs; the provenance records it, the
+    # model folder does not (a rerun of the config would otherwise be another model)
     assert metrics["train_seconds"] == pytest.approx(sum(r["seconds"] for r in rows), abs=0.051)
+    assert json.loads((out / "provenance.json").read_text())["run"]["train_seconds"] == (
+        metrics["train_seconds"])
+    assert "train_seconds" not in meta["metrics"]
+    assert json.loads((out / "training" / "metrics.json").read_text()) == meta["metrics"]
     assert {"train_loss", "train_mac", "val_top1", "val_f1_mean", "lr", "clips_per_s"} <= set(rows[0])
     # The kept model is the first epoch with the best validation F1_mean, and each row says
     # which epoch was best so far.
@@ -101,6 +106,9 @@ def test_resume_gives_the_same_weights(finished_run, tiny_clips, make_config, tm
     assert full.keys() == resumed.keys()
     for key in full:
         assert torch.equal(full[key], resumed[key]), key
+    # The model folder is the same file for file: the windows files' model digest is too.
+    for name in ("model.safetensors", "model.json"):
+        assert (part / name).read_bytes() == (out / name).read_bytes(), name
     log = (part / "training" / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in log] == [1, 2, 3]
     # the provenance says the run was made in two sessions (which could run other code)
