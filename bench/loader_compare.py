@@ -9,7 +9,8 @@ end to end on the CPU, as `infer` runs in the workflow's 2-thread job: torch on 
 the model loop (`runner._classify`):
 
 - `ring`: the ring of reused shared-memory buffers that `workers.load_batches` was up to
-  commit 9c871a6, read from git;
+  commit 9c871a6, read from git; its loaders write each batch into a ring buffer through
+  the `out` hook `WindowBatches.produce` had then (`RingBatches` here);
 - `dataloader`: `workers.load_batches` as it is, a `torch.utils.data.DataLoader` over an
   `IterableDataset` whose workers each take a stretch of consecutive batches as the
   ring's loaders did (`batch_size=None`, `prefetch_factor=2`, forked workers;
@@ -39,12 +40,14 @@ import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from microdualnet.cli import main as cli_main
 from microdualnet.contract import View
+from microdualnet.data.transforms import normalise
 from microdualnet.inference import runner
-from microdualnet.inference.loader import Batch, WindowBatches
+from microdualnet.inference.loader import Batch, PreparedFrames, WindowBatches
 from microdualnet.inference.runner import InferenceOptions, run_inference
 from microdualnet.model.checkpoint import save_checkpoint
 from microdualnet.model.config import make_config
@@ -52,21 +55,56 @@ from microdualnet.model.network import MicroDualNet
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.participant import hint_from_sheet
 from microdualnet.speedups import retain_freed_memory
+from microdualnet.video import FrameStream
 
 ROOT = Path(__file__).resolve().parents[1]
 RING_COMMIT = "9c871a6"  # the last commit whose workers.py had the ring
 VARIANTS = ("ring", "dataloader")
 
 
+class RingBatches(WindowBatches):
+    """The batches as the ring's loaders take them: `produce(ks, out)` makes each batch's
+    video in `out(n)`, a buffer of the ring, as `WindowBatches.produce` did until the ring
+    went (its `out` hook); the frames are read and prepared by the current code."""
+
+    def produce(self, ks: range, out: Callable[[int], torch.Tensor] | None = None
+                ) -> Iterator[Batch]:
+        if out is None or len(ks) == 0:  # no loader process: the model's own
+            yield from super().produce(ks)
+            return
+        with FrameStream(self.path, start=int(self.frames[self.rows(ks[0])].min()),
+                         info=self.info, skip_deblocking=self.skip_deblocking) as stream:
+            prepared = PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks],
+                                      self.view)
+            for i, k in enumerate(ks):
+                rows = self.rows(k)
+                video = out(len(rows))
+                boxes = None if self.boxes is None else self.boxes[
+                    self.starts[k]:self.starts[k + 1]]
+                pixels = prepared.windows(i, self.frames[rows], boxes)
+                flat = video.view(-1, *video.shape[2:]).numpy()
+                if self.normalised:
+                    normalise(pixels, out=flat)
+                else:
+                    np.stack(pixels, out=flat)
+                yield Batch(rows, video, self.batch_keypoints(k))
+
+
 def ring_loader() -> Callable[[WindowBatches, int], Iterator[Batch]]:
-    """`load_batches` of the ring, from the last commit that had it (git show)."""
+    """`load_batches` of the ring, from the last commit that had it (git show), over
+    `RingBatches`."""
     source = subprocess.run(["git", "-C", str(ROOT), "show",
                              f"{RING_COMMIT}:microdualnet/inference/workers.py"],
                             capture_output=True, text=True, check=True).stdout
     module = types.ModuleType("ring_workers")
     sys.modules[module.__name__] = module  # its messages are pickled between processes
     exec(compile(source, f"{RING_COMMIT}:workers.py", "exec"), module.__dict__)  # noqa: S102
-    return module.load_batches
+
+    def load_batches(batches: WindowBatches, workers: int) -> Iterator[Batch]:
+        batches.__class__ = RingBatches
+        return module.load_batches(batches, workers)
+
+    return load_batches
 
 
 def measure(variant: str, model_dir: Path, video: Path, pose: Path) -> dict:
