@@ -158,13 +158,17 @@ class WindowBatches:
         stretch of the video."""
         return range(len(self) * part // parts, len(self) * (part + 1) // parts)
 
-    def produce(self, ks: range, stream: FrameStream | None = None, shared: bool = False
-                ) -> Iterator[Batch]:
-        """Batches `ks` in order, each in a new tensor; `stream`: a reader to use instead of
-        opening one at the keyframe before the stretch. `shared` (a loader process): each
-        video is made in shared memory, which it leaves for the model's process as it is.
-        Made on the heap instead, the block a handed-over batch leaves behind is seldom
-        reused: a loader would grow by about a batch per batch (2-3 GB on a 20-min video)."""
+    def produce(self, ks: range, stream: FrameStream | None = None, shared: bool = False,
+                reuse: bool = False) -> Iterator[Batch]:
+        """Batches `ks` in order, each in a new tensor unless `reuse`; `stream`: a reader to
+        use instead of opening one at the keyframe before the stretch. `shared` (a loader
+        process): each video is made in shared memory, which it leaves for the model's
+        process as it is. Made on the heap instead, the block a handed-over batch leaves
+        behind is seldom reused: a loader would grow by about a batch per batch (2-3 GB on a
+        20-min video). `reuse` (the model's own process, `--workers 0`): every video is made
+        in one buffer, overwritten when the next batch is asked for. A new one per batch
+        grows that process by about a batch per batch too: small arrays it keeps (the
+        results) land in each freed batch's block, so the next batch no longer fits there."""
         if len(ks) == 0:
             return
         own = stream is None and self.need_video
@@ -172,21 +176,25 @@ class WindowBatches:
             stream = FrameStream(self.path, start=int(self.frames[self.rows(ks[0])].min()),
                                  info=self.info, skip_deblocking=self.skip_deblocking)
         try:
-            yield from self._produce(ks, stream, shared)
+            yield from self._produce(ks, stream, shared, reuse)
         finally:
             if own:
                 stream.close()
 
-    def _produce(self, ks: range, stream: FrameStream | None, shared: bool
+    def _produce(self, ks: range, stream: FrameStream | None, shared: bool, reuse: bool
                  ) -> Iterator[Batch]:
         prepared = (PreparedFrames(stream, [self.frames[self.rows(k)] for k in ks], self.view)
                     if self.need_video else None)
+        buffer = None
+        if prepared is not None and reuse:  # as large as the largest batch of `ks`
+            shape, dtype = self.video_buffer(max(len(self.rows(k)) for k in ks))
+            buffer = torch.empty(shape, dtype=dtype)
         for i, k in enumerate(ks):
             rows = self.rows(k)
             video = None
             if prepared is not None:
                 shape, dtype = self.video_buffer(len(rows))
-                video = torch.empty(shape, dtype=dtype)
+                video = torch.empty(shape, dtype=dtype) if buffer is None else buffer[:len(rows)]
                 if shared:
                     video.share_memory_()
                 boxes = None if self.boxes is None else self.boxes[

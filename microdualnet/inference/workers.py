@@ -62,13 +62,13 @@ class _Stretches(IterableDataset):
 
 def load_batches(batches: WindowBatches, workers: int) -> Iterator[Batch]:
     """The batches, prepared by `workers` processes ahead of the caller (0: in this process,
-    no overlap).
+    no overlap, each video in the buffer of the one before: use it before asking for the next).
 
     The processes start at once, so the first batches are prepared while the caller loads
     the model.
     """
     if workers == 0 or len(batches) == 0:
-        return batches.produce(range(len(batches)))
+        return batches.produce(range(len(batches)), reuse=True)
     # Loaders run OpenCV on one thread. Set here, before forking: a forked child that changes
     # the thread count tears down the pool it inherited, whose worker threads it does not
     # have, and waits for them forever (seen when this process had used OpenCV's threads).

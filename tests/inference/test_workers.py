@@ -84,27 +84,27 @@ def test_uint8_batches_for_a_gpu_and_pose_only_batches(setup):
 
 
 class _BadInputAtSecondBatch(WindowBatches):
-    def produce(self, ks, stream=None, shared=False):
-        for i, batch in enumerate(super().produce(ks, stream, shared)):
+    def produce(self, ks, stream=None, shared=False, reuse=False):
+        for i, batch in enumerate(super().produce(ks, stream, shared, reuse)):
             if i == 1:
                 raise InputError("video x.mp4: decoding frame 12 failed (truncated file?)")
             yield batch
 
 
 class _Bug(WindowBatches):
-    def produce(self, ks, stream=None, shared=False):
+    def produce(self, ks, stream=None, shared=False, reuse=False):
         raise ValueError("an unexpected bug")
         yield
 
 
 class _Killed(WindowBatches):
-    def produce(self, ks, stream=None, shared=False):
+    def produce(self, ks, stream=None, shared=False, reuse=False):
         os._exit(9)
         yield
 
 
 class _KilledBySignal(WindowBatches):  # as the kernel's out-of-memory killer does
-    def produce(self, ks, stream=None, shared=False):
+    def produce(self, ks, stream=None, shared=False, reuse=False):
         os.kill(os.getpid(), signal.SIGKILL)
         yield
 
@@ -203,15 +203,19 @@ def test_no_more_loader_processes_than_batches(setup):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc's heap")
-def test_a_loaders_memory_does_not_grow_with_the_batches_it_hands_over(setup, tmp_path):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_memory_does_not_grow_with_the_batches(setup, tmp_path, workers):
     """A loader made each batch on its heap, and the block a batch left behind when it
     crossed to the model's process was seldom reused: the loader grew by about a batch per
-    batch (2-3 GB over a 20-min video). 40 batches of 19 MB, all of one frame (nothing to
-    decode), in a subprocess that keeps freed memory as `infer` does."""
+    batch (2-3 GB over a 20-min video). Without loaders (`--workers 0`, the workflow's
+    `inference.threads: 1`) a new batch per batch grew the model's process alike (7 GB at
+    47 min): the small results it keeps landed in each freed batch's block. 40 batches of
+    19 MB, all of one frame (nothing to decode), in a subprocess that keeps freed memory
+    and a result per batch as `infer` does."""
     video, _, _ = setup
     script = tmp_path / "run.py"
     script.write_text(
-        "import multiprocessing, sys, numpy as np, torch\n"
+        "import multiprocessing, os, sys, numpy as np, torch\n"
         "from microdualnet.data.views import FullView\n"
         "from microdualnet.inference.loader import WindowBatches\n"
         "from microdualnet.inference.workers import load_batches\n"
@@ -226,14 +230,17 @@ def test_a_loaders_memory_does_not_grow_with_the_batches_it_hands_over(setup, tm
         "data = WindowBatches(sys.argv[1], frames, kp, np.arange(n), view=FullView(112),\n"
         f"                     batch_size=16, need_video=True, frame_shape=({HEIGHT}, {WIDTH}),\n"
         "                     normalised=True)\n"
-        "seen = []\n"
+        "workers = int(sys.argv[2])\n"
+        "seen, results = [], []\n"
         "with torch.inference_mode():\n"
-        "    for k, batch in enumerate(load_batches(data, 1)):\n"
+        "    for k, batch in enumerate(load_batches(data, workers)):\n"
+        "        results.append(batch.video[:, 0, 0, 0, :2].clone().numpy())\n"
         "        if k in (8, len(data) - 2):\n"
-        "            seen.append(rss(multiprocessing.active_children()[0].pid))\n"
+        "            loader = multiprocessing.active_children()\n"
+        "            seen.append(rss(loader[0].pid if workers else os.getpid()))\n"
         "print(*seen)\n")
-    done = subprocess.run([sys.executable, str(script), str(video)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(script), str(video), str(workers)],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     early, late = map(int, done.stdout.split())
     assert late - early < 100, (early, late)  # MiB; each batch is 19 MB
