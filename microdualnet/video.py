@@ -20,7 +20,10 @@ That is what mpv (BORIS's player) shows, checked on ffmpeg-made files (docs/infe
 Frames come out as the recording is meant to be seen: a file's display rotation (a phone held
 upright or sideways stores landscape pixels plus a rotation) is applied to every frame, and
 `VideoInfo` gives the displayed width and height, so pose, crops and the model all work in
-one upright picture.
+one upright picture. Colours are converted to RGB with the matrix and range the file tags
+(BT.601 or BT.709, limited or full; untagged is BT.601 limited, as FFmpeg reads it). An HDR
+recording (PQ or HLG transfer: a phone's HDR mode) is refused: converted as SDR, its
+colours would be far darker and paler than any player, which tone-maps, shows them.
 
 An interlaced recording (a camcorder's 1080i, broadcast video) stores two fields per frame,
 the odd and even lines, taken half a frame apart: decoded as they are, fast movements (a
@@ -46,7 +49,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import ColorTrc, VideoReformatter
 
 from pipeio.atomic import atomic_path
 from pipeio.errors import InputError
@@ -79,6 +82,12 @@ INTERLACED_FIELD_ORDERS = frozenset({2, 3, 4, 5})
 # flagged progressive, which no reader can tell apart: every re-encode the messages suggest
 # deinterlaces first (frames flagged interlaced only, keeping one frame per frame).
 DEINTERLACE = "bwdif=mode=send_frame:deint=interlaced"
+# HDR transfer functions (a phone's HDR video is HLG, HDR10 is PQ): FFmpeg converts their
+# values to RGB as if they were SDR's BT.709 gamma, darker and paler than a player (which
+# tone-maps) shows them, so such a recording is refused with a command that tone-maps it.
+HDR_TRANSFERS = {ColorTrc.SMPTE2084: "PQ (HDR10)", ColorTrc.ARIB_STD_B67: "HLG"}
+TONE_MAP_TO_SDR = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+                   "tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
 
 
 def reencode_hint(interlaced: bool, filters: str = "") -> str:
@@ -175,6 +184,7 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
         aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
         origin = _player_origin_s(container)
         fields = stream.codec_context.field_order in INTERLACED_FIELD_ORDERS
+        transfer = stream.codec_context.color_trc
         if square_pixels and aspect and abs(float(aspect) - 1) > MAX_PIXEL_ASPECT_DEVIATION:
             raise InputError(
                 f"video {path} has non-square pixels (sample aspect ratio {aspect.numerator}:"
@@ -199,6 +209,13 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     if not pts:
         raise InputError(f"video {path} has no frames")
     interlaced = fields if first is None else bool(first.interlaced_frame)
+    if first is not None:  # the stream's tag, else the container's (FFmpeg fills it in)
+        transfer = first.color_trc
+    if transfer in HDR_TRANSFERS:
+        raise InputError(
+            f"video {path} is HDR video ({HDR_TRANSFERS[transfer]} transfer): read as SDR its "
+            "colours would be darker and paler than a player shows them; tone-map it to SDR, "
+            "e.g. " + reencode_hint(interlaced, TONE_MAP_TO_SDR))
     if any(p is None for p in pts):
         raise InputError(f"video {path} has frames without timestamps; re-encode it (e.g. "
                          f"{reencode_hint(interlaced)})")

@@ -591,6 +591,81 @@ def test_a_rotation_that_is_not_a_quarter_turn_is_refused(tmp_path, noise):
         probe(video)
 
 
+# Luma weights (Kr, Kb) of the colour matrices a file can tag: FFmpeg's AVColorSpace ids.
+_MATRICES = {1: (0.2126, 0.0722), 6: (0.299, 0.114)}  # BT.709, BT.601 (SMPTE 170M)
+
+
+@pytest.mark.parametrize("colorspace", [1, 6])
+@pytest.mark.parametrize("color_range", [1, 2])  # limited (MPEG), full (JPEG)
+def test_frames_are_converted_with_the_matrix_and_range_the_file_tags(tmp_path, colorspace,
+                                                                      color_range):
+    """Saturated colours stored as YUV by the tagged matrix and range come back as the RGB
+    they were (read with the other matrix they move by up to 28 grey levels, with the other
+    range by up to 19): the same scene gives the model the same input however it was coded."""
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    for i, colour in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200), (230, 200, 150)]):
+        rgb[:, 16 * i:16 * (i + 1)] = colour
+    kr, kb = _MATRICES[colorspace]
+    r, g, b = np.moveaxis(rgb.astype(np.float64), -1, 0)
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    cb, cr = (b - y) / (2 - 2 * kb), (r - y) / (2 - 2 * kr)
+    luma, chroma = (219 / 255, 224 / 255) if color_range == 1 else (1.0, 1.0)
+    yuv = np.stack([16 * (color_range == 1) + luma * y, 128 + chroma * cb, 128 + chroma * cr])
+    planes = np.clip(np.round(yuv), 0, 255).astype(np.uint8)
+    video = tmp_path / "tagged.mp4"
+    with av.open(str(video), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        stream.options = {"qp": "0"}  # lossless: the stored YUV is the YUV made here
+        stream.codec_context.colorspace = colorspace
+        stream.codec_context.color_range = color_range
+        for _ in range(3):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(planes, format="yuv444p")))
+        out.mux(stream.encode())
+    with FrameStream(video) as frames:
+        got = dict(frames.frames([2]))[2]
+    assert np.abs(got.astype(int) - rgb).max() <= 2
+
+
+@pytest.mark.parametrize(("transfer", "name"), [(18, "HLG"), (16, "PQ \\(HDR10\\)")])
+@pytest.mark.parametrize(("codec", "container"), [("libx264", "mp4"), ("mpeg4", "matroska")])
+def test_an_hdr_recording_is_refused_with_a_tone_mapping_command(tmp_path, noise, transfer,
+                                                                 name, codec, container):
+    """A phone's HDR video (HLG) or HDR10 (PQ), tagged in the H.264 stream or only in the
+    container (MPEG-4 Part 2 in Matroska), read as SDR is far darker and paler than a player
+    shows it (43 grey levels on average, half the saturation, in a synthetic HLG scene)."""
+    video = tmp_path / f"hdr.{container[:3]}"
+    with av.open(str(video), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.color_trc = transfer
+        stream.codec_context.color_primaries = stream.codec_context.colorspace = 9  # BT.2020
+        for frame in noise[:4]:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    with pytest.raises(InputError, match=(
+            rf"^video \S+hdr.{container[:3]} is HDR video \({name} transfer\): read as SDR its "
+            r"colours would be darker and paler than a player shows them; tone-map it to SDR, "
+            r'e\.g\. ffmpeg -i IN -vf "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,'
+            r'tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p" -c:v libx264 '
+            r"OUT\.mp4$")):
+        probe(video)
+
+
+def test_an_sdr_recording_tagged_bt709_throughout_is_read(tmp_path, noise):
+    """BT.709's own transfer (and primaries) are SDR: such a file is no HDR recording."""
+    tagged = tmp_path / "bt709.mp4"
+    with av.open(str(tagged), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.color_trc = stream.codec_context.color_primaries = 1
+        stream.codec_context.colorspace = 1
+        for frame in noise[:4]:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    assert probe(tagged).frames == 4
+
+
 def test_a_one_frame_video_has_the_containers_rate(tmp_path, noise):
     info = probe(_write(tmp_path / "one.mp4", noise[:1]))
     assert (info.frames, info.fps, info.times.tolist()) == (1, 25.0, [0.0])
