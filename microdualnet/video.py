@@ -452,6 +452,9 @@ class FrameStream:
         of = (frame.width, frame.height, frame.format.name)
         if self._field_of != of:
             graph = av.filter.Graph()
+            # Left at 0, FFmpeg starts a thread per CPU for the graph (16 per reader on a
+            # GPU node), which separatefields, copying no pixels, never uses.
+            graph.threads = 1
             nodes = [graph.add_buffer(width=frame.width, height=frame.height,
                                       format=frame.format.name,
                                       time_base=self._stream.time_base or Fraction(1, 1)),

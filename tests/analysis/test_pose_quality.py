@@ -298,6 +298,16 @@ def test_one_recording_followed_to_the_same_person_twice_is_flagged(tmp_path):
                                                       same_json_flag(["s1"])]
 
 
+def test_json_copied_to_the_folder_of_another_video_is_flagged_whatever_seat_it_followed(
+        tmp_path):
+    """One JSON under two participants with videos of their own, each sheet naming another
+    seat: the tracks differ, but only two children in one recording share JSON."""
+    paths = _write(tmp_path, _qc("s1", **_digests("v1", "v1", "kp1", "left")),
+                   _qc("s2", **_digests("v2", "v2", "kp1", "right")))
+    assert quality_table(paths)["flags"].tolist() == [same_json_flag(["s2"]),
+                                                      same_json_flag(["s1"])]
+
+
 def test_records_without_digests_are_read_and_never_flagged(tmp_path):
     """QC files written before the digests existed, beside new ones and an exclusion."""
     table = quality_table(_write(

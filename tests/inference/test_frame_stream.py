@@ -3,6 +3,7 @@ same pixels as a plain full decode, and bad files."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -533,8 +534,9 @@ def test_non_square_pixels_are_refused_with_the_way_out(tmp_path, noise, aspect,
     with pytest.raises(InputError, match=(
             rf"anamorphic.mp4 has non-square pixels \(sample aspect ratio "
             rf"{aspect.numerator}:{aspect.denominator}: stored 64x48, shown "
-            rf"{round(64 * aspect)}x48\); .*setsar=1")):
-        probe(video)
+            rf"{round(64 * aspect)}x48\); .* re-encode it, e\.g\. ffmpeg -i IN -vf "
+            r"\"scale=trunc\(iw\*sar/2\)\*2:ih,setsar=1\" -c:v libx264 OUT\.mp4$")):
+        probe(video)  # progressive: no deinterlacing in the way out
 
 
 def test_a_second_video_stream_is_refused_and_cover_art_is_not_one(tmp_path, noise):
@@ -1035,3 +1037,42 @@ def test_the_way_out_for_an_interlaced_recording_deinterlaces_first(tmp_path):
     with pytest.raises(InputError, match=r"gap.mkv has a variable frame rate .* e\.g\. ffmpeg "
                        r"-i IN -vf \"bwdif=mode=send_frame:deint=interlaced,fps=25\" -c:v"):
         probe(pause)
+    deinterlace = r"ffmpeg -i IN -vf bwdif=mode=send_frame:deint=interlaced -c:v libx264 OUT\.mp4"
+    raw = _write_interlaced(tmp_path / "raw.h264", "top", fmt="h264")
+    with pytest.raises(InputError, match=rf"raw.h264 has frames without timestamps; re-encode "
+                       rf"it \(e\.g\. {deinterlace}\)$"):
+        probe(raw)
+    camcorder = _write_interlaced(tmp_path / "camcorder.mp4", "top")
+    info = probe(camcorder)
+    wrong = dataclasses.replace(info, times=info.times + 100.0, frames_carry_times=True)
+    with pytest.raises(InputError, match=rf"camcorder.mp4: decoded frame 0 is timed .* "
+                       rf"re-encode it, e\.g\. {deinterlace}$"):
+        dict(FrameStream(camcorder, info=wrong).frames([3]))
+
+
+def test_the_decoders_flag_not_the_streams_header_says_a_recording_is_interlaced(
+        tmp_path, monkeypatch):
+    """The first frame's interlaced flag decides, also where the stream's header gives no
+    field order (taken here as a header FFmpeg reads as progressive or unknown)."""
+    import microdualnet.video as video_module
+
+    video = _write_interlaced(tmp_path / "camcorder.mp4", "bottom")
+    monkeypatch.setattr(video_module, "INTERLACED_FIELD_ORDERS", frozenset())
+    assert probe(video).interlaced
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts threads in /proc/self/task")
+def test_an_interlaced_recording_is_read_on_the_readers_own_thread(tmp_path):
+    """The filter graph taking a frame's first field would otherwise start a thread per CPU
+    for every reader of an interlaced recording (16 per loader on a GPU node), threads a
+    reader freed later in a forked loader process would wait for."""
+    video = _write_interlaced(tmp_path / "camcorder.mp4", "top")
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    before = threads()
+    with FrameStream(video) as stream:
+        assert len([f for _, f in stream.frames(range(2))]) == 2
+        assert len([f for _, f in stream.frames([3], size=(48, 32))]) == 1
+        assert threads() == before

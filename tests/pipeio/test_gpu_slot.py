@@ -132,7 +132,10 @@ def test_environment_left_alone_under_slurm_or_without_a_gpu(tmp_path, env, args
     job[2].touch()
     assert job[0].wait(timeout=30) == 0
     if "SLURM_JOB_ID" in env:
-        assert "gpu: SLURM job 42" in job[0].stderr.read()
+        log = job[0].stderr.read()
+        assert "gpu: SLURM job 42, CUDA_VISIBLE_DEVICES=" in log
+        assert "left as the scheduler set it" in log
+    assert not (tmp_path / "locks").exists()  # no slot taken
 
 
 def test_jobs_sharing_a_slurm_allocation_spread_over_its_gpus(tmp_path):

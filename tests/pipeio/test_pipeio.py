@@ -461,6 +461,7 @@ def _windows_file(path: Path, times: list[tuple[float, float]], **meta: object) 
     ([(0, 2)], {"first_frame_s": "0.5"}, r"its metadata has first_frame_s '0\.5', expected the "
      r"time \(s\) a player shows the video's first frame at$"),
     ([(0, 2)], {"first_frame_s": float("inf")}, r"its metadata has first_frame_s inf, "),
+    ([(0, 2)], {"first_frame_s": False}, r"its metadata has first_frame_s False, "),
     # Not numbers: tracebacks in the bin grid, the view spans and the timeline's pose check.
     ([(0, 2)], {"duration_s": float("nan")}, r"its metadata has duration_s nan, expected a "
      r"number of seconds$"),

@@ -123,4 +123,8 @@ def test_people_digest_follows_the_frames_and_is_none_without_anyone():
         openpose_io.people_digest([a, b])
     assert openpose_io.people_digest([b, a]) != openpose_io.people_digest([a, b])
     assert openpose_io.people_digest([none, none]) is None
+    # Stored in QC files that later runs compare against: the same bytes (each frame's count,
+    # then float32 values) whatever the arrays' dtype, or a copy goes unseen after an update.
+    assert openpose_io.people_digest([a.astype(np.float64), none]) == (
+        "be1be0f9129ac05fa9b13e9a760967da0c8156ccd3f1c3161ded2eb7acd3d7cc")
     assert openpose_io.file_stem("/x/visit 2_000000000012_keypoints.json") == "visit 2"

@@ -738,7 +738,8 @@ def test_one_epoch_steps_by_hand(make_config, tmp_path, monkeypatch):
     assert row["train_top1"] == 50.0 and row["epoch"] == 1
 
 
-def _amp_epoch(make_config, tmp_path, monkeypatch, losses: list[float]):
+def _amp_epoch(make_config, tmp_path, monkeypatch, losses: list[float],
+               grad_clip: float | None = None):
     """_train_epoch with mixed precision on a one-weight model (CPU's GradScaler, which skips
     and rescales as CUDA's does): step i's loss is `losses[i]` times the weight, so an
     infinite factor gives the infinite gradient that float16 overflow gives. Returns the
@@ -751,7 +752,7 @@ def _amp_epoch(make_config, tmp_path, monkeypatch, losses: list[float]):
                for _ in losses]
     model = _one_weight_model(monkeypatch, batches, losses)
     cfg = make_config(tmp_path, optim={"epochs": 1, "batch_size": 1, "lr": 0.1,
-                                       "warmup_epochs": 0, "grad_clip": None})
+                                       "warmup_epochs": 0, "grad_clip": grad_clip})
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     scaler = torch.amp.GradScaler("cpu")
     assert scaler.get_scale() == 2.0**16  # the scale GradScaler starts from on CUDA too
@@ -777,12 +778,14 @@ def test_mixed_precision_skipping_every_step_stops_the_run(make_config, tmp_path
         _amp_epoch(make_config, tmp_path, monkeypatch, [math.nan] * 20)
 
 
+@pytest.mark.parametrize("grad_clip", [None, 1.0])
 def test_mixed_precision_warm_up_skips_are_not_divergence(make_config, tmp_path,
-                                                          monkeypatch):
+                                                          monkeypatch, grad_clip):
     """AMP skips steps at its start until the scaled gradients fit float16; 16 skipped in a
-    row (from 2**16 down to scale 1, far more than a warm-up skips) still train on."""
+    row (from 2**16 down to scale 1, far more than a warm-up skips) still train on, also
+    where the gradients are clipped (their norm, unscaled, is then infinite at each skip)."""
     model, scaler, row = _amp_epoch(make_config, tmp_path, monkeypatch,
-                                    [math.inf] * 16 + [2.0] * 4)
+                                    [math.inf] * 16 + [2.0] * 4, grad_clip)
     assert scaler.get_scale() == 1.0
     assert float(model.weight.detach()) < 1.0 and row["epoch"] == 1  # the last 4 stepped
 
