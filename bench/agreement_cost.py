@@ -20,22 +20,20 @@ import argparse
 import hashlib
 import os
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from checkout_timing import ROOT, run_timed, time_checkouts
 
 from analysis.codings.boris import write_boris_tabular
 from analysis.codings.elan import write_elan
 from pipeio import atomic_write_text
 from pipeio.windows import write_windows
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASSES = [f"action {i:02d}" for i in range(52)] + ["no action"]
 FPS, SECONDS, WINDOW_S, HOP_S = 30.0, 180.0, 2.0, 0.5
 DECISION = ["--decision", "threshold", "--threshold", "0.6", "--baseline", "median",
@@ -112,19 +110,6 @@ def command(paths: dict[str, Path], out: Path) -> list[str]:
             str(paths["windows"]), "--out-dir", str(out), *DECISION]
 
 
-def run_once(tree: Path, paths: dict[str, Path], out: Path) -> tuple[float, float]:
-    """Wall and CPU (user + system) seconds of one job."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    clock = time.perf_counter()
-    # Run from the tree itself: `python -m` puts the working folder first on sys.path, so
-    # from anywhere else another checkout's `analysis` could be the one imported.
-    subprocess.run([sys.executable, *command(paths, out)], check=True, cwd=tree,
-                   env={**os.environ, "PYTHONPATH": str(tree)})
-    wall = time.perf_counter() - clock
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def digests(out: Path) -> dict[str, str]:
     """Every output but the provenance record (it holds times and the output folder)."""
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -143,18 +128,14 @@ def main() -> None:
     args.out = args.out.resolve()  # the jobs run from the checkout they time
     args.out.mkdir(parents=True, exist_ok=True)
     paths = make_inputs(args.out)
-    trees = {"this": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
-    for _ in range(args.runs):
-        for name, tree in trees.items():
-            times[name].append(run_once(tree, paths, args.out / f"result-{name}"))
-    for name, runs in times.items():
-        wall, cpu = zip(*runs, strict=True)
-        print(f"{name} ({trees[name]}): CPU {statistics.median(cpu):.1f} s, wall "
-              f"{statistics.median(wall):.1f} s (median of {len(runs)}; CPU "
+    times = time_checkouts(args.compare, args.runs, lambda name, tree: run_timed(
+        command(paths, args.out / f"result-{name}"), tree))
+    for name, (tree, wall, cpu) in times.items():
+        print(f"{name} ({tree}): CPU {statistics.median(cpu):.1f} s, wall "
+              f"{statistics.median(wall):.1f} s (median of {len(cpu)}; CPU "
               f"{', '.join(f'{c:.1f}' for c in cpu)})")
     if args.compare:
-        this, other = (digests(args.out / f"result-{n}") for n in trees)
+        this, other = (digests(args.out / f"result-{n}") for n in times)
         differ = sorted(k for k in this.keys() | other.keys() if this.get(k) != other.get(k))
         print("outputs", f"differ: {differ}" if differ else f"byte-identical ({len(this)} files)")
     if args.profile:

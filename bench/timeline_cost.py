@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import resource
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from checkout_timing import run_timed, time_checkouts
 
 from pipeio.atomic import atomic_path
 from pipeio.windows import write_windows
 
-ROOT = Path(__file__).resolve().parents[1]
 FPS, FRAMES, WIDTH, HEIGHT = 30.0, 5400, 1920, 1080
 CLASSES = [f"action {i:02d}" for i in range(52)] + ["no action"]
 ENTITIES = ["body", "head", "left hand", "right hand", "legs"]
@@ -87,18 +82,12 @@ def make_inputs(folder: Path, cohort: int = 290, seed: int = 0) -> dict[str, Pat
     return paths
 
 
-def run_once(tree: Path, paths: dict[str, Path], out: Path) -> tuple[float, float]:
-    """Wall and CPU (user + system) seconds of one job, the workflow's command line."""
-    cmd = [sys.executable, "-m", "analysis", "timeline", "--windows", str(paths["windows"]),
-           "--pose", str(paths["pose"]), "--truth", str(paths["truth"]),
-           "--decision", "threshold", "--threshold", "0.6", "--baseline", "median",
-           "--credit", "window", "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    clock = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=out.parent, env={**os.environ, "PYTHONPATH": str(tree)})
-    wall = time.perf_counter() - clock
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def command(paths: dict[str, Path], out: Path) -> list[str]:
+    """The workflow's command line for one participant's timeline."""
+    return ["-m", "analysis", "timeline", "--windows", str(paths["windows"]),
+            "--pose", str(paths["pose"]), "--truth", str(paths["truth"]),
+            "--decision", "threshold", "--threshold", "0.6", "--baseline", "median",
+            "--credit", "window", "--out", str(out)]
 
 
 def main() -> None:
@@ -108,21 +97,18 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, default=None,
                         help="another checkout whose `analysis` to time alongside")
     args = parser.parse_args()
+    args.out = args.out.resolve()  # the jobs run from the checkout they time
     args.out.mkdir(parents=True, exist_ok=True)
     paths = make_inputs(args.out)
-    trees = {"this": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
-    for _ in range(args.runs):
-        for name, tree in trees.items():
-            times[name].append(run_once(tree, paths, args.out / f"{name}.png"))
-    for name, runs in times.items():
-        wall, cpu = zip(*runs, strict=True)
-        print(f"{name} ({trees[name]}): wall {statistics.median(wall):.2f} s, "
-              f"CPU {statistics.median(cpu):.2f} s per job (median of {len(runs)}); "
+    times = time_checkouts(args.compare, args.runs, lambda name, tree: run_timed(
+        command(paths, args.out / f"{name}.png"), tree))
+    for name, (tree, wall, cpu) in times.items():
+        print(f"{name} ({tree}): wall {statistics.median(wall):.2f} s, "
+              f"CPU {statistics.median(cpu):.2f} s per job (median of {len(cpu)}); "
               f"290 jobs: {290 * statistics.median(cpu) / 60:.1f} CPU-min")
     if args.compare:
         digests = {hashlib.sha256((args.out / f"{n}.png").read_bytes()).hexdigest()
-                   for n in trees}
+                   for n in times}
         print("figures", "byte-identical" if len(digests) == 1 else "differ")
 
 
