@@ -58,15 +58,12 @@ def rate_events(events: pd.DataFrame, start: np.ndarray, width: np.ndarray,
     """A coder's events on a grid: bins whose centre an event covers, as windows cover
     theirs (`analysis.aggregate.bin_centres`); every bin valid."""
     centre = bin_centres(start, width)
-    spans = events_by_action(events)
-    masks = {}
+    rated = Rated({}, np.ones(len(start), bool), events)
     for action in actions:
         mask = np.zeros(len(start), bool)
-        for s, e in spans.get(action, []):
+        for s, e in rated.spans.get(action, []):
             mask |= (centre >= s) & (centre < e)
-        masks[action] = mask
-    rated = Rated(masks, np.ones(len(start), bool), events)
-    rated.spans = spans  # already split: cached_property takes an assigned value
+        rated.masks[action] = mask
     return rated
 
 
