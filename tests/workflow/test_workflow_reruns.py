@@ -94,3 +94,34 @@ def test_a_study_clip_list_corrected_in_place_trains_again(tmp_path):
     listing.write_text("".join(lines[:-1]))  # a clip taken out of training, in place
     os.utime(folder, ns=(kept.st_atime_ns, kept.st_mtime_ns))
     assert _plan(wd, "model/model.json") == {"train": 1}
+
+
+def test_swapping_the_demo_width_and_height_remakes_the_cohort(tmp_path):
+    """Snakemake compares a rule's parameter values sorted and without their names, so 64x48
+    turned into 48x64 as two parameters would keep the old videos as current."""
+    wd = reduced_workdir(tmp_path)
+    sheet = "demo_data/cohort/participants.tsv"
+    _run(wd, sheet)
+    assert _plan(wd, sheet) == {}
+    set_keys(wd, "demo", width=48, height=64)
+    assert _plan(wd, sheet) == {"demo_cohort": 1}
+
+
+def test_no_rule_passes_two_plain_numbers_as_separate_parameters(tmp_path):
+    """The rule-level guard behind the test above: numbers a rule takes from the config travel
+    as one mapping (whose keys Snakemake records), so no two of them can trade values
+    unnoticed. Strings are left: every plain string parameter has its own kind of value
+    (a backend name, a flag list, a path)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    wd = reduced_workdir(tmp_path, percent_time_source="model")
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(cores=1), snakefile=ROOT / "Snakefile",
+            workdir=wd, config_settings=ConfigSettings(configfiles=[wd / "config.yaml"]))
+        rules = {rule.name: [name for name, value in rule.params._allitems()
+                             if name and isinstance(value, (int, float))]
+                 for rule in workflow._workflow.rules}
+    assert {"demo_cohort", "demo_clips", "infer", "pose"} <= set(rules)
+    assert {name: numbers for name, numbers in rules.items() if len(numbers) > 1} == {}

@@ -20,6 +20,8 @@ USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_me
 PY = "python" if USE_CONDA else sys.executable
 RESULTS = config["results"]
 DEMO = config["demo"]
+# The demo cohort's settings as one rule parameter (a mapping, see demo_cohort's params).
+DEMO_SYNTH = {k: DEMO[k] for k in ("per_group", "seconds", "fps", "width", "height", "seed")}
 try:  # the stats section is checked key by key before any job runs
     STATS = load_stats_config({"stats": config.get("stats") or {}})
 except InputError as err:

@@ -18,17 +18,15 @@ rule demo_cohort:
     resources:
         mem_mb=2000,
     params:
-        demo_seconds=DEMO["seconds"],
-        demo_fps=DEMO["fps"],
-        demo_width=DEMO["width"],
-        demo_height=DEMO["height"],
-        demo_seed=DEMO["seed"],
+        # One mapping, not a parameter per key: Snakemake compares a rule's parameter values
+        # without their names, so swapping width and height would rerun nothing.
+        demo=DEMO_SYNTH,
         out=lambda wc, output: str(Path(output.sheet).parent),
-        demo_per_group=DEMO["per_group"],
     shell:
         "\"$MDN_PY\" -m microdualnet synth cohort --out {params.out:q} --overwrite"
-        " --per-group {params.demo_per_group:q} --seconds {params.demo_seconds:q} --fps {params.demo_fps:q}"
-        " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
+        " --per-group {params.demo[per_group]:q} --seconds {params.demo[seconds]:q}"
+        " --fps {params.demo[fps]:q} --width {params.demo[width]:q} --height {params.demo[height]:q}"
+        " --seed {params.demo[seed]:q}"
         " --workers {threads} > {log:q} 2>&1"
 
 

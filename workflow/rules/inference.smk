@@ -74,20 +74,25 @@ rule infer:
         # The model process runs on one core, the others decode (a stretch of video each);
         # with one thread it decodes between batches itself.
         loader_workers=lambda wc, threads: threads - 1,
-        model_path=MODEL["path"],
-        infer_window_s=INFER["window_s"],
-        infer_hop_s=INFER["hop_s"],
-        infer_batch_size=INFER["batch_size"],
-        infer_device=INFER["device"],
-        on_error=ON_ERROR,
+        # One mapping (see demo_cohort): Snakemake compares parameter values without their
+        # names, so window_s and hop_s swapped would keep windows cut the other way.
+        infer={
+            "model": MODEL["path"],
+            "window_s": INFER["window_s"],
+            "hop_s": INFER["hop_s"],
+            "batch_size": INFER["batch_size"],
+            "device": INFER["device"],
+            "on_error": ON_ERROR,
+        },
     shell:
         "\"$MDN_PY\" -m pipeio.gpu"
         + (" --devices none" if INFER_ON_CPU else "")
         + " --"
-        " \"$MDN_PY\" -m microdualnet infer --model {params.model_path:q} --video {input.video:q}"
+        " \"$MDN_PY\" -m microdualnet infer --model {params.infer[model]:q} --video {input.video:q}"
         " --pose {input.pose:q} --out {output:q} --participant-id {wildcards.pid:q}"
-        " --window-s {params.infer_window_s:q} --hop-s {params.infer_hop_s:q} --batch-size {params.infer_batch_size:q}"
-        " --device {params.infer_device:q} --on-error {params.on_error:q}"
+        " --window-s {params.infer[window_s]:q} --hop-s {params.infer[hop_s]:q}"
+        " --batch-size {params.infer[batch_size]:q} --device {params.infer[device]:q}"
+        " --on-error {params.infer[on_error]:q}"
         " --threads 1 --workers {params.loader_workers:q} --no-progress > {log:q} 2>&1"
 
 

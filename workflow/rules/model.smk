@@ -39,20 +39,21 @@ rule demo_clips:
     resources:
         mem_mb=2000,
     params:
-        model_clips_per_class=MODEL["clips_per_class"],
-        model_background_factor=MODEL["background_factor"],
-        demo_fps=DEMO["fps"],
-        demo_width=DEMO["width"],
-        demo_height=DEMO["height"],
-        demo_seed=DEMO["seed"],
+        # One mapping (see demo_cohort): Snakemake compares parameter values without names.
+        clips={
+            "per_class": MODEL["clips_per_class"],
+            "held_out": max(1, -(-MODEL["clips_per_class"] // 5)),
+            "background_factor": MODEL["background_factor"],
+            **{k: DEMO[k] for k in ("fps", "width", "height", "seed")},
+        },
         out=lambda wc, output: str(Path(output.labels).parent),
-        held_out=max(1, -(-MODEL["clips_per_class"] // 5)),
     shell:
         "\"$MDN_PY\" -m microdualnet synth clips --out {params.out:q} --overwrite"
-        " --train-per-class {params.model_clips_per_class:q} --val-per-class {params.held_out:q}"
-        " --test-per-class {params.held_out:q}"
-        " --background-factor {params.model_background_factor:q} --fps {params.demo_fps:q}"
-        " --width {params.demo_width:q} --height {params.demo_height:q} --seed {params.demo_seed:q}"
+        " --train-per-class {params.clips[per_class]:q} --val-per-class {params.clips[held_out]:q}"
+        " --test-per-class {params.clips[held_out]:q}"
+        " --background-factor {params.clips[background_factor]:q} --fps {params.clips[fps]:q}"
+        " --width {params.clips[width]:q} --height {params.clips[height]:q}"
+        " --seed {params.clips[seed]:q}"
         " --workers {threads} > {log:q} 2>&1"
 
 
