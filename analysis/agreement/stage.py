@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.aggregate import bin_grid, decision_from, participant_timeline, windows_files
 from analysis.agreement.compare import Rated, compare, rate_events
-from analysis.agreement.figures import bland_altman_figure
+from analysis.agreement.figures import BlandAltmanFigures
 from analysis.agreement.table import markdown
 from analysis.codings import coding_files, load_mapping, read_codings
 from analysis.codings.model import timeline_events
@@ -157,7 +157,10 @@ def _write(out_dir: Path, result: pd.DataFrame, points: pd.DataFrame, actions: l
         points.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     atomic_write_text(out_dir / "agreement.md",
                       markdown(result, args.bin_s, args.min_iou, args.level))
+    # Every action has a row for each pair: one figure, a panel per pair, drawn per action.
+    figures = BlandAltmanFigures(list(result[["reference", "compared"]].drop_duplicates()
+                                      .itertuples(index=False, name=None)))
     for action, slug in zip(actions, slugs, strict=True):
-        bland_altman_figure(action, points[points["action"] == action],
-                            result[result["action"] == action],
-                            out_dir / "figures" / f"bland_altman_{slug}.png")
+        figures.draw(action, points[points["action"] == action],
+                     result[result["action"] == action],
+                     out_dir / "figures" / f"bland_altman_{slug}.png")

@@ -454,8 +454,8 @@ def test_agreement_cli_provenance_names_every_file_read(tmp_path, monkeypatch):
     durations = tmp_path / "durations.tsv"
     durations.write_text("participant_id\tduration_s\nsub-002\t30\n")
     drawn = []  # (action, actions of the points the action's figure gets)
-    monkeypatch.setattr(stage, "bland_altman_figure",
-                        lambda action, pts, rows, out: drawn.append((action, set(pts["action"]))))
+    monkeypatch.setattr(stage.BlandAltmanFigures, "draw", lambda self, action, pts, rows,
+                        out: drawn.append((action, set(pts["action"]))))
     out = _run_two_coders(tmp_path, "--durations", str(durations), "--min-iou", "0.7",
                           "--level", "0.9", "--bin-s", "0.3")
     assert drawn == [("nodding", {"nodding"}), ("shaking legs", {"shaking legs"})]

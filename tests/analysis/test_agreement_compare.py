@@ -170,37 +170,79 @@ def test_markdown_rows_in_action_then_pair_order_and_level_as_written():
         for r, c in (("a", "b"), ("a", "model"), ("b", "model"))]
 
 
-def test_bland_altman_figure_draws_each_pairs_points_and_lines(tmp_path, monkeypatch):
+def _ba_rows(**pairs: tuple[int, float, float, float]) -> pd.DataFrame:
+    """Agreement rows of reference `a` against each compared source: (n, bias, low, high)."""
+    return pd.DataFrame([{"reference": "a", "compared": c, "n": n, "ba_bias": bias,
+                          "ba_low": low, "ba_high": high}
+                         for c, (n, bias, low, high) in pairs.items()])
+
+
+def _ba_points(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+    """Percent times (participant, compared source, reference, compared) against `a`."""
+    return pd.DataFrame([{"participant_id": p, "action": "nodding", "reference": r,
+                          "compared": c, "reference_source": "a", "compared_source": s}
+                         for p, s, r, c in rows])
+
+
+def test_bland_altman_figure_draws_each_pairs_points_and_lines(tmp_path):
     """One panel per pair: dots at (mean, compared - reference) of that pair's participants,
     the bias and limits of that pair's row, its n in the title."""
-    figs = []
-    monkeypatch.setattr(figures.plt, "close", figs.append)  # keep the figure to look at
-    pairs = pd.DataFrame({"participant_id": ["p1", "p2", "p1"], "action": "nodding",
-                          "reference": [40.0, 20.0, 10.0], "compared": [30.0, 20.0, 50.0],
-                          "reference_source": "a", "compared_source": ["model", "model", "b"]})
-    rows = pd.DataFrame({"reference": ["a", "a"], "compared": ["model", "b"], "n": [2, 1],
-                         "ba_bias": [-5.0, 40.0], "ba_low": [-20.0, 30.0],
-                         "ba_high": [10.0, 50.0]})
-    out = figures.bland_altman_figure("nodding", pairs, rows, tmp_path / "f" / "ba.png")
+    drawer = figures.BlandAltmanFigures([("a", "model"), ("a", "b")])
+    pairs = _ba_points([("p1", "model", 40.0, 30.0), ("p2", "model", 20.0, 20.0),
+                        ("p1", "b", 10.0, 50.0)])
+    rows = _ba_rows(model=(2, -5.0, -20.0, 10.0), b=(1, 40.0, 30.0, 50.0))
+    out = drawer.draw("nodding", pairs, rows, tmp_path / "f" / "ba.png")
     assert out.is_file()
-    first, second = figs[0].axes
+    first, second = drawer.axes
     assert first.collections[0].get_offsets().tolist() == [[35.0, -10.0], [20.0, 0.0]]
     assert second.collections[0].get_offsets().tolist() == [[30.0, 40.0]]
     for ax, want in ((first, [-5.0, -20.0, 10.0, 0.0]), (second, [40.0, 30.0, 50.0, 0.0])):
         assert [line.get_ydata()[0] for line in ax.lines] == want  # bias, limits, zero
     assert (first.get_title(), second.get_title()) == ("model vs a (n=2)", "b vs a (n=1)")
     assert second.get_ylabel() == "b - a (points)"
+    assert drawer.figure.get_suptitle() == "nodding: Bland-Altman"
+
+
+def test_bland_altman_figure_drawn_over_is_the_figure_drawn_anew(tmp_path):
+    """The figure is drawn over for each action: an action's PNG has the bytes it has drawn
+    on a figure of its own (the last action's dots, lines, axes ranges and layout gone), and
+    the same bytes drawn again. The second action: a panel without dots, whose x range a new
+    axes takes from 0-1 (no participant in common: NaN bias and limits); a limit just past the
+    dots but inside their margin, which a new axes leaves out of the y range; narrower tick
+    labels than the first action's, and x ticks (0 to 4.4) that a panel as narrow as the
+    first action's would space otherwise: the layout starts from a new figure's."""
+    keys = [("a", "model"), ("a", "b")]
+    wide = (_ba_points([("p1", "model", 0.0, 90.0), ("p2", "model", 80.0, 1.0),
+                        ("p1", "b", 3.0, 1000.0)]),
+            _ba_rows(model=(2, 5.0, -120.0, 130.0), b=(1, 997.0, 990.0, 1005.0)))
+    narrow = (_ba_points([("p1", "model", 1.0, 1.5), ("p2", "model", 2.0, 1.0),
+                          ("p3", "model", 4.35, 4.45)]),
+              _ba_rows(model=(3, -0.1, -1.05, 0.4), b=(0, math.nan, math.nan, math.nan)))
+    reused = figures.BlandAltmanFigures(keys)
+    reused.draw("wide", *wide, tmp_path / "reused_wide.png")
+    reused.draw("narrow", *narrow, tmp_path / "reused_narrow.png")
+    reused.draw("narrow", *narrow, tmp_path / "again_narrow.png")
+    for name, (pairs, rows) in (("wide", wide), ("narrow", narrow)):
+        new = figures.BlandAltmanFigures(keys)
+        new.draw(name, pairs, rows, tmp_path / f"new_{name}.png")
+        assert ((tmp_path / f"reused_{name}.png").read_bytes()
+                == (tmp_path / f"new_{name}.png").read_bytes()), name
+    assert (tmp_path / "again_narrow.png").read_bytes() == (
+        tmp_path / "reused_narrow.png").read_bytes()
+    for ax, own in zip(reused.axes, new.axes, strict=True):
+        assert (ax.get_xlim(), ax.get_ylim()) == (own.get_xlim(), own.get_ylim())
+        assert len(ax.collections) == 1 and len(ax.lines) == 4  # this action's only
+    # The dots' differences -1 to 0.5 and 5% margins: the limit at -1.05 lies inside.
+    assert reused.axes[0].get_ylim() == pytest.approx((-1.075, 0.575))
 
 
 def test_bland_altman_title_prints_dollar_signs_as_written(tmp_path):
     """An action named with two `$` and a backslash between them stopped the agreement stage
     with a mathtext traceback (and `a $5 b$` printed as math)."""
-    pairs = pd.DataFrame({"participant_id": ["p1", "p2"], "action": "a", "reference": [1.0, 2.0],
-                          "compared": [2.0, 2.0], "reference_source": "a",
-                          "compared_source": "model"})
-    rows = pd.DataFrame({"reference": ["a"], "compared": ["model"], "n": [2], "ba_bias": [0.5],
-                         "ba_low": [-1.0], "ba_high": [2.0]})
-    out = figures.bland_altman_figure(r"pay $5 or \q$", pairs, rows, tmp_path / "ba.png")
+    pairs = _ba_points([("p1", "model", 1.0, 2.0), ("p2", "model", 2.0, 2.0)])
+    rows = _ba_rows(model=(2, 0.5, -1.0, 2.0))
+    drawer = figures.BlandAltmanFigures([("a", "model")])
+    out = drawer.draw(r"pay $5 or \q$", pairs, rows, tmp_path / "ba.png")
     assert out.is_file()
 
 
