@@ -266,3 +266,14 @@ def test_review_files_of_a_video_shown_after_a_lead_in_keep_the_players_times(tm
     project = json.loads((tmp_path / "review" / "boris" / "sub-001.boris").read_text())
     assert project["observations"]["sub-001"]["media_info"]["length"] == {
         "../../sub-001.mp4": 12.5}
+
+
+def test_review_codings_windows_given_twice_adds_to_the_first(tmp_path):
+    """`--windows a --windows b` is one list: a repeated option once kept only the last
+    files, and the first participant got no review files."""
+    files = [windows_file(tmp_path, pid) for pid in ("sub-001", "sub-002")]
+    assert analysis_main(["review-codings", "--windows", str(files[0]), "--windows",
+                          str(files[1]), "--out-dir", str(tmp_path / "review"),
+                          "--decision", "background", "--baseline", "none"]) == 0
+    assert sorted(p.name for p in (tmp_path / "review" / "elan").iterdir()) == [
+        "sub-001.eaf", "sub-002.eaf"]

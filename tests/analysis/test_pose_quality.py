@@ -264,6 +264,19 @@ def test_identical_json_names_the_other_participants_and_is_warned_about(tmp_pat
     assert "name:" not in (tmp_path / "q.tsv").read_text()  # no digest in the table
 
 
+def test_the_others_are_named_in_participant_order_whatever_the_files_order(tmp_path):
+    """The flags name the other participants sorted, not in the order the QC files came
+    in: s3, s1 and s2 share one JSON; s0's is named after the recording of seated s4 and s5."""
+    table = quality_table(_write(
+        tmp_path, _qc("s3", **_digests("v3", "v3", "kp")), _qc("s1", **_digests("v1", "v1", "kp")),
+        _qc("s5", **_digests("vx", "vx", "kp5")), _qc("s0", **_digests("vx", "v0", "kp0")),
+        _qc("s2", **_digests("v2", "v2", "kp")), _qc("s4", **_digests("vx", "vx", "kp4")),
+    )).set_index("participant_id")
+    assert table.loc["s1", "flags"] == same_json_flag(["s2", "s3"])
+    assert table.loc["s2", "flags"] == same_json_flag(["s1", "s3"])
+    assert table.loc["s0", "flags"] == named_json_flag(["s4", "s5"])
+
+
 def test_files_named_after_another_participants_video_are_flagged(tmp_path):
     """Swapped folders: each named after the other's video; the keypoints differ."""
     table = quality_table(_write(

@@ -291,3 +291,13 @@ def test_a_covariate_named_like_a_file_keeps_its_stats_reason():
     assert merged["reason"].tolist()[:2] == ["missing covariate age.months",
                                              "in the sheet but not the percent-time table"]
     assert "Jane" not in merged["reason"][2]
+
+
+def test_provenance_given_twice_adds_to_the_first(run_files, tmp_path):
+    """`--provenance a --provenance b` is one list: a repeated option once kept only the
+    last records, and the report left the first steps out of its provenance."""
+    infer = tmp_path / "infer.provenance.json"
+    infer.write_text(json.dumps({"step": "infer", "created_utc": "2026-01-01T00:00:00Z",
+                                 "git_commit": "def456", "versions": {"python": "3.11.9"}}))
+    text = _report(run_files, tmp_path, "--provenance", str(infer))
+    assert re.findall(r"<li>(\w+): 2026", text) == ["stats", "infer"]

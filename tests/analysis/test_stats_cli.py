@@ -172,3 +172,19 @@ def test_each_stage_command_parses_its_own_options(command, capsys) -> None:
         main([command, "-h"])
     assert done.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: python -m analysis {command} ")
+
+
+@pytest.mark.parametrize("command", ["stats", "plots"])
+def test_stats_and_plots_import_no_stage_module(command) -> None:
+    """`stats` and `plots` take no stage's parser, so none of the stages' modules (the
+    report's, the codings readers, the agreement's, ...) is imported for them. In a fresh
+    interpreter, as the workflow runs them."""
+    code = ("import sys\nfrom analysis.__main__ import STAGES, main\n"
+            f"try:\n    main([{command!r}, '-h'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m for m, _ in STAGES.values()} & set(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    usage, *_, imported = proc.stdout.splitlines()
+    assert usage.startswith(f"usage: python -m analysis {command} ")
+    assert imported == "[]"

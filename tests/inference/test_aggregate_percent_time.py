@@ -918,3 +918,17 @@ def test_the_files_and_sheet_rows_in_another_order_change_no_byte(tmp_path, monk
     assert list(dict.fromkeys(table["participant_id"])) == ["a", "c"]
     excluded = pd.read_csv(tmp_path / "one" / "pt_exclusions.tsv", sep="\t")
     assert excluded["participant_id"].tolist() == ["b", "d"]
+
+
+def test_windows_given_twice_adds_to_the_first(tmp_path):
+    """`--windows a --windows b` is one list: a repeated option once kept only the last
+    files, and the participants of the first were left out of the table without a word."""
+    files = [_windows(tmp_path, pid, [(0, 2, [0.7, 0.1, 0.2])], 2.0) for pid in "ab"]
+    _sheet(["a", "b"]).to_csv(tmp_path / "sheet.tsv", sep="\t", index=False)
+    once, twice = tmp_path / "once.tsv", tmp_path / "twice.tsv"
+    for out, windows in ((once, ["--windows", *map(str, files)]),
+                         (twice, ["--windows", str(files[0]), "--windows", str(files[1])])):
+        assert analysis_main(["aggregate", *windows, "--participants",
+                              str(tmp_path / "sheet.tsv"), "--out", str(out)]) == 0
+    assert twice.read_bytes() == once.read_bytes()
+    assert set(pd.read_csv(twice, sep="\t")["participant_id"]) == {"a", "b"}

@@ -363,6 +363,8 @@ def test_the_pixel_checks_give_the_same_answers_block_by_block(monkeypatch):
         with pytest.raises(InputError) as normalised:
             check_pixel_frame(scaled, 640, 480, "json")
         check_pixel_frame([*scaled, *_one_person((1.6, 0.2, 0.9))], 640, 480, "json")
+        check_pixel_frame([*_one_person((1.6, 0.2, 0.9)), *scaled], 640, 480, "json")
+        check_pixel_frame([*scaled, *_one_person((-1.6, 0.2, 0.9))], 640, 480, "json")
         check_pixel_frame([unseen, np.zeros((0, 25, 3), np.float32)], 640, 480, "json")
         answers.append((str(first.value), str(normalised.value),
                         small_frame_warning(small, 1920, 1080),
