@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,7 +29,7 @@ from pydantic import (
 )
 
 from pipeio import InputError
-from pipeio.yamlfile import safe_load_unique
+from pipeio.yamlfile import load_yaml_file
 
 Part = Literal["engagement", "intensity"]
 Preset = Literal["recommended", "paper"]
@@ -305,10 +304,7 @@ def load_stats_config(source: str | Path | Mapping[str, Any] | None = None) -> S
         path = Path(source)
         if not path.is_file():
             raise InputError(f"config file {path} does not exist")
-        try:
-            data = safe_load_unique(path.read_text(encoding="utf-8"), f"config file {path}") or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"config file {path} is not valid YAML: {exc}") from None
+        data = load_yaml_file(path, "config file") or {}
     if not isinstance(data, Mapping):
         raise InputError("statistics config must be a mapping of keys to values")
     prefix = ""

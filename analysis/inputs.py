@@ -305,8 +305,8 @@ def _attach_covariates(
             _one_value_per_participant(table, cov, source)
         else:
             raise InputError(
-                f"covariate column {cov!r} (stats.covariates) is in neither the participant "
-                f"sheet nor the percent-time table; sheet columns: {list(sheet.columns)}"
+                f"covariate column {cov!r} (stats.covariates) is in neither the {sheet_name} "
+                f"nor the percent-time table; sheet columns: {list(sheet.columns)}"
             )
         if len(rows):
             if not config.exclude_incomplete:

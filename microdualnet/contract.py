@@ -15,7 +15,6 @@ training metrics.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from microdualnet.model.config import IMAGENET_MEAN, IMAGENET_STD
 from microdualnet.windowplan import SamplingRule
 from pipeio.errors import InputError
 from pipeio.modelfiles import META_FILE
+from pipeio.values import is_finite_number
 
 FORMAT = "microdualnet-model/2"
 OLD_FORMATS = ("microdualnet-model/1",)
@@ -84,8 +84,8 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise InputError(f"model folder {folder}: missing {META_FILE}")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, *OLD_FORMATS):
         found = meta.get("format") if isinstance(meta, dict) else None
         raise InputError(f"{path}: key 'format' is {found!r}, expected {FORMAT!r}")
@@ -139,7 +139,7 @@ def read_contract(folder: str | Path, fps: float | None = None) -> ModelContract
 def _triple(value: Any, expected: tuple[float, ...]) -> bool:
     """`value` is a list of three numbers close to `expected`."""
     return (isinstance(value, list) and len(value) == 3
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            and all(is_finite_number(v) for v in value)
             and bool(np.allclose(value, expected)))
 
 
@@ -163,8 +163,7 @@ def _upgrade(meta: dict[str, Any], path: Path, fps: float | None) -> dict[str, A
 
 def _number(meta: dict[str, Any], key: str, path: Path, kind: type) -> Any:
     value = meta.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            math.isfinite(value) and value > 0) or (kind is int and value != int(value)):
+    if not (is_finite_number(value) and value > 0) or (kind is int and value != int(value)):
         raise InputError(f"{path}: key {key!r} must be a positive "
                          f"{'integer' if kind is int else 'number'}, got {value!r}")
     return kind(value)
@@ -190,8 +189,7 @@ def parse_view(value: Any, path: Path) -> View:
         return View("full")
     margin, conf = value.get("margin"), value.get("min_joint_confidence")
     short = value.get("source_short_side")
-    if (isinstance(margin, bool) or not isinstance(margin, int | float)
-            or not math.isfinite(margin) or margin < 1):
+    if not is_finite_number(margin) or margin < 1:
         raise InputError(f"{path}: key 'view.margin' must be a finite number >= 1, "
                          f"got {margin!r}")
     if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 <= conf < 1:

@@ -61,8 +61,8 @@ def read_frame(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: not a readable OpenPose JSON file ({err})") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise InputError(f"{path}: not a readable OpenPose JSON file ({err})") from None
     people = data.get("people") if isinstance(data, dict) else None
     if not isinstance(people, list):
         raise InputError(f"{path}: expected an object with a 'people' list")
@@ -76,8 +76,10 @@ def read_frame(path: str | Path) -> np.ndarray:
                 f" got {got}{_other_model(person, flat)}"
             )
         values = np.array([_number(v) for v in flat]).reshape(NUM_JOINTS, 3)
-        if not np.isfinite(values).all():
-            joint = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
+        # A value past float32's range would be stored as infinity.
+        usable = np.abs(values) <= np.finfo(np.float32).max
+        if not usable.all():
+            joint = int(np.flatnonzero(~usable.all(1))[0])
             raise InputError(f"{path}: person {k} joint {joint} is not three numbers "
                              f"({reprlib.repr(flat[3 * joint:3 * joint + 3])})")
         values[:, 2] = np.clip(values[:, 2], 0.0, 1.0)

@@ -44,7 +44,8 @@ def check_weights_file(path: str | Path) -> None:
                 raise ValueError("header length")
             header = json.loads(fh.read(length))
         ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
-    except (struct.error, ValueError, KeyError, TypeError, IndexError, AttributeError):
+    except (struct.error, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            OverflowError, RecursionError):  # Infinity as an offset; nesting too deep
         raise InputError(f"{damaged}: not a safetensors file") from None
     need = 8 + length + max(ends, default=0)
     if size != need:

@@ -22,7 +22,7 @@ It lives in `pipeio` because both sides speak it: inference (torch) writes it an
 from __future__ import annotations
 
 import json
-import math
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from pipeio.atomic import atomic_path
 from pipeio.errors import InputError
 from pipeio.modelfiles import model_digest
+from pipeio.values import is_finite_number
 
 META_KEY = b"microdualnet.windows"
 PROB_PREFIX = "prob_"
@@ -67,14 +68,23 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     try:
         arrow = pq.read_table(path)
     except (OSError, pa.ArrowException) as err:
-        raise InputError(f"windows file {path} is not readable Parquet ({err})") from err
+        raise InputError(f"windows file {path} is not readable Parquet "
+                         f"({_one_line(err)})") from err
     meta = _metadata(arrow.schema, path)
     if meta is None:
         raise InputError(f"windows file {path} lacks its {META_KEY.decode()} metadata")
-    table = arrow.to_pandas()
-    need = ["start_s", "end_s", "valid"] + [PROB_PREFIX + c for c in meta.get("class_names", [])]
+    try:
+        table = arrow.to_pandas()
+    except (TypeError, ValueError, pa.ArrowException) as err:  # damaged pandas metadata
+        raise InputError(f"windows file {path} is not readable Parquet "
+                         f"({_one_line(err)})") from None
+    names = meta.get("class_names")
+    if names and not (isinstance(names, list) and all(isinstance(c, str) for c in names)):
+        raise InputError(f"windows file {path}: its metadata has class_names "
+                         f"{reprlib.repr(names)}, expected a list of class names")
+    need = ["start_s", "end_s", "valid"] + [PROB_PREFIX + c for c in names or []]
     missing = [c for c in need if c not in table.columns]
-    if missing or not meta.get("class_names"):
+    if missing or not names:
         raise InputError(f"windows file {path} lacks column(s) {missing or 'class_names'}")
     twice = sorted({c for c in meta["class_names"] if meta["class_names"].count(c) > 1})
     if twice:  # one prob_ column read for two classes: the second class's time is lost
@@ -85,6 +95,11 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return table, meta
 
 
+def _one_line(err: Exception) -> str:
+    """Arrow's message on one line (a damaged footer's ends in a line break)."""
+    return " ".join(str(err).split())
+
+
 def _metadata(schema: pa.Schema, path: Path) -> dict[str, Any] | None:
     """The contract's metadata (None when absent)."""
     raw = (schema.metadata or {}).get(META_KEY)
@@ -92,7 +107,7 @@ def _metadata(schema: pa.Schema, path: Path) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise InputError(f"windows file {path}: its {META_KEY.decode()} metadata is not "
                          f"JSON ({err})") from None
     if not isinstance(meta, dict):
@@ -152,14 +167,11 @@ def _check_times(table: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
     for key, unit in (("duration_s", "seconds"), ("window_s", "seconds"),
                       ("hop_s", "seconds"), ("fps", "frames a second")):
         value = meta.get(key)
-        if value is not None and not (isinstance(value, int | float)
-                                      and not isinstance(value, bool)
-                                      and math.isfinite(value) and value >= 0):
+        if value is not None and not (is_finite_number(value) and value >= 0):
             raise InputError(f"windows file {path}: its metadata has {key} {value!r}, "
                              f"expected a number of {unit}")
     origin = meta.get("first_frame_s")
-    if origin is not None and not (isinstance(origin, int | float)
-                                   and not isinstance(origin, bool) and math.isfinite(origin)):
+    if origin is not None and not is_finite_number(origin):
         raise InputError(f"windows file {path}: its metadata has first_frame_s {origin!r}, "
                          "expected the time (s) a player shows the video's first frame at")
     if table.empty:
@@ -178,6 +190,12 @@ def _check_times(table: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
                          f"repeats window {first}, expected each window once (two runs in "
                          "one file? run its infer job again)")
     video_end = video_end_s(meta)
+    plan_s = [meta.get(k) for k in ("window_s", "hop_s")]
+    if video_end and None not in plan_s and video_end > end.max() + sum(plan_s) + LATE_S:
+        raise InputError(f"windows file {path}: its windows end at {end.max():g} s, but the "
+                         f"video at {video_end:g} s (duration_s after first_frame_s in its "
+                         "metadata), expected windows up to the video's end (a length in "
+                         "other units, or of another video)")
     if video_end:
         late = np.flatnonzero(start > video_end + LATE_S)
         if len(late):
@@ -208,7 +226,8 @@ def windows_metadata(path: Path) -> dict[str, Any]:
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as err:
-        raise InputError(f"windows file {path} is not readable Parquet ({err})") from err
+        raise InputError(f"windows file {path} is not readable Parquet "
+                         f"({_one_line(err)})") from err
     return _metadata(schema, path) or {}
 
 

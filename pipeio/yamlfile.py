@@ -4,15 +4,19 @@ config, the coding mapping), parsed so that a key given twice is an error naming
 PyYAML keeps the last of two equal keys without a word: a `stats:` section appended below
 the one above replaces it whole, and a `nodding: null` further down a mapping list undoes
 `nodding: nodding`. Otherwise the safe loader's reading (types, anchors, merges) is unchanged.
+`load_yaml_file` reads such a file and turns every way it can fail (not UTF-8, a syntax
+error, nesting too deep for the parser) into one line naming the file, line and column.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pipeio.errors import InputError
+from pipeio.textfile import read_utf8
 
 
 class _RepeatedKey(Exception):
@@ -56,3 +60,26 @@ def safe_load_unique(text: str, where: str) -> Any:
         raise InputError(f"{where}, line {err.line}: {err.key!r} is given twice (also on line "
                          f"{err.first}); YAML would keep only the last, so give each key "
                          "once") from None
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML syntax error in one line, with the file's line and column (PyYAML's own text
+    spans several lines and names "<unicode string>")."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
+def load_yaml_file(path: str | Path, what: str) -> Any:
+    """The YAML file `path` (a `what`, e.g. "mapping file") as `safe_load_unique` reads it;
+    a file that is not UTF-8, not YAML or nested deeper than the parser's recursion allows
+    is one `InputError` naming the file (and the line and column where known)."""
+    text = read_utf8(path, what, advice="save the file as UTF-8")
+    try:
+        return safe_load_unique(text, f"{what} {path}")
+    except yaml.YAMLError as err:
+        raise InputError(f"{what} {path} is not valid YAML ({yaml_problem(err)})") from None
+    except RecursionError:  # PyYAML composes and constructs nested nodes recursively
+        raise InputError(f"{what} {path}: lists or mappings nested too deeply to read (a "
+                         "damaged file?); expected a config of a few levels") from None

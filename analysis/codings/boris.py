@@ -54,6 +54,7 @@ WORKBOOK_SUFFIX = ".xlsx"
 SPREADSHEET_SUFFIXES = (".ods", ".xls")
 UNREAD_SUFFIXES = (*SPREADSHEET_SUFFIXES, ".html", ".pkl", ".rds")
 PROJECT_SUFFIXES = (".boris", ".boris.gz")  # the coder's project (saved compressed or not)
+META_CELLS = 3  # the most values a row above the header holds in the older layout
 
 
 @dataclass
@@ -95,9 +96,16 @@ def _tables(path: Path) -> list[_Table]:
     # BORIS writes UTF-8; a spreadsheet may have saved the file again in another encoding.
     text = read_utf8(path, "BORIS export", advice="export it again from BORIS, or save it as "
                      "UTF-8")
-    reader = csv.reader(io.StringIO(text), delimiter="," if suffix == ".csv" else "\t")
-    return [_Table(str(path), "line", [(reader.line_num, [c.strip() for c in row])
-                                        for row in reader if any(c.strip() for c in row)])]
+    # newline="": lines may end in CR alone (a spreadsheet on a Mac saved the file again)
+    reader = csv.reader(io.StringIO(text, newline=""),
+                        delimiter="," if suffix == ".csv" else "\t")
+    try:
+        rows = [(reader.line_num, [c.strip() for c in row])
+                for row in reader if any(c.strip() for c in row)]
+    except csv.Error as err:
+        raise InputError(f"{path}, line {reader.line_num}: not readable as a BORIS export "
+                         f"({err}); export it again from BORIS") from None
+    return [_Table(str(path), "line", rows)]
 
 
 def _workbook_tables(path: Path) -> list[_Table]:
@@ -202,10 +210,24 @@ def _read_table(table: _Table, mapping: CodingMap, observations: dict[str, _Obse
         raise InputError(f"{table.where}, {unit} {again}: a second header row (the first is "
                          f"on {unit} {rows[head][0]}): exports joined into one file? Give "
                          "each BORIS export as a file of its own")
+    # Above the header, the older layout writes `name<TAB>value` rows (Observation id, Time
+    # offset (s), ...); a row with more values is an event out of place (a spreadsheet
+    # sorted with the header row among the data), which would otherwise be lost unread.
+    above = next(((line, r) for line, r in rows[:head] if sum(map(bool, r)) > META_CELLS),
+                 None)
+    if above is not None:
+        raise InputError(f"{table.where}, {unit} {above[0]}: a row of "
+                         f"{sum(map(bool, above[1]))} values above the header row ({unit} "
+                         f"{rows[head][0]}), expected the header first (sorted in a "
+                         "spreadsheet with the header among the rows?); export it again from "
+                         "BORIS")
     meta = {r[0]: r[1] for _, r in rows[:head] if len(r) >= 2}  # older layout's top rows
     header = rows[head][1]
     col = {name: k for k, name in enumerate(header)}
     aggregated = "Start (s)" in col
+    if aggregated and "Stop (s)" not in col:
+        raise InputError(f"{table.where}, {unit} {rows[head][0]}: the header has Start (s) but "
+                         "no Stop (s); export the aggregated events again from BORIS")
     status = next((c for c in ("Status", "Behavior type") if c in col), None)
     if status is None:
         raise InputError(f"{table.where}: header lacks Status or Behavior type")

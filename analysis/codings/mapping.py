@@ -28,11 +28,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeio import InputError
-from pipeio.yamlfile import safe_load_unique
+from pipeio.yamlfile import load_yaml_file
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +111,7 @@ def _refuse_yaml_scalars(behaviours: object, path: Path) -> None:
 def load_mapping(path: str | Path, classes: list[str] | None = None) -> CodingMap:
     """Read and check a mapping file; with `classes`, every target must be one of them."""
     path = Path(path)
-    try:
-        raw = safe_load_unique(path.read_text(encoding="utf-8"), f"mapping file {path}")
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InputError(f"cannot read mapping file {path}: {err}") from err
+    raw = load_yaml_file(path, "mapping file")
     if not isinstance(raw, dict):
         raise InputError(f"mapping file {path}: expected a mapping with a `behaviours:` key")
     _refuse_yaml_scalars(raw.get("behaviours"), path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from microdualnet.data.labelmap import LabelMap, ma52_label_map, read_label_map
 from microdualnet.data.records import ClipRecord, Problem
 from pipeio.errors import InputError
+from pipeio.textfile import read_utf8
 
 
 def label_map_for(root: str | Path) -> LabelMap:
@@ -41,7 +42,8 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
     records: list[ClipRecord] = []
     problems: list[Problem] = []
     first_line: dict[str, int] = {}  # clip name -> line that listed it first
-    for line_no, line in enumerate(listing.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    text = read_utf8(listing, "MA-52 split list", advice="save the list as UTF-8")
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{listing}:{line_no}"

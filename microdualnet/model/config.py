@@ -126,6 +126,11 @@ def _check(cfg: ModelConfig) -> None:
         raise bad("fusion", "expected routing or average")
     if cfg.mac_level not in ("video", "frame"):
         raise bad("mac_level", "expected video or frame")
+    for name in ("num_classes", "num_frames", "frame_stride", "input_size", "dim",
+                 "num_layers", "num_heads", "ffn_dim", "roi_size", "shift_div",
+                 "backbone_width", "classifier_hidden"):
+        if getattr(cfg, name) < 1:
+            raise bad(name, "must be at least 1")
     if cfg.dim % cfg.num_heads:
         raise bad("dim", f"must be divisible by num_heads={cfg.num_heads}")
     if cfg.paths != "dual" and cfg.fusion == "routing":
@@ -139,11 +144,6 @@ def _check(cfg: ModelConfig) -> None:
     if cfg.pose_embedding and (cfg.entity_source == "frame" or cfg.paths == "none"):
         raise bad("pose_embedding", "embeds each entity's joints; set it to false without "
                                     "entities (entity_source='frame' or paths='none')")
-    for name in ("num_classes", "num_frames", "frame_stride", "input_size", "dim",
-                 "num_layers", "num_heads", "ffn_dim", "roi_size", "shift_div",
-                 "backbone_width", "classifier_hidden"):
-        if getattr(cfg, name) < 1:
-            raise bad(name, "must be at least 1")
     for name in ("pose_embedding", "norm_first", "mac_confidence_weighting"):
         if not isinstance(getattr(cfg, name), bool):
             raise bad(name, "expected true or false")

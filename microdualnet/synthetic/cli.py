@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pipeio.errors import InputError
-from pipeio.yamlfile import safe_load_unique
+from pipeio.yamlfile import load_yaml_file
 
 
 def _video_args(p: argparse.ArgumentParser) -> None:
@@ -66,11 +65,7 @@ def cmd_clips(args: argparse.Namespace) -> int:
 def _load_cohort_values(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
-    try:
-        values = safe_load_unique(Path(path).read_text(encoding="utf-8"),
-                                  f"cohort config {path}")
-    except (OSError, yaml.YAMLError) as err:
-        raise InputError(f"cannot read cohort config {path}: {err}") from err
+    values = load_yaml_file(path, "cohort config")
     if not isinstance(values, dict):
         raise InputError(f"cohort config {path}: expected a mapping at the top level")
     return values

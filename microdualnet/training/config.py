@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from pipeio.errors import InputError
-from pipeio.yamlfile import safe_load_unique
+from pipeio.yamlfile import load_yaml_file, yaml_problem
 
 # `~/data` names the home folder's data, as in a shell (`--set data.root=~/data` reaches us
 # unexpanded: the shell expands `~` only at a word's start).
@@ -166,24 +166,10 @@ def _known_keys(section: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """A YAML syntax error in one line, with the file's line and column (PyYAML's own text
-    spans several lines and names "<unicode string>")."""
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
-
-
 def load_config(path: str | Path, sets: list[str] = ()) -> TrainConfig:
     """Read a YAML config and apply `key.path=value` overrides (values parsed as YAML)."""
     path = Path(path)
-    try:
-        data = safe_load_unique(path.read_text(encoding="utf-8"), f"training config {path}") or {}
-    except OSError as err:
-        raise InputError(f"{path}: cannot read training config ({err})") from err
-    except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML ({_yaml_problem(err)})") from err
+    data = load_yaml_file(path, "training config") or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     for item in sets:
@@ -194,7 +180,7 @@ def load_config(path: str | Path, sets: list[str] = ()) -> TrainConfig:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError as err:
             raise InputError(f"--set {item!r}: the value is not valid YAML "
-                             f"({_yaml_problem(err)})") from err
+                             f"({yaml_problem(err)})") from err
         _set_path(data, key.strip(), parsed)
     return parse_config(data, str(path))
 

@@ -91,6 +91,50 @@ def test_boris_exports_joined_into_one_file_are_named_at_the_second_header(tmp_p
         read_boris(write(tmp_path, "sub-002.tsv", older + older), MAPPING)
 
 
+def test_boris_export_saved_with_cr_line_ends_reads_as_with_lf(tmp_path):
+    """A spreadsheet on a Mac saves tab-delimited text with CR alone between lines; the csv
+    module used to stop on it with "new-line character seen in unquoted field"."""
+    text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.5),
+               ("child", "legs", "START", 3.0), ("child", "legs", "STOP", 5.25)])
+    table, _ = read_boris(write(tmp_path, "sub-001.tsv", text), MAPPING)
+    cr = tmp_path / "cr" / "sub-001.tsv"
+    cr.parent.mkdir()
+    cr.write_bytes(text.replace("\n", "\r").encode())
+    again, _ = read_boris(cr, MAPPING)
+    assert events(again) == events(table) == [("sub-001", "nodding", 1.0, 2.5),
+                                              ("sub-001", "shaking legs", 3.0, 5.25)]
+
+
+def test_boris_cell_the_csv_module_cannot_read_is_named_by_line(tmp_path):
+    """A stray quote opens a cell that runs on past the csv module's field limit (128 KiB):
+    its csv.Error used to come out as a traceback."""
+    text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.5)])
+    path = write(tmp_path, "sub-001.tsv", text + '"' + "x" * 200_000 + "\n")
+    with pytest.raises(InputError, match=r"sub-001.tsv, line 4: not readable as a BORIS "
+                       r"export \(field larger than field limit \(131072\)\); export it "
+                       "again from BORIS"):
+        read_boris(path, MAPPING)
+
+
+def test_boris_aggregated_header_without_stop_is_refused(tmp_path):
+    text = ("Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tDuration (s)\n"
+            "sub-001\tchild\tnod\tSTATE\t1.000\t2.000\n")
+    with pytest.raises(InputError, match=r"sub-001.tsv, line 1: the header has Start \(s\) "
+                       r"but no Stop \(s\)"):  # was a KeyError
+        read_boris(write(tmp_path, "sub-001.tsv", text), MAPPING)
+
+
+def test_boris_event_row_above_the_header_is_refused_not_dropped(tmp_path):
+    """An export sorted in a spreadsheet with its header among the rows: the events above the
+    header used to be read as the older layout's name-value rows, and lost."""
+    rows = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.5),
+               ("child", "legs", "START", 3.0), ("child", "legs", "STOP", 5.25)]).splitlines()
+    moved = "\n".join([rows[1], rows[2], rows[0], *rows[3:]]) + "\n"
+    with pytest.raises(InputError, match=r"sub-001.tsv, line 1: a row of 15 values above the "
+                       r"header row \(line 3\), expected the header first"):
+        read_boris(write(tmp_path, "sub-001.tsv", moved), MAPPING)
+
+
 def test_boris_aggregated_csv_grouped_observations(tmp_path):
     text = ("Observation id,Observation date,Description,Observation type,Source,"
             "Time offset (s),Coding duration,Media duration (s),FPS,Subject,"
@@ -616,7 +660,13 @@ def test_event_checks_at_their_edges():
     ("behaviours:\n  nod: nodding\nunknown: ignore\n", "m.yaml: unknown: Input should be"),
     ("- nod\n", "m.yaml: expected a mapping with a `behaviours:` key"),
     ("", "m.yaml: expected a mapping with a `behaviours:` key"),
-    ("behaviours: [\n", "cannot read mapping file"),
+    # PyYAML's own message spans lines and names "<unicode string>", not the file
+    ("behaviours: [\n", "m.yaml is not valid YAML (line 2, column 1: expected the node "
+     "content, but found '<stream end>')"),
+    ("behaviours:\n  nod: caf\xe9\n", "m.yaml: line 2, column 11: byte 0xe9 is not UTF-8 "
+     "text; save the file as UTF-8"),
+    ("behaviours: " + "[" * 2000 + "]" * 2000 + "\n", "m.yaml: lists or mappings nested too "
+     "deeply to read"),  # was a RecursionError from PyYAML
     ("behaviours:\n  nod: nodding\n  1: shaking legs\n", "m.yaml: behaviours: the behaviour 1 "
      "is not text (YAML reads unquoted digits as numbers and yes/no/on/off as true/false); put "
      "it in quotes, e.g. '1': nodding"),
@@ -631,10 +681,11 @@ def test_event_checks_at_their_edges():
     ("behaviours: {nod: nodding, nod: null}\n", "m.yaml, line 1: 'nod' is given twice"),
 ])
 def test_mapping_file_errors_name_the_key(tmp_path, text, message):
-    path = write(tmp_path, "m.yaml", text)
+    path = tmp_path / "m.yaml"
+    path.write_bytes(text.encode("latin-1" if "\xe9" in text else "utf-8"))
     with pytest.raises(InputError) as err:
         load_mapping(path)
-    assert message in str(err.value) and "\n" not in str(err.value).split(": ", 1)[0]
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_a_quoted_number_is_a_behaviour_code(tmp_path):

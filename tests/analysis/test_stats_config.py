@@ -68,7 +68,18 @@ def test_a_yes_for_a_count_is_refused_not_read_as_1(tmp_path: Path, key: str) ->
 def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("stats: [unclosed\n")
-    with pytest.raises(InputError, match="not valid YAML"):
+    with pytest.raises(InputError, match=rf"^config file {bad} is not valid YAML \(line 2, "
+                       r"column 1: expected ',' or '\]', but got '<stream end>'\)$") as err:
+        load_stats_config(bad)
+    assert "\n" not in str(err.value)  # PyYAML's own text spans lines
+    # Latin-1 from an editor, and nesting past PyYAML's recursion: tracebacks before
+    bad.write_bytes(b"stats:\n  groups: [ASD, PSY, TD\xc9]\n")
+    with pytest.raises(InputError, match=rf"^config file {bad}: line 2, column 24: byte 0xc9 "
+                       "is not UTF-8 text; save the file as UTF-8$"):
+        load_stats_config(bad)
+    bad.write_text("stats:\n  groups: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(InputError, match=rf"^config file {bad}: lists or mappings nested too "
+                       "deeply to read"):
         load_stats_config(bad)
     with pytest.raises(InputError, match="does not exist"):
         load_stats_config(tmp_path / "nope.yaml")

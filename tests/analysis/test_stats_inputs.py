@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -79,8 +80,11 @@ def test_participant_missing_from_table_can_be_excluded(cohort, write_cohort, ca
 
 def test_missing_covariate_column(cohort, write_cohort) -> None:
     table, sheet = cohort()
-    with pytest.raises(InputError, match="covariate column 'bmi'"):
-        load_cohort(*write_cohort(table, sheet), StatsConfig(covariates=["bmi"]))
+    table_path, sheet_path = write_cohort(table, sheet)
+    with pytest.raises(InputError, match=rf"^covariate column 'bmi' \(stats.covariates\) is in "
+                       rf"neither the participant sheet {re.escape(str(sheet_path))} nor the "
+                       "percent-time table; sheet columns: "):  # the sheet named by its path
+        load_cohort(table_path, sheet_path, StatsConfig(covariates=["bmi"]))
 
 
 def test_missing_covariate_values(cohort, write_cohort) -> None:

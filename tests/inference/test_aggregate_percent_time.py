@@ -776,6 +776,11 @@ def test_a_windows_file_round_trips_its_metadata(tmp_path):
     (lambda p: pq.write_table(pq.read_table(p).replace_schema_metadata(
         {b"microdualnet.windows": b"[1, 2]"}), p),
      r"a\.parquet: its microdualnet\.windows metadata is not a JSON object$"),
+    # a flipped byte in pandas' own metadata: was a TypeError from to_pandas
+    (lambda p: pq.write_table(pq.read_table(p).replace_schema_metadata({
+        **pq.read_table(p).schema.metadata, b"pandas": pq.read_table(p).schema.metadata[
+            b"pandas"].replace(b'"numpy_type": "float64"', b'"numpy_type": "flost64"')}), p),
+     r"a\.parquet is not readable Parquet \(data type 'flost64' not understood\)$"),
     (lambda p: pq.write_table(pq.read_table(p).drop(["valid"]), p),
      r"a\.parquet lacks column\(s\) \['valid'\]$"),
     (lambda p: pq.write_table(pq.read_table(p).drop(["prob_no action"]), p),
@@ -786,6 +791,22 @@ def test_a_damaged_windows_file_is_named(tmp_path, damage, message):
     damage(path)
     with pytest.raises(InputError, match=rf"^windows file {tmp_path}/{message}"):
         read_windows(path)
+
+
+def test_a_damaged_parquet_footer_is_named_in_one_line(tmp_path):
+    """Arrow's message for a footer it cannot decode ends in a line break, which broke the
+    one-line error (here: a byte of the footer flipped, as a bad copy does)."""
+    from pipeio.windows import windows_metadata
+
+    path = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0xFF
+    path.write_bytes(bytes(data))
+    for read in (read_windows, windows_metadata):
+        with pytest.raises(InputError, match=rf"^windows file {tmp_path}/a\.parquet is not "
+                           r"readable Parquet \(.*Couldn't deserialize thrift.*\)") as err:
+            read(path)
+        assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(("key", "one", "other"), [

@@ -140,6 +140,11 @@ def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tm
     (lambda m: m.pop("config"), "key 'config' is missing or not an object"),
     (lambda m: m.update(fps=True), "key 'fps' must be a positive number, got True"),
     (lambda m: m.update(fps=float("inf")), "key 'fps' must be a positive number, got inf"),
+    # JSON integers have no size limit: past a float's range they were an OverflowError
+    (lambda m: m.update(fps=10**400), "key 'fps' must be a positive number, got 10{400}$"),
+    (lambda m: m.update(view=_person_view(margin=10**400)),
+     r"key 'view.margin' must be a finite number >= 1, got 10{400}$"),
+    (lambda m: m["normalisation"].update(mean=[0.485, 10**400, 0.406]), "key 'normalisation'"),
     (lambda m: m.update(input_size=m["config"]["input_size"] + 1),
      "key 'input_size' is .*, but config.input_size"),
     (lambda m: m.update(entities="head"), "key 'entities' must be a list of names, got 'head'"),
@@ -162,6 +167,14 @@ def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tm
 def test_more_damage_names_the_key(demo_model, tmp_path, change, needle):
     with pytest.raises(InputError, match=needle):
         read_contract(_copy(demo_model, tmp_path, change))
+
+
+def test_model_json_nested_past_the_json_parser_is_not_valid_json(demo_model, tmp_path):
+    folder = Path(shutil.copytree(demo_model, tmp_path / "model"))
+    (folder / META_FILE).write_text('{"config": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InputError, match=r"model.json: not valid JSON \(maximum recursion "
+                       "depth exceeded"):  # was a RecursionError
+        read_contract(folder)
 
 
 def test_the_contract_names_the_models_entities(demo_model):

@@ -321,6 +321,7 @@ def test_the_paper_presets_entity_settings_are_the_documented_ones() -> None:
     ({"num_frames": 0}, "num_frames=0: must be at least 1"),
     ({"classifier_hidden": 0}, "classifier_hidden=0: must be at least 1"),
     ({"backbone_width": 0}, "backbone_width=0: must be at least 1"),
+    ({"num_heads": 0}, "num_heads=0: must be at least 1"),  # was a ZeroDivisionError
     ({"pixel_mean": [1.0, 2.0]}, r"pixel_mean=\(1.0, 2.0\): expected a list of 3 numbers"),
     ({"num_frames": 8.0}, "num_frames=8.0: expected a whole number"),
     ({"num_frames": None}, "num_frames=None: expected a whole number"),

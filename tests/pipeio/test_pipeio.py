@@ -368,7 +368,8 @@ def test_the_weights_check_agrees_with_the_safetensors_loader(tmp_path):
 
 
 @pytest.mark.parametrize("header", [
-    [1, 2], {"a": {"data_offsets": [0]}}, {"a": {"data_offsets": None}}, {"a": {"shape": [1]}}])
+    [1, 2], {"a": {"data_offsets": [0]}}, {"a": {"data_offsets": None}}, {"a": {"shape": [1]}},
+    {"a": {"data_offsets": [0, float("inf")]}}])  # JSON's Infinity: was an OverflowError
 def test_a_weights_file_with_a_strange_header_is_no_safetensors_file(tmp_path, header):
     from pipeio.modelfiles import check_weights_file
 
@@ -378,6 +379,19 @@ def test_a_weights_file_with_a_strange_header_is_no_safetensors_file(tmp_path, h
         check_weights_file(path)
     path.write_bytes(b"ab")  # shorter than the header length
     with pytest.raises(InputError, match=r": not a safetensors file$"):
+        check_weights_file(path)
+
+
+def test_a_weights_header_nested_past_the_json_parser_is_no_safetensors_file(tmp_path):
+    import struct
+
+    from pipeio.modelfiles import check_weights_file
+
+    raw = b"[" * 100_000 + b"]" * 100_000  # was a RecursionError from json
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    with pytest.raises(InputError, match=r"is damaged or incomplete \(copy or download it "
+                       r"again\): not a safetensors file$"):
         check_weights_file(path)
 
 
@@ -408,6 +422,27 @@ def test_a_model_folder_is_checked_and_fingerprinted_by_both_files(tmp_path):
     (folder / "model.safetensors").unlink()
     with pytest.raises(InputError, match=rf"^model folder {folder}: missing model.safetensors$"):
         check_model_folder(folder)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"a: [1,\n", r" is not valid YAML \(line 2, column 1: expected the node content, but "
+     r"found '<stream end>'\)$"),
+    (b"a: \xff\n", r": line 1, column 4: byte 0xff is not UTF-8 text; save the file as "
+     r"UTF-8$"),
+    (b"a: " + b"{b: " * 2000 + b"1" + b"}" * 2000 + b"\n", r": lists or mappings nested too "
+     r"deeply to read \(a damaged file\?\); expected a config of a few levels$"),
+])
+def test_a_yaml_file_that_cannot_be_read_is_one_line_naming_it(tmp_path, data, message):
+    """PyYAML's syntax errors span lines and name "<unicode string>"; a byte that is not
+    UTF-8 and nesting past PyYAML's recursion were tracebacks."""
+    from pipeio.yamlfile import load_yaml_file
+
+    path = tmp_path / "c.yaml"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=rf"^study config {re.escape(str(path))}{message}"):
+        load_yaml_file(path, "study config")
+    path.write_bytes(b"\xef\xbb\xbfa: [1, 2]\n")  # a BOM (Notepad) is not part of the key
+    assert load_yaml_file(path, "study config") == {"a": [1, 2]}
 
 
 def test_safe_load_unique_reads_as_the_safe_loader_but_refuses_a_repeated_key() -> None:
@@ -470,6 +505,21 @@ def _windows_file(path: Path, times: list[tuple[float, float]], **meta: object) 
     ([(0, 2)], {"hop_s": "1"}, r"its metadata has hop_s '1', expected a number of seconds$"),
     ([(0, 2)], {"fps": "29.97"}, r"its metadata has fps '29\.97', expected a number of "
      r"frames a second$"),
+    # The video's length in ms (or another video's), far past the windows: 6,000,000 empty
+    # bins, and at 1e12 s or 1e308 s a MemoryError or OverflowError in the bin grid.
+    ([(0, 2), (1, 3)], {"duration_s": 600_000.0}, r"its windows end at 3 s, but the video at "
+     r"600000 s \(duration_s after first_frame_s in its metadata\), expected windows up to "
+     r"the video's end \(a length in other units, or of another video\)$"),
+    ([(0, 2), (1, 3)], {"duration_s": 1e308}, r"its windows end at 3 s, but the video at "
+     r"1e\+308 s"),
+    # An integer past a float's range: was an OverflowError.
+    ([(0, 2)], {"window_s": 10**309}, r"its metadata has window_s 10{309}, expected a number "
+     r"of seconds$"),
+    ([(0, 2)], {"first_frame_s": -10**309}, r"its metadata has first_frame_s -10{309}, "),
+    # A class name that is not text: was a TypeError.
+    ([(0, 2)], {"class_names": ["nodding", ["no action"]]}, r"its metadata has class_names "
+     r"\['nodding', \['no action'\]\], expected a list of class names$"),
+    ([(0, 2)], {"class_names": "nodding"}, r"its metadata has class_names 'nodding', expected"),
     # One prob_ column read for both: the second class's time was lost.
     ([(0, 2)], {"class_names": ["nodding", "nodding", "no action"]},
      r"its class_names \['nodding', 'nodding', 'no action'\] name \['nodding'\] twice"),
@@ -481,6 +531,16 @@ def test_windows_whose_times_or_settings_would_mislead_the_bins_are_refused(
     path = _windows_file(tmp_path, times, **meta)
     with pytest.raises(InputError, match=rf"^windows file {re.escape(str(path))}: {message}"):
         read_windows(path)
+
+
+def test_windows_ending_a_window_and_a_hop_before_the_video_pass(tmp_path):
+    """The window plan's last window ends at most a hop before the video's end (a tail
+    shorter than a hop has no window of its own); up to a window and a hop (and 1 s) is
+    taken as its windows."""
+    from pipeio.windows import read_windows
+
+    table, _ = read_windows(_windows_file(tmp_path, [(0, 2), (1, 3)], duration_s=7.0))
+    assert len(table) == 2
 
 
 def test_windows_in_any_order_ending_past_the_video_pass(tmp_path):

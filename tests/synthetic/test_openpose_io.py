@@ -61,6 +61,16 @@ def test_confidence_above_one_is_clipped_and_bad_values_name_the_joint(tmp_path)
     path.write_bytes(b'{"people": [\xff]}')
     with pytest.raises(InputError, match="not a readable OpenPose JSON"):
         openpose_io.read_frame(path)
+    # 1e300 fits a JSON number but not float32: it was stored as infinity
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [10.0, 20.0, 0.9] * 8
+                                            + [1e300, 20.0, 0.9] + [10.0, 20.0, 0.9] * 16}]}))
+    with pytest.raises(InputError, match=r"person 0 joint 8 is not three numbers "
+                       r"\(\[1e\+300, 20.0, 0.9\]\)"):
+        openpose_io.read_frame(path)
+    path.write_text('{"people": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InputError, match="not a readable OpenPose JSON file \\(maximum "
+                       "recursion depth exceeded"):  # was a RecursionError
+        openpose_io.read_frame(path)
 
 
 @pytest.mark.parametrize("text", ['{"version": 1.3}', '[{"pose_keypoints_2d": []}]',

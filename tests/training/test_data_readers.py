@@ -140,6 +140,10 @@ def test_ma52_list_lines_are_read_strictly(clips_copy):
     assert [r.name for r in records] == [name.removesuffix(".mp4")]
     assert [p.file.rsplit(":", 1)[1] for p in problems] == ["2", "3", "4", "5"]
     assert all("expected '<name>.mp4 <action_id>'" in p.reason for p in problems)
+    listing.write_bytes(first.encode() + b"\nclip_\xe9t\xe9.mp4 9\n")  # Latin-1: a traceback
+    with pytest.raises(InputError, match=r"^MA-52 split list .*train_list_videos.txt: line 2, "
+                       "column 6: byte 0xe9 is not UTF-8 text; save the list as UTF-8$"):
+        ma52.read_split(clips_copy, "train", ma52.label_map_for(clips_copy))
 
 
 def test_label_id_summary_shows_a_run_as_a_range():

@@ -366,10 +366,14 @@ def test_config_file_errors_name_the_key(tmp_path):
         load_config(path, ["optim.lr=["])
     assert "\n" not in str(err.value)
     path.write_text("data:\n  root: x\n\toptim: 3\n")
-    with pytest.raises(InputError, match=r"c.yaml: not valid YAML \(line 3, column 1: found "
+    with pytest.raises(InputError, match=r"c.yaml is not valid YAML \(line 3, column 1: found "
                                           r"character '\\t'") as err:
         load_config(path)
     assert "\n" not in str(err.value) and "unicode string" not in str(err.value)
+    path.write_bytes(b"name: Caf\xe9 run\ndata: {root: x}\n")  # Latin-1: was a traceback
+    with pytest.raises(InputError, match=r"^training config .*c.yaml: line 1, column 10: byte "
+                                          "0xe9 is not UTF-8 text; save the file as UTF-8$"):
+        load_config(path)
     path.write_text("data: {root: x}\noptim: {lr: 0.1}\nseed: 1\noptim: {epochs: 3}\n")
     with pytest.raises(InputError, match=r"^training config .*c.yaml, line 4: 'optim' is given "
                                           r"twice \(also on line 2\)"):
