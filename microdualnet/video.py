@@ -68,6 +68,10 @@ MAX_DRIFT_S = 0.25
 # The container's nominal rate is used where the frame times agree with it this closely.
 NOMINAL_RTOL = 1e-3
 _ERRORS = (av.FFmpegError, RuntimeError, OSError)
+# A seek that lands past the frame it aims at (MPEG-TS: no keyframe index) aims this much
+# earlier, doubling each time up to MAX_SEEK_BACK_S, before reading from the first frame.
+SEEK_BACK_S = 1.0
+MAX_SEEK_BACK_S = 64.0
 # Demuxers of containers with a movie timeline from 0 (ISO base media: mp4, mov, 3gp), whose
 # times players show as they are; players count other containers' times from their start.
 MOVIE_TIMELINE_DEMUXERS = frozenset({"mov", "mp4"})
@@ -328,6 +332,9 @@ class FrameStream:
         # The probe's frame times, which every decoded frame is checked against.
         self._times = None if info is None or not info.frames_carry_times else info.times
         self._tolerance = 0.0 if info is None else 0.5 / info.fps
+        # The frames' stored size (width, height): the probe's, else the first frame's.
+        self._stored = None if info is None else (
+            (info.height, info.width) if info.rotation % 180 else (info.width, info.height))
         if info is not None and start >= info.frames:  # a caller's planning error
             raise ValueError(f"{path}: start frame {start} is past the video's {info.frames} "
                              "frames")
@@ -353,28 +360,49 @@ class FrameStream:
         self._last_index, self._last = -1, None  # the frame decoded last
 
     def _seek(self, start: int, times: np.ndarray) -> None:
-        """Continue from the keyframe at or before `start`; from the first frame if the
-        keyframe's time matches no frame of the index (a file with odd timestamps)."""
+        """Continue from a keyframe at or before `start`; from the first frame if the seek
+        finds none of the index's frames there (a file with odd timestamps).
+
+        An MPEG-TS file (a camcorder's AVCHD .MTS, a broadcast recording) has no keyframe
+        index: FFmpeg's seek lands on whatever packet is near the time and the decoder starts
+        at the keyframe after it, past `start`. The seek then aims earlier, `SEEK_BACK_S` on
+        and doubling, rather than giving up: every loader but the first would otherwise
+        decode the video from its beginning to its own stretch."""
         times = times[:start + 1]
         tolerance = 0.5 * float(np.median(np.diff(times))) if start > 1 else 1e-3
-        try:
-            self._container.seek(int(round(times[start] / self._stream.time_base)),
-                                 stream=self._stream, backward=True, any_frame=False)
-            self._decoded = self._container.decode(self._stream)
-            first = next(self._decoded)
-        except (*_ERRORS, StopIteration):
-            first = None
-        found = None if first is None else first.time
+        back = 0.0
+        while True:
+            target = max(float(times[0]), float(times[start]) - back)
+            first = self._first_after_seek(target)
+            found = None if first is None else first.time
+            # No frame at all: the seek landed in the last stretch, past its keyframe.
+            late = found is None or found > times[start] + tolerance
+            if late and target > times[0] and back < MAX_SEEK_BACK_S:
+                back = max(SEEK_BACK_S, 2 * back)
+                continue
+            break
         # `times` ends at `start`: a seek that lands after it matches no frame within tolerance.
         index = int(np.argmin(np.abs(times - found))) if found is not None else -1
-        if index < 0 or abs(times[index] - found) > tolerance:
-            log.debug("%s: seeking found no frame of the index; decoding from the start",
+        # A frame that is no keyframe was decoded without the frames it refers to.
+        if index < 0 or abs(times[index] - found) > tolerance or not first.key_frame:
+            log.debug("%s: seeking found no keyframe of the index; decoding from the start",
                       self.path)
             self._container.close()
             self._open()
             return
         self._last_index, self._last = index, first
         self.decoded += 1
+        self._check_size(first)
+
+    def _first_after_seek(self, time_s: float) -> av.VideoFrame | None:
+        """The first frame decoded after seeking back from `time_s`; None if it fails."""
+        try:
+            self._container.seek(int(round(time_s / self._stream.time_base)),
+                                 stream=self._stream, backward=True, any_frame=False)
+            self._decoded = self._container.decode(self._stream)
+            return next(self._decoded)
+        except (*_ERRORS, StopIteration):
+            return None
 
     def frames(self, indices: Iterable[int], size: tuple[int, int] | None = None
                ) -> Iterator[tuple[int, np.ndarray]]:
@@ -400,7 +428,23 @@ class FrameStream:
                 self._last_index += 1
                 self.decoded += 1
                 self._check_time(self._last)
+                self._check_size(self._last)
             yield index, self._upright(self._last, size)
+
+    def _check_size(self, frame: av.VideoFrame) -> None:
+        """Every frame must have the stored size of the first: recordings of two sizes joined
+        into one stream would otherwise be scaled each to one size, the later ones squeezed,
+        or fail later in a stack of frames without saying why."""
+        stored = (frame.width, frame.height)
+        if self._stored is None:
+            self._stored = stored
+        elif stored != self._stored:
+            raise InputError(
+                f"video {self.path}: frame {self._last_index} is {stored[0]}x{stored[1]}, the "
+                f"video's frames are {self._stored[0]}x{self._stored[1]} (recordings of two "
+                "sizes joined into one file?); re-encode it to one size, e.g. "
+                + reencode_hint(bool(frame.interlaced_frame),
+                                f"scale={self._stored[0]}:{self._stored[1]},setsar=1"))
 
     def _check_time(self, frame: av.VideoFrame) -> None:
         """Frame `_last_index` must be shown when the probe's packets said: a decoder that

@@ -18,6 +18,7 @@ from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
 from microdualnet.video import (
+    SEEK_BACK_S,
     SKIP_DEBLOCKING_FROM,
     FrameStream,
     probe,
@@ -189,6 +190,30 @@ def test_a_stream_started_late_gives_the_same_frames_and_decodes_less(tmp_path, 
     assert [i for i, _ in got] == wanted.tolist()
     np.testing.assert_array_equal(np.stack([f for _, f in got]), expected)
     assert decoded == 30 - start + start % 10
+
+
+@pytest.mark.parametrize("start", [45, 80, 89])
+def test_a_transport_stream_started_late_seeks_instead_of_decoding_from_the_start(
+        tmp_path, noise, start):
+    """MPEG-TS (a camcorder's AVCHD .MTS) has no keyframe index: FFmpeg's seek lands on a
+    packet past the keyframe before the frame asked for, so the first frame decoded was after
+    it and the reader fell back to decoding from the first frame. Every loader of a stretch
+    then decoded the video from its beginning (the last one all of it). Keyframes every 10
+    frames with B-frames, 90 frames at 25 fps: the same pixels, and at most the second the
+    seek aims back by (SEEK_BACK_S) decoded before `start`, not every frame before it."""
+    frames = np.concatenate([noise, noise[:, ::-1], noise[:, :, ::-1]])
+    video = tmp_path / "camcorder.mts"
+    video.write_bytes(_segment(frames, options={"g": "10", "keyint_min": "10", "bf": "2"}))
+    info = probe(video)
+    assert info.frames == 90
+    wanted = np.arange(start, 90)
+    expected = _reference(video, wanted)
+    with FrameStream(video, start=start, info=info) as stream:
+        got = list(stream.frames(wanted))
+        decoded = stream.decoded
+    assert [i for i, _ in got] == wanted.tolist()
+    np.testing.assert_array_equal(np.stack([f for _, f in got]), expected)
+    assert decoded - len(wanted) <= SEEK_BACK_S * 25 < start
 
 
 def test_a_start_past_the_last_frame_is_named(tmp_path, noise):
@@ -537,6 +562,49 @@ def test_non_square_pixels_are_refused_with_the_way_out(tmp_path, noise, aspect,
             rf"{round(64 * aspect)}x48\); .* re-encode it, e\.g\. ffmpeg -i IN -vf "
             r"\"scale=trunc\(iw\*sar/2\)\*2:ih,setsar=1\" -c:v libx264 OUT\.mp4$")):
         probe(video)  # progressive: no deinterlacing in the way out
+
+
+def _segment(frames: np.ndarray, first_pts: int = 0, options: dict | None = None) -> bytes:
+    """An H.264 MPEG-TS segment whose timestamps start at `first_pts` (frames at 25 fps;
+    by default without B-frames, for which the muxer would shift a first segment's times)."""
+    import io
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25), options=options or {"bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for i, picture in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = first_pts + i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def test_a_frame_size_changing_mid_stream_is_refused_naming_the_frame(tmp_path, noise):
+    """Two recordings of different sizes joined into one stream (`cat a.ts b.ts`, a camera
+    that switched resolution) carry the first one's size in their header: the later frames
+    were scaled to it by pose and infer (squeezed where the shape differs) or failed in a
+    stack of frames with a bare ValueError. Refused at the first frame of the new size, by
+    a reader from the start and by one that seeks past the change."""
+    rng = np.random.default_rng(3)
+    large = rng.integers(0, 256, (30, 96, 96, 3), np.uint8)
+    video = tmp_path / "joined.ts"
+    video.write_bytes(_segment(noise, 0) + _segment(large, len(noise)))
+    info = probe(video)
+    assert (info.frames, info.width, info.height) == (len(noise) + 30, 64, 48)
+    message = (r"joined.ts: frame 30 is 96x96, the video's frames are 64x48 \(recordings of "
+               r"two sizes joined into one file\?\); re-encode it to one size, e.g. ffmpeg -i "
+               r'IN -vf "scale=64:48,setsar=1"')
+    with pytest.raises(InputError, match=message):
+        read_frames(video, np.arange(0, info.frames, 4), info)
+    with pytest.raises(InputError, match=message), \
+            FrameStream(video, start=40, info=info) as stream:
+        list(stream.frames(range(40, 50)))
+    with FrameStream(video) as stream:  # without the probe: the first frame's size
+        assert [i for i, _ in stream.frames(range(30))] == list(range(30))
+        with pytest.raises(InputError, match=message):
+            list(stream.frames([31]))
 
 
 def test_a_second_video_stream_is_refused_and_cover_art_is_not_one(tmp_path, noise):
@@ -939,17 +1007,20 @@ def _instant(t: float, width: int = 96, height: int = 64) -> np.ndarray:
 
 def _write_interlaced(path: Path, first: str | None, codec: str = "libx264",
                       fmt: str = "mp4", aspect: Fraction | None = None,
-                      pts: list[int] | None = None, n: int = 16) -> Path:
+                      pts: list[int] | None = None, n: int = 16,
+                      transfer: int | None = None) -> Path:
     """An interlaced recording as a camcorder makes one: each frame woven from two fields
     taken half a frame apart, `first` ("top" or "bottom") the earlier, coded interlaced and
     flagged so. `first=None`: the same woven frames, coded and flagged progressive (an
-    interlaced source re-encoded without deinterlacing)."""
+    interlaced source re-encoded without deinterlacing). `transfer`: the transfer tag."""
     time_base = Fraction(1, 25)
     with av.open(str(path), "w", format=fmt) as out:
         stream = out.add_stream(codec, rate=Fraction(25))
         stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
         if aspect is not None:
             stream.codec_context.sample_aspect_ratio = aspect
+        if transfer is not None:
+            stream.codec_context.color_trc = transfer
         if first is not None:
             stream.codec_context.flags |= (av.codec.context.Flags.interlaced_dct
                                            | av.codec.context.Flags.interlaced_me)
@@ -1026,7 +1097,7 @@ def test_a_progressive_recording_is_read_as_stored_even_when_combed(tmp_path, no
 def test_the_way_out_for_an_interlaced_recording_deinterlaces_first(tmp_path):
     """The fixes the messages give re-encode the recording: one that did not deinterlace
     first would bake the combing into frames flagged progressive, past any check (HDV and
-    DV, whose pixels are not square, are interlaced)."""
+    DV, whose pixels are not square, are interlaced, as broadcast HDR in HLG often is)."""
     hdv = _write_interlaced(tmp_path / "hdv.mpg", "top", "mpeg2video", "mpeg", Fraction(4, 3))
     with pytest.raises(InputError, match=(
             r"hdv.mpg has non-square pixels .* e\.g\. ffmpeg -i IN -vf \"bwdif=mode=send_frame:"
@@ -1037,6 +1108,10 @@ def test_the_way_out_for_an_interlaced_recording_deinterlaces_first(tmp_path):
     with pytest.raises(InputError, match=r"gap.mkv has a variable frame rate .* e\.g\. ffmpeg "
                        r"-i IN -vf \"bwdif=mode=send_frame:deint=interlaced,fps=25\" -c:v"):
         probe(pause)
+    broadcast = _write_interlaced(tmp_path / "hlg.mp4", "top", transfer=18)  # 1080i50 HLG
+    with pytest.raises(InputError, match=r"hlg.mp4 is HDR video \(HLG transfer\): .* e\.g\. "
+                       r"ffmpeg -i IN -vf \"bwdif=mode=send_frame:deint=interlaced,zscale="):
+        probe(broadcast)
     deinterlace = r"ffmpeg -i IN -vf bwdif=mode=send_frame:deint=interlaced -c:v libx264 OUT\.mp4"
     raw = _write_interlaced(tmp_path / "raw.h264", "top", fmt="h264")
     with pytest.raises(InputError, match=rf"raw.h264 has frames without timestamps; re-encode "
