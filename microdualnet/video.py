@@ -6,8 +6,9 @@ A frame is numbered by its place in presentation order, from 0: frame i is the i
 the decoder outputs, shown i / fps after the first. `probe` finds the count and each frame's
 time by reading the packets (decoding only the first frame, for its display rotation), which
 is also where a recording the pipeline cannot time is refused: no frame rate, no timestamps,
-a variable frame rate, frame times that stray from i / fps, or an index that promises more
-frames than the file holds. Every failure is an `InputError` naming the file.
+a variable frame rate, frame times that stray from i / fps, an MPEG-TS clock that goes back
+or leaps ahead (recordings joined whose clocks restart), or an index that promises more frames than the
+file holds. Every failure is an `InputError` naming the file.
 
 Times the pipeline writes (windows, review files) are the times a coder's player shows, so
 that they meet human codings: frame i is shown at `first_frame_s + i / fps`. `first_frame_s`
@@ -72,6 +73,10 @@ _ERRORS = (av.FFmpegError, RuntimeError, OSError)
 # earlier, doubling each time up to MAX_SEEK_BACK_S, before reading from the first frame.
 SEEK_BACK_S = 1.0
 MAX_SEEK_BACK_S = 64.0
+# A container clock (MPEG-TS) leaping ahead by more than this between two frames has been
+# restarted, as by joining two recordings (FFmpeg's command line takes it for a
+# discontinuity, not a pause, from this size on: its dts_delta_threshold).
+CLOCK_JUMP_S = 10.0
 # Demuxers of containers with a movie timeline from 0 (ISO base media: mp4, mov, 3gp), whose
 # times players show as they are; players count other containers' times from their start.
 MOVIE_TIMELINE_DEMUXERS = frozenset({"mov", "mp4"})
@@ -197,12 +202,16 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
                 "re-encode it, e.g. "
                 + reencode_hint(fields, "scale=trunc(iw*sar/2)*2:ih,setsar=1"))
         pts, first, stored = [], None, 0
+        # Decode timestamps in file order, where the container's clock may jump (MPEG-TS).
+        clock = [] if container.format.flags & av.format.Flags.ts_discont.value else None
         for packet in container.demux(stream):
             # An edit list that trims the start (ffmpeg -ss ... -c copy) keeps the frames
             # before the cut as discard packets: decoded for reference, never shown.
             stored += bool(packet.size)
             if packet.size and not packet.is_discard:
                 pts.append(packet.pts)
+                if clock is not None and packet.dts is not None:
+                    clock.append(packet.dts)
             if first is None:  # decoded only until the first frame: its display rotation
                 first = next(iter(stream.decode(packet)), None)
     except _ERRORS as err:
@@ -223,6 +232,8 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     if any(p is None for p in pts):
         raise InputError(f"video {path} has frames without timestamps; re-encode it (e.g. "
                          f"{reencode_hint(interlaced)})")
+    if clock is not None:
+        _refuse_a_restarted_clock(path, clock, base, origin)
     if listed and stored < listed and not _cut_by_edit_list(pts, ends):
         raise InputError(f"video {path} is truncated: its index lists {listed} frames, the "
                          f"file holds {stored}")
@@ -245,6 +256,32 @@ def _player_origin_s(container: av.container.InputContainer) -> float:
     if MOVIE_TIMELINE_DEMUXERS & set(container.format.name.split(",")):
         return 0.0
     return 0.0 if container.start_time is None else container.start_time / av.time_base
+
+
+def _refuse_a_restarted_clock(path: Path, clock: list[int], base: Fraction | None,
+                              origin: float) -> None:
+    """Decode timestamps must neither go back nor leap ahead by CLOCK_JUMP_S: where they do,
+    recordings whose clocks restart were joined into one file (`cat 00000.MTS 00001.MTS`,
+    two clips of a camcorder). Sorted together, the two recordings' frame times would mix
+    their frames (or call the file variable-rate, or refuse it as frames with equal times);
+    a clock set back by over a minute reads as a leap of hours, FFmpeg taking it for the
+    33-bit clock's wrap. A camcorder's files of one recording continue one clock, and FFmpeg
+    carries a real wrap on."""
+    steps = np.diff(np.asarray(clock, np.int64))
+    if not base:
+        return
+    jumps = (steps < 0) | (steps * float(base) > CLOCK_JUMP_S)
+    if not np.any(jumps):
+        return
+    at = int(np.argmax(jumps)) + 1
+    before, after = (float(clock[i] * base) - origin for i in (at - 1, at))
+    raise InputError(
+        f"video {path}: its timestamps jump from {before:.2f} s to {after:.2f} s at frame "
+        f"{at} in file order (recordings whose clocks restart joined into one file, e.g. cat "
+        "00000.MTS 00001.MTS); read each recording as a video of its own, or join the "
+        "camera's files with FFmpeg's concat demuxer, which continues the clock: ffmpeg -f "
+        "concat -safe 0 -i LIST.txt -c copy OUT.MTS (LIST.txt: a line file 'NAME.MTS' per "
+        "file, in order)")
 
 
 def _cut_by_edit_list(pts: list[int], ends: int | None) -> bool:
@@ -298,6 +335,11 @@ def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None,
         worst = int(np.argmax(np.abs(drift)))
         if abs(drift[worst]) <= MAX_DRIFT_S:
             return rate
+    # Named at the rate of its frame intervals: the one measured over the whole recording is
+    # skewed by the pause (an hour's jump in a 4-s recording measured 0.055 fps).
+    rate = 1 / median
+    drift = times - times[0] - np.arange(len(times)) / rate
+    worst = int(np.argmax(np.abs(drift)))
     jump = int(np.argmax(step))
     raise InputError(
         f"video {path}: frame {worst} is shown at {times[worst] - times[0]:.2f} s, but "

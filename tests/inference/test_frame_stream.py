@@ -564,13 +564,16 @@ def test_non_square_pixels_are_refused_with_the_way_out(tmp_path, noise, aspect,
         probe(video)  # progressive: no deinterlacing in the way out
 
 
-def _segment(frames: np.ndarray, first_pts: int = 0, options: dict | None = None) -> bytes:
+def _segment(frames: np.ndarray, first_pts: int = 0, options: dict | None = None,
+             m2ts: bool = False) -> bytes:
     """An H.264 MPEG-TS segment whose timestamps start at `first_pts` (frames at 25 fps;
-    by default without B-frames, for which the muxer would shift a first segment's times)."""
+    by default without B-frames, for which the muxer would shift a first segment's times);
+    `m2ts`: in AVCHD's 192-byte packets (a camcorder's .MTS)."""
     import io
 
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mpegts") as out:
+    with av.open(buffer, "w", format="mpegts",
+                 options={"mpegts_m2ts_mode": "1"} if m2ts else {}) as out:
         stream = out.add_stream("libx264", rate=Fraction(25), options=options or {"bf": "0"})
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         for i, picture in enumerate(frames):
@@ -605,6 +608,77 @@ def test_a_frame_size_changing_mid_stream_is_refused_naming_the_frame(tmp_path, 
         assert [i for i, _ in stream.frames(range(30))] == list(range(30))
         with pytest.raises(InputError, match=message):
             list(stream.frames([31]))
+
+
+@pytest.mark.parametrize("m2ts", [False, True])
+def test_joined_recordings_are_read_as_one_where_the_clock_continues_else_refused(
+        tmp_path, noise, m2ts):
+    """A camcorder splits a long recording into 00000.MTS, 00001.MTS ... whose clock runs on:
+    joined (`cat`), they are one recording, read as one, also after a seek past the join.
+    Two recordings joined whose clocks restart were sorted into one timeline: the same start
+    gave "frames with equal timestamps; re-encode it", a start 0.4 s in "a variable frame
+    rate" with an fps=25 re-encode (which made 300 or 252 frames of two 4-s recordings'
+    200, restarting at 0 or 2 s), one an hour on a pause of an hour at 0.016 fps; refused
+    naming the join and the concat demuxer's command, which continues the clock."""
+    second = noise[:, ::-1]
+    files = [tmp_path / "00000.MTS", tmp_path / "00001.MTS"]
+    files[0].write_bytes(_segment(noise, 0, m2ts=m2ts))
+    files[1].write_bytes(_segment(second, 30, m2ts=m2ts))
+    joined = tmp_path / "joined.mts"
+    joined.write_bytes(files[0].read_bytes() + files[1].read_bytes())
+    info = probe(joined)
+    assert info.frames == 60 and info.fps == 25.0
+    np.testing.assert_allclose(np.diff(info.times), 0.04, atol=1e-9)
+    expected = np.concatenate([_reference(f, range(30)) for f in files])
+    np.testing.assert_array_equal(read_frames(joined, np.arange(60), info), expected)
+    np.testing.assert_array_equal(read_frames(joined, np.arange(33, 60), info), expected[33:])
+    # Restarted at the same time, 0.4 s in, an hour on, and an hour before a clock that was
+    # at 10 h (over a minute back: FFmpeg takes it for the clock's wrap, 26.5 h on).
+    for starts, to in (((0, 0), "0.00"), ((0, 10), "0.40"), ((0, 90000), "3600.00"),
+                       ((900000, 0), r"59443\.72")):
+        video = tmp_path / f"restart{starts[1]}.mts"
+        video.write_bytes(_segment(noise, starts[0], m2ts=m2ts)
+                          + _segment(second, starts[1], m2ts=m2ts))
+        with pytest.raises(InputError, match=(
+                rf"^video {video}: its timestamps jump from 1\.16 s to {to} s at frame "
+                r"30 in file order \(recordings whose clocks restart joined into one file, "
+                r"e\.g\. cat 00000\.MTS 00001\.MTS\); .* ffmpeg -f concat -safe 0 -i "
+                r"LIST\.txt -c copy OUT\.MTS \(LIST\.txt: a line file 'NAME\.MTS' per file, "
+                r"in order\)$")):
+            probe(video)
+
+
+@pytest.mark.parametrize("seconds_before_wrap", [0.6, 61.0])
+def test_a_transport_stream_clock_wrapping_inside_the_recording_is_read_on(
+        tmp_path, noise, seconds_before_wrap):
+    """The MPEG-TS clock wraps after 2^33 ticks of 90 kHz (26.5 h), anywhere in a camcorder's
+    recording: FFmpeg carries the times on past the wrap (within 60 s of it by taking 2^33
+    off the earlier ones, else by adding it to the later ones), so the frames keep their
+    order and rate, and seeking past the wrap finds the frames decoded from the start."""
+    frames = np.concatenate([noise, noise[:, ::-1]])
+    first = round((2**33 / 90000 - seconds_before_wrap) * 25)
+    video = tmp_path / "wrap.mts"
+    video.write_bytes(_segment(frames, first, options={"g": "10", "bf": "2"}, m2ts=True))
+    info = probe(video)
+    assert info.frames == 60 and info.fps == 25.0 and info.first_frame_s == 0.0
+    np.testing.assert_allclose(np.diff(info.times), 0.04, atol=1e-9)
+    expected = _reference(video, range(60))
+    for start in (0, 20, 45):
+        np.testing.assert_array_equal(read_frames(video, np.arange(start, 60), info),
+                                      expected[start:])
+
+
+def test_a_long_pause_is_named_at_the_frames_own_rate(tmp_path, noise):
+    """Frames 0-59 then, after a minute's pause, frames 60-119 at 30 fps: the rate the message
+    counted frames at was the one measured over the whole file (1.860 fps), skewed by the
+    pause; it is the frames' own, 30 fps."""
+    frames = np.concatenate([noise] * 4)
+    pts = [i if i < 60 else i + 1800 for i in range(120)]
+    with pytest.raises(InputError, match=(
+            r"pause.mp4: frame \d+ is shown at 6\d\.\d\d s, but counting frames at 30\.000 fps "
+            r"puts it at [23]\.\d\d s \(the longest pause in its timestamps is 60\.03 s, after "
+            r"1\.97 s\); .*fps=30 ")):
+        probe(_write_timed(tmp_path / "pause.mp4", frames, pts, Fraction(1, 30)))
 
 
 def test_a_second_video_stream_is_refused_and_cover_art_is_not_one(tmp_path, noise):
