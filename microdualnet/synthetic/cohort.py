@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from microdualnet import openpose_io
+from microdualnet.synthetic import GROUPS
 from microdualnet.synthetic.actions import ACTIONS, BY_ID, BY_NAME, RETURN_S, Event
 from microdualnet.synthetic.appearance import sample_appearance, sample_camera
 from microdualnet.synthetic.options import Positive, Probability, VideoOptions
@@ -62,10 +63,6 @@ class Demographics(BaseModel):
     age_mean: float = 9.0
     age_sd: Annotated[float, Field(ge=0)] = 1.8
     p_male: Probability = 0.5
-
-
-# The synthetic world's groups: the planted effects and demographics below are written for them.
-GROUPS: tuple[str, ...] = ("ASD", "PSY", "TDC")
 
 
 class CohortConfig(VideoOptions):

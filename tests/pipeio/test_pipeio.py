@@ -284,6 +284,33 @@ def test_folder_manifest_changes_with_any_listed_file_and_only_those(tmp_path, m
     assert folder_manifest(folder) not in (first, second)
 
 
+def test_folder_manifest_sorts_names_not_paths_and_keeps_its_value(tmp_path, monkeypatch):
+    """The workflow fingerprints an OpenPose file per frame of every participant each time it
+    builds its job graph: comparing Path objects to sort them cost half its CPU. The value is
+    the one sorting the paths gave, so no finished pose job reruns for it."""
+    import hashlib
+    import pathlib
+
+    from pipeio.provenance import folder_manifest
+
+    folder = tmp_path / "openpose"
+    folder.mkdir()
+    names = ["f_9.json", "f_10.json", "F_2.json", "f_1.json"]
+    for name in names:
+        (folder / name).write_text(name)
+    lines = "".join(f"{name}\t{(folder / name).stat().st_size}\t"
+                    f"{(folder / name).stat().st_mtime_ns}\n"
+                    for name in sorted(names))  # F_2, f_1, f_10, f_9: as sorted(paths) gave
+    assert [p.name for p in sorted(folder.glob("*.json"))] == sorted(names)
+
+    def no_path_comparison(self, other):
+        raise AssertionError("Path objects compared")
+
+    for op in ("__lt__", "__le__", "__gt__", "__ge__"):
+        monkeypatch.setattr(pathlib.PurePath, op, no_path_comparison)
+    assert folder_manifest(folder) == hashlib.sha256(lines.encode()).hexdigest()
+
+
 def test_provenance_records_the_command_and_only_files_among_its_inputs(tmp_path):
     import sys
 

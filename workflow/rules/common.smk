@@ -1,6 +1,7 @@
 # The globals every rule file uses, derived from the validated config, and the participants
 # with their files, known when the workflow is parsed so every per-participant job exists up
 # front. The sheet is checked before any job runs.
+import functools
 import shlex
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from analysis.config import load_stats_config
 from analysis.inputs import CODINGS_PREFIX
-from microdualnet.synthetic.cohort import GROUPS as SYNTHETIC_GROUPS
+from microdualnet.synthetic import GROUPS as SYNTHETIC_GROUPS
 from pipeio.provenance import folder_manifest
 
 # Rules call the package CLIs with the interpreter that runs Snakemake, so an unactivated
@@ -106,7 +107,10 @@ def read_sheet(path):
                          f"computes ({', '.join(RESULT_COLUMNS)}); rename them")
     sheet = sheet.apply(lambda col: col.str.strip())
     schema = load_schema(Path(workflow.basedir) / "workflow/schemas/participants.schema.yaml")
-    for i, row in sheet.iterrows():
+    # Rows as plain dicts: pandas' iterrows builds a Series per row, half the sheet's cost in
+    # each of the cohort's cluster jobs, which all parse the workflow again.
+    rows = sheet.to_dict("index")
+    for i, row in rows.items():
         where = f"{path}: line {int(i) + 2}"
         for column in ("participant_id", "group", "video"):
             if not row[column]:
@@ -135,7 +139,7 @@ def read_sheet(path):
         raise ValueError(f"{path}: line {line}: video {base / video} does not exist"
                          f" ({len(absent)} missing in all)")
     seen = {}  # one video may hold two participants, seen at different places (a pasted row)
-    for i, row in sheet.iterrows():
+    for i, row in rows.items():
         seat = (row.get("participant_side", ""), row.get("participant_box", ""))
         key = ((base / row["video"]).resolve(), seat)
         if key in seen:
@@ -188,7 +192,7 @@ else:
              for pid, v in zip(_sheet["participant_id"], _sheet["video"])}
     SEAT = {row["participant_id"]: {c: row[c] for c in ("participant_side", "participant_box")
                                     if row.get(c)}
-            for _, row in _sheet.iterrows()}
+            for row in _sheet.to_dict("records")}
     SHEET_CODINGS = sheet_codings(_sheet, SHEET_PATH)
     if POSE["backend"] == "openpose" and not any(
             Path(POSE["openpose_dir"], pid).is_dir() for pid in PIDS):
@@ -232,11 +236,39 @@ def openpose_dir(pid):
 def model_files(wc=None):
     """The model folder's files as a job's inputs when the workflow trains them, so the job
     waits for `train`. A folder used as it is (model.train: false) is no job's input: its
-    digest (MODEL_DIGEST, a parameter of the jobs that use it) reruns them when it changes,
+    digest (model_sha256(), a parameter of the jobs that use it) reruns them when it changes,
     and nothing asks `train` to write over it."""
     if not MODEL["train"]:
         return {}
     return {"weights": f"{MODEL['path']}/model.safetensors", "meta": f"{MODEL['path']}/model.json"}
+
+
+# The model the results must belong to. A folder used as it is (model.train: false) is checked
+# now, before any job runs (its header and size: cheap), and fingerprinted (infer reruns when
+# the fingerprint changes); a trained one is the train rule's output, so its file times already
+# say when it changed.
+FINGERPRINT_MODEL = not MODEL["train"] and (FROM_MODEL or POSE["only_sampled"])
+if FINGERPRINT_MODEL:
+    from pipeio.modelfiles import check_model_folder
+
+    try:
+        check_model_folder(MODEL["path"])
+    except InputError as err:
+        raise InputError(f"config model.path (model.train is false, so it is used as it is): "
+                         f"{err}") from None
+
+
+@functools.cache
+def model_sha256():
+    """The SHA-256 of model.path (a parameter of the jobs that use the model), read when a job
+    first asks for it and then kept: every cluster job parses the workflow again, and the pose
+    and timeline jobs, which do not use it, would each read the whole weights file (hundreds
+    of MB for the paper's model)."""
+    if not FINGERPRINT_MODEL:
+        return ""
+    from pipeio.modelfiles import model_digest
+
+    return model_digest(MODEL["path"])
 
 
 def train_config(wc):

@@ -35,7 +35,7 @@ rule pose:
         # Names, sizes and times of the OpenPose JSON files: a changed folder reruns the job.
         openpose_files=lambda wc: (folder_manifest(openpose_dir(wc.pid))
                                    if POSE["backend"] == "openpose" else ""),
-        model_sha256=lambda wc: MODEL_DIGEST if POSE["only_sampled"] else "",
+        model_sha256=lambda wc: model_sha256() if POSE["only_sampled"] else "",
         sampled=lambda wc: (
             f"--only-sampled {shlex.quote(MODEL['path'])} --window-s "
             f"{INFER['window_s']} --hop-s {INFER['hop_s']}" if POSE["only_sampled"] else ""),
@@ -69,7 +69,7 @@ rule infer:
     params:
         # A model folder used as it is (model.train: false) may be replaced by files with
         # older times: its digest, not only the times, reruns inference.
-        model_sha256=lambda wc: MODEL_DIGEST,
+        model_sha256=lambda wc: model_sha256(),
         video_file=lambda wc: video_stamp(wc.pid),
         # The model process runs on one core, the others decode (a stretch of video each);
         # with one thread it decodes between batches itself.

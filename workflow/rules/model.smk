@@ -1,20 +1,5 @@
 # The Micro-DualNet model: synthetic training clips (demo) and the train rule.
 
-# The model the results must belong to. A folder used as it is (model.train: false) is checked
-# now, before any job runs, and fingerprinted (infer reruns when the fingerprint changes); a
-# trained one is the train rule's output, so its file times already say when it changed.
-MODEL_DIGEST = ""
-if not MODEL["train"] and (FROM_MODEL or POSE["only_sampled"]):
-    from pipeio.modelfiles import check_model_folder, model_digest
-
-    try:
-        check_model_folder(MODEL["path"])
-    except InputError as err:
-        raise InputError(f"config model.path (model.train is false, so it is used as it is): "
-                         f"{err}") from None
-    MODEL_DIGEST = model_digest(MODEL["path"])
-
-
 # What starts `-m microdualnet train`: one process through pipeio.gpu (model.gpus: 1), or
 # torchrun with one process per GPU on the job's node (model.gpus: N > 1; under SLURM the job
 # holds N GPUs, a local run uses the first N it sees; docs/workflow.md).
