@@ -97,6 +97,10 @@ DEINTERLACE = "bwdif=mode=send_frame:deint=interlaced"
 HDR_TRANSFERS = {ColorTrc.SMPTE2084: "PQ (HDR10)", ColorTrc.ARIB_STD_B67: "HLG"}
 TONE_MAP_TO_SDR = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
                    "tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
+# Every frame fitted into one size with its shape kept (padded with black), square pixels:
+# the way out for a recording whose frame size changes mid-stream.
+FIT_TO_SIZE = ("scale={w}:{h}:force_original_aspect_ratio=decrease,"
+               "pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1")
 
 
 def reencode_hint(interlaced: bool, filters: str = "") -> str:
@@ -164,6 +168,11 @@ def _open(path: Path):
     if not streams:
         container.close()
         raise InputError(f"video {path} has no video stream")
+    if any(s.codec_context is None for s in streams):  # FFmpeg has no decoder for it
+        container.close()
+        raise InputError(f"video {path} is in a video codec this FFmpeg build (PyAV "
+                         f"{av.__version__}) cannot decode (ffprobe IN names it); re-encode "
+                         f"it, e.g. {reencode_hint(False)}")
     if len(streams) > 1:  # a camera's preview beside its recording: which one is not known
         container.close()
         sizes = ", ".join(f"{s.width}x{s.height}" for s in streams)
@@ -204,7 +213,7 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
         pts, first, stored = [], None, 0
         # Decode timestamps in file order, where the container's clock may jump (MPEG-TS).
         clock = [] if container.format.flags & av.format.Flags.ts_discont.value else None
-        for packet in container.demux(stream):
+        for packet in _whole_packets(container, stream):
             # An edit list that trims the start (ffmpeg -ss ... -c copy) keeps the frames
             # before the cut as discard packets: decoded for reference, never shown.
             stored += bool(packet.size)
@@ -248,6 +257,23 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
         width, height = height, width
     return VideoInfo(len(times), fps, width, height, times, rotation, not decode_order,
                      round(float(times[0]) - origin, 6), interlaced)
+
+
+def _whole_packets(container: av.container.InputContainer, stream: av.VideoStream
+                   ) -> Iterator[av.Packet]:
+    """The stream's packets but a last one the file ends inside: a recording cut short
+    mid-frame (a crashed recorder's fragmented MP4, as OBS writes to survive a crash), whose
+    demuxer hands on the part it has flagged corrupt, which the decoder refuses, so that the
+    recording is read to its last whole frame, as players show it (Matroska's demuxer drops
+    such a frame itself). Each packet is held back until the next one shows it is not the
+    last."""
+    held = None
+    for packet in container.demux(stream):
+        if held is not None and (packet.size or not held.is_corrupt):
+            yield held
+        held = packet if packet.size else None
+        if not packet.size:  # the end of the stream (PyAV's last packet), which flushes
+            yield packet
 
 
 def _player_origin_s(container: av.container.InputContainer) -> float:
@@ -398,8 +424,14 @@ class FrameStream:
         # The filter that takes an interlaced frame's first field (built for the first such
         # frame, again if the frames' size or format changes).
         self._field_graph, self._field_of = None, None
-        self._decoded = self._container.decode(self._stream)
+        self._decoded = self._decode()
         self._last_index, self._last = -1, None  # the frame decoded last
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        """The stream's frames from where the container stands, decoded from its whole
+        packets."""
+        for packet in _whole_packets(self._container, self._stream):
+            yield from packet.decode()
 
     def _seek(self, start: int, times: np.ndarray) -> None:
         """Continue from a keyframe at or before `start`; from the first frame if the seek
@@ -441,7 +473,7 @@ class FrameStream:
         try:
             self._container.seek(int(round(time_s / self._stream.time_base)),
                                  stream=self._stream, backward=True, any_frame=False)
-            self._decoded = self._container.decode(self._stream)
+            self._decoded = self._decode()
             return next(self._decoded)
         except (*_ERRORS, StopIteration):
             return None
@@ -475,18 +507,26 @@ class FrameStream:
 
     def _check_size(self, frame: av.VideoFrame) -> None:
         """Every frame must have the stored size of the first: recordings of two sizes joined
-        into one stream would otherwise be scaled each to one size, the later ones squeezed,
-        or fail later in a stack of frames without saying why."""
+        into one stream, or a video call's recording whose sender changed resolution (its
+        bandwidth, a phone turned upright), would otherwise be scaled each to one size, the
+        later ones squeezed, or fail later in a stack of frames without saying why. The
+        command it suggests fits every picture, its shape kept (padded), into the larger of
+        the two sizes: a plain scale to the first size would squeeze a portrait stretch of
+        a landscape call 3-fold, and a call's recording often starts small (WebRTC starts
+        low and raises the resolution as the bandwidth allows)."""
         stored = (frame.width, frame.height)
         if self._stored is None:
             self._stored = stored
         elif stored != self._stored:
+            # The first size where both are as large (a phone turned upright).
+            width, height = max(self._stored, stored, key=lambda size: size[0] * size[1])
             raise InputError(
                 f"video {self.path}: frame {self._last_index} is {stored[0]}x{stored[1]}, the "
                 f"video's frames are {self._stored[0]}x{self._stored[1]} (recordings of two "
-                "sizes joined into one file?); re-encode it to one size, e.g. "
+                "sizes joined into one file, or a call whose sender changed resolution?); "
+                "re-encode it to one size, e.g. "
                 + reencode_hint(bool(frame.interlaced_frame),
-                                f"scale={self._stored[0]}:{self._stored[1]},setsar=1"))
+                                FIT_TO_SIZE.format(w=width, h=height)))
 
     def _check_time(self, frame: av.VideoFrame) -> None:
         """Frame `_last_index` must be shown when the probe's packets said: a decoder that

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import wave
@@ -278,6 +279,33 @@ def test_truncated_video_is_an_input_error_naming_the_file(tmp_path, noise):
         list(stream.frames(np.arange(30)))
 
 
+def test_a_fragmented_mp4_cut_short_mid_frame_is_read_to_its_last_whole_frame(tmp_path,
+                                                                             noise):
+    """A crashed recorder's fragmented MP4 (OBS's crash-safe format) ends inside a frame:
+    the demuxer hands its part on flagged corrupt, which the decoder refused, so every
+    reader failed there (`decoding frame 38 failed`) and the recording was excluded, where
+    a player shows it to the cut. Read to its last whole frame, from the start and after a
+    seek, as the frames of the whole file."""
+    frames = np.concatenate([noise, noise[::-1]])
+    video = _write(tmp_path / "obs.mp4", frames, gop=10,
+                   options={"movflags": "frag_keyframe+empty_moov"})
+    with av.open(str(video)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+        keyframe = packets[40]  # closed GOPs: the 40 packets before it are frames 0-39
+        assert keyframe.is_keyframe and container.streams.video[0].frames == 0
+        cut_at = keyframe.pos + keyframe.size // 2
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(video.read_bytes()[:cut_at])
+    info = probe(cut)
+    assert info.frames == 40 and info.fps == 25.0
+    with FrameStream(cut, info=info) as stream:
+        whole = np.stack([rgb for _, rgb in stream.frames(range(40))])
+    np.testing.assert_array_equal(whole, _reference(video, range(40)))
+    with FrameStream(cut, start=35, info=info) as stream:
+        assert [i for i, _ in stream.frames(range(35, 40))] == list(range(35, 40))
+        assert stream.decoded <= 10
+
+
 def test_not_a_video_is_an_input_error(tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video")
@@ -539,6 +567,29 @@ def test_a_file_without_a_video_stream_is_named(tmp_path):
         probe(tmp_path / "voice.wav")
 
 
+def test_a_codec_ffmpeg_cannot_decode_is_named_with_the_way_out(tmp_path, noise):
+    """A WebM whose codec this FFmpeg has no decoder for (its Matroska codec id made one no
+    decoder knows, as a codec left out of a build would be): an AttributeError on the
+    stream's width before."""
+    webm = tmp_path / "call.webm"
+    with av.open(str(webm), "w", format="webm") as out:
+        stream = out.add_stream("libvpx", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in noise[:5]:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    data = webm.read_bytes()
+    assert data.count(b"V_VP8") == 1
+    webm.write_bytes(data.replace(b"V_VP8", b"V_QQ8"))
+    message = (rf"^video {webm} is in a video codec this FFmpeg build \(PyAV .*\) cannot decode"
+               r" \(ffprobe IN names it\); re-encode it, e\.g\. ffmpeg -i IN -c:v libx264 "
+               r"OUT\.mp4$")
+    with pytest.raises(InputError, match=message):
+        probe(webm)
+    with pytest.raises(InputError, match=message):
+        FrameStream(webm)
+
+
 @pytest.mark.parametrize("aspect, refused", [(Fraction(4, 3), True), (Fraction(16, 15), True),
                                              (Fraction(1), False)])
 def test_non_square_pixels_are_refused_with_the_way_out(tmp_path, noise, aspect, refused):
@@ -589,7 +640,8 @@ def test_a_frame_size_changing_mid_stream_is_refused_naming_the_frame(tmp_path, 
     that switched resolution) carry the first one's size in their header: the later frames
     were scaled to it by pose and infer (squeezed where the shape differs) or failed in a
     stack of frames with a bare ValueError. Refused at the first frame of the new size, by
-    a reader from the start and by one that seeks past the change."""
+    a reader from the start and by one that seeks past the change, with a command that
+    fits every frame into the larger size (a video call's recording starts small)."""
     rng = np.random.default_rng(3)
     large = rng.integers(0, 256, (30, 96, 96, 3), np.uint8)
     video = tmp_path / "joined.ts"
@@ -597,8 +649,9 @@ def test_a_frame_size_changing_mid_stream_is_refused_naming_the_frame(tmp_path, 
     info = probe(video)
     assert (info.frames, info.width, info.height) == (len(noise) + 30, 64, 48)
     message = (r"joined.ts: frame 30 is 96x96, the video's frames are 64x48 \(recordings of "
-               r"two sizes joined into one file\?\); re-encode it to one size, e.g. ffmpeg -i "
-               r'IN -vf "scale=64:48,setsar=1"')
+               r"two sizes joined into one file, or a call whose sender changed resolution\?\);"
+               r' re-encode it to one size, e.g. ffmpeg -i IN -vf "scale=96:96:'
+               r'force_original_aspect_ratio=decrease,pad=96:96:\(ow-iw\)/2:\(oh-ih\)/2,setsar=1"')
     with pytest.raises(InputError, match=message):
         read_frames(video, np.arange(0, info.frames, 4), info)
     with pytest.raises(InputError, match=message), \
@@ -608,6 +661,41 @@ def test_a_frame_size_changing_mid_stream_is_refused_naming_the_frame(tmp_path, 
         assert [i for i, _ in stream.frames(range(30))] == list(range(30))
         with pytest.raises(InputError, match=message):
             list(stream.frames([31]))
+
+
+def _filtered(frame: av.VideoFrame, chain: str) -> np.ndarray:
+    """`frame` through an ffmpeg -vf chain (FFmpeg's filters, run by PyAV), as RGB."""
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(width=frame.width, height=frame.height,
+                              format=frame.format.name, time_base=Fraction(1, 25))]
+    nodes += [graph.add(*step.split("=", 1)) for step in chain.split(",")]
+    nodes.append(graph.add("buffersink"))
+    for a, b in zip(nodes, nodes[1:], strict=False):
+        a.link_to(b)
+    graph.configure()
+    graph.push(frame)
+    return graph.pull().to_ndarray(format="rgb24")
+
+
+def test_the_way_out_for_a_size_change_keeps_the_pictures_shape(tmp_path, noise):
+    """A call recorded landscape whose sender turned their phone upright (WebRTC sends the
+    new shape; a browser's recorder keeps it in one stream): the suggested re-encode fits
+    the portrait frames into the first size with their shape kept. Scaled plainly to
+    64x48, a square in a 48x64 frame came out 22x12 pixels (about 3-fold flatter)."""
+    portrait = np.zeros((30, 64, 48, 3), np.uint8)
+    portrait[:, 24:40, 16:32] = 255  # a 16x16 white square
+    video = tmp_path / "call.ts"
+    video.write_bytes(_segment(noise, 0) + _segment(portrait, len(noise)))
+    with pytest.raises(InputError, match=r"frame 30 is 48x64") as refused:
+        read_frames(video, np.arange(40, 41))
+    chain = re.search(r'-vf "([^"]+)" -c:v libx264 OUT\.mp4$', str(refused.value)).group(1)
+    with av.open(str(video)) as container:
+        frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 40)
+    fixed = _filtered(frame, chain)
+    assert fixed.shape == (48, 64, 3)
+    rows, cols = np.nonzero(fixed.mean(axis=2) > 128)
+    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+    assert abs(width - height) <= 1 and 11 <= height <= 13  # 16 * 48 / 64, still square
 
 
 @pytest.mark.parametrize("m2ts", [False, True])
