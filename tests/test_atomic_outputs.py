@@ -28,6 +28,10 @@ STAGED_OR_SCRATCH = {
     ("bench/decode_speed.py", "synthesise"): "written as .part.mp4, renamed when complete",
     ("bench/decode_speed.py", "check"): "reference frames, a scratch file of the run",
     ("bench/decode_speed.py", "run_lib"): "a child's answer to its parent, read once",
+    ("bench/stretch_seek.py", "synthesise"): "the benchmark's own videos, in a temp dir",
+    ("bench/workflow_overhead.py", "make_sources"): "a fabricated study in a scratch folder",
+    ("bench/workflow_overhead.py", "make_cohort"): "a fabricated study in a scratch folder",
+    ("bench/workflow_overhead.py", "main"): "a stand-in scontrol in the scratch folder",
     ("scripts/check_wheels.py", "check"): "a requirements file in a temp dir for pip",
 }
 
