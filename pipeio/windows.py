@@ -68,16 +68,14 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     try:
         arrow = pq.read_table(path)
     except (OSError, pa.ArrowException) as err:
-        raise InputError(f"windows file {path} is not readable Parquet "
-                         f"({_one_line(err)})") from err
+        raise _not_parquet(path, err) from err
     meta = _metadata(arrow.schema, path)
     if meta is None:
         raise InputError(f"windows file {path} lacks its {META_KEY.decode()} metadata")
     try:
         table = arrow.to_pandas()
     except (TypeError, ValueError, pa.ArrowException) as err:  # damaged pandas metadata
-        raise InputError(f"windows file {path} is not readable Parquet "
-                         f"({_one_line(err)})") from None
+        raise _not_parquet(path, err) from None
     names = meta.get("class_names")
     if names and not (isinstance(names, list) and all(isinstance(c, str) for c in names)):
         raise InputError(f"windows file {path}: its metadata has class_names "
@@ -95,9 +93,10 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return table, meta
 
 
-def _one_line(err: Exception) -> str:
-    """Arrow's message on one line (a damaged footer's ends in a line break)."""
-    return " ".join(str(err).split())
+def _not_parquet(path: Path, err: Exception) -> InputError:
+    """The error for a file Arrow cannot read as a windows table, its message on one line (a
+    damaged footer's ends in a line break)."""
+    return InputError(f"windows file {path} is not readable Parquet ({' '.join(str(err).split())})")
 
 
 def _metadata(schema: pa.Schema, path: Path) -> dict[str, Any] | None:
@@ -226,8 +225,7 @@ def windows_metadata(path: Path) -> dict[str, Any]:
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as err:
-        raise InputError(f"windows file {path} is not readable Parquet "
-                         f"({_one_line(err)})") from err
+        raise _not_parquet(path, err) from err
     return _metadata(schema, path) or {}
 
 
