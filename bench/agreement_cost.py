@@ -16,7 +16,6 @@ whether every output is byte-identical; `--profile` prints one run's cProfile to
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import pstats
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from checkout_timing import ROOT, run_timed, time_checkouts
+from checkout_timing import ROOT, checkout_args, run_timed, time_checkouts
 
 from analysis.codings.boris import write_boris_tabular
 from analysis.codings.elan import write_elan
@@ -117,16 +116,9 @@ def digests(out: Path) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="scratch folder")
-    parser.add_argument("--runs", type=int, default=3, help="jobs per checkout (3)")
-    parser.add_argument("--compare", type=Path, default=None,
-                        help="another checkout whose `analysis` to time alongside")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile one job of this checkout (cProfile, top 25)")
-    args = parser.parse_args()
-    args.out = args.out.resolve()  # the jobs run from the checkout they time
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = checkout_args(__doc__, runs=3, extend=lambda parser: parser.add_argument(
+        "--profile", action="store_true",
+        help="also profile one job of this checkout (cProfile, top 25)"))
     paths = make_inputs(args.out)
     times = time_checkouts(args.compare, args.runs, lambda name, tree: run_timed(
         command(paths, args.out / f"result-{name}"), tree))

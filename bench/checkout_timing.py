@@ -7,6 +7,7 @@ Each job runs from the checkout it times: `python -m` puts the working folder fi
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import subprocess
@@ -41,3 +42,22 @@ def time_checkouts(compare: Path | None, runs: int,
             times[name].append(job(name, tree))
     return {name: (trees[name], [w for w, _ in got], [c for _, c in got])
             for name, got in times.items()}
+
+
+def checkout_args(doc: str, runs: int,
+                  extend: Callable[[argparse.ArgumentParser], None] | None = None
+                  ) -> argparse.Namespace:
+    """The options of a bench that times one command here against `--compare`: `--out` (a
+    scratch folder, made and resolved, since each job runs from the checkout it times),
+    `--runs` (default `runs`) and `--compare`; `extend` adds the bench's own."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="scratch folder")
+    parser.add_argument("--runs", type=int, default=runs, help=f"jobs per checkout ({runs})")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another checkout whose `analysis` to time alongside")
+    if extend is not None:
+        extend(parser)
+    args = parser.parse_args()
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args

@@ -14,14 +14,13 @@ interleaved with this one's, and says whether the two figures are byte-identical
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import statistics
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from checkout_timing import run_timed, time_checkouts
+from checkout_timing import checkout_args, run_timed, time_checkouts
 
 from pipeio.atomic import atomic_path
 from pipeio.windows import write_windows
@@ -91,14 +90,7 @@ def command(paths: dict[str, Path], out: Path) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="scratch folder")
-    parser.add_argument("--runs", type=int, default=5, help="jobs per checkout (5)")
-    parser.add_argument("--compare", type=Path, default=None,
-                        help="another checkout whose `analysis` to time alongside")
-    args = parser.parse_args()
-    args.out = args.out.resolve()  # the jobs run from the checkout they time
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = checkout_args(__doc__, runs=5)
     paths = make_inputs(args.out)
     times = time_checkouts(args.compare, args.runs, lambda name, tree: run_timed(
         command(paths, args.out / f"{name}.png"), tree))
