@@ -8,7 +8,9 @@ time by reading the packets (decoding only the first frame, for its display rota
 is also where a recording the pipeline cannot time is refused: no frame rate, no timestamps,
 a variable frame rate, frame times that stray from i / fps, an MPEG-TS clock that goes back
 or leaps ahead (recordings joined whose clocks restart), or an index that promises more frames than the
-file holds. Every failure is an `InputError` naming the file.
+file holds. An MPEG program stream (a DVD recorder's .mpg, .vob) that stamps only
+some of its frames has them timed by counting at its video's rate, and is read from its
+first frame on (`COUNTED_DEMUXERS`). Every failure is an `InputError` naming the file.
 
 Times the pipeline writes (windows, review files) are the times a coder's player shows, so
 that they meet human codings: frame i is shown at `first_frame_s + i / fps`. `first_frame_s`
@@ -80,6 +82,15 @@ CLOCK_JUMP_S = 10.0
 # Demuxers of containers with a movie timeline from 0 (ISO base media: mp4, mov, 3gp), whose
 # times players show as they are; players count other containers' times from their start.
 MOVIE_TIMELINE_DEMUXERS = frozenset({"mov", "mp4"})
+# Demuxers of MPEG program streams (a DVD recorder's .mpg, .vob), which stamp a frame only
+# where a PES packet starts with it (seldom so for a static scene's small frames) and guess
+# the others' times, differently read from the start and after a seek (and a frame's time
+# twice at a file's end). Opened with FFmpeg's `nofillin`, their frames carry only the
+# file's own stamps, and unstamped frames are timed by counting at the stream's rate.
+COUNTED_DEMUXERS = frozenset({"mpeg"})
+# How far a frame's place in display order can be from its place in the file, in frames
+# (MPEG-1/2 store a frame ahead of the B-frames shown before it: two on a DVD, IBBP).
+MAX_REORDER_FRAMES = 4
 # Pixels stored narrower or wider than shown (DV's 16:15, HDV's 4:3) would squeeze every
 # person the model sees; a ratio this close to 1 changes nothing visible.
 MAX_PIXEL_ASPECT_DEVIATION = 0.01
@@ -137,6 +148,10 @@ class VideoInfo:
     # Whether the first frame is flagged interlaced: `FrameStream` reads such frames from
     # their first field (module docstring).
     interlaced: bool = False
+    # Whether a seek can tell which frame it lands on: not where frames are timed by counting
+    # (`COUNTED_DEMUXERS`), whose few stamps can be a frame off; such a video is read from
+    # its first frame on, numbered as decoded.
+    seekable: bool = True
 
     @property
     def duration_s(self) -> float:
@@ -159,6 +174,9 @@ def _first_line(err: BaseException) -> str:
 def _open(path: Path):
     try:
         container = av.open(str(path))
+        if container.format.name in COUNTED_DEMUXERS:  # its own stamps only
+            container.close()
+            container = av.open(str(path), options={"fflags": "nofillin"})
     except _ERRORS as err:
         raise InputError(f"video {path} is not readable (truncated or not a video?): "
                          f"{_first_line(err)}") from err
@@ -200,16 +218,13 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
         # Where the stream ends (in `base`); an edit list that cuts the end shortens it.
         ends = (stream.start_time or 0) + stream.duration if stream.duration else None
         aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
-        origin = _player_origin_s(container)
+        origin = _player_origin_s(container, path)
+        # Unstamped frames are timed at the rate the codec's header gives (the stream's is
+        # guessed from the stamps, which `nofillin` leaves few of).
+        counted = stream.codec_context.framerate if (
+            container.format.name in COUNTED_DEMUXERS) else None
         fields = stream.codec_context.field_order in INTERLACED_FIELD_ORDERS
         transfer = stream.codec_context.color_trc
-        if square_pixels and aspect and abs(float(aspect) - 1) > MAX_PIXEL_ASPECT_DEVIATION:
-            raise InputError(
-                f"video {path} has non-square pixels (sample aspect ratio {aspect.numerator}:"
-                f"{aspect.denominator}: stored {width}x{height}, shown "
-                f"{round(width * aspect)}x{height}); pose and the model need square pixels, "
-                "re-encode it, e.g. "
-                + reencode_hint(fields, "scale=trunc(iw*sar/2)*2:ih,setsar=1"))
         pts, first, stored = [], None, 0
         # Decode timestamps in file order, where the container's clock may jump (MPEG-TS).
         clock = [] if container.format.flags & av.format.Flags.ts_discont.value else None
@@ -233,12 +248,24 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
     interlaced = fields if first is None else bool(first.interlaced_frame)
     if first is not None:  # the stream's tag, else the container's (FFmpeg fills it in)
         transfer = first.color_trc
+    # After the first frame: DV's header gives no field order, its frames are interlaced.
+    if square_pixels and aspect and abs(float(aspect) - 1) > MAX_PIXEL_ASPECT_DEVIATION:
+        raise InputError(
+            f"video {path} has non-square pixels (sample aspect ratio {aspect.numerator}:"
+            f"{aspect.denominator}: stored {width}x{height}, shown "
+            f"{round(width * aspect)}x{height}); pose and the model need square pixels, "
+            "re-encode it, e.g. "
+            + reencode_hint(interlaced, "scale=trunc(iw*sar/2)*2:ih,setsar=1"))
     if transfer in HDR_TRANSFERS:
         raise InputError(
             f"video {path} is HDR video ({HDR_TRANSFERS[transfer]} transfer): read as SDR its "
             "colours would be darker and paler than a player shows them; tone-map it to SDR, "
             "e.g. " + reencode_hint(interlaced, TONE_MAP_TO_SDR))
-    if any(p is None for p in pts):
+    times = fps = None
+    if counted and base and None in pts and any(p is not None for p in pts):
+        times, fps = _counted_times(path, pts, base, counted, interlaced)
+        pts = [p for p in pts if p is not None]
+    if None in pts:
         raise InputError(f"video {path} has frames without timestamps; re-encode it (e.g. "
                          f"{reencode_hint(interlaced)})")
     if clock is not None:
@@ -248,15 +275,43 @@ def probe(path: str | Path, square_pixels: bool = True) -> VideoInfo:
                          f"file holds {stored}")
     if not base:
         raise InputError(f"video {path} has no time base for its timestamps; re-encode it")
-    stamps = np.asarray(pts, np.float64)
-    decode_order = reorders and bool(np.all(np.diff(stamps) > 0))
-    times = np.sort(stamps) * float(base)
-    fps = _constant_rate(path, times, nominal, interlaced)
+    # Frames timed by counting are numbered as decoded: their few stamps, which can be a frame
+    # off, are not checked against those times.
+    counting, decode_order = times is not None, False
+    if not counting:
+        stamps = np.asarray(pts, np.float64)
+        decode_order = reorders and bool(np.all(np.diff(stamps) > 0))
+        times = np.sort(stamps) * float(base)
+        fps = _constant_rate(path, times, nominal, interlaced)
     rotation = 0 if first is None else 90 * _quarter_turns(path, first.rotation)
     if rotation % 180:
         width, height = height, width
-    return VideoInfo(len(times), fps, width, height, times, rotation, not decode_order,
-                     round(float(times[0]) - origin, 6), interlaced)
+    return VideoInfo(len(times), fps, width, height, times, rotation,
+                     not (counting or decode_order), round(float(times[0]) - origin, 6),
+                     interlaced, seekable=not counting)
+
+
+def _counted_times(path: Path, pts: list[int | None], base: Fraction, rate: Fraction,
+                   interlaced: bool) -> tuple[np.ndarray, float]:
+    """Frame times and rate of a program stream that stamps only some frames (`pts`, in file
+    order): frame i at the first stamp plus i / the stream's rate (MPEG-1/2 video is coded
+    at one rate). A stamp more than MAX_DRIFT_S from where counting puts its frame, known to
+    within MAX_REORDER_FRAMES (a pause, lost frames, film coded at a lower rate than the
+    stream says), would misplace the windows after it, and is refused."""
+    fps = float(rate)
+    first = min(p for p in pts if p is not None) * float(base)
+    place = np.array([i for i, p in enumerate(pts) if p is not None])
+    stamped = np.array([p for p in pts if p is not None], np.float64) * float(base) - first
+    drift = np.abs(stamped - place / fps) - MAX_REORDER_FRAMES / fps
+    worst = int(np.argmax(drift))
+    if drift[worst] > MAX_DRIFT_S:
+        raise InputError(
+            f"video {path}: frame {place[worst]} in file order is stamped "
+            f"{stamped[worst]:.2f} s in, but counting frames at {fps:.3f} fps puts it at "
+            f"{place[worst] / fps:.2f} s (a pause, lost frames, or a rate other than the "
+            "stream's); re-encode it at a constant rate, e.g. "
+            + reencode_hint(interlaced, f"fps={round(fps)}"))
+    return first + np.arange(len(pts)) / fps, fps
 
 
 def _whole_packets(container: av.container.InputContainer, stream: av.VideoStream
@@ -276,12 +331,16 @@ def _whole_packets(container: av.container.InputContainer, stream: av.VideoStrea
             yield packet
 
 
-def _player_origin_s(container: av.container.InputContainer) -> float:
+def _player_origin_s(container: av.container.InputContainer, path: Path) -> float:
     """The file time a player shows as 0 s: 0 for a movie timeline (mp4, mov), else the
     container's first timestamp over all its streams (mpv's `--rebase-start-time`)."""
     if MOVIE_TIMELINE_DEMUXERS & set(container.format.name.split(",")):
         return 0.0
-    return 0.0 if container.start_time is None else container.start_time / av.time_base
+    start = container.start_time
+    if container.format.name in COUNTED_DEMUXERS:  # left unset by `nofillin`
+        with av.open(str(path)) as plain:
+            start = plain.start_time
+    return 0.0 if start is None else start / av.time_base
 
 
 def _refuse_a_restarted_clock(path: Path, clock: list[int], base: Fraction | None,
@@ -408,7 +467,7 @@ class FrameStream:
                              "frames")
         self._open()
         self.decoded = 0  # frames decoded so far (the work done)
-        if start > 0:
+        if start > 0 and info.seekable:
             self._seek(start, info.times)
 
     def _open(self) -> None:

@@ -1313,3 +1313,157 @@ def test_an_interlaced_recording_is_read_on_the_readers_own_thread(tmp_path):
         assert len([f for _, f in stream.frames(range(2))]) == 2
         assert len([f for _, f in stream.frames([3], size=(48, 32))]) == 1
         assert threads() == before
+
+
+def _moving_square(count: int, width: int = 64, height: int = 48) -> np.ndarray:
+    """Frame i: grey level 4 i with a square moved 5 i pixels: every frame differs, and most
+    compress to a few hundred bytes, as a static clinic scene's B-frames do."""
+    frames = np.zeros((count, height, width, 3), np.uint8)
+    for i in range(count):
+        frames[i] = 4 * i % 256
+        frames[i, 8:24, 5 * i % (width - 16):5 * i % (width - 16) + 16] = (255, 0, 0)
+    return frames
+
+
+def _write_as(path: Path, fmt: str, codec: str, frames: np.ndarray, pix_fmt: str = "yuv420p",
+              options: dict | None = None, pts: list[int] | None = None) -> Path:
+    """`frames` at 25 fps in container `fmt` and `codec` (frame i at `pts[i]` / 25 s)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        stream.options = options or {}
+        for i, frame in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if pts is not None:
+                vf.pts, vf.time_base = pts[i], Fraction(1, 25)
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode())
+    return path
+
+
+def _assert_sampled_reads_match_a_plain_decode(video: Path, info) -> None:
+    """Sorted random frames, from readers started at several frames and by read_frames, are
+    the frames a plain decode from the start gives."""
+    expected = _reference(video, range(info.frames))
+    assert info.frames == len(expected)
+    rng = np.random.default_rng(0)
+    for start in (0, 1, 17, 31, info.frames - 5, info.frames - 1):
+        wanted = np.unique(np.r_[start, rng.integers(start, info.frames, 6)])
+        with FrameStream(video, start=start, info=info) as stream:
+            got = dict(stream.frames(wanted))
+        for index in wanted:
+            np.testing.assert_array_equal(got[index], expected[index], err_msg=f"frame {index}")
+    some = rng.integers(0, info.frames, 10)
+    np.testing.assert_array_equal(read_frames(video, some, info), expected[some])
+
+
+@pytest.mark.parametrize(("fmt", "codec", "name"), [
+    ("mpeg", "mpeg2video", "dvd_recorder.mpg"), ("mpeg", "mpeg1video", "vcd.mpg"),
+    ("vob", "mpeg2video", "VTS_01_1.VOB")])
+def test_a_program_stream_stamping_few_frames_is_timed_by_counting_and_read_from_its_start(
+        tmp_path, fmt, codec, name):
+    """An MPEG program stream stamps a frame only where a PES packet starts with it: here few
+    of the 60 small frames (keyframes every 12, B-frames). FFmpeg guessed the others' times,
+    differently after a seek: readers started late were refused mid-read (frames 'cannot be
+    decoded'), a guess at the end timed two frames alike (25.43 fps measured), and MPEG-1's
+    guessed clock went back (refused as joined recordings). Frames are timed at the codec's
+    rate from the first stamp and read from the first frame on, as a plain decode gives."""
+    video = _write_as(tmp_path / name, fmt, codec, _moving_square(60),
+                      options={"g": "12", "bf": "2"})
+    with av.open(str(video), options={"fflags": "nofillin"}) as container:
+        stamped = [p.pts is not None for p in container.demux(video=0) if p.size]
+    assert len(stamped) == 60 and 0 < sum(stamped) < 20  # the file's own stamps: few
+    info = probe(video)
+    assert (info.frames, info.fps, info.first_frame_s) == (60, 25.0, 0.0)
+    np.testing.assert_allclose(np.diff(info.times), 0.04, atol=1e-9)
+    assert not info.seekable
+    _assert_sampled_reads_match_a_plain_decode(video, info)
+    with FrameStream(video, start=40, info=info) as stream:
+        dict(stream.frames([40]))
+        assert stream.decoded == 41  # from the first frame: no seek to guess where it landed
+
+
+def test_a_program_stream_with_large_frames_stamps_each_and_is_seeked(tmp_path, noise):
+    """Frames larger than a PES packet each carry a stamp: read as any other container."""
+    frames = np.stack([np.kron(f, np.ones((5, 5, 1), np.uint8)) for f in noise])  # 320x240
+    video = _write_as(tmp_path / "dvd.mpg", "mpeg", "mpeg2video", np.concatenate([frames] * 2),
+                      options={"g": "12", "bf": "2", "b": "8000000"})
+    info = probe(video)
+    assert (info.frames, info.fps, info.seekable) == (60, 25.0, True)
+    _assert_sampled_reads_match_a_plain_decode(video, info)
+
+
+def test_a_program_stream_whose_stamps_outrun_its_frames_is_refused_at_probe(tmp_path):
+    """A second's pause after frame 30: the frame stamped after it is a second later than
+    counting puts it, as every window after the pause would be misplaced."""
+    pts = [i if i < 30 else i + 25 for i in range(60)]
+    video = _write_as(tmp_path / "paused.mpg", "mpeg", "mpeg2video", _moving_square(60),
+                      options={"g": "12", "bf": "0"}, pts=pts)
+    with pytest.raises(InputError, match=(
+            rf"^video {video}: frame 40 in file order is stamped 2\.60 s in, but counting frames "
+            r"at 25\.000 fps puts it at 1\.60 s \(a pause, lost frames, or a rate other than "
+            r"the stream's\); "
+            r"re-encode it at a constant rate, e\.g\. ffmpeg -i IN -vf fps=25 -c:v libx264 "
+            r"OUT\.mp4$")):
+        probe(video)
+
+
+@pytest.mark.parametrize(("fmt", "codec", "name", "pix_fmt", "options"), [
+    ("avi", "mjpeg", "webcam.avi", "yuvj420p", {}),
+    ("avi", "mpeg4", "xvid.avi", "yuv420p", {"g": "12", "bf": "2"}),
+    ("flv", "flv", "stream.flv", "yuv420p", {"g": "12"}),
+    ("flv", "libx264", "obs.flv", "yuv420p", {"g": "12"}),
+    ("webm", "libvpx", "browser_vp8.webm", "yuv420p", {"g": "12"}),
+    ("webm", "libvpx-vp9", "browser_vp9.webm", "yuv420p", {"g": "12"}),
+    ("matroska", "libvpx-vp9", "vp9.mkv", "yuv420p", {"g": "12"}),
+    ("3gp", "libx264", "phone.3gp", "yuv420p", {"g": "12"}),
+    ("mp4", "libx265", "hevc.mp4", "yuv420p",
+     {"x265-params": "keyint=12:min-keyint=12:bframes=2:log-level=error"}),
+    ("mov", "mjpeg", "camera.mov", "yuvj420p", {}),
+    ("asf", "wmv2", "old.wmv", "yuv420p", {"g": "12"}),
+    ("mpegts", "mpeg2video", "broadcast.ts", "yuv420p", {"g": "12", "bf": "2"}),
+])
+def test_other_containers_read_the_frames_a_plain_decode_gives(tmp_path, fmt, codec, name,
+                                                               pix_fmt, options):
+    video = _write_as(tmp_path / name, fmt, codec, _moving_square(48), pix_fmt, options)
+    info = probe(video)
+    assert (info.frames, info.fps) == (48, 25.0)
+    _assert_sampled_reads_match_a_plain_decode(video, info)
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("dv", "tape.dv"), ("avi", "tape.avi")])
+def test_dv_is_refused_for_its_pixels_with_a_way_out_that_deinterlaces(tmp_path, fmt, name):
+    """PAL DV: 16:15 pixels, interlaced frames, and no field order in the stream's header:
+    the way out re-encoded it without deinterlacing (combing baked into the frames)."""
+    frames = np.kron(_moving_square(3, 48, 36), np.ones((16, 15, 1), np.uint8))  # 720x576
+    video = _write_as(tmp_path / name, fmt, "dvvideo", frames)
+    with pytest.raises(InputError, match=(
+            rf"^video {video} has non-square pixels \(sample aspect ratio 16:15: stored 720x576,"
+            r" shown 768x576\); .* ffmpeg -i IN -vf \"bwdif=mode=send_frame:deint=interlaced,"
+            r"scale=trunc\(iw\*sar/2\)\*2:ih,setsar=1\" -c:v libx264 OUT\.mp4$")):
+        probe(video)
+
+
+def test_h263_3gp_is_refused_for_its_pixels(tmp_path):
+    """QCIF H.263 (an old phone's 3GP) stores 12:11 pixels: refused at probe, progressive."""
+    video = _write_as(tmp_path / "old_phone.3gp", "3gp", "h263", _moving_square(4, 176, 144))
+    with pytest.raises(InputError, match=r"has non-square pixels \(sample aspect ratio 12:11: "
+                       r"stored 176x144, shown 192x144\); .* -vf \"scale="):
+        probe(video)
+
+
+@pytest.mark.parametrize("pause_frames", [90, 240])
+def test_a_transport_stream_leaping_ahead_by_under_ten_seconds_is_refused_as_a_pause(
+        tmp_path, noise, pause_frames):
+    """A 3-s or 8-s leap in an MPEG-TS clock is no restarted clock (CLOCK_JUMP_S): a player
+    shows the frames after it that much later, where counting frames would put every window
+    (and so every coding's match) early; refused at probe, with the command that fills the
+    pause with repeated frames."""
+    frames = np.concatenate([noise] * 4)
+    pts = [i if i < 60 else i + pause_frames for i in range(120)]
+    video = _write_timed(tmp_path / "leap.ts", frames, pts, Fraction(1, 30), fmt="mpegts")
+    with pytest.raises(InputError, match=(
+            rf"^video {video}: frame \d+ is shown at .* \(the longest pause in its timestamps is "
+            rf"{pause_frames / 30 + 1 / 30:.2f} s, after 1\.97 s\); re-encode it at a constant "
+            r"rate, e\.g\. ffmpeg -i IN -vf fps=30 -c:v libx264 OUT\.mp4$")):
+        probe(video)
