@@ -263,8 +263,13 @@ def model_sha256():
     """The SHA-256 of model.path (a parameter of the jobs that use the model), read when a job
     first asks for it and then kept: every cluster job parses the workflow again, and the pose
     and timeline jobs, which do not use it, would each read the whole weights file (hundreds
-    of MB for the paper's model)."""
-    if not FINGERPRINT_MODEL:
+    of MB for the paper's model).
+
+    Not read inside a cluster job (`--mode remote`, twice per job under SLURM): there the
+    parameter only fills a command that does not hold it, and Snakemake records parameters in
+    the main process, from its own digest. The windows file's `model_sha256` is the infer
+    command's own digest of the files it loads, which `aggregate --model` checks."""
+    if not FINGERPRINT_MODEL or workflow.remote_exec:
         return ""
     from pipeio.modelfiles import model_digest
 
