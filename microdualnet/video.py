@@ -109,9 +109,13 @@ HDR_TRANSFERS = {ColorTrc.SMPTE2084: "PQ (HDR10)", ColorTrc.ARIB_STD_B67: "HLG"}
 TONE_MAP_TO_SDR = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
                    "tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
 # Every frame fitted into one size with its shape kept (padded with black), square pixels:
-# the way out for a recording whose frame size changes mid-stream.
+# the way out for a recording whose frame size changes mid-stream. ffmpeg's command line
+# turns frames upright (its autorotate) before a -vf chain, so {w}:{h} is the displayed size.
 FIT_TO_SIZE = ("scale={w}:{h}:force_original_aspect_ratio=decrease,"
                "pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1")
+# Frame sizes whose width:height ratios differ by at most this share are one shape (854x480
+# and 1280x720 are both 16:9): fitted into one another they are padded by 1% at most.
+SAME_SHAPE_TOLERANCE = 0.01
 
 
 def reencode_hint(interlaced: bool, filters: str = "") -> str:
@@ -434,6 +438,51 @@ def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None,
         + reencode_hint(interlaced, f"fps={round(1 / median)}"))
 
 
+def _frame_sizes(path: Path) -> dict[tuple[int, int], int]:
+    """How many frames the video holds of each stored size (width, height), in the order
+    the sizes appear, for a size change's refusal: from its keyframes alone, as a frame
+    size changes only at a keyframe in H.264, HEVC and VP8 (VP9 and AV1 can also change it
+    at another frame, which then counts as its keyframe's size), so that the scan of an
+    hour's call takes seconds. Frames are counted by their packets' times, each of the size
+    of the last keyframe shown before it. A scan that fails keeps what it found."""
+    container, stream = _open(path)
+    stream.codec_context.skip_frame = "NONKEY"
+    keys, shown = [], []
+    try:
+        for packet in _whole_packets(container, stream):
+            if packet.size and not packet.is_discard and packet.pts is not None:
+                shown.append(packet.pts)
+            keys += [(f.pts, (f.width, f.height)) for f in packet.decode() if f.pts is not None]
+    except _ERRORS as err:
+        log.debug("%s: scanning its frame sizes stopped: %s", path, _first_line(err))
+    finally:
+        container.close()
+    if not keys:
+        return {}
+    keys.sort(key=lambda key: key[0])
+    at = np.searchsorted([pts for pts, _ in keys], shown, side="right") - 1
+    counts = dict.fromkeys((size for _, size in keys), 0)
+    for k in np.maximum(at, 0):  # pictures shown before the first keyframe: its size
+        counts[keys[k][1]] += 1
+    return counts
+
+
+def _fit_size(sizes: dict[tuple[int, int], int]) -> tuple[int, int]:
+    """The one size (even, for H.264) a recording of several frame `sizes` (with their frame
+    counts) is best re-encoded to: the largest of the shape most frames have. Within one
+    shape the largest loses nothing (a call steps its resolution up as the bandwidth allows,
+    and the smaller stretches are only enlarged, whichever has the most frames); across
+    shapes most of the recording is kept unpadded, at its own scale (a landscape call whose
+    sender briefly turned their phone upright, however large its portrait frames)."""
+    def shape_frames(size: tuple[int, int]) -> int:
+        ratio = size[0] / size[1]
+        return sum(n for (w, h), n in sizes.items()
+                   if abs(w / h - ratio) <= SAME_SHAPE_TOLERANCE * ratio)
+    # max keeps the first of equals: of two shapes as common and as large, the first seen.
+    width, height = max(sizes, key=lambda size: (shape_frames(size), size[0] * size[1]))
+    return width + width % 2, height + height % 2
+
+
 class FrameStream:
     """A video's frames decoded forward, one at a time, converted to RGB only when wanted.
 
@@ -569,23 +618,32 @@ class FrameStream:
         into one stream, or a video call's recording whose sender changed resolution (its
         bandwidth, a phone turned upright), would otherwise be scaled each to one size, the
         later ones squeezed, or fail later in a stack of frames without saying why. The
-        command it suggests fits every picture, its shape kept (padded), into the larger of
-        the two sizes: a plain scale to the first size would squeeze a portrait stretch of
-        a landscape call 3-fold, and a call's recording often starts small (WebRTC starts
-        low and raises the resolution as the bandwidth allows)."""
+        refusal names every size the video holds (`_frame_sizes`) and a command that fits
+        every picture, its shape kept (padded), into the one `_fit_size` chooses: a plain
+        scale to the first size would squeeze a portrait stretch of a landscape call 3-fold.
+        Sizes are given as displayed, as `probe` gives them and ffmpeg's filters see them."""
         stored = (frame.width, frame.height)
         if self._stored is None:
             self._stored = stored
         elif stored != self._stored:
-            # The first size where both are as large (a phone turned upright).
-            width, height = max(self._stored, stored, key=lambda size: size[0] * size[1])
+            turned = bool(frame.rotation) and _quarter_turns(self.path, frame.rotation) % 2
+
+            def shown(size: tuple[int, int]) -> tuple[int, int]:
+                return (size[1], size[0]) if turned else size
+
+            sizes = _frame_sizes(self.path)
+            for size in (self._stored, stored):  # a frame each at least
+                sizes.setdefault(size, 1)
+            shown_sizes = {shown(size): count for size, count in sizes.items()}
+            new, old = (f"{w}x{h}" for w, h in (shown(stored), shown(self._stored)))
+            listed = ", ".join(f"{n} at {w}x{h}" for (w, h), n in shown_sizes.items())
+            width, height = _fit_size(shown_sizes)
             raise InputError(
-                f"video {self.path}: frame {self._last_index} is {stored[0]}x{stored[1]}, the "
-                f"video's frames are {self._stored[0]}x{self._stored[1]} (recordings of two "
-                "sizes joined into one file, or a call whose sender changed resolution?); "
-                "re-encode it to one size, e.g. "
-                + reencode_hint(bool(frame.interlaced_frame),
-                                FIT_TO_SIZE.format(w=width, h=height)))
+                f"video {self.path}: frame {self._last_index} is {new}, the video's frames "
+                f"are {old} (recordings of two sizes joined into one file, or a call whose "
+                f"sender changed resolution?); its frames: {listed}; re-encode it to one "
+                "size, e.g. " + reencode_hint(bool(frame.interlaced_frame),
+                                              FIT_TO_SIZE.format(w=width, h=height)))
 
     def _check_time(self, frame: av.VideoFrame) -> None:
         """Frame `_last_index` must be shown when the probe's packets said: a decoder that

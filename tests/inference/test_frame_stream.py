@@ -22,6 +22,7 @@ from microdualnet.video import (
     SEEK_BACK_S,
     SKIP_DEBLOCKING_FROM,
     FrameStream,
+    _fit_size,
     probe,
     read_frames,
     skip_deblocking_for,
@@ -650,6 +651,7 @@ def test_a_frame_size_changing_mid_stream_is_refused_naming_the_frame(tmp_path, 
     assert (info.frames, info.width, info.height) == (len(noise) + 30, 64, 48)
     message = (r"joined.ts: frame 30 is 96x96, the video's frames are 64x48 \(recordings of "
                r"two sizes joined into one file, or a call whose sender changed resolution\?\);"
+               r" its frames: 30 at 64x48, 30 at 96x96;"
                r' re-encode it to one size, e.g. ffmpeg -i IN -vf "scale=96:96:'
                r'force_original_aspect_ratio=decrease,pad=96:96:\(ow-iw\)/2:\(oh-ih\)/2,setsar=1"')
     with pytest.raises(InputError, match=message):
@@ -696,6 +698,99 @@ def test_the_way_out_for_a_size_change_keeps_the_pictures_shape(tmp_path, noise)
     rows, cols = np.nonzero(fixed.mean(axis=2) > 128)
     height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
     assert abs(width - height) <= 1 and 11 <= height <= 13  # 16 * 48 / 64, still square
+
+
+def _marked(width: int, height: int, count: int, turns: int = 0) -> np.ndarray:
+    """`count` grey frames shown `width`x`height` with a white top-left corner, stored turned
+    back by `turns` counter-clockwise quarter turns (a display rotation turns them upright)."""
+    upright = np.full((height, width, 3), 60, np.uint8)
+    upright[:height // 4, :width // 4] = 255
+    return np.stack([np.rot90(upright, -turns)] * count)
+
+
+def _sizes_stepping_up(turns: int = 0) -> bytes:
+    """A call that steps its resolution up twice, 64x36 -> 96x54 -> 128x72 stored, 10 frames
+    each, joined in one MPEG-TS stream whose clock runs on; stored turned back by `turns`."""
+    shown = [(36, 64), (54, 96), (72, 128)] if turns % 2 else [(64, 36), (96, 54), (128, 72)]
+    return b"".join(_segment(_marked(w, h, 10, turns), 10 * k)
+                    for k, (w, h) in enumerate(shown))
+
+
+def _chain(message: str) -> str:
+    return re.search(r'-vf "([^"]+)" -c:v libx264 OUT\.mp4$', message).group(1)
+
+
+def test_a_call_stepping_its_resolution_up_twice_is_fitted_into_the_largest(tmp_path):
+    """The refusal came at the first step and fitted every frame into the larger of the two
+    sizes it knew (96x54), shrinking the last, largest stretch; it now names every size
+    with its frames (the file's, not only those read) and fits them into the largest."""
+    video = tmp_path / "call.ts"
+    video.write_bytes(_sizes_stepping_up())
+    info = probe(video)
+    sizes = r"its frames: 10 at 64x36, 10 at 96x54, 10 at 128x72; re-encode it to one size"
+    with pytest.raises(InputError, match=rf"frame 10 is 96x54, .*{sizes}") as refused:
+        read_frames(video, np.arange(info.frames), info)
+    chain = _chain(str(refused.value))
+    assert chain.startswith("scale=128:72:")
+    with av.open(str(video)) as container:
+        frames = list(container.decode(video=0))
+    for i in (0, 15, 25):
+        assert _filtered(frames[i], chain).shape == (72, 128, 3)
+
+
+# ffmpeg's command line turns a frame upright (its autorotate) before the -vf chain: for a
+# display rotation counter-clockwise by 90 or 270 degrees, with these filters.
+_AUTOROTATE = {90: "transpose=cclock", 270: "transpose=clock"}
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_a_phone_recording_whose_size_changes_is_fitted_at_its_displayed_size(tmp_path,
+                                                                              rotation):
+    """A phone's call recording (stored landscape, shown portrait) whose size changes was
+    named, and fitted, in its stored sizes: ffmpeg turns frames upright before the chain,
+    so the portrait pictures came out pillarboxed into 96x54 landscape frames, at half
+    their height. Named as shown and fitted into 72x128, each comes out upright and whole."""
+    stepped = tmp_path / "stepped.ts"
+    stepped.write_bytes(_sizes_stepping_up(rotation // 90))
+    video = tmp_path / "phone.mp4"
+    with av.open(str(stepped)) as src, av.open(str(video), "w", format="mp4") as dst:
+        copy = dst.add_stream_from_template(src.streams.video[0])
+        copy.set_display_rotation(rotation)
+        for packet in src.demux(video=0):
+            if packet.size:
+                packet.stream = copy
+                dst.mux(packet)
+    info = probe(video)
+    assert (info.width, info.height, info.rotation) == (36, 64, rotation)
+    with pytest.raises(InputError, match=r"frame 10 is 54x96, the video's frames are 36x64 .*"
+                       r"its frames: 10 at 36x64, 10 at 54x96, 10 at 72x128;") as refused:
+        read_frames(video, np.arange(info.frames), info)
+    chain = f"{_AUTOROTATE[rotation]},{_chain(str(refused.value))}"
+    with av.open(str(video)) as container:
+        frames = list(container.decode(video=0))
+    for i in (0, 15, 25):
+        fixed = _filtered(frames[i], chain).mean(axis=2)
+        assert fixed.shape == (128, 72)
+        rows, cols = np.nonzero(fixed > 200)  # the white corner: top left, upright
+        assert rows.max() < 128 / 4 + 2 and cols.max() < 72 / 4 + 2
+        assert fixed[-10:, -10:].mean() < 100  # the picture fills its frame: no padding
+
+
+@pytest.mark.parametrize(("sizes", "fit"), [
+    # one shape: the largest, however few of its frames (the rest are only enlarged)
+    ({(640, 360): 10, (960, 540): 10, (1280, 720): 10}, (1280, 720)),
+    ({(640, 360): 1000, (1280, 720): 5}, (1280, 720)),
+    ({(1280, 720): 5, (640, 360): 1000}, (1280, 720)),
+    # shapes apart: the shape most frames have, larger frames of another shape fitted in
+    ({(720, 1280): 100, (1280, 720): 900}, (1280, 720)),
+    ({(1280, 720): 900, (1080, 1920): 50}, (1280, 720)),
+    ({(854, 480): 10, (1280, 720): 10, (720, 1280): 15}, (1280, 720)),  # 854x480 is 16:9
+    ({(64, 48): 30, (48, 64): 30}, (64, 48)),  # as common and as large: the first
+    # odd sizes (a resized call window): H.264 needs even ones, the frames padded a line
+    ({(639, 359): 10, (1279, 719): 10}, (1280, 720)),
+])
+def test_the_size_a_recording_of_several_sizes_is_fitted_into(sizes, fit):
+    assert _fit_size(sizes) == fit
 
 
 @pytest.mark.parametrize("m2ts", [False, True])
