@@ -15,6 +15,7 @@ training metrics.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 # The pixel statistics the loaders apply (ImageNet's, RGB 0-255), as the model config has them.
-from microdualnet.model.config import IMAGENET_MEAN, IMAGENET_STD
+from microdualnet.model.config import IMAGENET_MEAN, IMAGENET_STD, SIZE_LIMITS
 from microdualnet.windowplan import SamplingRule
 from pipeio.errors import InputError
 from pipeio.modelfiles import META_FILE
@@ -84,7 +85,7 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise InputError(f"model folder {folder}: missing {META_FILE}")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+    except (ValueError, RecursionError) as err:  # ValueError: also an integer of 5000 digits
         raise InputError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, *OLD_FORMATS):
         found = meta.get("format") if isinstance(meta, dict) else None
@@ -113,9 +114,9 @@ def read_contract(folder: str | Path, fps: float | None = None) -> ModelContract
     cfg = meta["config"]
     contract = ModelContract(
         folder=folder, fps=recorded,
-        frames=_number(meta, "frames", path, int),
-        frame_stride=_number(meta, "frame_stride", path, int),
-        input_size=_number(meta, "input_size", path, int),
+        frames=_number(meta, "frames", path, int, SIZE_LIMITS["num_frames"]),
+        frame_stride=_number(meta, "frame_stride", path, int, SIZE_LIMITS["frame_stride"]),
+        input_size=_number(meta, "input_size", path, int, SIZE_LIMITS["input_size"]),
         view=parse_view(meta.get("view"), path),
         class_names=tuple(_strings(meta, "class_names", path)),
         entities=tuple(_strings(meta, "entities", path)),
@@ -157,15 +158,20 @@ def _upgrade(meta: dict[str, Any], path: Path, fps: float | None) -> dict[str, A
     if old["crop"] == "person":  # format 1 trained from frames cached at twice the input
         view = {"kind": "person", "margin": old.get("margin", 1.5),
                 "min_joint_confidence": old.get("min_joint_confidence", 0.3),
-                "source_short_side": 2 * _number(meta, "input_size", path, int)}
+                "source_short_side": 2 * _number(meta, "input_size", path, int,
+                                                 SIZE_LIMITS["input_size"])}
     return {**meta, "fps": fps, "view": view}
 
 
-def _number(meta: dict[str, Any], key: str, path: Path, kind: type) -> Any:
+def _number(meta: dict[str, Any], key: str, path: Path, kind: type,
+            most: float = math.inf) -> Any:
+    """A positive number of `kind`, at most `most` (frames of 10**7 would be decoded)."""
     value = meta.get(key)
-    if not (is_finite_number(value) and value > 0) or (kind is int and value != int(value)):
+    if not (is_finite_number(value) and 0 < value <= most) or (kind is int
+                                                              and value != int(value)):
+        limit = "" if most == math.inf else f" up to {most}"
         raise InputError(f"{path}: key {key!r} must be a positive "
-                         f"{'integer' if kind is int else 'number'}, got {value!r}")
+                         f"{'integer' if kind is int else 'number'}{limit}, got {value!r}")
     return kind(value)
 
 

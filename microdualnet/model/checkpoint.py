@@ -108,11 +108,7 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
     try:
         state = load_file(str(weights), device=str(device))
     except SafetensorError as err:
-        raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
-                         f"it again): {err}") from None
-    model = MicroDualNet(cfg)
-    _check_built(model, meta, folder, {k: (tuple(v.shape), v.dtype) for k, v in state.items()},
-                 weights)
+        raise _damaged(weights, err) from None
     # Weights from a diverged run load without complaint and make every score NaN, which
     # the metrics would count as the first class predicted for every clip.
     broken = next((key for key, value in state.items()
@@ -120,6 +116,7 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
     if broken is not None:
         raise InputError(f"{weights}: weight {broken!r} holds NaN or infinite values (a "
                          "diverged training run, or a damaged file)")
+    model = MicroDualNet(cfg)
     if torch.device(device).type != "cpu":
         model.to(device)
     model.load_state_dict(state)
@@ -127,25 +124,19 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
 
 
 def check_checkpoint(folder: str | Path) -> None:
-    """Every check of `load_checkpoint` without reading the weights (the model is built on the
-    meta device): a job that would fail on its model fails before it decodes any video."""
-    meta, cfg, weights = _checked_files(folder, None)
-    try:
-        with safe_open(str(weights), framework="pt") as fh:
-            shapes = {key: (tuple(fh.get_slice(key).get_shape()),
-                            _torch_dtype(fh.get_slice(key).get_dtype()))
-                      for key in fh.keys()}  # noqa: SIM118
-    except SafetensorError as err:
-        raise InputError(f"weights file {weights} is damaged or incomplete (copy or download "
-                         f"it again): {err}") from None
-    with torch.device("meta"):
-        model = MicroDualNet(cfg)
-    _check_built(model, meta, folder, shapes, weights)
+    """Every check of `load_checkpoint` but the NaN one, without reading the weights: a job
+    that would fail on its model fails before it decodes any video."""
+    _checked_files(folder, None)
 
 
 def _checked_files(folder: str | Path, expected: ModelConfig | None
                    ) -> tuple[dict[str, Any], ModelConfig, Path]:
-    """model.json, its config (equal to `expected` when given) and the checked weights file."""
+    """model.json, its config (equal to `expected` when given) and the weights file, whose
+    tensors' names, shapes and dtypes (from its header) fit the model the config builds.
+
+    The model is built on the meta device, so nothing is allocated before the file is known
+    to fit it: a model.json whose sizes disagree with the weights (a width edited to 10**9)
+    is refused naming the first tensor that differs instead of exhausting memory."""
     meta = read_meta(folder)
     cfg = _model_config(meta, Path(folder) / META_FILE)
     if expected is not None:
@@ -159,7 +150,23 @@ def _checked_files(folder: str | Path, expected: ModelConfig | None
     if not weights.is_file():
         raise InputError(f"model folder {folder}: missing {WEIGHTS_FILE}")
     check_weights_file(weights)
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            saved = {key: (tuple(fh.get_slice(key).get_shape()),
+                           _torch_dtype(fh.get_slice(key).get_dtype()))
+                     for key in fh.keys()}  # noqa: SIM118
+    except SafetensorError as err:
+        raise _damaged(weights, err) from None
+    with torch.device("meta"):
+        model = MicroDualNet(cfg)
+    _check_built(model, meta, folder, saved, weights)
     return meta, cfg, weights
+
+
+def _damaged(weights: Path, err: SafetensorError) -> InputError:
+    """The error for a weights file safetensors cannot read."""
+    return InputError(f"weights file {weights} is damaged or incomplete (copy or download it "
+                      f"again): {err}")
 
 
 def _torch_dtype(name: str) -> torch.dtype | str:
@@ -203,8 +210,8 @@ def _check_built(model: MicroDualNet, meta: dict[str, Any], folder: str | Path,
                          f"({len(unexpected)} unexpected)")
     for key, (shape, dtype) in saved.items():
         if shape != own[key][0]:
-            raise InputError(f"{where}: weight {key!r} has shape {shape}, the model expects "
-                             f"{own[key][0]}")
+            raise InputError(f"{where}: weight {key!r} has shape {shape}, the model "
+                             f"{Path(folder) / META_FILE} describes has {own[key][0]}")
         if dtype != own[key][1]:
             raise InputError(f"{where}: weight {key!r} is stored as "
                              f"{str(dtype).removeprefix('torch.')}, the model expects "

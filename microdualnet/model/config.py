@@ -28,6 +28,15 @@ ENTITY_SOURCES: tuple[str, ...] = ("keypoints", "fixed", "centre", "pose", "fram
 RESNET_DEPTHS: tuple[int, ...] = (10, 18, 34, 50, 101)
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
+# The largest value of each size, far above any model's (the presets' are 8-16 frames,
+# 224 px, D=256): a hand-edited or damaged model.json with a width of 10**9 is refused by
+# name instead of building a network, or sampling clips, that exhausts memory or never ends.
+SIZE_LIMITS: dict[str, int] = {
+    "num_classes": 100_000, "num_frames": 1024, "frame_stride": 10_000, "input_size": 4096,
+    "dim": 16_384, "num_layers": 64, "num_heads": 1024, "ffn_dim": 65_536, "roi_size": 64,
+    "shift_div": 1024, "backbone_width": 1024, "classifier_hidden": 65_536,
+    "global_proj_dim": 65_536,
+}
 
 
 @dataclass(frozen=True)
@@ -126,11 +135,18 @@ def _check(cfg: ModelConfig) -> None:
         raise bad("fusion", "expected routing or average")
     if cfg.mac_level not in ("video", "frame"):
         raise bad("mac_level", "expected video or frame")
-    for name in ("num_classes", "num_frames", "frame_stride", "input_size", "dim",
-                 "num_layers", "num_heads", "ffn_dim", "roi_size", "shift_div",
-                 "backbone_width", "classifier_hidden"):
-        if getattr(cfg, name) < 1:
+    proj = cfg.global_proj_dim
+    if proj is not None and (isinstance(proj, bool) or not isinstance(proj, int) or proj < 1):
+        raise bad("global_proj_dim", "expected a whole number of at least 1, or null for the "
+                                     "raw CNN feature")
+    for name, most in SIZE_LIMITS.items():
+        value = getattr(cfg, name)
+        if value is None:  # global_proj_dim: the raw CNN feature
+            continue
+        if value < 1:
             raise bad(name, "must be at least 1")
+        if value > most:
+            raise bad(name, f"must be at most {most}")
     if cfg.dim % cfg.num_heads:
         raise bad("dim", f"must be divisible by num_heads={cfg.num_heads}")
     if cfg.paths != "dual" and cfg.fusion == "routing":
@@ -164,10 +180,6 @@ def _check(cfg: ModelConfig) -> None:
                               or every < 1):
         raise bad("shift_every", "expected a whole number of at least 1, or null for the "
                                  "official TSM rule")
-    proj = cfg.global_proj_dim
-    if proj is not None and (isinstance(proj, bool) or not isinstance(proj, int) or proj < 1):
-        raise bad("global_proj_dim", "expected a whole number of at least 1, or null for the "
-                                     "raw CNN feature")
 
 
 # Section IV-B for MA-52: ResNet-101 TSM, 224 px, 8 frames at stride 8, K=6, D=256, 3 layers

@@ -79,7 +79,8 @@ def test_model_fps_may_not_contradict_the_recorded_rate(demo_model):
     (lambda m: m["class_names"].__setitem__(1, m["class_names"][0]),
      "key 'class_names' names .* more than once"),
     (lambda m: m.update(format="microdualnet-model/9"), "key 'format'"),
-    (lambda m: m.update(frames=8.5), "key 'frames' must be a positive integer, got 8.5"),
+    (lambda m: m.update(frames=8.5),
+     "key 'frames' must be a positive integer up to 1024, got 8.5"),
     (lambda m: m.update(frame_stride=m["config"]["frame_stride"] + 1),
      "key 'frame_stride' is .*, but config.frame_stride"),
     (lambda m: m.update(view=_person_view(margin=0.5)),
@@ -163,6 +164,11 @@ def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tm
     # and "3" said "key 'class_names' has 3 names, config.num_classes is 3"
     (lambda m: m["config"].update(num_classes=str(len(m["class_names"]))),
      r"key 'class_names' has \d+ names, config.num_classes is '\d+'"),
+    # 10**7 frames (or pixels a side) would be decoded for every window
+    (lambda m: (m.update(frames=10**7), m["config"].update(num_frames=10**7)),
+     "key 'frames' must be a positive integer up to 1024, got 10000000"),
+    (lambda m: (m.update(input_size=10**9), m["config"].update(input_size=10**9)),
+     "key 'input_size' must be a positive integer up to 4096, got 1000000000"),
 ])
 def test_more_damage_names_the_key(demo_model, tmp_path, change, needle):
     with pytest.raises(InputError, match=needle):
@@ -174,6 +180,15 @@ def test_model_json_nested_past_the_json_parser_is_not_valid_json(demo_model, tm
     (folder / META_FILE).write_text('{"config": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(InputError, match=r"model.json: not valid JSON \(maximum recursion "
                        "depth exceeded"):  # was a RecursionError
+        read_contract(folder)
+
+
+def test_an_integer_too_long_for_python_is_not_valid_json(demo_model, tmp_path):
+    """json.loads raised a bare ValueError (Python's 4300-digit limit) out of every reader."""
+    folder = Path(shutil.copytree(demo_model, tmp_path / "model"))
+    text = (folder / META_FILE).read_text()
+    (folder / META_FILE).write_text(text.replace('"frames": 8', '"frames": ' + "9" * 5000))
+    with pytest.raises(InputError, match=r"model.json: not valid JSON \(Exceeds the limit"):
         read_contract(folder)
 
 

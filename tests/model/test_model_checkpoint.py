@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from model_testkit import random_inputs, tiny_config
 from safetensors.torch import load_file, save_file
 
 from microdualnet.contract import View, read_contract
+from microdualnet.model import checkpoint
 from microdualnet.model.checkpoint import (
     META_FILE,
     WEIGHTS_FILE,
@@ -250,7 +253,8 @@ def test_a_bad_config_value_names_the_file_and_key(tmp_path: Path) -> None:
                                             rf"{re.escape(repr(value))}: expected a whole number")
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.int32, torch.bool])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64, torch.int32, torch.int64,
+                                   torch.bool])
 def test_weights_of_another_dtype_are_refused(tmp_path: Path, dtype) -> None:
     """load_state_dict casts into the model's float32 silently (int or bool values, or
     half precision that no longer reproduces the recorded metrics)."""
@@ -275,3 +279,87 @@ def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
         with pytest.raises(InputError, match=r"model.safetensors: weight 'classifier.3.bias' "
                                              r"holds NaN or infinite values"):
             load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize(("key", "value", "most"), [
+    ("dim", 10**9, 16_384), ("num_layers", 10**9, 64), ("num_frames", 10**7, 1024),
+    ("backbone_width", 10**9, 1024), ("ffn_dim", 10**9, 65_536), ("input_size", 10**9, 4096),
+    ("roi_size", 10**6, 64), ("num_classes", 10**9, 100_000), ("frame_stride", 10**9, 10_000),
+])
+def test_an_absurd_size_in_model_json_is_refused_by_name(tmp_path: Path, key, value,
+                                                         most) -> None:
+    """A width or layer count of 10**9 hung or exhausted memory building the network; 10**7
+    frames, a 10**9 px input or a 10**6 ROI loaded and would have been decoded or pooled."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    _edit_config(tmp_path, lambda cfg: cfg.update({key: value}))
+    refused_by_load_and_check(tmp_path, rf"model.json: model config {key}={value}: must be at "
+                                        rf"most {most}$")
+
+
+@pytest.mark.parametrize(("key", "value", "weight", "saved", "built"), [
+    ("num_classes", 100_000, "classifier.3.bias", (3,), (100_000,)),
+    ("backbone_width", 1024, "backbone.bn1.bias", (16,), (1024,)),  # 2.4 GB if built
+])
+def test_sizes_the_weights_do_not_have_are_refused_before_the_model_is_built(
+        tmp_path: Path, monkeypatch, key, value, weight, saved, built) -> None:
+    """The first tensor whose header shape differs is named with both shapes, and the model
+    is only built on the meta device: the loader built it for real first."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    _edit_config(tmp_path, lambda cfg: cfg.update({key: value}))
+    devices = []
+
+    def recording(cfg):
+        devices.append(torch.get_default_device().type)
+        with torch.device("meta"):  # whatever the caller asked: the test never allocates
+            return MicroDualNet(cfg)
+
+    monkeypatch.setattr(checkpoint, "MicroDualNet", recording)
+    with pytest.raises(InputError):
+        load_checkpoint(tmp_path)
+    assert devices == ["meta"]
+    refused_by_load_and_check(
+        tmp_path, rf"model.safetensors: weight '{re.escape(weight)}' has shape "
+                  rf"{re.escape(str(saved))}, the model .*model.json describes has "
+                  rf"{re.escape(str(built))}$")
+
+
+def _first_tensor_with(data: bytes, field: str, value: object) -> bytes:
+    """`data` with one header field of its first tensor replaced (the tensor bytes kept)."""
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    header[sorted(k for k in header if k != "__metadata__")[0]][field] = value
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data[8 + length:]
+
+
+class _Marker:
+    """Unpickling this touches a file: the proof that a pickle was never loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda data, marker: b"", "not a safetensors file"),
+    (lambda data, marker: pickle.dumps({"router.prior": _Marker(marker)}),
+     "not a safetensors file"),
+    # fewer bytes than its shape needs; a shape far beyond its bytes
+    (lambda data, marker: _first_tensor_with(data, "data_offsets", [0, 4]),
+     "invalid shape, data type, or offset"),
+    (lambda data, marker: _first_tensor_with(data, "shape", [10**9, 10**9]),
+     "overflow computing buffer size"),
+])
+def test_a_weights_file_that_is_not_safetensors_is_refused_unread(tmp_path: Path, damage,
+                                                                  message) -> None:
+    """A zero-byte file, a pickle (never unpickled) and a header that lies about its tensors
+    are each one line naming the file."""
+    folder = tmp_path / "m"
+    save_checkpoint(MicroDualNet(tiny_config()), folder, fps=25.0, view=View("full"))
+    marker = tmp_path / "unpickled"
+    (folder / WEIGHTS_FILE).write_bytes(damage((folder / WEIGHTS_FILE).read_bytes(), marker))
+    refused_by_load_and_check(
+        folder, rf"weights file .*model.safetensors is damaged or incomplete .*{message}")
+    assert not marker.exists()
