@@ -1,8 +1,9 @@
 """What a finished workflow run prints last: where the report is, and what needs a look.
 
 A researcher running `snakemake --cores N` on a cohort reads the terminal, not the QC
-files: participants excluded, and participants the pose QC flagged (the interviewer may have
-been followed; OpenPose JSON perhaps another participant's, on a line of its own), are named
+files: participants excluded, participants the pose QC flagged (the interviewer may have
+been followed; OpenPose JSON perhaps another participant's, on a line of its own), and those
+whose video is slower than the model samples (frames repeated in its windows), are named
 there, with the file that says why.
 """
 
@@ -51,6 +52,18 @@ def _excluded_ids(path: Path) -> set[str]:
     return set(ids[ids != ""])
 
 
+def _slow_videos(windows: Path, ids: list[str]) -> list[str]:
+    """The participants (of this run's) whose windows file records a video slower than the
+    model samples (`frame_rate_warning`)."""
+    # Here, not at the top: the Snakefile imports this module at every start, pyarrow's
+    # Parquet reader only the run's end needs.
+    from pipeio.windows import windows_metadata
+
+    paths = [(pid, windows / f"{pid}.parquet") for pid in ids]
+    return [pid for pid, path in paths
+            if path.is_file() and windows_metadata(path).get("frame_rate_warning")]
+
+
 def _summary(results: Path, model_path: bool) -> list[str]:
     lines = []
     if (results / "report.html").is_file():
@@ -77,4 +90,10 @@ def _summary(results: Path, model_path: bool) -> list[str]:
             lines.append(f"Pose QC flagged {len(ids)} participant(s) ({_named(ids)}): see {quality} "
                          "(e.g. several people in view and no participant_side in the sheet: "
                          "the interviewer may have been followed)")
+        slow = _slow_videos(results / "windows", table["participant_id"].tolist())
+        if slow:
+            lines.append(f"Videos slower than the model samples: {len(slow)} participant(s) "
+                         f"({_named(slow)}), frames repeated in their windows: see "
+                         f"frame_rate_warning in {results / 'windows'}/<id>.parquet's "
+                         "metadata or logs/infer/<id>.log")
     return lines

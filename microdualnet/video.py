@@ -68,6 +68,9 @@ VFR_MAX_SHARE = 0.02
 # than this (a pause in the timestamps, or dropped frames piling up, would misplace every
 # window after it).
 MAX_DRIFT_S = 0.25
+# A variable-rate recording's re-encode command asks for at least this rate
+# (`_reencode_rate`).
+REENCODE_MIN_FPS = 25
 # The container's nominal rate is used where the frame times agree with it this closely.
 NOMINAL_RTOL = 1e-3
 _ERRORS = (av.FFmpegError, RuntimeError, OSError)
@@ -414,7 +417,7 @@ def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None,
             f"video {path} has a variable frame rate ({100 * off.mean():.0f}% of frame "
             f"intervals are not {1000 * median:.1f} ms; from {1000 * step.min():.1f} to "
             f"{1000 * step.max():.1f} ms); re-encode it at a constant rate, e.g. "
-            + reencode_hint(interlaced, f"fps={round(1 / median)}"))
+            + reencode_hint(interlaced, f"fps={_reencode_rate(median)}"))
     measured = (len(times) - 1) / float(times[-1] - times[0])
     rates = [measured]
     if nominal and nominal > 0 and abs(float(nominal) - measured) <= NOMINAL_RTOL * measured:
@@ -425,7 +428,9 @@ def _constant_rate(path: Path, times: np.ndarray, nominal: Fraction | None,
         if abs(drift[worst]) <= MAX_DRIFT_S:
             return rate
     # Named at the rate of its frame intervals: the one measured over the whole recording is
-    # skewed by the pause (an hour's jump in a 4-s recording measured 0.055 fps).
+    # skewed by the pause (an hour's jump in a 4-s recording measured 0.055 fps). Its
+    # re-encode keeps that rate: a faster one would only repeat its frames, hiding a rate
+    # slower than the model samples from infer's check (windowplan.low_rate_note).
     rate = 1 / median
     drift = times - times[0] - np.arange(len(times)) / rate
     worst = int(np.argmax(np.abs(drift)))
@@ -481,6 +486,18 @@ def _fit_size(sizes: dict[tuple[int, int], int]) -> tuple[int, int]:
     # max keeps the first of equals: of two shapes as common and as large, the first seen.
     width, height = max(sizes, key=lambda size: (shape_frames(size), size[0] * size[1]))
     return width + width % 2, height + height % 2
+
+
+def _reencode_rate(median_s: float) -> int:
+    """The constant rate to re-encode a variable-rate recording at: that of its median frame
+    interval, at least REENCODE_MIN_FPS. A variable rate mostly comes from an encoder that
+    sends frames only when the picture changes (a screen recording of a video call: ~2
+    frames a second while it is still, a median interval of 500 ms): re-encoded at its
+    median rate such a recording would lose the frames of its moving stretches and be slower
+    than the models sample (3.75-8.3 frames a second for the presets; docs/inference.md, low
+    frame rates), while frames repeated in a still stretch show what a player shows there.
+    25 fps (PAL's camera rate) is above every preset's sampling rate."""
+    return max(REENCODE_MIN_FPS, round(1 / median_s))
 
 
 class FrameStream:

@@ -68,6 +68,15 @@ class WindowPlan:
     def unique_frames(self) -> np.ndarray:
         return np.unique(self.frames)
 
+    def repeated_share(self) -> float:
+        """The share of sampled frames that are the frame before them in their window: a
+        video slower than the model's sampling (1 / stride_s frames a second) has fewer
+        frames than grid points, and the model sees one picture several times, which it
+        never did in training (0 for a video without windows)."""
+        if not self.frames.size:
+            return 0.0
+        return float((np.diff(self.frames, axis=1) == 0).sum() / self.frames.size)
+
     def view_s(self, fps: float, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Start and end (s) of the time each window's frames show: every sampled frame
         stands for the stride around it, so a window views T strides centred on its frames
@@ -76,6 +85,18 @@ class WindowPlan:
         times = self.frames / fps
         return (np.clip(times[:, 0] - half, 0.0, duration_s),
                 np.clip(times[:, -1] + half, 0.0, duration_s))
+
+
+def low_rate_note(plan: WindowPlan, fps: float, rule: SamplingRule) -> str | None:
+    """Why a video's windows repeat frames, or None where its rate is enough for the model:
+    the warning `infer` writes to its log and the windows file's metadata."""
+    share = plan.repeated_share()
+    if plan.stride_frames >= 1 or share == 0:
+        return None
+    return (f"the video is {fps:.3g} fps, slower than the {1 / rule.stride_s:.3g} frames a "
+            f"second the model samples ({rule.stride_s:.3g} s apart): {100 * share:.0f}% of "
+            "the windows' frames repeat the one before them, which the model never saw in "
+            "training")
 
 
 def plan_windows(num_frames: int, fps: float, rule: SamplingRule, window_s: float,

@@ -12,8 +12,9 @@ model's softmax, summing to 1; NaN where not valid: never guessed), `route_st_<e
 `route_ts_<entity>` (mean routing weights of the ST and TS paths over the window's frames).
 The file's key-value metadata `microdualnet.windows` (JSON) holds the class and entity
 names in model order, the participant, the video's length, frame rate and first frame's
-time, the window settings and, for a participant with no window at all, the exclusion
-reason.
+time, the window settings, how many of the sampled frames repeat the one before them in
+their window and why (`repeated_frame_share`, `frame_rate_warning`: a video slower than the
+model samples) and, for a participant with no window at all, the exclusion reason.
 
 It lives in `pipeio` because both sides speak it: inference (torch) writes it and
 `analysis.aggregate` (no torch) reads it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 
@@ -28,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-pose-fraction", type=float, default=0.5,
                    help="a window is valid when at least this share of its sampled frames "
                    "has a person (0.5)")
+    p.add_argument("--max-repeated-frames", type=float, default=0.5,
+                   help="refuse a video slower than the model's sampling when more than this "
+                   "share of its windows' frames repeat the frame before them (0.5; 1 = "
+                   "never refuse; a smaller share is a warning)")
     p.add_argument("--model-fps", type=float, default=None,
                    help="frame rate of the model's training clips, for a model folder from "
                    "an older version whose model.json lacks 'fps' (newer folders record it)")
@@ -61,13 +66,16 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not 0 <= args.min_pose_fraction <= 1:
         raise InputError(f"--min-pose-fraction must be within 0-1, got {args.min_pose_fraction}")
+    if not 0 <= args.max_repeated_frames <= 1:
+        raise InputError("--max-repeated-frames must be within 0-1, got "
+                         f"{args.max_repeated_frames}")
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     if args.workers < 0:
         raise InputError(f"--workers must be 0 or more, got {args.workers}")
     opts = InferenceOptions(args.window_s, args.hop_s, args.batch_size, args.device,
                             args.min_pose_fraction, args.model_fps, not args.no_progress,
-                            args.workers)
+                            args.workers, args.max_repeated_frames)
     for name in ("window_s", "hop_s"):
         value = getattr(args, name)
         if not (math.isfinite(value) and value > 0):
@@ -83,7 +91,6 @@ def _run(args: argparse.Namespace) -> int:
         result = run_inference(args.model, args.video, args.pose, opts)
     except RuntimeError as err:  # out of GPU memory: not the participant's fault, no exclusion
         import os
-        import sys
 
         from pipeio.gpu import OUT_OF_MEMORY_EXIT, SHARE_ENV, out_of_memory_line
 
@@ -119,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
                      {**vars(opts), "on_error": args.on_error},
                      [args.video, args.pose, args.model / "model.safetensors",
                       args.model / "model.json"], extra=ran_on, progress=opts.progress)
+    if result.meta.get("frame_rate_warning"):  # a video slower than the model samples
+        print(f"warning: infer {pid}: {result.meta['frame_rate_warning']}", file=sys.stderr)
     valid = int(result.table["valid"].sum())
     note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
     time_note = ""

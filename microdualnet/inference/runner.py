@@ -26,7 +26,7 @@ from microdualnet.inference.workers import load_batches
 from microdualnet.pose.npz import PoseData, has_person, load_pose
 from microdualnet.speedups import retain_freed_memory
 from microdualnet.video import VideoInfo, probe
-from microdualnet.windowplan import WindowPlan, plan_windows
+from microdualnet.windowplan import WindowPlan, low_rate_note, plan_windows
 from pipeio.errors import InputError
 from pipeio.modelfiles import model_digest
 from pipeio.windows import PROB_PREFIX, ROUTE_PREFIXES, VIEW_COLUMNS
@@ -44,6 +44,9 @@ class InferenceOptions:
     model_fps: float | None = None
     progress: bool = True
     workers: int = 1  # loader processes; 0 loads in this process (no overlap)
+    # A video slower than the model's sampling whose windows repeat a larger share of their
+    # frames than this is refused: most of what the model would see is one picture twice.
+    max_repeated_frames: float = 0.5
 
 
 @dataclass
@@ -123,6 +126,14 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
                          f"without pose ({pose.excluded})")
     check_pose_matches(pose, info, pose_path, video)
     plan = plan_windows(info.frames, info.fps, rule, opts.window_s, opts.hop_s)
+    low_rate = low_rate_note(plan, info.fps, rule)
+    if low_rate is not None and plan.repeated_share() > opts.max_repeated_frames:
+        raise InputError(
+            f"video {video}: {low_rate}; --max-repeated-frames allows "
+            f"{100 * opts.max_repeated_frames:.0f}%. Re-encoding it faster only repeats the "
+            f"same pictures: use a recording of {1 / rule.stride_s:.3g} fps or more, or pass "
+            "--max-repeated-frames 1 (workflow: inference.max_repeated_frames) to classify "
+            "it anyway")
     classes, entities = list(contract.class_names), list(contract.entities)
     out_meta = _result_meta(model_dir, video, classes, entities, opts, fps=info.fps,
                             video_frames=info.frames, duration_s=info.duration_s,
@@ -131,7 +142,8 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
                             frames_per_window=rule.num_frames,
                             stride_frames=plan.stride_frames, model_fps=contract.fps,
                             view=contract.view.to_json(), pose_backend=pose.backend,
-                            excluded=None)
+                            repeated_frame_share=round(plan.repeated_share(), 4),
+                            frame_rate_warning=low_rate, excluded=None)
     values = np.full((len(plan), len(_columns(classes, entities))), np.nan, np.float32)
     timing = {"model_load_s": 0.0, "forward_s": 0.0, "wait_s": 0.0}
     if len(plan) == 0:

@@ -134,3 +134,22 @@ def test_json_of_another_participant_gets_a_line_of_its_own(tmp_path):
                         "and rerun")
     assert lines[1].startswith("Pose QC flagged 3 participant(s) (s1, s2, s3): ")
     assert len(lines) == 2
+
+
+def test_videos_slower_than_the_model_samples_are_named(tmp_path):
+    """Only this run's participants (the pose-quality table's): a windows file left by an
+    earlier run of a participant no longer in the sheet is not named."""
+    from pipeio.windows import write_windows
+
+    _quality(tmp_path / "pose_quality.tsv", {"s1": "", "s2": "", "s3": ""})
+    (tmp_path / "windows").mkdir()
+    table = pd.DataFrame({"start_s": [0.0], "end_s": [2.0]})
+    note = "the video is 5 fps, slower than the 8.33 frames a second the model samples"
+    for pid, warning in (("s1", None), ("s2", note), ("gone", note)):
+        write_windows(tmp_path / "windows" / f"{pid}.parquet", table,
+                      {"participant_id": pid, "frame_rate_warning": warning})
+    (line,) = run_summary(tmp_path)
+    assert line.startswith("Videos slower than the model samples: 1 participant(s) (s2), "
+                           "frames repeated in their windows: see frame_rate_warning in "
+                           f"{tmp_path / 'windows'}/<id>.parquet's metadata"), line
+    assert run_summary(tmp_path, model_path=False) == []

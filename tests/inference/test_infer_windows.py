@@ -415,7 +415,7 @@ def test_run_reports_where_its_time_went(cohort, poses, demo_model, tmp_path, ca
     params = json.loads((tmp_path / "sub-001.parquet.provenance.json").read_text())["params"]
     assert params == {"window_s": 2.0, "hop_s": 0.5, "batch_size": 16, "device": "cpu",
                       "min_pose_fraction": 0.5, "model_fps": None, "progress": False,
-                      "workers": 1, "on_error": "fail"}
+                      "workers": 1, "max_repeated_frames": 0.5, "on_error": "fail"}
 
 
 def test_a_failed_write_leaves_the_previous_windows_file(cohort, poses, demo_model, tmp_path,

@@ -325,7 +325,7 @@ def test_infer_provenance_records_its_settings_and_inputs(cohort, demo_model, po
     assert record["params"] == {"window_s": 2.0, "hop_s": 0.5, "batch_size": 5,
                                 "device": "auto", "min_pose_fraction": 0.5,
                                 "model_fps": None, "progress": False, "workers": 0,
-                                "on_error": "exclude"}
+                                "max_repeated_frames": 0.5, "on_error": "exclude"}
     # model.json (class names and order, frame rate, view) is an input as the weights are.
     assert list(record["inputs"]) == [str(video), str(pose),
                                       str(demo_model / "model.safetensors"),

@@ -51,7 +51,7 @@ def test_the_configured_settings_reach_each_participants_infer_command(tmp_path)
         f"infer --model results/demo/model --video demo_data/cohort/videos/{pid}.mp4 --pose "
         f"results/demo/pose/{pid}.npz --out results/demo/windows/{pid}.parquet "
         f"--participant-id {pid} --window-s 3.0 --hop-s 0.75 --batch-size 7 --device cpu "
-        "--on-error exclude --threads 1 --workers 0 --no-progress > "
+        "--max-repeated-frames 0.5 --on-error exclude --threads 1 --workers 0 --no-progress > "
         f"results/demo/logs/infer/{pid}.log 2>&1" for pid in pids]
     pose = [line for line in lines if "microdualnet pose" in line]
     assert len(pose) == len(pids) and all(" --on-error exclude " in c for c in pose)

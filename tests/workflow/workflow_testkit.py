@@ -67,7 +67,9 @@ def final_tables(workdir: Path, results: str = "results/demo") -> dict[str, byte
 
 def make_random_model(folder: Path, seed: int = 0) -> Path:
     """A randomly initialised demo-preset model over the synthetic classes + background (no
-    training: the tests of the workflow's mechanics do not need a good model)."""
+    training: the tests of the workflow's mechanics do not need a good model), sampling
+    every 0.12 s as the workflow's demo model (configs/train_demo.yaml), so that infer does
+    not refuse the 8-fps test cohorts as slower than it samples."""
     import torch
 
     from microdualnet.contract import View
@@ -78,7 +80,7 @@ def make_random_model(folder: Path, seed: int = 0) -> Path:
 
     names = [a.name for a in ACTIONS] + [BACKGROUND_NAME]
     torch.manual_seed(seed)
-    model = MicroDualNet(make_config("demo", num_classes=len(names)))
+    model = MicroDualNet(make_config("demo", num_classes=len(names), frame_stride=3))
     return save_checkpoint(model, folder, fps=25.0, view=View("full"), class_names=names)
 
 

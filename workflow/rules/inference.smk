@@ -82,6 +82,7 @@ rule infer:
             "hop_s": INFER["hop_s"],
             "batch_size": INFER["batch_size"],
             "device": INFER["device"],
+            "max_repeated_frames": INFER["max_repeated_frames"],
             "on_error": ON_ERROR,
         },
     shell:
@@ -92,6 +93,7 @@ rule infer:
         " --pose {input.pose:q} --out {output:q} --participant-id {wildcards.pid:q}"
         " --window-s {params.infer[window_s]:q} --hop-s {params.infer[hop_s]:q}"
         " --batch-size {params.infer[batch_size]:q} --device {params.infer[device]:q}"
+        " --max-repeated-frames {params.infer[max_repeated_frames]:q}"
         " --on-error {params.infer[on_error]:q}"
         " --threads 1 --workers {params.loader_workers:q} --no-progress > {log:q} 2>&1"
 
