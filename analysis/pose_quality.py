@@ -12,7 +12,8 @@ A participant is flagged when:
   (the person nearest the centre was followed, which may be the interviewer);
 - the track may have passed to another person (`track_warning`: with a hint, someone else
   in the hinted region nearer its anchor than the person followed; with the default rule,
-  the participant lost and the track taken afresh);
+  the participant lost and the track taken afresh; either way, the track taken afresh by
+  someone of another size, as when a video call switches from gallery to speaker view);
 - a person was found in less than `MIN_PERSON_FRACTION` of the processed frames;
 - the OpenPose keypoints may be pixels of a smaller copy of the video
   (`pixel_frame_warning`: everyone's keypoints within its top-left two thirds);
@@ -54,8 +55,8 @@ COLUMNS = ["participant_id", "backend", "excluded", "frames_processed", "person_
 _REQUIRED = ("participant_id", "backend", "frames_processed", "frames_with_person", "excluded")
 OTHERS_FLAG = ("several people in view and no participant_side/participant_box in the sheet: "
                "the person nearest the centre was followed, which may be the interviewer")
-TRACK_FLAG = ("the track may have passed from the participant to another person "
-              "(track_warning in the pose QC file)")
+TRACK_FLAG = ("the track may have passed from the participant to another person, or a "
+              "video call's layout switched under it (track_warning in the pose QC file)")
 PIXEL_FLAG = ("the OpenPose keypoints may be pixels of a smaller copy of the video "
               "(pixel_frame_warning in the pose QC file)")
 SAME_JSON = "OpenPose JSON identical to that of "

@@ -21,6 +21,15 @@ sheet said nothing (the default rule is a guess; on synthetic two-person recordi
 followed the interviewer for 3 of 36 to 2 of 3 participants: docs/benchmarks.md), and
 warns (`track_warning`) when the track may have passed to someone else. The
 workflow's pose-quality table (`analysis/pose_quality.py`) brings that warning to the report.
+
+Video-call recordings: in gallery view (a tile per person) a side or box that holds the
+participant's tile works as for a camera. When the call switches to speaker view, or a tile
+changes size, every person jumps at once: the participant is lost, and the candidate nearest
+the anchor, often the interviewer now large in the middle, is taken. Nothing in the joints
+says which person the child's new (small, corner) tile holds, so following does not guess;
+QC counts the times the track was taken afresh by someone `SIZE_JUMP` times larger or
+smaller than the person last followed (`track_size_jumps`), which a person does not become
+between two sightings, and warns. A tile swap at the same size is not seen.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from pipeio.textfile import read_utf8
 SEEN = 0.1  # joints below this confidence do not count for matching
 MAX_JUMP = 0.5  # in units of the followed person's box diagonal, between processed frames
 REACQUIRE_AFTER = 10  # lost frames in a row before the default rule looks afresh
+SIZE_JUMP = 1.5  # size ratio between the person last followed and the one taken afresh
 SEVERAL_PEOPLE_WARN = 0.01  # share of frames with others in view that earns a QC warning
 SIDES = ("left", "right")
 
@@ -154,6 +164,7 @@ class FollowStats:
     # another person who could be the participant (in the hint's region) nearer its anchor
     frames_other_eligible_nearer_anchor: int = 0
     track_restarts: int = 0  # times the track was lost and taken afresh from the anchor
+    track_size_jumps: int = 0  # restarts onto someone SIZE_JUMP times larger or smaller
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -162,7 +173,8 @@ class FollowStats:
                 "frames_track_lost": self.frames_track_lost,
                 "frames_other_nearer_anchor": self.frames_other_nearer_anchor,
                 "frames_other_eligible_nearer_anchor": self.frames_other_eligible_nearer_anchor,
-                "track_restarts": self.track_restarts, **self.extra}
+                "track_restarts": self.track_restarts,
+                "track_size_jumps": self.track_size_jumps, **self.extra}
 
 
 def several_people_warning(rule: str, several: int, frames: int) -> str | None:
@@ -184,21 +196,29 @@ def track_warning(stats: FollowStats, frames: int) -> str | None:
     participant who left while someone else stayed in view is replaced by that person after
     `REACQUIRE_AFTER` frames, which the several-people warning misses when the two were never
     in view together.
+    A video call switching from gallery to speaker view moves everyone at once; the track
+    is then taken afresh by someone of another size (`track_size_jumps`), hint or not.
     """
     if frames == 0:
         return None
-    if not stats.rule.startswith("default"):
-        nearer = stats.frames_other_eligible_nearer_anchor
-        if nearer <= SEVERAL_PEOPLE_WARN * frames:
-            return None
-        return (f"in {nearer} of {frames} frames another person inside the hinted region was "
-                "nearer its anchor than the person followed: the track may have passed to the "
-                "interviewer or a parent (or the participant sits off the hint)")
-    if stats.track_restarts == 0:
-        return None
-    return (f"the participant was lost and the person nearest the centre taken afresh "
-            f"{stats.track_restarts} time(s): while the participant was away the track may "
-            "have passed to someone else (the interviewer)")
+    parts = []
+    nearer = stats.frames_other_eligible_nearer_anchor
+    if not stats.rule.startswith("default") and nearer > SEVERAL_PEOPLE_WARN * frames:
+        parts.append(f"in {nearer} of {frames} frames another person inside the hinted region "
+                     "was nearer its anchor than the person followed: the track may have "
+                     "passed to the interviewer or a parent (or the participant sits off the "
+                     "hint)")
+    if stats.rule.startswith("default") and stats.track_restarts:
+        parts.append(f"the participant was lost and the person nearest the centre taken afresh "
+                     f"{stats.track_restarts} time(s): while the participant was away the "
+                     "track may have passed to someone else (the interviewer)")
+    if stats.track_size_jumps:
+        parts.append(f"the track was taken afresh {stats.track_size_jumps} time(s) by someone "
+                     f"at least {SIZE_JUMP:g} times larger or smaller than the person last "
+                     "followed: a video call's layout switch (gallery to speaker view, a tile "
+                     "resized) or another person; from there the track may follow the "
+                     "interviewer (record the call in gallery view only)")
+    return "; ".join(parts) or None
 
 
 def box(person: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -208,6 +228,19 @@ def box(person: np.ndarray) -> tuple[np.ndarray, float] | None:
         return None
     lo, hi = seen.min(0), seen.max(0)
     return (lo + hi) / 2, float(max(np.linalg.norm(hi - lo), 1.0))
+
+
+def size_ratio(ref: np.ndarray, cand: np.ndarray) -> float:
+    """How many times larger or smaller (>= 1) `cand` is than `ref`: the diagonals of the
+    boxes of the joints both see (3 or more), so a table hiding the legs in one sighting and
+    not the other changes nothing; else of each one's seen joints (inf when not placed)."""
+    both = (ref[:, 2] > SEEN) & (cand[:, 2] > SEEN)
+    if both.sum() >= 3:
+        ref, cand = ref[both], cand[both]
+    ref_box, cand_box = box(ref), box(cand)
+    if ref_box is None or cand_box is None:
+        return np.inf
+    return max(ref_box[1], cand_box[1]) / min(ref_box[1], cand_box[1])
 
 
 def _distance(ref: np.ndarray, cand: np.ndarray) -> float:
@@ -260,9 +293,11 @@ def follow(people: list[np.ndarray], hint: ParticipantHint, width: int,
             if not eligible or (ref is not None and not limited
                                 and lost_run <= REACQUIRE_AFTER):
                 continue
+            pick, lost_run = min(eligible, key=lambda i: to_anchor[i]), 0
             if ref is not None:
                 stats.track_restarts += 1
-            pick, lost_run = min(eligible, key=lambda i: to_anchor[i]), 0
+                if size_ratio(ref, cands[pick][0]) >= SIZE_JUMP:
+                    stats.track_size_jumps += 1
         if min(to_anchor) < to_anchor[pick]:
             stats.frames_other_nearer_anchor += 1
         if min(to_anchor[i] for i in eligible) < to_anchor[pick]:

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.pose_quality import TRACK_FLAG, quality_table
+from microdualnet import openpose_io
 from microdualnet.cli import main
 from microdualnet.pose.extract import _participant_region, extract_pose
 from microdualnet.pose.npz import has_person, load_pose
@@ -20,9 +22,11 @@ from microdualnet.pose.participant import (
     hint_from_sheet,
     parse_hint,
     several_people_warning,
+    size_ratio,
     track_warning,
 )
 from microdualnet.pose.participant import box as joint_box
+from microdualnet.video import write_mp4
 from pipeio.errors import InputError
 
 W, H = 640, 480
@@ -446,7 +450,8 @@ def test_follow_stats_in_the_qc_record():
     assert stats.to_json() == {"participant_rule": "default: the person nearest the frame centre",
                                "frames_several_people": 6, "frames_track_lost": 4,
                                "frames_other_nearer_anchor": 0,
-                               "frames_other_eligible_nearer_anchor": 0, "track_restarts": 0}
+                               "frames_other_eligible_nearer_anchor": 0, "track_restarts": 0,
+                               "track_size_jumps": 0}
 
 
 def test_with_a_hint_a_track_handed_to_someone_in_the_region_warns():
@@ -485,3 +490,78 @@ def test_default_rule_taking_someone_afresh_warns_even_when_never_two_in_view():
         "the participant was lost and the person nearest the centre taken afresh 1 time(s)")
     _, stats = follow(frames(*[[child]] * 10), NO_HINT, W, H)
     assert stats.track_restarts == 0 and track_warning(stats, 10) is None
+
+
+# A 1280 x 720 video call: gallery view, the clinician's tile on the left, the child's on the
+# right, each person about 300 px; speaker view, the speaker large in the middle (600 px),
+# the other in a small tile (80 px) in a corner.
+CALL = 1280, 720
+CLINICIAN, CHILD = person(320, 360, 300, seed=1), person(960, 360, 300, seed=2)
+GALLERY = [[CLINICIAN, CHILD]] * 10
+
+
+@pytest.mark.parametrize("hint", [parse_hint("right"), parse_hint(None, "0.5,0,1,1"), NO_HINT])
+@pytest.mark.parametrize("corner", [1150, 130])
+def test_a_switch_to_speaker_view_is_a_size_jump_in_the_qc(hint, corner):
+    """Gallery -> speaker view while the clinician speaks: the child's tile goes to a corner
+    (on the hinted side or not), the clinician, large in the middle, is nearest the anchor
+    and is taken (the default rule after REACQUIRE_AFTER lost frames). Following cannot
+    tell, so QC says so (no warning came with a hint before)."""
+    speaker = [[person(640, 360, 600, seed=1), person(corner, 640, 80, seed=2)]] * 15
+    track, stats = follow(frames(*GALLERY, *speaker), hint, *CALL)
+    assert stats.track_restarts == stats.track_size_jumps == 1
+    assert np.allclose(track[-4:, :, 0].mean(1), 640, atol=30)  # the clinician
+    assert "a video call's layout switch" in track_warning(stats, 25)
+    if hint != NO_HINT:  # gallery view alone: the child, and no warning
+        track, stats = follow(frames(*GALLERY), hint, *CALL)
+        assert np.allclose(track[:, :, 0].mean(1), 960, atol=30)
+        assert track_warning(stats, 10) is None
+
+
+def test_a_tile_three_times_larger_is_followed_and_flagged():
+    """The child's tile grows 3x in place: more than MAX_JUMP body sizes for the joints, so
+    with a side the child is taken afresh at once (the right person), and QC flags the
+    jump, as it cannot know; back and forth in the speaker view, twice."""
+    small = [[person(320, 360, 100, seed=1), person(960, 360, 100, seed=2)]] * 5
+    large = [[person(320, 360, 300, seed=1), person(960, 360, 300, seed=2)]] * 5
+    track, stats = follow(frames(*small, *large), parse_hint("right"), *CALL)
+    assert track.any(axis=(1, 2)).tolist() == [True] * 10
+    assert np.allclose(track[:, :, 0].mean(1), 960, atol=15)
+    assert stats.track_size_jumps == 1 and stats.frames_track_lost == 1
+    speaker = [[person(640, 360, 600, seed=1), person(1150, 640, 80, seed=2)]] * 5
+    _, stats = follow(frames(*GALLERY, *speaker, *GALLERY), parse_hint("right"), *CALL)
+    assert stats.track_size_jumps == 2  # to the clinician and back to the child
+    assert track_warning(stats, 25).startswith("the track was taken afresh 2 time(s) by ")
+
+
+def test_a_participant_taken_afresh_at_their_size_is_no_size_jump():
+    """Moved within the hinted half (one lost frame), with the legs hidden in one sighting:
+    the same size over the joints both see, so no warning."""
+    here = person(120, 150, seed=1)
+    here[8:, 1] += 200  # hips and legs below the upper body
+    moved = here.copy()
+    moved[:, 0] += 200
+    moved[8:, 2] = 0  # the table hides the hips and legs
+    assert joint_box(moved)[1] < joint_box(here)[1] / 2
+    assert size_ratio(here, moved) == pytest.approx(1.0)
+    assert size_ratio(person(150, 240, seed=1),
+                      person(150, 240, size=300, seed=1)) == pytest.approx(3.0)
+    track, stats = follow(frames([here], [moved]), parse_hint("left"), W, H)
+    assert stats.track_restarts == 1 and stats.track_size_jumps == 0
+    assert track_warning(stats, 2) is None
+
+
+def test_a_layout_switch_reaches_the_qc_file_and_the_report(tmp_path):
+    """The openpose backend on JSON of a call (320 x 180, gallery then speaker view) with
+    participant_side right: the QC record counts the jump, warns, and pose-quality flags."""
+    quarter = lambda p: p * [0.25, 0.25, 1]  # noqa: E731
+    gallery = np.stack([quarter(CLINICIAN), quarter(CHILD)])
+    speaker = np.stack([quarter(person(640, 360, 600, seed=1)),
+                        quarter(person(1150, 640, 80, seed=2))])
+    openpose_io.write_sequence(tmp_path / "json", "call", np.stack([gallery] * 6 + [speaker] * 6))
+    write_mp4(tmp_path / "call.mp4", [np.zeros((180, 320, 3), np.uint8)] * 12, fps=10,
+              width=320, height=180)
+    qc = extract_pose("openpose", tmp_path / "call.mp4", tmp_path / "p.npz",
+                      openpose_dir=tmp_path / "json", progress=False, hint=parse_hint("right"))
+    assert qc["track_size_jumps"] == 1 and "layout switch" in qc["track_warning"]
+    assert quality_table([tmp_path / "p.qc.json"])["flags"].tolist() == [TRACK_FLAG]
