@@ -352,17 +352,19 @@ def _player_origin_s(container: av.container.InputContainer, path: Path) -> floa
 
 def _refuse_a_restarted_clock(path: Path, clock: list[int], base: Fraction | None,
                               origin: float) -> None:
-    """Decode timestamps must neither go back nor leap ahead by CLOCK_JUMP_S: where they do,
-    recordings whose clocks restart were joined into one file (`cat 00000.MTS 00001.MTS`,
-    two clips of a camcorder). Sorted together, the two recordings' frame times would mix
-    their frames (or call the file variable-rate, or refuse it as frames with equal times);
+    """Decode timestamps must rise, each frame's after the last's (as MPEG requires), and not
+    leap ahead by CLOCK_JUMP_S: where they do not, recordings whose clocks restart were
+    joined into one file (`cat 00000.MTS 00001.MTS`, two clips of a camcorder). Sorted
+    together, the two recordings' frame times would mix their frames (or call the file
+    variable-rate, or refuse it as frames with equal times, or, restarted at the last
+    frame's time, show two frames at once and count the file at a rate it does not have);
     a clock set back by over a minute reads as a leap of hours, FFmpeg taking it for the
     33-bit clock's wrap. A camcorder's files of one recording continue one clock, and FFmpeg
     carries a real wrap on."""
     steps = np.diff(np.asarray(clock, np.int64))
     if not base:
         return
-    jumps = (steps < 0) | (steps * float(base) > CLOCK_JUMP_S)
+    jumps = (steps <= 0) | (steps * float(base) > CLOCK_JUMP_S)
     if not np.any(jumps):
         return
     at = int(np.argmax(jumps)) + 1

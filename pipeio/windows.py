@@ -73,9 +73,10 @@ def read_windows(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     meta = _metadata(arrow.schema, path)
     if meta is None:
         raise InputError(f"windows file {path} lacks its {META_KEY.decode()} metadata")
+    # pandas' own metadata may be damaged: JSON of the wrong kind, cut short, nested too deep.
     try:
         table = arrow.to_pandas()
-    except (TypeError, ValueError, pa.ArrowException) as err:  # damaged pandas metadata
+    except (TypeError, ValueError, RecursionError, pa.ArrowException) as err:
         raise _not_parquet(path, err) from None
     names = meta.get("class_names")
     if names and not (isinstance(names, list) and all(isinstance(c, str) for c in names)):

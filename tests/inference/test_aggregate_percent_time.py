@@ -781,6 +781,17 @@ def test_a_windows_file_round_trips_its_metadata(tmp_path):
         **pq.read_table(p).schema.metadata, b"pandas": pq.read_table(p).schema.metadata[
             b"pandas"].replace(b'"numpy_type": "float64"', b'"numpy_type": "flost64"')}), p),
      r"a\.parquet is not readable Parquet \(data type 'flost64' not understood\)$"),
+    # pandas' metadata cut short, and nested too deep (was a RecursionError)
+    (lambda p: pq.write_table(pq.read_table(p).replace_schema_metadata({
+        **pq.read_table(p).schema.metadata,
+        b"pandas": pq.read_table(p).schema.metadata[b"pandas"][:-5]}), p),
+     r"a\.parquet is not readable Parquet \(Unterminated string"),
+    (lambda p: pq.write_table(pq.read_table(p).replace_schema_metadata({
+        **pq.read_table(p).schema.metadata, b"pandas": b"[" * 100_000}), p),
+     r"a\.parquet is not readable Parquet \(maximum recursion depth exceeded"),
+    (lambda p: pq.write_table(pq.read_table(p).replace_schema_metadata({
+        **pq.read_table(p).schema.metadata, b"microdualnet.windows": b"[" * 100_000}), p),
+     r"a\.parquet: its microdualnet\.windows metadata is not JSON \(maximum recursion depth"),
     (lambda p: pq.write_table(pq.read_table(p).drop(["valid"]), p),
      r"a\.parquet lacks column\(s\) \['valid'\]$"),
     (lambda p: pq.write_table(pq.read_table(p).drop(["prob_no action"]), p),

@@ -218,6 +218,24 @@ def test_a_transport_stream_started_late_seeks_instead_of_decoding_from_the_star
     assert decoded - len(wanted) <= SEEK_BACK_S * 25 < start
 
 
+def test_a_transport_stream_with_keyframes_seconds_apart_seeks_back_far_enough(tmp_path,
+                                                                             noise):
+    """A keyframe every 4 s (a broadcast or screen recording's long GOP): the seek aims
+    back 1, 2, 4 ... s until it reaches the keyframe before the stretch (the one at 8 s for
+    frame 250), rather than decoding all 250 frames before it."""
+    frames = np.concatenate([noise, noise[:, ::-1]] * 5)
+    video = tmp_path / "broadcast.ts"
+    video.write_bytes(_segment(frames, options={"g": "100", "keyint_min": "100", "bf": "0",
+                                                "sc_threshold": "0"}))
+    info = probe(video)
+    wanted = np.arange(250, 300)
+    with FrameStream(video, start=250, info=info) as stream:
+        got = np.stack([f for _, f in stream.frames(wanted)])
+        decoded = stream.decoded
+    np.testing.assert_array_equal(got, _reference(video, wanted))
+    assert decoded == 100  # from the keyframe at frame 200
+
+
 def test_a_start_past_the_last_frame_is_named(tmp_path, noise):
     video = _write(tmp_path / "gop.mp4", noise, gop=10)
     with pytest.raises(ValueError, match=r"gop.mp4: start frame 30 is past the video's 30 "
@@ -665,6 +683,22 @@ def test_a_frame_size_changing_mid_stream_is_refused_naming_the_frame(tmp_path, 
             list(stream.frames([31]))
 
 
+@pytest.mark.parametrize("width, height", [(64, 64), (48, 96)])
+def test_a_size_change_is_refused_whichever_side_changes_fitting_into_the_commoner(
+        tmp_path, noise, width, height):
+    """Frames as wide as the first but taller are another size too; the way out fits every
+    frame into the size of the shape most frames have, here the later one (50 frames against
+    30): 64x64, or 48x96 though it is narrower than 64x48."""
+    later = np.random.default_rng(4).integers(0, 256, (50, height, width, 3), np.uint8)
+    video = tmp_path / "joined.ts"
+    video.write_bytes(_segment(noise, 0) + _segment(later, len(noise)))
+    with pytest.raises(InputError, match=rf"joined.ts: frame 30 is {width}x{height}, the "
+                                         rf"video's frames are 64x48 .* -vf \"scale={width}:"
+                                         rf"{height}:force_original_aspect_ratio=decrease,"
+                                         rf"pad={width}:{height}:"):
+        read_frames(video, np.arange(40))
+
+
 def _filtered(frame: av.VideoFrame, chain: str) -> np.ndarray:
     """`frame` through an ffmpeg -vf chain (FFmpeg's filters, run by PyAV), as RGB."""
     graph = av.filter.Graph()
@@ -801,8 +835,9 @@ def test_joined_recordings_are_read_as_one_where_the_clock_continues_else_refuse
     Two recordings joined whose clocks restart were sorted into one timeline: the same start
     gave "frames with equal timestamps; re-encode it", a start 0.4 s in "a variable frame
     rate" with an fps=25 re-encode (which made 300 or 252 frames of two 4-s recordings'
-    200, restarting at 0 or 2 s), one an hour on a pause of an hour at 0.016 fps; refused
-    naming the join and the concat demuxer's command, which continues the clock."""
+    200, restarting at 0 or 2 s), one an hour on a pause of an hour at 0.016 fps, one
+    restarted at the last frame's time read at 25.43 fps with two frames shown at once;
+    refused naming the join and the concat demuxer's command, which continues the clock."""
     second = noise[:, ::-1]
     files = [tmp_path / "00000.MTS", tmp_path / "00001.MTS"]
     files[0].write_bytes(_segment(noise, 0, m2ts=m2ts))
@@ -815,9 +850,11 @@ def test_joined_recordings_are_read_as_one_where_the_clock_continues_else_refuse
     expected = np.concatenate([_reference(f, range(30)) for f in files])
     np.testing.assert_array_equal(read_frames(joined, np.arange(60), info), expected)
     np.testing.assert_array_equal(read_frames(joined, np.arange(33, 60), info), expected[33:])
-    # Restarted at the same time, 0.4 s in, an hour on, and an hour before a clock that was
-    # at 10 h (over a minute back: FFmpeg takes it for the clock's wrap, 26.5 h on).
-    for starts, to in (((0, 0), "0.00"), ((0, 10), "0.40"), ((0, 90000), "3600.00"),
+    # Restarted at the same time, 0.4 s in, at the last frame's time, 30 s on, an hour on,
+    # and an hour before a clock that was at 10 h (over a minute back: FFmpeg takes it for
+    # the clock's wrap, 26.5 h on).
+    for starts, to in (((0, 0), "0.00"), ((0, 10), "0.40"), ((0, 29), r"1\.16"),
+                       ((0, 780), r"31\.20"), ((0, 90000), "3600.00"),
                        ((900000, 0), r"59443\.72")):
         video = tmp_path / f"restart{starts[1]}.mts"
         video.write_bytes(_segment(noise, starts[0], m2ts=m2ts)
@@ -829,6 +866,19 @@ def test_joined_recordings_are_read_as_one_where_the_clock_continues_else_refuse
                 r"LIST\.txt -c copy OUT\.MTS \(LIST\.txt: a line file 'NAME\.MTS' per file, "
                 r"in order\)$")):
             probe(video)
+
+
+def test_a_transport_stream_pausing_under_ten_seconds_is_named_as_a_pause(tmp_path, noise):
+    """A leap of the clock within CLOCK_JUMP_S (here 5 s: a recorder paused) is a pause in
+    one recording, not recordings joined: refused with the pause's fps= re-encode, which
+    reads it at the player's times, not the concat demuxer's command."""
+    video = tmp_path / "paused.mts"
+    video.write_bytes(_segment(noise, 0) + _segment(noise[:, ::-1], 30 + 125))
+    with pytest.raises(InputError, match=r"paused.mts: frame 30 is shown at 6\.20 s, .* \(the "
+                                         r"longest pause in its timestamps is 5\.04 s, after "
+                                         r"1\.16 s\); re-encode it at a constant rate, e\.g\. "
+                                         r".*fps=25 "):
+        probe(video)
 
 
 @pytest.mark.parametrize("seconds_before_wrap", [0.6, 61.0])
@@ -902,6 +952,29 @@ def test_a_second_video_stream_is_refused_and_cover_art_is_not_one(tmp_path, noi
     with FrameStream(covered) as stream:
         np.testing.assert_array_equal(dict(stream.frames([29]))[29],
                                       _reference(covered, [29])[0])
+
+
+@pytest.mark.parametrize("rotation", [90, -90])
+def test_a_phone_video_turned_a_quarter_is_read_with_its_probe_from_any_frame(tmp_path,
+                                                                              noise, rotation):
+    """The size every frame is checked against is the stored one: a phone's portrait video
+    (stored 64x48, shown 48x64) read with its probe, from the start and after a seek, gives
+    its frames turned upright, not a size change refused at the first frame."""
+    video = tmp_path / "phone.mp4"
+    with av.open(str(video), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25), options={"g": "10"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(rotation)
+        for frame in noise:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    info = probe(video)
+    assert (info.width, info.height) == (48, 64)
+    turned = np.rot90(_reference(video, range(30)), rotation // 90, axes=(1, 2))
+    for start in (0, 15):
+        with FrameStream(video, start=start, info=info) as stream:
+            got = np.stack([f for _, f in stream.frames(range(start, 30))])
+        np.testing.assert_array_equal(got, turned[start:])
 
 
 def test_a_rotation_that_is_not_a_quarter_turn_is_refused(tmp_path, noise):
@@ -1380,6 +1453,11 @@ def test_the_way_out_for_an_interlaced_recording_deinterlaces_first(tmp_path):
     with pytest.raises(InputError, match=rf"camcorder.mp4: decoded frame 0 is timed .* "
                        rf"re-encode it, e\.g\. {deinterlace}$"):
         dict(FrameStream(camcorder, info=wrong).frames([3]))
+    # Frames of another size than the probe's (as after a join of two sizes).
+    smaller = dataclasses.replace(info, width=64, height=48)
+    with pytest.raises(InputError, match=r"camcorder.mp4: frame 0 is 96x64, .* e\.g\. ffmpeg -i "
+                       r"IN -vf \"bwdif=mode=send_frame:deint=interlaced,scale=96:64:"):
+        dict(FrameStream(camcorder, info=smaller).frames([3]))
 
 
 def test_the_decoders_flag_not_the_streams_header_says_a_recording_is_interlaced(

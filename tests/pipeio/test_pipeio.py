@@ -539,6 +539,8 @@ def _windows_file(path: Path, times: list[tuple[float, float]], **meta: object) 
      r"the video's end \(a length in other units, or of another video\)$"),
     ([(0, 2), (1, 3)], {"duration_s": 1e308}, r"its windows end at 3 s, but the video at "
      r"1e\+308 s"),
+    # Half a second past the last window's end, a window, a hop and 1 s (7 s passes).
+    ([(0, 2), (1, 3)], {"duration_s": 7.5}, r"its windows end at 3 s, but the video at 7\.5 s"),
     # An integer past a float's range: was an OverflowError.
     ([(0, 2)], {"window_s": 10**309}, r"its metadata has window_s 10{309}, expected a number "
      r"of seconds$"),
@@ -577,6 +579,9 @@ def test_windows_in_any_order_ending_past_the_video_pass(tmp_path):
 
     table, _ = read_windows(_windows_file(tmp_path, [(2, 4), (0, 2), (4, 6.2), (6.5, 8.5)]))
     assert table["start_s"].tolist() == [2, 0, 4, 6.5]
+    # The video's end is measured from the latest window, wherever the file lists it.
+    table, _ = read_windows(_windows_file(tmp_path, [(6, 8), (0, 2)], duration_s=11.0))
+    assert table["start_s"].tolist() == [6, 0]
 
 
 def test_windows_of_a_video_shown_from_10_s_pass(tmp_path):

@@ -353,6 +353,9 @@ def test_config_file_errors_name_the_key(tmp_path):
     with pytest.raises(InputError, match=r"key data.cahce: unknown key \(known here: format, "
                                           r"root, .*cache"):
         load_config(path)
+    path.write_text("# to be filled in\n")  # empty: the keys it lacks, as for any other
+    with pytest.raises(InputError, match=r"c.yaml: key data: Field required$"):
+        load_config(path)
     path.write_text("data: {root: x}\nthread: 2\n")
     with pytest.raises(InputError, match=r"key thread: unknown key \(known here: .*threads"):
         load_config(path)

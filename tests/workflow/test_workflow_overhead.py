@@ -83,6 +83,26 @@ def test_a_cluster_job_does_not_hash_the_model(study, tmp_path, rule):
     assert log.read_text().splitlines() == []
 
 
+def test_a_pose_job_on_the_models_frames_hashes_the_model_without_infer(study, tmp_path):
+    """The demo's percentages from its true codings (no infer job), a pose file asked for
+    with pose.only_sampled and a model used as it is: the job reads only the frames the
+    model samples, so its parameters hold the model's SHA-256 (a replaced model reruns it)."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg.update(percent_time_source="truth")
+    cfg["model"].update(train=False, path="model")
+    cfg["pose"]["only_sampled"] = True
+    sampled = tmp_path / "sampled.yaml"
+    sampled.write_text(yaml.safe_dump(cfg))
+    log = tmp_path / "digests.txt"
+    log.touch()
+    res = _snakemake_after(COUNT_DIGESTS, study, "--configfile", str(sampled), "--dry-run",
+                           f"{cfg['results']}/pose/sub-001.npz",
+                           env={"DIGEST_LOG": str(log)})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "--only-sampled model " in res.stdout
+    assert log.read_text().splitlines() == ["model"]
+
+
 def test_the_whole_dag_hashes_the_model_once(study, tmp_path):
     """Once, and into no command: a cluster job, which does not hash it, runs the same
     commands."""
