@@ -4,12 +4,21 @@ never kept as if current."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import yaml
-from workflow_testkit import ROOT, job_counts, reduced_workdir, run_snakemake, set_keys
+from workflow_testkit import (
+    ROOT,
+    job_counts,
+    make_random_model,
+    model_workdir,
+    reduced_workdir,
+    run_snakemake,
+    set_keys,
+)
 
 from microdualnet.cli import main
 
@@ -105,6 +114,49 @@ def test_swapping_the_demo_width_and_height_remakes_the_cohort(tmp_path):
     assert _plan(wd, sheet) == {}
     set_keys(wd, "demo", width=48, height=64)
     assert _plan(wd, sheet) == {"demo_cohort": 1}
+
+
+def test_batch_size_and_device_rerun_no_inference_but_window_s_does(tmp_path):
+    """How an infer job runs (windows per forward pass, CPU or GPU) changes no number of its
+    windows file beyond float32 rounding: tuning it for a cluster's GPUs must not rerun the
+    cohort's inference. The windows file's provenance records what the job used."""
+    wd = model_workdir(tmp_path, make_random_model(tmp_path / "random" / "demo"))
+    set_keys(wd, "inference", batch_size=5, device="cpu")
+    windows = "results/demo/windows/sub-001.parquet"
+    _run(wd, windows)
+    record = json.loads((wd / (windows + ".provenance.json")).read_text())
+    assert (record["params"]["batch_size"], record["params"]["device"]) == (5, "cpu")
+    set_keys(wd, "inference", batch_size=64, device="auto")
+    assert _plan(wd, windows) == {}
+    set_keys(wd, "inference", window_s=3.0)
+    assert _plan(wd, windows) == {"infer": 1}
+
+
+def test_a_trained_model_kept_as_it_is_reruns_inference_until_marked_current(tmp_path):
+    """model.train: true -> false with model.path still the trained model: its files were an
+    input of infer, its digest is now a parameter, so infer reruns (same bytes); `--touch` on
+    the windows (docs/workflow.md) records the digest, so a model replaced later, even with
+    older times, still reruns them."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model",
+                         model={"train": True, "path": "results/demo/model",
+                                "train_config": "train.yaml", "clips": "demo_data/clips",
+                                "clips_per_class": 1})
+    (wd / "train.yaml").write_text("data: {root: demo_data/clips}\n")
+    _run(wd, "demo_data/clips/label_map.tsv")
+    make_random_model(wd / "results/demo/model")
+    _run(wd, "--touch", MODEL_JSON)  # as if train had written it
+    windows = "results/demo/windows/sub-001.parquet"
+    _run(wd, windows)
+    set_keys(wd, "model", train=False)
+    assert _plan(wd, windows) == {"infer": 1}
+    _run(wd, "--touch", windows)
+    assert _plan(wd, windows) == {}
+    weights = wd / "results/demo/model/model.safetensors"
+    kept = weights.stat()
+    make_random_model(tmp_path / "other", seed=1)
+    weights.write_bytes((tmp_path / "other/model.safetensors").read_bytes())
+    os.utime(weights, ns=(kept.st_atime_ns, kept.st_mtime_ns - 10**12))
+    assert _plan(wd, windows) == {"infer": 1}
 
 
 def test_no_rule_passes_two_plain_numbers_as_separate_parameters(tmp_path):

@@ -294,12 +294,15 @@ def train_config(wc):
 GPU = config["gpu"]
 
 
+def gpu_devices():
+    """gpu.devices as `python -m pipeio.gpu --devices` takes it (a list: comma-separated)."""
+    devices = GPU["devices"]
+    return devices if isinstance(devices, str) else ",".join(str(d) for d in devices)
+
+
 def gpu_options():
     """The pool settings of `python -m pipeio.gpu`, as one shell-quoted string."""
-    devices = GPU["devices"]
-    if not isinstance(devices, str):
-        devices = ",".join(str(d) for d in devices)
-    options = ["--devices", devices, "--share", str(GPU["share"]),
+    options = ["--devices", gpu_devices(), "--share", str(GPU["share"]),
                "--min-free-mib", str(GPU["min_free_mib"])]
     if GPU.get("lock_dir"):
         options += ["--lock-dir", str(GPU["lock_dir"])]

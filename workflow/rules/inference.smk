@@ -66,6 +66,13 @@ rule infer:
         # A slot: pass --resources gpu=<GPUs x gpu.share> to cap them. Under SLURM it is the
         # job's --gpus; inference.device: cpu asks for none (a cluster without GPUs).
         gpu=0 if INFER_ON_CPU else 1,
+        # How the job runs, not what it computes (the windows file's numbers are the same to
+        # float32 rounding; its provenance records both): resources, unlike params, are no
+        # rerun trigger, so tuning them for another machine reruns no participant.
+        batch_size=INFER["batch_size"],
+        device=INFER["device"],
+        # The pool of pipeio.gpu (gpu.devices, as in MICRODUALNET_GPU_OPTIONS), none on the CPU.
+        gpu_devices="none" if INFER_ON_CPU else gpu_devices(),
     params:
         # A model folder used as it is (model.train: false) may be replaced by files with
         # older times: its digest, not only the times, reruns inference.
@@ -80,19 +87,15 @@ rule infer:
             "model": MODEL["path"],
             "window_s": INFER["window_s"],
             "hop_s": INFER["hop_s"],
-            "batch_size": INFER["batch_size"],
-            "device": INFER["device"],
             "max_repeated_frames": INFER["max_repeated_frames"],
             "on_error": ON_ERROR,
         },
     shell:
-        "\"$MDN_PY\" -m pipeio.gpu"
-        + (" --devices none" if INFER_ON_CPU else "")
-        + " --"
+        "\"$MDN_PY\" -m pipeio.gpu --devices {resources.gpu_devices:q} --"
         " \"$MDN_PY\" -m microdualnet infer --model {params.infer[model]:q} --video {input.video:q}"
         " --pose {input.pose:q} --out {output:q} --participant-id {wildcards.pid:q}"
         " --window-s {params.infer[window_s]:q} --hop-s {params.infer[hop_s]:q}"
-        " --batch-size {params.infer[batch_size]:q} --device {params.infer[device]:q}"
+        " --batch-size {resources.batch_size:q} --device {resources.device:q}"
         " --max-repeated-frames {params.infer[max_repeated_frames]:q}"
         " --on-error {params.infer[on_error]:q}"
         " --threads 1 --workers {params.loader_workers:q} --no-progress > {log:q} 2>&1"
