@@ -87,9 +87,11 @@ def read_frame(path: str | Path) -> np.ndarray:
     return out
 
 
-# Lengths of OpenPose's other body models, with the run that wrote them.
-OTHER_MODELS = {54: "COCO's 18 joints (--model_pose COCO)",
-                45: "MPI's 15 joints (--model_pose MPI)"}
+# Lengths of other body models' poses, with what writes them.
+OTHER_MODELS = {54: "as OpenPose writes for COCO's 18 joints (--model_pose COCO)",
+                45: "as OpenPose writes for MPI's 15 joints (--model_pose MPI)",
+                405: "as OpenPose writes for BODY_135's 135 joints (--model_pose BODY_135)",
+                51: "COCO's 17 joints, as other pose tools write them in OpenPose's format"}
 
 
 def _other_model(person: object, flat: object) -> str:
@@ -98,8 +100,7 @@ def _other_model(person: object, flat: object) -> str:
         return ("; 'pose_keypoints' instead: JSON of an older OpenPose (COCO's 18 joints "
                 "by default): run a recent one with its default BODY_25 model")
     if isinstance(flat, list) and len(flat) in OTHER_MODELS:
-        return (f", as OpenPose writes for {OTHER_MODELS[len(flat)]}: run it with its default "
-                "BODY_25 model")
+        return f", {OTHER_MODELS[len(flat)]}: run OpenPose with its default BODY_25 model"
     return ""
 
 

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from microdualnet import openpose_io
 from microdualnet.pose.participant import NO_HINT, FollowStats, ParticipantHint, follow
+from microdualnet.pose.qc import upright_axis
 from pipeio.errors import InputError
 
 OUTSIDE_TOLERANCE = 0.02  # share of the frame size a keypoint may lie beyond its edge
@@ -22,6 +23,14 @@ OUTSIDE_TOLERANCE = 0.02  # share of the frame size a keypoint may lie beyond it
 # corner: the pixels of a smaller copy of the video (or OpenPose's --keypoint_scale 1 or 2).
 SMALL_FRAME = 2 / 3
 SEEN_BLOCK = 4096  # frames whose found joints the checks gather at once (~3 MB)
+# BODY_25's joints 1 and 2 (neck, right shoulder) lie at the shoulders' height, below the
+# nose (0); BODY_25B's and COCO-17's (eyes) lie above it. Joint 5 is the left shoulder in
+# all three. A person upright read as BODY_25 votes for the eyes when the lower found one
+# of 1 and 2 lies less than this share of the way from the nose down to joint 5. In 600
+# synthetic recordings (any yaw, leaning, nodding, cut off by the frame) 0.01% of BODY_25
+# people voted so, at most 4% in one recording; as BODY_25B, 0.2% did not, at most 19%.
+EYES_CUT = 0.2
+EYES_MIN_VOTES = 10  # people that show the nose, joint 5 and joint 1 or 2, for a verdict
 
 
 def read_openpose(folder: str | Path, video_frames: int, width: int, height: int,
@@ -51,6 +60,7 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
               for i in tqdm(keep, desc=f"pose {Path(folder).name}", unit="file",
                             disable=not progress, mininterval=1.0)]
     check_pixel_frame(people, width, height, folder)
+    check_body25_order(people, folder)
     track, stats = follow(people, hint, width, height)
     stats.extra["pixel_frame_warning"] = small_frame_warning(people, width, height)
     stats.extra["openpose_stem_sha256"] = openpose_io.name_digest(
@@ -82,6 +92,31 @@ def check_pixel_frame(people: list[np.ndarray], width: int, height: int,
                          "pixels: run it with the default scale")
 
 
+def check_body25_order(people: list[np.ndarray], folder: str | Path) -> None:
+    """The joints are in BODY_25's order: OpenPose's BODY_25B model, and tools writing
+    COCO's 17 joints into OpenPose's JSON, also give 75 numbers a person, in another order
+    (nose, eyes, ears, shoulders, ...), which every check and the model would read silently
+    misplaced (eyes as the neck and right shoulder, an elbow as the mid-hip)."""
+    votes = eyes = 0
+    for kp in _people_blocks(people):
+        found = kp[..., 2] > 0
+        y = kp[..., 1]
+        lower = np.where(found[:, 1:3], y[:, 1:3], -np.inf).max(1)  # of joints 1 and 2
+        drop = y[:, 5] - y[:, 0]  # joint 5 below the nose: an upright person
+        # Upright read as BODY_25: a recording turned sideways is the upright check's.
+        _, upright = upright_axis(kp)
+        ok = upright & found[:, 0] & found[:, 5] & np.isfinite(lower) & (drop > 0)
+        votes += int(ok.sum())
+        eyes += int((ok & (lower - y[:, 0] < EYES_CUT * drop)).sum())
+    if votes >= EYES_MIN_VOTES and eyes > votes / 2:
+        raise InputError(
+            f"OpenPose folder {folder}: joints 1 and 2 (BODY_25's neck and right shoulder) lie "
+            f"above the nose, as eyes do, in {eyes} of the {votes} upright people showing "
+            "them, the nose and joint 5 (a shoulder): the JSON of OpenPose's BODY_25B model or "
+            "of a tool writing COCO's joint order in OpenPose's format, whose joints BODY_25 "
+            "would misplace; run OpenPose with its default BODY_25 model")
+
+
 def small_frame_warning(people: list[np.ndarray], width: int, height: int) -> str | None:
     """The QC warning that the keypoints may be pixels of a smaller copy of the video, or None.
 
@@ -108,10 +143,17 @@ def small_frame_warning(people: list[np.ndarray], width: int, height: int) -> st
 
 def _seen_xy_blocks(people: list[np.ndarray]) -> Iterator[np.ndarray]:
     """`[N, 2]` positions of every joint OpenPose found (confidence above 0), everyone, in
-    frame order, `SEEN_BLOCK` frames at a time (blocks without any left out): all of them at
-    once would take more memory than the people themselves."""
+    frame order, `SEEN_BLOCK` frames at a time (blocks without any left out)."""
+    for kp in _people_blocks(people):
+        if len(xy := kp[..., :2][kp[..., 2] > 0]):
+            yield xy
+
+
+def _people_blocks(people: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """`[P, 25, 3]` everyone in `SEEN_BLOCK` frames at a time, in frame order (blocks
+    without anyone left out): all of them at once would take more memory than the people
+    themselves."""
     for start in range(0, len(people), SEEN_BLOCK):
-        found = [xy for p in people[start:start + SEEN_BLOCK]
-                 if len(xy := p[..., :2][p[..., 2] > 0])]
-        if found:
-            yield np.concatenate(found)
+        block = [p for p in people[start:start + SEEN_BLOCK] if len(p)]
+        if block:
+            yield np.concatenate(block)

@@ -34,13 +34,20 @@ UPRIGHT_MAX_DEG = 45.0
 
 def body_axis_upright(keypoints: np.ndarray) -> tuple[int, int]:
     """(frames that show the body's axis, frames where it is within UPRIGHT_MAX_DEG of
-    upright). The axis is mid-hip to neck, pointing up the image; where the hips are not
-    seen (a table), the shoulder line, which is then horizontal within the same angle.
+    upright): `upright_axis`.
 
     Why: the model learned seated, upright people. A recording turned sideways (a phone held
     on its side, rotation metadata lost) still gives confident joints and valid windows,
     and the model then reads every window as some action.
     """
+    shown, upright = upright_axis(keypoints)
+    return int(shown.sum()), int(upright.sum())
+
+
+def upright_axis(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of `[T, 25, 3]` people show the body's axis, and which have it upright. The axis
+    is mid-hip to neck, pointing up the image; where the hips are not seen (a table), the
+    shoulder line, which is then horizontal within UPRIGHT_MAX_DEG."""
     conf = keypoints[..., 2] > PERSON_MIN_CONFIDENCE
     xy = keypoints[..., :2]
     cos_max = np.cos(np.radians(UPRIGHT_MAX_DEG))
@@ -50,9 +57,7 @@ def body_axis_upright(keypoints: np.ndarray) -> tuple[int, int]:
     shoulders = ~torso & conf[:, INDEX["RShoulder"]] & conf[:, INDEX["LShoulder"]]
     line = xy[:, INDEX["LShoulder"]] - xy[:, INDEX["RShoulder"]]
     line_level = np.abs(line[:, 0]) >= cos_max * np.linalg.norm(line, axis=1)
-    shown = torso | shoulders
-    upright = (torso & torso_upright) | (shoulders & line_level)
-    return int(shown.sum()), int(upright.sum())
+    return torso | shoulders, (torso & torso_upright) | (shoulders & line_level)
 
 
 def upright_problem(keypoints: np.ndarray, min_fraction: float) -> str | None:

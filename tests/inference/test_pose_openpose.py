@@ -16,7 +16,11 @@ from microdualnet.cli import main
 from microdualnet.contract import read_contract
 from microdualnet.pose.extract import extract_pose
 from microdualnet.pose.npz import has_person, load_pose
-from microdualnet.pose.openpose_backend import check_pixel_frame, small_frame_warning
+from microdualnet.pose.openpose_backend import (
+    check_body25_order,
+    check_pixel_frame,
+    small_frame_warning,
+)
 from microdualnet.pose.qc import entity_confidence
 from microdualnet.windowplan import plan_windows
 from pipeio.errors import InputError
@@ -124,6 +128,132 @@ def test_json_of_another_pixel_frame_is_refused(cohort, tmp_path, scale, message
     with pytest.raises(InputError, match=message):
         extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
                      openpose_dir=folder, progress=False)
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_keypoints_written_with_a_normalised_keypoint_scale_are_refused(cohort, tmp_path, scale):
+    """OpenPose's --keypoint_scale 3 writes x / width and y / height (0..1), 4 writes them
+    at -1..1: inside the frame's pixels near its corner, they would pass as a tiny person."""
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    for _, path in openpose_io.frame_files(folder):
+        people = openpose_io.read_frame(path)
+        people[..., :2] /= (WIDTH, HEIGHT)
+        if scale == 4:
+            people[..., :2] = people[..., :2] * 2 - 1
+        path.write_text(openpose_io.frame_json(people))
+    with pytest.raises(InputError, match=r"json: every keypoint has \|x\| and \|y\| <= 1.5, "
+                                         r"normalised coordinates \(OpenPose's --keypoint_scale "
+                                         r"3 or 4\), not pixels: run it with the default scale"):
+        extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                     openpose_dir=folder, progress=False)
+
+
+# Where BODY_25B (and COCO-17 in its first 17 places) puts each BODY_25 joint: nose, left
+# and right eye, ears, shoulders, elbows, wrists, hips, knees, ankles; the upper neck
+# (BODY_25's neck), the head top (none: the nose here); the feet as in BODY_25.
+BODY_25B = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11, 1, 0,
+            19, 20, 21, 22, 23, 24]
+
+
+def _reordered(people: np.ndarray, coco17: bool = False) -> np.ndarray:
+    """BODY_25 people `[..., 25, 3]` in BODY_25B's order, or COCO-17's in 25 places."""
+    out = people[..., BODY_25B, :].copy()
+    if coco17:
+        out[..., 17:, :] = 0
+    return out
+
+
+@pytest.mark.parametrize("coco17", [False, True])
+def test_json_in_body25b_or_coco_order_is_refused(cohort, tmp_path, coco17):
+    """75 numbers a person, as BODY_25's, but the joints in another order: read as BODY_25,
+    the eyes would be the neck and right shoulder, an elbow the mid-hip."""
+    folder = _copy_json(cohort, "sub-001", tmp_path / "json")
+    for _, path in openpose_io.frame_files(folder):
+        path.write_text(openpose_io.frame_json(_reordered(openpose_io.read_frame(path), coco17)))
+    with pytest.raises(InputError, match=r"OpenPose folder .*json: joints 1 and 2 \(BODY_25's "
+                                         r"neck and right shoulder\) lie above the nose, as eyes "
+                                         r"do, in \d+ of the \d+ upright people .* the JSON of "
+                                         r"OpenPose's BODY_25B model or of a tool writing COCO's "
+                                         r"joint order .*run OpenPose with its default BODY_25 "
+                                         r"model"):
+        extract_pose("openpose", cohort / "videos/sub-001.mp4", tmp_path / "p.npz",
+                     openpose_dir=folder, progress=False)
+    assert not (tmp_path / "p.npz").exists()
+
+
+@pytest.mark.parametrize(("yaw", "size", "roll", "action"), [
+    (0.0, 1.0, 0.0, "nodding"),
+    (1.5, 1.0, 0.0, "nodding"),  # seen from the side
+    (-1.5, 1.0, 0.2, "nodding"),  # from the other side, leaning
+    (-0.36, 1.0, -0.2, "nodding"),  # leaning while nodding: one shoulder near the nose
+    (0.4, 1.7, 0.0, "nodding"),  # close up: legs, and at times the head, out of view
+    (0.3, 1.0, 0.2, "tilting head"),
+    (-0.5, 1.0, 0.0, "head up"),
+    (0.0, 1.0, 0.0, "covering face"),  # the face's joints hidden at times
+])
+def test_body25_order_check_passes_body25_and_refuses_body25b(yaw, size, roll, action):
+    """Synthetic BODY_25 of hard views passes (a seated child, the detector's misses), the
+    same people in BODY_25B's or COCO-17's order are refused."""
+    kp = _recording(yaw, size, roll, action)
+    check_body25_order(list(kp[:, None]), "json")
+    for coco17 in (False, True):
+        with pytest.raises(InputError, match=r"json: joints 1 and 2 .* lie above the nose"):
+            check_body25_order(list(_reordered(kp, coco17)[:, None]), "json")
+
+
+def _recording(yaw: float, size: float, roll: float, action: str) -> np.ndarray:
+    """Synthetic detector keypoints `[90, 25, 3]` of a seated child in a 640x480 video."""
+    import dataclasses
+
+    from microdualnet.synthetic.actions import BY_NAME, Event
+    from microdualnet.synthetic.appearance import sample_camera
+    from microdualnet.synthetic.scene import record
+
+    rng = np.random.default_rng(11)
+    cam = dataclasses.replace(sample_camera(rng, 640, 480, yaw=(yaw, yaw), size=(size, size)),
+                              roll=roll)
+    return record([Event(BY_NAME[action].action_id, 0.3, 2.7)], 90, 30.0, 640, 480, rng,
+                  camera=cam).keypoints
+
+
+def test_body25_turned_sideways_is_left_to_the_upright_check():
+    """Turned 90 degrees, BODY_25's neck is at the nose's height: only people upright read
+    as BODY_25 vote, so the recording gets the upright check's exclusion, which says why."""
+    from microdualnet.pose.qc import upright_problem
+
+    kp = _recording(0.2, 1.0, 0.0, "nodding")
+    seen = kp[..., 2:] > 0
+    for turn in ((0, -1), (0, 1)):  # either way: (x, y) -> (-y, x), (y, -x)
+        turned = kp.copy()
+        turned[..., 0] = turn[1] * (kp[..., 1] - 240) + 320
+        turned[..., 1] = -turn[1] * (kp[..., 0] - 320) + 240
+        turned[..., :2] *= seen
+        check_body25_order(list(turned[:, None]), "json")
+        assert "more than 45 degrees from upright" in upright_problem(turned, 0.5)
+
+
+def test_body25_order_check_needs_ten_people_and_a_majority(monkeypatch):
+    """Only people with the nose, joint 5 below it and joint 1 or 2 vote; a verdict needs
+    ten votes, a refusal more than half of them, the same SEEN_BLOCK frames at a time."""
+    from microdualnet.pose import openpose_backend
+
+    nose, shoulder, none = (50, 40, 0.9), (60, 61, 0.9), (0, 0, 0)
+    body25 = _one_person(nose, (50, 60, 0.9), (40, 59, 0.9), none, none, shoulder)[0]
+    eyes = _one_person(nose, (53, 37, 0.9), (47, 37, 0.9), none, none, shoulder, none, none,
+                       (40, 80, 0.9))[0]  # BODY_25B's eyes, left shoulder, right elbow
+    no_vote = eyes.copy()
+    no_vote[0, 5] = 0  # no joint 5
+    lying = eyes.copy()
+    lying[0, 5, 1] = 39  # joint 5 above the nose
+    for block in (4096, 1, 3):
+        monkeypatch.setattr(openpose_backend, "SEEN_BLOCK", block)
+        check_body25_order([eyes] * 9 + [no_vote, lying] * 5, "json")  # 9 votes: no verdict
+        check_body25_order([eyes] * 10 + [body25] * 10, "json")  # half: no refusal
+        with pytest.raises(InputError, match=r"in 11 of the 21 upright people"):
+            check_body25_order([np.zeros((0, 25, 3), np.float32), *[eyes] * 11,
+                                no_vote, *[body25] * 10], "json")
+        with pytest.raises(InputError, match=r"in 10 of the 10 upright people"):
+            check_body25_order([np.concatenate([eyes, no_vote])] * 10, "json")
 
 
 def test_json_of_a_smaller_copy_of_the_video_is_warned_about(cohort, tmp_path, capsys):

@@ -93,8 +93,12 @@ def test_a_person_that_is_not_an_object_names_the_file(tmp_path):
 
 @pytest.mark.parametrize(("person", "message"), [
     ({"pose_keypoints_2d": [1.0] * 54}, r"got 54, as OpenPose writes for COCO's 18 joints "
-     r"\(--model_pose COCO\): run it with its default BODY_25 model"),
+     r"\(--model_pose COCO\): run OpenPose with its default BODY_25 model"),
     ({"pose_keypoints_2d": [1.0] * 45}, r"got 45, as OpenPose writes for MPI's 15 joints"),
+    ({"pose_keypoints_2d": [1.0] * 405}, r"got 405, as OpenPose writes for BODY_135's 135 "
+     r"joints \(--model_pose BODY_135\)"),
+    ({"pose_keypoints_2d": [1.0] * 51}, r"got 51, COCO's 17 joints, as other pose tools write "
+     r"them in OpenPose's format: run OpenPose with its default BODY_25 model"),
     ({"pose_keypoints": [1.0] * 54, "face_keypoints": []}, r"got NoneType; 'pose_keypoints' "
      r"instead: JSON of an older OpenPose \(COCO's 18 joints by default\)"),
 ])
