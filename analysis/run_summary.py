@@ -64,6 +64,26 @@ def _slow_videos(windows: Path, ids: list[str]) -> list[str]:
             if path.is_file() and windows_metadata(path).get("frame_rate_warning")]
 
 
+def _untested(hurdle: Path) -> str | None:
+    """A line when no test could be run (a pilot of a few participants a group, below
+    stats.min_participants): the run succeeds with an empty Table V, which looks like a
+    finding of no differences unless the terminal says why."""
+    if not hurdle.is_file():
+        return None
+    try:
+        table = pd.read_csv(hurdle, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"hurdle table {hurdle} is not a readable TSV: {err}") from None
+    if table.empty or {"estimable", "reason"} - set(table.columns):
+        return None
+    if (table["estimable"] == "True").any():
+        return None
+    reason, count = next(iter(table["reason"].value_counts().items()))
+    return (f"No test could be run, so Table V is empty: {hurdle} gives each test's reason, "
+            f"most often '{reason}' ({count} of {len(table)} tests; docs/statistics.md, "
+            "'Not estimable')")
+
+
 def _summary(results: Path, model_path: bool) -> list[str]:
     lines = []
     if (results / "report.html").is_file():
@@ -76,6 +96,9 @@ def _summary(results: Path, model_path: bool) -> list[str]:
     if excluded:
         lines.append(f"Excluded: {len(excluded)} participant(s) ({_named(sorted(excluded))}); "
                      f"reasons in {' and '.join(map(str, files))}")
+    untested = _untested(results / "stats" / "hurdle.tsv")
+    if untested:
+        lines.append(untested)
     quality = results / "pose_quality.tsv"
     if model_path and quality.is_file():
         table = read_quality(quality)

@@ -84,6 +84,9 @@ def describe(error: jsonschema.ValidationError) -> str:
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"{at}{_yaml(error.instance)} is not of type {expected}"
+    if error.validator == "pattern" and "description" in error.schema:
+        # the schema's words for what is allowed, not its regular expression
+        return f"{at}{_yaml(error.instance)} is not allowed: {error.schema['description']}"
     if error.validator == "minLength" and error.instance == "":
         return f"{at}is empty"
     return f"{at}{error.message}"  # required: "'<key>' is a required property"

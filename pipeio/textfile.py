@@ -2,14 +2,15 @@
 
 Spreadsheet programs often save Latin-1 or Windows-1252; decoding such a file fails at one
 byte, and the user needs the line and column of that byte to find the cell. A workbook
-(`.xlsx`, `.ods`, `.xls`) given where text belongs is named as such. Tab-separated tables
-are read by `tsv_frame`, which refuses a row with more cells than its header instead of
-letting pandas shift the columns, a `#` line and a stray quote that would swallow rows, and
-labels rows by file line.
+(`.xlsx`, `.ods`, `.xls`) given where text belongs is named as such. UTF-16 text with its
+byte-order mark (a spreadsheet's "Unicode Text", tab-separated) is read as such. Tab-separated tables are read by `tsv_frame`, which
+refuses a row with more cells than its header instead of letting pandas shift the columns,
+a `#` line and a stray quote that would swallow rows, and labels rows by file line.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import warnings
@@ -21,6 +22,8 @@ from pipeio.errors import InputError
 
 # How workbooks begin: a zip archive (.xlsx, .ods) or an OLE2 compound file (.xls).
 WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+# UTF-16's byte-order marks: Excel's "Unicode Text" is tab-separated UTF-16.
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 SAVE_AS_UTF8 = ("save the file as UTF-8 (in a spreadsheet: 'Save as' tab-separated, encoding "
@@ -38,6 +41,12 @@ def read_utf8(path: str | Path, what: str, advice: str = SAVE_AS_UTF8) -> str:
     if data.startswith(WORKBOOK_MAGIC):
         raise InputError(f"{what} {path} is a spreadsheet workbook, not text; save it from "
                          "the spreadsheet as tab-separated text, encoding UTF-8")
+    if data.startswith(UTF16_BOMS):  # unambiguous: the mark says the encoding and order
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise InputError(f"{what} {path} starts as UTF-16 text (a spreadsheet's 'Unicode "
+                             f"Text') but byte {err.start} is not: {advice}") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

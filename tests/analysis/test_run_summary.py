@@ -153,3 +153,38 @@ def test_videos_slower_than_the_model_samples_are_named(tmp_path):
                            "frames repeated in their windows: see frame_rate_warning in "
                            f"{tmp_path / 'windows'}/<id>.parquet's metadata"), line
     assert run_summary(tmp_path, model_path=False) == []
+
+
+def _stats_of_pilot(results, per_group: int, min_participants: int) -> None:
+    """The stats stage on `per_group` participants in each of two groups, half of them
+    engaged in one action."""
+    from analysis.config import load_stats_config
+    from analysis.stats_stage import run_stats
+
+    ids = [(f"{g}{i}", g) for g in ("ASD", "TDC") for i in range(per_group)]
+    pd.DataFrame({"participant_id": [p for p, _ in ids], "group": [g for _, g in ids],
+                  "video": "v.mp4"}).to_csv(results / "participants.tsv", sep="\t", index=False)
+    pd.DataFrame({"participant_id": [p for p, _ in ids], "group": [g for _, g in ids],
+                  "action": "nodding", "valid_s": 60.0,
+                  "percent_time": [(i % 2) * (3.0 + i) for i in range(len(ids))]}).to_csv(
+        results / "percent_time.tsv", sep="\t", index=False)
+    cfg = load_stats_config({"stats": {"groups": ["ASD", "TDC"], "permutations": 99,
+                                       "min_participants": min_participants}})
+    run_stats(cfg, results / "percent_time.tsv", results / "participants.tsv",
+              results / "stats")
+
+
+def test_a_pilot_too_small_for_any_test_is_told_why_table_v_is_empty(tmp_path):
+    """Two children a group: the run succeeds with an empty Table V, which would read as
+    'no differences' unless the last lines say no test was run."""
+    _stats_of_pilot(tmp_path, per_group=2, min_participants=10)
+    (line,) = run_summary(tmp_path)
+    assert line.startswith(f"No test could be run, so Table V is empty: "
+                           f"{tmp_path / 'stats/hurdle.tsv'} gives each test's reason, most "
+                           "often 'group ASD has 2 participants (< min_participants 10)' "
+                           "(2 of 2 tests"), line
+
+
+def test_a_cohort_with_a_test_run_gets_no_such_line(tmp_path):
+    _stats_of_pilot(tmp_path, per_group=6, min_participants=5)
+    assert run_summary(tmp_path) == []

@@ -456,6 +456,24 @@ def test_a_workbook_given_as_the_sheet_is_named_as_such(cohort, write_cohort, ma
         load_cohort(tpath, spath, StatsConfig())
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_sheet_saved_as_unicode_text_is_read(cohort, write_cohort, encoding) -> None:
+    """Excel's "Unicode Text" is tab-separated UTF-16 with a byte-order mark, CRLF lines: read
+    as the same sheet (once refused as `byte 0xff is not UTF-8 text` at line 1, column 1)."""
+    tpath, spath = write_cohort(*cohort())
+    expected = load_cohort(tpath, spath, StatsConfig())
+    text = spath.read_text(encoding="utf-8").replace("\n", "\r\n")
+    spath.write_bytes(("\ufeff" if encoding == "utf-16-be" else "").encode(encoding)
+                      + text.encode(encoding))
+    read = load_cohort(tpath, spath, StatsConfig())
+    pd.testing.assert_frame_equal(read.table, expected.table)
+    assert read.groups == expected.groups
+    spath.write_bytes(spath.read_bytes()[:-1])  # an odd byte count: not UTF-16 throughout
+    with pytest.raises(InputError, match=rf"^participant sheet {spath} starts as UTF-16 text "
+                       r"\(a spreadsheet's 'Unicode Text'\) but byte \d+ is not"):
+        load_cohort(tpath, spath, StatsConfig())
+
+
 def test_a_folder_given_as_the_sheet_is_named_as_a_folder(cohort, write_cohort) -> None:
     tpath, spath = write_cohort(*cohort())
     with pytest.raises(InputError, match=r"participant sheet .* is a folder; give the file"):

@@ -114,3 +114,16 @@ def test_the_workflow_schema_names_a_nested_typo():
     with pytest.raises(InputError, match=r"^config: unknown key 'seeed' in demo; did you mean "
                        r"'seed'\?$"):
         check_schema({"demo": {"seeed": 1}}, schema, "config")
+
+
+def test_a_pattern_is_explained_in_the_schemas_words():
+    """A participant id with a space: the schema's description says what is allowed, where
+    its regular expression would leave a researcher to decode ^[A-Za-z0-9_-]+$."""
+    schema = load_schema(Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+                         / "participants.schema.yaml")
+    with pytest.raises(InputError) as err:
+        check_schema({"participant_id": "child A", "group": "ASD", "video": "a.mp4"}, schema,
+                     "sheet.tsv: line 2")
+    assert str(err.value) == ("sheet.tsv: line 2: participant_id: 'child A' is not allowed: "
+                              "letters, digits, _ and - only (the id names the participant's "
+                              "result files: no spaces or dots); unique in the sheet.")

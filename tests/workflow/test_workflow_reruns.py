@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from workflow_testkit import (
     ROOT,
@@ -177,3 +178,25 @@ def test_no_rule_passes_two_plain_numbers_as_separate_parameters(tmp_path):
                  for rule in workflow._workflow.rules}
     assert {"demo_cohort", "demo_clips", "infer", "pose"} <= set(rules)
     assert {name: numbers for name, numbers in rules.items() if len(numbers) > 1} == {}
+
+
+@pytest.mark.parametrize("source, writer", [("model", "aggregate"),
+                                            ("truth", "percent_time_from_truth")])
+def test_one_rule_can_write_percent_time(tmp_path, source, writer):
+    """On the model path only aggregate can write percent_time.tsv: a second rule that could
+    would be Snakemake's way round an aggregate input it cannot make (a study's missing
+    training clips once planned the demo cohort and analysed its true percent time as the
+    study's, with no error)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    wd = reduced_workdir(tmp_path, percent_time_source=source)
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(cores=1), snakefile=ROOT / "Snakefile",
+            workdir=wd, config_settings=ConfigSettings(configfiles=[wd / "config.yaml"]))
+        writers = {rule.name for rule in workflow._workflow.rules
+                   if any(str(out).endswith("/percent_time.tsv") for out in rule.output)}
+    # aggregate stays defined on the truth path, where ruleorder prefers the truth.
+    expected = {writer} if source == "model" else {"aggregate", writer}
+    assert writers == expected

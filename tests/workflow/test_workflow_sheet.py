@@ -181,7 +181,10 @@ def tiny(tmp_path: Path) -> Path:
     cfg = yaml.safe_load((wd / "config.yaml").read_text())
     cfg["demo"]["enabled"] = False
     cfg["pose"].update(backend="openpose", openpose_dir="study/openpose")
+    cfg["model"].update(clips="study/clips", train_config="study/train.yaml")  # train: true
     (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (wd / "study/clips").mkdir(parents=True)
+    (wd / "study/train.yaml").write_text("data: {root: study/clips}\n")
     for name in ("a", "b"):
         (wd / "study/videos").mkdir(parents=True, exist_ok=True)
         (wd / f"study/videos/{name}.mp4").write_bytes(b"")
@@ -235,6 +238,22 @@ def test_a_tiny_sheets_cells_reach_the_pose_commands(tiny):
     (lambda s: s.replace("sub-002\t", "SUB-001\t"),  # one file name on macOS
      "column participant_id holds 'SUB-001' on line 3 and 'sub-001' on line 2, which differ "
      "only in case"),
+    (lambda s: s.replace("sub-002\t", "sub 002\t"),
+     "participants.tsv: line 3: participant_id: 'sub 002' is not allowed: letters, digits, _ "
+     "and - only"),
+    (lambda s: s.replace("\tTDC\t", "\ttdc\t"),
+     "line 3: group 'tdc' is not one of stats.groups ['ASD', 'PSY', 'TDC']; did you mean "
+     "'TDC'? (groups are case-sensitive)"),
+    (lambda s: s.replace("\tTDC\t", "\tcontrol\t"),
+     "line 3: group 'control' is not one of stats.groups ['ASD', 'PSY', 'TDC']; correct the "
+     "cell, or add the group to stats.groups in the config"),
+    (lambda s: s.replace("\tvideos/b.mp4", "\tstudy/videos/b.mp4"),  # from the workdir
+     "line 3: video study/study/videos/b.mp4 does not exist (1 missing in all); "
+     "study/videos/b.mp4 exists relative to the folder Snakemake runs in, but the sheet's "
+     "video paths are read relative to the sheet's folder (study)"),
+    (lambda s: s.replace("\tvideos/b.mp4", "\tvideos/c.mp4"),
+     "line 3: video study/videos/c.mp4 does not exist (1 missing in all); the sheet's video "
+     "paths are read relative to its folder (study)"),
 ])
 def test_a_tiny_sheets_bad_column_or_cell_is_one_line(tiny, edit, needle):
     sheet = tiny / "study/participants.tsv"
@@ -265,3 +284,31 @@ def test_a_true_percent_time_needs_the_demo_cohort(tiny):
     assert res.returncode != 0
     assert "config: percent_time_source 'truth' needs demo.enabled: true" in \
         res.stdout + res.stderr
+
+
+def test_groups_too_small_for_the_statistics_are_warned_about_before_any_job(tiny):
+    """A pilot of a few children a group runs to an empty Table V: said in the dry run."""
+    res = run_snakemake(tiny, "--dry-run")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert ("warning: study/participants.tsv: group(s) ASD (1), TDC (1) have fewer "
+            "participants than stats.min_participants (10; at least 5): the statistics compare "
+            "no such group") in out, out[-3000:]
+
+
+@pytest.mark.parametrize("missing, needle", [
+    ("study/clips", "config model.clips: study/clips is not a folder; model.train: true trains "
+                    "the model on this folder of labelled clips"),
+    ("study/train.yaml", "config model.train_config: study/train.yaml does not exist"),
+])
+def test_a_study_model_to_train_without_its_inputs_stops_before_any_job(tiny, missing, needle):
+    """Once aggregate could not be made, Snakemake wrote percent_time.tsv with the truth
+    path's rule instead: the demo cohort synthesised and its true percent time analysed as
+    the study's, with no error."""
+    path = tiny / missing
+    path.rmdir() if path.is_dir() else path.unlink()
+    res = run_snakemake(tiny, "--dry-run")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert needle in out, out[-3000:]
+    assert "demo_cohort" not in out and "Traceback" not in out

@@ -125,9 +125,12 @@ def read_sheet(path):
     if groups:
         bad = sheet[~sheet["group"].isin(groups)]
         if len(bad):
-            raise ValueError(
-                f"{path}: line {int(bad.index[0]) + 2}: group {bad['group'].iloc[0]!r} is not "
-                f"one of stats.groups {groups}")
+            group = bad["group"].iloc[0]
+            same = [g for g in groups if g.casefold() == group.casefold()]
+            fix = (f"did you mean {same[0]!r}? (groups are case-sensitive)" if same else
+                   "correct the cell, or add the group to stats.groups in the config")
+            raise ValueError(f"{path}: line {int(bad.index[0]) + 2}: group {group!r} is not "
+                             f"one of stats.groups {groups}; {fix}")
     try:  # else the stats job would fail only after every pose and infer job
         check_sheet_covariates(path, STATS.covariates)
     except InputError as err:
@@ -137,7 +140,7 @@ def read_sheet(path):
     if absent:
         line, video = absent[0]
         raise ValueError(f"{path}: line {line}: video {base / video} does not exist"
-                         f" ({len(absent)} missing in all)")
+                         f" ({len(absent)} missing in all){video_hint(video, base)}")
     seen = {}  # one video may hold two participants, seen at different places (a pasted row)
     for i, row in rows.items():
         seat = (row.get("participant_side", ""), row.get("participant_box", ""))
@@ -149,6 +152,33 @@ def read_sheet(path):
                 "the same person (two participants in one video need different seats)")
         seen[key] = int(i) + 2
     return sheet
+
+
+def video_hint(video, base):
+    """What to do about a sheet's video cell that names no file: paths are read relative to
+    the sheet's folder, while a researcher often writes them relative to the folder they run
+    Snakemake in."""
+    if Path(video).is_absolute():
+        return ""
+    if Path(video).is_file():
+        return (f"; {video} exists relative to the folder Snakemake runs in, but the sheet's "
+                f"video paths are read relative to the sheet's folder ({base}): write them "
+                "relative to it, or absolute")
+    return f"; the sheet's video paths are read relative to its folder ({base})"
+
+
+def small_groups_warning(sheet, path):
+    """A warning naming the sheet's groups smaller than stats.min_participants, which the
+    statistics compare with no other group: a pilot of a few children a group runs to an
+    empty Table V, so it is said before the hours of pose and inference."""
+    counts = sheet["group"].value_counts().sort_index()
+    small = [f"{group} ({n})" for group, n in counts.items() if n < STATS.min_participants]
+    if not small:
+        return None
+    return (f"warning: {path}: group(s) {', '.join(small)} have fewer participants than "
+            f"stats.min_participants ({STATS.min_participants}; at least 5): the statistics "
+            "compare no such group (Table V leaves them out); percent time is still computed "
+            "for everyone")
 
 
 def sheet_codings(sheet, path):
@@ -194,6 +224,10 @@ else:
                                     if row.get(c)}
             for row in _sheet.to_dict("records")}
     SHEET_CODINGS = sheet_codings(_sheet, SHEET_PATH)
+    if not workflow.remote_exec:  # said once, by the main process, before any job
+        warning = small_groups_warning(_sheet, SHEET_PATH)
+        if warning:
+            print(warning, file=sys.stderr)
     if POSE["backend"] == "openpose" and not any(
             Path(POSE["openpose_dir"], pid).is_dir() for pid in PIDS):
         # A wrong folder is a settings error, not a cohort of unreadable participants.
@@ -241,6 +275,22 @@ def model_files(wc=None):
     if not MODEL["train"]:
         return {}
     return {"weights": f"{MODEL['path']}/model.safetensors", "meta": f"{MODEL['path']}/model.json"}
+
+
+# A study's model trained by the workflow (model.train: true without the demo): its clip
+# folder and training config are train's inputs, checked now. Missing, they would leave
+# aggregate without a way to make its model, and Snakemake would write percent_time.tsv with
+# percent_time_from_truth instead (the demo cohort's true percent time, analysed as the
+# study's, with no error).
+if MODEL["train"] and not DEMO["enabled"] and FROM_MODEL:
+    if not Path(MODEL["clips"]).is_dir():
+        raise ValueError(
+            f"config model.clips: {MODEL['clips']} is not a folder; model.train: true trains "
+            "the model on this folder of labelled clips (MA-52 layout, docs/training.md); to "
+            "use a trained model instead, set model.train: false and model.path to its folder")
+    if not Path(MODEL["train_config"]).is_file():
+        raise ValueError(f"config model.train_config: {MODEL['train_config']} does not exist "
+                         "(the training config, e.g. configs/train_demo.yaml)")
 
 
 # The model the results must belong to. A folder used as it is (model.train: false) is checked

@@ -152,12 +152,8 @@ rule pose_quality:
 
 
 # percent_time.tsv comes from the model (aggregate) or, on the demo's truth path, from the
-# cohort's true events (percent_time_from_truth); the config says which rule writes it.
-if FROM_MODEL:
-
-    ruleorder: aggregate > percent_time_from_truth
-
-else:
+# cohort's true events (percent_time_from_truth, defined only there: demo.smk).
+if not FROM_MODEL:
 
     ruleorder: percent_time_from_truth > aggregate
 
