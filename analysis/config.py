@@ -267,6 +267,18 @@ class StatsConfig(BaseModel):
                 out[key] = {"preset": value, "used": used}
         return out
 
+    def as_stats_section(self) -> dict[str, Any]:
+        """The settings as a `stats:` section that reads back to this config, with the preset's
+        keys that follow the preset left null: changing `preset` in the written file then
+        changes them too, as in config.yaml (written in full, each would override the new
+        preset)."""
+        out = self.model_dump(mode="json")
+        overridden = self.overrides()
+        for key in PRESETS[self.preset]:
+            if key not in overridden:
+                out[key] = None
+        return out
+
     def resolved_contrasts(self, groups: list[str]) -> list[tuple[str, str]]:
         """The contrasts to test: the configured ones, or every pair in group order."""
         if self.contrasts is not None:

@@ -265,12 +265,18 @@ def load_cohort(
     clash = merged.index[merged["group"] != merged["sheet_group"]]
     if len(clash):
         pids = sorted(merged.loc[clash, "participant_id"].unique())
+        sheet_row = sheet.index[sheet["participant_id"] == pids[0]]
+        sheet_group = sheet.loc[sheet_row[0], "group"]
+        rows = table.index[(table["participant_id"] == pids[0]) & (table["group"] != sheet_group)]
         raise InputError(
             f"column group differs between {table_name} and {sheet_name} for participant_id(s) "
-            f"{listed(pids)}"
+            f"{listed(pids)} ({pids[0]}: {listed(table.loc[rows, 'group'].unique().tolist())} "
+            f"in the table on {file_lines(rows)}, {sheet_group} in the sheet on "
+            f"{file_lines(sheet_row)}); a participant has one group in both files"
         )
     merged = merged.drop(columns="sheet_group")
-    merged, cov_exclusions = _attach_covariates(merged, table, sheet, config, sheet_name)
+    merged, cov_exclusions = _attach_covariates(merged, table, sheet, config, sheet_name,
+                                                table_name)
     exclusions += cov_exclusions
 
     excluded = pd.DataFrame(exclusions, columns=["participant_id", "reason"])
@@ -288,12 +294,14 @@ def _attach_covariates(
     sheet: pd.DataFrame,
     config: StatsConfig,
     sheet_name: str,
+    table_name: str,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Take each covariate from the sheet (preferred) or the table; check for gaps."""
     exclusions: list[tuple[str, str]] = []
     for cov in config.covariates:
         if cov in sheet.columns:
             if cov + "_sheet" in merged.columns:  # present in both files: the sheet wins
+                _warn_if_files_differ(merged, table, sheet, cov, table_name, sheet_name)
                 merged[cov] = merged.pop(cov + "_sheet")
             source, rows = sheet_name, sheet.index[sheet[cov].isna()]
             missing_pids = sheet.loc[rows, "participant_id"].tolist()
@@ -320,6 +328,31 @@ def _attach_covariates(
             # TRUE/FALSE as truth values, kept as they are (an object column when one is empty).
             merged[cov] = merged[cov].map(lambda v: v.strip() if isinstance(v, str) else v)
     return merged, exclusions
+
+
+def _warn_if_files_differ(merged: pd.DataFrame, table: pd.DataFrame, sheet: pd.DataFrame,
+                          cov: str, table_name: str, sheet_name: str) -> None:
+    """A covariate in both files is taken from the sheet; a value edited in the table alone
+    (the file a statistician opens) would otherwise be ignored without a word. The table
+    writes 6 decimals, so numbers closer than 1e-6 are the same value."""
+    in_table, in_sheet = merged[cov], merged[cov + "_sheet"]
+    if all(pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_bool_dtype(v)
+           for v in (in_table, in_sheet)):
+        same = np.isclose(in_table, in_sheet, rtol=1e-9, atol=1e-6, equal_nan=True)
+    else:
+        in_table, in_sheet = (v.map(lambda x: x.strip() if isinstance(x, str) else x)
+                              for v in (in_table, in_sheet))
+        same = (in_table == in_sheet) | (in_table.isna() & in_sheet.isna())
+    pids = sorted(merged.loc[~np.asarray(same), "participant_id"].unique())
+    if not pids:
+        return
+    rows = table.index[table["participant_id"] == pids[0]]
+    sheet_row = sheet.index[sheet["participant_id"] == pids[0]]
+    log.warning(
+        "covariate column %s differs between %s and %s for participant_id(s) %s (%s: %s in the "
+        "table on %s, %s in the sheet on %s); the sheet's values are used", cov, table_name,
+        sheet_name, listed(pids), pids[0], listed(table.loc[rows, cov].unique().tolist()),
+        file_lines(rows), sheet.loc[sheet_row[0], cov], file_lines(sheet_row))
 
 
 def _one_value_per_participant(table: pd.DataFrame, cov: str, source: str) -> None:

@@ -146,7 +146,11 @@ def test_duplicate_rows_and_incomplete_grid(cohort, write_cohort) -> None:
 def test_group_disagreement_between_files(cohort, write_cohort) -> None:
     table, sheet = cohort()
     sheet.loc[0, "group"] = "TDC"
-    with pytest.raises(InputError, match=f"group differs .* {sheet.loc[0, 'participant_id']}"):
+    pid, group = sheet.loc[0, "participant_id"], table.loc[0, "group"]
+    rows = file_lines(table.index[table["participant_id"] == pid])
+    with pytest.raises(InputError, match=rf"group differs .* for participant_id\(s\) {pid} "
+                       rf"\({pid}: {group} in the table on {rows}, TDC in the sheet on line 2\); "
+                       r"a participant has one group in both files$"):
         load_cohort(*write_cohort(table, sheet), StatsConfig())
 
 
@@ -375,6 +379,26 @@ def test_a_covariate_only_in_the_table_is_checked_too(cohort, write_cohort) -> N
                        r"holds numbers, but '-' on line 6"):
         load_cohort(*write_cohort(table, sheet.drop(columns=["age"])),
                     StatsConfig(covariates=["age"]))
+
+
+def test_a_covariate_edited_in_the_table_alone_is_named(cohort, write_cohort, caplog) -> None:
+    """Both files carry age (the workflow copies the sheet's into the table) and the sheet's
+    is used: an age corrected in the table alone would change nothing without a word."""
+    table, sheet = cohort(n_actions=2)
+    table["age"] = table["age"].map(lambda a: f"{a:.6f}")  # as the workflow writes it
+    config = StatsConfig(covariates=["age", "sex"])
+    with caplog.at_level(logging.WARNING, logger="analysis.inputs"):
+        load_cohort(*write_cohort(table, sheet), config)
+    assert "differs" not in caplog.text
+    pid, age = sheet.loc[1, "participant_id"], sheet.loc[1, "age"]
+    table.loc[table["participant_id"] == pid, "age"] = "99.5"
+    with caplog.at_level(logging.WARNING, logger="analysis.inputs"):
+        data = load_cohort(*write_cohort(table, sheet), config)
+    assert re.search(rf"covariate column age differs between percent-time table \S+ and "
+                     rf"participant sheet \S+ for participant_id\(s\) {pid} \({pid}: 99.5 in the "
+                     rf"table on lines 4, 5, {age} in the sheet on line 3\); the sheet's "
+                     r"values are used$", caplog.text, flags=re.M)
+    assert (data.table.loc[data.table["participant_id"] == pid, "age"] == age).all()
 
 
 def test_a_table_only_covariate_differing_within_a_participant_is_refused(cohort,

@@ -51,6 +51,19 @@ def test_a_config_written_out_in_full_reads_back_with_the_same_overrides() -> No
     assert again == cfg and again.overrides() == cfg.overrides()
 
 
+def test_a_written_stats_section_follows_a_changed_preset() -> None:
+    """The workflow writes the run's settings (stats/stats_config.yaml) for reruns by hand: a
+    statistician who changes `preset` there gets that preset, not the old preset's values
+    as overrides; the keys set explicitly stay."""
+    cfg = load_stats_config({"stats": {"robust_se": "HC1", "fdr_family": "all"}})
+    section = cfg.as_stats_section()
+    assert load_stats_config({"stats": section}) == cfg
+    assert {k for k in PRESETS["recommended"] if section[k] is not None} == {"robust_se"}
+    paper = load_stats_config({"stats": {**section, "preset": "paper"}})
+    assert paper.overrides() == {"robust_se": {"preset": "HC0", "used": "HC1"}}
+    assert paper.intensity_test == "wald" and paper.fdr_family == "part"
+
+
 def test_unknown_preset_names_the_key() -> None:
     with pytest.raises(InputError, match=r"stats\.preset: .*'recommended' or 'paper'.*papr"):
         load_stats_config({"stats": {"preset": "papr"}})

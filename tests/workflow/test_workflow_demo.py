@@ -3,13 +3,22 @@
 import shutil
 
 import pandas as pd
-from workflow_testkit import ROOT, job_counts, reduced_workdir, run_snakemake
+import yaml
+from workflow_testkit import ROOT, job_counts, reduced_workdir, run_snakemake, set_keys
+
+from analysis.config import load_stats_config
 
 
 def test_demo_runs_end_to_end_and_a_rerun_does_nothing(tmp_path):
     wd = reduced_workdir(tmp_path)
+    set_keys(wd, "stats", robust_se="HC1")
     res = run_snakemake(wd)
     assert res.returncode == 0, res.stderr[-3000:]
+    # The run's settings for reruns by hand: a statistician who switches the preset there
+    # gets the new preset's values, and the run's own override stays.
+    written = yaml.safe_load((wd / "results/demo/stats/stats_config.yaml").read_text())["stats"]
+    paper = load_stats_config({**written, "preset": "paper"})
+    assert paper.overrides() == {"robust_se": {"preset": "HC0", "used": "HC1"}}
     table = pd.read_csv(wd / "results/demo/percent_time.tsv", sep="\t")
     assert table["participant_id"].nunique() == 6
     assert set(table["group"]) == {"ASD", "PSY", "TDC"}

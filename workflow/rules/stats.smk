@@ -2,19 +2,23 @@
 
 
 rule stats_config:
-    """The validated stats section as a file, so the CLI sees `--config` overrides too."""
+    """The validated stats section as a file, so the CLI sees `--config` overrides too; keys
+    that follow the preset are null, so editing `preset` in the file changes them."""
     output:
         f"{RESULTS}/stats/stats_config.yaml",
     log:
         f"{RESULTS}/logs/stats_config.log",
     params:
-        stats=STATS.model_dump(mode="json"),
+        stats=STATS.as_stats_section(),
     run:
         import yaml
 
         from pipeio import atomic_write_text
 
-        atomic_write_text(output[0], yaml.safe_dump({"stats": params.stats}, sort_keys=False))
+        header = ("# This run's statistics settings: python -m analysis stats --config <this file>\n"
+                  "# (docs/statistics.md). A null key takes the preset's value.\n")
+        text = yaml.safe_dump({"stats": params.stats}, sort_keys=False)
+        atomic_write_text(output[0], header + text)
         atomic_write_text(log[0], f"wrote {output[0]}\n")
 
 
