@@ -3,8 +3,8 @@
 A researcher running `snakemake --cores N` on a cohort reads the terminal, not the QC
 files: participants excluded, participants the pose QC flagged (the interviewer may have
 been followed; OpenPose JSON perhaps another participant's, on a line of its own), and those
-whose video is slower than the model samples (frames repeated in its windows), are named
-there, with the file that says why.
+whose video is slower than the model samples (frames repeated in its windows), and those
+with someone else in a full-view model's input, are named there, with the file that says why.
 """
 
 from __future__ import annotations
@@ -52,16 +52,22 @@ def _excluded_ids(path: Path) -> set[str]:
     return set(ids[ids != ""])
 
 
-def _slow_videos(windows: Path, ids: list[str]) -> list[str]:
-    """The participants (of this run's) whose windows file records a video slower than the
-    model samples (`frame_rate_warning`)."""
+def _warned(windows: Path, ids: list[str], keys: tuple[str, ...]) -> dict[str, list[str]]:
+    """Per warning key, the participants (of this run's) whose windows file records it
+    (`frame_rate_warning`: a video slower than the model samples; `others_in_view_warning`:
+    someone else in a full-view model's input)."""
     # Here, not at the top: the Snakefile imports this module at every start, pyarrow's
     # Parquet reader only the run's end needs.
     from pipeio.windows import windows_metadata
 
-    paths = [(pid, windows / f"{pid}.parquet") for pid in ids]
-    return [pid for pid, path in paths
-            if path.is_file() and windows_metadata(path).get("frame_rate_warning")]
+    found: dict[str, list[str]] = {key: [] for key in keys}
+    for pid in ids:
+        path = windows / f"{pid}.parquet"
+        meta = windows_metadata(path) if path.is_file() else {}
+        for key in keys:
+            if meta.get(key):
+                found[key].append(pid)
+    return found
 
 
 def _untested(hurdle: Path) -> str | None:
@@ -113,10 +119,18 @@ def _summary(results: Path, model_path: bool) -> list[str]:
             lines.append(f"Pose QC flagged {len(ids)} participant(s) ({_named(ids)}): see {quality} "
                          "(e.g. several people in view and no participant_side in the sheet: "
                          "the interviewer may have been followed)")
-        slow = _slow_videos(results / "windows", table["participant_id"].tolist())
+        warned = _warned(results / "windows", table["participant_id"].tolist(),
+                         ("frame_rate_warning", "others_in_view_warning"))
+        slow, shared = warned["frame_rate_warning"], warned["others_in_view_warning"]
         if slow:
             lines.append(f"Videos slower than the model samples: {len(slow)} participant(s) "
                          f"({_named(slow)}), frames repeated in their windows: see "
                          f"frame_rate_warning in {results / 'windows'}/<id>.parquet's "
                          "metadata or logs/infer/<id>.log")
+        if shared:
+            lines.append(f"Others in the full-view model's input: {len(shared)} participant(s) "
+                         f"({_named(shared)}), the model may count their movements as the "
+                         "participant's: use a person-view model (docs/training.md) or crop "
+                         f"the recordings; see others_in_view_warning in {results / 'windows'}"
+                         "/<id>.parquet's metadata or logs/infer/<id>.log")
     return lines

@@ -14,7 +14,9 @@ The file's key-value metadata `microdualnet.windows` (JSON) holds the class and 
 names in model order, the participant, the video's length, frame rate and first frame's
 time, the window settings, how many of the sampled frames repeat the one before them in
 their window and why (`repeated_frame_share`, `frame_rate_warning`: a video slower than the
-model samples) and, for a participant with no window at all, the exclusion reason.
+model samples), how often someone else is inside a full-view model's input
+(`others_in_view_share`, `others_in_view_warning`) and, for a participant with no window at
+all, the exclusion reason.
 
 It lives in `pipeio` because both sides speak it: inference (torch) writes it and
 `analysis.aggregate` (no torch) reads it.

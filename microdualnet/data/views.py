@@ -53,6 +53,14 @@ class FullView:
         """How many times smaller (shorter side) a kept frame is than the video's."""
         return min(frame_shape) / self.size
 
+    def square(self, frame_shape: tuple[int, int]) -> tuple[float, float, float, float]:
+        """The part of the video's frame (x0, y0, x1, y1 px) the model sees: `prepare`'s
+        centre square, mapped back."""
+        h, w = frame_shape
+        nw, nh, _ = transforms.short_side_geometry(h, w, self.size)
+        x0, y0 = (nw - self.size) // 2 * w / nw, (nh - self.size) // 2 * h / nh
+        return x0, y0, x0 + self.size * w / nw, y0 + self.size * h / nh
+
     def geometry(self, kp: np.ndarray, frame_shape: tuple[int, int]) -> WindowGeometry:
         """`kp` `[W, T, 25, 3]` in the video's pixels; `frame_shape` (H, W). No boxes: a
         kept frame is already the window's frame."""

@@ -126,8 +126,10 @@ def _run(args: argparse.Namespace) -> int:
                      {**vars(opts), "on_error": args.on_error},
                      [args.video, args.pose, args.model / "model.safetensors",
                       args.model / "model.json"], extra=ran_on, progress=opts.progress)
-    if result.meta.get("frame_rate_warning"):  # a video slower than the model samples
-        print(f"warning: infer {pid}: {result.meta['frame_rate_warning']}", file=sys.stderr)
+    # A video slower than the model samples; others in a full-view model's input.
+    for key in ("frame_rate_warning", "others_in_view_warning"):
+        if result.meta.get(key):
+            print(f"warning: infer {pid}: {result.meta[key]}", file=sys.stderr)
     valid = int(result.table["valid"].sum())
     note = f" (excluded: {result.meta['excluded']})" if result.meta["excluded"] else ""
     time_note = ""

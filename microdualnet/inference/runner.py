@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from microdualnet.contract import ModelContract, read_contract
-from microdualnet.data.views import make_view
+from microdualnet.data.views import FullView, PersonView, make_view
 from microdualnet.inference.loader import WindowBatches, normalise_video
 from microdualnet.inference.workers import load_batches
 from microdualnet.pose.npz import PoseData, has_person, load_pose
@@ -93,6 +93,45 @@ def window_keypoints(pose: PoseData, plan: WindowPlan, pose_path: Path) -> np.nd
     return kp
 
 
+# Another person is in a full-view model's input when at least this share of their box lies
+# in its square; a participant with someone in it in more than OTHERS_WARN of the sampled
+# frames pose looked at gets `others_in_view_warning`.
+OTHER_INSIDE = 0.5
+OTHERS_WARN = 0.1
+
+
+def others_in_view(pose: PoseData, plan: WindowPlan, view: FullView | PersonView,
+                   frame_shape: tuple[int, int]) -> tuple[float | None, str | None]:
+    """The share of the sampled frames (of those pose looked at for other people) where
+    someone besides the participant is inside a full-view model's square, and the warning
+    when it is above OTHERS_WARN; (None, None) for a person view or nothing looked at.
+
+    Why: a full-view model sees the frame's centre square whoever sits in it; beside the
+    interviewer, a 640x480 or HD recording's square holds both, and the model may classify
+    the interviewer's movements as the participant's.
+    """
+    if not isinstance(view, FullView):
+        return None, None
+    boxes, looked = pose.others_at(plan.unique_frames())
+    if not looked.any():
+        return None, None
+    x0, y0, x1, y1 = view.square(frame_shape)
+    boxes = boxes[looked]
+    inside = ((np.minimum(boxes[..., 2], x1) - np.maximum(boxes[..., 0], x0)).clip(0)
+              * (np.minimum(boxes[..., 3], y1) - np.maximum(boxes[..., 1], y0)).clip(0))
+    area = ((boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])).clip(1)
+    with np.errstate(invalid="ignore"):  # NaN: no person in that slot
+        share = float((inside >= OTHER_INSIDE * area).any(-1).mean())
+    if share <= OTHERS_WARN:
+        return round(share, 4), None
+    return round(share, 4), (
+        f"another person is in the full-view model's input (the frame's centre square, x "
+        f"{x0:.0f}-{x1:.0f} y {y0:.0f}-{y1:.0f} px) in {100 * share:.0f}% of the {len(boxes)} "
+        "sampled frames pose looked at for others: the model may count their movements as "
+        "the participant's; use a person-view model (docs/training.md) or crop the "
+        "recordings to the participant")
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The reduced precision the model runs in on `device` (None: float32, the CPU)."""
     if device.type != "cuda":
@@ -135,6 +174,8 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
             "--max-repeated-frames 1 (workflow: inference.max_repeated_frames) to classify "
             "it anyway")
     classes, entities = list(contract.class_names), list(contract.entities)
+    others_share, others_warning = others_in_view(
+        pose, plan, make_view(contract.view, contract.input_size), (info.height, info.width))
     out_meta = _result_meta(model_dir, video, classes, entities, opts, fps=info.fps,
                             video_frames=info.frames, duration_s=info.duration_s,
                             first_frame_s=info.first_frame_s,
@@ -143,7 +184,8 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
                             stride_frames=plan.stride_frames, model_fps=contract.fps,
                             view=contract.view.to_json(), pose_backend=pose.backend,
                             repeated_frame_share=round(plan.repeated_share(), 4),
-                            frame_rate_warning=low_rate, excluded=None)
+                            frame_rate_warning=low_rate, others_in_view_share=others_share,
+                            others_in_view_warning=others_warning, excluded=None)
     values = np.full((len(plan), len(_columns(classes, entities))), np.nan, np.float32)
     timing = {"model_load_s": 0.0, "forward_s": 0.0, "wait_s": 0.0}
     if len(plan) == 0:

@@ -16,6 +16,7 @@ from microdualnet.pose.participant import (
     NO_HINT,
     SIDES,
     ParticipantHint,
+    pad_boxes,
     several_people_warning,
     track_warning,
 )
@@ -37,7 +38,9 @@ def default_qc_path(out: str | Path) -> Path:
 
 
 def _mediapipe(video: Path, info: VideoInfo, frames: np.ndarray, hint: ParticipantHint,
-               progress: bool, max_side: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+               progress: bool, max_side: int | None
+               ) -> tuple[np.ndarray, dict[str, Any], np.ndarray, np.ndarray]:
+    """Keypoints, QC stats, and who else is in the first frames (`_others_at_start`)."""
     from microdualnet.pose.mediapipe_backend import BlazePoseTracker
 
     out = np.zeros((len(frames), 25, 3), np.float32)
@@ -60,6 +63,7 @@ def _mediapipe(video: Path, info: VideoInfo, frames: np.ndarray, hint: Participa
     seen = out[..., 2] > 0
     out[..., 0] = np.where(seen, out[..., 0] / sx, 0)
     out[..., 1] = np.where(seen, out[..., 1] / sy, 0)
+    looked, others = _others_at_start(first, out, size, (sx, sy))
     warning = None
     if hint == NO_HINT and found > 1:
         warning = (f"{found} people found at the start and the sheet gives no "
@@ -70,7 +74,35 @@ def _mediapipe(video: Path, info: VideoInfo, frames: np.ndarray, hint: Participa
              "frames_from_person_crop": tracker.stats.crop_frames,
              "tile_searches": tracker.stats.tile_searches,
              "pose_frame_size": list(size), "decoded_without_deblocking": skip}
-    return out, stats
+    return out, stats, looked, others
+
+
+def _others_at_start(first: list[np.ndarray], track: np.ndarray, size: tuple[int, int],
+                     scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows were looked at for other people, and their boxes (video px, `pad_boxes`).
+
+    Why: BlazePose follows one person and, with a hint, never looks outside the hinted
+    region, so the people besides the participant are searched for on the whole frame (its
+    halves) in the first frames only, as the default rule does; rows where the participant
+    was not found there stay unlooked (who is the participant is then unknown).
+    """
+    from microdualnet.pose.mediapipe_backend import people_per_frame
+
+    halves = [ParticipantHint(side).region(*size) for side in SIDES]
+    looked = np.zeros(len(track), bool)
+    rows: list[list[tuple[float, float, float, float]]] = [[] for _ in track]
+    for i, people in enumerate(people_per_frame(first, halves)):
+        seen = track[i][track[i, :, 2] > 0, :2]
+        if len(seen) < 2:
+            continue
+        (px0, py0), (px1, py1) = seen.min(0), seen.max(0)
+        looked[i] = True
+        for x0, y0, x1, y1 in people:
+            box = (x0 / scale[0], y0 / scale[1], x1 / scale[0], y1 / scale[1])
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            if not (px0 <= cx <= px1 and py0 <= cy <= py1):  # not the participant
+                rows[i].append(box)
+    return looked, pad_boxes(rows)
 
 
 def _participant_region(first: list[np.ndarray], hint: ParticipantHint, size: tuple[int, int]
@@ -131,8 +163,9 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
             raise InputError("the openpose backend needs --openpose-dir")
         from microdualnet.pose.openpose_backend import read_openpose
 
-        frames, kp, track = read_openpose(openpose_dir, info.frames, info.width, info.height,
-                                          only_frames, hint, progress)
+        frames, kp, track, others = read_openpose(openpose_dir, info.frames, info.width,
+                                                  info.height, only_frames, hint, progress)
+        looked = np.ones(len(frames), bool)
         extra = {"openpose_dir": str(openpose_dir), **track.to_json(),
                  "participant_warning": several_people_warning(
                      track.rule, track.frames_several_people, len(frames)),
@@ -144,12 +177,12 @@ def extract_pose(backend: str, video: str | Path, out: str | Path, *,
                      np.ascontiguousarray(kp, "<f4").tobytes()).hexdigest()}
     else:
         frames = np.arange(info.frames) if only_frames is None else only_frames
-        kp, extra = _mediapipe(video, info, frames, hint, progress, max_side)
+        kp, extra, looked, others = _mediapipe(video, info, frames, hint, progress, max_side)
     problem = upright_problem(kp, min_upright)
     if problem:
         raise InputError(f"video {video}: {problem}")
     pose = PoseData(kp, frames.astype(np.int64), info.fps, info.width, info.height, backend,
-                    info.frames)
+                    info.frames, others_looked=looked, others_boxes=others)
     save_pose(out, pose)
     summary = qc_summary(pose, video, {"participant_id": Path(out).name.removesuffix(".npz"),
                                        "only_sampled_frames": only_frames is not None,

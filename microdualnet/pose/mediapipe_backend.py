@@ -105,8 +105,14 @@ def people_at_start(frames: list[np.ndarray], halves: list[tuple[int, int, int, 
     (x0, y0, x1, y1) of one frame: the first of `frames` with the most people. People are
     counted per frame, so one person who moves between the frames (sampled a second apart)
     is not two."""
+    return max(people_per_frame(frames, halves), key=len, default=[])
+
+
+def people_per_frame(frames: list[np.ndarray], halves: list[tuple[int, int, int, int]]
+                     ) -> list[list[tuple[float, float, float, float]]]:
+    """Each frame's boxes of the distinct people static BlazePose finds on `halves`."""
     mp = _import_mediapipe()
-    best: list[tuple[float, float, float, float]] = []
+    out = []
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
                                 min_detection_confidence=0.5) as pose:
         for frame in frames:
@@ -117,10 +123,8 @@ def people_at_start(frames: list[np.ndarray], halves: list[tuple[int, int, int, 
                 box = _box(lm) if lm is not None else None
                 if box is not None:
                     boxes.append(box)
-            people = _merge(boxes)
-            if len(people) > len(best):
-                best = people
-    return best
+            out.append(_merge(boxes))
+    return out
 
 
 class BlazePoseTracker:

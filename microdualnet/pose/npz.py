@@ -9,6 +9,12 @@ An *exclusion record* (`pose --on-error exclude`, written when the participant's
 OpenPose output could not be read) has the same keys with no frames (`T = 0`, `fps` 0) and
 one more, `excluded`: the reason. Inference turns it into a windows file that carries the
 reason on to the exclusions list; it is never analysed as pose.
+
+Other people (optional, both or neither): `others_looked` bool `[T]` (the rows whose frame
+was searched for people besides the participant: every row with OpenPose, the first frames
+with mediapipe) and `others_boxes` float32 `[T, M, 4]` (x0, y0, x1, y1 pixels of the seen
+joints of each other person found; NaN where fewer than M). They say who else a full-view
+model sees (`microdualnet.inference.runner`); files without them are read as not looked.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class PoseData:
     backend: str
     video_frames: int
     excluded: str | None = None  # set on an exclusion record: why there is no pose
+    others_looked: np.ndarray | None = None  # [T] bool; None: nobody else was looked for
+    others_boxes: np.ndarray | None = None  # [T, M, 4] px, NaN-padded
 
     @property
     def complete(self) -> bool:
@@ -59,6 +67,17 @@ class PoseData:
         kp = np.where(have[..., None, None], self.keypoints[pos], 0.0).astype(np.float32)
         return kp, have
 
+    def others_at(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Other people's boxes `[len(frames), M, 4]` at these frames (of this file's) and
+        which of them were looked at (none where the file does not say)."""
+        frames = np.asarray(frames)
+        pos = np.clip(np.searchsorted(self.frame_index, frames), 0,
+                      max(len(self.frame_index) - 1, 0))
+        if self.others_looked is None or not len(self.frame_index):
+            return np.full((len(frames), 0, 4), np.nan, np.float32), np.zeros(len(frames), bool)
+        looked = (self.frame_index[pos] == frames) & self.others_looked[pos]
+        return self.others_boxes[pos], looked
+
 
 def has_person(keypoints: np.ndarray) -> np.ndarray:
     """Per frame: enough confident joints to count as a detected person."""
@@ -70,12 +89,21 @@ def save_pose(path: str | Path, pose: PoseData) -> Path:
     kp = np.asarray(pose.keypoints, np.float32)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or len(kp) != len(pose.frame_index):
         raise ValueError(f"keypoints {kp.shape} do not match {len(pose.frame_index)} frames")
+    others = {}
+    if pose.others_looked is not None:
+        others = {"others_looked": np.asarray(pose.others_looked, bool),
+                  "others_boxes": np.asarray(pose.others_boxes, np.float32)}
+        if (others["others_looked"].shape != (len(kp),) or others["others_boxes"].ndim != 3
+                or others["others_boxes"].shape[::2] != (len(kp), 4)):
+            raise ValueError(f"others_looked {others['others_looked'].shape} / others_boxes "
+                             f"{others['others_boxes'].shape} do not match {len(kp)} frames")
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(
             fh, keypoints=kp, frame_index=np.asarray(pose.frame_index, np.int64),
             fps=np.float64(pose.fps), width=np.int64(pose.width), height=np.int64(pose.height),
             backend=np.str_(pose.backend), video_frames=np.int64(pose.video_frames),
-            **({"excluded": np.str_(pose.excluded)} if pose.excluded is not None else {}))
+            **({"excluded": np.str_(pose.excluded)} if pose.excluded is not None else {}),
+            **others)
     return Path(path)
 
 
@@ -130,7 +158,27 @@ def load_pose(path: str | Path) -> PoseData:
                          f">= 0), got {fps:g}")
     return PoseData(kp.astype(np.float32), frames, fps,
                     _scalar(path, arrays, "width", int), _scalar(path, arrays, "height", int),
-                    str(arrays["backend"]), video_frames, excluded)
+                    str(arrays["backend"]), video_frames, excluded,
+                    *_others(path, arrays, len(kp)))
+
+
+def _others(path: Path, arrays: dict[str, np.ndarray], rows: int
+            ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """`others_looked` and `others_boxes` checked against the file's rows (None, None: absent)."""
+    have = [k for k in ("others_looked", "others_boxes") if k in arrays]
+    if not have:
+        return None, None
+    if len(have) == 1:
+        raise InputError(f"pose file {path}: {have[0]!r} without its pair (others_looked and "
+                         "others_boxes go together)")
+    looked, boxes = arrays["others_looked"], arrays["others_boxes"]
+    if looked.dtype != bool or looked.shape != (rows,):
+        raise InputError(f"pose file {path}: 'others_looked' must be bool ({rows},), got "
+                         f"{looked.dtype} {looked.shape}")
+    if boxes.dtype.kind != "f" or boxes.ndim != 3 or boxes.shape[::2] != (rows, 4):
+        raise InputError(f"pose file {path}: 'others_boxes' must be [{rows}, M, 4] pixels, "
+                         f"got {boxes.dtype} {boxes.shape}")
+    return looked, boxes.astype(np.float32)
 
 
 def _scalar(path: Path, arrays: dict[str, np.ndarray], key: str, kind: type) -> float | int:

@@ -14,7 +14,13 @@ import numpy as np
 from tqdm import tqdm
 
 from microdualnet import openpose_io
-from microdualnet.pose.participant import NO_HINT, FollowStats, ParticipantHint, follow
+from microdualnet.pose.participant import (
+    NO_HINT,
+    FollowStats,
+    ParticipantHint,
+    follow,
+    other_boxes,
+)
 from microdualnet.pose.qc import upright_axis
 from pipeio.errors import InputError
 
@@ -35,11 +41,13 @@ EYES_MIN_VOTES = 10  # people that show the nose, joint 5 and joint 1 or 2, for 
 
 def read_openpose(folder: str | Path, video_frames: int, width: int, height: int,
                   only: np.ndarray | None = None, hint: ParticipantHint = NO_HINT,
-                  progress: bool = False) -> tuple[np.ndarray, np.ndarray, FollowStats]:
-    """Frame indices, the participant's keypoints `[T, 25, 3]` and how they were followed
+                  progress: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, FollowStats, np.ndarray]:
+    """Frame indices, the participant's keypoints `[T, 25, 3]`, how they were followed
     (with `pixel_frame_warning`: `small_frame_warning`; `openpose_stem_sha256`, the digest
     of the name the files carry, and `openpose_keypoints_sha256`, of everyone in the frames
-    read: `openpose_io.people_digest`).
+    read: `openpose_io.people_digest`), and everyone else's boxes `[T, M, 4]`
+    (`participant.other_boxes`).
 
     The folder must hold exactly one file per video frame (0 .. video_frames-1): a count
     that differs means the JSON belongs to another video or is incomplete, which is an error.
@@ -66,7 +74,7 @@ def read_openpose(folder: str | Path, video_frames: int, width: int, height: int
     stats.extra["openpose_stem_sha256"] = openpose_io.name_digest(
         openpose_io.file_stem(files[0][1]))
     stats.extra["openpose_keypoints_sha256"] = openpose_io.people_digest(people)
-    return keep.astype(np.int64), track, stats
+    return keep.astype(np.int64), track, stats, other_boxes(people, track)
 
 
 def check_pixel_frame(people: list[np.ndarray], width: int, height: int,

@@ -230,6 +230,29 @@ def box(person: np.ndarray) -> tuple[np.ndarray, float] | None:
     return (lo + hi) / 2, float(max(np.linalg.norm(hi - lo), 1.0))
 
 
+def pad_boxes(rows: list[list[tuple[float, float, float, float]]]) -> np.ndarray:
+    """`[T, M, 4]` float32 of each row's boxes (x0, y0, x1, y1), NaN where a row has fewer."""
+    out = np.full((len(rows), max(map(len, rows), default=0), 4), np.nan, np.float32)
+    for t, row in enumerate(rows):
+        if row:
+            out[t, :len(row)] = row
+    return out
+
+
+def other_boxes(people: list[np.ndarray], track: np.ndarray) -> np.ndarray:
+    """The boxes (`pad_boxes`) of the seen joints of everyone but the followed person (the
+    row of `track`), in each frame's `[P, 25, 3]` people: who else a full-view model sees."""
+    rows = []
+    for frame_people, followed in zip(people, track, strict=True):
+        row = []
+        for person in frame_people:
+            seen = person[person[:, 2] > SEEN, :2]
+            if len(seen) >= 2 and not np.array_equal(person, followed):
+                row.append((*seen.min(0), *seen.max(0)))
+        rows.append(row)
+    return pad_boxes(rows)
+
+
 def size_ratio(ref: np.ndarray, cand: np.ndarray) -> float:
     """How many times larger or smaller (>= 1) `cand` is than `ref`: the diagonals of the
     boxes of the joints both see (3 or more), so a table hiding the legs in one sighting and

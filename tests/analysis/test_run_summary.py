@@ -155,6 +155,28 @@ def test_videos_slower_than_the_model_samples_are_named(tmp_path):
     assert run_summary(tmp_path, model_path=False) == []
 
 
+def test_others_in_a_full_view_models_input_are_named_with_what_to_do(tmp_path):
+    """The interviewer beside the child inside a full-view model's square (infer's
+    `others_in_view_warning`): named with the way out, after the slow videos."""
+    from pipeio.windows import write_windows
+
+    _quality(tmp_path / "pose_quality.tsv", {"s1": "", "s2": "", "s3": ""})
+    (tmp_path / "windows").mkdir()
+    table = pd.DataFrame({"start_s": [0.0], "end_s": [2.0]})
+    for pid, slow, others in (("s1", None, None), ("s2", "5 fps", "in 96%"),
+                              ("s3", None, "in 40%"), ("gone", None, "in 90%")):
+        write_windows(tmp_path / "windows" / f"{pid}.parquet", table,
+                      {"participant_id": pid, "frame_rate_warning": slow,
+                       "others_in_view_warning": others})
+    slow_line, line = run_summary(tmp_path)
+    assert slow_line.startswith("Videos slower than the model samples: 1 participant(s) (s2)")
+    assert line == ("Others in the full-view model's input: 2 participant(s) (s2, s3), the "
+                    "model may count their movements as the participant's: use a person-view "
+                    "model (docs/training.md) or crop the recordings; see "
+                    f"others_in_view_warning in {tmp_path / 'windows'}/<id>.parquet's "
+                    "metadata or logs/infer/<id>.log")
+
+
 def _stats_of_pilot(results, per_group: int, min_participants: int) -> None:
     """The stats stage on `per_group` participants in each of two groups, half of them
     engaged in one action."""

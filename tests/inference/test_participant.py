@@ -28,6 +28,7 @@ from microdualnet.pose.participant import (
 from microdualnet.pose.participant import box as joint_box
 from microdualnet.video import write_mp4
 from pipeio.errors import InputError
+from pipeio.windows import read_windows
 
 W, H = 640, 480
 
@@ -565,3 +566,33 @@ def test_a_layout_switch_reaches_the_qc_file_and_the_report(tmp_path):
                       openpose_dir=tmp_path / "json", progress=False, hint=parse_hint("right"))
     assert qc["track_size_jumps"] == 1 and "layout switch" in qc["track_warning"]
     assert quality_table([tmp_path / "p.qc.json"])["flags"].tolist() == [TRACK_FLAG]
+
+
+def test_the_interviewer_is_in_the_pose_file_and_a_full_view_model_warns(two_people, tmp_path,
+                                                                         demo_model, capsys):
+    """The pose file keeps everyone else's boxes (the interviewer's, not the participant's);
+    a full-view model on that recording (192x108: the square is the centre 108x108) names
+    the interviewer in its input."""
+    pid = "sub-001"
+    truth = np.load(two_people / "truth_people" / f"{pid}.npz")
+    extract_pose("openpose", two_people / "videos" / f"{pid}.mp4", tmp_path / "p.npz",
+                 openpose_dir=two_people / "openpose" / pid, progress=False,
+                 hint=hint_from_sheet(two_people / "participants.tsv", pid))
+    pose = load_pose(tmp_path / "p.npz")
+    assert pose.others_looked.all()
+    centres = (pose.others_boxes[:, 0, :2] + pose.others_boxes[:, 0, 2:]) / 2
+    seen = ~np.isnan(centres[:, 0])
+    interviewer = truth["interviewer"][..., :2].mean(1)[pose.frame_index]
+    participant = truth["participant"][..., :2].mean(1)[pose.frame_index]
+    assert seen.mean() > 0.9
+    assert (np.linalg.norm(centres - interviewer, axis=1)[seen]
+            < np.linalg.norm(centres - participant, axis=1)[seen]).all()
+    out = tmp_path / "w.parquet"
+    assert main(["infer", "--model", str(demo_model), "--video",
+                 str(two_people / "videos" / f"{pid}.mp4"), "--pose", str(tmp_path / "p.npz"),
+                 "--out", str(out), "--participant-id", pid, "--no-progress",
+                 "--max-repeated-frames", "1"]) == 0
+    meta = read_windows(out)[1]
+    assert meta["others_in_view_share"] > 0.5, meta["others_in_view_share"]
+    assert f"warning: infer {pid}: another person is in the full-view model's input" in \
+        capsys.readouterr().err

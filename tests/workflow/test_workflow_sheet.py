@@ -312,3 +312,18 @@ def test_a_study_model_to_train_without_its_inputs_stops_before_any_job(tiny, mi
     assert res.returncode != 0
     assert needle in out, out[-3000:]
     assert "demo_cohort" not in out and "Traceback" not in out
+
+
+def test_a_model_folder_that_does_not_exist_says_how_to_get_one(tiny):
+    """model.train: false with model.path never trained (the demo's results/demo/model on a
+    clone that never ran the demo): one line naming both ways to a model."""
+    cfg = yaml.safe_load((tiny / "config.yaml").read_text())
+    cfg["model"].update(train=False, path="results/demo/model")
+    (tiny / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = run_snakemake(tiny, "--dry-run")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "Traceback" not in out, out[-3000:]
+    for needle in ("config model.path: model folder results/demo/model does not exist",
+                   "train one with model.train: true and model.clips",
+                   "trains it into results/demo/model, a full-view model"):
+        assert needle in out, out[-3000:]

@@ -301,6 +301,14 @@ FINGERPRINT_MODEL = not MODEL["train"] and (FROM_MODEL or POSE["only_sampled"])
 if FINGERPRINT_MODEL:
     from pipeio.modelfiles import check_model_folder
 
+    if not Path(MODEL["path"]).is_dir():  # never trained or fetched: say how to get one
+        raise InputError(
+            f"config model.path: model folder {MODEL['path']} does not exist (model.train is "
+            "false, so it must hold a trained model); train one with model.train: true and "
+            "model.clips a folder of labelled clips (docs/training.md), or use the demo's: the "
+            "shipped config.yaml run once (snakemake --cores 2) trains it into "
+            "results/demo/model, a full-view model made for one person in the frame's middle "
+            "(docs/workflow.md)")
     try:
         check_model_folder(MODEL["path"])
     except InputError as err:
