@@ -37,12 +37,19 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
     """Records of one split and the problems found while listing it."""
     root = Path(root)
     listing = root / f"{split}_list_videos.txt"
-    if not listing.is_file():
-        raise InputError(f"MA-52 split list {listing} does not exist")
+    if not listing.is_file():  # name the splits there are: 'valid' for 'val' is a common slip
+        found = sorted(p.name.removesuffix("_list_videos.txt")
+                       for p in root.glob("*_list_videos.txt"))
+        there = f"its splits: {', '.join(found)}" if found else "none is there"
+        raise InputError(f"MA-52 split list {listing} does not exist ({there})")
     records: list[ClipRecord] = []
     problems: list[Problem] = []
     first_line: dict[str, int] = {}  # clip name -> line that listed it first
     text = read_utf8(listing, "MA-52 split list", advice="save the list as UTF-8")
+    known = _id_summary(labels.label_ids)
+    if labels == ma52_label_map() and not (root / "label_map.tsv").is_file():
+        # a folder that lost its label_map.tsv falls back to MA-52's table: say so
+        known += f": the MA-52 class table, as {root} has no label_map.tsv"
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -53,8 +60,7 @@ def read_split(root: str | Path, split: str, labels: LabelMap) -> tuple[list[Cli
             continue
         index = labels.index_of(int(parts[1]))
         if index is None:
-            problems.append(Problem(where, f"label {parts[1]} is not in the label map "
-                                           f"({_id_summary(labels.label_ids)})"))
+            problems.append(Problem(where, f"label {parts[1]} is not in the label map ({known})"))
             continue
         if parts[0] in first_line:  # counted twice in training and scoring, or two labels
             problems.append(Problem(where, f"clip {parts[0]} is listed again (first on line "

@@ -156,7 +156,7 @@ def evaluate(model_dir: str | Path, root: str | Path, fmt: str, split: str, out:
     labels = data_labels(fmt, root)
     check_classes(contract, labels, fmt, root)
     listing = sources.split_file(fmt, root, split)
-    bad = BadClips(opts.max_bad_clips)
+    bad = BadClips(opts.max_bad_clips, setting="--max-bad-clips")
     records, problems = sources.read_split(fmt, root, split, labels)
     bad.add_all((p.file, str(p)) for p in problems)
     if not records:

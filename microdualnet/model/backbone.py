@@ -30,6 +30,12 @@ def build_resnet(depth: int, width: int = 64) -> ResNet:
     return ResNet(block, layers, width=width)
 
 
+def resnet_depth(block: type[nn.Module], blocks: tuple[int, ...]) -> int | None:
+    """The depth of a ResNet of this block type and blocks per stage (None: not one we build)."""
+    return next((depth for depth, (kind, layers) in _LAYOUTS.items()
+                 if kind is block and tuple(layers) == blocks), None)
+
+
 def official_shift_every(net: ResNet) -> int:
     """The official TSM rule: shift every second block when stage 3 has 23+ blocks (ResNet-101)."""
     return 2 if len(net.layer3) >= 23 else 1

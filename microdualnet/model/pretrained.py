@@ -17,7 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
 
-from microdualnet.model.backbone import TSMBackbone
+from microdualnet.model.backbone import STAGES, TSMBackbone, resnet_depth
+from microdualnet.model.resnet import BasicBlock, Bottleneck
 from pipeio.errors import InputError
 from pipeio.modelfiles import check_weights_file
 
@@ -44,6 +45,9 @@ class LoadReport:
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Tensors of a checkpoint file, unwrapped from a `state_dict`/`model` entry if nested."""
     path = Path(path)
+    if path.is_dir():  # e.g. a model folder: name what it should be
+        raise InputError(f"pretrained weights {path} is a folder; expected a weights file "
+                         "(.pth or .safetensors)")
     if not path.is_file():
         raise InputError(f"pretrained weights {path}: no such file")
     if path.suffix == ".safetensors":
@@ -90,11 +94,40 @@ def canonical_key(key: str, fmt: SourceFormat) -> str:
     return key.replace(".net.", ".")
 
 
+def blocks_per_stage(names: list[str]) -> tuple[int, ...]:
+    """Residual blocks in each of layer1-4 as torchvision-style weight names show them."""
+    found: dict[str, set[str]] = {stage: set() for stage in STAGES}
+    for name in names:
+        stage, block = (name.split(".") + [""])[:2]
+        if stage in found and block.isdigit():
+            found[stage].add(block)
+    return tuple(len(found[stage]) for stage in STAGES)
+
+
+def check_depth(backbone: TSMBackbone, names: list[str], where: str) -> None:
+    """Refuse weights of a ResNet of another depth: ResNet-50 and -101 share every shape, so
+    a ResNet-50 file would load into the paper's ResNet-101 and leave 17 of its blocks random."""
+    theirs = blocks_per_stage(names)
+    ours = blocks_per_stage(list(backbone.state_dict()))
+    if theirs == ours or not any(theirs):
+        return
+    bottleneck = any(re.match(r"layer\d\.\d+\.conv3\.", name) for name in names)
+    depth = resnet_depth(Bottleneck if bottleneck else BasicBlock, theirs)
+    file_net = f"ResNet-{depth} ({theirs} blocks per stage)" if depth else \
+        f"ResNet with {theirs} blocks per stage"
+    own_depth = resnet_depth(type(backbone.layer1[0]), ours)
+    advice = f"set model.overrides.backbone_depth: {depth}, or use" if depth else "use"
+    raise InputError(f"pretrained weights {where}hold a {file_net}, the backbone is a "
+                     f"ResNet-{own_depth} ({ours}): {advice} ResNet-{own_depth} weights")
+
+
 def load_backbone_weights(backbone: TSMBackbone, source: str | Path | dict[str, Tensor],
                           fmt: SourceFormat | None = None) -> LoadReport:
     """Copy matching weights into `backbone`; a shape mismatch is an error naming the key."""
     state = source if isinstance(source, dict) else read_state_dict(source)
     fmt = fmt or detect_format(list(state))
+    where = "" if isinstance(source, dict) else f"{source} "
+    check_depth(backbone, [canonical_key(k, fmt) for k in state], where)
     own = backbone.state_dict()
     by_canonical = {k.replace(".net.", "."): k for k in own}
     report = LoadReport(fmt)

@@ -11,8 +11,9 @@ from pipeio.errors import InputError
 class BadClips:
     """Distinct bad files seen in the run; more than `limit` stops it with a clear error."""
 
-    def __init__(self, limit: int, stream=None):
-        self.limit, self.stream = limit, stream
+    def __init__(self, limit: int, stream=None, setting: str = "data.max_bad_clips"):
+        """`setting` names the limit in the error as the user set it (evaluate: an option)."""
+        self.limit, self.stream, self.setting = limit, stream, setting
         self.reasons: dict[str, str] = {}
 
     def add(self, key: str, reason: str) -> None:
@@ -22,7 +23,7 @@ class BadClips:
         print(f"skipping bad clip: {reason}", file=self.stream or sys.stderr)
         if len(self.reasons) > self.limit:
             raise InputError(
-                f"{len(self.reasons)} unusable clips, more than data.max_bad_clips="
+                f"{len(self.reasons)} unusable clips, more than {self.setting}="
                 f"{self.limit}; first: {next(iter(self.reasons.values()))}")
 
     def add_all(self, items: Iterable[tuple[str, str]]) -> None:

@@ -109,6 +109,8 @@ def test_shape_mismatch_and_unreadable_files(tmp_path: Path) -> None:
         load_backbone_weights(small, source_weights())
     with pytest.raises(InputError, match="no such file"):
         read_state_dict(tmp_path / "absent.pth")
+    with pytest.raises(InputError, match=r"is a folder; expected a weights file \(\.pth or "):
+        read_state_dict(tmp_path)  # a model folder given for its weights file
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="weights-only"):
         read_state_dict(tmp_path / "junk.pth")
@@ -191,3 +193,19 @@ def test_the_summary_counts_each_kind() -> None:
     loaded = len(tv) - 2 - 2  # less the two unexpected and the head's weight and bias
     assert report.summary() == (f"torchvision: {loaded} loaded, 1 missing, 2 unexpected, "
                                 "2 ignored (heads)")
+
+
+@pytest.mark.parametrize(("file_depth", "model_depth"), [(50, 101), (101, 50), (34, 18)])
+def test_weights_of_another_depth_are_refused(file_depth: int, model_depth: int) -> None:
+    """ResNet-50 and -101 (and -18 and -34) share every weight shape: a public Kinetics TSM
+    ResNet-50 file loaded into the paper's ResNet-101 left 255 of its weights (17 blocks) at
+    random init with only a summary line; the reverse silently dropped 306 keys."""
+    cfg = make_config("demo", backbone_depth=model_depth, backbone_width=16, num_frames=4)
+    weights = as_tsm(build_resnet(file_depth, width=16).state_dict())
+    with pytest.raises(InputError, match=rf"hold a ResNet-{file_depth} \(.* blocks per stage\), "
+                       rf"the backbone is a ResNet-{model_depth} .*: set model\.overrides\."
+                       rf"backbone_depth: {file_depth}, or use ResNet-{model_depth} weights"):
+        load_backbone_weights(TSMBackbone(cfg), weights)
+    same = TSMBackbone(make_config("demo", backbone_depth=file_depth, backbone_width=16,
+                                   num_frames=4))
+    assert load_backbone_weights(same, weights).missing == []

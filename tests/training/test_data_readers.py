@@ -57,9 +57,28 @@ def test_ma52_bad_lines_become_problems(clips_copy):
     assert "expected '<name>.mp4 <action_id>'" in text[2]
 
 
+def test_a_label_outside_the_fallback_ma52_table_says_the_label_map_is_missing(clips_copy):
+    """A synthetic folder copied without its label_map.tsv is read with the MA-52 table:
+    'label 52 is not in the label map' sent the researcher looking for a map they never gave."""
+    (clips_copy / "label_map.tsv").unlink()
+    records, problems = ma52.read_split(clips_copy, "train", sources.label_map("ma52", clips_copy))
+    assert records and problems
+    assert str(problems[0]).endswith(
+        f"label 52 is not in the label map (ids 0-51: the MA-52 class table, as {clips_copy} "
+        "has no label_map.tsv)")
+
+
 def test_ma52_missing_list_is_an_error(tmp_path):
-    with pytest.raises(InputError, match="split list"):
+    with pytest.raises(InputError, match=r"split list .* does not exist \(none is there\)$"):
         ma52.read_split(tmp_path, "train", ma52_label_map())
+
+
+def test_a_misspelt_split_names_the_splits_there_are(tiny_clips):
+    """`data.val_split: valid` (or `evaluate --split validation`) said only that
+    valid_list_videos.txt does not exist; the splits the folder does list point to the slip."""
+    with pytest.raises(InputError, match=r"valid_list_videos\.txt does not exist \(its splits: "
+                                         r"test, train, val\)$"):
+        ma52.read_split(tiny_clips, "valid", ma52.label_map_for(tiny_clips))
 
 
 def test_imigue_segments(tiny_clips, tmp_path, long_video):

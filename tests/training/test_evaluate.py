@@ -229,6 +229,18 @@ def test_non_finite_scores_are_refused_naming_the_clip(trained_with, tiny_clips,
     assert not (tmp_path / "ev").exists()
 
 
+def test_too_many_bad_clips_names_the_option_that_allows_more(trained, clips_copy, tmp_path,
+                                                             capsys):
+    """The limit is evaluate's --max-bad-clips: 'more than data.max_bad_clips=0' named a
+    training config key that evaluate does not read."""
+    listing = clips_copy / "test_list_videos.txt"
+    listing.write_text(listing.read_text() + "gone.mp4 9\n")
+    assert run("--model", trained, "--data-root", clips_copy, "--format", "synthetic",
+               "--out", tmp_path / "e") == 2
+    assert "error: 1 unusable clips, more than --max-bad-clips=0; first: " in \
+        capsys.readouterr().err
+
+
 def test_existing_output_needs_overwrite(trained, tiny_clips, tmp_path, capsys):
     (tmp_path / "ev").mkdir()
     args = ("--model", trained, "--data-root", tiny_clips, "--out", tmp_path / "ev")
