@@ -7,6 +7,7 @@ torchvision name, the shifted-conv wrapper (`.net`) ignored, then matched to the
 
 from __future__ import annotations
 
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,12 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
                              ) from None
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # weights_only refuses arbitrary objects: say so in one line
+    except pickle.UnpicklingError:  # torch's text would advise weights_only=False: never here
+        raise InputError(f"pretrained weights {path}: not a checkpoint of tensors alone (not a "
+                         "torch file, or one that pickles other objects, which this project "
+                         "never unpickles); save its state_dict as .safetensors where it was "
+                         "made") from None
+    except Exception as err:  # a damaged file: say so in one line
         raise InputError(f"pretrained weights {path}: cannot read as a weights-only torch "
                          f"checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
     for key in ("state_dict", "model"):
