@@ -27,7 +27,8 @@ would fill most of the time) is left uncorrected and logged. `none` skips the st
 
 percent_time = 100 * labelled time / valid time, so a participant's actions sum to at most
 100. A participant with no valid time (no person, video shorter than one window) is left out
-of the table and listed in the exclusions file with the reason.
+of the table and listed in the exclusions file with the reason. A third file holds every
+participant's inference warnings from their windows file (`analysis.inference_quality`).
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from analysis.inference_quality import quality_table
 from analysis.inputs import (
     SHEET_COLUMNS,
     TABLE_COLUMNS,
@@ -60,6 +62,7 @@ from pipeio.windows import (
     check_same_settings,
     read_windows,
     video_end_s,
+    windows_metadata,
 )
 
 log = logging.getLogger(__name__)
@@ -233,10 +236,15 @@ def resting_level(probs: np.ndarray, valid: np.ndarray, classes: list[str],
     return base
 
 
+def participant_of(meta: dict[str, Any], path: str | Path) -> str:
+    """The participant a windows file is of: its metadata's, else its file name's."""
+    return str(meta.get("participant_id") or Path(path).name.removesuffix(".parquet"))
+
+
 def participant_timeline(path: str | Path, decision: Decision) -> Timeline:
     table, meta = read_windows(path)
     classes = list(meta["class_names"])
-    pid = str(meta.get("participant_id") or Path(path).name.removesuffix(".parquet"))
+    pid = participant_of(meta, path)
     end = video_end_s(meta)  # bins reach the video's end on the clock of the window times
     if end is None:
         end = float(table["end_s"].max()) if len(table) else 0.0
@@ -342,6 +350,20 @@ def default_exclusions_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".tsv") + "_exclusions.tsv")
 
 
+def default_quality_path(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".tsv") + "_quality.tsv")
+
+
+def inference_quality(files: list[Path]) -> pd.DataFrame:
+    """Every participant's inference warnings (`analysis.inference_quality`), from the
+    windows files' metadata."""
+    metadata = {}
+    for path in files:
+        meta = windows_metadata(path)
+        metadata[participant_of(meta, path)] = meta
+    return quality_table(metadata)
+
+
 def add_decision_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decision", choices=("background", "threshold"), default="threshold",
                    help="threshold (default): most probable action if its mean probability "
@@ -373,6 +395,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="percent-time TSV to write")
     p.add_argument("--exclusions", type=Path, default=None,
                    help="exclusions TSV (default: <out>_exclusions.tsv)")
+    p.add_argument("--quality", type=Path, default=None,
+                   help="inference warnings TSV, one row per participant (default: "
+                   "<out>_quality.tsv)")
     p.add_argument("--covariates", default=None,
                    help="comma-separated sheet columns to carry (default: all but "
                    "participant_id, group and the workflow's video, participant_side, "
@@ -398,6 +423,8 @@ def run_aggregate(args: argparse.Namespace) -> None:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
         excluded.to_csv(tmp, sep="\t", index=False)
+    with atomic_path(args.quality or default_quality_path(args.out)) as tmp:
+        inference_quality(files).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "aggregate",
                      params={**asdict(decision), "min_valid_s": args.min_valid_s,
                              "covariates": covariates},

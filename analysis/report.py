@@ -12,7 +12,9 @@ Table V's caption come from the plots and stats stages (they depend on the stats
 With `--agreement`, a section compares the model with human coders (the table and
 Bland-Altman figures of `python -m analysis agreement`). With `--pose-quality`, a section
 lists the participants the pose QC flagged (`analysis.pose_quality`): above all, those for
-whom the interviewer may have been followed.
+whom the interviewer may have been followed. With `--inference-quality`, a section lists
+those `infer` warned about (`analysis.inference_quality`): a video slower than the model
+samples, someone else in a full-view model's input.
 
 Exclusions are merged from the upstream list (pose, inference, aggregation: the reason
 says which stage, e.g. `pose: video ... is not readable`) and the statistics stage's list
@@ -32,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.agreement.table import definitions, display_table
+from analysis.inference_quality import WARNINGS, read_inference_quality, warned_rows
 from analysis.inputs import read_tsv
 from analysis.plots import slugify
 from analysis.pose_quality import flagged, read_quality, summary_line
@@ -240,6 +243,29 @@ def pose_quality_html(table: pd.DataFrame, captions: Path | None) -> str:
     ])
 
 
+def _pct(share: float) -> str:
+    return "" if pd.isna(share) else f"{100 * share:.0f}"
+
+
+def inference_quality_html(table: pd.DataFrame, captions: Path | None) -> str:
+    """The inference-warnings section: the warned participants, their shares and warnings
+    (the caption says what to do)."""
+    rows = warned_rows(table)
+    shown = pd.DataFrame({
+        "participant_id": rows["participant_id"],
+        "repeated frames %": rows["repeated_frame_share"].map(_pct),
+        "others in view %": rows["others_in_view_share"].map(_pct),
+        "warnings": ["; ".join(w for w in ws if pd.notna(w))
+                     for ws in zip(*(rows[c] for c in WARNINGS), strict=True)]})
+    return "\n".join([
+        "<h2>Inference warnings</h2>",
+        f"<p>{len(rows)} of {len(table)} participant(s) warned about.</p>",
+        html_table(shown, numeric=("repeated frames %", "others in view %"),
+                   empty="no participant was warned about"),
+        f'<div class="caption">{read_caption(captions, "inference_quality")}</div>',
+    ])
+
+
 def _stats_alpha(hurdle: Path) -> float:
     """The alpha of the stats run, so that the report prints Table V's p-values as
     `table_v.md` does (a p below alpha never as alpha); 0.05, the default, when the record
@@ -254,6 +280,7 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
                  overview: Path | None, figure_caption: Path | None,
                  provenance: list[Path], captions: Path | None,
                  agreement: Path | None = None, pose_quality: Path | None = None,
+                 inference_quality: Path | None = None,
                  title: str = "Micro-action analysis report") -> str:
     """The report as one HTML string (see the module doc)."""
     for path, what in ((table_v_md, "Table V Markdown"), (methods, "methods text"),
@@ -273,6 +300,9 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
                                 sheet)
     quality = read_quality(pose_quality) if pose_quality is not None else None
     n_flagged = len(flagged(quality)) if quality is not None else 0
+    infer_qc = (read_inference_quality(inference_quality) if inference_quality is not None
+                else None)
+    n_warned = len(warned_rows(infer_qc)) if infer_qc is not None else 0
 
     analysed = pct[~pct["participant_id"].isin(excluded["participant_id"])]
     sizes = analysed.groupby("group")["participant_id"].nunique()
@@ -311,6 +341,8 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
         f"{len(excluded)}.</p>",
         (f"<p><strong>Pose quality: {n_flagged} participant(s) flagged</strong> (see Pose "
          "quality below).</p>" if n_flagged else ""),
+        (f"<p><strong>Inference: {n_warned} participant(s) warned about</strong> (see "
+         "Inference warnings below).</p>" if n_warned else ""),
         "<h2>Table V</h2>",
         f'<p class="caption"><strong>Table V.</strong> {table_caption}</p>',
         html_table(formatted(table, alpha)[TABLE_V_COLUMNS], numeric=("Effect", "p", "p_adj"),
@@ -332,6 +364,7 @@ def build_report(*, table_v: Path, table_v_md: Path | None, hurdle: Path, method
         html_table(excluded, empty="no participant was excluded"),
         f'<div class="caption">{read_caption(captions, "exclusions")}</div>',
         pose_quality_html(quality, captions) if quality is not None else "",
+        inference_quality_html(infer_qc, captions) if infer_qc is not None else "",
         agreement_html(agreement, captions) if agreement is not None else "",
         "<h2>Provenance</h2>",
         _provenance_html(provenance),
@@ -369,6 +402,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "figures beside it are added)")
     p.add_argument("--pose-quality", type=Path, default=None,
                    help="pose_quality.tsv of `python -m analysis pose-quality`")
+    p.add_argument("--inference-quality", type=Path, default=None,
+                   help="percent_time_quality.tsv of `python -m analysis aggregate` (the "
+                   "inference warnings)")
     p.add_argument("--title", default="Micro-action analysis report")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -383,6 +419,7 @@ def run_report(args: argparse.Namespace) -> None:
         participants=args.participants, overview=args.overview,
         figure_caption=args.figure_caption, provenance=args.provenance,
         captions=args.captions, agreement=args.agreement,
-        pose_quality=args.pose_quality, title=args.title)
+        pose_quality=args.pose_quality, inference_quality=args.inference_quality,
+        title=args.title)
     atomic_write_text(args.out, text)
     log.info("wrote %s (%d bytes)", args.out, len(text))

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.inference_quality import read_inference_quality, warned
 from analysis.pose_quality import flagged, has_json_of_others, read_quality
 from pipeio import InputError
 
 EXCLUSION_FILES = ("percent_time_exclusions.tsv", "stats/exclusions.tsv")
+INFERENCE_QUALITY = "percent_time_quality.tsv"  # aggregate's table of infer's warnings
 NAMED = 10  # participants named in a line; the rest are counted
 
 
@@ -50,24 +52,6 @@ def _excluded_ids(path: Path) -> set[str]:
         raise InputError(f"exclusions list {path} lacks column participant_id")
     ids = table["participant_id"]
     return set(ids[ids != ""])
-
-
-def _warned(windows: Path, ids: list[str], keys: tuple[str, ...]) -> dict[str, list[str]]:
-    """Per warning key, the participants (of this run's) whose windows file records it
-    (`frame_rate_warning`: a video slower than the model samples; `others_in_view_warning`:
-    someone else in a full-view model's input)."""
-    # Here, not at the top: the Snakefile imports this module at every start, pyarrow's
-    # Parquet reader only the run's end needs.
-    from pipeio.windows import windows_metadata
-
-    found: dict[str, list[str]] = {key: [] for key in keys}
-    for pid in ids:
-        path = windows / f"{pid}.parquet"
-        meta = windows_metadata(path) if path.is_file() else {}
-        for key in keys:
-            if meta.get(key):
-                found[key].append(pid)
-    return found
 
 
 def _untested(hurdle: Path) -> str | None:
@@ -119,9 +103,11 @@ def _summary(results: Path, model_path: bool) -> list[str]:
             lines.append(f"Pose QC flagged {len(ids)} participant(s) ({_named(ids)}): see {quality} "
                          "(e.g. several people in view and no participant_side in the sheet: "
                          "the interviewer may have been followed)")
-        warned = _warned(results / "windows", table["participant_id"].tolist(),
-                         ("frame_rate_warning", "others_in_view_warning"))
-        slow, shared = warned["frame_rate_warning"], warned["others_in_view_warning"]
+    inference = results / INFERENCE_QUALITY
+    if model_path and inference.is_file():
+        table = read_inference_quality(inference)
+        slow = warned(table, "frame_rate_warning")
+        shared = warned(table, "others_in_view_warning")
         if slow:
             lines.append(f"Videos slower than the model samples: {len(slow)} participant(s) "
                          f"({_named(slow)}), frames repeated in their windows: see "

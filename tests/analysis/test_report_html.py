@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.__main__ import main
+from analysis.inference_quality import quality_table
 from analysis.plots import slugify
 from analysis.pose_quality import COLUMNS, OTHERS_FLAG
 from analysis.report import (
@@ -301,3 +302,31 @@ def test_provenance_given_twice_adds_to_the_first(run_files, tmp_path):
                                  "git_commit": "def456", "versions": {"python": "3.11.9"}}))
     text = _report(run_files, tmp_path, "--provenance", str(infer))
     assert re.findall(r"<li>(\w+): 2026", text) == ["stats", "infer"]
+
+
+def test_participants_infer_warned_about_are_listed_with_what_to_do(run_files, tmp_path):
+    """aggregate's table of infer's warnings: the warned participants' rows, both warnings of
+    one joined, under Cohort their number, and the caption's advice."""
+    slow = "the video is 5 fps, slower than the 8.33 frames a second the model samples"
+    others = "another person is in the full-view model's input in 96% <of frames>"
+    table = tmp_path / "percent_time_quality.tsv"
+    quality_table({"s1": {"repeated_frame_share": 0.0, "others_in_view_share": 0.02},
+                   "s2": {"repeated_frame_share": 0.3333, "frame_rate_warning": slow},
+                   "s3": {"repeated_frame_share": 0.25, "frame_rate_warning": slow,
+                          "others_in_view_share": 0.9612, "others_in_view_warning": others},
+                   }).to_csv(table, sep="\t", index=False)
+    captions = Path(__file__).resolve().parents[2] / "workflow/report"
+    text = _report(run_files, tmp_path, "--inference-quality", str(table), "--captions",
+                   str(captions))
+    assert "<strong>Inference: 2 participant(s) warned about</strong>" in text
+    assert "<h2>Inference warnings</h2>\n<p>2 of 3 participant(s) warned about.</p>" in text
+    assert (f'<tr><td>s2</td><td class="num">33</td><td class="num"></td><td>{slow}</td></tr>'
+            f'<tr><td>s3</td><td class="num">25</td><td class="num">96</td><td>{slow}; '
+            "another person is in the full-view model&#x27;s input in 96% &lt;of frames&gt;"
+            "</td></tr></tbody>") in text
+    assert "<td>s1</td><td class" not in text
+    assert "use a person-view model or crop" in text  # the caption: what to do
+    quality_table({"s1": {}}).to_csv(table, sep="\t", index=False)
+    text = _report(run_files, tmp_path, "--inference-quality", str(table))
+    assert '<td colspan="4">no participant was warned about</td>' in text
+    assert "Inference: " not in text

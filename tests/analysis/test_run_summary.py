@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 import analysis.run_summary as run_summary_module
+from analysis.inference_quality import quality_table
 from analysis.pose_quality import COLUMNS, OTHERS_FLAG, named_json_flag, same_json_flag
 from analysis.run_summary import run_summary
 
@@ -136,18 +137,25 @@ def test_json_of_another_participant_gets_a_line_of_its_own(tmp_path):
     assert len(lines) == 2
 
 
+def _inference_quality(path, warnings: dict[str, tuple[str | None, str | None]]) -> None:
+    """aggregate's table of infer's warnings: participant -> (frame rate, others in view)."""
+    quality_table({pid: {"frame_rate_warning": slow, "others_in_view_warning": others}
+                   for pid, (slow, others) in warnings.items()}).to_csv(
+        path, sep="\t", index=False)
+
+
 def test_videos_slower_than_the_model_samples_are_named(tmp_path):
-    """Only this run's participants (the pose-quality table's): a windows file left by an
-    earlier run of a participant no longer in the sheet is not named."""
+    """Named from aggregate's table (its windows files' metadata), not from the windows
+    folder: a windows file left there by an earlier run is not opened."""
     from pipeio.windows import write_windows
 
-    _quality(tmp_path / "pose_quality.tsv", {"s1": "", "s2": "", "s3": ""})
-    (tmp_path / "windows").mkdir()
-    table = pd.DataFrame({"start_s": [0.0], "end_s": [2.0]})
     note = "the video is 5 fps, slower than the 8.33 frames a second the model samples"
-    for pid, warning in (("s1", None), ("s2", note), ("gone", note)):
-        write_windows(tmp_path / "windows" / f"{pid}.parquet", table,
-                      {"participant_id": pid, "frame_rate_warning": warning})
+    _inference_quality(tmp_path / "percent_time_quality.tsv",
+                       {"s1": (None, None), "s2": (note, None), "s3": (None, None)})
+    (tmp_path / "windows").mkdir()
+    write_windows(tmp_path / "windows" / "gone.parquet", pd.DataFrame(
+        {"start_s": [0.0], "end_s": [2.0]}), {"participant_id": "gone",
+                                              "frame_rate_warning": note})
     (line,) = run_summary(tmp_path)
     assert line.startswith("Videos slower than the model samples: 1 participant(s) (s2), "
                            "frames repeated in their windows: see frame_rate_warning in "
@@ -158,16 +166,8 @@ def test_videos_slower_than_the_model_samples_are_named(tmp_path):
 def test_others_in_a_full_view_models_input_are_named_with_what_to_do(tmp_path):
     """The interviewer beside the child inside a full-view model's square (infer's
     `others_in_view_warning`): named with the way out, after the slow videos."""
-    from pipeio.windows import write_windows
-
-    _quality(tmp_path / "pose_quality.tsv", {"s1": "", "s2": "", "s3": ""})
-    (tmp_path / "windows").mkdir()
-    table = pd.DataFrame({"start_s": [0.0], "end_s": [2.0]})
-    for pid, slow, others in (("s1", None, None), ("s2", "5 fps", "in 96%"),
-                              ("s3", None, "in 40%"), ("gone", None, "in 90%")):
-        write_windows(tmp_path / "windows" / f"{pid}.parquet", table,
-                      {"participant_id": pid, "frame_rate_warning": slow,
-                       "others_in_view_warning": others})
+    _inference_quality(tmp_path / "percent_time_quality.tsv",
+                       {"s1": (None, None), "s2": ("5 fps", "in 96%"), "s3": (None, "in 40%")})
     slow_line, line = run_summary(tmp_path)
     assert slow_line.startswith("Videos slower than the model samples: 1 participant(s) (s2)")
     assert line == ("Others in the full-view model's input: 2 participant(s) (s2, s3), the "
@@ -175,6 +175,15 @@ def test_others_in_a_full_view_models_input_are_named_with_what_to_do(tmp_path):
                     "model (docs/training.md) or crop the recordings; see "
                     f"others_in_view_warning in {tmp_path / 'windows'}/<id>.parquet's "
                     "metadata or logs/infer/<id>.log")
+
+
+def test_a_damaged_inference_quality_table_gives_a_line_not_an_error(tmp_path):
+    path = tmp_path / "percent_time_quality.tsv"
+    path.write_text("participant_id\tframe_rate_warning\ns1\tslow\n")
+    (line,) = run_summary(tmp_path)
+    assert line.startswith(f"(no run summary: inference-quality table {path} lacks column(s) "
+                           "['repeated_frame_share', 'others_in_view_share', "
+                           "'others_in_view_warning']"), line
 
 
 def _stats_of_pilot(results, per_group: int, min_participants: int) -> None:

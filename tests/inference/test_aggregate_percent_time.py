@@ -22,8 +22,9 @@ CLASSES = ["nodding", "shaking legs", "no action"]
 
 
 def _windows(path: Path, pid: str, rows: list[tuple[float, float, list[float] | None]],
-             duration: float, excluded: str | None = None) -> Path:
-    """A windows file from (start, end, probabilities or None for invalid) rows."""
+             duration: float, excluded: str | None = None, **meta: object) -> Path:
+    """A windows file from (start, end, probabilities or None for invalid) rows; `meta` adds
+    to its metadata."""
     table = pd.DataFrame({
         "start_s": [r[0] for r in rows], "end_s": [r[1] for r in rows],
         "valid": [r[2] is not None for r in rows], "pose_fraction": 1.0,
@@ -31,7 +32,7 @@ def _windows(path: Path, pid: str, rows: list[tuple[float, float, list[float] | 
            for i, c in enumerate(CLASSES)},
     })
     meta = {"participant_id": pid, "class_names": CLASSES, "entities": [],
-            "duration_s": duration, "min_pose_fraction": 0.5, "excluded": excluded}
+            "duration_s": duration, "min_pose_fraction": 0.5, "excluded": excluded, **meta}
     return write_windows(path / f"{pid}.parquet", table, meta)
 
 
@@ -534,6 +535,42 @@ def test_cli_writes_what_aggregate_computes(tmp_path):
     params = json.loads((tmp_path / "out" / "pt.tsv.provenance.json").read_text())["params"]
     assert params["min_valid_s"] == 3.5 and params["covariates"] == ["sex", "age"]
     assert params["baseline"] == "none"
+
+
+def test_cli_writes_every_participants_inference_warnings_in_participant_order(tmp_path):
+    """infer's warnings (windows metadata) reach one table, no path in it: a slow video, the
+    interviewer in a full-view model's input, neither, and a file written before infer
+    recorded them (empty cells)."""
+    slow = "the video is 5 fps, slower than the 8.33 frames a second the model samples"
+    others = "another person is in the full-view model's input (x 77-558 y 0-480 px) in 96%"
+    rows = [(0, 2, [0.7, 0.1, 0.2])]
+    files = [_windows(tmp_path, "d", rows, 2.0),
+             _windows(tmp_path, "c", rows, 2.0, repeated_frame_share=0.3333,
+                      frame_rate_warning=slow, others_in_view_share=0.9612,
+                      others_in_view_warning=others),
+             _windows(tmp_path, "b", rows, 2.0, repeated_frame_share=0.0,
+                      frame_rate_warning=None, others_in_view_share=0.05,
+                      others_in_view_warning=None),
+             _windows(tmp_path, "a", rows, 2.0, repeated_frame_share=0.25,
+                      frame_rate_warning=slow, others_in_view_share=None,
+                      others_in_view_warning=None)]
+    sheet = tmp_path / "sheet.tsv"
+    pd.DataFrame({"participant_id": list("abcd"), "group": "ASD"}).to_csv(sheet, sep="\t",
+                                                                         index=False)
+    out = tmp_path / "pt.tsv"
+    assert analysis_main(["aggregate", "--windows", *map(str, files), "--participants",
+                          str(sheet), "--out", str(out)]) == 0
+    assert (tmp_path / "pt_quality.tsv").read_text() == (
+        "participant_id\trepeated_frame_share\tframe_rate_warning\tothers_in_view_share\t"
+        "others_in_view_warning\n"
+        f"a\t0.2500\t{slow}\t\t\n"
+        "b\t0.0000\t\t0.0500\t\n"
+        f"c\t0.3333\t{slow}\t0.9612\t{others}\n"
+        "d\t\t\t\t\n")
+    chosen = tmp_path / "elsewhere.tsv"
+    assert analysis_main(["aggregate", "--windows", *map(str, files[::-1]), "--participants",
+                          str(sheet), "--out", str(out), "--quality", str(chosen)]) == 0
+    assert chosen.read_bytes() == (tmp_path / "pt_quality.tsv").read_bytes()
 
 
 def test_bins_end_with_the_video(tmp_path):

@@ -21,6 +21,7 @@ from workflow_testkit import (
     set_keys,
 )
 
+from analysis.inference_quality import read_inference_quality
 from analysis.pose_quality import read_quality
 
 RESULTS = "results/demo"
@@ -170,6 +171,11 @@ def test_unreadable_participants_are_excluded_and_listed(tmp_path, model, model_
 
     report = (wd / RESULTS / "report.html").read_text()
     assert "analysed: 4" in report and "excluded: 2." in report
+    # aggregate's table of infer's warnings: everyone, the excluded with nothing recorded.
+    warnings = read_inference_quality(wd / RESULTS / "percent_time_quality.tsv")
+    assert warnings["participant_id"].tolist() == [f"sub-00{i}" for i in range(1, 7)]
+    assert warnings.set_index("participant_id").loc[["sub-002", "sub-005"]].isna().all(axis=None)
+    assert "<h2>Inference warnings</h2>" in report
     quality = read_quality(wd / RESULTS / "pose_quality.tsv").set_index("participant_id")
     assert quality["excluded"].to_dict() == {f"sub-00{i}": i in (2, 5) for i in range(1, 7)}
     assert (quality["flags"] == "").all() and (quality.loc[kept, "person_pct"] > 95).all()

@@ -114,6 +114,12 @@ rule aggregate:
         ),
         # Not in `snakemake --report`: its reasons name files (report.html shows them redacted).
         exclusions=f"{RESULTS}/percent_time_exclusions.tsv",
+        # The inference warnings of every participant, for report.html and the run's end.
+        quality=report(
+            f"{RESULTS}/percent_time_quality.tsv",
+            caption="../report/inference_quality.rst",
+            category="5. Quality control",
+        ),
         provenance=f"{RESULTS}/percent_time.tsv.provenance.json",
     log:
         f"{RESULTS}/logs/aggregate.log",
@@ -128,7 +134,8 @@ rule aggregate:
         # --model refuses windows files made by any other model than the configured one.
         "\"$MDN_PY\" -m analysis aggregate --windows {input.windows:q}"
         " --participants {input.sheet:q} --model {params.model:q}"
-        " --out {output.table:q} --exclusions {output.exclusions:q} {params.decision}"
+        " --out {output.table:q} --exclusions {output.exclusions:q}"
+        " --quality {output.quality:q} {params.decision}"
         " -v > {log:q} 2>&1"
 
 

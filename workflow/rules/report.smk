@@ -20,10 +20,11 @@ rule report:
            if FROM_MODEL else []),
         agreement=rules.agreement.output.table if CODER_INPUT else [],
         pose_quality=rules.pose_quality.output.table if FROM_MODEL else [],
+        inference_quality=rules.aggregate.output.quality if FROM_MODEL else [],
         captions=[
             str(CAPTIONS / f"{name}.rst")
             for name in ("workflow", "table_v", "overview", "hurdle", "exclusions")
-            + (("pose_quality",) if FROM_MODEL else ())
+            + (("pose_quality", "inference_quality") if FROM_MODEL else ())
             + (("agreement",) if CODER_INPUT else ())
         ],
     output:
@@ -47,11 +48,14 @@ rule report:
             f"--agreement {shlex.quote(input.agreement)}" if input.agreement else ""),
         pose_quality=lambda wc, input: (
             f"--pose-quality {shlex.quote(input.pose_quality)}" if input.pose_quality else ""),
+        inference_quality=lambda wc, input: (
+            f"--inference-quality {shlex.quote(input.inference_quality)}"
+            if input.inference_quality else ""),
     shell:
         "\"$MDN_PY\" -m analysis report --table-v {input.table_v:q} --table-v-md {input.table_v_md:q}"
         " --hurdle {input.hurdle:q} --methods {input.methods:q} --percent-time {input.percent_time:q}"
         " --exclusions {input.exclusions:q} {params.upstream} --participants {input.participants:q}"
         " --overview {input.overview:q} --figure-caption {input.figure_caption:q}"
         " --provenance {input.provenance:q} --captions {params.captions:q} {params.agreement}"
-        " {params.pose_quality}"
+        " {params.pose_quality} {params.inference_quality}"
         " --out {output:q} -v > {log:q} 2>&1"
