@@ -820,6 +820,7 @@ def test_a_phone_recording_whose_size_changes_is_fitted_at_its_displayed_size(tm
     ({(1280, 720): 900, (1080, 1920): 50}, (1280, 720)),
     ({(854, 480): 10, (1280, 720): 10, (720, 1280): 15}, (1280, 720)),  # 854x480 is 16:9
     ({(64, 48): 30, (48, 64): 30}, (64, 48)),  # as common and as large: the first
+    ({(1920, 1080): 10, (1280, 800): 15}, (1280, 800)),  # 16:10 is not 16:9 (10% apart)
     # odd sizes (a resized call window): H.264 needs even ones, the frames padded a line
     ({(639, 359): 10, (1279, 719): 10}, (1280, 720)),
 ])
@@ -1554,6 +1555,17 @@ def test_a_program_stream_stamping_few_frames_is_timed_by_counting_and_read_from
     with FrameStream(video, start=40, info=info) as stream:
         dict(stream.frames([40]))
         assert stream.decoded == 41  # from the first frame: no seek to guess where it landed
+
+
+def test_a_program_stream_stamp_within_its_reorder_of_counting_is_accepted(tmp_path):
+    """Seven B-frames between references: an anchor frame is stored (and stamped) 0.28 s of
+    frames before it is shown, beyond MAX_DRIFT_S alone, within it less the reorder
+    allowance (MAX_REORDER_FRAMES)."""
+    video = _write_as(tmp_path / "b7.mpg", "mpeg", "mpeg2video", _moving_square(60),
+                      options={"g": "24", "bf": "7"})
+    info = probe(video)
+    assert (info.frames, info.fps, info.seekable) == (60, 25.0, False)
+    np.testing.assert_allclose(np.diff(info.times), 0.04, atol=1e-9)
 
 
 def test_a_program_stream_with_large_frames_stamps_each_and_is_seeked(tmp_path, noise):

@@ -56,12 +56,21 @@ def test_repeated_share_of_the_demo_model_at_low_rates(fps, share):
         assert note is None
 
 
-def test_frames_repeated_only_at_the_video_end_are_no_low_rate():
-    """16 frames at 0.16 s span more than a 2-s window: the last window's frames are clipped
-    to the video at any rate, which is not the recording's fault."""
-    rule = SamplingRule(16, 4 / 25)
-    plan = plan_windows(250, 25.0, rule, 2.0, 0.5)
+@pytest.mark.parametrize(("stride_s", "window_s"), [(4 / 25, 2.0), (1 / 25, 0.5)])
+def test_frames_repeated_only_at_the_video_end_are_no_low_rate(stride_s, window_s):
+    """16 frames at 0.16 s span more than a 2-s window (at 0.04 s, one frame apart, more than
+    0.5 s): the last window's frames are clipped to the video at any rate, which is not the
+    recording's fault."""
+    rule = SamplingRule(16, stride_s)
+    plan = plan_windows(250, 25.0, rule, window_s, 0.5)
     assert plan.repeated_share() > 0 and low_rate_note(plan, 25.0, rule) is None
+
+
+def test_a_slow_video_shorter_than_a_window_is_no_low_rate():
+    """No windows, no frames repeated: nothing to warn about at any rate."""
+    plan = plan_windows(5, 5.0, DEMO, 2.0, 0.5)
+    assert plan.stride_frames < 1 and plan.repeated_share() == 0
+    assert low_rate_note(plan, 5.0, DEMO) is None
 
 
 def test_a_video_far_slower_than_the_model_samples_is_refused_with_the_way_out(
@@ -83,11 +92,12 @@ def test_a_video_far_slower_than_the_model_samples_is_refused_with_the_way_out(
                                                            "is 5 fps")
 
 
+@pytest.mark.parametrize("allowed", ["1", "0.75"])  # 0.75: as many as allowed, not more
 def test_a_slow_video_let_through_is_classified_with_a_warning_on_record(demo_model, tmp_path,
-                                                                         capsys):
+                                                                         capsys, allowed):
     video, pose = _recording(tmp_path, 5)
     out = tmp_path / "w.parquet"
-    assert _infer(demo_model, video, pose, out, "--max-repeated-frames", "1") == 0
+    assert _infer(demo_model, video, pose, out, "--max-repeated-frames", allowed) == 0
     (warning,) = capsys.readouterr().err.strip().splitlines()
     assert warning.startswith("warning: infer sub-9: the video is 5 fps, slower than the 25 "
                               "frames a second the model samples (0.04 s apart): 75% of")
@@ -96,7 +106,7 @@ def test_a_slow_video_let_through_is_classified_with_a_warning_on_record(demo_mo
     assert meta["repeated_frame_share"] == 0.75
     assert warning.endswith(meta["frame_rate_warning"])
     prov = json.loads(out.with_name(out.name + ".provenance.json").read_text())
-    assert prov["params"]["max_repeated_frames"] == 1
+    assert prov["params"]["max_repeated_frames"] == float(allowed)
 
 
 def test_a_video_at_the_models_rate_has_no_warning(demo_model, tmp_path, capsys):
@@ -131,15 +141,16 @@ def _variable_rate(path: Path, intervals_ms: list[int]) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("still", "moving", "rate"), [
-    (57, 3, 25),   # still nearly throughout (median 500 ms): 25, not fps=2
-    (20, 60, 30),  # a call with movement (median 33 ms): its rate
+@pytest.mark.parametrize(("still", "moving", "moving_ms", "rate"), [
+    (57, 3, 33, 25),   # still nearly throughout (median 500 ms): 25, not fps=2
+    (20, 60, 33, 30),  # a call with movement (median 33 ms): its rate
+    (20, 60, 35, 29),  # median 35 ms: 28.6 fps, rounded to the nearest rate
 ])
-def test_a_variable_rate_recording_is_re_encoded_at_a_rate_the_model_can_use(tmp_path, still,
-                                                                               moving, rate):
+def test_a_variable_rate_recording_is_re_encoded_at_a_rate_the_model_can_use(
+        tmp_path, still, moving, moving_ms, rate):
     """500-ms intervals (a still screen at 2 frames a second) and 33-ms ones (moving): the
     re-encode hint asks for a rate no model samples faster than."""
-    video = _variable_rate(tmp_path / "call.mp4", [500] * still + [33] * moving)
+    video = _variable_rate(tmp_path / "call.mp4", [500] * still + [moving_ms] * moving)
     with pytest.raises(InputError, match="variable frame rate") as err:
         probe(video)
     assert f"-vf fps={rate} " in str(err.value), err.value

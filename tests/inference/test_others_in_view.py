@@ -114,6 +114,22 @@ def test_the_share_counts_sampled_frames_looked_at_and_warns_only_above_the_thre
                           (HEIGHT, WIDTH)) == (None, None)
 
 
+@pytest.mark.parametrize(("inside", "warned"), [(1, False), (2, True)])
+def test_more_than_ten_percent_of_the_frames_looked_at_is_warned(inside, warned):
+    """Someone in the square in 1 of the 10 sampled frames looked at (10%) is no warning, in 2
+    (20%) one; a box of no width (two joints one above the other) outside the square is
+    never inside it."""
+    count = 200
+    plan = _plan(count)
+    sampled = plan.unique_frames()
+    looked = np.zeros(count, bool)
+    looked[sampled[:10]] = True
+    pose = _pose(count, [RIGHT, (60.0, 6.0, 60.0, 46.0)], looked)
+    pose.others_boxes[sampled[inside:], 0] = np.nan
+    share, warning = others_in_view(pose, plan, FullView(32), (HEIGHT, WIDTH))
+    assert share == inside / 10 and (warning is not None) == warned
+
+
 def test_the_full_views_square_in_video_pixels():
     """The centre square of the shorter side, as the crop of the resized frame (whole
     pixels: 640x480 becomes 149x112, cropped from x 18) maps back."""

@@ -20,6 +20,7 @@ from microdualnet.pose.participant import (
     _distance,
     follow,
     hint_from_sheet,
+    other_boxes,
     parse_hint,
     several_people_warning,
     size_ratio,
@@ -533,6 +534,43 @@ def test_a_tile_three_times_larger_is_followed_and_flagged():
     _, stats = follow(frames(*GALLERY, *speaker, *GALLERY), parse_hint("right"), *CALL)
     assert stats.track_size_jumps == 2  # to the clinician and back to the child
     assert track_warning(stats, 25).startswith("the track was taken afresh 2 time(s) by ")
+
+
+@pytest.mark.parametrize(("before", "after", "jumps"), [
+    (1.0, 1.5, 1), (1.5, 1.0, 1),  # SIZE_JUMP times larger or smaller: flagged
+    (1.0, 1.4, 0), (1.4, 1.0, 0),  # 1.4 times: a person leaning in or back, not flagged
+])
+def test_a_size_jump_is_a_restart_onto_someone_size_jump_times_larger_or_smaller(
+        before, after, jumps):
+    """Lost (moved across the hinted half) and taken afresh in the next frame, at `after` /
+    `before` times the size last followed (even pixel offsets: the ratio exactly 1.5)."""
+    offsets = np.random.default_rng(1).integers(-25, 26, (25, 2)) * 2
+    offsets[:2] = [-50, -40], [50, 40]  # the box's corners
+
+    def at(cx: float, cy: float, scale: float) -> np.ndarray:
+        kp = np.full((25, 3), 0.9, np.float32)
+        kp[:, :2] = offsets * scale + [cx, cy]
+        return kp
+
+    track, stats = follow(frames([at(80, 120, before)], [at(240, 340, after)]),
+                          parse_hint("left"), W, H)
+    assert track.any(axis=(1, 2)).all()
+    assert stats.track_restarts == 1 and stats.track_size_jumps == jumps
+
+
+def test_other_boxes_skip_the_followed_person_and_those_placed_by_under_two_joints():
+    """Everyone else with two or more joints seen gets their joints' box; a person whose
+    joints are all (or all but one) below SEEN is no one the model can be said to see."""
+    followed, other = person(120, 150, seed=1), person(500, 150, 60, seed=2)
+    faint, one = other.copy(), other.copy()
+    faint[:, 2] = 0.05
+    one[1:, 2] = 0.05
+    boxes = other_boxes(frames([followed, other, faint, one], [faint, followed]),
+                        np.stack([followed, followed]))
+    assert boxes.shape == (2, 1, 4)
+    seen = other[:, :2]
+    assert np.allclose(boxes[0, 0], [*seen.min(0), *seen.max(0)])
+    assert np.isnan(boxes[1]).all()
 
 
 def test_a_participant_taken_afresh_at_their_size_is_no_size_jump():

@@ -14,7 +14,7 @@ from microdualnet.body25 import INDEX
 from microdualnet.data.views import FullView
 from microdualnet.inference.runner import others_in_view
 from microdualnet.pose.blazepose_map import to_body25
-from microdualnet.pose.extract import START_FRAMES, extract_pose
+from microdualnet.pose.extract import START_FRAMES, _others_at_start, extract_pose
 from microdualnet.pose.npz import load_pose
 from microdualnet.pose.participant import ParticipantHint
 from microdualnet.video import write_mp4
@@ -430,3 +430,23 @@ def test_people_at_start_are_those_of_the_first_frame_with_the_most_people():
     # the second frame and ~360 in the third; the right one's ~982 and ~1010.
     assert len(centres) == 2
     assert 120 < centres[0] < 260 and 800 < centres[1] < 1200
+
+
+def test_others_at_start_are_those_centred_outside_the_participants_joints(monkeypatch):
+    """The people found on the frame's halves (in pose-frame pixels, here half the video's)
+    whose box centre lies outside the participant's joints are the others; a first frame
+    where the participant shows under two joints is not looked at."""
+    from microdualnet.pose import mediapipe_backend
+
+    found = [[(10, 10, 30, 30), (10, 40, 30, 60), (40, 10, 60, 30)],  # self, below, beside
+             [(40, 10, 60, 30)]]
+    monkeypatch.setattr(mediapipe_backend, "people_per_frame", lambda first, halves: found)
+    track = np.zeros((2, 25, 3), np.float32)
+    track[0, :2] = [[20, 20, 0.9], [60, 60, 0.9]]  # the participant, video px (2x)
+    track[1, 0] = [100, 40, 0.9]  # one joint: not placed
+    looked, others = _others_at_start([np.zeros((48, 64, 3), np.uint8)] * 2, track, (64, 48),
+                                      (0.5, 0.5))
+    assert looked.tolist() == [True, False]
+    assert others.shape == (2, 2, 4)
+    np.testing.assert_array_equal(others[0], [[20, 80, 60, 120], [80, 20, 120, 60]])
+    assert np.isnan(others[1]).all()

@@ -256,6 +256,24 @@ def test_body25_order_check_needs_ten_people_and_a_majority(monkeypatch):
             check_body25_order([np.concatenate([eyes, no_vote])] * 10, "json")
 
 
+@pytest.mark.parametrize(("neck", "shoulder", "refused"), [
+    (42, 42, True),  # both within the first 20% of the nose-to-joint-5 drop (20 px): eyes
+    (46, 46, False),  # both at 30%: a head bent forward, not eyes
+    (60, 41, False),  # a shoulder raised to the nose (a shrug): the neck, lower, decides
+])
+def test_body25_order_check_votes_by_the_lower_of_joints_1_and_2(neck, shoulder, refused):
+    """An upright person (neck over mid-hip) votes 'eyes' only where the lower of joints 1
+    and 2 lies within EYES_CUT of the drop from the nose (y 40) to joint 5 (y 60)."""
+    person = _one_person((50, 40, 0.9), (50, neck, 0.9), (40, shoulder, 0.9), (0, 0, 0),
+                         (0, 0, 0), (60, 60, 0.9), (0, 0, 0), (0, 0, 0), (50, 100, 0.9))
+    people = person * 10
+    if refused:
+        with pytest.raises(InputError, match=r"in 10 of the 10 upright people"):
+            check_body25_order(people, "json")
+    else:
+        check_body25_order(people, "json")
+
+
 def test_json_of_a_smaller_copy_of_the_video_is_warned_about(cohort, tmp_path, capsys):
     """OpenPose run on a half-size copy (or with --keypoint_scale 1): every keypoint inside
     the frame, so nothing refuses it, but the person sits up and left of where the video
