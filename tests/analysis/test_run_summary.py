@@ -216,6 +216,19 @@ def test_a_pilot_too_small_for_any_test_is_told_why_table_v_is_empty(tmp_path):
                            "(2 of 2 tests"), line
 
 
+def test_the_commonest_reason_is_named_and_a_run_without_tests_listed_is_quiet(tmp_path):
+    hurdle = tmp_path / "stats/hurdle.tsv"
+    hurdle.parent.mkdir()
+    hurdle.write_text("action\testimable\treason\n")  # no action to test: no Table V claim
+    assert run_summary(tmp_path) == []
+    hurdle.write_text("action\tp\na\t0.5\n")  # not the columns this version writes
+    assert run_summary(tmp_path) == []
+    hurdle.write_text("action\testimable\treason\na\tFalse\trare\nb\tFalse\tcommon\n"
+                      "c\tFalse\tcommon\n")
+    (line,) = run_summary(tmp_path)
+    assert "most often 'common' (2 of 3 tests;" in line, line
+
+
 def test_a_cohort_with_a_test_run_gets_no_such_line(tmp_path):
     _stats_of_pilot(tmp_path, per_group=6, min_participants=5)
     assert run_summary(tmp_path) == []

@@ -152,6 +152,11 @@ def test_group_disagreement_between_files(cohort, write_cohort) -> None:
                        rf"\({pid}: {group} in the table on {rows}, TDC in the sheet on line 2\); "
                        r"a participant has one group in both files$"):
         load_cohort(*write_cohort(table, sheet), StatsConfig())
+    sheet.loc[0, "group"] = group  # one row of the table edited: only that row is named
+    table.loc[1, "group"] = "TDC"
+    with pytest.raises(InputError, match=rf"\({pid}: TDC in the table on line 3, {group} in the "
+                                         r"sheet on line 2\)"):
+        load_cohort(*write_cohort(table, sheet), StatsConfig())
 
 
 def test_a_sheet_cell_from_a_latin1_file_names_its_line(cohort, write_cohort) -> None:
@@ -478,6 +483,27 @@ def test_a_workbook_given_as_the_sheet_is_named_as_such(cohort, write_cohort, ma
     with pytest.raises(InputError, match=r"participant sheet .* is a spreadsheet workbook, not "
                        "text; save it from the spreadsheet as tab-separated text"):
         load_cohort(tpath, spath, StatsConfig())
+
+
+def test_only_a_covariate_value_that_differs_between_the_files_is_named(
+        cohort, write_cohort, caplog) -> None:
+    """The table's 6 decimals, a cell's trailing space and cells empty in both files (a number,
+    a text) are the same value; an age edited by a thousandth in the table is not."""
+    table, sheet = cohort(n_actions=2)
+    pids = sheet["participant_id"].tolist()
+    sheet.loc[0, "age"] = 9.12345678
+    sheet.loc[1, "sex"] = sheet.loc[1, "sex"] + " "
+    sheet.loc[2, ["age", "sex"]] = np.nan
+    table.loc[table["participant_id"] == pids[2], "sex"] = np.nan
+    ages = dict(zip(pids, sheet["age"], strict=True))
+    table["age"] = table["participant_id"].map(ages).map(
+        lambda a: "" if pd.isna(a) else f"{a:.6f}")  # as the workflow writes it
+    table.loc[table["participant_id"] == pids[3], "age"] = f"{sheet.loc[3, 'age'] + 0.001:.6f}"
+    with caplog.at_level(logging.WARNING, logger="analysis.inputs"):
+        load_cohort(*write_cohort(table, sheet),
+                    StatsConfig(covariates=["age", "sex"], exclude_incomplete=True))
+    differs = [r.getMessage() for r in caplog.records if "differs" in r.getMessage()]
+    assert len(differs) == 1 and f"for participant_id(s) {pids[3]} (" in differs[0], differs
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])

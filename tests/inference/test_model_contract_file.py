@@ -169,6 +169,8 @@ def test_pose_for_sampled_frames_applies_the_contract_too(demo_model, cohort, tm
      "key 'frames' must be a positive integer up to 1024, got 10000000"),
     (lambda m: (m.update(input_size=10**9), m["config"].update(input_size=10**9)),
      "key 'input_size' must be a positive integer up to 4096, got 1000000000"),
+    (lambda m: (m.update(frame_stride=10**9), m["config"].update(frame_stride=10**9)),
+     "key 'frame_stride' must be a positive integer up to 10000, got 1000000000"),
 ])
 def test_more_damage_names_the_key(demo_model, tmp_path, change, needle):
     with pytest.raises(InputError, match=needle):

@@ -199,7 +199,8 @@ def test_the_summary_counts_each_kind() -> None:
 
 
 @pytest.mark.parametrize(("file_depth", "model_depth"), [(50, 101), (101, 50), (34, 18)])
-def test_weights_of_another_depth_are_refused(file_depth: int, model_depth: int) -> None:
+def test_weights_of_another_depth_are_refused(file_depth: int, model_depth: int,
+                                              tmp_path: Path) -> None:
     """ResNet-50 and -101 (and -18 and -34) share every weight shape: a public Kinetics TSM
     ResNet-50 file loaded into the paper's ResNet-101 left 255 of its weights (17 blocks) at
     random init with only a summary line; the reverse silently dropped 306 keys."""
@@ -209,6 +210,10 @@ def test_weights_of_another_depth_are_refused(file_depth: int, model_depth: int)
                        rf"the backbone is a ResNet-{model_depth} .*: set model\.overrides\."
                        rf"backbone_depth: {file_depth}, or use ResNet-{model_depth} weights"):
         load_backbone_weights(TSMBackbone(cfg), weights)
+    path = tmp_path / "w.safetensors"  # a file is named
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(path))
+    with pytest.raises(InputError, match=rf"^pretrained weights {re.escape(str(path))} hold a "):
+        load_backbone_weights(TSMBackbone(cfg), path)
     same = TSMBackbone(make_config("demo", backbone_depth=file_depth, backbone_width=16,
                                    num_frames=4))
     assert load_backbone_weights(same, weights).missing == []

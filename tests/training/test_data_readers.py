@@ -57,6 +57,25 @@ def test_ma52_bad_lines_become_problems(clips_copy):
     assert "expected '<name>.mp4 <action_id>'" in text[2]
 
 
+def test_only_the_fallback_table_is_said_to_stand_for_a_missing_label_map(clips_copy):
+    """The hint needs both: MA-52's table given as a label_map.tsv, or another map with the
+    folder's file missing, gets the plain message."""
+    own = ma52.label_map_for(clips_copy)
+    (clips_copy / "label_map.tsv").unlink()
+    with open(clips_copy / "train_list_videos.txt", "a", encoding="utf-8") as fh:
+        fh.write("extra.mp4 77\n")  # outside the folder's own map
+    _, problems = ma52.read_split(clips_copy, "train", own)
+    assert str(problems[-1]).endswith("label 77 is not in the label map (ids 9, 45, 52)")
+    table = ma52_label_map()
+    rows = zip(table.label_ids, table.names, table.body_ids, strict=True)
+    (clips_copy / "label_map.tsv").write_text(
+        "action_id\tname\tbody_id\n" + "".join(f"{i}\t{n}\t{b}\n" for i, n, b in rows))
+    labels = ma52.label_map_for(clips_copy)
+    assert labels == table
+    _, problems = ma52.read_split(clips_copy, "train", labels)
+    assert str(problems[0]).endswith("label 52 is not in the label map (ids 0-51)")
+
+
 def test_a_label_outside_the_fallback_ma52_table_says_the_label_map_is_missing(clips_copy):
     """A synthetic folder copied without its label_map.tsv is read with the MA-52 table:
     'label 52 is not in the label map' sent the researcher looking for a map they never gave."""

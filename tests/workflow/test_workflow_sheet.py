@@ -265,6 +265,17 @@ def test_a_tiny_sheets_bad_column_or_cell_is_one_line(tiny, edit, needle):
     assert "Traceback" not in out
 
 
+def test_a_missing_absolute_video_gets_no_hint_about_relative_paths(tiny):
+    sheet = tiny / "study/participants.tsv"
+    missing = tiny / "elsewhere/b.mp4"
+    sheet.write_text(sheet.read_text().replace("\tvideos/b.mp4", f"\t{missing}"))
+    res = run_snakemake(tiny, "--dry-run")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert f"line 3: video {missing} does not exist (1 missing in all)" in out, out[-3000:]
+    assert "relative" not in out, out[-3000:]
+
+
 def test_a_tab_after_each_rows_last_cell_shifts_no_column(tiny):
     """pandas alone reads such rows' first cell as row names: every column one to the left."""
     sheet = tiny / "study/participants.tsv"
@@ -294,6 +305,23 @@ def test_groups_too_small_for_the_statistics_are_warned_about_before_any_job(tin
     assert ("warning: study/participants.tsv: group(s) ASD (1), TDC (1) have fewer "
             "participants than stats.min_participants (10; at least 5): the statistics compare "
             "no such group") in out, out[-3000:]
+
+
+def test_a_group_of_exactly_min_participants_is_not_warned_about(tiny):
+    """The statistics compare a group of stats.min_participants: only smaller ones are named."""
+    cfg = yaml.safe_load((tiny / "config.yaml").read_text())
+    cfg["stats"]["min_participants"] = 5
+    (tiny / "config.yaml").write_text(yaml.safe_dump(cfg))
+    rows = []
+    for n in range(3, 7):
+        (tiny / f"study/videos/{n}.mp4").write_bytes(b"")
+        (tiny / f"study/openpose/sub-00{n}").mkdir()
+        rows.append(f"sub-00{n}\tASD\tvideos/{n}.mp4\t\t\n")
+    (tiny / "study/participants.tsv").write_text(TINY_SHEET + "".join(rows))
+    res = run_snakemake(tiny, "--dry-run")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "group(s) TDC (1) have fewer participants than stats.min_participants (5;" in out
 
 
 @pytest.mark.parametrize("missing, needle", [
