@@ -1,10 +1,11 @@
 """What a finished workflow run prints last: where the report is, and what needs a look.
 
 A researcher running `snakemake --cores N` on a cohort reads the terminal, not the QC
-files: participants excluded, participants the pose QC flagged (the interviewer may have
-been followed; OpenPose JSON perhaps another participant's, on a line of its own), and those
-whose video is slower than the model samples (frames repeated in its windows), and those
-with someone else in a full-view model's input, are named there, with the file that says why.
+files. Named there, each with the file that says why: participants excluded; those the
+pose QC flagged (the interviewer may have been followed; OpenPose JSON perhaps another
+participant's, on a line of its own); those whose video is slower than the model samples
+(frames repeated in its windows) or who have someone else in a full-view model's input
+(`percent_time_quality.tsv`); and a Table V left empty because no test could be run.
 """
 
 from __future__ import annotations
