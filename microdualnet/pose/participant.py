@@ -221,12 +221,21 @@ def track_warning(stats: FollowStats, frames: int) -> str | None:
     return "; ".join(parts) or None
 
 
-def box(person: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Centre and diagonal of the seen joints' box, or None with fewer than 2 seen."""
+def seen_extent(person: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The seen joints' box as its corners (x0, y0) and (x1, y1), or None with fewer than 2
+    seen."""
     seen = person[person[:, 2] > SEEN, :2]
     if len(seen) < 2:
         return None
-    lo, hi = seen.min(0), seen.max(0)
+    return seen.min(0), seen.max(0)
+
+
+def box(person: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Centre and diagonal of the seen joints' box, or None with fewer than 2 seen."""
+    extent = seen_extent(person)
+    if extent is None:
+        return None
+    lo, hi = extent
     return (lo + hi) / 2, float(max(np.linalg.norm(hi - lo), 1.0))
 
 
@@ -246,9 +255,9 @@ def other_boxes(people: list[np.ndarray], track: np.ndarray) -> np.ndarray:
     for frame_people, followed in zip(people, track, strict=True):
         row = []
         for person in frame_people:
-            seen = person[person[:, 2] > SEEN, :2]
-            if len(seen) >= 2 and not np.array_equal(person, followed):
-                row.append((*seen.min(0), *seen.max(0)))
+            extent = seen_extent(person)
+            if extent is not None and not np.array_equal(person, followed):
+                row.append((*extent[0], *extent[1]))
         rows.append(row)
     return pad_boxes(rows)
 
