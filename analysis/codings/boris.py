@@ -12,6 +12,8 @@ other exports are refused by name), both layouts BORIS has written:
   `Stop (s)`.
 
 A state event is a START and the next STOP of the same subject, behaviour and modifiers.
+An observation with a time offset exported over "Media file(s) duration" is refused:
+BORIS 8 cuts it at the media's length with the offset added (`_check_interval`).
 
 Written for review: the model's events as a tabular events TSV in BORIS 8's layout (what
 `read_boris` reads back: BORIS itself exports this layout but does not import it) and as a
@@ -23,6 +25,7 @@ open in BORIS, correct, and export again. BORIS pairs the project's state events
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -44,6 +47,11 @@ from pipeio.textfile import read_utf8
 NO_SUBJECT = ("", "No focal subject")  # BORIS's two spellings of "coded without a subject"
 MEDIA_COLUMNS = ("Media file name", "Media file path", "Media file", "Source")
 DURATION_COLUMNS = ("Media duration (s)", "Total length")
+# BORIS 8's length of the exported interval (tabular and aggregated events): the media's
+# duration when exported over "Media file(s) duration", else the coded span.
+SPAN_COLUMNS = ("Observation duration", "Coding duration")
+#: Times equal within this are one (BORIS writes milliseconds).
+MS_S = 5e-4
 #: A media duration further than this from the analysed video's length is another recording
 #: (or a trimmed copy of it); re-encoding changes a length by a frame or two.
 MEDIA_TOLERANCE_S = 1.0
@@ -64,6 +72,9 @@ class _Observation:
     media: str = ""
     duration_s: float | None = None
     events: list[CodedEvent] = field(default_factory=list)
+    offset_s: float = 0.0
+    span_s: float | None = None  # SPAN_COLUMNS
+    written_s: list[float] = field(default_factory=list)  # all its times, offset included
 
 
 @dataclass
@@ -252,6 +263,13 @@ def _read_table(table: _Table, mapping: CodingMap, observations: dict[str, _Obse
         if obs.duration_s is None:
             obs.duration_s = _duration(next((cell[c] for c in DURATION_COLUMNS
                                              if cell.get(c)), ""), where)
+        span = next((cell[c] for c in SPAN_COLUMNS if cell.get(c)), "")
+        if obs.span_s is None and span not in MISSING:
+            obs.span_s = _number(span, "observation duration", where)
+        obs.offset_s = offset
+        for column in ("Start (s)", "Stop (s)") if aggregated else ("Time",):
+            with contextlib.suppress(ValueError):  # every subject's: BORIS cut them all
+                obs.written_s.append(float(cell[column]))
         subject = _subject(cell.get("Subject", ""))
         if subject != participant:
             subjects.add(subject)
@@ -282,7 +300,8 @@ def _read_table(table: _Table, mapping: CodingMap, observations: dict[str, _Obse
             raise InputError(f"{where}: {status} {cell[status]!r} of {behaviour!r} is not "
                              "START, STOP or POINT")
     if open_states:
-        (_, _, behaviour, _), (line, _) = next(iter(open_states.items()))
+        (obs_id, _, behaviour, _), (line, _) = next(iter(open_states.items()))
+        _check_interval(table.where, obs_id, observations[obs_id])  # its STOP cut off?
         raise InputError(f"{table.where}, {unit} {line}: START of {behaviour!r} has no STOP")
 
 
@@ -317,6 +336,7 @@ def _normalise(path: Path, observations: dict[str, _Observation], mapping: Codin
                   "media": PureWindowsPath(obs.media).stem}[mapping.participant_id_from]
         pid = mapping.participant_id(source, str(path))
         pids.append(pid)
+        _check_interval(str(path), obs_id, obs)
         known = mapping.known({e.behaviour for e in obs.events}, str(path))
         video_s = durations.get(pid)
         if (obs.duration_s is not None and video_s is not None
@@ -336,6 +356,27 @@ def _normalise(path: Path, observations: dict[str, _Observation], mapping: Codin
         check_events(ours, duration)
         events += ours
     return to_table(events, mapping.behaviours), pids
+
+
+def _check_interval(where: str, obs_id: str, obs: _Observation) -> None:
+    """Refuse an observation with a time offset exported over "Media file(s) duration":
+    BORIS 8 (8.27.4 seen) then keeps the times from 0 to the media's duration as written,
+    offset included, so it leaves out or cuts at that bound what was coded in the video's
+    last (first, for a negative offset) seconds the offset long, and the file cannot tell."""
+    if not obs.offset_s or obs.span_s is None or obs.duration_s is None:
+        return
+    # Over the media's duration the exported span is the media's duration and every time
+    # lies within it. Exported over the observed events instead, a span of the media's
+    # duration with every time within it would put an event outside the video.
+    if abs(obs.span_s - obs.duration_s) <= MS_S and all(
+            -MS_S <= t <= obs.duration_s + MS_S for t in obs.written_s):
+        part = "last" if obs.offset_s > 0 else "first"
+        raise InputError(
+            f"{where}: observation {obs_id!r} has a time offset ({obs.offset_s:g} s) and was "
+            f"exported over the media file's duration ({obs.duration_s:.3f} s), which BORIS "
+            "applies to the times with the offset added: what was coded in the video's "
+            f"{part} {abs(obs.offset_s):g} s is left out or cut short; export it again with "
+            "the time interval 'Observed events'")
 
 
 def _points_lengthened(events: list[CodedEvent], point_s: float | None,

@@ -394,7 +394,9 @@ def test_boris_event_starting_before_the_video_is_refused(tmp_path):
 
 
 def test_boris_time_offset_is_taken_off_every_time(tmp_path):
-    text = v8([("child", "nod", "START", 6.0), ("child", "nod", "STOP", 7.5)])
+    # exported over the observed events: the observation duration is theirs (1.5 s)
+    text = v8([("child", "nod", "START", 6.0), ("child", "nod", "STOP", 7.5)]).replace(
+        "\t60.0\t", "\t1.5\t")
     assert text.count("sub-001.mp4\t0.0\t") == 2
     path = write(tmp_path, "sub-001.tsv", text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t5\t"))
     assert events(read_boris(path, MAPPING)[0]) == [("sub-001", "nodding", 1.0, 2.5)]
@@ -463,6 +465,78 @@ def test_boris8_live_observation_has_no_media():
     with pytest.raises(InputError, match=r"live_observation.tsv: observation 'sub-017 live' "
                        "names no media file .*use file or observation"):
         read_boris(path, MAPPING.model_copy(update={"participant_id_from": "media"}))
+
+
+# Made by BORIS 8.27.4 itself (fixtures/codings_real/README.md says how).
+REAL_MAPPING = CodingMap(
+    behaviours={"nodding": "nodding", "shaking legs": "shaking legs", "smile": "smiling",
+                "looking away": None},
+    participant_subject="child", other_subjects=["interviewer", "No focal subject"],
+    participant_id_from="observation", point_duration_s=0.5)
+SUB_002 = [("sub-002", "nodding", 1.0, 2.5), ("sub-002", "shaking legs", 4.5, 9.0),
+           ("sub-002", "smiling", 7.0, 7.5), ("sub-002", "smiling", 8.0, 8.5)]
+
+
+def test_boris8_27_export_of_the_review_project_reads_back_to_the_model_events():
+    table, pids = read_boris(REAL / "boris8_review_export.tsv", REAL_MAPPING, {"sub-001": 12.0})
+    assert pids == ["sub-001"]
+    assert events(table) == [("sub-001", "nodding", 1.0, 2.5),
+                             ("sub-001", "shaking legs", 4.0, 6.2),
+                             ("sub-001", "nodding", 8.0, 9.0)]
+
+
+def test_boris8_27_offset_modifiers_points_and_two_subjects():
+    """Times less the 5-s offset; START/STOP paired by modifiers; POINTs given the mapping's
+    length; the interviewer and the no-subject events left out; a row whose time with the
+    offset lies past the video names its media `Not found`."""
+    path = REAL / "boris8_offset_modifiers_points.tsv"
+    for by in ("observation", "media"):
+        mapping = REAL_MAPPING.model_copy(update={"participant_id_from": by})
+        table, pids = read_boris(path, mapping, {"sub-002": 12.0})
+        assert pids == ["sub-002"] and events(table) == SUB_002
+
+
+def test_boris8_27_aggregated_workbook_of_two_observations():
+    table, pids = read_boris(REAL / "boris8_aggregated_two_observations.xlsx", REAL_MAPPING,
+                             {"sub-002": 12.0, "sub-003": 20.0})
+    assert pids == ["sub-002", "sub-003"]
+    assert events(table) == SUB_002 + [("sub-003", "nodding", 1.0, 2.0),
+                                       ("sub-003", "nodding", 3.0, 4.0),
+                                       ("sub-003", "smiling", 5.0, 5.5)]
+
+
+@pytest.mark.parametrize("name", ["boris8_aggregated_media_duration_offset.tsv",
+                                  "boris8_tabular_media_duration_offset.tsv"])
+def test_boris8_export_over_the_media_duration_with_an_offset_is_refused(name):
+    """BORIS 8 cuts such an export at the media's duration with the offset added: shaking
+    legs read 4.5-7.0 s and the second smile was lost (aggregated), or the STOP was lost."""
+    with pytest.raises(InputError, match=rf"{name}: observation 'sub-002' has a time offset "
+                       r"\(5 s\) and was exported over the media file's duration \(12.000 s\)"
+                       r".*video's last 5 s is left out or cut short; export it again with "
+                       "the time interval 'Observed events'$"):
+        read_boris(REAL / name, REAL_MAPPING, {"sub-002": 12.0, "sub-003": 20.0})
+
+
+def test_boris8_offset_refusal_needs_the_media_duration_as_span_and_every_time_within_it(
+        tmp_path):
+    text = v8([("child", "nod", "START", 0.5), ("child", "nod", "STOP", 7.5)])
+    negative = text.replace("sub-001.mp4\t0.0\t", "sub-001.mp4\t-0.5\t")
+    with pytest.raises(InputError, match=r"sub-001.tsv: observation 'sub-001' has a time "
+                       r"offset \(-0.5 s\) .* video's first 0.5 s is left out"):
+        read_boris(write(tmp_path, "sub-001.tsv", negative), MAPPING)
+    # no offset, or the span of the observed events: read
+    assert events(read_boris(write(tmp_path, "sub-001.tsv", text), MAPPING)[0]) == [
+        ("sub-001", "nodding", 0.5, 7.5)]
+    observed = negative.replace("\t60.0\t", "\t7.0\t")
+    assert events(read_boris(write(tmp_path, "sub-001.tsv", observed), MAPPING)[0]) == [
+        ("sub-001", "nodding", 1.0, 8.0)]
+    # over the observed events, a state from the video's start to its end (here the
+    # interviewer's) has the media's duration as span, but its STOP with the offset lies past it
+    state = v8([("interviewer", "nod", "START", 5.0), ("child", "nod", "START", 6.0),
+                ("child", "nod", "STOP", 7.0), ("interviewer", "nod", "STOP", 65.0)]).replace(
+        "sub-001.mp4\t0.0\t", "sub-001.mp4\t5\t")
+    assert events(read_boris(write(tmp_path, "sub-001.tsv", state), MAPPING)[0]) == [
+        ("sub-001", "nodding", 1.0, 2.0)]
 
 
 def test_boris8_event_outside_every_video_is_not_a_second_video(tmp_path):
