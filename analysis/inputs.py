@@ -31,6 +31,20 @@ _MAX_LISTED = 8
 # coder's file path often names the child): never carried as covariates by default.
 WORKFLOW_COLUMNS = ("video", "participant_side", "participant_box")
 CODINGS_PREFIX = "codings_"  # codings_<coder>: that coder's file for the participant
+MODEL_CODER = "model"  # the agreement stage's name for the model's own codings
+
+
+def coder_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a coder, or None: the agreement command takes each coder as
+    NAME=PATH and calls the model's codings `model`, so the workflow refuses such a name
+    before any job instead of in the agreement job, after every participant's inference."""
+    if not name.strip():
+        return "is empty"
+    if "=" in name:
+        return "holds '=' (the agreement command reads coders as NAME=PATH)"
+    if name == MODEL_CODER:
+        return "is the agreement table's name for the model"
+    return None
 
 
 def is_workflow_column(name: str) -> bool:

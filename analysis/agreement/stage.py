@@ -23,14 +23,13 @@ from analysis.agreement.figures import BlandAltmanFigures
 from analysis.agreement.table import markdown
 from analysis.codings import coding_files, load_mapping, read_codings
 from analysis.codings.model import timeline_events
+from analysis.inputs import MODEL_CODER as MODEL
 from analysis.inputs import file_lines, numeric_column, read_tsv
 from analysis.plots import slugify
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
 from pipeio.windows import check_same_settings
 
 log = logging.getLogger(__name__)
-
-MODEL = "model"
 
 
 def _coders(items: list[str]) -> dict[str, list[Path]]:

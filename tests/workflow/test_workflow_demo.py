@@ -60,3 +60,32 @@ def test_the_demo_cohort_has_per_group_participants_in_each_group(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     counts = job_counts(res.stdout + res.stderr)
     assert counts["pose"] == counts["infer"] == 6, counts
+
+
+def test_a_window_or_hop_shorter_than_the_bins_stops_before_any_job(tmp_path):
+    """aggregate counts percent time in 0.1-s bins, each inside the span a window is
+    credited to: a shorter span would be refused only after every participant's inference."""
+    wd = reduced_workdir(tmp_path, percent_time_source="model")
+    set_keys(wd, "inference", hop_s=0.05, credit="view")
+    res = run_snakemake(wd, "--dry-run")
+    assert res.returncode != 0
+    assert ("config inference.hop_s: 0.05 s is shorter than the 0.1 s bins percent time is "
+            "counted in") in res.stdout + res.stderr
+    assert not (wd / "demo_data").exists()
+    set_keys(wd, "inference", credit="window")  # the whole 2-s window is credited
+    (wd / "configs").mkdir()
+    shutil.copy(ROOT / "configs/train_demo.yaml", wd / "configs")
+    res = run_snakemake(wd, "--dry-run")
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_a_coder_named_model_stops_before_any_job(tmp_path):
+    """The agreement table calls the model `model`: the agreement job would refuse such a
+    coder only after every participant's inference."""
+    wd = reduced_workdir(tmp_path, agreement={"coders": {"model": "config.yaml"},
+                                              "mapping": "config.yaml"})
+    res = run_snakemake(wd, "--dry-run")
+    assert res.returncode != 0
+    assert ("config agreement.coders: coder name 'model' is the agreement table's name for "
+            "the model; rename the coder") in res.stdout + res.stderr
+    assert not (wd / "demo_data").exists()

@@ -18,6 +18,12 @@ if _twice:
                      f"the participant sheet's column codings_{_twice[0]}: give their codings "
                      "once")
 CODER_INPUT.update(SHEET_CODINGS)
+for _name in CODER_INPUT:
+    _problem = coder_name_problem(_name)
+    if _problem:
+        _where = ("config agreement.coders" if _name in AGREEMENT["coders"]
+                  else f"{SHEET_PATH}: column {CODINGS_PREFIX}{_name}")
+        raise ValueError(f"{_where}: coder name {_name!r} {_problem}; rename the coder")
 if CODER_INPUT:
     if not AGREEMENT["mapping"]:
         raise ValueError("config agreement.mapping: a mapping file is needed with coders "

@@ -10,7 +10,7 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from analysis.config import load_stats_config
-from analysis.inputs import CODINGS_PREFIX
+from analysis.inputs import CODINGS_PREFIX, coder_name_problem
 from microdualnet.synthetic import GROUPS as SYNTHETIC_GROUPS
 from pipeio.provenance import folder_manifest
 
@@ -68,6 +68,28 @@ DECISION_ARGS = " ".join(
     f"--{key} {shlex.quote(str(INFER[key]))}"
     for key in ("decision", "threshold", "baseline", "credit")
 )
+
+
+def check_credited_span(infer):
+    """aggregate and timeline cut time into bins that must each fit the span a window's
+    probabilities are credited to (window_s; with credit view at least hop_s): the schema
+    takes any positive length, and aggregate would refuse a shorter span only after every
+    participant's pose and inference."""
+    from analysis.aggregate import Decision
+
+    bin_s = Decision().bin_s
+    key = "window_s" if infer["credit"] == "window" else "hop_s"
+    if bin_s > infer[key] * (1 + 1e-9):
+        span = "the window" if key == "window_s" else "at least the hop"
+        raise ValueError(f"config inference.{key}: {infer[key]:g} s is shorter than the "
+                         f"{bin_s:g} s bins percent time is counted in (with credit "
+                         f"{infer['credit']} a window's probabilities cover {span}); give at "
+                         f"least {bin_s:g}")
+
+
+if FROM_MODEL:
+    check_credited_span(INFER)
+
 # A participant whose video or pose cannot be read: exclude them (an exclusion record, listed
 # in the report) or fail their job. `auto` follows stats.exclude_incomplete.
 ON_ERROR = config["on_participant_error"]
