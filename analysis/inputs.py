@@ -61,6 +61,10 @@ class CohortData:
     exclusions: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["participant_id", "reason"])
     )
+    # The sheet's rows with only the columns read from it (see `sheet_used`).
+    sheet_used: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(SHEET_COLUMNS))
+    )
 
 
 def file_lines(index: pd.Index | list) -> str:
@@ -252,6 +256,7 @@ def load_cohort(
     table = check_percent_table(read_tsv(percent_time, TABLE_COLUMNS, "percent-time table"),
                                 table_name)
     sheet = read_sheet(participants)
+    used = sheet_used(participants, sheet, config.covariates)
 
     groups = resolve_groups(sheet, config, sheet_name)
     check_groups(sheet, groups, sheet_name, configured=bool(config.groups))
@@ -299,7 +304,21 @@ def load_cohort(
     merged = merged[~merged["participant_id"].isin(excluded["participant_id"])]
     keep = ["participant_id", "group", *config.covariates, "action", "percent_time", "valid_s"]
     merged = merged[keep].reset_index(drop=True)
-    return CohortData(merged, list(groups), list(config.covariates), excluded)
+    return CohortData(merged, list(groups), list(config.covariates), excluded,
+                      sheet_used=used)
+
+
+def sheet_used(path: str | Path, sheet: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """Every row of the sheet at `path` (read as `sheet`), with only the columns the
+    statistics read from it: participant_id, group and the covariates it holds, each cell as
+    written there. Written beside the results, it stands in for the sheet on a rerun, which
+    reads it as the original was read (a participant without percent time, or with a covariate
+    missing, is excluded again), without the sheet's video paths or other columns."""
+    columns = [*SHEET_COLUMNS, *(c for c in covariates if c in sheet.columns)]
+    raw = tsv_frame(read_utf8(path, "participant sheet"), path, "participant sheet",
+                    dtype=str, keep_default_na=False, usecols=columns)[columns]
+    raw[list(SHEET_COLUMNS)] = sheet[list(SHEET_COLUMNS)]  # stripped, as read_sheet has them
+    return raw
 
 
 def _attach_covariates(

@@ -18,6 +18,10 @@ from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
 
 log = logging.getLogger(__name__)
 
+#: The participant sheet as the stage read it (ids, groups, covariates): a rerun's
+#: `--participants`, so the results folder alone reruns the statistics.
+SHEET_USED = "participants_used.tsv"
+
 
 @dataclass
 class StatsOutput:
@@ -30,7 +34,8 @@ class StatsOutput:
 
 def run_stats(cfg: StatsConfig, percent_time: Path, participants: Path,
               out_dir: Path) -> StatsOutput:
-    """Run the hurdle analysis and write hurdle.tsv, Table V, methods.md and provenance."""
+    """Run the hurdle analysis and write hurdle.tsv, Table V, methods.md, exclusions.tsv,
+    the sheet's columns used (SHEET_USED) and provenance."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file; the stats stage writes a folder")
     cohort = load_cohort(percent_time, participants, cfg)
@@ -56,8 +61,12 @@ def run_stats(cfg: StatsConfig, percent_time: Path, participants: Path,
         cfg, groups, sizes, actions, results, n_excluded=cohort.exclusions["participant_id"].nunique()))
     with atomic_path(out_dir / "exclusions.tsv") as tmp:
         cohort.exclusions.to_csv(tmp, sep="\t", index=False)
+    with atomic_path(out_dir / SHEET_USED) as tmp:
+        cohort.sheet_used.to_csv(tmp, sep="\t", index=False)
     write_provenance(out_dir / "provenance.json", "analysis stats",
                      params={"stats": cfg.model_dump(mode="json"), "preset": cfg.preset,
                              "overrides": cfg.overrides(), "actions": actions},
-                     inputs=[percent_time, participants])
+                     inputs=[percent_time, participants],
+                     extra={"sheet_used": {"file": SHEET_USED,
+                                           "columns": list(cohort.sheet_used.columns)}})
     return StatsOutput(results, actions, out_dir)

@@ -13,7 +13,7 @@ import pytest
 from analysis.__main__ import main
 
 OUTPUTS = ["hurdle.tsv", "table_v.tsv", "table_v.md", "table_v.tex", "methods.md",
-           "exclusions.tsv", "provenance.json"]
+           "exclusions.tsv", "participants_used.tsv", "provenance.json"]
 
 
 def plant_effect(table: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import pandas as pd
 import yaml
 from workflow_testkit import ROOT, job_counts, reduced_workdir, run_snakemake, set_keys
 
+from analysis.__main__ import main as analysis_main
 from analysis.config import load_stats_config
 
 
@@ -32,6 +33,22 @@ def test_demo_runs_end_to_end_and_a_rerun_does_nothing(tmp_path):
     again = run_snakemake(wd)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # docs/statistics.md: the results folder alone reruns the statistics, byte for byte.
+    shutil.rmtree(wd / "demo_data")  # the study's folder: the sheet, with its video paths
+    run = wd / "results/demo"
+    assert analysis_main(["stats", "--percent-time", str(run / "percent_time.tsv"),
+                          "--participants", str(run / "stats/participants_used.tsv"),
+                          "--config", str(run / "stats/stats_config.yaml"),
+                          "--out", str(wd / "rerun/stats")]) == 0
+    assert analysis_main(["plots", "--percent-time", str(run / "percent_time.tsv"),
+                          "--hurdle", str(wd / "rerun/stats/hurdle.tsv"),
+                          "--config", str(run / "stats/stats_config.yaml"),
+                          "--out", str(wd / "rerun/figures")]) == 0
+    for name in ("stats/hurdle.tsv", "stats/table_v.tsv", "stats/table_v.md",
+                 "stats/table_v.tex", "stats/methods.md", "stats/exclusions.tsv",
+                 "stats/participants_used.tsv", "figures/caption.md", "figures/overview.png"):
+        assert (wd / "rerun" / name).read_bytes() == (run / name).read_bytes(), name
 
 
 def test_unknown_config_key_stops_before_any_job(tmp_path):

@@ -15,7 +15,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # there (interrupted, restarted, partly re-run).
 FINAL_TABLES = ("percent_time.tsv", "stats/hurdle.tsv", "stats/table_v.tsv",
                 "stats/table_v.md", "stats/table_v.tex", "stats/methods.md",
-                "stats/exclusions.tsv")
+                "stats/exclusions.tsv", "stats/participants_used.tsv")
 
 
 def reduced_workdir(tmp_path: Path, **overrides) -> Path:

@@ -46,6 +46,9 @@ rule stats:
             category="2. Statistics",
         ),
         exclusions=f"{RESULTS}/stats/exclusions.tsv",
+        # The sheet's ids, groups and covariates as read (no video paths): with
+        # stats_config.yaml and percent_time.tsv, the results folder alone reruns stats.
+        participants_used=f"{RESULTS}/stats/participants_used.tsv",
         provenance=f"{RESULTS}/stats/provenance.json",
     log:
         f"{RESULTS}/logs/stats.log",
