@@ -149,6 +149,31 @@ def test_a_covariate_missing_from_the_sheet_stops_before_any_job(study):
     assert "Job stats" not in out
 
 
+def test_only_the_configured_covariates_reach_the_percent_time_table(study):
+    """The sheet's other columns (a study's may hold notes or dates of birth) stay out of
+    the results: aggregate is given stats.covariates, not left to copy every column."""
+    def commands() -> list[str]:
+        res = run_snakemake(study, "--dry-run", "--printshellcmds", "--forceall",
+                            "results/demo/percent_time.tsv")
+        out = res.stdout + res.stderr
+        assert res.returncode == 0, out[-3000:]
+        return [line for line in out.splitlines() if " -m analysis aggregate " in line]
+
+    assert {"age", "sex"} <= set(pd.read_csv(study / "study/participants.tsv", sep="\t"))
+    (none,) = commands()
+    assert " --covariates= " in none, none
+    config = study / "config.yaml"
+    original = config.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["stats"]["covariates"] = ["age", "sex"]
+    config.write_text(yaml.safe_dump(cfg))
+    try:
+        (both,) = commands()
+    finally:
+        config.write_text(original)
+    assert " --covariates=age,sex " in both, both
+
+
 def test_pose_only_for_the_frames_the_model_samples(study):
     config = study / "config.yaml"
     original = config.read_text()

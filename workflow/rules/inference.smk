@@ -130,10 +130,14 @@ rule aggregate:
     params:
         decision=DECISION_ARGS,
         model=MODEL["path"],
+        # Only the sheet columns the statistics use reach the results (a study's sheet may
+        # hold notes or dates of birth); the CLI's default would copy every column.
+        covariates=",".join(STATS.covariates),
     shell:
         # --model refuses windows files made by any other model than the configured one.
         "\"$MDN_PY\" -m analysis aggregate --windows {input.windows:q}"
         " --participants {input.sheet:q} --model {params.model:q}"
+        " --covariates={params.covariates:q}"  # "=": an empty list stays one argument
         " --out {output.table:q} --exclusions {output.exclusions:q}"
         " --quality {output.quality:q} {params.decision}"
         " -v > {log:q} 2>&1"
