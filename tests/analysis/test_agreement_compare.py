@@ -244,6 +244,8 @@ def test_bland_altman_title_prints_dollar_signs_as_written(tmp_path):
     drawer = figures.BlandAltmanFigures([("a", "model")])
     out = drawer.draw(r"pay $5 or \q$", pairs, rows, tmp_path / "ba.png")
     assert out.is_file()
+    assert drawer.figure.get_suptitle() == r"pay $5 or \q$: Bland-Altman"
+    assert not any(t.get_parse_math() for t in drawer.figure.texts)
 
 
 def test_markdown_rows_keep_their_cells_for_an_action_with_a_pipe():

@@ -650,7 +650,9 @@ def test_no_valid_time_has_no_percent_time(tmp_path):
     path = _windows(tmp_path, "a", [(0, 2, None)], 2.0)
     tl = participant_timeline(path, Decision())
     assert tl.valid_s == 0.0
-    assert all(np.isnan(v) for v in tl.percent_time().values())
+    percent = tl.percent_time()
+    assert list(percent) == ["nodding", "shaking legs"]
+    assert all(np.isnan(v) for v in percent.values())
 
 
 def test_a_bin_belongs_to_the_windows_covering_its_centre(tmp_path):

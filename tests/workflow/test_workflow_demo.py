@@ -21,6 +21,9 @@ def test_demo_runs_end_to_end_and_a_rerun_does_nothing(tmp_path):
     paper = load_stats_config({**written, "preset": "paper"})
     assert paper.overrides() == {"robust_se": {"preset": "HC0", "used": "HC1"}}
     table = pd.read_csv(wd / "results/demo/percent_time.tsv", sep="\t")
+    # The truth path analyses the percent time the cohort was made with.
+    truth = pd.read_csv(wd / "demo_data/cohort/truth_percent_time.tsv", sep="\t")
+    pd.testing.assert_frame_equal(table, truth)
     assert table["participant_id"].nunique() == 6
     assert set(table["group"]) == {"ASD", "PSY", "TDC"}
     assert table["percent_time"].between(0, 100).all()
