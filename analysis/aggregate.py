@@ -37,6 +37,7 @@ import argparse
 import logging
 import math
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -60,9 +61,9 @@ from pipeio.windows import (
     VIEW_COLUMNS,
     check_made_by,
     check_same_settings,
+    files_metadata,
     read_windows,
     video_end_s,
-    windows_metadata,
 )
 
 log = logging.getLogger(__name__)
@@ -291,9 +292,11 @@ def windows_files(sources: list[Path]) -> list[Path]:
 
 
 def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
-              covariates: list[str] | None = None,
-              min_valid_s: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The long percent-time table and the exclusions (participant_id, reason)."""
+              covariates: list[str] | None = None, min_valid_s: float = 0.0,
+              metadata: Mapping[Path, dict[str, Any]] | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long percent-time table and the exclusions (participant_id, reason); `metadata`:
+    the files' `files_metadata` where the caller has it already."""
     if covariates is None:
         covariates = [c for c in sheet.columns
                       if c not in SHEET_COLUMNS and not is_workflow_column(c)]
@@ -308,7 +311,7 @@ def aggregate(files: list[Path], sheet: pd.DataFrame, decision: Decision,
                          f"aggregate computes ({', '.join(RESULT_COLUMNS)}): rename them in "
                          "the sheet (or, running aggregate by hand, leave them out with "
                          "--covariates)")
-    check_same_settings(files)
+    check_same_settings(files_metadata(files) if metadata is None else metadata)
     timelines = [participant_timeline(f, decision) for f in files]
     pids = [t.participant_id for t in timelines]
     repeated = sorted({p for p in pids if pids.count(p) > 1})
@@ -354,14 +357,10 @@ def default_quality_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".tsv") + "_quality.tsv")
 
 
-def inference_quality(files: list[Path]) -> pd.DataFrame:
+def inference_quality(metadata: Mapping[Path, dict[str, Any]]) -> pd.DataFrame:
     """Every participant's inference warnings (`analysis.inference_quality`), from the
-    windows files' metadata."""
-    metadata = {}
-    for path in files:
-        meta = windows_metadata(path)
-        metadata[participant_of(meta, path)] = meta
-    return quality_table(metadata)
+    windows files' metadata (path -> its metadata, `files_metadata`)."""
+    return quality_table({participant_of(meta, path): meta for path, meta in metadata.items()})
 
 
 def add_decision_args(p: argparse.ArgumentParser) -> None:
@@ -415,16 +414,17 @@ def run_aggregate(args: argparse.Namespace) -> None:
     covariates = None if args.covariates is None else [
         c.strip() for c in args.covariates.split(",") if c.strip()]
     files, decision = windows_files(args.windows), decision_from(args)
+    metadata = files_metadata(files)  # for the checks and the quality table
     if args.model is not None:
-        check_made_by(files, args.model)
+        check_made_by(metadata, args.model)
     sheet = read_sheet(args.participants)
-    table, excluded = aggregate(files, sheet, decision, covariates, args.min_valid_s)
+    table, excluded = aggregate(files, sheet, decision, covariates, args.min_valid_s, metadata)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
         excluded.to_csv(tmp, sep="\t", index=False)
     with atomic_path(args.quality or default_quality_path(args.out)) as tmp:
-        inference_quality(files).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+        inference_quality(metadata).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     write_provenance(args.out.with_name(args.out.name + ".provenance.json"), "aggregate",
                      params={**asdict(decision), "min_valid_s": args.min_valid_s,
                              "covariates": covariates},

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -233,25 +234,32 @@ def windows_metadata(path: Path) -> dict[str, Any]:
     return _metadata(schema, path) or {}
 
 
-def check_made_by(files: list[Path], model_dir: str | Path) -> None:
-    """Every windows file carries the digest of the model in `model_dir`: results made by an
-    earlier or another model are refused, naming the first such file."""
+def files_metadata(files: Iterable[str | Path]) -> dict[Path, dict[str, Any]]:
+    """Each windows file's metadata by path (`windows_metadata`), in the files' order: read
+    once for every check and table that needs it."""
+    return {Path(path): windows_metadata(Path(path)) for path in files}
+
+
+def check_made_by(metadata: Mapping[Path, dict[str, Any]], model_dir: str | Path) -> None:
+    """Every windows file (path -> its metadata, `files_metadata`) carries the digest of the
+    model in `model_dir`: results made by an earlier or another model are refused, naming
+    the first such file."""
     expected = model_digest(model_dir)
-    for path in files:
-        made_by = windows_metadata(Path(path)).get("model_sha256")
+    for path, meta in metadata.items():
+        made_by = meta.get("model_sha256")
         if made_by != expected:
             by = f"model {made_by[:12]}" if made_by else "a model it does not record"
             raise InputError(f"windows file {path} was made by {by}, not by the model in "
                              f"{model_dir} ({expected[:12]}); run its infer job again")
 
 
-def check_same_settings(files: list[Path]) -> None:
-    """All files come from one model, sampling and window settings: percent times made
-    otherwise are not comparable across participants. A setting a file does not record (an
-    exclusion record has no video, so no model rate or view) is not compared."""
+def check_same_settings(metadata: Mapping[Path, dict[str, Any]]) -> None:
+    """All files (path -> its metadata, `files_metadata`) come from one model, sampling and
+    window settings: percent times made otherwise are not comparable across participants. A
+    setting a file does not record (an exclusion record has no video, so no model rate or
+    view) is not compared."""
     first: dict[str, tuple[Any, Path]] = {}
-    for path in map(Path, files):
-        meta = windows_metadata(path)
+    for path, meta in metadata.items():
         for key in SHARED_SETTINGS:
             value = meta.get(key)
             if value is None:

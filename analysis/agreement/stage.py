@@ -27,7 +27,7 @@ from analysis.inputs import MODEL_CODER as MODEL
 from analysis.inputs import file_lines, numeric_column, read_tsv
 from analysis.plots import slugify
 from pipeio import InputError, atomic_path, atomic_write_text, write_provenance
-from pipeio.windows import check_same_settings
+from pipeio.windows import check_same_settings, files_metadata
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def run_agreement(args: argparse.Namespace) -> pd.DataFrame:
     files: list[Path] = []
     if args.windows:
         files = windows_files(args.windows)
-        check_same_settings(files)
+        check_same_settings(files_metadata(files))
         rated[MODEL] = {}
         for path in files:
             tl = participant_timeline(path, decision)

@@ -174,8 +174,8 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
             "--max-repeated-frames 1 (workflow: inference.max_repeated_frames) to classify "
             "it anyway")
     classes, entities = list(contract.class_names), list(contract.entities)
-    others_share, others_warning = others_in_view(
-        pose, plan, make_view(contract.view, contract.input_size), (info.height, info.width))
+    view = make_view(contract.view, contract.input_size)
+    others_share, others_warning = others_in_view(pose, plan, view, (info.height, info.width))
     out_meta = _result_meta(model_dir, video, classes, entities, opts, fps=info.fps,
                             video_frames=info.frames, duration_s=info.duration_s,
                             first_frame_s=info.first_frame_s,
@@ -197,8 +197,8 @@ def run_inference(model_dir: str | Path, video: str | Path, pose_path: str | Pat
         pose_fraction = has_person(kp).mean(1).astype(np.float32)
         valid_rows = np.flatnonzero(pose_fraction >= opts.min_pose_fraction)
         if len(valid_rows):
-            values[valid_rows] = _classify(contract, video, plan, kp, valid_rows, info, opts,
-                                           timing)
+            values[valid_rows] = _classify(contract, view, video, plan, kp, valid_rows, info,
+                                           opts, timing)
     # The plan counts from the first frame; the file's times are the player's (video.py).
     origin = info.first_frame_s
     view_start, view_end = plan.view_s(info.fps, info.duration_s)
@@ -246,11 +246,11 @@ def _result_meta(model_dir: str | Path, video: str | Path, classes: list[str],
 
 
 @torch.inference_mode()
-def _classify(contract: ModelContract, video: Path, plan: WindowPlan, kp: np.ndarray,
-              rows: np.ndarray, info: VideoInfo, opts: InferenceOptions,
-              timing: dict[str, float]) -> np.ndarray:
-    """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending);
-    adds its seconds to `timing`.
+def _classify(contract: ModelContract, view: FullView | PersonView, video: Path,
+              plan: WindowPlan, kp: np.ndarray, rows: np.ndarray, info: VideoInfo,
+              opts: InferenceOptions, timing: dict[str, float]) -> np.ndarray:
+    """`[len(rows), C + 2K]` probabilities and mean routing weights (`rows` ascending) of
+    the model's input as `view` cuts it; adds its seconds to `timing`.
 
     The loader workers start before the model's code is imported and the model is built,
     so the first batches are ready when it is.
@@ -262,7 +262,6 @@ def _classify(contract: ModelContract, video: Path, plan: WindowPlan, kp: np.nda
     retain_freed_memory()
     # For a CPU model the loaders hand over its input as is; for a GPU, uint8 frames cross
     # (a quarter of the bytes) and are normalised there.
-    view = make_view(contract.view, contract.input_size)
     batches = load_batches(WindowBatches(video, plan.frames, kp, rows, view=view,
                                          batch_size=opts.batch_size, need_video=cfg.uses_cnn,
                                          frame_shape=(info.height, info.width), info=info,

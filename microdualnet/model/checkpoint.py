@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -40,6 +42,8 @@ _SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.
                        "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
                        "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
                        "BOOL": torch.bool}
+# A weight's shape and dtype, as the built model has it or as a weights file's header says.
+Spec = tuple[tuple[int, ...], torch.dtype | str]
 
 
 @dataclass
@@ -125,7 +129,8 @@ def load_checkpoint(folder: str | Path, expected: ModelConfig | None = None,
 
 def check_checkpoint(folder: str | Path) -> None:
     """Every check of `load_checkpoint` but the NaN one, without reading the weights: a job
-    that would fail on its model fails before it decodes any video."""
+    that would fail on its model fails before it decodes any video (its later load reuses
+    the layout built here, `_layout`)."""
     _checked_files(folder, None)
 
 
@@ -134,9 +139,9 @@ def _checked_files(folder: str | Path, expected: ModelConfig | None
     """model.json, its config (equal to `expected` when given) and the weights file, whose
     tensors' names, shapes and dtypes (from its header) fit the model the config builds.
 
-    The model is built on the meta device, so nothing is allocated before the file is known
-    to fit it: a model.json whose sizes disagree with the weights (a width edited to 10**9)
-    is refused naming the first tensor that differs instead of exhausting memory."""
+    Nothing is allocated before the file is known to fit (`_layout`): a model.json whose
+    sizes disagree with the weights (a width edited to 10**9) is refused naming the first
+    tensor that differs instead of exhausting memory."""
     meta = read_meta(folder)
     cfg = _model_config(meta, Path(folder) / META_FILE)
     if expected is not None:
@@ -157,10 +162,21 @@ def _checked_files(folder: str | Path, expected: ModelConfig | None
                      for key in fh.keys()}  # noqa: SIM118
     except SafetensorError as err:
         raise _damaged(weights, err) from None
+    _check_built(*_layout(cfg), meta, folder, saved, weights)
+    return meta, cfg, weights
+
+
+@lru_cache(maxsize=1)  # one model per job
+def _layout(cfg: ModelConfig) -> tuple[tuple[str, ...], Mapping[str, Spec]]:
+    """The entities and every weight's shape and dtype of the model `cfg` builds.
+
+    The model is built on the meta device, so nothing is allocated before the file is known
+    to fit it; the layout depends on the config alone, so `infer`'s up-front check and its
+    later load share one build."""
     with torch.device("meta"):
         model = MicroDualNet(cfg)
-    _check_built(model, meta, folder, saved, weights)
-    return meta, cfg, weights
+    return (tuple(e.name for e in model.entities), MappingProxyType(
+        {key: (tuple(value.shape), value.dtype) for key, value in model.state_dict().items()}))
 
 
 def _damaged(weights: Path, err: SafetensorError) -> InputError:
@@ -190,17 +206,15 @@ def _model_config(meta: dict[str, Any], path: Path) -> ModelConfig:
         raise InputError(f"{path}: {err}") from None
 
 
-def _check_built(model: MicroDualNet, meta: dict[str, Any], folder: str | Path,
-                 saved: dict[str, tuple[tuple[int, ...], torch.dtype | str]],
-                 where: Path) -> None:
+def _check_built(entities: tuple[str, ...], own: Mapping[str, Spec], meta: dict[str, Any],
+                 folder: str | Path, saved: dict[str, Spec], where: Path) -> None:
     """The built model's entities are model.json's, and its weights the file's, by name,
     shape and dtype (`load_state_dict` would cast integer or half-precision values silently)."""
-    built = [e.name for e in model.entities]
+    built = list(entities)
     if "entities" in meta and meta["entities"] != built:
         # The windows files name their routing columns after model.json's list.
         raise InputError(f"{Path(folder) / META_FILE}: key 'entities' is {meta['entities']}, "
                          f"but its config builds entities {built}")
-    own = {key: (tuple(value.shape), value.dtype) for key, value in model.state_dict().items()}
     missing = sorted(set(own) - set(saved))
     if missing:
         raise InputError(f"{where}: weight {missing[0]!r} missing ({len(missing)} missing)")

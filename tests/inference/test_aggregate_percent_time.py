@@ -573,6 +573,32 @@ def test_cli_writes_every_participants_inference_warnings_in_participant_order(t
     assert chosen.read_bytes() == (tmp_path / "pt_quality.tsv").read_bytes()
 
 
+def test_cli_reads_each_windows_files_metadata_once(tmp_path, monkeypatch):
+    """The model check, the settings check and the quality table share one read of each
+    file's metadata (the table's own read aside)."""
+    from pipeio.modelfiles import model_digest
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    files = [_windows(tmp_path, pid, [(0, 2, [0.7, 0.1, 0.2])], 2.0,
+                      model_sha256=model_digest(model)) for pid in ("a", "b")]
+    sheet = tmp_path / "sheet.tsv"
+    _sheet(["a", "b"]).to_csv(sheet, sep="\t", index=False)
+    read_schema, reads = pq.read_schema, []
+
+    def counted(where, *args, **kwargs):
+        reads.append(Path(where).name)
+        return read_schema(where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_schema", counted)
+    assert analysis_main(["aggregate", "--windows", *map(str, files), "--participants",
+                          str(sheet), "--out", str(tmp_path / "pt.tsv"), "--model",
+                          str(model)]) == 0
+    assert reads == ["a.parquet", "b.parquet"]
+
+
 def test_bins_end_with_the_video(tmp_path):
     """2.1 s / 0.3 s is 7.000000000000001 in floating point: 7 bins, not an 8th of width
     zero; a last bin cut by the video's end counts only its own length as valid time."""
@@ -864,7 +890,7 @@ def test_a_damaged_parquet_footer_is_named_in_one_line(tmp_path):
     ("min_pose_fraction", 0.5, 0.6), ("model_fps", 12.5, 25.0),
     ("frames_per_window", 16, 32), ("view", {"kind": "person"}, {"kind": "frame"})])
 def test_each_shared_setting_must_agree_where_recorded(tmp_path, key, one, other):
-    from pipeio.windows import check_same_settings
+    from pipeio.windows import check_same_settings, files_metadata
 
     a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
     b = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
@@ -872,17 +898,17 @@ def test_each_shared_setting_must_agree_where_recorded(tmp_path, key, one, other
     for path, value in ((a, one), (b, one)):
         table, meta = read_windows(path)
         write_windows(path, table, {**meta, key: value})
-    check_same_settings([a, c, b])  # the exclusion record does not record it
+    check_same_settings(files_metadata([a, c, b]))  # the exclusion record does not record it
     table, meta = read_windows(b)
     write_windows(b, table, {**meta, key: other})
     with pytest.raises(InputError, match=rf"b\.parquet has {key} .* but windows file .*"
                        r"a\.parquet has "):
-        check_same_settings([a, c, b])
+        check_same_settings(files_metadata([a, c, b]))
 
 
 def test_windows_of_another_or_an_unrecorded_model_are_refused(tmp_path):
     from pipeio.modelfiles import model_digest
-    from pipeio.windows import check_made_by
+    from pipeio.windows import check_made_by, files_metadata
 
     model = tmp_path / "model"
     model.mkdir()
@@ -895,16 +921,16 @@ def test_windows_of_another_or_an_unrecorded_model_are_refused(tmp_path):
     unrecorded = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
     other = _windows(tmp_path, "c", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
     write_windows(other, table, {**meta, "model_sha256": "0123456789ab" + "0" * 52})
-    check_made_by([ours], model)
+    check_made_by(files_metadata([ours]), model)
     with pytest.raises(InputError, match=rf"b\.parquet was made by a model it does not record, "
                        rf"not by the model in {model} \({digest[:12]}\); run its infer job"):
-        check_made_by([ours, unrecorded], model)
+        check_made_by(files_metadata([ours, unrecorded]), model)
     with pytest.raises(InputError, match=r"c\.parquet was made by model 0123456789ab, not by"):
-        check_made_by([other], model)
+        check_made_by(files_metadata([other]), model)
     bare = _windows(tmp_path, "d", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
     pq.write_table(pq.read_table(bare).replace_schema_metadata({}), bare)  # no metadata at all
     with pytest.raises(InputError, match=r"d\.parquet was made by a model it does not record"):
-        check_made_by([bare], model)
+        check_made_by(files_metadata([bare]), model)
 
 
 def test_an_action_at_probability_0_is_no_action_even_at_threshold_0(tmp_path, caplog):

@@ -323,6 +323,23 @@ def test_sizes_the_weights_do_not_have_are_refused_before_the_model_is_built(
                   rf"{re.escape(str(built))}$")
 
 
+def test_the_check_and_the_load_of_one_job_build_the_model_on_meta_once(
+        tmp_path: Path, monkeypatch) -> None:
+    """`infer` checks its model up front and loads it later: one meta build serves both."""
+    save_checkpoint(MicroDualNet(tiny_config()), tmp_path, fps=25.0, view=View("full"))
+    devices = []
+
+    def recording(cfg):
+        devices.append(torch.get_default_device().type)
+        return MicroDualNet(cfg)
+
+    checkpoint._layout.cache_clear()
+    monkeypatch.setattr(checkpoint, "MicroDualNet", recording)
+    check_checkpoint(tmp_path)
+    load_checkpoint(tmp_path, expected=tiny_config())
+    assert devices == ["meta", "cpu"]
+
+
 def _first_tensor_with(data: bytes, field: str, value: object) -> bytes:
     """`data` with one header field of its first tensor replaced (the tensor bytes kept)."""
     (length,) = struct.unpack("<Q", data[:8])
