@@ -54,6 +54,7 @@ from analysis.inputs import (
     read_sheet,
     read_tsv,
 )
+from analysis.redact import without_paths
 from pipeio import InputError, atomic_path, write_provenance
 from pipeio.provenance import read_provenance
 from pipeio.windows import (
@@ -421,6 +422,12 @@ def run_aggregate(args: argparse.Namespace) -> None:
     table, excluded = aggregate(files, sheet, decision, covariates, args.min_valid_s, metadata)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
+    # The reasons without paths: the file is shared (its log line keeps them whole).
+    videos = [str(meta.get("video") or "") for meta in metadata.values()]
+    if "video" in sheet.columns:
+        videos += [str(v) for v in sheet["video"]]
+    videos += [Path(v).name for v in videos]
+    excluded["reason"] = [without_paths(str(r), videos) for r in excluded["reason"]]
     with atomic_path(args.exclusions or default_exclusions_path(args.out)) as tmp:
         excluded.to_csv(tmp, sep="\t", index=False)
     with atomic_path(args.quality or default_quality_path(args.out)) as tmp:

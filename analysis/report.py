@@ -38,6 +38,7 @@ from analysis.inference_quality import WARNINGS, read_inference_quality, warned_
 from analysis.inputs import read_tsv
 from analysis.plots import slugify
 from analysis.pose_quality import flagged, read_quality, summary_line
+from analysis.redact import NAMES_A_FILE
 from analysis.tables import TABLE_V_COLUMNS, formatted, stats_settings
 from pipeio import InputError, atomic_write_text
 from pipeio.provenance import read_provenance
@@ -122,14 +123,11 @@ def stage_of(reason: str) -> str:
     return head if head in _STAGES else "aggregate"
 
 
-# A path or a file name: a participant's video is often named after them or the visit date.
-_NAMES_A_FILE = re.compile(r"[\\/]|\.[A-Za-z][A-Za-z0-9]{1,7}\b")
-
-
 def public_reason(reason: str, stage: str) -> str:
-    """An exclusion reason fit for the report: one that names a file or folder is replaced by
-    a pointer to the exclusions file, which keeps it whole for the researcher."""
-    if not _NAMES_A_FILE.search(reason):
+    """An exclusion reason fit for the report: one that still names a file or folder
+    (`aggregate` writes `<path>` for them, analysis.redact; an exclusions TSV written
+    otherwise may not) is replaced by a pointer to the exclusions file."""
+    if not NAMES_A_FILE.search(reason):
         return reason
     return (f"{stage}: an input file could not be used (the reason names files, so it is "
             "given in the exclusions TSV only)")

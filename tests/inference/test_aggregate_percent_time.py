@@ -1029,3 +1029,20 @@ def test_windows_given_twice_adds_to_the_first(tmp_path):
                               str(tmp_path / "sheet.tsv"), "--out", str(out)]) == 0
     assert twice.read_bytes() == once.read_bytes()
     assert set(pd.read_csv(twice, sep="\t")["participant_id"]) == {"a", "b"}
+
+
+def test_the_exclusions_file_names_no_video_the_log_keeps_it(tmp_path, caplog):
+    """A video named after the child, spaces and all, stays out of the exclusions TSV (it is
+    shared) but not out of the log; what went wrong stays readable."""
+    video = "study/visits/Emma Smith/Emma Smith 2024-03-01.mp4"
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    b = _windows(tmp_path, "b", [], 2.0, video=video,
+                 excluded=f"infer: video {video} is not readable; pose file x/b.npz.")
+    sheet = tmp_path / "sheet.tsv"
+    _sheet(["a", "b"]).assign(video=["a.mp4", "visits/Emma Smith/Emma Smith 2024-03-01.mp4"]
+                              ).to_csv(sheet, sep="\t", index=False)
+    assert analysis_main(["aggregate", "--windows", str(a), str(b), "--participants",
+                          str(sheet), "--out", str(tmp_path / "pt.tsv"), "-v"]) == 0
+    assert (tmp_path / "pt_exclusions.tsv").read_text() == (
+        "participant_id\treason\nb\tinfer: video <path> is not readable; pose file <path>.\n")
+    assert f"excluded participant b: infer: video {video} is not" in caplog.text

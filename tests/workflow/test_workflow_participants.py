@@ -4,6 +4,7 @@ pose cannot be read is excluded, listed with the reason, and changes no one else
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -166,7 +167,11 @@ def test_unreadable_participants_are_excluded_and_listed(tmp_path, model, model_
     assert reasons["sub-002"].startswith("pose: video ") and "not readable" in reasons["sub-002"]
     assert reasons["sub-005"].startswith("pose: OpenPose folder ")
     qc = json.loads((wd / RESULTS / "pose/sub-002.qc.json").read_text())
-    assert qc["excluded"] is True and qc["exclusion_reason"] == reasons["sub-002"]
+    # The list is shared: the paths the working files keep are <path> in it.
+    video = "demo_data/cohort/videos/sub-002.mp4"
+    assert qc["excluded"] is True and video in qc["exclusion_reason"]
+    assert reasons["sub-002"] == qc["exclusion_reason"].replace(video, "<path>")
+    assert "openpose/sub-005" not in reasons["sub-005"]
     assert (wd / RESULTS / "figures/timeline/sub-005.png").is_file()
 
     report = (wd / RESULTS / "report.html").read_text()
@@ -183,9 +188,8 @@ def test_unreadable_participants_are_excluded_and_listed(tmp_path, model, model_
     assert "no participant was flagged" in report and "Pose quality: " not in report
     sheet = pd.read_csv(cohort / "participants.tsv", sep="\t")
     group = dict(zip(sheet["participant_id"], sheet["group"], strict=True))
-    for pid in reasons:  # the reasons name files: the report points to the TSV instead
+    for pid in reasons:  # the list's reasons, which name no file
         row = (f"<tr><td>{pid}</td><td>{group[pid]}</td><td>pose</td>"
-               "<td>pose: an input file could not be used (the reason names files, so it is "
-               "given in the exclusions TSV only)</td></tr>")
+               f"<td>{html.escape(reasons[pid])}</td></tr>")
         assert row in report
         assert f"videos/{pid}.mp4" not in report and f"openpose/{pid}" not in report
