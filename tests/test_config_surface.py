@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from analysis.aggregate import BASELINES, CREDITS, Decision, add_decision_args, decision_from
+from analysis.agreement.stage import _coders
 from analysis.config import PRESETS, StatsConfig, load_stats_config
 from analysis.inputs import coder_name_problem
 from microdualnet.cli import build_parser
@@ -245,10 +246,11 @@ def test_a_value_the_schema_takes_is_one_the_job_takes(key):
             assert _takes(CHECKED_BY_THE_JOB[key], value), (key, value)
 
 
-@pytest.mark.parametrize("devices", [[-1], [""], ["0,1"], [0, 0], [True]])
+@pytest.mark.parametrize("devices", [[-1], [""], ["0,1"], [0, 0], [True], [0, " 0"]])
 def test_a_gpu_pool_pipeio_gpu_would_misread_is_refused_up_front(devices):
     """`[-1]` would hide every GPU (jobs on the CPU without a word); an empty or comma-holding
-    entry fails every GPU job or is read as two devices; a device twice doubles its share."""
+    entry fails every GPU job or is read as two devices; a device twice (` 0` is 0) doubles its
+    share."""
     assert not _schema_takes("gpu.devices", devices)
     assert _schema_takes("gpu.devices", [0, "GPU-5f3c"])
 
@@ -265,6 +267,13 @@ def test_an_empty_path_is_refused_up_front(key):
 def test_a_coder_name_the_agreement_command_refuses_is_refused_by_name(name):
     assert coder_name_problem(name)
     assert coder_name_problem("anna") is None
+
+
+@pytest.mark.parametrize("name", ["anna", "Model", "model_2"])
+def test_a_coder_name_the_agreement_command_takes_is_taken(name):
+    """The command compares names as written: `Model` is a coder, not the model."""
+    assert _coders([f"{name}=x.tsv"]) == {name: [Path("x.tsv")]}
+    assert coder_name_problem(name) is None
 
 
 def _doc_spans() -> list[tuple[str, int, str]]:

@@ -362,6 +362,25 @@ def test_agreement_cli_refuses_windows_files_of_other_classes(tmp_path, capsys):
             "differ from ['nodding', 'shaking legs']") in capsys.readouterr().err
 
 
+def test_agreement_cli_refuses_windows_files_of_other_settings(tmp_path, capsys):
+    """The model's agreement, like its percent time, needs one set of window settings."""
+    windows_file(tmp_path / "windows", "sub-001", (2, 5))
+    other = windows_file(tmp_path / "windows", "sub-002", (2, 5))
+    table, meta = read_windows(other)
+    write_windows(other, table, {**meta, "min_pose_fraction": 0.6})
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
+                        "sub-001", "sub-001.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("behaviours:\n  nodding: nodding\n")
+    with pytest.raises(SystemExit):
+        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
+                       str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
+                       str(tmp_path / "out")])
+    assert (f"windows file {other} has min_pose_fraction 0.6 but windows file "
+            f"{tmp_path / 'windows' / 'sub-001.parquet'} has 0.5") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_agreement_cli_refuses_a_single_coder_without_the_model(tmp_path, capsys):
     """One coder and no --windows leave nothing to compare: a one-line error before anything
     is written (it once ended in pandas' 'No objects to concatenate')."""

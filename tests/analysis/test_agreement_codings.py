@@ -539,6 +539,48 @@ def test_boris8_offset_refusal_needs_the_media_duration_as_span_and_every_time_w
         ("sub-001", "nodding", 1.0, 2.0)]
 
 
+def test_boris8_offset_refusal_at_its_bounds_and_in_the_aggregated_layout(tmp_path):
+    def offset(text: str, seconds: str) -> str:
+        return text.replace("sub-001.mp4\t0.0\t", f"sub-001.mp4\t{seconds}\t")
+
+    # over the observed events: a span 0.3 s short of the media's duration, or a time before
+    # 0 (the interviewer's START, with a negative offset), is read
+    short = v8([("child", "nod", "START", 0.3), ("child", "nod", "STOP", 60.0)])
+    assert events(read_boris(write(tmp_path, "sub-001.tsv", offset(short, "0.3").replace(
+        "\t60.0\t", "\t59.7\t")), MAPPING)[0]) == [("sub-001", "nodding", 0.0, 59.7)]
+    early = v8([("interviewer", "nod", "START", -0.5), ("child", "nod", "START", 1.0),
+                ("child", "nod", "STOP", 2.0), ("interviewer", "nod", "STOP", 59.5)])
+    assert events(read_boris(write(tmp_path, "sub-001.tsv", offset(early, "-0.5")),
+                             MAPPING)[0]) == [("sub-001", "nodding", 1.5, 2.5)]
+    # over the media's duration, a state BORIS cut at 0 is refused
+    cut = v8([("child", "nod", "START", 0.0), ("child", "nod", "STOP", 7.5)])
+    with pytest.raises(InputError, match=r"observation 'sub-001' has a time offset \(-0.5 s\)"):
+        read_boris(write(tmp_path, "sub-001.tsv", offset(cut, "-0.5")), MAPPING)
+    # aggregated, over the observed events: the interviewer's Stop past the media's duration
+    # (or, with a negative offset, Start before 0) tells
+    head = ("Observation id\tTime offset (s)\tCoding duration\tMedia duration (s)\tSubject\t"
+            "Behavior\tBehavior type\tStart (s)\tStop (s)\n")
+    for shift, (start, stop), read in (("5", (5.0, 65.0), (1.0, 2.0)),
+                                       ("-0.5", (-0.5, 59.5), (1.5, 2.5))):
+        text = head + "".join(f"sub-001\t{shift}\t60.000\t60.000\t{who}\tnod\tSTATE\t"
+                              f"{a:.3f}\t{b:.3f}\n"
+                              for who, a, b in (("interviewer", start, stop),
+                                                ("child", 6.0, 7.0) if shift == "5" else
+                                                ("child", 1.0, 2.0)))
+        assert events(read_boris(write(tmp_path, "sub-001.tsv", text), MAPPING)[0]) == [
+            ("sub-001", "nodding", *read)], shift
+
+
+def test_boris8_live_observation_with_a_time_offset_is_read(tmp_path):
+    """A live observation has no media duration (NA), so nothing to have been cut at."""
+    text = (REAL / "boris8_live_observation.tsv").read_text()
+    assert text.count("\t0.0\tNA\t") == 2 and text.count("\t95.212\t") == 2
+    with_offset = text.replace("\t0.0\tNA\t", "\t2.0\tNA\t")
+    for span in ("95.212", "NA"):
+        path = write(tmp_path, "sub-017.tsv", with_offset.replace("\t95.212\t", f"\t{span}\t"))
+        assert events(read_boris(path, MAPPING)[0]) == [("sub-017", "nodding", 10.104, 12.9)]
+
+
 def test_boris8_event_outside_every_video_is_not_a_second_video(tmp_path):
     text = v8([("child", "nod", "START", 1.0), ("child", "nod", "STOP", 2.0)])
     lines = text.splitlines()

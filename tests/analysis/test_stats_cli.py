@@ -43,6 +43,8 @@ def test_stats_then_plots(cohort, write_cohort, tmp_path: Path, monkeypatch) -> 
     assert "adjusted for age and sex" in (out / "methods.md").read_text()
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["step"] == "analysis stats" and prov["params"]["stats"]["top_k"] == 2
+    assert prov["sheet_used"] == {"file": "participants_used.tsv",
+                                  "columns": ["participant_id", "group", "age", "sex"]}
 
     figs = tmp_path / "figures"
     for when, folder in (("0", figs), ("86400", tmp_path / "again")):  # a day apart

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.__main__ import main
+from analysis.inputs import read_sheet, sheet_used
 
 SAME = ["hurdle.tsv", "table_v.tsv", "table_v.md", "table_v.tex", "methods.md",
         "exclusions.tsv", "participants_used.tsv"]
@@ -75,3 +76,18 @@ def test_participants_used_holds_only_ids_groups_and_covariates(cohort, write_co
         assert len(text.splitlines()) == len(sheet) + 1
         for private in ("/study", "Emma", ".mp4", ".csv", "Elm", "2015-", "left"):
             assert private not in text, private
+
+
+def test_participants_used_has_ids_as_read_and_covariates_as_written(tmp_path: Path) -> None:
+    """Ids and groups trimmed, as the statistics read them; covariate cells as written
+    (`09.50`, `NA`); the columns in the config's order whatever the sheet's, a covariate the
+    sheet lacks (from the percent-time table) left out."""
+    path = tmp_path / "participants.tsv"
+    path.write_text("age\tvideo\tgroup\tsex\tparticipant_id\n"
+                    "09.50\ta.mp4\t ASD \tNA\t asd-000 \n"
+                    "7\tb.mp4\tTDC\tF\ttdc-001\n")
+    used = sheet_used(path, read_sheet(path), ["sex", "age", "site"])
+    assert used.to_dict("list") == {"participant_id": ["asd-000", "tdc-001"],
+                                    "group": ["ASD", "TDC"], "sex": ["NA", "F"],
+                                    "age": ["09.50", "7"]}
+    assert list(used.columns) == ["participant_id", "group", "sex", "age"]

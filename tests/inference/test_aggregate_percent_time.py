@@ -906,6 +906,22 @@ def test_each_shared_setting_must_agree_where_recorded(tmp_path, key, one, other
         check_same_settings(files_metadata([a, c, b]))
 
 
+def test_metadata_in_the_files_order_and_quality_by_the_participant_it_names(tmp_path):
+    """A windows file renamed by hand is still its participant's; the checks name the
+    files in the order given."""
+    from analysis.aggregate import inference_quality
+    from pipeio.windows import files_metadata
+
+    b = _windows(tmp_path, "b", [(0, 2, [0.7, 0.1, 0.2])], 2.0)
+    a = _windows(tmp_path, "a", [(0, 2, [0.7, 0.1, 0.2])], 2.0, repeated_frame_share=0.25)
+    renamed = a.rename(tmp_path / "copy of a.parquet")
+    metadata = files_metadata([renamed, b])
+    assert list(metadata) == [renamed, b]
+    quality = inference_quality(metadata)
+    assert list(quality["participant_id"]) == ["a", "b"]
+    assert list(quality["repeated_frame_share"].fillna(-1)) == [0.25, -1]
+
+
 def test_windows_of_another_or_an_unrecorded_model_are_refused(tmp_path):
     from pipeio.modelfiles import model_digest
     from pipeio.windows import check_made_by, files_metadata

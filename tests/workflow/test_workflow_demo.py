@@ -97,6 +97,9 @@ def test_a_window_or_hop_shorter_than_the_bins_stops_before_any_job(tmp_path):
     shutil.copy(ROOT / "configs/train_demo.yaml", wd / "configs")
     res = run_snakemake(wd, "--dry-run")
     assert res.returncode == 0, res.stderr[-3000:]
+    set_keys(wd, "inference", hop_s=0.1, credit="view")  # a hop of one bin is enough
+    res = run_snakemake(wd, "--dry-run")
+    assert res.returncode == 0, res.stderr[-3000:]
 
 
 def test_a_coder_named_model_stops_before_any_job(tmp_path):

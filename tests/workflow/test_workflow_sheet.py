@@ -252,6 +252,9 @@ def test_a_tiny_sheets_cells_reach_the_pose_commands(tiny):
      "participants.tsv: duplicate participant_id ['sub-002'] (lines [3])"),
     (lambda s: s.replace("_box\n", "_box\tcodings_\n").replace("\t\n", "\t\t\n"),
      "participants.tsv: column 'codings_' needs a coder name, e.g. codings_anna"),
+    (lambda s: s.replace("_box\n", "_box\tcodings_model\n").replace("\t\n", "\t\tvideos/b.mp4\n"),
+     "participants.tsv: column codings_model: coder name 'model' is the agreement table's name "
+     "for the model; rename the coder"),
     (lambda s: s.replace("videos/b.mp4\t\t\n", "videos/b.mp4\t\t\tx\n"),
      "participants.tsv: line 3 has 6 tab-separated cells, the header line 5"),
     (lambda s: s.replace("_box\n", "_box\tvalid_s\n").replace("\t\n", "\t\t\n"),
