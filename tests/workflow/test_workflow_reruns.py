@@ -117,6 +117,23 @@ def test_swapping_the_demo_width_and_height_remakes_the_cohort(tmp_path):
     assert _plan(wd, sheet) == {"demo_cohort": 1}
 
 
+def test_a_larger_demo_cohort_is_remade_on_the_truth_path(tmp_path):
+    """demo.per_group 2 -> 3 adds videos Snakemake has no record of, and for a job with such
+    an output it checks no parameter: unless the truth path asks for the videos, nothing is
+    missing and the statistics and the coders' agreement run on the old cohort."""
+    wd = reduced_workdir(tmp_path)  # the truth path, with the demo's coders
+    _run(wd)
+    assert _plan(wd) == {}
+    set_keys(wd, "demo", per_group=3)
+    plan = _plan(wd)
+    assert {name: plan.get(name) for name in ("demo_cohort", "percent_time_from_truth",
+                                              "demo_coders", "stats", "report")} == {
+        "demo_cohort": 1, "percent_time_from_truth": 1, "demo_coders": 1, "stats": 1,
+        "report": 1}
+    assert _plan(wd, "results/demo/agreement/agreement.tsv") == {
+        "demo_cohort": 1, "demo_coders": 1, "agreement": 1}
+
+
 def test_batch_size_and_device_rerun_no_inference_but_window_s_does(tmp_path):
     """How an infer job runs (windows per forward pass, CPU or GPU) changes no number of its
     windows file beyond float32 rounding: tuning it for a cluster's GPUs must not rerun the

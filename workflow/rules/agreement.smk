@@ -56,6 +56,7 @@ rule demo_coders:
     input:
         events=rules.demo_cohort.output.events,
         sheet=rules.demo_cohort.output.sheet,
+        videos=rules.demo_cohort.output.videos,  # not read: see above demo_cohort (demo.smk)
     output:
         coder1=directory(f"{DEMO_CODINGS}/coder1"),
         coder2=directory(f"{DEMO_CODINGS}/coder2"),

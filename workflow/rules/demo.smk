@@ -1,5 +1,12 @@
 # The bundled demo: a synthetic cohort with planted group differences and its truth.
 
+# The rules that read the cohort's tables (percent_time_from_truth, demo_coders) take all its
+# videos as inputs too, though they never open them. A larger demo.per_group adds videos
+# Snakemake has no record of, and for a job with such an output it checks no parameter: on
+# the truth path, where nothing else asks for the videos, a changed demo setting would leave
+# the old cohort's tables as current. Asked for, the new videos are missing outputs, which
+# remake the cohort.
+
 
 rule demo_cohort:
     output:
@@ -40,6 +47,7 @@ if not FROM_MODEL:
         input:
             truth=rules.demo_cohort.output.truth,
             provenance=rules.demo_cohort.output.provenance,
+            videos=rules.demo_cohort.output.videos,  # not read: see above demo_cohort
         output:
             # The same files as aggregate's, so none of a model run's is left beside the table.
             table=report(
