@@ -56,4 +56,5 @@ def test_the_configured_settings_reach_each_participants_infer_command(tmp_path)
     pose = [line for line in lines if "microdualnet pose" in line]
     assert len(pose) == len(pids) and all(" --on-error exclude " in c for c in pose)
     aggregate = [line for line in lines if "-m analysis aggregate" in line]
-    assert len(aggregate) == 1 and " --model results/demo/model --out " in aggregate[0]
+    assert len(aggregate) == 1 and (" --model results/demo/model --covariates= --out "
+                                   in aggregate[0])

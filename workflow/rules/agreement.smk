@@ -56,7 +56,9 @@ rule demo_coders:
     input:
         events=rules.demo_cohort.output.events,
         sheet=rules.demo_cohort.output.sheet,
-        videos=rules.demo_cohort.output.videos,  # not read: see above demo_cohort (demo.smk)
+        # Not read: see above demo_cohort (demo.smk). On the model path pose asks for the
+        # videos already, and a changed video would rerun the coders for nothing.
+        videos=[] if FROM_MODEL else rules.demo_cohort.output.videos,
     output:
         coder1=directory(f"{DEMO_CODINGS}/coder1"),
         coder2=directory(f"{DEMO_CODINGS}/coder2"),

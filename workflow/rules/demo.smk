@@ -1,7 +1,7 @@
 # The bundled demo: a synthetic cohort with planted group differences and its truth.
 
-# The rules that read the cohort's tables (percent_time_from_truth, demo_coders) take all its
-# videos as inputs too, though they never open them. A larger demo.per_group adds videos
+# On the truth path the rules that read the cohort's tables (percent_time_from_truth,
+# demo_coders) take all its videos as inputs too, though they never open them. A larger demo.per_group adds videos
 # Snakemake has no record of, and for a job with such an output it checks no parameter: on
 # the truth path, where nothing else asks for the videos, a changed demo setting would leave
 # the old cohort's tables as current. Asked for, the new videos are missing outputs, which
