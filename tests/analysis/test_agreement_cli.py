@@ -346,18 +346,24 @@ def test_agreement_cli_windows_give_the_video_length_before_durations(tmp_path):
     assert coders[["reference", "compared"]].values.tolist() == [[15.0, 15.0]]  # 3 of 20 s
 
 
+def _model_against_coder_a(tmp_path: Path, *extra: str, action: str = "nodding") -> None:
+    """`agreement` of the windows in tmp_path/windows against coder a, who coded sub-001
+    nodding 2-5 s (mapped onto the model's `action`), with `extra` options."""
+    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
+                        "sub-001", "sub-001.mp4", 20.0, 25.0)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(f"behaviours:\n  nodding: {action}\n")
+    analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
+                   str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
+                   str(tmp_path / "out"), *extra])
+
+
 def test_agreement_cli_refuses_windows_files_of_other_classes(tmp_path, capsys):
     windows_file(tmp_path / "windows", "sub-001", (2, 5))
     windows_file(tmp_path / "windows", "sub-002", (2, 5),
                  classes=["shaking legs", "nodding", "no action"])
-    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
-                        "sub-001", "sub-001.mp4", 20.0, 25.0)
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("behaviours:\n  nodding: nodding\n")
     with pytest.raises(SystemExit):
-        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
-                       str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
-                       str(tmp_path / "out"), "--decision", "background", "--baseline", "none"])
+        _model_against_coder_a(tmp_path, "--decision", "background", "--baseline", "none")
     assert (f"{tmp_path / 'windows' / 'sub-002.parquet'}: classes ['shaking legs', 'nodding'] "
             "differ from ['nodding', 'shaking legs']") in capsys.readouterr().err
 
@@ -368,14 +374,8 @@ def test_agreement_cli_refuses_windows_files_of_other_settings(tmp_path, capsys)
     other = windows_file(tmp_path / "windows", "sub-002", (2, 5))
     table, meta = read_windows(other)
     write_windows(other, table, {**meta, "min_pose_fraction": 0.6})
-    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
-                        "sub-001", "sub-001.mp4", 20.0, 25.0)
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("behaviours:\n  nodding: nodding\n")
     with pytest.raises(SystemExit):
-        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
-                       str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
-                       str(tmp_path / "out")])
+        _model_against_coder_a(tmp_path)
     assert (f"windows file {other} has min_pose_fraction 0.6 but windows file "
             f"{tmp_path / 'windows' / 'sub-001.parquet'} has 0.5") in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -498,14 +498,9 @@ def test_agreement_cli_provenance_names_every_file_read(tmp_path, monkeypatch):
 def test_agreement_cli_refuses_classes_whose_figure_names_clash(tmp_path, capsys):
     windows_file(tmp_path / "windows", "sub-001", (2, 5),
                  classes=["Nod ding", "nod_ding", "no action"])
-    write_boris_tabular(tmp_path / "a" / "sub-001.tsv", ev("sub-001", [("nodding", 2, 5)]),
-                        "sub-001", "sub-001.mp4", 20.0, 25.0)
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("behaviours:\n  nodding: Nod ding\n")
     with pytest.raises(SystemExit) as stop:
-        analysis_main(["agreement", "--codings", f"a={tmp_path / 'a'}", "--mapping",
-                       str(mapping), "--windows", str(tmp_path / "windows"), "--out-dir",
-                       str(tmp_path / "out"), "--decision", "background", "--baseline", "none"])
+        _model_against_coder_a(tmp_path, "--decision", "background", "--baseline", "none",
+                               action="Nod ding")
     assert stop.value.code == 2
     assert ("actions ['Nod ding', 'nod_ding'] give clashing file names ['nod_ding', 'nod_ding']"
             in capsys.readouterr().err)

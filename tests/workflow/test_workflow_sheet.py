@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -130,18 +132,25 @@ def test_one_video_for_two_participants_in_one_seat_stops_before_any_job(study):
     assert res.returncode == 0, (res.stdout + res.stderr)[-2000:]
 
 
-def test_a_covariate_missing_from_the_sheet_stops_before_any_job(study):
-    """A stats.covariates column the sheet lacks once failed only the stats job, after every
-    pose and infer job had run."""
+@contextmanager
+def _stats_covariates(study: Path, covariates: list[str]) -> Iterator[None]:
+    """The study's config with these stats.covariates while the block runs."""
     config = study / "config.yaml"
     original = config.read_text()
     cfg = yaml.safe_load(original)
-    cfg["stats"]["covariates"] = ["age", "gender"]
+    cfg["stats"]["covariates"] = covariates
     config.write_text(yaml.safe_dump(cfg))
     try:
-        res = run_snakemake(study, "--dry-run")
+        yield
     finally:
         config.write_text(original)
+
+
+def test_a_covariate_missing_from_the_sheet_stops_before_any_job(study):
+    """A stats.covariates column the sheet lacks once failed only the stats job, after every
+    pose and infer job had run."""
+    with _stats_covariates(study, ["age", "gender"]):
+        res = run_snakemake(study, "--dry-run")
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert "participants.tsv: no column 'gender' (stats.covariates ['age', 'gender'])" in out, \
@@ -162,15 +171,8 @@ def test_only_the_configured_covariates_reach_the_percent_time_table(study):
     assert {"age", "sex"} <= set(pd.read_csv(study / "study/participants.tsv", sep="\t"))
     (none,) = commands()
     assert " --covariates= " in none, none
-    config = study / "config.yaml"
-    original = config.read_text()
-    cfg = yaml.safe_load(original)
-    cfg["stats"]["covariates"] = ["age", "sex"]
-    config.write_text(yaml.safe_dump(cfg))
-    try:
+    with _stats_covariates(study, ["age", "sex"]):
         (both,) = commands()
-    finally:
-        config.write_text(original)
     assert " --covariates=age,sex " in both, both
 
 

@@ -411,10 +411,11 @@ def check_model_classes(classes):
         raise ValueError(f"config inference.decision: background takes the model's class "
                          f"{background!r} to mean no action, and {CLASSES_FROM} has none "
                          f"(its classes: {classes}); use decision: threshold")
-    unknown = [a for a in STATS.actions or [] if a not in model_actions(classes)]
+    actions = model_actions(classes)
+    unknown = [a for a in STATS.actions or [] if a not in actions]
     if unknown:
         raise ValueError(f"config stats.actions: {unknown} are not actions of {CLASSES_FROM} "
-                         f"(its actions: {model_actions(classes)}); name actions it has, or "
+                         f"(its actions: {actions}); name actions it has, or "
                          "set stats.actions: null for the top_k")
 
 
@@ -422,7 +423,8 @@ def model_actions(classes):
     """The classes that become percent-time actions: all but the background class."""
     from analysis.aggregate import Decision
 
-    return [c for c in classes if c != Decision().background]
+    background = Decision().background
+    return [c for c in classes if c != background]
 
 
 if MODEL_CLASSES is not None and FROM_MODEL:
